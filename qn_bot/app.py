@@ -1,0 +1,149 @@
+"""Wiring: the store, the service, the outbox worker and the adapters, started and stopped
+together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from types import TracebackType
+
+from qn_bot.campaigns import create_campaign, set_status
+from qn_bot.clock import Clock, utcnow
+from qn_bot.config import Config
+from qn_bot.domain import CampaignStatus, InboundMessage
+from qn_bot.flows.loader import resolve_flow
+from qn_bot.outbox import OutboxWorker
+from qn_bot.ports import Adapter, adapter_factories
+from qn_bot.service import Service
+from qn_bot.store.migrate import upgrade
+from qn_bot.store.sql import PseudonymFactory, Store, random_pseudonym
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CAMPAIGN = ("construire-2030", "construire-2030", "Construire 2030", "Questions Numériques")
+
+
+async def prepare_database(config: Config, clock: Clock = utcnow) -> None:
+    """Apply migrations; on an empty database create and open the built-in campaign."""
+    await upgrade(config.database.url)
+    store = Store.from_url(config.database.url)
+    try:
+        async with store.transaction() as tx:
+            if await tx.campaigns():
+                return
+            slug, flow_id, title, edition = DEFAULT_CAMPAIGN
+            await create_campaign(
+                tx, slug=slug, flow=resolve_flow(flow_id), title=title, edition=edition, now=clock()
+            )
+            await set_status(tx, slug, CampaignStatus.OPEN, clock())
+            log.info(
+                "empty database: created and opened campaign %s from the built-in template", slug
+            )
+    finally:
+        await store.close()
+
+
+class Application:
+    """Everything `qn-bot run` starts. Usable with ``async with``; ``stop()`` is idempotent."""
+
+    def __init__(
+        self,
+        config: Config,
+        adapters: list[Adapter],
+        *,
+        clock: Clock = utcnow,
+        pseudonyms: PseudonymFactory = random_pseudonym,
+    ) -> None:
+        self.config = config
+        self.store = Store.from_url(config.database.url)
+        self.adapters = {adapter.platform: adapter for adapter in adapters}
+        self.worker = OutboxWorker(self.store, self.adapters, config=config.outbox, clock=clock)
+        self.service = Service(
+            self.store,
+            clock=clock,
+            pseudonyms=pseudonyms,
+            admins=config.admins,
+            default_language=config.language,
+            on_commit=self.worker.notify,
+        )
+        self._started: list[Adapter] = []
+
+    async def handle(self, msg: InboundMessage) -> None:
+        # One failing message must never stop an adapter's loop: log it, apologise, go on.
+        # Its idempotency key was rolled back with the rest, so a redelivery is tried afresh.
+        try:
+            await self.service.handle(msg)
+        except Exception:
+            log.exception("failed to handle a message from %s", msg.sender.platform)
+            try:
+                await self.service.apologise(msg)
+            except Exception:
+                log.exception("could not even queue an apology")
+
+    async def start(self) -> None:
+        await self.worker.start()
+        for adapter in self.adapters.values():
+            adapter.bind_drain(self.worker.drain)
+            await adapter.start(self.handle)
+            self._started.append(adapter)
+            log.info("adapter %s started", adapter.platform)
+
+    async def stop(self) -> None:
+        while self._started:
+            adapter = self._started.pop()
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("adapter %s failed to stop cleanly", adapter.platform)
+        await self.worker.stop()
+        await self.store.close()
+
+    async def __aenter__(self) -> Application:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+def configured_adapters(config: Config) -> list[Adapter]:
+    """Every adapter whose platform is configured; the console when there is none."""
+    factories = adapter_factories()
+    adapters = [
+        adapter
+        for name, factory in sorted(factories.items())
+        if name != "console" and (adapter := factory(config)) is not None
+    ]
+    if not adapters and "console" in factories:
+        console = factories["console"](config)
+        if console is not None:
+            adapters.append(console)
+    return adapters
+
+
+async def run_forever(config: Config) -> None:
+    await prepare_database(config)
+    adapters = configured_adapters(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with Application(config, adapters) as app:
+        waiters = [asyncio.create_task(stop.wait())]
+        for adapter in app.adapters.values():
+            ended = adapter.ended()
+            if ended is not None:
+                waiters.append(asyncio.create_task(ended.wait()))
+        log.info("qn-bot running with %s", ", ".join(app.adapters) or "no adapter")
+        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await app.worker.drain(within=5)

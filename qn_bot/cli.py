@@ -1,0 +1,354 @@
+"""`qn-bot` command line (DESIGN.md §4). Logs go to stderr; results go to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from qn_bot import __version__
+from qn_bot.clock import utcnow
+from qn_bot.config import Config, load_config
+from qn_bot.domain import CampaignStatus, UserRef
+from qn_bot.errors import CampaignError, ConfigError, FlowError
+from qn_bot.flows.loader import builtin_flow_paths, load_flow_file, resolve_flow
+from qn_bot.ports import Adapter
+from qn_bot.store.sql import Store, Tx
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+DESCRIPTION = """\
+qn-bot runs Questions Numériques foresight campaigns in chat (Telegram, Matrix, console).
+
+Start with `qn-bot chat` to try a campaign in this terminal, or `qn-bot run` to serve every
+platform configured in the config file (see config.example.toml).
+"""
+
+EPILOG = """\
+configuration: --config PATH, else $QN_BOT_CONFIG, else ./qn_bot.toml if present, else defaults
+(SQLite file ./qn_bot.db, console). Secrets can come from the environment: QN_BOT_DATABASE_URL,
+QN_BOT_TELEGRAM_TOKEN, QN_BOT_MATRIX_PASSWORD, QN_BOT_MATRIX_ACCESS_TOKEN, QN_BOT_SMTP_PASSWORD.
+"""
+
+
+def _parse_when(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO date (e.g. 2026-12-01 or 2026-12-01T09:00+01:00)"
+        ) from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="qn-bot", description=DESCRIPTION, epilog=EPILOG, formatter_class=fmt
+    )
+    parser.add_argument("--config", metavar="PATH", help="configuration file (TOML)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more logs on stderr (-v info, -vv debug)",
+    )
+    parser.add_argument("--version", action="version", version=f"qn-bot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "run",
+        help="serve every configured platform (console if none)",
+        description="Apply migrations, then run the adapters, the outbox worker "
+        "and the scheduler until SIGINT/SIGTERM. On an empty database the "
+        "campaign construire-2030 is created from the built-in template and opened.",
+    )
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "chat",
+        help="chat as a citizen in this terminal",
+        description="Console adapter: one message per line on stdin, the bot's "
+        "messages on stdout, logs on stderr. Choices print as `[1] label` and are "
+        "answered by number or label. End of input (Ctrl-D) ends the session; "
+        "its state stays saved.",
+        formatter_class=fmt,
+    )
+    p.add_argument("--campaign", metavar="SLUG", help="start (or resume) this campaign at once")
+    p.add_argument(
+        "--as",
+        dest="as_name",
+        metavar="NAME",
+        default=None,
+        help="chat as the citizen console:NAME (default: your login name)",
+    )
+    p.set_defaults(func=cmd_chat)
+
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(
+        dest="db_command", required=True
+    )
+    p = db.add_parser("upgrade", help="apply the migrations (run applies them too)")
+    p.set_defaults(func=cmd_db_upgrade)
+
+    flow = sub.add_parser("flow", help="check and list flow files").add_subparsers(
+        dest="flow_command", required=True
+    )
+    p = flow.add_parser("validate", help="check flow files; errors name file, step and problem")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.set_defaults(func=cmd_flow_validate)
+    p = flow.add_parser("list", help="list the built-in flows and those of flows_dir")
+    p.set_defaults(func=cmd_flow_list)
+
+    camp = sub.add_parser("campaign", help="create campaigns and move them through their life")
+    csub = camp.add_subparsers(dest="campaign_command", required=True)
+    p = csub.add_parser(
+        "create",
+        help="create a campaign (as a draft)",
+        description="Create a campaign from a flow: a built-in flow id "
+        "(see `qn-bot flow list`) or a path to a flow file. The flow is copied "
+        "into the database, so later edits of the file do not change it.",
+    )
+    p.add_argument("slug", help="short name used in links, e.g. construire-2030")
+    p.add_argument("--flow", required=True, metavar="FLOW_ID_OR_PATH")
+    p.add_argument("--title", required=True)
+    p.add_argument("--edition", metavar="LABEL", help='e.g. "Think Small 2016-2017"')
+    p.add_argument("--opens", type=_parse_when, metavar="ISO")
+    p.add_argument("--closes", type=_parse_when, metavar="ISO")
+    p.set_defaults(func=cmd_campaign_create)
+    for name, status, helptext in (
+        ("open", CampaignStatus.OPEN, "open a campaign to citizens"),
+        ("close", CampaignStatus.CLOSED, "close a campaign: answers are kept, no new ones"),
+        ("archive", CampaignStatus.ARCHIVED, "archive a draft or closed campaign"),
+    ):
+        p = csub.add_parser(name, help=helptext)
+        p.add_argument("slug")
+        p.set_defaults(func=cmd_campaign_status, status=status)
+    p = csub.add_parser("list", help="one line per campaign: slug, status, title")
+    p.set_defaults(func=cmd_campaign_list)
+
+    p = sub.add_parser(
+        "export",
+        help="export a campaign's answers",
+        description="md and html have the synthesis page's shape; csv and json "
+        "have one row per answer item. Participants appear as pseudonyms only.",
+    )
+    p.add_argument("slug")
+    p.add_argument("--format", choices=("md", "html", "csv", "json"), default="md")
+    p.add_argument("--language", choices=("fr", "en"), default=None)
+    p.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
+    p.set_defaults(func=cmd_export)
+
+    fac = sub.add_parser("facilitator", help="grant or revoke the facilitator role")
+    fsub = fac.add_subparsers(dest="facilitator_command", required=True)
+    for name, helptext in (("add", "grant the role"), ("remove", "revoke the role")):
+        p = fsub.add_parser(name, help=helptext)
+        p.add_argument(
+            "user", metavar="PLATFORM:USER_ID", help="e.g. telegram:12345 or console:alice"
+        )
+        p.add_argument("--campaign", metavar="SLUG", help="only for this campaign")
+        p.set_defaults(func=cmd_facilitator, action=name)
+    p = fsub.add_parser("list", help="list facilitators")
+    p.set_defaults(func=cmd_facilitator_list)
+    return parser
+
+
+# ---------------------------------------------------------------------- commands
+
+
+async def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    from qn_bot.app import run_forever
+
+    await run_forever(config)
+    return EXIT_OK
+
+
+async def cmd_chat(args: argparse.Namespace, config: Config) -> int:
+    import getpass
+    import importlib
+
+    from qn_bot.app import Application, prepare_database
+
+    await prepare_database(config)
+    name = args.as_name if args.as_name else getpass.getuser()
+    opening = f"/start {args.campaign}" if args.campaign else "/start"
+    # Imported by name: adapters/ is mapped to qn_bot.adapters only once installed.
+    console_module = importlib.import_module("qn_bot.adapters.console")
+    console: Adapter = console_module.ConsoleAdapter(name, opening=opening)
+    ended = console.ended()
+    assert ended is not None
+    async with Application(config, [console]):
+        await ended.wait()
+    return EXIT_OK
+
+
+async def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
+    from qn_bot.store.migrate import upgrade
+
+    await upgrade(config.database.url)
+    print("database up to date")
+    return EXIT_OK
+
+
+async def cmd_flow_validate(args: argparse.Namespace, config: Config) -> int:
+    failed = 0
+    for path in args.paths:
+        try:
+            flow = load_flow_file(Path(path))
+        except FlowError as exc:
+            failed += 1
+            for problem in exc.problems:
+                print(f"error: {problem}", file=sys.stderr)
+        else:
+            print(
+                f"ok: {path}: flow {flow.id!r} v{flow.version}, {len(flow.steps)} steps, "
+                f"languages {', '.join(flow.languages)}"
+            )
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+async def cmd_flow_list(args: argparse.Namespace, config: Config) -> int:
+    paths = list(builtin_flow_paths())
+    if config.flows_dir is not None:
+        paths += sorted(config.flows_dir.glob("*.toml"))
+    for path in paths:
+        try:
+            flow = load_flow_file(path)
+        except FlowError as exc:
+            print(f"{path}: invalid ({len(exc.problems)} problem(s); see `qn-bot flow validate`)")
+            continue
+        title = flow.title.get(flow.default_language)
+        print(f"{flow.id}\tv{flow.version}\t{'/'.join(flow.languages)}\t{title}\t{path}")
+    return EXIT_OK
+
+
+async def _with_tx(config: Config, fn: Callable[[Tx], Awaitable[int]]) -> int:
+    from qn_bot.store.migrate import upgrade
+
+    await upgrade(config.database.url)
+    async with Store.from_url(config.database.url) as store, store.transaction() as tx:
+        return await fn(tx)
+
+
+async def cmd_campaign_create(args: argparse.Namespace, config: Config) -> int:
+    from qn_bot.campaigns import create_campaign
+
+    flow = resolve_flow(args.flow)
+
+    async def go(tx: Tx) -> int:
+        campaign = await create_campaign(
+            tx,
+            slug=args.slug,
+            flow=flow,
+            title=args.title,
+            edition=args.edition,
+            opens_at=args.opens,
+            closes_at=args.closes,
+            now=utcnow(),
+        )
+        print(
+            f"created {campaign.slug} ({campaign.status.value}) from flow {flow.id} v{flow.version}"
+        )
+        return EXIT_OK
+
+    return await _with_tx(config, go)
+
+
+async def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
+    from qn_bot.campaigns import set_status
+
+    async def go(tx: Tx) -> int:
+        campaign = await set_status(tx, args.slug, args.status, utcnow())
+        print(f"{campaign.slug}\t{campaign.status.value}")
+        return EXIT_OK
+
+    return await _with_tx(config, go)
+
+
+async def cmd_campaign_list(args: argparse.Namespace, config: Config) -> int:
+    async def go(tx: Tx) -> int:
+        for c in await tx.campaigns():
+            edition = f"\t{c.edition}" if c.edition else ""
+            print(f"{c.slug}\t{c.status.value}\t{c.title}{edition}")
+        return EXIT_OK
+
+    return await _with_tx(config, go)
+
+
+async def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    from qn_bot.export import export_campaign
+
+    async def go(tx: Tx) -> int:
+        text = await export_campaign(tx, args.slug, args.format, args.language, utcnow())
+        if args.output:
+            await asyncio.to_thread(Path(args.output).write_text, text, encoding="utf-8")
+            print(f"wrote {args.output}", file=sys.stderr)
+        else:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return EXIT_OK
+
+    return await _with_tx(config, go)
+
+
+async def cmd_facilitator(args: argparse.Namespace, config: Config) -> int:
+    user = UserRef.parse(args.user)
+
+    async def go(tx: Tx) -> int:
+        campaign_id = None
+        if args.campaign:
+            campaign = await tx.campaign_by_slug(args.campaign)
+            if campaign is None:
+                raise CampaignError(f"no campaign named {args.campaign!r}")
+            campaign_id = campaign.id
+        if args.action == "add":
+            changed = await tx.grant_facilitator(user, "cli", utcnow(), campaign_id)
+            print(f"{user} is a facilitator" + ("" if changed else " (already)"))
+        else:
+            changed = await tx.revoke_facilitator(user, campaign_id)
+            print(
+                f"{user} is no longer a facilitator" if changed else f"{user} was not a facilitator"
+            )
+        return EXIT_OK
+
+    return await _with_tx(config, go)
+
+
+async def cmd_facilitator_list(args: argparse.Namespace, config: Config) -> int:
+    async def go(tx: Tx) -> int:
+        for user, slug in await tx.facilitators():
+            print(f"{user}\t{slug if slug else '(all campaigns)'}")
+        for admin in config.admins:
+            print(f"{admin}\t(admin, from the config)")
+        return EXIT_OK
+
+    return await _with_tx(config, go)
+
+
+# ---------------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    if args.command == "run":
+        level = min(level, logging.INFO)
+    logging.basicConfig(
+        stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = load_config(args.config)
+        return int(asyncio.run(args.func(args, config)))
+    except (ConfigError, FlowError, CampaignError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

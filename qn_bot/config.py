@@ -1,0 +1,163 @@
+"""Typed configuration: a TOML file, then environment variables for secrets (DESIGN.md §4).
+
+Order: ``--config PATH``, else ``$QN_BOT_CONFIG``, else ``./qn_bot.toml`` if present, else the
+defaults (SQLite file ``./qn_bot.db``, console adapter).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from qn_bot.errors import ConfigError
+
+ENV_PREFIX = "QN_BOT_"
+DEFAULT_CONFIG_FILE = Path("qn_bot.toml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///qn_bot.db"
+
+
+class TelegramConfig(_Section):
+    token: SecretStr | None = None
+    base_url: str | None = None
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    listen: str = "127.0.0.1"
+    port: int = 8443
+    bot_username: str | None = None
+
+
+class MatrixConfig(_Section):
+    homeserver: str | None = None
+    user_id: str | None = None
+    password: SecretStr | None = None
+    access_token: SecretStr | None = None
+    device_name: str = "qn-bot"
+    store_path: Path = Path("matrix-store")
+    allowed_servers: tuple[str, ...] = ()  # invitations accepted from these servers (empty: any)
+
+
+class SmtpConfig(_Section):
+    host: str = "localhost"
+    port: int = 25
+    from_: str = Field("qn-bot@localhost", alias="from")
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+
+
+class TeamConfig(_Section):
+    name: str
+    campaigns: tuple[str, ...] = ()
+    destinations: tuple[str, ...] = ()
+    weekday: Literal[
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+    ] = "monday"
+    time: dt.time = dt.time(9, 0)
+    timezone: str = "Europe/Paris"
+    language: Literal["fr", "en"] = "fr"
+    min_respondents: int = Field(3, ge=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+
+class OutboxConfig(_Section):
+    max_attempts: int = Field(8, ge=1)
+    backoff_base_seconds: float = Field(1.0, gt=0)
+    backoff_max_seconds: float = Field(300.0, gt=0)
+    concurrency: int = Field(16, ge=1)
+
+
+class Config(_Section):
+    database: DatabaseConfig = DatabaseConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    matrix: MatrixConfig = MatrixConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    admins: tuple[str, ...] = ()  # "platform:user_id"
+    language: Literal["fr", "en"] = "fr"
+    flows_dir: Path | None = None  # extra flow files for `flow list` and `campaign create`
+    teams: tuple[TeamConfig, ...] = ()
+    source: Path | None = Field(None, exclude=True)
+
+    @field_validator("admins")
+    @classmethod
+    def _admin_refs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for ref in value:
+            if ":" not in ref:
+                raise ValueError(f"admin {ref!r} must be PLATFORM:USER_ID, e.g. telegram:12345")
+        return value
+
+
+# Environment variables that override one key each; secrets belong here rather than in files.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "DATABASE_URL": ("database", "url"),
+    "TELEGRAM_TOKEN": ("telegram", "token"),
+    "TELEGRAM_BASE_URL": ("telegram", "base_url"),
+    "TELEGRAM_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
+    "MATRIX_HOMESERVER": ("matrix", "homeserver"),
+    "MATRIX_USER_ID": ("matrix", "user_id"),
+    "MATRIX_PASSWORD": ("matrix", "password"),
+    "MATRIX_ACCESS_TOKEN": ("matrix", "access_token"),
+    "SMTP_PASSWORD": ("smtp", "password"),
+    "SMTP_USERNAME": ("smtp", "username"),
+}
+
+
+def config_path(explicit: str | Path | None, environ: dict[str, str] | None = None) -> Path | None:
+    env = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if env.get(f"{ENV_PREFIX}CONFIG"):
+        return Path(env[f"{ENV_PREFIX}CONFIG"])
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_config(
+    explicit: str | Path | None = None, environ: dict[str, str] | None = None
+) -> Config:
+    env = dict(os.environ if environ is None else environ)
+    path = config_path(explicit, env)
+    raw: dict[str, object] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    for suffix, (section, key) in ENV_OVERRIDES.items():
+        value = env.get(ENV_PREFIX + suffix)
+        if value:
+            table = raw.setdefault(section, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{path}: [{section}] must be a table")
+            table[key] = value
+    try:
+        config = Config.model_validate({**raw, "source": path})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path or 'configuration'}: {problems}") from None
+    return config

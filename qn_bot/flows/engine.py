@@ -1,0 +1,823 @@
+"""The flow engine: ``resume(state, input, now) → (new state, events)``.
+
+Pure: no I/O, no awaits, no clock or randomness of its own, no platform types. The host
+persists the events and the new state in one transaction, then sends the replies.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from qn_bot.domain import Button, ButtonKind, OutboundMessage
+from qn_bot.flows.events import (
+    Completed,
+    ConsentGiven,
+    ConsentRefused,
+    Event,
+    ItemAdded,
+    ItemDeleted,
+    ItemRevised,
+    LanguageChanged,
+    Say,
+)
+from qn_bot.flows.expr import Value
+from qn_bot.flows.format import Flow, Step, StepKind
+from qn_bot.flows.state import AnswerValue, Item, Mode, SessionState, Status
+from qn_bot.i18n import Catalog
+from qn_bot.text import is_blank, normalize, shorten, split_items
+
+
+@dataclass(frozen=True, slots=True)
+class TextInput:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceInput:
+    choice_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandInput:
+    name: str  # canonical French name (see qn_bot.commands)
+    arg: str = ""
+    known: bool = True
+
+
+Input = TextInput | ChoiceInput | CommandInput
+
+EXAMPLES_PER_PAGE = 5
+REVIEW_LABEL_WIDTH = 70
+_DONE = "done"
+_ITEM_PREFIX = "item:"
+_MENU_EDIT, _MENU_DELETE, _MENU_BACK = "edit", "delete", "back"
+_CONSENT_ACCEPT, _CONSENT_REFUSE = "accept", "refuse"
+_YES_WORDS = frozenset({"oui", "yes", "ok", "d'accord", "j'accepte", "i agree", "accept"})
+_NO_WORDS = frozenset({"non", "no", "refuse", "je refuse", "i refuse"})
+
+
+_DECORATION_RE = re.compile(r"^[^\w'\"(«]+|[^\w'\")».?!]+$")
+
+
+def _fold(text: str) -> str:
+    """Case-, accent- and space-insensitive form used to match typed labels."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    # Labels carry decorations ("✅ Valider", "Suivant ➡") that nobody types.
+    bare = _DECORATION_RE.sub("", bare.replace("’", "'"))
+    return " ".join(bare.split())
+
+
+class Engine:
+    """Runs one flow. Holds only immutable configuration, so one instance serves every session."""
+
+    def __init__(self, flow: Flow, catalog: Catalog) -> None:
+        self.flow = flow
+        self.catalog = catalog
+
+    # ------------------------------------------------------------------ public API
+
+    def start(self, language: str, now: datetime) -> tuple[SessionState, list[Event]]:
+        """A new session: shows the opening info steps and asks the first question."""
+        del now  # part of the signature so that every transition is reproducible with a fixed clock
+        if language not in self.flow.languages:
+            language = self.flow.default_language
+        state = SessionState(self.flow.id, self.flow.version, language)
+        out: list[Event] = []
+        state = self._enter_next(state, out, after=-1)
+        return state, out
+
+    def prompt(self, state: SessionState) -> list[Event]:
+        """What to show a citizen who comes back (/reprendre, a restarted chat)."""
+        out: list[Event] = []
+        self._show_current(state, out)
+        return out
+
+    def resume(
+        self, state: SessionState, inp: Input, now: datetime
+    ) -> tuple[SessionState, list[Event]]:
+        del now
+        out: list[Event] = []
+        if state.status is Status.REFUSED:
+            self._say(out, state, "refused_reminder")
+            return state, out
+        if isinstance(inp, CommandInput):
+            return self._command(state, inp, out), out
+        if state.status is Status.COMPLETED and state.mode is Mode.ASK:
+            self._say(out, state, "already_completed")
+            return state, out
+        if isinstance(inp, TextInput):
+            text = normalize(inp.text)
+            if is_blank(text):
+                self._say(out, state, "empty_message")
+                return state, out
+            return self._text(state, text, out), out
+        return self._choice(state, inp.choice_id, out), out
+
+    def values(self, state: SessionState) -> dict[str, Value]:
+        """Each step's answer as `when` conditions see it; unanswered steps are absent (None)."""
+        values: dict[str, Value] = {}
+        for step in self.flow.steps:
+            items = state.items_of(step.id)
+            if not items:
+                continue
+            if step.kind is StepKind.LIST:
+                values[step.id] = tuple(item.text for _, item in items)
+            else:
+                item = items[0][1]
+                values[step.id] = item.text if item.value is None else item.value
+        return values
+
+    # ------------------------------------------------------------------ navigation
+
+    def _applies(self, step: Step, state: SessionState) -> bool:
+        return step.when is None or step.when.evaluate(self.values(state))
+
+    def _enter_next(self, state: SessionState, out: list[Event], after: int) -> SessionState:
+        closing = self._last_question_index()
+        for index, step in enumerate(self.flow.steps[after + 1 :], start=after + 1):
+            if index > closing:
+                break  # closing info steps come after the review, from _complete
+            if not self._applies(step, state):
+                continue
+            if step.kind is StepKind.INFO:
+                self._say(out, state, None, text=self._text_of(step, state))
+                continue
+            history = state.history
+            if state.step_id is not None and state.step_id != step.id:
+                history = (*history, state.step_id)
+            state = state.evolve(
+                step_id=step.id, mode=Mode.ASK, history=history, pending_choices=()
+            )
+            self._ask(step, state, out)
+            return state
+        if state.reviewed or not any(s.is_question for s in self.flow.steps):
+            return self._complete(state, out)
+        history = state.history if state.step_id is None else (*state.history, state.step_id)
+        state = state.evolve(
+            step_id=None, mode=Mode.REVIEW, review_final=True, history=history, pending_choices=()
+        )
+        self._show_review(state, out)
+        return state
+
+    def _advance(self, state: SessionState, out: list[Event]) -> SessionState:
+        """Leave the current step: back to the review if it sent us here, else onwards."""
+        if state.return_to_review:
+            state = state.evolve(mode=Mode.REVIEW, return_to_review=False, pending_choices=())
+            if state.review_final:
+                state = state.evolve(step_id=None)
+            self._show_review(state, out)
+            return state
+        assert state.step_id is not None
+        return self._enter_next(state, out, after=self.flow.index(state.step_id))
+
+    def _last_question_index(self) -> int:
+        return max((i for i, s in enumerate(self.flow.steps) if s.is_question), default=-1)
+
+    def _complete(self, state: SessionState, out: list[Event]) -> SessionState:
+        for step in self.flow.steps[self._last_question_index() + 1 :]:
+            if step.kind is StepKind.INFO and self._applies(step, state):
+                self._say(out, state, None, text=self._text_of(step, state))
+        state = state.evolve(
+            status=Status.COMPLETED, mode=Mode.ASK, step_id=None, review_final=False, reviewed=True
+        )
+        self._say(out, state, "completed")
+        out.append(Completed())
+        return state
+
+    def _show_current(self, state: SessionState, out: list[Event]) -> None:
+        if state.status is Status.REFUSED:
+            self._say(out, state, "refused_reminder")
+        elif state.status is Status.COMPLETED and state.mode is not Mode.REVIEW:
+            self._say(out, state, "already_completed")
+        elif state.mode is Mode.REVIEW:
+            self._show_review(state, out)
+        elif state.mode is Mode.ITEM_MENU:
+            self._show_item_menu(state, out)
+        elif state.mode is Mode.ITEM_EDIT:
+            self._show_item_edit(state, out)
+        elif state.step_id is not None:
+            self._ask(self.flow.step(state.step_id), state, out)
+
+    # ------------------------------------------------------------------ commands
+
+    def _command(self, state: SessionState, cmd: CommandInput, out: list[Event]) -> SessionState:
+        name = cmd.name
+        if not cmd.known:
+            self._say(out, state, "unknown_command", command=name)
+            return state
+        if name == "aide":
+            self._say(out, state, "help")
+            return state
+        if name == "langue":
+            return self._set_language(state, cmd.arg, out)
+        if name == "mes_reponses":
+            if state.mode is Mode.REVIEW:
+                self._show_review(state, out)
+                return state
+            state = state.evolve(mode=Mode.REVIEW, selected=None, return_to_review=False)
+            self._show_review(state, out)
+            return state
+        if name == "reprendre":
+            self._show_current(state, out)
+            return state
+        if state.status is Status.COMPLETED and state.mode is not Mode.REVIEW:
+            self._say(out, state, "already_completed")
+            return state
+        if state.mode in (Mode.REVIEW, Mode.ITEM_MENU, Mode.ITEM_EDIT):
+            return self._review_command(state, name, out)
+        assert state.step_id is not None
+        step = self.flow.step(state.step_id)
+        if name == "exemple":
+            return self._examples(step, state, out)
+        if name == "retour":
+            return self._back(state, out)
+        if name == "suivant":
+            return self._next(step, state, out)
+        if name == "passer":
+            if step.kind is StepKind.CONSENT or step.required or step.min_items > 0:
+                self._say(out, state, "cannot_skip")
+                return state
+            return self._advance(state.evolve(pending_choices=()), out)
+        self._say(out, state, "command_not_here", command=name)
+        return state
+
+    def _next(self, step: Step, state: SessionState, out: list[Event]) -> SessionState:
+        answered = bool(state.items_of(step.id))
+        if step.kind is StepKind.LIST:
+            count = len(state.items_of(step.id))
+            if count < step.min_items:
+                self._say(out, state, "list_min_items", min=step.min_items, count=count)
+                return state
+            return self._advance(state, out)
+        if step.kind is StepKind.MULTICHOICE and state.pending_choices:
+            return self._store_single(step, state, state.pending_choices, out)
+        if step.kind is StepKind.CONSENT:
+            self._say(out, state, "consent_needed")
+            self._ask(step, state, out)
+            return state
+        if not answered and step.required:
+            self._say(out, state, "answer_required")
+            return state
+        return self._advance(state, out)
+
+    def _back(self, state: SessionState, out: list[Event]) -> SessionState:
+        if state.return_to_review:
+            return self._advance(state, out)
+        history = list(state.history)
+        while history:
+            previous = self.flow.step(history.pop())
+            if previous.kind is StepKind.CONSENT:
+                continue  # consent cannot be revisited: /oublier is the way out
+            state = state.evolve(
+                step_id=previous.id, mode=Mode.ASK, history=tuple(history), pending_choices=()
+            )
+            self._ask(previous, state, out)
+            return state
+        self._say(out, state, "no_previous_step")
+        return state
+
+    def _examples(self, step: Step, state: SessionState, out: list[Event]) -> SessionState:
+        examples = step.examples.get(state.language, ())
+        if not examples:
+            self._say(out, state, "no_examples")
+            return state
+        offset = state.example_offsets.get(step.id, 0) % len(examples)
+        shown = [
+            examples[(offset + i) % len(examples)]
+            for i in range(min(EXAMPLES_PER_PAGE, len(examples)))
+        ]
+        body = "\n".join(f"• {example}" for example in shown)
+        more = "examples_more" if len(examples) > EXAMPLES_PER_PAGE else "examples_all"
+        text = (
+            self.catalog.t(state.language, "examples_header")
+            + "\n"
+            + body
+            + "\n"
+            + self.catalog.t(state.language, more)
+        )
+        self._say(out, state, None, text=text)
+        offsets = dict(state.example_offsets)
+        offsets[step.id] = offset + len(shown)
+        return state.evolve(example_offsets=offsets)
+
+    def _set_language(self, state: SessionState, arg: str, out: list[Event]) -> SessionState:
+        wanted = _fold(arg)[:2] if arg else ""
+        if wanted not in self.flow.languages:
+            self._say(
+                out,
+                state,
+                "language_usage",
+                languages=", ".join(f"/langue {code}" for code in self.flow.languages),
+            )
+            return state
+        state = state.evolve(language=wanted)
+        out.append(LanguageChanged(wanted))
+        self._say(out, state, "language_changed")
+        self._show_current(state, out)
+        return state
+
+    # ------------------------------------------------------------------ answers
+
+    def _text(self, state: SessionState, text: str, out: list[Event]) -> SessionState:
+        if state.mode is Mode.ITEM_EDIT:
+            return self._edit_item(state, text, out)
+        if state.mode in (Mode.REVIEW, Mode.ITEM_MENU):
+            choice = self._match(self._mode_buttons(state), text)
+            if choice is None:
+                self._say(out, state, "pick_a_choice")
+                self._show_current(state, out)
+                return state
+            return self._choice(state, choice, out)
+        assert state.step_id is not None
+        step = self.flow.step(state.step_id)
+        kind = step.kind
+        if kind is StepKind.LIST:
+            return self._add_list_items(step, state, text, out)
+        if kind is StepKind.TEXT:
+            if len(text) > step.max_length:
+                self._say(out, state, "too_long", length=len(text), max=step.max_length)
+                return state
+            return self._store_single(step, state, None, out, text=text)
+        if kind is StepKind.NUMBER:
+            return self._number(step, state, text, out)
+        if kind is StepKind.MULTICHOICE:
+            ids = self._match_many(step, state, text)
+            if not ids:
+                self._say(out, state, "choice_not_understood")
+                self._ask(step, state, out)
+                return state
+            return self._store_single(step, state, ids, out)
+        # choice, scale, consent: one of the offered buttons, typed
+        choice = self._match(self._step_buttons(step, state), text)
+        if choice is None and kind is StepKind.CONSENT:
+            folded = _fold(text)
+            choice = (
+                _CONSENT_ACCEPT
+                if folded in _YES_WORDS
+                else _CONSENT_REFUSE
+                if folded in _NO_WORDS
+                else None
+            )
+        if choice is None and kind is StepKind.SCALE:
+            return self._number(step, state, text, out)
+        if choice is None:
+            self._say(out, state, "choice_not_understood")
+            self._ask(step, state, out)
+            return state
+        return self._choice(state, choice, out)
+
+    def _choice(self, state: SessionState, choice_id: str, out: list[Event]) -> SessionState:
+        if state.mode in (Mode.REVIEW, Mode.ITEM_MENU, Mode.ITEM_EDIT):
+            return self._review_choice(state, choice_id, out)
+        assert state.step_id is not None
+        step = self.flow.step(state.step_id)
+        valid = {b.value for b in self._step_buttons(step, state) if b.kind is ButtonKind.CHOICE}
+        if choice_id not in valid:
+            self._say(out, state, "stale_button")
+            self._ask(step, state, out)
+            return state
+        if step.kind is StepKind.CONSENT:
+            if choice_id == _CONSENT_ACCEPT:
+                out.append(ConsentGiven(self.flow.version))
+                state = state.evolve(consent_version=self.flow.version)
+                self._say(out, state, "consent_thanks")
+                return self._advance(state, out)
+            for seq, _ in sorted(state.items.items()):
+                out.append(ItemDeleted(seq))
+            out.append(ConsentRefused())
+            state = state.evolve(status=Status.REFUSED, items={}, step_id=None, mode=Mode.ASK)
+            self._say(out, state, "consent_refused")
+            return state
+        if step.kind is StepKind.MULTICHOICE:
+            pending = list(state.pending_choices)
+            if choice_id in pending:
+                pending.remove(choice_id)
+            else:
+                pending.append(choice_id)
+            state = state.evolve(pending_choices=tuple(pending))
+            labels = ", ".join(self._choice_label(step, cid, state) for cid in pending) or "—"
+            self._say(
+                out,
+                state,
+                "multichoice_selected",
+                selection=labels,
+                buttons=self._step_buttons(step, state),
+            )
+            return state
+        if step.kind is StepKind.SCALE:
+            return self._store_single(step, state, int(choice_id), out, text=choice_id)
+        return self._store_single(step, state, choice_id, out)
+
+    def _add_list_items(
+        self, step: Step, state: SessionState, text: str, out: list[Event]
+    ) -> SessionState:
+        items = split_items(text)
+        too_long = [item for item in items if len(item) > step.max_length]
+        if too_long:
+            self._say(out, state, "too_long", length=len(too_long[0]), max=step.max_length)
+            return state
+        if not items:
+            self._say(out, state, "empty_message")
+            return state
+        count = len(state.items_of(step.id))
+        room = step.max_items - count
+        if len(items) > room:
+            self._say(out, state, "list_too_many", room=room, max=step.max_items)
+            return state
+        new_items = dict(state.items)
+        seq = state.next_seq
+        for item_text in items:
+            new_items[seq] = Item(step.id, item_text)
+            out.append(ItemAdded(seq, step.id, item_text, None))
+            seq += 1
+        state = state.evolve(items=new_items, next_seq=seq)
+        count += len(items)
+        if count >= step.max_items:
+            self._say(out, state, "list_full", max=step.max_items)
+            return self._advance(state, out)
+        key = "item_noted" if len(items) == 1 else "items_noted"
+        self._say(
+            out, state, key, added=len(items), count=count, buttons=self._list_buttons(step, state)
+        )
+        return state
+
+    def _number(self, step: Step, state: SessionState, text: str, out: list[Event]) -> SessionState:
+        raw = text.replace("\u202f", "").replace(" ", "").replace(",", ".")
+        try:
+            number = float(raw)
+        except ValueError:
+            number = float("nan")
+        if number != number or number in (float("inf"), float("-inf")):
+            self._say(out, state, "number_expected")
+            return state
+        if (step.integer or step.kind is StepKind.SCALE) and not number.is_integer():
+            self._say(out, state, "integer_expected")
+            return state
+        low, high = self._bounds(step)
+        if (low is not None and number < low) or (high is not None and number > high):
+            self._say(out, state, "number_out_of_range", min=_fmt(low), max=_fmt(high))
+            return state
+        value: int | float = int(number) if number.is_integer() else number
+        return self._store_single(step, state, value, out, text=_fmt(value))
+
+    def _store_single(
+        self,
+        step: Step,
+        state: SessionState,
+        value: AnswerValue,
+        out: list[Event],
+        text: str | None = None,
+    ) -> SessionState:
+        """Record the answer of a one-answer step: a new item, or a new revision of it."""
+        if text is None:
+            if isinstance(value, tuple):
+                text = ", ".join(
+                    self._choice_label(step, cid, state, default=True) for cid in value
+                )
+            elif isinstance(value, str):
+                text = self._choice_label(step, value, state, default=True)
+            else:
+                text = _fmt(value)
+        existing = state.items_of(step.id)
+        items = dict(state.items)
+        if existing:
+            seq, item = existing[0]
+            if (item.text, item.value) != (text, value):
+                items[seq] = Item(step.id, text, value, item.revision + 1)
+                out.append(ItemRevised(seq, item.revision + 1, text, value))
+            state = state.evolve(items=items, pending_choices=())
+        else:
+            seq = state.next_seq
+            items[seq] = Item(step.id, text, value)
+            out.append(ItemAdded(seq, step.id, text, value))
+            state = state.evolve(items=items, next_seq=seq + 1, pending_choices=())
+        self._say(out, state, "answer_noted")
+        return self._advance(state, out)
+
+    # ------------------------------------------------------------------ review
+
+    def _review_entries(self, state: SessionState) -> Iterator[tuple[int, Item, Step]]:
+        order = {s.id: i for i, s in enumerate(self.flow.steps)}
+        for seq, item in sorted(
+            state.items.items(), key=lambda kv: (order.get(kv[1].step_id, 0), kv[0])
+        ):
+            if item.step_id in order:
+                yield seq, item, self.flow.step(item.step_id)
+
+    def _heading(self, step: Step, language: str) -> str:
+        return (step.section or step.prompt).get(language)
+
+    def _show_review(self, state: SessionState, out: list[Event]) -> None:
+        lines: list[str] = []
+        heading = None
+        for _, item, step in self._review_entries(state):
+            title = self._heading(step, state.language)
+            if title != heading:
+                lines.append(f"\n{title}")
+                heading = title
+            lines.append(f"  • {item.text}")
+        if lines:
+            intro = self.catalog.t(state.language, "review_intro")
+            text = (
+                intro
+                + "\n"
+                + "\n".join(lines).strip("\n")
+                + "\n\n"
+                + self.catalog.t(state.language, "review_pick")
+            )
+        else:
+            text = self.catalog.t(state.language, "review_empty")
+        self._say(out, state, None, text=text, buttons=self._mode_buttons(state))
+
+    def _mode_buttons(self, state: SessionState) -> tuple[Button, ...]:
+        t = self.catalog.t
+        if state.mode is Mode.ITEM_MENU:
+            return (
+                Button(ButtonKind.CHOICE, _MENU_EDIT, t(state.language, "menu_edit")),
+                Button(ButtonKind.CHOICE, _MENU_DELETE, t(state.language, "menu_delete")),
+                Button(ButtonKind.CHOICE, _MENU_BACK, t(state.language, "menu_back")),
+            )
+        buttons = [
+            Button(
+                ButtonKind.CHOICE,
+                f"{_ITEM_PREFIX}{seq}",
+                shorten(f"{self._heading(step, state.language)} : {item.text}", REVIEW_LABEL_WIDTH),
+            )
+            for seq, item, step in self._review_entries(state)
+        ]
+        done_key = "review_done_final" if state.review_final else "review_done"
+        buttons.append(Button(ButtonKind.CHOICE, _DONE, t(state.language, done_key)))
+        return tuple(buttons)
+
+    def _review_command(self, state: SessionState, name: str, out: list[Event]) -> SessionState:
+        if state.mode is Mode.ITEM_EDIT and name in ("retour", "passer"):
+            state = state.evolve(mode=Mode.ITEM_MENU)
+            self._show_item_menu(state, out)
+            return state
+        if state.mode is Mode.ITEM_MENU and name in ("retour", "passer"):
+            return self._back_to_review(state, out)
+        if name == "suivant":
+            return self._review_choice(state.evolve(mode=Mode.REVIEW), _DONE, out)
+        if name == "retour" and state.review_final:
+            return self._back(state.evolve(review_final=False), out)
+        if name == "retour":
+            return self._review_choice(state, _DONE, out)
+        self._say(out, state, "command_not_here", command=name)
+        return state
+
+    def _review_choice(self, state: SessionState, choice_id: str, out: list[Event]) -> SessionState:
+        if state.mode is Mode.ITEM_EDIT:
+            self._say(out, state, "stale_button")
+            self._show_item_edit(state, out)
+            return state
+        if state.mode is Mode.ITEM_MENU:
+            if choice_id == _MENU_EDIT:
+                state = state.evolve(mode=Mode.ITEM_EDIT)
+                self._show_item_edit(state, out)
+                return state
+            if choice_id == _MENU_DELETE and state.selected in state.items:
+                items = dict(state.items)
+                del items[state.selected]
+                out.append(ItemDeleted(state.selected))
+                state = state.evolve(items=items)
+                self._say(out, state, "item_deleted")
+                return self._back_to_review(state, out)
+            if choice_id == _MENU_BACK:
+                return self._back_to_review(state, out)
+            self._say(out, state, "stale_button")
+            self._show_item_menu(state, out)
+            return state
+        if choice_id == _DONE:
+            if state.review_final:
+                return self._complete(state.evolve(reviewed=True), out)
+            if state.status is Status.COMPLETED:
+                state = state.evolve(mode=Mode.ASK, selected=None)
+                self._say(out, state, "review_closed")
+                return state
+            state = state.evolve(mode=Mode.ASK, selected=None)
+            self._show_current(state, out)
+            return state
+        if choice_id.startswith(_ITEM_PREFIX):
+            seq_text = choice_id.removeprefix(_ITEM_PREFIX)
+            seq = int(seq_text) if seq_text.isdigit() else -1
+            item = state.items.get(seq)
+            if item is not None:
+                step = self.flow.step(item.step_id)
+                if step.kind in (StepKind.LIST, StepKind.TEXT):
+                    state = state.evolve(mode=Mode.ITEM_MENU, selected=seq)
+                    self._show_item_menu(state, out)
+                    return state
+                # One-answer steps are asked again, then we come back here.
+                history = state.history
+                if state.step_id is not None and not state.review_final:
+                    history = (*history, state.step_id)
+                state = state.evolve(
+                    mode=Mode.ASK,
+                    step_id=step.id,
+                    return_to_review=True,
+                    history=history,
+                    selected=None,
+                )
+                self._ask(step, state, out)
+                return state
+        self._say(out, state, "stale_button")
+        self._show_review(state, out)
+        return state
+
+    def _back_to_review(self, state: SessionState, out: list[Event]) -> SessionState:
+        state = state.evolve(mode=Mode.REVIEW, selected=None)
+        self._show_review(state, out)
+        return state
+
+    def _show_item_menu(self, state: SessionState, out: list[Event]) -> None:
+        item = state.items.get(state.selected) if state.selected is not None else None
+        if item is None:
+            self._show_review(state.evolve(mode=Mode.REVIEW), out)
+            return
+        self._say(out, state, "item_menu", item=item.text, buttons=self._mode_buttons(state))
+
+    def _show_item_edit(self, state: SessionState, out: list[Event]) -> None:
+        item = state.items.get(state.selected) if state.selected is not None else None
+        self._say(out, state, "item_edit", item=item.text if item else "")
+
+    def _edit_item(self, state: SessionState, text: str, out: list[Event]) -> SessionState:
+        seq = state.selected
+        item = state.items.get(seq) if seq is not None else None
+        if seq is None or item is None:
+            return self._back_to_review(state, out)
+        step = self.flow.step(item.step_id)
+        if len(text) > step.max_length:
+            self._say(out, state, "too_long", length=len(text), max=step.max_length)
+            return state
+        items = dict(state.items)
+        if text != item.text:
+            items[seq] = Item(item.step_id, text, item.value, item.revision + 1)
+            out.append(ItemRevised(seq, item.revision + 1, text, item.value))
+        state = state.evolve(items=items)
+        self._say(out, state, "item_updated")
+        return self._back_to_review(state, out)
+
+    # ------------------------------------------------------------------ rendering
+
+    def _text_of(self, step: Step, state: SessionState) -> str:
+        return step.prompt.get(state.language)
+
+    def _bounds(self, step: Step) -> tuple[float | None, float | None]:
+        if step.kind is StepKind.SCALE:
+            low = 1 if step.min_value is None else step.min_value
+            high = 5 if step.max_value is None else step.max_value
+            return low, high
+        return step.min_value, step.max_value
+
+    def _choice_label(
+        self, step: Step, choice_id: str, state: SessionState, default: bool = False
+    ) -> str:
+        language = self.flow.default_language if default else state.language
+        choice = step.choice(choice_id)
+        return choice.label.get(language) if choice else choice_id
+
+    def _list_buttons(self, step: Step, state: SessionState) -> tuple[Button, ...]:
+        t = self.catalog.t
+        buttons = [Button(ButtonKind.COMMAND, "suivant", t(state.language, "button_next"))]
+        if step.examples.get(state.language):
+            buttons.append(
+                Button(ButtonKind.COMMAND, "exemple", t(state.language, "button_examples"))
+            )
+        return tuple(buttons)
+
+    def _step_buttons(self, step: Step, state: SessionState) -> tuple[Button, ...]:
+        t = self.catalog.t
+        lang = state.language
+        if step.kind is StepKind.CONSENT:
+            if step.choices:
+                return tuple(
+                    Button(ButtonKind.CHOICE, c.id, c.label.get(lang)) for c in step.choices
+                )
+            return (
+                Button(ButtonKind.CHOICE, _CONSENT_ACCEPT, t(lang, "consent_accept")),
+                Button(ButtonKind.CHOICE, _CONSENT_REFUSE, t(lang, "consent_refuse")),
+            )
+        if step.kind in (StepKind.CHOICE, StepKind.MULTICHOICE):
+            marks = set(state.pending_choices)
+            buttons = [
+                Button(ButtonKind.CHOICE, c.id, ("✓ " if c.id in marks else "") + c.label.get(lang))
+                for c in step.choices
+            ]
+            if step.kind is StepKind.MULTICHOICE:
+                buttons.append(Button(ButtonKind.COMMAND, "suivant", t(lang, "button_validate")))
+            return tuple(buttons)
+        if step.kind is StepKind.SCALE:
+            low, high = self._bounds(step)
+            assert low is not None
+            assert high is not None
+            if high - low <= 10:
+                return tuple(
+                    Button(ButtonKind.CHOICE, str(v), str(v))
+                    for v in range(int(low), int(high) + 1)
+                )
+            return ()
+        if step.kind is StepKind.LIST:
+            return self._list_buttons(step, state)
+        if not step.required:
+            return (Button(ButtonKind.COMMAND, "passer", t(lang, "button_skip")),)
+        return ()
+
+    def _ask(self, step: Step, state: SessionState, out: list[Event]) -> None:
+        lang = state.language
+        t = self.catalog.t
+        parts = [step.prompt.get(lang)]
+        if step.help is not None:
+            parts.append(step.help.get(lang))
+        kind = step.kind
+        if kind is StepKind.LIST:
+            count = len(state.items_of(step.id))
+            parts.append(t(lang, "list_hint"))
+            if step.examples.get(lang):
+                parts.append(t(lang, "examples_hint"))
+            if count:
+                parts.append(t(lang, "list_already", count=count))
+        elif kind is StepKind.MULTICHOICE:
+            parts.append(t(lang, "multichoice_hint"))
+        elif kind is StepKind.SCALE:
+            low, high = self._bounds(step)
+            parts.append(t(lang, "scale_hint", min=_fmt(low), max=_fmt(high)))
+        elif kind is StepKind.NUMBER:
+            low, high = self._bounds(step)
+            if low is not None and high is not None:
+                parts.append(t(lang, "number_hint_range", min=_fmt(low), max=_fmt(high)))
+        elif kind is StepKind.TEXT and not step.required:
+            parts.append(t(lang, "text_hint_optional"))
+        if kind in (StepKind.TEXT, StepKind.CHOICE, StepKind.SCALE, StepKind.NUMBER):
+            existing = state.items_of(step.id)
+            if existing:
+                parts.append(t(lang, "current_answer", answer=existing[0][1].text))
+        self._say(out, state, None, text="\n".join(parts), buttons=self._step_buttons(step, state))
+
+    def _say(
+        self,
+        out: list[Event],
+        state: SessionState,
+        key: str | None,
+        *,
+        text: str | None = None,
+        buttons: tuple[Button, ...] = (),
+        **params: object,
+    ) -> None:
+        if text is None:
+            assert key is not None
+            text = self.catalog.t(state.language, key, **params)
+        out.append(Say(OutboundMessage(text=text, buttons=buttons)))
+
+    # ------------------------------------------------------------------ matching typed answers
+
+    def _match(self, buttons: tuple[Button, ...], text: str) -> str | None:
+        """A typed answer to offered choices: by id, by label, then by number."""
+        choices = [b for b in buttons if b.kind is ButtonKind.CHOICE]
+        folded = _fold(text)
+        for button in choices:
+            if folded == _fold(button.value) or folded == _fold(button.label):
+                return button.value
+        for button in choices:  # labels shown with a check mark, "✓ label"
+            if folded == _fold(button.label.removeprefix("✓ ")):
+                return button.value
+        stripped = folded.strip(" .)]")
+        if stripped.isdigit() and 1 <= int(stripped) <= len(choices):
+            return choices[int(stripped) - 1].value
+        return None
+
+    def _match_many(self, step: Step, state: SessionState, text: str) -> tuple[str, ...]:
+        buttons = tuple(b for b in self._step_buttons(step, state) if b.kind is ButtonKind.CHOICE)
+        tokens = [tok for tok in re.split(r"[,;\n]+", text) if tok.strip()]
+        chosen: list[str] = []
+        for token in tokens:
+            match = self._match(buttons, token)
+            if match is None:
+                parts = token.split()
+                if parts and all(p.strip(".)").isdigit() for p in parts):
+                    matches = [self._match(buttons, p) for p in parts]
+                    if any(m is None for m in matches):
+                        return ()
+                    chosen.extend(m for m in matches if m is not None)
+                    continue
+                return ()
+            chosen.append(match)
+        return tuple(dict.fromkeys(chosen))
+
+
+def _fmt(value: float | int | str | tuple[str, ...] | None) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if value is None:
+        return ""
+    if isinstance(value, tuple):
+        return ", ".join(value)
+    return str(value)
+
+
+def engines_for(flows: Mapping[str, Flow], catalog: Catalog) -> dict[str, Engine]:
+    return {key: Engine(flow, catalog) for key, flow in flows.items()}

@@ -1,0 +1,103 @@
+"""The in-memory model of a flow file (see DESIGN.md §4 and the README's "Flow format")."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from qn_bot.flows.expr import Expr
+
+
+class StepKind(enum.StrEnum):
+    INFO = "info"
+    CONSENT = "consent"
+    TEXT = "text"
+    LIST = "list"
+    CHOICE = "choice"
+    MULTICHOICE = "multichoice"
+    SCALE = "scale"
+    NUMBER = "number"
+
+
+#: Kinds that ask the citizen something (info shows text and moves on).
+QUESTION_KINDS = frozenset(StepKind) - {StepKind.INFO}
+
+
+@dataclass(frozen=True, slots=True)
+class Localized:
+    """A text in every language of the flow; the flow loader guarantees completeness."""
+
+    values: Mapping[str, str]
+
+    def get(self, language: str) -> str:
+        return self.values[language]
+
+    @classmethod
+    def of(cls, **values: str) -> Localized:
+        return cls(MappingProxyType(dict(values)))
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    id: str
+    label: Localized
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    id: str
+    kind: StepKind
+    prompt: Localized
+    section: Localized | None = None
+    part: Localized | None = None  # a heading above sections in syntheses ("2 – Expérimenter…")
+    help: Localized | None = None
+    examples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    choices: tuple[Choice, ...] = ()
+    when: Expr | None = None
+    when_source: str | None = None
+    required: bool = False
+    min_items: int = 0
+    max_items: int = 20
+    max_length: int = 1000
+    min_value: float | None = None  # scale / number bounds
+    max_value: float | None = None
+    integer: bool = True  # number steps: whole numbers only
+
+    def choice(self, choice_id: str) -> Choice | None:
+        for c in self.choices:
+            if c.id == choice_id:
+                return c
+        return None
+
+    @property
+    def is_question(self) -> bool:
+        return self.kind in QUESTION_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    id: str
+    version: int
+    languages: tuple[str, ...]
+    title: Localized
+    steps: tuple[Step, ...]
+    description: Localized | None = None
+    source: str = ""  # the TOML text, kept so a campaign can snapshot exactly what it ran
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def index(self, step_id: str) -> int:
+        for i, s in enumerate(self.steps):
+            if s.id == step_id:
+                return i
+        raise KeyError(step_id)

@@ -1,0 +1,128 @@
+"""A citizen's position in a flow: serialisable, versioned, and independent of any platform."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from qn_bot.errors import StateVersionError
+
+STATE_VERSION = 1
+
+#: A stored answer value: None for free text, a choice id, choice ids, or a number.
+AnswerValue = None | str | tuple[str, ...] | int | float
+
+
+class Status(enum.StrEnum):
+    ACTIVE = "active"  # answering questions (or reviewing them)
+    COMPLETED = "completed"  # went through the whole flow and confirmed the review
+    REFUSED = "refused"  # declined consent: nothing stored
+
+
+class Mode(enum.StrEnum):
+    ASK = "ask"  # waiting for the answer to `step_id`
+    REVIEW = "review"  # showing every answer as a list of choices
+    ITEM_MENU = "item_menu"  # one list item selected: modify / delete / back
+    ITEM_EDIT = "item_edit"  # waiting for the new text of the selected item
+    LANGUAGE = "language"  # waiting for a language choice
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """The latest revision of one answer. List steps have one item per entry."""
+
+    step_id: str
+    text: str
+    value: AnswerValue = None
+    revision: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    flow_id: str
+    flow_version: int
+    language: str
+    status: Status = Status.ACTIVE
+    mode: Mode = Mode.ASK
+    step_id: str | None = None
+    history: tuple[str, ...] = ()  # steps asked before the current one, for /retour
+    items: dict[int, Item] = field(default_factory=dict)  # seq → item; seq never reused
+    next_seq: int = 1
+    selected: int | None = None  # seq chosen in review
+    review_final: bool = False  # review at the end of the flow (vs /mes_reponses mid-flow)
+    reviewed: bool = False  # the end-of-flow review was confirmed
+    return_to_review: bool = False  # answering this step goes back to the review
+    pending_choices: tuple[str, ...] = ()  # multichoice buttons pressed, not yet confirmed
+    example_offsets: dict[str, int] = field(default_factory=dict)
+    consent_version: int | None = None
+    version: int = STATE_VERSION
+
+    def evolve(self, **changes: Any) -> SessionState:
+        return replace(self, **changes)
+
+    def items_of(self, step_id: str) -> list[tuple[int, Item]]:
+        return [(seq, item) for seq, item in sorted(self.items.items()) if item.step_id == step_id]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "flow_id": self.flow_id,
+            "flow_version": self.flow_version,
+            "language": self.language,
+            "status": self.status.value,
+            "mode": self.mode.value,
+            "step_id": self.step_id,
+            "history": list(self.history),
+            "items": {
+                str(seq): {
+                    "step_id": it.step_id,
+                    "text": it.text,
+                    "value": list(it.value) if isinstance(it.value, tuple) else it.value,
+                    "revision": it.revision,
+                }
+                for seq, it in self.items.items()
+            },
+            "next_seq": self.next_seq,
+            "selected": self.selected,
+            "review_final": self.review_final,
+            "reviewed": self.reviewed,
+            "return_to_review": self.return_to_review,
+            "pending_choices": list(self.pending_choices),
+            "example_offsets": dict(self.example_offsets),
+            "consent_version": self.consent_version,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SessionState:
+        version = data.get("version")
+        if version != STATE_VERSION:
+            raise StateVersionError(f"session state version {version!r}, expected {STATE_VERSION}")
+        items: dict[int, Item] = {}
+        for seq, raw in data["items"].items():
+            value = raw["value"]
+            items[int(seq)] = Item(
+                step_id=raw["step_id"],
+                text=raw["text"],
+                value=tuple(value) if isinstance(value, list) else value,
+                revision=int(raw["revision"]),
+            )
+        return cls(
+            version=version,
+            flow_id=data["flow_id"],
+            flow_version=int(data["flow_version"]),
+            language=data["language"],
+            status=Status(data["status"]),
+            mode=Mode(data["mode"]),
+            step_id=data["step_id"],
+            history=tuple(data["history"]),
+            items=items,
+            next_seq=int(data["next_seq"]),
+            selected=data["selected"],
+            review_final=bool(data["review_final"]),
+            reviewed=bool(data["reviewed"]),
+            return_to_review=bool(data["return_to_review"]),
+            pending_choices=tuple(data["pending_choices"]),
+            example_offsets={str(k): int(v) for k, v in data["example_offsets"].items()},
+            consent_version=data["consent_version"],
+        )

@@ -1,0 +1,167 @@
+"""The outbox worker: sends committed outbox rows through the adapters, in order per chat.
+
+Rows are written in the same transaction as the state that caused them, so nothing is sent before
+that transaction commits and nothing is lost if the process dies: a restarted worker finds the
+rows still pending. Delivery is at-least-once (a crash between sending and marking sent resends
+one message); adapters that can make sends idempotent (Matrix transaction ids) do so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from qn_bot.clock import utcnow
+from qn_bot.config import OutboxConfig
+from qn_bot.domain import Envelope
+from qn_bot.errors import (
+    PermanentDeliveryError,
+    RecipientUnreachable,
+    RetryAfter,
+    TransientDeliveryError,
+)
+from qn_bot.ports import Adapter
+from qn_bot.store.records import OutboxRecord
+from qn_bot.store.sql import Store
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+IDLE_POLL_SECONDS = 1.0  # another process may have queued rows: look again this often
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        store: Store,
+        adapters: Mapping[str, Adapter],
+        *,
+        config: OutboxConfig | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        batch: int = 200,
+    ) -> None:
+        self.store = store
+        self.adapters = dict(adapters)
+        self.config = config if config is not None else OutboxConfig()
+        self.clock = clock
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._semaphore = asyncio.Semaphore(self.config.concurrency)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def notify(self) -> None:
+        """Called after a commit that queued messages: send them now, not at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="outbox-worker")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def __aenter__(self) -> OutboxWorker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                sent = await self.run_once()
+            except Exception:
+                log.exception("outbox worker pass failed; retrying")
+                sent = 0
+            if sent:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=await self._idle_delay())
+
+    async def _idle_delay(self) -> float:
+        async with self.store.transaction() as tx:
+            due = await tx.next_outbox_due(list(self.adapters))
+        if due is None:
+            return IDLE_POLL_SECONDS
+        return max(0.0, min(IDLE_POLL_SECONDS, (due - self.clock()).total_seconds()))
+
+    # ------------------------------------------------------------------ sending
+
+    async def run_once(self) -> int:
+        """Send the head message of every chat that has one due; returns how many were tried."""
+        now = self.clock()
+        async with self.store.transaction() as tx:
+            rows = await tx.claim_outbox(
+                now, limit=self.batch, lease=LEASE, platforms=list(self.adapters)
+            )
+        if rows:
+            await asyncio.gather(*(self._send(row) for row in rows))
+        return len(rows)
+
+    async def drain(self, *, within: float = 30.0) -> None:
+        """Send until nothing is due (the console and tests wait for replies this way)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() < deadline:
+            if await self.run_once() == 0:
+                async with self.store.transaction() as tx:
+                    due = await tx.next_outbox_due(list(self.adapters))
+                if due is None or due > self.clock():
+                    return
+                await asyncio.sleep(0.01)
+
+    async def _send(self, row: OutboxRecord) -> None:
+        adapter = self.adapters[row.address.platform]
+        envelope = Envelope(row.id, row.address, row.message, attempt=row.attempts + 1)
+        async with self._semaphore:
+            try:
+                await adapter.send(envelope)
+            except RetryAfter as exc:
+                await self._retry(row, exc.seconds, str(exc), count_failure=False)
+            except RecipientUnreachable as exc:
+                log.info("recipient %s unreachable: %s", row.address.platform, exc)
+                async with self.store.transaction() as tx:
+                    await tx.mark_unreachable(row.address, self.clock())
+                    await tx.outbox_failed(row.id, str(exc))
+                    await tx.outbox_fail_chat(row.address, f"recipient unreachable: {exc}")
+            except PermanentDeliveryError as exc:
+                log.error("message %s rejected for good: %s", row.id, exc)
+                async with self.store.transaction() as tx:
+                    await tx.outbox_failed(row.id, str(exc))
+            except TransientDeliveryError as exc:
+                await self._retry(row, self._backoff(row.attempts), str(exc))
+            except Exception as exc:  # a bug in an adapter must not stop the worker
+                log.exception("adapter %s failed to send message %s", row.address.platform, row.id)
+                await self._retry(row, self._backoff(row.attempts), f"{type(exc).__name__}: {exc}")
+            else:
+                async with self.store.transaction() as tx:
+                    await tx.outbox_sent(row.id, self.clock())
+
+    def _backoff(self, attempts: int) -> float:
+        base = self.config.backoff_base_seconds * (2**attempts)
+        # Full jitter keeps many failing chats from retrying in lockstep.
+        return float(min(self.config.backoff_max_seconds, base) * (0.5 + random.random() / 2))  # noqa: S311
+
+    async def _retry(
+        self, row: OutboxRecord, delay: float, error: str, *, count_failure: bool = True
+    ) -> None:
+        async with self.store.transaction() as tx:
+            if count_failure and row.attempts + 1 >= self.config.max_attempts:
+                log.error(
+                    "giving up on message %s after %d attempts: %s", row.id, row.attempts + 1, error
+                )
+                await tx.outbox_failed(row.id, error)
+            else:
+                await tx.outbox_retry(row.id, self.clock() + timedelta(seconds=delay), error)

@@ -1,0 +1,69 @@
+"""The adapter port: what a platform must provide to qn-bot, and nothing more.
+
+Adapters live in ``qn_bot.adapters.*`` (the repository's ``adapters/`` folder) or in third-party
+packages, found through the ``qn_bot.adapters`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Protocol
+
+from qn_bot.domain import Envelope, InboundMessage
+
+if TYPE_CHECKING:
+    from qn_bot.config import Config
+
+#: Where adapters deliver what citizens send; returns once the message is committed.
+InboundSink = Callable[[InboundMessage], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    buttons: bool = False  # can render choices as buttons (else numbered options in text)
+    max_text_length: int = 4096
+    attachments: bool = False
+    messages_per_second: float = 30.0  # global pace of the outbox for this platform
+
+
+class Adapter(abc.ABC):
+    """One platform connection. Lifecycle: ``start(sink)`` … ``stop()``."""
+
+    platform: str
+    capabilities: Capabilities = Capabilities()
+
+    @abc.abstractmethod
+    async def start(self, sink: InboundSink) -> None:
+        """Connect and begin delivering inbound messages to ``sink``; returns once running."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Stop receiving, finish or cancel every background task, close connections."""
+
+    @abc.abstractmethod
+    async def send(self, envelope: Envelope) -> None:
+        """Deliver one message, or raise a :class:`qn_bot.errors.DeliveryError` subclass."""
+
+    def bind_drain(self, drain: Callable[[], Awaitable[None]]) -> None:  # noqa: B027 - optional hook
+        """Receive a way to wait until queued replies are sent; interactive adapters use it."""
+
+    def ended(self) -> asyncio.Event | None:
+        """Set when the adapter ends on its own (the console at end of input), if it can."""
+        return None
+
+
+class AdapterFactory(Protocol):
+    """Entry point object: builds the adapter from the config, or None when not configured."""
+
+    def __call__(self, config: Config) -> Adapter | None: ...
+
+
+def adapter_factories() -> dict[str, AdapterFactory]:
+    factories: dict[str, AdapterFactory] = {}
+    for ep in entry_points(group="qn_bot.adapters"):
+        factories[ep.name] = ep.load()
+    return factories

@@ -1,0 +1,492 @@
+"""The host of the engine: one database transaction per inbound message.
+
+For each message: claim its idempotency key, load the participant and their session, run the pure
+engine (or a participant/facilitator command), write items, state and outbox rows — all in one
+transaction — and only then wake the outbox worker. A redelivered message finds its key taken and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from qn_bot.clock import Clock, utcnow
+from qn_bot.commands import Command, is_facilitator_command, parse_command
+from qn_bot.domain import (
+    Attachment,
+    Button,
+    ButtonKind,
+    CampaignStatus,
+    InboundKind,
+    InboundMessage,
+    OutboundMessage,
+)
+from qn_bot.facilitation import run_facilitator_command
+from qn_bot.flows.engine import ChoiceInput, CommandInput, Engine, Input, TextInput
+from qn_bot.flows.events import (
+    ConsentGiven,
+    ConsentRefused,
+    Event,
+    ItemAdded,
+    ItemDeleted,
+    ItemRevised,
+    LanguageChanged,
+    Say,
+)
+from qn_bot.flows.format import Flow
+from qn_bot.flows.loader import load_flow_text
+from qn_bot.flows.state import SessionState, Status
+from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
+from qn_bot.store.records import CampaignRecord, ParticipantRecord
+from qn_bot.store.sql import PseudonymFactory, Store, Tx, random_pseudonym
+from qn_bot.text import normalize
+
+log = logging.getLogger(__name__)
+
+_FORGET = "forget"
+_CHOOSE_CAMPAIGN = "choose_campaign"
+_CAMPAIGN_PREFIX = "campaign:"
+
+
+@dataclass(slots=True)
+class HandleResult:
+    duplicate: bool = False
+    replies: list[OutboundMessage] = field(default_factory=list)
+
+
+class _KeyedLocks:
+    """One asyncio lock per conversation, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextmanager
+    def _ref(self, key: str) -> Iterator[asyncio.Lock]:
+        lock, count = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, count + 1)
+        try:
+            yield lock
+        finally:
+            lock, count = self._locks[key]
+            if count == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, count - 1)
+
+    async def run(self, key: str, fn: Callable[[], Awaitable[HandleResult]]) -> HandleResult:
+        with self._ref(key) as lock:
+            async with lock:
+                return await fn()
+
+
+class Service:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        catalog: Catalog | None = None,
+        clock: Clock = utcnow,
+        pseudonyms: PseudonymFactory = random_pseudonym,
+        admins: tuple[str, ...] = (),
+        default_language: str = DEFAULT_LANGUAGE,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog if catalog is not None else default_catalog()
+        self.clock = clock
+        self.pseudonyms = pseudonyms
+        self.admins = frozenset(admins)
+        self.default_language = default_language
+        self.on_commit = on_commit
+        self._locks = _KeyedLocks()
+        self._engines: dict[tuple[int, int], Engine] = {}
+
+    # ------------------------------------------------------------------ entry point
+
+    async def handle(self, msg: InboundMessage) -> HandleResult:
+        """Handle one inbound message; returns after its transaction committed."""
+
+        async def run() -> HandleResult:
+            result = await self._handle_in_transaction(msg)
+            if result.replies and self.on_commit is not None:
+                self.on_commit()
+            return result
+
+        return await self._locks.run(str(msg.sender), run)
+
+    async def apologise(self, msg: InboundMessage) -> None:
+        """Tell the citizen their message could not be handled (after an unexpected error)."""
+        async with self.store.transaction() as tx:
+            participant = await tx.participant(msg.sender)
+            language = self._lang(participant) if participant else self.default_language
+            await tx.enqueue(
+                msg.address,
+                OutboundMessage(self.catalog.t(language, "internal_error")),
+                self.clock(),
+                participant_id=participant.id if participant else None,
+            )
+        if self.on_commit is not None:
+            self.on_commit()
+
+    async def _handle_in_transaction(self, msg: InboundMessage) -> HandleResult:
+        now = self.clock()
+        async with self.store.transaction() as tx:
+            participant = await tx.participant(msg.sender)
+            if participant is None:
+                language = msg.language_hint if msg.language_hint in SUPPORTED_LANGUAGES else None
+                participant = await tx.create_participant(
+                    msg.sender,
+                    msg.address,
+                    now,
+                    language=language,
+                    pseudonym_factory=self.pseudonyms,
+                )
+            elif participant.reply_to != msg.address and msg.is_private:
+                await tx.update_participant(participant.id, now, reply_chat_id=msg.address.chat_id)
+            if not await tx.claim_message(msg.sender.platform, msg.message_id, now, participant.id):
+                log.info("duplicate message %s ignored", msg.message_id)
+                return HandleResult(duplicate=True)
+            replies = await self._dispatch(tx, participant, msg, now)
+            # After /oublier the participant row is gone: the goodbye is not tied to it.
+            still_there = await tx.participant_by_id(participant.id) is not None
+            for reply in replies:
+                await tx.enqueue(
+                    msg.address, reply, now, participant_id=participant.id if still_there else None
+                )
+        return HandleResult(replies=replies)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _lang(self, participant: ParticipantRecord) -> str:
+        return participant.language if participant.language is not None else self.default_language
+
+    def _say(self, participant: ParticipantRecord, key: str, **params: object) -> OutboundMessage:
+        return OutboundMessage(self.catalog.t(self._lang(participant), key, **params))
+
+    async def _dispatch(
+        self, tx: Tx, participant: ParticipantRecord, msg: InboundMessage, now: datetime
+    ) -> list[OutboundMessage]:
+        if msg.kind is InboundKind.UNSUPPORTED:
+            return [self._say(participant, "unsupported_message")]
+        if msg.kind in (InboundKind.EDIT, InboundKind.DELETE):
+            return []  # edits and redactions of past answers: handled by the Matrix issue
+        command = parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
+        if not msg.is_private:
+            if command is not None and command.name == "start":
+                return [self._say(participant, "group_use_private", link="")]
+            return []
+        if participant.pending_action == _FORGET:
+            return await self._confirm_forget(tx, participant, msg, command, now)
+        if participant.pending_action == _CHOOSE_CAMPAIGN and command is None:
+            return await self._choose_campaign(tx, participant, msg, now)
+        if command is not None:
+            handled = await self._participant_command(tx, participant, command, now)
+            if handled is not None:
+                return handled
+        inp: Input
+        if command is not None:
+            inp = CommandInput(command.name, command.arg, command.known)
+        elif msg.kind is InboundKind.CHOICE and msg.choice_id is not None:
+            inp = ChoiceInput(msg.choice_id)
+        else:
+            inp = TextInput(msg.text)
+        return await self._to_engine(tx, participant, inp, now)
+
+    async def _participant_command(
+        self, tx: Tx, participant: ParticipantRecord, command: Command, now: datetime
+    ) -> list[OutboundMessage] | None:
+        """Commands about the participant rather than the flow; None lets the engine handle it."""
+        name = command.name
+        if is_facilitator_command(name):
+            return await self._facilitator_command(tx, participant, command, now)
+        if name == "start":
+            if participant.stopped:
+                await tx.update_participant(participant.id, now, stopped=False)
+            return await self._start(tx, participant, command.arg, now)
+        if name == "stop":
+            await tx.update_participant(participant.id, now, stopped=True)
+            return [self._say(participant, "stopped")]
+        if name == "reprendre" and participant.stopped:
+            await tx.update_participant(participant.id, now, stopped=False)
+            return [self._say(participant, "resumed"), *await self._prompt(tx, participant, now)]
+        if name == "oublier":
+            await tx.update_participant(participant.id, now, pending_action=_FORGET)
+            lang = self._lang(participant)
+            return [
+                OutboundMessage(
+                    self.catalog.t(lang, "forget_confirm"),
+                    buttons=(
+                        Button(ButtonKind.CHOICE, "forget_yes", self.catalog.t(lang, "forget_yes")),
+                        Button(ButtonKind.CHOICE, "forget_no", self.catalog.t(lang, "forget_no")),
+                    ),
+                )
+            ]
+        if name == "mes_donnees":
+            return [await self._my_data(tx, participant)]
+        if name == "langue" and command.arg:
+            wanted = command.arg.strip().lower()[:2]
+            if wanted in SUPPORTED_LANGUAGES:
+                await tx.update_participant(participant.id, now, language=wanted)
+                participant = await self._reload(tx, participant)
+                if participant.active_campaign_id is None:
+                    return [self._say(participant, "language_changed")]
+        return None
+
+    async def _reload(self, tx: Tx, participant: ParticipantRecord) -> ParticipantRecord:
+        fresh = await tx.participant_by_id(participant.id)
+        assert fresh is not None
+        return fresh
+
+    # ------------------------------------------------------------------ campaigns
+
+    async def _start(
+        self, tx: Tx, participant: ParticipantRecord, slug: str, now: datetime
+    ) -> list[OutboundMessage]:
+        slug = normalize(slug).lower()
+        if slug:
+            campaign = await tx.campaign_by_slug(slug)
+            if campaign is None or campaign.status is CampaignStatus.DRAFT:
+                return [self._say(participant, "unknown_campaign", slug=slug)]
+            if campaign.status is not CampaignStatus.OPEN:
+                return [self._say(participant, "campaign_closed", title=campaign.title)]
+            return await self._enter_campaign(tx, participant, campaign, now)
+        if participant.active_campaign_id is not None:
+            active = await tx.campaign_by_id(participant.active_campaign_id)
+            session = await tx.session(participant.id, participant.active_campaign_id)
+            if (
+                active is not None
+                and active.status is CampaignStatus.OPEN
+                and session is not None
+                and session.status == Status.ACTIVE.value
+            ):
+                return await self._enter_campaign(tx, participant, active, now)
+        open_campaigns = await tx.campaigns(CampaignStatus.OPEN)
+        if not open_campaigns:
+            return [self._say(participant, "no_campaign")]
+        if len(open_campaigns) == 1:
+            return await self._enter_campaign(tx, participant, open_campaigns[0], now)
+        await tx.update_participant(participant.id, now, pending_action=_CHOOSE_CAMPAIGN)
+        return [
+            OutboundMessage(
+                self.catalog.t(self._lang(participant), "choose_campaign"),
+                buttons=tuple(
+                    Button(ButtonKind.CHOICE, f"{_CAMPAIGN_PREFIX}{c.slug}", c.title)
+                    for c in open_campaigns
+                ),
+            )
+        ]
+
+    async def _choose_campaign(
+        self, tx: Tx, participant: ParticipantRecord, msg: InboundMessage, now: datetime
+    ) -> list[OutboundMessage]:
+        open_campaigns = await tx.campaigns(CampaignStatus.OPEN)
+        await tx.update_participant(participant.id, now, pending_action=None)
+        participant = await self._reload(tx, participant)
+        picked: CampaignRecord | None = None
+        if msg.kind is InboundKind.CHOICE and msg.choice_id:
+            slug = msg.choice_id.removeprefix(_CAMPAIGN_PREFIX)
+            picked = next((c for c in open_campaigns if c.slug == slug), None)
+        else:
+            typed = normalize(msg.text).casefold()
+            for index, campaign in enumerate(open_campaigns, start=1):
+                if typed in (str(index), campaign.slug.casefold(), campaign.title.casefold()):
+                    picked = campaign
+        if picked is None:
+            return await self._start(tx, participant, "", now)
+        return await self._enter_campaign(tx, participant, picked, now)
+
+    async def _enter_campaign(
+        self, tx: Tx, participant: ParticipantRecord, campaign: CampaignRecord, now: datetime
+    ) -> list[OutboundMessage]:
+        engine = self._engine(campaign)
+        if participant.active_campaign_id != campaign.id or participant.pending_action:
+            await tx.update_participant(
+                participant.id, now, active_campaign_id=campaign.id, pending_action=None
+            )
+        session = await tx.session(participant.id, campaign.id)
+        if session is not None:
+            state = SessionState.from_json(session.state)
+            if state.status is not Status.REFUSED:
+                replies = []
+                if state.status is Status.ACTIVE:
+                    replies.append(self._say(participant, "resumed"))
+                return replies + self._says(engine.prompt(state))
+            await tx.delete_session(session.id)
+        language = self._lang(participant)
+        state, events = engine.start(language, now)
+        return await self._persist(tx, participant, campaign, state, events, now)
+
+    def _engine(self, campaign: CampaignRecord) -> Engine:
+        key = (campaign.id, campaign.flow_version)
+        engine = self._engines.get(key)
+        if engine is None:
+            flow: Flow = load_flow_text(campaign.flow_source, f"campaign {campaign.slug}")
+            engine = self._engines[key] = Engine(flow, self.catalog)
+        return engine
+
+    # ------------------------------------------------------------------ the engine
+
+    async def _to_engine(
+        self, tx: Tx, participant: ParticipantRecord, inp: Input, now: datetime
+    ) -> list[OutboundMessage]:
+        if participant.active_campaign_id is None:
+            if isinstance(inp, CommandInput) and inp.name == "aide":
+                return [self._say(participant, "help")]
+            if isinstance(inp, CommandInput) and not inp.known:
+                return [self._say(participant, "unknown_command", command=inp.name)]
+            return await self._start(tx, participant, "", now)
+        campaign = await tx.campaign_by_id(participant.active_campaign_id)
+        session = await tx.session(participant.id, participant.active_campaign_id)
+        if campaign is None or session is None:
+            return await self._start(tx, participant, "", now)
+        engine = self._engine(campaign)
+        state = SessionState.from_json(session.state)
+        if campaign.status is not CampaignStatus.OPEN:
+            reviewing = isinstance(inp, CommandInput) and inp.name in ("mes_reponses", "aide")
+            if not reviewing:
+                return [self._say(participant, "campaign_closed", title=campaign.title)]
+        state, events = engine.resume(state, inp, now)
+        return await self._persist(tx, participant, campaign, state, events, now)
+
+    async def _prompt(
+        self, tx: Tx, participant: ParticipantRecord, now: datetime
+    ) -> list[OutboundMessage]:
+        if participant.active_campaign_id is None:
+            return await self._start(tx, participant, "", now)
+        campaign = await tx.campaign_by_id(participant.active_campaign_id)
+        session = await tx.session(participant.id, participant.active_campaign_id)
+        if campaign is None or session is None:
+            return await self._start(tx, participant, "", now)
+        if campaign.status is not CampaignStatus.OPEN:
+            return [self._say(participant, "campaign_closed", title=campaign.title)]
+        return self._says(self._engine(campaign).prompt(SessionState.from_json(session.state)))
+
+    async def _persist(
+        self,
+        tx: Tx,
+        participant: ParticipantRecord,
+        campaign: CampaignRecord,
+        state: SessionState,
+        events: list[Event],
+        now: datetime,
+    ) -> list[OutboundMessage]:
+        session_id = await tx.save_session(
+            participant.id,
+            campaign.id,
+            state.to_json(),
+            now,
+            status=state.status.value,
+            step_id=state.step_id,
+        )
+        for event in events:
+            match event:
+                case ItemAdded(seq=seq, step_id=step_id, text=text, value=value):
+                    await tx.add_item(
+                        session_id=session_id,
+                        campaign_id=campaign.id,
+                        participant_id=participant.id,
+                        seq=seq,
+                        step_id=step_id,
+                        text=text,
+                        value=_jsonable(value),
+                        now=now,
+                    )
+                case ItemRevised(seq=seq, revision=revision, text=text, value=value):
+                    await tx.revise_item(
+                        session_id=session_id,
+                        seq=seq,
+                        revision=revision,
+                        text=text,
+                        value=_jsonable(value),
+                        now=now,
+                    )
+                case ItemDeleted(seq=seq):
+                    await tx.delete_item(session_id=session_id, seq=seq, now=now)
+                case ConsentGiven(flow_version=version):
+                    await tx.record_consent(session_id, version, now)
+                case ConsentRefused():
+                    await tx.record_consent(session_id, None, now)
+                case LanguageChanged(language=language):
+                    await tx.update_participant(participant.id, now, language=language)
+                case _:
+                    pass
+        return self._says(events)
+
+    @staticmethod
+    def _says(events: list[Event]) -> list[OutboundMessage]:
+        return [event.message for event in events if isinstance(event, Say)]
+
+    # ------------------------------------------------------------------ rights
+
+    async def _confirm_forget(
+        self,
+        tx: Tx,
+        participant: ParticipantRecord,
+        msg: InboundMessage,
+        command: Command | None,
+        now: datetime,
+    ) -> list[OutboundMessage]:
+        answer = msg.choice_id if msg.kind is InboundKind.CHOICE else None
+        if answer is None and command is None:
+            typed = normalize(msg.text).casefold()
+            yes = {
+                "1",
+                "oui",
+                "yes",
+                self.catalog.t(self._lang(participant), "forget_yes").casefold(),
+            }
+            answer = "forget_yes" if typed in yes else "forget_no"
+        if answer == "forget_yes":
+            await tx.delete_participant(participant.id)
+            log.info("participant %s erased on request", participant.pseudonym)
+            return [self._say(participant, "forget_done")]
+        await tx.update_participant(participant.id, now, pending_action=None)
+        replies = [self._say(participant, "forget_cancelled")]
+        if command is not None:
+            participant = await self._reload(tx, participant)
+            replies += await self._dispatch(tx, participant, msg, now)
+        return replies
+
+    async def _my_data(self, tx: Tx, participant: ParticipantRecord) -> OutboundMessage:
+        data = {
+            "pseudonym": participant.pseudonym,
+            "platform": participant.user.platform,
+            "platform_user_id": participant.user.user_id,
+            "language": participant.language,
+            "created_at": participant.created_at.isoformat(),
+            "stopped": participant.stopped,
+            "sessions": await tx.participant_sessions(participant.id),
+            "answers": await tx.participant_items(participant.id),
+        }
+        body = json.dumps(data, ensure_ascii=False, indent=2).encode()
+        return OutboundMessage(
+            self.catalog.t(self._lang(participant), "my_data"),
+            attachments=(Attachment("mes_donnees.json", "application/json", body),),
+        )
+
+    # ------------------------------------------------------------------ facilitators
+
+    async def is_facilitator(self, tx: Tx, participant: ParticipantRecord) -> bool:
+        return str(participant.user) in self.admins or await tx.is_facilitator(participant.user)
+
+    async def _facilitator_command(
+        self, tx: Tx, participant: ParticipantRecord, command: Command, now: datetime
+    ) -> list[OutboundMessage]:
+        if not await self.is_facilitator(tx, participant):
+            log.warning(
+                "facilitator command /%s refused for %s", command.name, participant.pseudonym
+            )
+            return [self._say(participant, "not_facilitator")]
+        return await run_facilitator_command(
+            tx, self._lang(participant), command, now, self.catalog
+        )
+
+
+def _jsonable(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value

@@ -1,0 +1,225 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations in migrations/ must match it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+
+# Named constraints let Alembic's batch mode (SQLite) alter them later.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; SQLite would otherwise hand back naive ones."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (autoincrement) with that exact type.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("title", String(200), nullable=False),
+    Column("edition", String(200), nullable=True),
+    Column("flow_id", String(64), nullable=False),
+    Column("flow_version", Integer, nullable=False),
+    Column(
+        "flow_source", Text, nullable=False
+    ),  # snapshot: editing the file never rewrites history
+    Column("status", String(16), nullable=False),
+    Column("opens_at", UTCDateTime, nullable=True),
+    Column("closes_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+participants = Table(
+    "participants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("platform_user_id", String(255), nullable=False),
+    Column("pseudonym", String(64), nullable=False, unique=True),
+    Column("language", String(8), nullable=True),
+    Column("reply_chat_id", String(255), nullable=False),
+    Column("active_campaign_id", Integer, ForeignKey("campaigns.id"), nullable=True),
+    Column("pending_action", String(32), nullable=True),  # e.g. awaiting /oublier confirmation
+    Column("stopped", Boolean, nullable=False, default=False),
+    Column("unreachable", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("platform", "platform_user_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "participant_id",
+        Integer,
+        ForeignKey("participants.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
+    Column("state", JSONType, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("step_id", String(64), nullable=True),
+    Column("consent_version", Integer, nullable=True),
+    Column("consent_at", UTCDateTime, nullable=True),
+    Column("completed_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("participant_id", "campaign_id"),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("session_id", Integer, ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
+    Column(
+        "participant_id",
+        Integer,
+        ForeignKey("participants.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("seq", Integer, nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("value", JSONType, nullable=True),
+    Column("revision", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    UniqueConstraint("session_id", "seq"),
+    Index("ix_items_campaign_step", "campaign_id", "step_id"),
+)
+
+item_revisions = Table(
+    "item_revisions",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("item_id", BigId, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("value", JSONType, nullable=True),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("item_id", "revision"),
+)
+
+processed_messages = Table(
+    "processed_messages",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("message_id", String(255), primary_key=True),
+    Column(
+        "participant_id",
+        Integer,
+        ForeignKey("participants.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("processed_at", UTCDateTime, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("chat_id", String(255), nullable=False),
+    Column(
+        "participant_id",
+        Integer,
+        ForeignKey("participants.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("payload", JSONType, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("dedupe_key", String(255), nullable=True, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_chat", "platform", "chat_id", "status"),
+)
+
+facilitators = Table(
+    "facilitators",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=True),
+    Column("granted_by", String(300), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("platform", "user_id", "campaign_id"),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("key", String(255), primary_key=True),  # e.g. digest:<team>:<period>
+    Column("claimed_by", String(255), nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+)
+
+kv = Table(
+    "kv",
+    metadata,
+    Column("key", String(255), primary_key=True),  # adapter state: sync tokens, device ids
+    Column("value", JSONType, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,786 @@
+"""The SQL store: every read and write of qn-bot's database, on SQLite or PostgreSQL.
+
+Work happens inside ``async with store.transaction() as tx``: everything done through ``tx``
+commits together or not at all.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Row, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from qn_bot.domain import Address, CampaignStatus, OutboundMessage, UserRef
+from qn_bot.errors import CampaignError
+from qn_bot.store import schema as t
+from qn_bot.store.database import create_engine
+from qn_bot.store.records import (
+    CampaignRecord,
+    ItemRecord,
+    OutboxRecord,
+    ParticipantRecord,
+    RevisionRecord,
+    SessionRecord,
+)
+
+PseudonymFactory = Callable[[], str]
+
+
+def random_pseudonym() -> str:
+    """Random, not derived from the platform id: a hash of an id can be reversed by brute force."""
+    return "P-" + secrets.token_hex(4).upper()
+
+
+def _campaign(row: Row[Any]) -> CampaignRecord:
+    m = row._mapping
+    return CampaignRecord(
+        id=m["id"],
+        slug=m["slug"],
+        title=m["title"],
+        edition=m["edition"],
+        flow_id=m["flow_id"],
+        flow_version=m["flow_version"],
+        flow_source=m["flow_source"],
+        status=CampaignStatus(m["status"]),
+        opens_at=m["opens_at"],
+        closes_at=m["closes_at"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _participant(row: Row[Any]) -> ParticipantRecord:
+    m = row._mapping
+    return ParticipantRecord(
+        id=m["id"],
+        user=UserRef(m["platform"], m["platform_user_id"]),
+        pseudonym=m["pseudonym"],
+        language=m["language"],
+        reply_to=Address(m["platform"], m["reply_chat_id"]),
+        active_campaign_id=m["active_campaign_id"],
+        pending_action=m["pending_action"],
+        stopped=bool(m["stopped"]),
+        unreachable=bool(m["unreachable"]),
+        created_at=m["created_at"],
+    )
+
+
+class Tx:
+    """One open transaction. Obtain it from :meth:`Store.transaction`."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+    def _insert(self, table: Table) -> Any:
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        if self.dialect == "sqlite":
+            return sqlite.insert(table)
+        return insert(table)
+
+    # ------------------------------------------------------------------ idempotency
+
+    async def claim_message(
+        self, platform: str, message_id: str, now: datetime, participant_id: int | None = None
+    ) -> bool:
+        """Record an inbound message id; False when it was already handled (a redelivery)."""
+        stmt = (
+            self._insert(t.processed_messages)
+            .values(
+                platform=platform,
+                message_id=message_id,
+                processed_at=now,
+                participant_id=participant_id,
+            )
+            .on_conflict_do_nothing()
+        )
+        result = await self.conn.execute(stmt)
+        return bool(result.rowcount == 1)
+
+    async def claim_job(self, key: str, owner: str, now: datetime) -> bool:
+        """Exactly-once scheduled work: only the first claimant of ``key`` gets True."""
+        stmt = (
+            self._insert(t.job_runs)
+            .values(key=key, claimed_by=owner, claimed_at=now)
+            .on_conflict_do_nothing()
+        )
+        result = await self.conn.execute(stmt)
+        return bool(result.rowcount == 1)
+
+    # ------------------------------------------------------------------ campaigns
+
+    async def create_campaign(
+        self,
+        *,
+        slug: str,
+        title: str,
+        flow_id: str,
+        flow_version: int,
+        flow_source: str,
+        now: datetime,
+        edition: str | None = None,
+        status: CampaignStatus = CampaignStatus.DRAFT,
+        opens_at: datetime | None = None,
+        closes_at: datetime | None = None,
+    ) -> CampaignRecord:
+        if await self.campaign_by_slug(slug) is not None:
+            raise CampaignError(f"a campaign named {slug!r} already exists")
+        await self.conn.execute(
+            insert(t.campaigns).values(
+                slug=slug,
+                title=title,
+                edition=edition,
+                flow_id=flow_id,
+                flow_version=flow_version,
+                flow_source=flow_source,
+                status=status.value,
+                opens_at=opens_at,
+                closes_at=closes_at,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        created = await self.campaign_by_slug(slug)
+        assert created is not None
+        return created
+
+    async def campaign_by_slug(self, slug: str) -> CampaignRecord | None:
+        row = (
+            await self.conn.execute(select(t.campaigns).where(t.campaigns.c.slug == slug))
+        ).first()
+        return None if row is None else _campaign(row)
+
+    async def campaign_by_id(self, campaign_id: int) -> CampaignRecord | None:
+        row = (
+            await self.conn.execute(select(t.campaigns).where(t.campaigns.c.id == campaign_id))
+        ).first()
+        return None if row is None else _campaign(row)
+
+    async def campaigns(self, *statuses: CampaignStatus) -> list[CampaignRecord]:
+        stmt = select(t.campaigns).order_by(t.campaigns.c.created_at, t.campaigns.c.id)
+        if statuses:
+            stmt = stmt.where(t.campaigns.c.status.in_([s.value for s in statuses]))
+        return [_campaign(r) for r in (await self.conn.execute(stmt)).all()]
+
+    async def set_campaign_status(
+        self, campaign_id: int, status: CampaignStatus, now: datetime
+    ) -> None:
+        await self.conn.execute(
+            update(t.campaigns)
+            .where(t.campaigns.c.id == campaign_id)
+            .values(status=status.value, updated_at=now)
+        )
+
+    # ------------------------------------------------------------------ participants
+
+    async def participant(self, user: UserRef) -> ParticipantRecord | None:
+        row = (
+            await self.conn.execute(
+                select(t.participants).where(
+                    t.participants.c.platform == user.platform,
+                    t.participants.c.platform_user_id == user.user_id,
+                )
+            )
+        ).first()
+        return None if row is None else _participant(row)
+
+    async def participant_by_id(self, participant_id: int) -> ParticipantRecord | None:
+        row = (
+            await self.conn.execute(
+                select(t.participants).where(t.participants.c.id == participant_id)
+            )
+        ).first()
+        return None if row is None else _participant(row)
+
+    async def create_participant(
+        self,
+        user: UserRef,
+        reply_to: Address,
+        now: datetime,
+        *,
+        language: str | None,
+        pseudonym_factory: PseudonymFactory = random_pseudonym,
+    ) -> ParticipantRecord:
+        for _ in range(20):
+            pseudonym = pseudonym_factory()
+            taken = (
+                await self.conn.execute(
+                    select(t.participants.c.id).where(t.participants.c.pseudonym == pseudonym)
+                )
+            ).first()
+            if taken is None:
+                break
+        else:
+            raise RuntimeError("could not find a free pseudonym")  # a bug in the factory
+        await self.conn.execute(
+            insert(t.participants).values(
+                platform=user.platform,
+                platform_user_id=user.user_id,
+                pseudonym=pseudonym,
+                language=language,
+                reply_chat_id=reply_to.chat_id,
+                stopped=False,
+                unreachable=False,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        created = await self.participant(user)
+        assert created is not None
+        return created
+
+    async def update_participant(self, participant_id: int, now: datetime, **values: Any) -> None:
+        allowed = {
+            "language",
+            "reply_chat_id",
+            "active_campaign_id",
+            "pending_action",
+            "stopped",
+            "unreachable",
+        }
+        unknown = set(values) - allowed
+        if unknown:
+            raise TypeError(f"not participant columns: {sorted(unknown)}")
+        await self.conn.execute(
+            update(t.participants)
+            .where(t.participants.c.id == participant_id)
+            .values(updated_at=now, **values)
+        )
+
+    async def mark_unreachable(self, address: Address, now: datetime) -> None:
+        await self.conn.execute(
+            update(t.participants)
+            .where(
+                t.participants.c.platform == address.platform,
+                t.participants.c.reply_chat_id == address.chat_id,
+            )
+            .values(unreachable=True, updated_at=now)
+        )
+
+    async def delete_participant(self, participant_id: int) -> None:
+        """Erase a participant and everything about them (the right to be forgotten)."""
+        item_ids = select(t.items.c.id).where(t.items.c.participant_id == participant_id)
+        await self.conn.execute(
+            delete(t.item_revisions).where(t.item_revisions.c.item_id.in_(item_ids))
+        )
+        await self.conn.execute(delete(t.items).where(t.items.c.participant_id == participant_id))
+        await self.conn.execute(
+            delete(t.sessions).where(t.sessions.c.participant_id == participant_id)
+        )
+        await self.conn.execute(
+            delete(t.processed_messages).where(
+                t.processed_messages.c.participant_id == participant_id
+            )
+        )
+        await self.conn.execute(
+            delete(t.outbox).where(
+                t.outbox.c.participant_id == participant_id, t.outbox.c.status == "pending"
+            )
+        )
+        await self.conn.execute(
+            update(t.outbox)
+            .where(t.outbox.c.participant_id == participant_id)
+            .values(participant_id=None, payload={"text": "", "buttons": [], "attachments": []})
+        )
+        await self.conn.execute(delete(t.participants).where(t.participants.c.id == participant_id))
+
+    # ------------------------------------------------------------------ sessions and items
+
+    async def session(self, participant_id: int, campaign_id: int) -> SessionRecord | None:
+        row = (
+            await self.conn.execute(
+                select(t.sessions).where(
+                    t.sessions.c.participant_id == participant_id,
+                    t.sessions.c.campaign_id == campaign_id,
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return SessionRecord(
+            id=m["id"],
+            participant_id=m["participant_id"],
+            campaign_id=m["campaign_id"],
+            state=dict(m["state"]),
+            status=m["status"],
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
+        )
+
+    async def save_session(
+        self,
+        participant_id: int,
+        campaign_id: int,
+        state: dict[str, Any],
+        now: datetime,
+        *,
+        status: str,
+        step_id: str | None,
+    ) -> int:
+        existing = await self.session(participant_id, campaign_id)
+        values = {"state": state, "status": status, "step_id": step_id, "updated_at": now}
+        if status == "completed":
+            values["completed_at"] = now
+        if existing is None:
+            result = await self.conn.execute(
+                insert(t.sessions)
+                .values(
+                    participant_id=participant_id, campaign_id=campaign_id, created_at=now, **values
+                )
+                .returning(t.sessions.c.id)
+            )
+            return int(result.scalar_one())
+        await self.conn.execute(
+            update(t.sessions).where(t.sessions.c.id == existing.id).values(**values)
+        )
+        return existing.id
+
+    async def record_consent(
+        self, session_id: int, flow_version: int | None, now: datetime
+    ) -> None:
+        await self.conn.execute(
+            update(t.sessions)
+            .where(t.sessions.c.id == session_id)
+            .values(consent_version=flow_version, consent_at=now if flow_version else None)
+        )
+
+    async def delete_session(self, session_id: int) -> None:
+        item_ids = select(t.items.c.id).where(t.items.c.session_id == session_id)
+        await self.conn.execute(
+            delete(t.item_revisions).where(t.item_revisions.c.item_id.in_(item_ids))
+        )
+        await self.conn.execute(delete(t.items).where(t.items.c.session_id == session_id))
+        await self.conn.execute(delete(t.sessions).where(t.sessions.c.id == session_id))
+
+    async def add_item(
+        self,
+        *,
+        session_id: int,
+        campaign_id: int,
+        participant_id: int,
+        seq: int,
+        step_id: str,
+        text: str,
+        value: Any,
+        now: datetime,
+    ) -> None:
+        result = await self.conn.execute(
+            insert(t.items)
+            .values(
+                session_id=session_id,
+                campaign_id=campaign_id,
+                participant_id=participant_id,
+                seq=seq,
+                step_id=step_id,
+                text=text,
+                value=value,
+                revision=1,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(t.items.c.id)
+        )
+        item_id = result.scalar_one()
+        await self.conn.execute(
+            insert(t.item_revisions).values(
+                item_id=item_id, revision=1, text=text, value=value, deleted=False, created_at=now
+            )
+        )
+
+    async def revise_item(
+        self, *, session_id: int, seq: int, revision: int, text: str, value: Any, now: datetime
+    ) -> None:
+        item_id = await self._item_id(session_id, seq)
+        await self.conn.execute(
+            update(t.items)
+            .where(t.items.c.id == item_id)
+            .values(text=text, value=value, revision=revision, updated_at=now, deleted_at=None)
+        )
+        await self.conn.execute(
+            insert(t.item_revisions).values(
+                item_id=item_id,
+                revision=revision,
+                text=text,
+                value=value,
+                deleted=False,
+                created_at=now,
+            )
+        )
+
+    async def delete_item(self, *, session_id: int, seq: int, now: datetime) -> None:
+        """Soft delete: the item leaves syntheses, its history records the deletion."""
+        item_id = await self._item_id(session_id, seq)
+        row = (
+            await self.conn.execute(
+                select(t.items.c.revision, t.items.c.text).where(t.items.c.id == item_id)
+            )
+        ).one()
+        await self.conn.execute(
+            update(t.items)
+            .where(t.items.c.id == item_id)
+            .values(deleted_at=now, updated_at=now, revision=row.revision + 1)
+        )
+        await self.conn.execute(
+            insert(t.item_revisions).values(
+                item_id=item_id,
+                revision=row.revision + 1,
+                text=row.text,
+                value=None,
+                deleted=True,
+                created_at=now,
+            )
+        )
+
+    async def _item_id(self, session_id: int, seq: int) -> int:
+        result = await self.conn.execute(
+            select(t.items.c.id).where(t.items.c.session_id == session_id, t.items.c.seq == seq)
+        )
+        return int(result.scalar_one())
+
+    async def campaign_items(self, campaign_id: int) -> list[ItemRecord]:
+        """The latest revision of every live item, in answer order."""
+        stmt = (
+            select(
+                t.items.c.id,
+                t.campaigns.c.slug,
+                t.participants.c.pseudonym,
+                t.items.c.step_id,
+                t.items.c.seq,
+                t.items.c.text,
+                t.items.c.value,
+                t.items.c.revision,
+                t.items.c.created_at,
+                t.items.c.updated_at,
+            )
+            .join(t.campaigns, t.campaigns.c.id == t.items.c.campaign_id)
+            .join(t.participants, t.participants.c.id == t.items.c.participant_id)
+            .where(t.items.c.campaign_id == campaign_id, t.items.c.deleted_at.is_(None))
+            .order_by(t.items.c.created_at, t.items.c.id)
+        )
+        return [
+            ItemRecord(
+                id=r.id,
+                campaign_slug=r.slug,
+                pseudonym=r.pseudonym,
+                step_id=r.step_id,
+                seq=r.seq,
+                text=r.text,
+                value=r.value,
+                revision=r.revision,
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+            )
+            for r in (await self.conn.execute(stmt)).all()
+        ]
+
+    async def campaign_revisions(self, campaign_id: int) -> list[RevisionRecord]:
+        stmt = (
+            select(t.item_revisions)
+            .join(t.items, t.items.c.id == t.item_revisions.c.item_id)
+            .where(t.items.c.campaign_id == campaign_id)
+            .order_by(t.item_revisions.c.created_at, t.item_revisions.c.id)
+        )
+        return [
+            RevisionRecord(r.item_id, r.revision, r.text, bool(r.deleted), r.created_at)
+            for r in (await self.conn.execute(stmt)).all()
+        ]
+
+    async def participant_items(self, participant_id: int) -> list[dict[str, Any]]:
+        stmt = (
+            select(
+                t.campaigns.c.slug,
+                t.items.c.step_id,
+                t.items.c.text,
+                t.items.c.value,
+                t.items.c.revision,
+                t.items.c.created_at,
+                t.items.c.updated_at,
+                t.items.c.deleted_at,
+            )
+            .join(t.campaigns, t.campaigns.c.id == t.items.c.campaign_id)
+            .where(t.items.c.participant_id == participant_id)
+            .order_by(t.items.c.id)
+        )
+        return [
+            {
+                "campaign": r.slug,
+                "step": r.step_id,
+                "text": r.text,
+                "value": r.value,
+                "revision": r.revision,
+                "created_at": r.created_at.isoformat(),
+                "updated_at": r.updated_at.isoformat(),
+                "deleted": r.deleted_at is not None,
+            }
+            for r in (await self.conn.execute(stmt)).all()
+        ]
+
+    async def participant_sessions(self, participant_id: int) -> list[dict[str, Any]]:
+        stmt = (
+            select(
+                t.campaigns.c.slug,
+                t.sessions.c.status,
+                t.sessions.c.consent_version,
+                t.sessions.c.consent_at,
+                t.sessions.c.created_at,
+                t.sessions.c.completed_at,
+            )
+            .join(t.campaigns, t.campaigns.c.id == t.sessions.c.campaign_id)
+            .where(t.sessions.c.participant_id == participant_id)
+            .order_by(t.sessions.c.id)
+        )
+        return [
+            {
+                "campaign": r.slug,
+                "status": r.status,
+                "consent_flow_version": r.consent_version,
+                "consent_at": r.consent_at.isoformat() if r.consent_at else None,
+                "started_at": r.created_at.isoformat(),
+                "completed_at": r.completed_at.isoformat() if r.completed_at else None,
+            }
+            for r in (await self.conn.execute(stmt)).all()
+        ]
+
+    # ------------------------------------------------------------------ outbox
+
+    async def enqueue(
+        self,
+        address: Address,
+        message: OutboundMessage,
+        now: datetime,
+        *,
+        participant_id: int | None = None,
+        dedupe_key: str | None = None,
+    ) -> int | None:
+        """Queue a message; None when ``dedupe_key`` was already queued (exactly-once sends)."""
+        values = {
+            "platform": address.platform,
+            "chat_id": address.chat_id,
+            "participant_id": participant_id,
+            "payload": message.to_json(),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "dedupe_key": dedupe_key,
+        }
+        if dedupe_key is None:
+            result = await self.conn.execute(
+                insert(t.outbox).values(**values).returning(t.outbox.c.id)
+            )
+            return int(result.scalar_one())
+        stmt = (
+            self._insert(t.outbox)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(t.outbox.c.id)
+        )
+        row = (await self.conn.execute(stmt)).first()
+        return None if row is None else int(row[0])
+
+    async def claim_outbox(
+        self, now: datetime, *, limit: int, lease: timedelta, platforms: Sequence[str]
+    ) -> list[OutboxRecord]:
+        """The oldest pending message of each chat that is due, leased to this worker.
+
+        Only a chat's head is handed out, so one chat's messages are always sent in order.
+        """
+        o = t.outbox
+        heads = (
+            select(func.min(o.c.id).label("id"))
+            .where(o.c.status == "pending", o.c.platform.in_(list(platforms)))
+            .group_by(o.c.platform, o.c.chat_id)
+            .subquery()
+        )
+        stmt = (
+            select(o.c.id, o.c.platform, o.c.chat_id, o.c.payload, o.c.attempts, o.c.participant_id)
+            .where(
+                o.c.id.in_(select(heads.c.id)),
+                o.c.next_attempt_at <= now,
+                or_(o.c.locked_until.is_(None), o.c.locked_until < now),
+            )
+            .order_by(o.c.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=o)
+        rows = (await self.conn.execute(stmt)).all()
+        if not rows:
+            return []
+        await self.conn.execute(
+            update(o).where(o.c.id.in_([r.id for r in rows])).values(locked_until=now + lease)
+        )
+        return [
+            OutboxRecord(
+                id=r.id,
+                address=Address(r.platform, r.chat_id),
+                message=OutboundMessage.from_json(r.payload),
+                attempts=r.attempts,
+                participant_id=r.participant_id,
+            )
+            for r in rows
+        ]
+
+    async def outbox_sent(self, outbox_id: int, now: datetime) -> None:
+        await self.conn.execute(
+            update(t.outbox)
+            .where(t.outbox.c.id == outbox_id)
+            .values(status="sent", sent_at=now, locked_until=None, attempts=t.outbox.c.attempts + 1)
+        )
+
+    async def outbox_retry(self, outbox_id: int, at: datetime, error: str) -> None:
+        await self.conn.execute(
+            update(t.outbox)
+            .where(t.outbox.c.id == outbox_id)
+            .values(
+                next_attempt_at=at,
+                locked_until=None,
+                last_error=error[:2000],
+                attempts=t.outbox.c.attempts + 1,
+            )
+        )
+
+    async def outbox_failed(self, outbox_id: int, error: str) -> None:
+        await self.conn.execute(
+            update(t.outbox)
+            .where(t.outbox.c.id == outbox_id)
+            .values(
+                status="failed",
+                locked_until=None,
+                last_error=error[:2000],
+                attempts=t.outbox.c.attempts + 1,
+            )
+        )
+
+    async def outbox_fail_chat(self, address: Address, error: str) -> int:
+        """Give up on every pending message of one chat (the recipient blocked the bot)."""
+        result = await self.conn.execute(
+            update(t.outbox)
+            .where(
+                t.outbox.c.platform == address.platform,
+                t.outbox.c.chat_id == address.chat_id,
+                t.outbox.c.status == "pending",
+            )
+            .values(status="failed", locked_until=None, last_error=error[:2000])
+        )
+        return int(result.rowcount)
+
+    async def outbox_pending(self, platforms: Sequence[str] | None = None) -> int:
+        stmt = select(func.count()).select_from(t.outbox).where(t.outbox.c.status == "pending")
+        if platforms is not None:
+            stmt = stmt.where(t.outbox.c.platform.in_(list(platforms)))
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def next_outbox_due(self, platforms: Sequence[str]) -> datetime | None:
+        stmt = select(func.min(t.outbox.c.next_attempt_at)).where(
+            t.outbox.c.status == "pending", t.outbox.c.platform.in_(list(platforms))
+        )
+        value = (await self.conn.execute(stmt)).scalar_one()
+        return t.UTCDateTime().process_result_value(value, self.conn.dialect)
+
+    # ------------------------------------------------------------ facilitators and adapter state
+
+    async def grant_facilitator(
+        self, user: UserRef, granted_by: str, now: datetime, campaign_id: int | None = None
+    ) -> bool:
+        stmt = (
+            self._insert(t.facilitators)
+            .values(
+                platform=user.platform,
+                user_id=user.user_id,
+                campaign_id=campaign_id,
+                granted_by=granted_by,
+                created_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+        return bool((await self.conn.execute(stmt)).rowcount == 1)
+
+    async def revoke_facilitator(self, user: UserRef, campaign_id: int | None = None) -> bool:
+        cond = [
+            t.facilitators.c.platform == user.platform,
+            t.facilitators.c.user_id == user.user_id,
+        ]
+        if campaign_id is not None:
+            cond.append(t.facilitators.c.campaign_id == campaign_id)
+        result = await self.conn.execute(delete(t.facilitators).where(and_(*cond)))
+        return bool(result.rowcount)
+
+    async def facilitators(self) -> list[tuple[UserRef, str | None]]:
+        stmt = (
+            select(t.facilitators.c.platform, t.facilitators.c.user_id, t.campaigns.c.slug)
+            .outerjoin(t.campaigns, t.campaigns.c.id == t.facilitators.c.campaign_id)
+            .order_by(t.facilitators.c.id)
+        )
+        return [
+            (UserRef(r.platform, r.user_id), r.slug) for r in (await self.conn.execute(stmt)).all()
+        ]
+
+    async def is_facilitator(self, user: UserRef, campaign_id: int | None = None) -> bool:
+        cond = [
+            t.facilitators.c.platform == user.platform,
+            t.facilitators.c.user_id == user.user_id,
+        ]
+        if campaign_id is not None:
+            cond.append(
+                or_(
+                    t.facilitators.c.campaign_id.is_(None),
+                    t.facilitators.c.campaign_id == campaign_id,
+                )
+            )
+        row = (await self.conn.execute(select(t.facilitators.c.id).where(*cond).limit(1))).first()
+        return row is not None
+
+    async def kv_get(self, key: str) -> Any:
+        row = (await self.conn.execute(select(t.kv.c.value).where(t.kv.c.key == key))).first()
+        return None if row is None else row[0]
+
+    async def kv_set(self, key: str, value: Any, now: datetime) -> None:
+        stmt = self._insert(t.kv).values(key=key, value=value, updated_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.kv.c.key], set_={"value": value, "updated_at": now}
+        )
+        await self.conn.execute(stmt)
+
+
+class Store:
+    """Owns the database engine; hands out transactions."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(create_engine(url))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self.engine.begin() as conn:
+            yield Tx(conn)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
