@@ -4,12 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: run test lint typecheck unit bench install install-test clean help
+.PHONY: run test lint typecheck unit install install-test clean help
 
 help:
 	@echo "make run    - install into $(VENV), migrate ./qn_bot.db and start the bot (console if no platform)"
 	@echo "make test   - install everything the tests need, then lint, type-check and run the suite"
-	@echo "make bench  - run the benchmarks (bench/)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "qn-bot needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -32,8 +31,8 @@ run: install
 	$(BIN)/qn-bot run
 
 lint: install-test
-	$(BIN)/ruff check qn_bot adapters migrations tests bench
-	$(BIN)/ruff format --check qn_bot adapters migrations tests bench
+	$(BIN)/ruff check qn_bot adapters migrations tests
+	$(BIN)/ruff format --check qn_bot adapters migrations tests
 
 typecheck: install-test
 	$(BIN)/mypy qn_bot adapters
@@ -43,9 +42,6 @@ unit: install-test
 
 test: lint typecheck
 	$(BIN)/pytest -q
-
-bench: install-test
-	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

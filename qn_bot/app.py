@@ -15,14 +15,15 @@ from qn_bot.config import Config
 from qn_bot.domain import CampaignStatus, InboundMessage
 from qn_bot.flows.loader import resolve_flow
 from qn_bot.outbox import OutboxWorker
-from qn_bot.ports import Adapter, adapter_factories
+from qn_bot.ports import Adapter, AdapterContext, adapter_factories
 from qn_bot.service import Service
+from qn_bot.store.kv import StoreKeyValue
 from qn_bot.store.migrate import upgrade
 from qn_bot.store.sql import PseudonymFactory, Store, random_pseudonym
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CAMPAIGN = ("construire-2030", "construire-2030", "Construire 2030", "Questions Numériques")
+DEFAULT_CAMPAIGN = ("construire-2030", "construire-2030", "Construire 2030", None)
 
 
 async def prepare_database(config: Config, clock: Clock = utcnow) -> None:
@@ -51,13 +52,15 @@ class Application:
     def __init__(
         self,
         config: Config,
-        adapters: list[Adapter],
+        adapters: list[Adapter] | None = None,
         *,
         clock: Clock = utcnow,
         pseudonyms: PseudonymFactory = random_pseudonym,
     ) -> None:
         self.config = config
         self.store = Store.from_url(config.database.url)
+        if adapters is None:
+            adapters = configured_adapters(config, self.store, clock)
         self.adapters = {adapter.platform: adapter for adapter in adapters}
         self.worker = OutboxWorker(self.store, self.adapters, config=config.outbox, clock=clock)
         self.service = Service(
@@ -113,16 +116,20 @@ class Application:
         await self.stop()
 
 
-def configured_adapters(config: Config) -> list[Adapter]:
+def configured_adapters(config: Config, store: Store, clock: Clock = utcnow) -> list[Adapter]:
     """Every adapter whose platform is configured; the console when there is none."""
     factories = adapter_factories()
+
+    def context(name: str) -> AdapterContext:
+        return AdapterContext(kv=StoreKeyValue(store, clock, f"adapter:{name}"), clock=clock)
+
     adapters = [
         adapter
         for name, factory in sorted(factories.items())
-        if name != "console" and (adapter := factory(config)) is not None
+        if name != "console" and (adapter := factory(config, context(name))) is not None
     ]
     if not adapters and "console" in factories:
-        console = factories["console"](config)
+        console = factories["console"](config, context("console"))
         if console is not None:
             adapters.append(console)
     return adapters
@@ -130,13 +137,12 @@ def configured_adapters(config: Config) -> list[Adapter]:
 
 async def run_forever(config: Config) -> None:
     await prepare_database(config)
-    adapters = configured_adapters(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    async with Application(config, adapters) as app:
+    async with Application(config) as app:
         waiters = [asyncio.create_task(stop.wait())]
         for adapter in app.adapters.values():
             ended = adapter.ended()

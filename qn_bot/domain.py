@@ -81,6 +81,7 @@ class InboundMessage:
     is_private: bool = True
     display_name: str | None = None
     language_hint: str | None = None
+    private_link: str | None = None  # group chats: where to answer privately (t.me/bot?start=…)
     received_at: datetime | None = None
 
 

@@ -11,8 +11,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from qn_bot.clock import Clock
 from qn_bot.domain import Envelope, InboundMessage
 
 if TYPE_CHECKING:
@@ -20,6 +21,22 @@ if TYPE_CHECKING:
 
 #: Where adapters deliver what citizens send; returns once the message is committed.
 InboundSink = Callable[[InboundMessage], Awaitable[None]]
+
+
+class KeyValue(Protocol):
+    """Durable adapter state (sync tokens, device ids, update offsets), kept in our database."""
+
+    async def get(self, key: str) -> Any: ...
+
+    async def set(self, key: str, value: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterContext:
+    """What the core lends an adapter: durable state and the clock. Nothing else leaks in."""
+
+    kv: KeyValue
+    clock: Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +76,7 @@ class Adapter(abc.ABC):
 class AdapterFactory(Protocol):
     """Entry point object: builds the adapter from the config, or None when not configured."""
 
-    def __call__(self, config: Config) -> Adapter | None: ...
+    def __call__(self, config: Config, context: AdapterContext) -> Adapter | None: ...
 
 
 def adapter_factories() -> dict[str, AdapterFactory]:

@@ -28,7 +28,15 @@ from qn_bot.domain import (
     OutboundMessage,
 )
 from qn_bot.facilitation import run_facilitator_command
-from qn_bot.flows.engine import ChoiceInput, CommandInput, Engine, Input, TextInput
+from qn_bot.flows.engine import (
+    ChoiceInput,
+    CommandInput,
+    DeleteItem,
+    EditItem,
+    Engine,
+    Input,
+    TextInput,
+)
 from qn_bot.flows.events import (
     ConsentGiven,
     ConsentRefused,
@@ -45,7 +53,7 @@ from qn_bot.flows.state import SessionState, Status
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
 from qn_bot.store.records import CampaignRecord, ParticipantRecord
 from qn_bot.store.sql import PseudonymFactory, Store, Tx, random_pseudonym
-from qn_bot.text import normalize
+from qn_bot.text import normalize, split_items
 
 log = logging.getLogger(__name__)
 
@@ -175,11 +183,12 @@ class Service:
         if msg.kind is InboundKind.UNSUPPORTED:
             return [self._say(participant, "unsupported_message")]
         if msg.kind in (InboundKind.EDIT, InboundKind.DELETE):
-            return []  # edits and redactions of past answers: handled by the Matrix issue
+            return await self._edit_or_delete(tx, participant, msg, now)
         command = parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
         if not msg.is_private:
             if command is not None and command.name == "start":
-                return [self._say(participant, "group_use_private", link="")]
+                link = msg.private_link if msg.private_link else ""
+                return [self._say(participant, "group_use_private", link=link)]
             return []
         if participant.pending_action == _FORGET:
             return await self._confirm_forget(tx, participant, msg, command, now)
@@ -196,7 +205,7 @@ class Service:
             inp = ChoiceInput(msg.choice_id)
         else:
             inp = TextInput(msg.text)
-        return await self._to_engine(tx, participant, inp, now)
+        return await self._to_engine(tx, participant, inp, now, source=msg.message_id)
 
     async def _participant_command(
         self, tx: Tx, participant: ParticipantRecord, command: Command, now: datetime
@@ -333,7 +342,13 @@ class Service:
     # ------------------------------------------------------------------ the engine
 
     async def _to_engine(
-        self, tx: Tx, participant: ParticipantRecord, inp: Input, now: datetime
+        self,
+        tx: Tx,
+        participant: ParticipantRecord,
+        inp: Input,
+        now: datetime,
+        *,
+        source: str | None = None,
     ) -> list[OutboundMessage]:
         if participant.active_campaign_id is None:
             if isinstance(inp, CommandInput) and inp.name == "aide":
@@ -352,6 +367,39 @@ class Service:
             if not reviewing:
                 return [self._say(participant, "campaign_closed", title=campaign.title)]
         state, events = engine.resume(state, inp, now)
+        return await self._persist(tx, participant, campaign, state, events, now, source=source)
+
+    async def _edit_or_delete(
+        self, tx: Tx, participant: ParticipantRecord, msg: InboundMessage, now: datetime
+    ) -> list[OutboundMessage]:
+        """A platform edit or deletion of an earlier message revises or deletes its items."""
+        if msg.target_message_id is None:
+            return []
+        found = await tx.items_from_message(participant.id, msg.target_message_id)
+        if not found:
+            return []  # the message gave no item (a command, a refused answer): nothing to do
+        campaign_id, session_id, _ = found[0]
+        campaign = await tx.campaign_by_id(campaign_id)
+        session = await tx.session(participant.id, campaign_id)
+        if campaign is None or session is None or session.id != session_id:
+            return []
+        if campaign.status is not CampaignStatus.OPEN:
+            return [self._say(participant, "campaign_closed", title=campaign.title)]
+        engine = self._engine(campaign)
+        state = SessionState.from_json(session.state)
+        seqs = [seq for _, _, seq in found]
+        inputs: list[Input]
+        if msg.kind is InboundKind.DELETE:
+            inputs = [DeleteItem(seq) for seq in seqs]
+        else:
+            texts = split_items(normalize(msg.text))
+            if len(texts) != len(seqs):  # the edit changed how many bullets there are
+                return [self._say(participant, "edit_not_applied")]
+            inputs = [EditItem(seq, text) for seq, text in zip(seqs, texts, strict=True)]
+        events: list[Event] = []
+        for inp in inputs:
+            state, more = engine.resume(state, inp, now)
+            events += more
         return await self._persist(tx, participant, campaign, state, events, now)
 
     async def _prompt(
@@ -375,7 +423,10 @@ class Service:
         state: SessionState,
         events: list[Event],
         now: datetime,
+        *,
+        source: str | None = None,
     ) -> list[OutboundMessage]:
+        """Write the engine's events and the new state; ``source`` is the message behind them."""
         session_id = await tx.save_session(
             participant.id,
             campaign.id,
@@ -396,6 +447,7 @@ class Service:
                         text=text,
                         value=_jsonable(value),
                         now=now,
+                        source_message_id=source,
                     )
                 case ItemRevised(seq=seq, revision=revision, text=text, value=value):
                     await tx.revise_item(

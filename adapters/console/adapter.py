@@ -17,7 +17,7 @@ from typing import TextIO
 
 from qn_bot.config import Config
 from qn_bot.domain import Address, ButtonKind, Envelope, InboundKind, InboundMessage, UserRef
-from qn_bot.ports import Adapter, Capabilities, InboundSink
+from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink
 
 PLATFORM = "console"
 TEXT_MEDIA_TYPES = ("text/", "application/json")
@@ -109,7 +109,7 @@ class ConsoleAdapter(Adapter):
         self.stdout.flush()
 
 
-def ConsoleAdapterFactory(config: Config) -> Adapter | None:
+def ConsoleAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:
     """`qn-bot run` chats on the console when no platform is configured."""
-    del config
+    del config, context
     return ConsoleAdapter(getpass.getuser())

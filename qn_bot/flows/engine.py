@@ -48,7 +48,22 @@ class CommandInput:
     known: bool = True
 
 
-Input = TextInput | ChoiceInput | CommandInput
+@dataclass(frozen=True, slots=True)
+class EditItem:
+    """The citizen edited, on the platform, the message that gave this item."""
+
+    seq: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteItem:
+    """The citizen deleted (redacted), on the platform, the message that gave this item."""
+
+    seq: int
+
+
+Input = TextInput | ChoiceInput | CommandInput | EditItem | DeleteItem
 
 EXAMPLES_PER_PAGE = 5
 REVIEW_LABEL_WIDTH = 70
@@ -105,6 +120,8 @@ class Engine:
         if state.status is Status.REFUSED:
             self._say(out, state, "refused_reminder")
             return state, out
+        if isinstance(inp, EditItem | DeleteItem):
+            return self._external_change(state, inp, out), out
         if isinstance(inp, CommandInput):
             return self._command(state, inp, out), out
         if state.status is Status.COMPLETED and state.mode is Mode.ASK:
@@ -661,6 +678,34 @@ class Engine:
         state = state.evolve(items=items)
         self._say(out, state, "item_updated")
         return self._back_to_review(state, out)
+
+    def _external_change(
+        self, state: SessionState, inp: EditItem | DeleteItem, out: list[Event]
+    ) -> SessionState:
+        item = state.items.get(inp.seq)
+        if item is None:
+            return state  # an edit of something that was never an item (a command, a refusal)
+        items = dict(state.items)
+        if isinstance(inp, DeleteItem):
+            del items[inp.seq]
+            out.append(ItemDeleted(inp.seq))
+            state = state.evolve(items=items)
+            self._say(out, state, "item_deleted")
+            return state
+        text = normalize(inp.text)
+        step = self.flow.step(item.step_id)
+        if is_blank(text):
+            self._say(out, state, "empty_message")
+            return state
+        if len(text) > step.max_length:
+            self._say(out, state, "too_long", length=len(text), max=step.max_length)
+            return state
+        if text != item.text and step.kind in (StepKind.LIST, StepKind.TEXT):
+            items[inp.seq] = Item(item.step_id, text, item.value, item.revision + 1)
+            out.append(ItemRevised(inp.seq, item.revision + 1, text, item.value))
+            state = state.evolve(items=items)
+            self._say(out, state, "item_updated")
+        return state
 
     # ------------------------------------------------------------------ rendering
 

@@ -140,8 +140,11 @@ items = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("deleted_at", UTCDateTime, nullable=True),
+    # The platform message that gave the item: edits and redactions of it revise or delete it.
+    Column("source_message_id", String(255), nullable=True),
     UniqueConstraint("session_id", "seq"),
     Index("ix_items_campaign_step", "campaign_id", "step_id"),
+    Index("ix_items_source", "participant_id", "source_message_id"),
 )
 
 item_revisions = Table(

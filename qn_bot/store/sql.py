@@ -372,10 +372,12 @@ class Tx:
         text: str,
         value: Any,
         now: datetime,
+        source_message_id: str | None = None,
     ) -> None:
         result = await self.conn.execute(
             insert(t.items)
             .values(
+                source_message_id=source_message_id,
                 session_id=session_id,
                 campaign_id=campaign_id,
                 participant_id=participant_id,
@@ -439,6 +441,21 @@ class Tx:
                 created_at=now,
             )
         )
+
+    async def items_from_message(
+        self, participant_id: int, message_id: str
+    ) -> list[tuple[int, int, int]]:
+        """(campaign id, session id, seq) of the live items a platform message gave."""
+        result = await self.conn.execute(
+            select(t.items.c.campaign_id, t.items.c.session_id, t.items.c.seq)
+            .where(
+                t.items.c.participant_id == participant_id,
+                t.items.c.source_message_id == message_id,
+                t.items.c.deleted_at.is_(None),
+            )
+            .order_by(t.items.c.seq)
+        )
+        return [(r.campaign_id, r.session_id, r.seq) for r in result.all()]
 
     async def _item_id(self, session_id: int, seq: int) -> int:
         result = await self.conn.execute(
