@@ -26,6 +26,7 @@ from qn_bot.domain import (
     InboundKind,
     InboundMessage,
     OutboundMessage,
+    UserRef,
 )
 from qn_bot.facilitation import run_facilitator_command
 from qn_bot.flows.engine import (
@@ -144,6 +145,8 @@ class Service:
 
     async def _handle_in_transaction(self, msg: InboundMessage) -> HandleResult:
         now = self.clock()
+        if not msg.is_private:
+            return await self._handle_group(msg, now)
         async with self.store.transaction() as tx:
             participant = await tx.participant(msg.sender)
             if participant is None:
@@ -169,6 +172,39 @@ class Service:
                 )
         return HandleResult(replies=replies)
 
+    async def _handle_group(self, msg: InboundMessage, now: datetime) -> HandleResult:
+        """Group chats and rooms: answers are never collected in public.
+
+        Only /start (answered with a link to a private chat) and facilitator commands are
+        served; everything else is conversation between people and is ignored. No participant
+        record is created for someone who only speaks in a group.
+        """
+        command = parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
+        if command is None or not command.known:
+            return HandleResult()
+        replies: list[OutboundMessage] = []
+        async with self.store.transaction() as tx:
+            if not await tx.claim_message(msg.sender.platform, msg.message_id, now):
+                return HandleResult(duplicate=True)
+            known = await tx.participant(msg.sender)
+            language = self._lang(known) if known is not None else self.default_language
+            if command.name == "start":
+                link = msg.private_link if msg.private_link else ""
+                replies.append(
+                    OutboundMessage(self.catalog.t(language, "group_use_private", link=link))
+                )
+            elif is_facilitator_command(command.name):
+                if await self.is_facilitator(tx, msg.sender):
+                    replies += await run_facilitator_command(
+                        tx, language, command, now, self.catalog
+                    )
+                else:
+                    log.warning("facilitator command /%s refused in a group", command.name)
+                    replies.append(OutboundMessage(self.catalog.t(language, "not_facilitator")))
+            for reply in replies:
+                await tx.enqueue(msg.address, reply, now)
+        return HandleResult(replies=replies)
+
     # ------------------------------------------------------------------ dispatch
 
     def _lang(self, participant: ParticipantRecord) -> str:
@@ -185,11 +221,6 @@ class Service:
         if msg.kind in (InboundKind.EDIT, InboundKind.DELETE):
             return await self._edit_or_delete(tx, participant, msg, now)
         command = parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
-        if not msg.is_private:
-            if command is not None and command.name == "start":
-                link = msg.private_link if msg.private_link else ""
-                return [self._say(participant, "group_use_private", link=link)]
-            return []
         if participant.pending_action == _FORGET:
             return await self._confirm_forget(tx, participant, msg, command, now)
         if participant.pending_action == _CHOOSE_CAMPAIGN and command is None:
@@ -524,13 +555,13 @@ class Service:
 
     # ------------------------------------------------------------------ facilitators
 
-    async def is_facilitator(self, tx: Tx, participant: ParticipantRecord) -> bool:
-        return str(participant.user) in self.admins or await tx.is_facilitator(participant.user)
+    async def is_facilitator(self, tx: Tx, user: UserRef) -> bool:
+        return str(user) in self.admins or await tx.is_facilitator(user)
 
     async def _facilitator_command(
         self, tx: Tx, participant: ParticipantRecord, command: Command, now: datetime
     ) -> list[OutboundMessage]:
-        if not await self.is_facilitator(tx, participant):
+        if not await self.is_facilitator(tx, participant.user):
             log.warning(
                 "facilitator command /%s refused for %s", command.name, participant.pseudonym
             )
