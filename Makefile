@@ -4,11 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: run test lint typecheck unit install install-test clean help
+.PHONY: run test test-servers bench lint typecheck unit install install-test clean help
 
 help:
 	@echo "make run    - install into $(VENV), migrate ./qn_bot.db and start the bot (console if no platform)"
 	@echo "make test   - install everything the tests need, then lint, type-check and run the suite"
+	@echo "make bench  - run the benchmarks in bench/ (results in bench/results/)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "qn-bot needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -31,8 +32,8 @@ run: install
 	$(BIN)/qn-bot run
 
 lint: install-test
-	$(BIN)/ruff check qn_bot adapters migrations tests
-	$(BIN)/ruff format --check qn_bot adapters migrations tests
+	$(BIN)/ruff check qn_bot adapters migrations tests bench
+	$(BIN)/ruff format --check qn_bot adapters migrations tests bench
 
 typecheck: install-test
 	$(BIN)/mypy qn_bot adapters
@@ -40,8 +41,27 @@ typecheck: install-test
 unit: install-test
 	$(BIN)/pytest tests/unit -q
 
-test: lint typecheck
+# Real servers the integration tests start on loopback (DESIGN.md §5).
+TELEGRAM_EMULATOR := tests/servers/telegram
+SYNAPSE_VENV ?= .venv-synapse
+
+$(TELEGRAM_EMULATOR)/node_modules/.installed: $(TELEGRAM_EMULATOR)/package.json $(TELEGRAM_EMULATOR)/package-lock.json
+	cd $(TELEGRAM_EMULATOR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Synapse lives in its own venv: Twisted's pins clash with the bot's dependencies.
+$(SYNAPSE_VENV)/.installed: tests/servers/synapse/requirements.txt
+	$(PYTHON) -m venv $(SYNAPSE_VENV)
+	$(SYNAPSE_VENV)/bin/python -m pip install $(PIP_FLAGS) -r tests/servers/synapse/requirements.txt
+	@touch $@
+
+test-servers: $(TELEGRAM_EMULATOR)/node_modules/.installed $(SYNAPSE_VENV)/.installed
+
+test: lint typecheck test-servers
 	$(BIN)/pytest -q
+
+bench: install-test test-servers
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

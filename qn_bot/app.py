@@ -16,6 +16,7 @@ from qn_bot.domain import CampaignStatus, InboundMessage
 from qn_bot.flows.loader import resolve_flow
 from qn_bot.outbox import OutboxWorker
 from qn_bot.ports import Adapter, AdapterContext, adapter_factories
+from qn_bot.scheduler import Scheduler
 from qn_bot.service import Service
 from qn_bot.store.kv import StoreKeyValue
 from qn_bot.store.migrate import upgrade
@@ -70,7 +71,9 @@ class Application:
             admins=config.admins,
             default_language=config.language,
             on_commit=self.worker.notify,
+            reminders=config.reminders,
         )
+        self.scheduler = Scheduler(self.store, config, clock=clock, on_queued=self.worker.notify)
         self._started: list[Adapter] = []
 
     async def handle(self, msg: InboundMessage) -> None:
@@ -87,6 +90,7 @@ class Application:
 
     async def start(self) -> None:
         await self.worker.start()
+        await self.scheduler.start()
         for adapter in self.adapters.values():
             adapter.bind_drain(self.worker.drain)
             await adapter.start(self.handle)
@@ -100,6 +104,7 @@ class Application:
                 await adapter.stop()
             except Exception:
                 log.exception("adapter %s failed to stop cleanly", adapter.platform)
+        await self.scheduler.stop()
         await self.worker.stop()
         await self.store.close()
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from qn_bot.domain import CampaignStatus
+from qn_bot.domain import Button, ButtonKind, CampaignStatus, OutboundMessage
 from qn_bot.errors import CampaignError
 from qn_bot.flows.format import Flow
+from qn_bot.i18n import default_catalog
 from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Tx
 
@@ -65,7 +66,80 @@ async def set_status(tx: Tx, slug: str, status: CampaignStatus, now: datetime) -
             f"campaign {slug!r} is {campaign.status.value}: it cannot become {status.value} "
             f"(only from {', '.join(sorted(s.value for s in allowed))})"
         )
-    await tx.set_campaign_status(campaign.id, status, now)
+    if not await tx.compare_and_set_status(campaign.id, campaign.status, status, now):
+        raise CampaignError(f"campaign {slug!r} changed meanwhile; try again")
     updated = await tx.campaign_by_id(campaign.id)
     assert updated is not None
+    if status is CampaignStatus.CLOSED:
+        await notify_closed(tx, updated, now)
     return updated
+
+
+async def notify_closed(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
+    """Tell, politely, the citizens who were mid-flow; what they gave is kept.
+
+    Queued in the closing transaction with one dedupe key per citizen, so a second closing
+    (after a re-opening) or a second process never sends the notice twice.
+    """
+    catalog = default_catalog()
+    sent = 0
+    for participant in await tx.mid_flow(campaign.id):
+        language = participant.language if participant.language else catalog.languages[0]
+        queued = await tx.enqueue(
+            participant.reply_to,
+            OutboundMessage(catalog.t(language, "campaign_closed_notice", title=campaign.title)),
+            now,
+            participant_id=participant.id,
+            dedupe_key=f"closed:{campaign.id}:{participant.id}:{campaign.updated_at:%Y%m%d%H%M%S}",
+        )
+        sent += queued is not None
+    return sent
+
+
+async def apply_schedule(tx: Tx, now: datetime) -> list[tuple[str, CampaignStatus]]:
+    """Open and close the campaigns whose opens_at / closes_at has come (scheduler job)."""
+    changed: list[tuple[str, CampaignStatus]] = []
+    for campaign, status in await tx.campaigns_due(now):
+        if not await tx.compare_and_set_status(campaign.id, campaign.status, status, now):
+            continue  # another process got there first
+        changed.append((campaign.slug, status))
+        if status is CampaignStatus.CLOSED:
+            updated = await tx.campaign_by_id(campaign.id)
+            assert updated is not None
+            await notify_closed(tx, updated, now)
+    return changed
+
+
+async def invite(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
+    """Invite the opted-in citizens of earlier campaigns (those who consented and did not /stop).
+
+    One outbox row per citizen, keyed ``invite:<campaign>:<participant>``: running it again after
+    a crash queues only who was missed, and nobody gets the invitation twice.
+    """
+    catalog = default_catalog()
+    queued = 0
+    for participant in await tx.broadcast_audience(campaign.id):
+        language = participant.language if participant.language else catalog.languages[0]
+        text = catalog.t(language, "campaign_invitation", title=campaign.title, slug=campaign.slug)
+        row = await tx.enqueue(
+            participant.reply_to,
+            OutboundMessage(
+                text,
+                buttons=(
+                    Button(
+                        ButtonKind.COMMAND,
+                        f"start {campaign.slug}",
+                        catalog.t(language, "button_join"),
+                    ),
+                ),
+            ),
+            now,
+            participant_id=participant.id,
+            dedupe_key=f"{invite_prefix(campaign)}{participant.id}",
+        )
+        queued += row is not None
+    return queued
+
+
+def invite_prefix(campaign: CampaignRecord) -> str:
+    return f"invite:{campaign.id}:"

@@ -127,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = csub.add_parser(name, help=helptext)
         p.add_argument("slug")
+        if status is CampaignStatus.OPEN:
+            p.add_argument(
+                "--broadcast",
+                action="store_true",
+                help="invite the citizens who consented in earlier campaigns (and did not /stop);"
+                " the running bot sends the invitations, this shows their progress",
+            )
+            p.add_argument(
+                "--no-wait", action="store_true", help="queue the invitations and return at once"
+            )
         p.set_defaults(func=cmd_campaign_status, status=status)
     p = csub.add_parser("list", help="one line per campaign: slug, status, title")
     p.set_defaults(func=cmd_campaign_list)
@@ -259,14 +269,61 @@ async def cmd_campaign_create(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
-    from qn_bot.campaigns import set_status
+    from qn_bot.campaigns import invite, invite_prefix, set_status
+
+    prefix = ""
 
     async def go(tx: Tx) -> int:
+        nonlocal prefix
         campaign = await set_status(tx, args.slug, args.status, utcnow())
         print(f"{campaign.slug}\t{campaign.status.value}")
+        if getattr(args, "broadcast", False):
+            queued = await invite(tx, campaign, utcnow())
+            prefix = invite_prefix(campaign)
+            print(f"{queued} invitation(s) queued", file=sys.stderr)
         return EXIT_OK
 
-    return await _with_tx(config, go)
+    code = await _with_tx(config, go)
+    if prefix and not args.no_wait:
+        await _follow_outbox(config, prefix)
+    return code
+
+
+async def _follow_outbox(config: Config, prefix: str, *, stall_hint_seconds: float = 30.0) -> None:
+    """A progress bar over queued messages, sent by the running bot (`qn-bot run`).
+
+    Ctrl-C stops watching, not sending: the rows stay queued and the bot goes on.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    async with Store.from_url(config.database.url) as store:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),  # stdout stays for results
+            transient=False,
+        ) as progress:
+            task = progress.add_task("invitations", total=None)
+            last_done, last_change = -1, asyncio.get_running_loop().time()
+            while True:
+                async with store.transaction() as tx:
+                    done, total = await tx.outbox_progress(prefix)
+                progress.update(task, completed=done, total=total)
+                if done >= total:
+                    return
+                now = asyncio.get_running_loop().time()
+                if done != last_done:
+                    last_done, last_change = done, now
+                elif now - last_change > stall_hint_seconds:
+                    progress.console.print(
+                        "no progress: is `qn-bot run` running? (Ctrl-C stops watching; the"
+                        " invitations stay queued)"
+                    )
+                    last_change = now
+                await asyncio.sleep(0.5)
 
 
 async def cmd_campaign_list(args: argparse.Namespace, config: Config) -> int:

@@ -29,6 +29,7 @@ FACILITATOR_COMMANDS: dict[str, str] = {
     "export": "export",
     "relancer": "remind",
     "digest": "digest",
+    "facilitateur": "facilitator",  # admins only: grant or revoke the role
 }
 
 _ALIASES: dict[str, str] = {}

@@ -21,6 +21,14 @@ ENV_PREFIX = "QN_BOT_"
 DEFAULT_CONFIG_FILE = Path("qn_bot.toml")
 
 
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r}") from exc
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -74,11 +82,7 @@ class TeamConfig(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
+        return _check_timezone(value)
 
 
 class OutboxConfig(_Section):
@@ -88,12 +92,28 @@ class OutboxConfig(_Section):
     concurrency: int = Field(16, ge=1)
 
 
+class RemindersConfig(_Section):
+    """Nudges for citizens who started a flow and stopped answering."""
+
+    delays_hours: tuple[float, ...] = (24.0, 72.0)  # after the last answer; one reminder each
+    quiet_start: dt.time = dt.time(21, 0)  # no message between these local times
+    quiet_end: dt.time = dt.time(9, 0)
+    timezone: str = "Europe/Paris"  # for citizens whose time zone is unknown
+    check_every_seconds: float = Field(60.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return _check_timezone(value)
+
+
 class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     telegram: TelegramConfig = TelegramConfig()
     matrix: MatrixConfig = MatrixConfig()
     smtp: SmtpConfig = SmtpConfig()
     outbox: OutboxConfig = OutboxConfig()
+    reminders: RemindersConfig = RemindersConfig()
     admins: tuple[str, ...] = ()  # "platform:user_id"
     language: Literal["fr", "en"] = "fr"
     flows_dir: Path | None = None  # extra flow files for `flow list` and `campaign create`

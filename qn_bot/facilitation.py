@@ -1,15 +1,22 @@
-"""Facilitator chat commands. The caller has already checked the facilitator role."""
+"""Facilitator chat commands. The caller has checked that the sender holds some facilitator role;
+commands naming a campaign check the role for that campaign here."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from qn_bot.campaigns import set_status
+from qn_bot.campaigns import invite, set_status
 from qn_bot.commands import Command
-from qn_bot.domain import Attachment, CampaignStatus, OutboundMessage
+from qn_bot.config import RemindersConfig
+from qn_bot.domain import Attachment, CampaignStatus, OutboundMessage, UserRef
 from qn_bot.errors import CampaignError
 from qn_bot.export import export_campaign
 from qn_bot.i18n import Catalog
+from qn_bot.reminders import remind_campaign_now
+from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Tx
 
 _EXPORT_TYPES = {
@@ -18,61 +25,135 @@ _EXPORT_TYPES = {
     "csv": "text/csv",
     "json": "application/json",
 }
+_INVITE_WORDS = frozenset({"inviter", "invite", "invitation", "broadcast"})
+_ADD_WORDS = frozenset({"ajouter", "add", "+"})
+_REMOVE_WORDS = frozenset({"retirer", "remove", "supprimer", "-"})
+
+
+@dataclass(frozen=True, slots=True)
+class FacilitatorContext:
+    tx: Tx
+    actor: UserRef
+    language: str
+    now: datetime
+    catalog: Catalog
+    is_admin: bool
+    may: Callable[[int | None], Awaitable[bool]]  # may the actor act on this campaign?
+    reminders: RemindersConfig
+
+
+class _Refused(Exception):
+    pass
 
 
 async def run_facilitator_command(
-    tx: Tx, language: str, command: Command, now: datetime, catalog: Catalog
+    ctx: FacilitatorContext, command: Command
 ) -> list[OutboundMessage]:
-    t = catalog.t
-    name, arg = command.name, command.arg.split()
+    t, lang = ctx.catalog.t, ctx.language
     try:
-        if name == "campagnes":
-            campaigns = await tx.campaigns()
-            if not campaigns:
-                return [OutboundMessage(t(language, "fac_no_campaigns"))]
-            lines = [f"• {c.slug} — {c.title} [{c.status.value}]" for c in campaigns]
-            return [OutboundMessage(t(language, "fac_campaigns") + "\n" + "\n".join(lines))]
-        if name in ("lancer", "cloturer"):
-            if not arg:
-                return [OutboundMessage(t(language, "fac_usage_slug", command=name))]
-            status = CampaignStatus.OPEN if name == "lancer" else CampaignStatus.CLOSED
-            campaign = await set_status(tx, arg[0], status, now)
-            return [
-                OutboundMessage(t(language, "fac_status", slug=campaign.slug, status=status.value))
-            ]
-        if name == "stats":
-            if not arg:
-                return [OutboundMessage(t(language, "fac_usage_slug", command=name))]
-            found = await tx.campaign_by_slug(arg[0])
-            if found is None:
-                raise CampaignError(f"no campaign named {arg[0]!r}")
-            items = await tx.campaign_items(found.id)
-            by_step: dict[str, int] = {}
-            for item in items:
-                by_step[item.step_id] = by_step.get(item.step_id, 0) + 1
-            lines = [f"• {step}: {count}" for step, count in by_step.items()]
-            participants = len({item.pseudonym for item in items})
-            text = t(
-                language,
-                "fac_stats",
-                slug=found.slug,
-                participants=participants,
-                items=len(items),
-            )
-            return [OutboundMessage(text + ("\n" + "\n".join(lines) if lines else ""))]
-        if name == "export":
-            if not arg:
-                return [OutboundMessage(t(language, "fac_usage_slug", command=name))]
-            fmt = arg[1] if len(arg) > 1 else "md"
-            if fmt not in _EXPORT_TYPES:
-                return [OutboundMessage(t(language, "fac_export_formats"))]
-            body = await export_campaign(tx, arg[0], fmt, language, now)  # type: ignore[arg-type]
-            return [
-                OutboundMessage(
-                    t(language, "fac_export", slug=arg[0]),
-                    attachments=(Attachment(f"{arg[0]}.{fmt}", _EXPORT_TYPES[fmt], body.encode()),),
-                )
-            ]
+        return await _run(ctx, command)
     except CampaignError as exc:
-        return [OutboundMessage(t(language, "fac_error", error=str(exc)))]
-    return [OutboundMessage(t(language, "fac_not_available", command=name))]
+        return [OutboundMessage(t(lang, "fac_error", error=str(exc)))]
+    except _Refused:
+        return [OutboundMessage(t(lang, "not_facilitator"))]
+
+
+async def _campaign(ctx: FacilitatorContext, slug: str) -> CampaignRecord:
+    campaign = await ctx.tx.campaign_by_slug(slug)
+    if campaign is None:
+        raise CampaignError(f"no campaign named {slug!r}")
+    if not await ctx.may(campaign.id):
+        raise _Refused
+    return campaign
+
+
+async def _run(ctx: FacilitatorContext, command: Command) -> list[OutboundMessage]:
+    t, lang, tx, now = ctx.catalog.t, ctx.language, ctx.tx, ctx.now
+    name, args = command.name, command.arg.split()
+
+    def say(key: str, **params: object) -> list[OutboundMessage]:
+        return [OutboundMessage(t(lang, key, **params))]
+
+    if name == "campagnes":
+        campaigns = await tx.campaigns()
+        if not campaigns:
+            return say("fac_no_campaigns")
+        lines = [
+            f"• {c.slug} — {c.title} [{c.status.value}]" + (f" ({c.edition})" if c.edition else "")
+            for c in campaigns
+        ]
+        return [OutboundMessage(t(lang, "fac_campaigns") + "\n" + "\n".join(lines))]
+    if name == "facilitateur":
+        return await _role(ctx, args)
+    if not args:
+        return say("fac_usage_slug", command=name)
+    campaign = await _campaign(ctx, args[0])
+    if name in ("lancer", "cloturer"):
+        status = CampaignStatus.OPEN if name == "lancer" else CampaignStatus.CLOSED
+        campaign = await set_status(tx, campaign.slug, status, now)
+        replies = say("fac_status", slug=campaign.slug, status=status.value)
+        if name == "lancer" and _INVITE_WORDS.intersection(a.lower() for a in args[1:]):
+            replies += say("fac_invited", count=await invite(tx, campaign, now))
+        return replies
+    if name == "relancer":
+        count = await remind_campaign_now(tx, campaign.id, campaign.title, ctx.reminders, now)
+        return say("fac_reminded", count=count)
+    if name == "stats":
+        return [await _stats(ctx, campaign)]
+    if name == "export":
+        fmt = args[1] if len(args) > 1 else "md"
+        if fmt not in _EXPORT_TYPES:
+            return say("fac_export_formats")
+        body = await export_campaign(tx, campaign.slug, fmt, lang, now)  # type: ignore[arg-type]
+        return [
+            OutboundMessage(
+                t(lang, "fac_export", slug=campaign.slug),
+                attachments=(
+                    Attachment(f"{campaign.slug}.{fmt}", _EXPORT_TYPES[fmt], body.encode()),
+                ),
+            )
+        ]
+    return say("fac_not_available", command=name)
+
+
+async def _stats(ctx: FacilitatorContext, campaign: CampaignRecord) -> OutboundMessage:
+    local = ctx.now.astimezone(ZoneInfo(ctx.reminders.timezone))
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    week_start = day_start - timedelta(days=day_start.weekday())
+    stats = await ctx.tx.campaign_stats(campaign.id, day_start, week_start)
+    head = ctx.catalog.t(
+        ctx.language,
+        "fac_stats_detail",
+        slug=campaign.slug,
+        participants=stats["participants"],
+        today=stats["participants_today"],
+        week=stats["participants_week"],
+        completed=stats["completed"],
+    )
+    lines = [
+        f"• {step} : {total} / {today} / {week}"
+        for step, (total, today, week) in stats["items"].items()
+    ]
+    return OutboundMessage("\n".join([head, *lines]))
+
+
+async def _role(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessage]:
+    t, lang = ctx.catalog.t, ctx.language
+    if not ctx.is_admin:
+        return [OutboundMessage(t(lang, "fac_admin_only"))]
+    if len(args) < 2 or args[0].lower() not in _ADD_WORDS | _REMOVE_WORDS:
+        return [OutboundMessage(t(lang, "fac_usage_role"))]
+    try:
+        user = UserRef.parse(args[1])
+    except ValueError:
+        return [OutboundMessage(t(lang, "fac_usage_role"))]
+    campaign_id = None
+    scope = ""
+    if len(args) > 2:
+        campaign = await _campaign(ctx, args[2])
+        campaign_id, scope = campaign.id, f" ({campaign.slug})"
+    if args[0].lower() in _ADD_WORDS:
+        await ctx.tx.grant_facilitator(user, str(ctx.actor), ctx.now, campaign_id)
+        return [OutboundMessage(t(lang, "fac_granted", user=str(user), scope=scope))]
+    await ctx.tx.revoke_facilitator(user, campaign_id)
+    return [OutboundMessage(t(lang, "fac_revoked", user=str(user), scope=scope))]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from qn_bot.clock import Clock
 from qn_bot.domain import Envelope, InboundMessage
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from qn_bot.config import Config
@@ -80,7 +83,11 @@ class AdapterFactory(Protocol):
 
 
 def adapter_factories() -> dict[str, AdapterFactory]:
+    """Installed adapters by platform name. One that fails to import is logged and left out."""
     factories: dict[str, AdapterFactory] = {}
     for ep in entry_points(group="qn_bot.adapters"):
-        factories[ep.name] = ep.load()
+        try:
+            factories[ep.name] = ep.load()
+        except Exception:
+            log.exception("adapter %r (%s) cannot be loaded; skipped", ep.name, ep.value)
     return factories

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from qn_bot.clock import Clock, utcnow
 from qn_bot.commands import Command, is_facilitator_command, parse_command
+from qn_bot.config import RemindersConfig
 from qn_bot.domain import (
     Attachment,
     Button,
@@ -28,7 +29,7 @@ from qn_bot.domain import (
     OutboundMessage,
     UserRef,
 )
-from qn_bot.facilitation import run_facilitator_command
+from qn_bot.facilitation import FacilitatorContext, run_facilitator_command
 from qn_bot.flows.engine import (
     ChoiceInput,
     CommandInput,
@@ -105,6 +106,7 @@ class Service:
         admins: tuple[str, ...] = (),
         default_language: str = DEFAULT_LANGUAGE,
         on_commit: Callable[[], None] | None = None,
+        reminders: RemindersConfig | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog if catalog is not None else default_catalog()
@@ -113,6 +115,7 @@ class Service:
         self.admins = frozenset(admins)
         self.default_language = default_language
         self.on_commit = on_commit
+        self.reminders = reminders if reminders is not None else RemindersConfig()
         self._locks = _KeyedLocks()
         self._engines: dict[tuple[int, int], Engine] = {}
 
@@ -194,13 +197,7 @@ class Service:
                     OutboundMessage(self.catalog.t(language, "group_use_private", link=link))
                 )
             elif is_facilitator_command(command.name):
-                if await self.is_facilitator(tx, msg.sender):
-                    replies += await run_facilitator_command(
-                        tx, language, command, now, self.catalog
-                    )
-                else:
-                    log.warning("facilitator command /%s refused in a group", command.name)
-                    replies.append(OutboundMessage(self.catalog.t(language, "not_facilitator")))
+                replies += await self._facilitate(tx, msg.sender, language, command, now)
             for reply in replies:
                 await tx.enqueue(msg.address, reply, now)
         return HandleResult(replies=replies)
@@ -244,7 +241,9 @@ class Service:
         """Commands about the participant rather than the flow; None lets the engine handle it."""
         name = command.name
         if is_facilitator_command(name):
-            return await self._facilitator_command(tx, participant, command, now)
+            return await self._facilitate(
+                tx, participant.user, self._lang(participant), command, now
+            )
         if name == "start":
             if participant.stopped:
                 await tx.update_participant(participant.id, now, stopped=False)
@@ -555,20 +554,34 @@ class Service:
 
     # ------------------------------------------------------------------ facilitators
 
-    async def is_facilitator(self, tx: Tx, user: UserRef) -> bool:
-        return str(user) in self.admins or await tx.is_facilitator(user)
+    async def is_facilitator(self, tx: Tx, user: UserRef, campaign_id: int | None = None) -> bool:
+        """Admins (config) always; others when granted for all campaigns or for this one."""
+        return str(user) in self.admins or await tx.is_facilitator(user, campaign_id)
 
-    async def _facilitator_command(
-        self, tx: Tx, participant: ParticipantRecord, command: Command, now: datetime
+    async def _facilitate(
+        self, tx: Tx, user: UserRef, language: str, command: Command, now: datetime
     ) -> list[OutboundMessage]:
-        if not await self.is_facilitator(tx, participant.user):
+        if not await self.is_facilitator(tx, user):
+            # Logged without the platform id: the log may be shared, the id is personal data.
             log.warning(
-                "facilitator command /%s refused for %s", command.name, participant.pseudonym
+                "facilitator command /%s refused for a %s user", command.name, user.platform
             )
-            return [self._say(participant, "not_facilitator")]
-        return await run_facilitator_command(
-            tx, self._lang(participant), command, now, self.catalog
+            return [OutboundMessage(self.catalog.t(language, "not_facilitator"))]
+
+        async def may(campaign_id: int | None) -> bool:
+            return await self.is_facilitator(tx, user, campaign_id)
+
+        context = FacilitatorContext(
+            tx=tx,
+            actor=user,
+            language=language,
+            now=now,
+            catalog=self.catalog,
+            is_admin=str(user) in self.admins,
+            may=may,
+            reminders=self.reminders,
         )
+        return await run_facilitator_command(context, command)
 
 
 def _jsonable(value: object) -> object:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 18:07:36.778907
+Create Date: 2026-11-25
 """
 
 from collections.abc import Sequence
@@ -67,6 +67,7 @@ def upgrade() -> None:
     sa.Column('platform_user_id', sa.String(length=255), nullable=False),
     sa.Column('pseudonym', sa.String(length=64), nullable=False),
     sa.Column('language', sa.String(length=8), nullable=True),
+    sa.Column('timezone', sa.String(length=64), nullable=True),
     sa.Column('reply_chat_id', sa.String(length=255), nullable=False),
     sa.Column('active_campaign_id', sa.Integer(), nullable=True),
     sa.Column('pending_action', sa.String(length=32), nullable=True),
@@ -119,6 +120,8 @@ def upgrade() -> None:
     sa.Column('consent_version', sa.Integer(), nullable=True),
     sa.Column('consent_at', qn_bot.store.schema.UTCDateTime(timezone=True), nullable=True),
     sa.Column('completed_at', qn_bot.store.schema.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_input_at', qn_bot.store.schema.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reminders_sent', sa.Integer(), nullable=False),
     sa.Column('created_at', qn_bot.store.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', qn_bot.store.schema.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_sessions_campaign_id_campaigns')),
@@ -126,6 +129,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sessions')),
     sa.UniqueConstraint('participant_id', 'campaign_id', name=op.f('uq_sessions_participant_id_campaign_id'))
     )
+    with op.batch_alter_table('sessions', schema=None) as batch_op:
+        batch_op.create_index('ix_sessions_reminders', ['status', 'last_input_at'], unique=False)
+
     op.create_table('items',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('session_id', sa.Integer(), nullable=False),
@@ -173,6 +179,9 @@ def downgrade() -> None:
         batch_op.drop_index('ix_items_campaign_step')
 
     op.drop_table('items')
+    with op.batch_alter_table('sessions', schema=None) as batch_op:
+        batch_op.drop_index('ix_sessions_reminders')
+
     op.drop_table('sessions')
     op.drop_table('processed_messages')
     with op.batch_alter_table('outbox', schema=None) as batch_op:

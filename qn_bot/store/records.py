@@ -37,6 +37,7 @@ class ParticipantRecord:
     stopped: bool
     unreachable: bool
     created_at: datetime
+    timezone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

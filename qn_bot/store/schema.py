@@ -88,6 +88,7 @@ participants = Table(
     Column("platform_user_id", String(255), nullable=False),
     Column("pseudonym", String(64), nullable=False, unique=True),
     Column("language", String(8), nullable=True),
+    Column("timezone", String(64), nullable=True),  # for quiet hours; None: the config's
     Column("reply_chat_id", String(255), nullable=False),
     Column("active_campaign_id", Integer, ForeignKey("campaigns.id"), nullable=True),
     Column("pending_action", String(32), nullable=True),  # e.g. awaiting /oublier confirmation
@@ -115,9 +116,13 @@ sessions = Table(
     Column("consent_version", Integer, nullable=True),
     Column("consent_at", UTCDateTime, nullable=True),
     Column("completed_at", UTCDateTime, nullable=True),
+    # Reminders: when the citizen last wrote, and how many reminders followed.
+    Column("last_input_at", UTCDateTime, nullable=True),
+    Column("reminders_sent", Integer, nullable=False, default=0),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("participant_id", "campaign_id"),
+    Index("ix_sessions_reminders", "status", "last_input_at"),
 )
 
 items = Table(

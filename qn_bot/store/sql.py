@@ -69,6 +69,7 @@ def _participant(row: Row[Any]) -> ParticipantRecord:
         stopped=bool(m["stopped"]),
         unreachable=bool(m["unreachable"]),
         created_at=m["created_at"],
+        timezone=m["timezone"],
     )
 
 
@@ -179,6 +180,36 @@ class Tx:
             .values(status=status.value, updated_at=now)
         )
 
+    async def compare_and_set_status(
+        self, campaign_id: int, expected: CampaignStatus, status: CampaignStatus, now: datetime
+    ) -> bool:
+        """Move a campaign only if it is still ``expected``: of two processes, one wins."""
+        result = await self.conn.execute(
+            update(t.campaigns)
+            .where(t.campaigns.c.id == campaign_id, t.campaigns.c.status == expected.value)
+            .values(status=status.value, updated_at=now)
+        )
+        return bool(result.rowcount == 1)
+
+    async def campaigns_due(self, now: datetime) -> list[tuple[CampaignRecord, CampaignStatus]]:
+        """Campaigns whose opens_at / closes_at has come, with the status they should take."""
+        c = t.campaigns.c
+        stmt = select(t.campaigns).where(
+            or_(
+                and_(c.status == CampaignStatus.DRAFT.value, c.opens_at <= now),
+                and_(
+                    c.status.in_([CampaignStatus.DRAFT.value, CampaignStatus.OPEN.value]),
+                    c.closes_at <= now,
+                ),
+            )
+        )
+        due: list[tuple[CampaignRecord, CampaignStatus]] = []
+        for row in (await self.conn.execute(stmt)).all():
+            campaign = _campaign(row)
+            closing = campaign.closes_at is not None and campaign.closes_at <= now
+            due.append((campaign, CampaignStatus.CLOSED if closing else CampaignStatus.OPEN))
+        return due
+
     # ------------------------------------------------------------------ participants
 
     async def participant(self, user: UserRef) -> ParticipantRecord | None:
@@ -239,6 +270,7 @@ class Tx:
 
     async def update_participant(self, participant_id: int, now: datetime, **values: Any) -> None:
         allowed = {
+            "timezone",
             "language",
             "reply_chat_id",
             "active_campaign_id",
@@ -292,6 +324,132 @@ class Tx:
         )
         await self.conn.execute(delete(t.participants).where(t.participants.c.id == participant_id))
 
+    async def mid_flow(self, campaign_id: int) -> list[ParticipantRecord]:
+        """Citizens with an unfinished session in this campaign who still accept messages."""
+        stmt = (
+            select(t.participants)
+            .join(t.sessions, t.sessions.c.participant_id == t.participants.c.id)
+            .where(
+                t.sessions.c.campaign_id == campaign_id,
+                t.sessions.c.status == "active",
+                t.participants.c.stopped.is_(False),
+                t.participants.c.unreachable.is_(False),
+            )
+            .order_by(t.participants.c.id)
+        )
+        return [_participant(r) for r in (await self.conn.execute(stmt)).all()]
+
+    async def reminder_candidates(
+        self, now: datetime, first_delay: timedelta, max_reminders: int
+    ) -> list[tuple[ParticipantRecord, int, int, int, datetime]]:
+        """(participant, session id, campaign id, reminders sent, last input) of idle sessions."""
+        s = t.sessions.c
+        stmt = (
+            select(
+                t.participants,
+                s.id.label("session_id"),
+                s.campaign_id,
+                s.reminders_sent,
+                s.last_input_at,
+            )
+            .join(t.sessions, s.participant_id == t.participants.c.id)
+            .join(t.campaigns, t.campaigns.c.id == s.campaign_id)
+            .where(
+                s.status == "active",
+                s.reminders_sent < max_reminders,
+                s.last_input_at <= now - first_delay,
+                t.campaigns.c.status == CampaignStatus.OPEN.value,
+                t.participants.c.stopped.is_(False),
+                t.participants.c.unreachable.is_(False),
+                # A citizen who moved to another campaign is not reminded of this one.
+                t.participants.c.active_campaign_id == s.campaign_id,
+            )
+            .order_by(s.id)
+        )
+        rows = (await self.conn.execute(stmt)).all()
+        return [
+            (
+                _participant(r),
+                r.session_id,
+                r.campaign_id,
+                r.reminders_sent,
+                t.UTCDateTime().process_result_value(r.last_input_at, self.conn.dialect) or now,
+            )
+            for r in rows
+        ]
+
+    async def count_reminder(self, session_id: int, sent_before: int) -> bool:
+        """Count one more reminder, only if nobody counted it meanwhile."""
+        result = await self.conn.execute(
+            update(t.sessions)
+            .where(t.sessions.c.id == session_id, t.sessions.c.reminders_sent == sent_before)
+            .values(reminders_sent=sent_before + 1)
+        )
+        return bool(result.rowcount == 1)
+
+    async def broadcast_audience(self, campaign_id: int) -> list[ParticipantRecord]:
+        """Citizens who consented in an earlier campaign, still reachable, not yet in this one."""
+        consented = select(t.sessions.c.participant_id).where(
+            t.sessions.c.consent_version.is_not(None), t.sessions.c.campaign_id != campaign_id
+        )
+        already = select(t.sessions.c.participant_id).where(t.sessions.c.campaign_id == campaign_id)
+        stmt = (
+            select(t.participants)
+            .where(
+                t.participants.c.id.in_(consented),
+                t.participants.c.id.not_in(already),
+                t.participants.c.stopped.is_(False),
+                t.participants.c.unreachable.is_(False),
+            )
+            .order_by(t.participants.c.id)
+        )
+        return [_participant(r) for r in (await self.conn.execute(stmt)).all()]
+
+    async def outbox_progress(self, prefix: str) -> tuple[int, int]:
+        """(sent or failed, total) of the outbox rows whose dedupe key starts with ``prefix``."""
+        o = t.outbox.c
+        like = prefix.replace("%", r"\%").replace("_", r"\_") + "%"
+        stmt = select(func.count(), func.count().filter(o.status != "pending")).where(
+            o.dedupe_key.like(like, escape="\\")
+        )
+        total, done = (await self.conn.execute(stmt)).one()
+        return int(done), int(total)
+
+    async def campaign_stats(
+        self, campaign_id: int, since_day: datetime, since_week: datetime
+    ) -> dict[str, Any]:
+        """Counts for /stats: participants, completions, items per step, today and this week."""
+        s, i = t.sessions.c, t.items.c
+        participants = (
+            await self.conn.execute(
+                select(
+                    func.count(),
+                    func.count().filter(s.status == "completed"),
+                    func.count().filter(s.created_at >= since_day),
+                    func.count().filter(s.created_at >= since_week),
+                ).where(s.campaign_id == campaign_id, s.consent_version.is_not(None))
+            )
+        ).one()
+        per_step = (
+            await self.conn.execute(
+                select(
+                    i.step_id,
+                    func.count(),
+                    func.count().filter(i.created_at >= since_day),
+                    func.count().filter(i.created_at >= since_week),
+                )
+                .where(i.campaign_id == campaign_id, i.deleted_at.is_(None))
+                .group_by(i.step_id)
+            )
+        ).all()
+        return {
+            "participants": int(participants[0]),
+            "completed": int(participants[1]),
+            "participants_today": int(participants[2]),
+            "participants_week": int(participants[3]),
+            "items": {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in per_step},
+        }
+
     # ------------------------------------------------------------------ sessions and items
 
     async def session(self, participant_id: int, campaign_id: int) -> SessionRecord | None:
@@ -327,7 +485,15 @@ class Tx:
         step_id: str | None,
     ) -> int:
         existing = await self.session(participant_id, campaign_id)
-        values = {"state": state, "status": status, "step_id": step_id, "updated_at": now}
+        # Every save follows something the citizen sent: the reminder clock starts again.
+        values = {
+            "state": state,
+            "status": status,
+            "step_id": step_id,
+            "updated_at": now,
+            "last_input_at": now,
+            "reminders_sent": 0,
+        }
         if status == "completed":
             values["completed_at"] = now
         if existing is None:

@@ -1,0 +1,1 @@
+"""Matrix adapter (matrix-nio with end-to-end encryption): in progress."""

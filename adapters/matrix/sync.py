@@ -1,0 +1,120 @@
+"""The sync loop: long-poll /sync, hand each response to the adapter, then save the token.
+
+- The token is saved in our database only *after* the response's events were handled, so a crash
+  replays them (the core deduplicates on event ids) instead of losing them.
+- Resuming from a saved token uses ``full_state=True`` (matrix-nio#525: ``since`` alone leaves
+  room state empty in a fresh client).
+- No nio callbacks are used (an exception in one ends nio's ``sync_forever``); any failure here is
+  logged and the loop goes on, with a backoff capped at a few seconds while the homeserver is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import ClientError
+from nio import SyncError, SyncResponse
+
+from qn_bot.ports import KeyValue
+
+log = logging.getLogger(__name__)
+
+TOKEN_KEY = "sync_token"
+LONG_POLL_MS = 30_000
+BACKOFF_FIRST = 0.5
+BACKOFF_CAP = 3.0
+#: More timeline per room than Synapse's default 10, so a restart after a burst loses nothing;
+#: presence is useless to the bot.
+SYNC_FILTER: dict[str, Any] = {
+    "room": {"timeline": {"limit": 100}, "state": {"lazy_load_members": False}},
+    "presence": {"not_types": ["*"]},
+}
+
+#: Called with each sync response and whether it is the very first one of this bot ever.
+SyncHandler = Callable[[Any, bool], Awaitable[None]]
+
+
+def backoff(failures: int) -> float:
+    return float(min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** max(0, failures - 1)))
+
+
+class SyncLoop:
+    def __init__(self, client: Any, kv: KeyValue, handler: SyncHandler) -> None:
+        self.client = client
+        self.kv = kv
+        self.handler = handler
+        self.synced = asyncio.Event()  # set after the first handled response
+        self.failures = 0
+
+    async def run(self) -> None:
+        token: str | None = await self.kv.get(TOKEN_KEY)
+        fresh = token is None
+        first = True
+        while True:
+            try:
+                resp = await self.client.sync(
+                    timeout=0 if first else LONG_POLL_MS,
+                    sync_filter=SYNC_FILTER,
+                    since=token,
+                    full_state=True if first and token else None,
+                )
+            except asyncio.CancelledError:
+                raise
+            except (ClientError, TimeoutError, OSError) as exc:
+                await self._failed(f"homeserver unreachable: {type(exc).__name__}: {exc}")
+                continue
+            except Exception:
+                log.exception("matrix sync failed")
+                await self._failed("unexpected error")
+                continue
+            if isinstance(resp, SyncError) or not isinstance(resp, SyncResponse):
+                await self._failed(f"sync error: {resp}")
+                continue
+            if self.failures:
+                log.info("matrix: homeserver reachable again after %d failures", self.failures)
+            self.failures = 0
+            try:
+                await self.handler(resp, fresh and first)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let one bad event stop the sync
+                log.exception("matrix: handling a sync response failed")
+            token = str(resp.next_batch)
+            try:
+                await self.kv.set(TOKEN_KEY, token)
+            except Exception:
+                log.exception("matrix: could not save the sync token")
+            first = False
+            self.synced.set()
+            await self.housekeeping()
+
+    async def housekeeping(self) -> None:
+        """What nio's sync_forever does between syncs: keep the E2EE keys flowing."""
+        client = self.client
+        steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("to-device", client.send_to_device_messages),
+        ]
+        if client.should_upload_keys:
+            steps.append(("keys upload", client.keys_upload))
+        if client.should_query_keys:
+            steps.append(("keys query", client.keys_query))
+        if client.should_claim_keys:
+            steps.append(
+                ("keys claim", lambda: client.keys_claim(client.get_users_for_key_claiming()))
+            )
+        for name, step in steps:
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("matrix: %s failed: %s", name, exc)
+
+    async def _failed(self, why: str) -> None:
+        self.failures += 1
+        delay = backoff(self.failures)
+        log.warning("matrix: %s; retrying in %.1fs", why, delay)
+        await asyncio.sleep(delay)

@@ -1,0 +1,331 @@
+"""The weekly digest of a team, as a pure model: no I/O, no markup, no platform ids.
+
+Inputs are the records the store hands out (campaigns, flows, items, sessions reduced to
+:class:`SessionFact`); :mod:`qn_bot.digest.render` turns the result into text, HTML or a preview.
+Participants appear in counts only: a digest shows neither names nor pseudonyms.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+import snowballstemmer
+from stop_words import get_stop_words
+
+from qn_bot.digest.period import Period
+from qn_bot.flows.format import Flow, StepKind
+from qn_bot.store.records import CampaignRecord, ItemRecord
+from qn_bot.synthesis import step_heading, utc
+
+#: How many new items a section lists before "… et N autres".
+DEFAULT_CAP = 5
+#: How many themes a section shows, and how many contributions make a theme "recurring".
+MAX_THEMES = 5
+MIN_THEME_COUNT = 2
+#: Stems sharing this many leading letters are one theme: Snowball leaves "territoir" and
+#: "territorial" apart, French readers do not.
+THEME_PREFIX = 7
+MIN_WORD_LENGTH = 3
+
+_TEXT_KINDS = frozenset({StepKind.LIST, StepKind.TEXT})
+_WORD_RE = re.compile(r"[^\W\d_]+")
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
+_STEMMER_LANGUAGES = {"fr": "french", "en": "english"}
+# Words the stop-word lists lack but that carry no theme in these answers.
+_EXTRA_STOP_WORDS = {
+    "fr": ("etc", "cf", "tant", "autrement", "afin", "ainsi", "beaucoup", "toujours", "rien"),
+    "en": ("etc", "cf", "also", "may", "might", "much", "many"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFact:
+    """What a digest needs of a session. ``participant`` is an opaque key, never shown."""
+
+    participant: int
+    created_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignInput:
+    campaign: CampaignRecord
+    flow: Flow
+    items: Sequence[ItemRecord]
+    sessions: Sequence[SessionFact]
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    label: str  # the commonest written form, accents kept: "territoire"
+    count: int  # in how many contributions it appears
+
+
+@dataclass(frozen=True, slots=True)
+class SectionDigest:
+    step_id: str
+    heading: str
+    part: str | None  # set on the first shown section of a part
+    new_count: int
+    items: tuple[str, ...]  # newest first, at most the cap
+    more: int  # how many new items were left out
+    themes: tuple[Theme, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WeekCount:
+    start: datetime
+    end: datetime
+    per_section: tuple[int, ...]  # in the order of CampaignDigest.chart_sections
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignDigest:
+    slug: str
+    title: str
+    edition: str | None
+    new_participants: int
+    previous_new_participants: int
+    completions: int
+    previous_completions: int
+    new_items: int
+    previous_new_items: int
+    respondents: int  # distinct authors of the period's new items
+    total_participants: int
+    total_items: int
+    breakdown: bool  # False: fewer respondents than the team's minimum, counts only
+    sections: tuple[SectionDigest, ...]  # only sections with new items, in flow order
+    chart_sections: tuple[str, ...]  # headings of every text section, in flow order
+    weeks: tuple[WeekCount, ...]  # oldest first, the period last
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    team: str
+    language: str
+    period: Period
+    late: bool
+    generated_at: datetime
+    min_respondents: int
+    campaigns: tuple[CampaignDigest, ...]
+
+    @property
+    def new_items(self) -> int:
+        return sum(c.new_items for c in self.campaigns)
+
+
+# --- text analysis -----------------------------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """Lowercase without accents or ligatures: the form words are matched in."""
+    text = unicodedata.normalize("NFKD", text.casefold().translate(_LIGATURES))
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+@cache
+def _stop_words(language: str) -> frozenset[str]:
+    name = _STEMMER_LANGUAGES.get(language, "french")
+    words = list(get_stop_words(name)) + list(_EXTRA_STOP_WORDS.get(language, ()))
+    return frozenset(fold(w) for w in words)
+
+
+@cache
+def _stemmer(language: str) -> snowballstemmer.stemmer:
+    return snowballstemmer.stemmer(_STEMMER_LANGUAGES.get(language, "french"))
+
+
+def theme_key(word: str, language: str) -> str | None:
+    """The matching key of a word, or None for stop words and short words."""
+    word = unicodedata.normalize("NFC", word.casefold())
+    folded = fold(word)
+    if len(folded) < MIN_WORD_LENGTH or folded in _stop_words(language):
+        return None
+    # Snowball's French rules expect accents ("é" ends many suffixes), so stem first, fold after.
+    stem = fold(_stemmer(language).stemWord(word))
+    if len(stem) < MIN_WORD_LENGTH:
+        return None
+    return stem[:THEME_PREFIX]
+
+
+def words(text: str) -> list[str]:
+    """Letter runs: elisions (l’, d’, qu’) and hyphens split words, digits are dropped."""
+    return _WORD_RE.findall(unicodedata.normalize("NFC", text))
+
+
+def themes(
+    texts: Iterable[str],
+    language: str,
+    *,
+    min_count: int = MIN_THEME_COUNT,
+    limit: int = MAX_THEMES,
+) -> tuple[Theme, ...]:
+    """Words that come back in several contributions, plurals and inflections merged.
+
+    A theme counts contributions, not words: one answer repeating "territoire" counts once.
+    Sorted by count, then alphabetically (accent-insensitive) for a stable order.
+    """
+    counts: Counter[str] = Counter()
+    forms: dict[str, Counter[str]] = {}
+    for text in texts:
+        seen: set[str] = set()
+        for word in words(text):
+            key = theme_key(word, language)
+            if key is None:
+                continue
+            forms.setdefault(key, Counter())[unicodedata.normalize("NFC", word.casefold())] += 1
+            seen.add(key)
+        counts.update(seen)
+    found = [
+        Theme(_label(forms[key]), count) for key, count in counts.items() if count >= min_count
+    ]
+    found.sort(key=lambda t: (-t.count, fold(t.label), t.label))
+    return tuple(found[:limit])
+
+
+def _label(forms: Counter[str]) -> str:
+    # The commonest form; on a tie the shortest (the singular, usually), then with accents
+    # ("numérique" over "numerique": someone who typed the accents spelled it as displayed).
+    return min(forms, key=lambda f: (-forms[f], len(f), f == fold(f), f))
+
+
+# --- the digest --------------------------------------------------------------------------------
+
+
+def _in(period: Period, instant: datetime | None) -> bool:
+    return instant is not None and period.contains(utc(instant))
+
+
+def _new_participants(sessions: Sequence[SessionFact], period: Period) -> int:
+    first: dict[int, datetime] = {}
+    for s in sessions:
+        created = utc(s.created_at)
+        if s.participant not in first or created < first[s.participant]:
+            first[s.participant] = created
+    return sum(1 for created in first.values() if period.contains(created))
+
+
+def _completions(sessions: Sequence[SessionFact], period: Period) -> int:
+    return sum(1 for s in sessions if _in(period, s.completed_at))
+
+
+def build_campaign_digest(
+    data: CampaignInput,
+    period: Period,
+    previous: Period,
+    language: str,
+    *,
+    min_respondents: int,
+    cap: int = DEFAULT_CAP,
+    chart_periods: Sequence[Period] = (),
+) -> CampaignDigest:
+    flow = data.flow
+    lang = language if language in flow.languages else flow.default_language
+    new = [i for i in data.items if _in(period, i.created_at)]
+    before = [i for i in data.items if _in(previous, i.created_at)]
+    respondents = len({i.pseudonym for i in new})
+    breakdown = respondents >= min_respondents
+
+    by_step: dict[str, list[ItemRecord]] = {}
+    for item in new:
+        by_step.setdefault(item.step_id, []).append(item)
+
+    sections: list[SectionDigest] = []
+    text_steps = []
+    current_part: str | None = None
+    pending_part: str | None = None
+    for step in flow.steps:
+        if step.part is not None and step.part.get(lang) != current_part:
+            current_part = step.part.get(lang)
+            pending_part = current_part
+        if step.kind not in _TEXT_KINDS:
+            continue  # a part declared on a choice or info step heads the next text section
+        text_steps.append(step)
+        step_items = by_step.get(step.id, [])
+        if not step_items:
+            continue
+        newest = sorted(step_items, key=lambda i: (utc(i.created_at), i.id), reverse=True)
+        shown = newest[:cap] if breakdown else []
+        sections.append(
+            SectionDigest(
+                step_id=step.id,
+                heading=step_heading(step, lang),
+                part=pending_part,
+                new_count=len(step_items),
+                items=tuple(i.text for i in shown),
+                more=len(step_items) - len(shown) if breakdown else 0,
+                themes=themes((i.text for i in step_items), language) if breakdown else (),
+            )
+        )
+        pending_part = None
+
+    step_index = {step.id: n for n, step in enumerate(text_steps)}
+    weeks: list[WeekCount] = []
+    for week in chart_periods:
+        counts = [0] * len(text_steps)
+        for item in data.items:
+            n = step_index.get(item.step_id)
+            if n is not None and _in(week, item.created_at):
+                counts[n] += 1
+        weeks.append(WeekCount(week.start, week.end, tuple(counts)))
+
+    c = data.campaign
+    return CampaignDigest(
+        slug=c.slug,
+        title=c.title,
+        edition=c.edition or None,
+        new_participants=_new_participants(data.sessions, period),
+        previous_new_participants=_new_participants(data.sessions, previous),
+        completions=_completions(data.sessions, period),
+        previous_completions=_completions(data.sessions, previous),
+        new_items=len(new),
+        previous_new_items=len(before),
+        respondents=respondents,
+        total_participants=len({s.participant for s in data.sessions}),
+        total_items=len(data.items),
+        breakdown=breakdown,
+        sections=tuple(sections),
+        chart_sections=tuple(step_heading(s, lang) for s in text_steps),
+        weeks=tuple(weeks),
+    )
+
+
+def build_digest(
+    team: str,
+    language: str,
+    period: Period,
+    previous: Period,
+    inputs: Sequence[CampaignInput],
+    *,
+    now: datetime,
+    late: bool = False,
+    min_respondents: int = 3,
+    cap: int = DEFAULT_CAP,
+    chart_periods: Sequence[Period] = (),
+) -> Digest:
+    return Digest(
+        team=team,
+        language=language,
+        period=period,
+        late=late,
+        generated_at=utc(now),
+        min_respondents=min_respondents,
+        campaigns=tuple(
+            build_campaign_digest(
+                data,
+                period,
+                previous,
+                language,
+                min_respondents=min_respondents,
+                cap=cap,
+                chart_periods=chart_periods,
+            )
+            for data in inputs
+        ),
+    )

@@ -1,0 +1,95 @@
+"""Reminders for citizens who started a flow and went quiet.
+
+At most ``len(delays_hours)`` reminders per pause, each after its delay since the citizen's last
+message, never during the quiet hours of the citizen's time zone, never after /stop. Every
+reminder is counted with a compare-and-set and queued with a dedupe key in one transaction, so
+two scheduler processes never send the same reminder.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from qn_bot.config import RemindersConfig
+from qn_bot.domain import OutboundMessage
+from qn_bot.i18n import Catalog, default_catalog
+from qn_bot.store.records import ParticipantRecord
+from qn_bot.store.sql import Store, Tx
+
+
+def in_quiet_hours(now: datetime, timezone: str, start: time, end: time) -> bool:
+    """True when ``now`` falls in [start, end) local time; the window may span midnight."""
+    local = now.astimezone(ZoneInfo(timezone)).time()
+    if start == end:
+        return False
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def reminder_due(last_input: datetime, sent: int, delays_hours: tuple[float, ...]) -> datetime:
+    """When reminder number ``sent`` (0-based) falls due."""
+    return last_input + timedelta(hours=delays_hours[sent])
+
+
+async def queue_reminder(
+    tx: Tx,
+    participant: ParticipantRecord,
+    campaign_title: str,
+    now: datetime,
+    dedupe_key: str,
+    catalog: Catalog,
+) -> bool:
+    language = participant.language if participant.language else catalog.languages[0]
+    row = await tx.enqueue(
+        participant.reply_to,
+        OutboundMessage(catalog.t(language, "reminder", title=campaign_title)),
+        now,
+        participant_id=participant.id,
+        dedupe_key=dedupe_key,
+    )
+    return row is not None
+
+
+async def send_due_reminders(
+    store: Store, config: RemindersConfig, now: datetime, catalog: Catalog | None = None
+) -> int:
+    """Queue every reminder that is due now; returns how many were queued."""
+    if not config.delays_hours:
+        return 0
+    catalog = catalog if catalog is not None else default_catalog()
+    first = timedelta(hours=min(config.delays_hours))
+    queued = 0
+    async with store.transaction() as tx:
+        candidates = await tx.reminder_candidates(now, first, len(config.delays_hours))
+        titles: dict[int, str] = {}
+        for participant, session_id, campaign_id, sent, last_input in candidates:
+            if reminder_due(last_input, sent, config.delays_hours) > now:
+                continue
+            zone = participant.timezone if participant.timezone else config.timezone
+            if in_quiet_hours(now, zone, config.quiet_start, config.quiet_end):
+                continue  # picked up again by the first check after the quiet hours
+            if not await tx.count_reminder(session_id, sent):
+                continue
+            if campaign_id not in titles:
+                campaign = await tx.campaign_by_id(campaign_id)
+                titles[campaign_id] = campaign.title if campaign else ""
+            key = f"reminder:{session_id}:{last_input:%Y%m%d%H%M%S%f}:{sent}"
+            queued += await queue_reminder(tx, participant, titles[campaign_id], now, key, catalog)
+    return queued
+
+
+async def remind_campaign_now(
+    tx: Tx, campaign_id: int, title: str, config: RemindersConfig, now: datetime
+) -> int:
+    """/relancer: one reminder now to each mid-flow citizen, quiet hours and /stop respected."""
+    catalog = default_catalog()
+    queued = 0
+    for participant in await tx.mid_flow(campaign_id):
+        zone = participant.timezone if participant.timezone else config.timezone
+        if in_quiet_hours(now, zone, config.quiet_start, config.quiet_end):
+            continue
+        key = f"relance:{campaign_id}:{participant.id}:{now:%Y%m%d%H}"
+        queued += await queue_reminder(tx, participant, title, now, key, catalog)
+    return queued

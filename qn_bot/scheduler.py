@@ -1,0 +1,108 @@
+"""Scheduled work: campaign opening/closing, reminders and weekly digests (APScheduler 3.11).
+
+APScheduler 3 keeps its jobs in memory and cannot share a job store between processes, so the
+schedules live in our own tables and config and the jobs are rebuilt at every start. Each run
+claims its work in the database first (compare-and-set on a campaign's status, dedupe keys on
+outbox rows, a unique job row per digest), so several processes on one database never do the
+same work twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from qn_bot.campaigns import apply_schedule
+from qn_bot.clock import Clock, utcnow
+from qn_bot.config import Config
+from qn_bot.reminders import send_due_reminders
+from qn_bot.store.sql import Store
+
+log = logging.getLogger(__name__)
+
+CAMPAIGN_CHECK_SECONDS = 30.0
+
+
+class Scheduler:
+    """Owns the APScheduler instance; usable with ``async with``."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        clock: Clock = utcnow,
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.on_queued = on_queued
+        self._aps: AsyncIOScheduler | None = None
+        self.extra_jobs: list[Callable[[AsyncIOScheduler], None]] = []
+
+    async def start(self) -> None:
+        aps = AsyncIOScheduler(timezone=UTC)
+        aps.add_job(
+            self._guarded(self.tick_campaigns),
+            IntervalTrigger(seconds=CAMPAIGN_CHECK_SECONDS),
+            id="campaigns",
+            next_run_time=self.clock(),  # at start too: a campaign due while we were down
+            coalesce=True,
+            max_instances=1,
+        )
+        aps.add_job(
+            self._guarded(self.tick_reminders),
+            IntervalTrigger(seconds=self.config.reminders.check_every_seconds),
+            id="reminders",
+            coalesce=True,
+            max_instances=1,
+        )
+        for add in self.extra_jobs:
+            add(aps)
+        aps.start()
+        self._aps = aps
+
+    async def stop(self) -> None:
+        if self._aps is not None:
+            self._aps.shutdown(wait=False)
+            self._aps = None
+
+    async def __aenter__(self) -> Scheduler:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _guarded(self, job: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[None]]:
+        """A failing run is logged and retried at the next tick; it never stops the scheduler."""
+
+        async def run() -> None:
+            try:
+                queued = await job()
+            except Exception:
+                log.exception("scheduled job %s failed", job.__name__)
+                return
+            if queued and self.on_queued is not None:
+                self.on_queued()
+
+        run.__name__ = job.__name__
+        return run
+
+    async def tick_campaigns(self) -> int:
+        async with self.store.transaction() as tx:
+            changed = await apply_schedule(tx, self.clock())
+        for slug, status in changed:
+            log.info("campaign %s is now %s (scheduled)", slug, status.value)
+        return len(changed)
+
+    async def tick_reminders(self) -> int:
+        queued = await send_due_reminders(self.store, self.config.reminders, self.clock())
+        if queued:
+            log.info("%d reminder(s) queued", queued)
+        return queued

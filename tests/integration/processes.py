@@ -1,0 +1,302 @@
+"""Run the real `qn-bot` command in subprocesses, each test on its own SQLite database.
+
+`qn` runs one command to completion; `qn.chat(...)` starts an interactive `qn-bot chat` and
+talks to it line by line through the console protocol (DESIGN.md §4): every input line gets at
+least one line of answer, printed after its transaction committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SLUG = "construire-2030"
+
+# How long the output must stay unchanged before an answer counts as complete.
+QUIET = 0.3
+# The longest we wait for anything from a process (a cold start applies migrations).
+TIMEOUT = 20.0
+
+
+def qn_bot_command() -> list[str]:
+    """The installed console script next to this interpreter, else `python -m qn_bot.cli`."""
+    script = Path(sys.executable).with_name("qn-bot")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("qn-bot")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "qn_bot.cli"]
+
+
+def clean_env() -> dict[str, str]:
+    """The test's environment without any QN_BOT_* setting that could pick another database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QN_BOT_")}
+    env.setdefault("PYTHONIOENCODING", "utf-8")
+    return env
+
+
+@dataclass(frozen=True)
+class Result:
+    args: tuple[str, ...]
+    rc: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def __str__(self) -> str:
+        return (
+            f"qn-bot {' '.join(self.args)} → rc {self.rc}\n"
+            f"--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+        )
+
+
+class ChatProcess:
+    """An interactive `qn-bot chat` subprocess; stdout and stderr are read by threads."""
+
+    def __init__(self, argv: Sequence[str], cwd: Path, env: dict[str, str]) -> None:
+        self.argv = list(argv)
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._out = bytearray()
+        self._err = bytearray()
+        self._cond = threading.Condition()
+        self._last_change = time.monotonic()
+        self._mark = 0  # where the output of the current exchange starts
+        self._readers = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self._out), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self._err), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+        self.transcript: list[str] = []
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _pump(self, stream: Any, buffer: bytearray) -> None:
+        while True:
+            chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(1)
+            if not chunk:
+                break
+            with self._cond:
+                buffer.extend(chunk)
+                self._last_change = time.monotonic()
+                self._cond.notify_all()
+
+    # ------------------------------------------------------------------ output
+
+    @property
+    def stdout(self) -> str:
+        with self._cond:
+            return self._out.decode("utf-8", errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        with self._cond:
+            return self._err.decode("utf-8", errors="replace")
+
+    def _since_mark(self) -> str:
+        return self._out[self._mark :].decode("utf-8", errors="replace")
+
+    def _describe(self) -> str:
+        tail = "\n".join(self.transcript[-20:])
+        return (
+            f"{' '.join(self.argv)} (rc {self.proc.poll()})\n--- last exchanges\n{tail}\n"
+            f"--- pending stdout\n{self._since_mark()}\n--- stderr\n{self.stderr[-4000:]}"
+        )
+
+    def wait_answer(
+        self, expect: str | re.Pattern[str] | None = None, *, timeout: float = TIMEOUT
+    ) -> str:
+        """Everything printed since the last exchange, once complete.
+
+        Complete means: at least one full line arrived (the protocol answers every line), it
+        matches ``expect`` when given, and nothing more arrived for ``QUIET`` seconds (a shorter
+        pause once ``expect`` matched).
+        """
+        pattern = re.compile(re.escape(expect)) if isinstance(expect, str) else expect
+        quiet = QUIET if pattern is None else QUIET / 3
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                text = self._since_mark()
+                ready = text.endswith("\n") and (pattern is None or pattern.search(text))
+                if ready and now - self._last_change >= quiet:
+                    self._mark = len(self._out)
+                    self.transcript.append(text.rstrip("\n"))
+                    return text
+                if now >= deadline:
+                    raise AssertionError(
+                        f"no complete answer{f' matching {pattern.pattern!r}' if pattern else ''}"
+                        f" within {timeout} s\n{self._describe()}"
+                    )
+                if self.proc.poll() is not None and not ready and self._reader_done():
+                    raise AssertionError(f"qn-bot chat exited early\n{self._describe()}")
+                self._cond.wait(timeout=min(quiet, max(0.01, deadline - now)))
+
+    def _reader_done(self) -> bool:
+        return not self._readers[0].is_alive()
+
+    def send(
+        self, line: str, expect: str | re.Pattern[str] | None = None, *, timeout: float = TIMEOUT
+    ) -> str:
+        """Type one line and return the bot's whole answer to it."""
+        assert "\n" not in line and "\r" not in line, "one message is one line"
+        self.transcript.append(f"> {line[:200]}")
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode("utf-8") + b"\n")
+        self.proc.stdin.flush()
+        return self.wait_answer(expect, timeout=timeout)
+
+    # ------------------------------------------------------------------ ending
+
+    def close(self, timeout: float = TIMEOUT) -> int:
+        """Send EOF and wait for a clean exit; returns the exit code."""
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"qn-bot chat did not exit on EOF\n{self._describe()}") from None
+        for reader in self._readers:
+            reader.join(timeout=5)
+        return rc
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM killer would: nothing gets to clean up."""
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=TIMEOUT)
+        for reader in self._readers:
+            reader.join(timeout=5)
+        if self.proc.stdin is not None:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+
+    def ensure_dead(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class QnBot:
+    """Runs `qn-bot --config <tmp config> ...` in ``workdir`` with a clean environment."""
+
+    def __init__(self, workdir: Path, config: Path) -> None:
+        self.workdir = workdir
+        self.config = config
+        self.env = clean_env()
+        self._chats: list[ChatProcess] = []
+
+    def argv(self, *args: str) -> list[str]:
+        return [*qn_bot_command(), "--config", str(self.config), *args]
+
+    def __call__(self, *args: str, input: str | None = None, timeout: float = 60) -> Result:
+        proc = subprocess.run(
+            self.argv(*args),
+            cwd=self.workdir,
+            env=self.env,
+            input=None if input is None else input.encode("utf-8"),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        return Result(
+            tuple(args),
+            proc.returncode,
+            proc.stdout.decode("utf-8", errors="replace"),
+            proc.stderr.decode("utf-8", errors="replace"),
+        )
+
+    def parallel(self, *commands: Sequence[str], timeout: float = 60) -> list[Result]:
+        """Run several read-only commands at once (each start costs most of a second)."""
+        procs = [
+            (
+                tuple(args),
+                subprocess.Popen(
+                    self.argv(*args),
+                    cwd=self.workdir,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                ),
+            )
+            for args in commands
+        ]
+        results = []
+        for args, proc in procs:
+            out, err = proc.communicate(timeout=timeout)
+            results.append(
+                Result(
+                    args,
+                    proc.returncode,
+                    out.decode("utf-8", errors="replace"),
+                    err.decode("utf-8", errors="replace"),
+                )
+            )
+        for result in results:
+            assert result.rc == 0, str(result)
+        return results
+
+    def exports(self, slug: str = SLUG) -> dict[str, str]:
+        """The four exports of ``slug`` (run in parallel), by format."""
+        formats = ("md", "html", "csv", "json")
+        results = self.parallel(*(("export", slug, "--format", fmt) for fmt in formats))
+        return {fmt: result.stdout for fmt, result in zip(formats, results, strict=True)}
+
+    def ok(self, *args: str, input: str | None = None) -> Result:
+        """Run and insist on exit code 0."""
+        result = self(*args, input=input)
+        assert result.rc == 0, str(result)
+        return result
+
+    def chat(self, *args: str, wait_intro: bool = True) -> ChatProcess:
+        """Start `qn-bot chat ARGS`; by default wait until its opening messages are printed."""
+        chat = ChatProcess(self.argv("chat", *args), self.workdir, self.env)
+        self._chats.append(chat)
+        if wait_intro:
+            chat.wait_answer()
+        return chat
+
+    def export_json(self, slug: str = SLUG) -> list[dict[str, Any]]:
+        rows = self.ok("export", slug, "--format", "json").json()
+        assert isinstance(rows, list)
+        return rows
+
+    def cleanup(self) -> None:
+        for chat in self._chats:
+            chat.ensure_dead()
+
+
+def write_config(directory: Path, extra: str = "") -> Path:
+    """A config whose SQLite database lives in ``directory``."""
+    db = (directory / "test.db").resolve()
+    path = directory / "qn_bot_test.toml"
+    path.write_text(f'[database]\nurl = "sqlite:///{db.as_posix()}"\n{extra}', encoding="utf-8")
+    return path
