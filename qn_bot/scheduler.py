@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -51,9 +51,12 @@ class Scheduler:
             self._guarded(self.tick_campaigns),
             IntervalTrigger(seconds=CAMPAIGN_CHECK_SECONDS),
             id="campaigns",
-            next_run_time=self.clock(),  # at start too: a campaign due while we were down
+            # At start too: a campaign that fell due while we were down. APScheduler runs on the
+            # wall clock; the injected clock only decides what is due.
+            next_run_time=datetime.now(UTC),
             coalesce=True,
             max_instances=1,
+            misfire_grace_time=None,
         )
         aps.add_job(
             self._guarded(self.tick_reminders),
@@ -61,6 +64,7 @@ class Scheduler:
             id="reminders",
             coalesce=True,
             max_instances=1,
+            misfire_grace_time=None,
         )
         for add in self.extra_jobs:
             add(aps)

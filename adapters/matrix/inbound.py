@@ -61,8 +61,14 @@ def parse_event(source: dict[str, Any]) -> Parsed | None:
     if event_type == "m.reaction":
         rel = _relation(content)
         key, target = rel.get("key"), rel.get("event_id")
-        if rel.get("rel_type") == "m.annotation" and isinstance(key, str) and isinstance(target, str):
-            return Parsed(Action.REACTION, InboundKind.CHOICE, target_event_id=target, reaction_key=key)
+        if (
+            rel.get("rel_type") == "m.annotation"
+            and isinstance(key, str)
+            and isinstance(target, str)
+        ):
+            return Parsed(
+                Action.REACTION, InboundKind.CHOICE, target_event_id=target, reaction_key=key
+            )
         return None
     if event_type != "m.room.message":
         return None

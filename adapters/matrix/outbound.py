@@ -31,7 +31,6 @@ from qn_bot.errors import (
 
 log = logging.getLogger(__name__)
 
-UNREACHABLE_CODES = frozenset({"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN"})
 DEFAULT_RETRY_SECONDS = 1.0
 
 

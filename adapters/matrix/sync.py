@@ -22,7 +22,7 @@ from qn_bot.ports import KeyValue
 
 log = logging.getLogger(__name__)
 
-TOKEN_KEY = "sync_token"
+TOKEN_KEY = "sync_token"  # noqa: S105 - the /sync position, not a secret
 LONG_POLL_MS = 30_000
 BACKOFF_FIRST = 0.5
 BACKOFF_CAP = 3.0

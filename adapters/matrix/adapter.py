@@ -1,0 +1,377 @@
+"""The Matrix adapter: one bot account, one sync loop, end-to-end encryption (matrix-nio[e2e]).
+
+Inbound: sync responses (already decrypted by nio) become InboundMessages, one room after the
+other in order, rooms in parallel; the sync token is saved after they are handled. Outbound:
+``send`` renders m.notice events with idempotent transaction ids (see outbound.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import ClientError
+from nio import InviteMemberEvent, JoinResponse, MegolmEvent, RoomCreateResponse, RoomPreset
+
+from qn_bot.commands import parse_command
+from qn_bot.config import Config, MatrixConfig
+from qn_bot.domain import Address, Envelope, InboundKind, InboundMessage, UserRef
+from qn_bot.errors import ConfigError, RecipientUnreachable, TransientDeliveryError
+from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink
+
+from .inbound import Action, Parsed, parse_event
+from .outbound import send_event, upload_attachment
+from .policy import invite_allowed
+from .render import MAX_BODY_CHARS, keycap_index, render
+from .session import open_session
+from .sync import SyncLoop, backoff
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "matrix"
+SEEN_LIMIT = 20_000
+CONNECT_WAIT_SECONDS = 10.0
+MEGOLM = "m.megolm.v1.aes-sha2"
+
+
+def matrix_link(room_id: str) -> str:
+    return f"https://matrix.to/#/{room_id}"
+
+
+class MatrixAdapter(Adapter):
+    platform = PLATFORM
+    capabilities = Capabilities(
+        buttons=False, max_text_length=MAX_BODY_CHARS, attachments=True, messages_per_second=20.0
+    )
+
+    def __init__(self, config: MatrixConfig, context: AdapterContext) -> None:
+        self.config = config
+        self.kv = context.kv
+        self.client: Any = None
+        self.user_id = config.user_id or ""
+        self._sink: InboundSink | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._sync: SyncLoop | None = None
+        self._ready = asyncio.Event()
+        self._ended = asyncio.Event()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._invites_handled: set[str] = set()
+        self._direct: set[str] = set()
+        self._pending_dms: dict[str, dict[str, str]] = {}
+        self._choices: dict[str, dict[str, Any]] = {}  # room → {"event_id", "choices"}
+        self._txn_prefix = ""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, sink: InboundSink) -> None:
+        self._sink = sink
+        self._txn_prefix = await self.kv.get("txn_prefix") or ""
+        if not self._txn_prefix:
+            # Unique per database: a new database never reuses an old transaction id.
+            self._txn_prefix = f"qn{secrets.token_hex(4)}"
+            await self.kv.set("txn_prefix", self._txn_prefix)
+        self._direct = set(await self.kv.get("direct_rooms") or [])
+        self._pending_dms = dict(await self.kv.get("pending_dms") or {})
+        self._task = asyncio.create_task(self._run(), name="matrix-adapter")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                await self.client.close()
+
+    def ended(self) -> asyncio.Event:
+        return self._ended
+
+    async def _run(self) -> None:
+        failures = 0
+        while self.client is None:
+            try:
+                self.client = await open_session(self.config, self.kv)
+            except ConfigError:
+                log.exception("matrix adapter cannot start")
+                self._ended.set()
+                return
+            except (ClientError, TimeoutError, OSError) as exc:
+                failures += 1
+                log.warning("matrix: homeserver unreachable at start (%s); retrying", exc)
+                await asyncio.sleep(backoff(failures))
+        self.user_id = str(self.client.user_id)
+        self._sync = SyncLoop(self.client, self.kv, self._handle_sync)
+        await self._sync.run()
+
+    # ------------------------------------------------------------------ inbound
+
+    async def _handle_sync(self, resp: Any, initial: bool) -> None:
+        for room_id, info in resp.rooms.invite.items():
+            await self._guard(self._on_invite(room_id, info))
+        if initial:
+            # The bot's very first sync: what was said before it existed is not for it.
+            self._ready.set()
+            return
+        await asyncio.gather(
+            *(
+                self._guard(self._on_room(room_id, info))
+                for room_id, info in resp.rooms.join.items()
+            )
+        )
+        self._ready.set()
+
+    async def _guard(self, job: Any) -> None:
+        try:
+            await job
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("matrix: handling an event failed")
+
+    async def _on_invite(self, room_id: str, info: Any) -> None:
+        if room_id in self._invites_handled:
+            return
+        invite = next(
+            (
+                e
+                for e in info.invite_state
+                if isinstance(e, InviteMemberEvent)
+                and e.state_key == self.user_id
+                and e.membership == "invite"
+            ),
+            None,
+        )
+        if invite is None:
+            return
+        inviter = str(invite.sender)
+        if not invite_allowed(inviter, self.config.allowed_servers):
+            log.info("matrix: declining invite to %s from %s", room_id, inviter)
+            await self.client.room_leave(room_id)
+            self._invites_handled.add(room_id)
+            return
+        resp = await self.client.join(room_id)
+        if not isinstance(resp, JoinResponse):
+            log.warning("matrix: could not join %s: %s", room_id, resp)
+            return
+        self._invites_handled.add(room_id)
+        if (invite.content or {}).get("is_direct"):
+            await self._mark_direct(room_id)
+        log.info("matrix: joined %s on invitation from %s", room_id, inviter)
+
+    async def _mark_direct(self, room_id: str) -> None:
+        if room_id not in self._direct:
+            self._direct.add(room_id)
+            await self.kv.set("direct_rooms", sorted(self._direct))
+
+    def _is_private(self, room: Any) -> bool:
+        return room.room_id in self._direct or int(room.member_count) <= 2
+
+    def _first_time(self, event_id: str) -> bool:
+        if event_id in self._seen:
+            return False
+        self._seen[event_id] = None
+        if len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        return True
+
+    async def _on_room(self, room_id: str, info: Any) -> None:
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return
+        for event in info.timeline.events:
+            await self._guard(self._on_event(room, event))
+
+    async def _on_event(self, room: Any, event: Any) -> None:
+        source: dict[str, Any] = getattr(event, "source", None) or {}
+        event_id = str(getattr(event, "event_id", "") or source.get("event_id", ""))
+        sender = str(getattr(event, "sender", "") or source.get("sender", ""))
+        if not event_id or sender == self.user_id or not self._first_time(event_id):
+            return
+        if isinstance(event, MegolmEvent):
+            log.warning(
+                "matrix: cannot decrypt %s from %s in %s (no room key)",
+                event_id,
+                sender,
+                room.room_id,
+            )
+            with contextlib.suppress(Exception):
+                await self.client.request_room_key(event)
+            return
+        if source.get("type") == "m.room.member":
+            await self._on_membership(room, source)
+            return
+        parsed = parse_event(source)
+        if parsed is None:
+            return
+        await self._deliver(room, event_id, sender, parsed, source)
+
+    async def _deliver(
+        self, room: Any, event_id: str, sender: str, parsed: Parsed, source: dict[str, Any]
+    ) -> None:
+        choice_id: str | None = None
+        if parsed.action is Action.REACTION:
+            choice_id = await self._choice_for_reaction(room.room_id, parsed)
+            if choice_id is None:
+                return
+        private = self._is_private(room)
+        private_link: str | None = None
+        text = parsed.text
+        if not private and parsed.kind is InboundKind.TEXT:
+            command = parse_command(text)
+            if command is not None and command.name == "start":
+                private_link = await self._open_direct_chat(sender, command.arg, event_id)
+        ts = source.get("origin_server_ts")
+        msg = InboundMessage(
+            sender=UserRef(PLATFORM, sender),
+            address=Address(PLATFORM, room.room_id),
+            message_id=event_id,
+            kind=parsed.kind,
+            text=text,
+            choice_id=choice_id,
+            target_message_id=parsed.target_event_id if parsed.action is Action.MESSAGE else None,
+            is_private=private,
+            display_name=room.user_name(sender),
+            private_link=private_link,
+            received_at=datetime.fromtimestamp(ts / 1000, UTC) if isinstance(ts, int) else None,
+        )
+        await self._emit(msg)
+
+    async def _emit(self, msg: InboundMessage) -> None:
+        if self._sink is None:
+            return
+        await self._sink(msg)
+
+    async def _choice_for_reaction(self, room_id: str, parsed: Parsed) -> str | None:
+        index = keycap_index(parsed.reaction_key or "")
+        if index is None:
+            return None
+        latest = self._choices.get(room_id)
+        if latest is None:
+            latest = await self.kv.get(f"choices:{room_id}")
+            if isinstance(latest, dict):
+                self._choices[room_id] = latest
+        if not isinstance(latest, dict) or latest.get("event_id") != parsed.target_event_id:
+            return None  # a reaction to an older question does not answer the current one
+        choices = latest.get("choices") or []
+        return str(choices[index]) if index < len(choices) else None
+
+    # ------------------------------------------------------------------ direct chats
+
+    async def _on_membership(self, room: Any, source: dict[str, Any]) -> None:
+        user = str(source.get("state_key", ""))
+        membership = (source.get("content") or {}).get("membership")
+        pending = self._pending_dms.get(room.room_id)
+        if membership == "join" and pending is not None and pending.get("user") == user:
+            del self._pending_dms[room.room_id]
+            await self.kv.set("pending_dms", self._pending_dms)
+            await self._emit(
+                InboundMessage(
+                    sender=UserRef(PLATFORM, user),
+                    address=Address(PLATFORM, room.room_id),
+                    message_id=f"{pending['event_id']}:dm",
+                    kind=InboundKind.TEXT,
+                    text=pending["text"],
+                    is_private=True,
+                    display_name=room.user_name(user),
+                )
+            )
+        elif membership == "leave" and room.room_id in self._direct and user != self.user_id:
+            # The citizen left the direct chat: leave too, later sends become "unreachable".
+            log.info("matrix: %s left direct chat %s; leaving", user, room.room_id)
+            await self.client.room_leave(room.room_id)
+
+    async def _open_direct_chat(self, user_id: str, slug: str, event_id: str) -> str | None:
+        """``/start slug`` in a room: open an encrypted direct chat and start there once joined."""
+        known = await self.kv.get(f"dm:{user_id}")
+        if isinstance(known, str) and known in self.client.rooms:
+            room = self.client.rooms[known]
+            if user_id in room.users and not room.users[user_id].invited:
+                await self._emit(
+                    InboundMessage(
+                        sender=UserRef(PLATFORM, user_id),
+                        address=Address(PLATFORM, known),
+                        message_id=f"{event_id}:dm",
+                        kind=InboundKind.TEXT,
+                        text=f"/start {slug}".strip(),
+                        is_private=True,
+                    )
+                )
+                return matrix_link(known)
+        resp = await self.client.room_create(
+            is_direct=True,
+            invite=[user_id],
+            preset=RoomPreset.trusted_private_chat,
+            initial_state=[
+                {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}}
+            ],
+        )
+        if not isinstance(resp, RoomCreateResponse):
+            log.warning("matrix: could not open a direct chat with %s: %s", user_id, resp)
+            return None
+        room_id = str(resp.room_id)
+        await self._mark_direct(room_id)
+        await self.kv.set(f"dm:{user_id}", room_id)
+        self._pending_dms[room_id] = {
+            "user": user_id,
+            "text": f"/start {slug}".strip(),
+            "event_id": event_id,
+        }
+        await self.kv.set("pending_dms", self._pending_dms)
+        return matrix_link(room_id)
+
+    # ------------------------------------------------------------------ outbound
+
+    async def send(self, envelope: Envelope) -> None:
+        client = self.client
+        if client is None:
+            raise TransientDeliveryError("not connected to the homeserver yet")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), CONNECT_WAIT_SECONDS)
+        if not self._ready.is_set():
+            raise TransientDeliveryError("first sync not done yet")
+        room_id = envelope.address.chat_id
+        if room_id not in client.rooms:
+            await self._join_for_sending(room_id)
+        base = f"{self._txn_prefix}-{envelope.outbox_id}"
+        message = envelope.message
+        for index, part in enumerate(render(message)):
+            event_id = await send_event(client, room_id, part.content(), f"{base}-t{index}")
+            if part.choice_ids:
+                await self._remember_choices(room_id, event_id, part.choice_ids)
+        encrypted = bool(client.rooms[room_id].encrypted) if room_id in client.rooms else False
+        for index, attachment in enumerate(message.attachments):
+            content = await upload_attachment(client, attachment, encrypted)
+            await send_event(client, room_id, content, f"{base}-a{index}")
+
+    async def _join_for_sending(self, room_id: str) -> None:
+        """A destination room (digests) the bot is not in yet: join it if it may."""
+        try:
+            resp = await self.client.join(room_id)
+        except (ClientError, TimeoutError, OSError) as exc:
+            raise TransientDeliveryError(f"join failed: {type(exc).__name__}") from exc
+        if not isinstance(resp, JoinResponse):
+            raise RecipientUnreachable(f"cannot join {room_id}: {resp}")
+        raise TransientDeliveryError(f"joined {room_id}; sending after the next sync")
+
+    async def _remember_choices(
+        self, room_id: str, event_id: str, choice_ids: tuple[str, ...]
+    ) -> None:
+        latest = {"event_id": event_id, "choices": list(choice_ids)}
+        self._choices[room_id] = latest
+        await self.kv.set(f"choices:{room_id}", latest)
+
+
+def MatrixAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:
+    """Entry point: the adapter when ``[matrix]`` names a homeserver and an account."""
+    matrix = config.matrix
+    if not matrix.homeserver or not matrix.user_id:
+        return None
+    if matrix.password is None and matrix.access_token is None:
+        raise ConfigError("[matrix] needs a password (QN_BOT_MATRIX_PASSWORD) or an access_token")
+    return MatrixAdapter(matrix, context)
