@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: run test test-servers bench lint typecheck unit install install-test clean help
+.PHONY: run test test-servers postgres bench lint typecheck unit install install-test clean help
 
 help:
 	@echo "make run    - install into $(VENV), migrate ./qn_bot.db and start the bot (console if no platform)"
@@ -55,10 +55,14 @@ $(SYNAPSE_VENV)/.installed: tests/servers/synapse/requirements.txt
 	$(SYNAPSE_VENV)/bin/python -m pip install $(PIP_FLAGS) -r tests/servers/synapse/requirements.txt
 	@touch $@
 
-test-servers: $(TELEGRAM_EMULATOR)/node_modules/.installed $(SYNAPSE_VENV)/.installed
+postgres:
+	tests/servers/postgres/install.sh
 
+test-servers: $(TELEGRAM_EMULATOR)/node_modules/.installed $(SYNAPSE_VENV)/.installed postgres
+
+# The storage contract tests run on SQLite and on a throwaway PostgreSQL cluster.
 test: lint typecheck test-servers
-	$(BIN)/pytest -q
+	tests/servers/postgres/with-postgres.sh $(BIN)/pytest -q
 
 bench: install-test test-servers
 	$(BIN)/python -m bench

@@ -151,7 +151,7 @@ class Service:
         if not msg.is_private:
             return await self._handle_group(msg, now)
         async with self.store.transaction() as tx:
-            participant = await tx.participant(msg.sender)
+            participant = await tx.participant(msg.sender, for_update=True)
             if participant is None:
                 language = msg.language_hint if msg.language_hint in SUPPORTED_LANGUAGES else None
                 participant = await tx.create_participant(

@@ -212,15 +212,18 @@ class Tx:
 
     # ------------------------------------------------------------------ participants
 
-    async def participant(self, user: UserRef) -> ParticipantRecord | None:
-        row = (
-            await self.conn.execute(
-                select(t.participants).where(
-                    t.participants.c.platform == user.platform,
-                    t.participants.c.platform_user_id == user.user_id,
-                )
-            )
-        ).first()
+    async def participant(
+        self, user: UserRef, *, for_update: bool = False
+    ) -> ParticipantRecord | None:
+        """``for_update`` locks the row until commit (PostgreSQL; SQLite's BEGIN IMMEDIATE
+        already serialises writers): two processes never interleave one citizen's messages."""
+        stmt = select(t.participants).where(
+            t.participants.c.platform == user.platform,
+            t.participants.c.platform_user_id == user.user_id,
+        )
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).first()
         return None if row is None else _participant(row)
 
     async def participant_by_id(self, participant_id: int) -> ParticipantRecord | None:
@@ -923,8 +926,11 @@ class Tx:
         row = (await self.conn.execute(select(t.facilitators.c.id).where(*cond).limit(1))).first()
         return row is not None
 
-    async def kv_get(self, key: str) -> Any:
-        row = (await self.conn.execute(select(t.kv.c.value).where(t.kv.c.key == key))).first()
+    async def kv_get(self, key: str, *, for_update: bool = False) -> Any:
+        stmt = select(t.kv.c.value).where(t.kv.c.key == key)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).first()
         return None if row is None else row[0]
 
     async def kv_set(self, key: str, value: Any, now: datetime) -> None:

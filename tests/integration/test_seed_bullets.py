@@ -92,10 +92,11 @@ def test_every_seed_bullet_typed_in_chat_is_under_its_own_section_in_the_md_expo
         end = next(h for h in headings if h > start + 1)
         assert "\n- " + md_escape(bullet.text) + "\n" in md[start:end], bullet
 
-    # The multichoice answer sits under its part "Avec quels moyens ?".
-    (moyens,) = sections[md_escape(section("moyens_types"), heading=True)]
-    for label in choice_labels("moyens_types"):
-        assert md_escape(label) in moyens
+    # The multichoice answer sits under its part "Avec quels moyens ?", one line per choice.
+    moyens = sections[md_escape(section("moyens_types"), heading=True)]
+    assert len(moyens) == len(choice_labels("moyens_types"))
+    for line, label in zip(moyens, choice_labels("moyens_types"), strict=True):
+        assert line.startswith(md_escape(label)), (line, label)
 
     rows = json_result.json()
     typed_rows = [(r["step"], r["section"], r["text"]) for r in rows if r["step"] in LIST_STEPS]

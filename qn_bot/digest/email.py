@@ -1,0 +1,122 @@
+"""Digest e-mails: multipart/alternative text + HTML, the chart inline, the synthesis attached.
+
+Layout (what mail clients expect)::
+
+    multipart/mixed
+    ├── multipart/alternative
+    │   ├── text/plain                 the chat text
+    │   └── multipart/related
+    │       ├── text/html              the e-mail body, <img src="cid:…">
+    │       └── image/png              one chart per campaign, inline, Content-ID
+    └── text/html (attachment)         one synthesis page per campaign
+
+Sent with aiosmtplib to ``[smtp]``. The password is read from its SecretStr only when handed to
+the SMTP client and never formatted into a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import aiosmtplib
+
+from qn_bot.config import SmtpConfig
+from qn_bot.domain import Attachment
+
+log = logging.getLogger(__name__)
+
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
+SMTP_TIMEOUT = 30.0
+
+
+class EmailError(Exception):
+    """Sending failed; the message says why, without any secret."""
+
+
+def chart_cid(slug: str, key: str) -> str:
+    """A Content-ID for a campaign's chart, unique per digest (no angle brackets)."""
+    digest = hashlib.sha256(f"{key}:{slug}".encode()).hexdigest()[:16]
+    return f"chart-{_ID_UNSAFE.sub('-', slug)}-{digest}@qn-bot"
+
+
+def message_id(key: str, recipient: str, sender: str) -> str:
+    """A Message-ID that is the same for every attempt: a resend is recognisably a duplicate."""
+    domain = sender.rpartition("@")[2] or "qn-bot.invalid"
+    domain = _ID_UNSAFE.sub("-", domain) or "qn-bot.invalid"
+    token = hashlib.sha256(f"{key}\n{recipient}".encode()).hexdigest()[:24]
+    return f"<{_ID_UNSAFE.sub('.', key)}.{token}@{domain}>"
+
+
+def build_email(
+    *,
+    sender: str,
+    recipient: str,
+    subject: str,
+    text: str,
+    html: str,
+    charts: Mapping[str, bytes],
+    attachments: Sequence[Attachment],
+    key: str,
+    now: datetime,
+    language: str = "fr",
+) -> EmailMessage:
+    """``charts`` maps a Content-ID (see :func:`chart_cid`) to PNG bytes."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = recipient
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = message_id(key, recipient, sender)
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a digest
+    msg["Content-Language"] = language
+    msg.set_content(text, subtype="plain", charset="utf-8")
+    msg.add_alternative(html, subtype="html", charset="utf-8")
+    html_part = msg.get_body(("html",))
+    assert isinstance(html_part, EmailMessage)
+    for n, (cid, png) in enumerate(charts.items(), start=1):
+        html_part.add_related(
+            png,
+            maintype="image",
+            subtype="png",
+            cid=f"<{cid}>",
+            filename=f"chart-{n}.png",
+            disposition="inline",
+        )
+    for attachment in attachments:
+        maintype, _, subtype = attachment.media_type.partition("/")
+        msg.add_attachment(
+            attachment.data,
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            filename=attachment.filename,
+        )
+    return msg
+
+
+async def send_email(
+    smtp: SmtpConfig, message: EmailMessage, *, smtp_timeout: float = SMTP_TIMEOUT
+) -> None:
+    """Send one message; raises :class:`EmailError` with a secret-free reason."""
+    password = smtp.password.get_secret_value() if smtp.password is not None else None
+    try:
+        await aiosmtplib.send(
+            message,
+            hostname=smtp.host,
+            port=smtp.port,
+            username=smtp.username or None,
+            password=password if smtp.username else None,
+            start_tls=smtp.starttls,
+            timeout=smtp_timeout,
+        )
+    except aiosmtplib.SMTPException as exc:
+        # aiosmtplib's messages hold server replies, never our credentials.
+        raise EmailError(f"SMTP {smtp.host}:{smtp.port}: {type(exc).__name__}: {exc}") from None
+    except OSError as exc:
+        raise EmailError(f"SMTP {smtp.host}:{smtp.port}: {exc.strerror or exc}") from None
+    log.info("digest e-mail sent to %s through %s:%s", message["To"], smtp.host, smtp.port)
