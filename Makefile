@@ -59,6 +59,7 @@ postgres:
 	tests/servers/postgres/install.sh
 
 test-servers: $(TELEGRAM_EMULATOR)/node_modules/.installed $(SYNAPSE_VENV)/.installed postgres
+	sh tests/servers/chromium/install.sh
 
 # The storage contract tests run on SQLite and on a throwaway PostgreSQL cluster.
 test: lint typecheck test-servers

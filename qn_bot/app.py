@@ -72,6 +72,7 @@ class Application:
             default_language=config.language,
             on_commit=self.worker.notify,
             reminders=config.reminders,
+            teams=config.teams,
         )
         self.scheduler = Scheduler(self.store, config, clock=clock, on_queued=self.worker.notify)
         self._started: list[Adapter] = []

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from qn_bot import __version__
+from qn_bot.cli_digest import cmd_digest_preview, cmd_digest_send, cmd_export_site
 from qn_bot.clock import utcnow
 from qn_bot.config import Config, load_config
 from qn_bot.domain import CampaignStatus, UserRef
@@ -152,6 +153,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", choices=("fr", "en"), default=None)
     p.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
     p.set_defaults(func=cmd_export)
+
+    digest = sub.add_parser(
+        "digest", help="weekly team digests ([[teams]] in the config)"
+    ).add_subparsers(dest="digest_command", required=True)
+    p = digest.add_parser(
+        "preview",
+        help="print a team's digest in this terminal",
+        description="The digest of the last completed week (or, with --current, of the week so "
+        "far), as the team would receive it. Sends nothing.",
+    )
+    p.add_argument("team", help="a [[teams]] name of the config")
+    p.add_argument("--current", action="store_true", help="the week so far")
+    p.set_defaults(func=cmd_digest_preview)
+    p = digest.add_parser(
+        "send",
+        help="send a team's digest now (once per period)",
+        description="E-mails go out from this command through [smtp]; chat destinations are "
+        "queued for the running bot. A period already sent is not sent again unless --force.",
+    )
+    p.add_argument("team", help="a [[teams]] name of the config")
+    p.add_argument("--force", action="store_true", help="send even if already sent")
+    p.set_defaults(func=cmd_digest_send)
+    p = sub.add_parser(
+        "export-site",
+        help="write the static site: current edition and past editions",
+        description="One page per campaign in the synthesis page's shape, with its version "
+        "history, and an index grouping campaigns by edition. Plain HTML, no JavaScript.",
+    )
+    p.add_argument("dir", help="output folder (created if needed)")
+    p.add_argument("--language", choices=("fr", "en"), default=None)
+    p.set_defaults(func=cmd_export_site)
 
     fac = sub.add_parser("facilitator", help="grant or revoke the facilitator role")
     fsub = fac.add_subparsers(dest="facilitator_command", required=True)

@@ -3,6 +3,7 @@ commands naming a campaign check the role for that campaign here."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,7 +11,9 @@ from zoneinfo import ZoneInfo
 
 from qn_bot.campaigns import invite, set_status
 from qn_bot.commands import Command
-from qn_bot.config import RemindersConfig
+from qn_bot.config import RemindersConfig, TeamConfig
+from qn_bot.digest.period import completed_period
+from qn_bot.digest.send import load_team_data, render_package
 from qn_bot.domain import Attachment, CampaignStatus, OutboundMessage, UserRef
 from qn_bot.errors import CampaignError
 from qn_bot.export import export_campaign
@@ -40,6 +43,7 @@ class FacilitatorContext:
     is_admin: bool
     may: Callable[[int | None], Awaitable[bool]]  # may the actor act on this campaign?
     reminders: RemindersConfig
+    teams: tuple[TeamConfig, ...] = ()
 
 
 class _Refused(Exception):
@@ -85,6 +89,8 @@ async def _run(ctx: FacilitatorContext, command: Command) -> list[OutboundMessag
         return [OutboundMessage(t(lang, "fac_campaigns") + "\n" + "\n".join(lines))]
     if name == "facilitateur":
         return await _role(ctx, args)
+    if name == "digest":
+        return await _digest(ctx, args)
     if not args:
         return say("fac_usage_slug", command=name)
     campaign = await _campaign(ctx, args[0])
@@ -135,6 +141,28 @@ async def _stats(ctx: FacilitatorContext, campaign: CampaignRecord) -> OutboundM
         for step, (total, today, week) in stats["items"].items()
     ]
     return OutboundMessage("\n".join([head, *lines]))
+
+
+async def _digest(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessage]:
+    """/digest [TEAM]: the last completed week's digest, here and now (sent to no team)."""
+    t, lang = ctx.catalog.t, ctx.language
+    names = [team.name for team in ctx.teams]
+    if not args and len(ctx.teams) == 1:
+        team = ctx.teams[0]
+    else:
+        found = [team for team in ctx.teams if args and team.name == args[0]]
+        if not found:
+            return [OutboundMessage(t(lang, "fac_digest_usage", teams=", ".join(names) or "—"))]
+        team = found[0]
+    for slug in team.campaigns:
+        campaign = await ctx.tx.campaign_by_slug(slug)
+        if campaign is not None and not await ctx.may(campaign.id):
+            raise _Refused
+    data = await load_team_data(ctx.tx, team)
+    package = await asyncio.to_thread(
+        render_package, team, data, completed_period(team, ctx.now), ctx.now, late=False
+    )
+    return [package.chat_message()]
 
 
 async def _role(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessage]:

@@ -87,8 +87,9 @@ class OutboxWorker:
             if sent:
                 continue
             self._wake.clear()
+            delay = await self._idle_delay()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=await self._idle_delay())
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
     async def _idle_delay(self) -> float:
         async with self.store.transaction() as tx:

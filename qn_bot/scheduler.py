@@ -1,5 +1,8 @@
 """Scheduled work: campaign opening/closing, reminders and weekly digests (APScheduler 3.11).
 
+Every team's digest is a cron job at its weekday and local time (DST-safe: the trigger runs in
+the team's IANA time zone).
+
 APScheduler 3 keeps its jobs in memory and cannot share a job store between processes, so the
 schedules live in our own tables and config and the jobs are rebuilt at every start. Each run
 claims its work in the database first (compare-and-set on a campaign's status, dedupe keys on
@@ -9,16 +12,20 @@ same work twice.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from qn_bot.campaigns import apply_schedule
 from qn_bot.clock import Clock, utcnow
-from qn_bot.config import Config
+from qn_bot.config import Config, TeamConfig
+from qn_bot.digest.send import catch_up, send_digest
 from qn_bot.reminders import send_due_reminders
 from qn_bot.store.sql import Store
 
@@ -43,7 +50,6 @@ class Scheduler:
         self.clock = clock
         self.on_queued = on_queued
         self._aps: AsyncIOScheduler | None = None
-        self.extra_jobs: list[Callable[[AsyncIOScheduler], None]] = []
 
     async def start(self) -> None:
         aps = AsyncIOScheduler(timezone=UTC)
@@ -66,8 +72,28 @@ class Scheduler:
             max_instances=1,
             misfire_grace_time=None,
         )
-        for add in self.extra_jobs:
-            add(aps)
+        for team in self.config.teams:
+            aps.add_job(
+                self._guarded(functools.partial(self.send_team_digest, team)),
+                CronTrigger(
+                    day_of_week=team.weekday[:3],
+                    hour=team.time.hour,
+                    minute=team.time.minute,
+                    timezone=ZoneInfo(team.timezone),
+                ),
+                id=f"digest:{team.name}",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=None,
+            )
+        if self.config.teams:
+            # A digest missed while the bot was down goes out once now, marked late.
+            aps.add_job(
+                self._guarded(self.catch_up_digests),
+                id="digest-catch-up",
+                next_run_time=datetime.now(UTC),
+                misfire_grace_time=None,
+            )
         aps.start()
         self._aps = aps
 
@@ -86,16 +112,18 @@ class Scheduler:
     def _guarded(self, job: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[None]]:
         """A failing run is logged and retried at the next tick; it never stops the scheduler."""
 
+        name = getattr(job, "__name__", None) or repr(job)
+
         async def run() -> None:
             try:
                 queued = await job()
             except Exception:
-                log.exception("scheduled job %s failed", job.__name__)
+                log.exception("scheduled job %s failed", name)
                 return
             if queued and self.on_queued is not None:
                 self.on_queued()
 
-        run.__name__ = job.__name__
+        run.__name__ = name
         return run
 
     async def tick_campaigns(self) -> int:
@@ -104,6 +132,17 @@ class Scheduler:
         for slug, status in changed:
             log.info("campaign %s is now %s (scheduled)", slug, status.value)
         return len(changed)
+
+    async def send_team_digest(self, team: TeamConfig) -> int:
+        sent = await send_digest(self.store, self.config, team, self.clock(), late=False)
+        log.info("digest of team %s: %s", team.name, "sent" if sent else "already sent")
+        return int(sent)
+
+    async def catch_up_digests(self) -> int:
+        sent = await catch_up(self.store, self.config, self.clock())
+        for key in sent:
+            log.info("missed digest %s sent late", key)
+        return len(sent)
 
     async def tick_reminders(self) -> int:
         queued = await send_due_reminders(self.store, self.config.reminders, self.clock())

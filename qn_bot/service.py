@@ -18,7 +18,7 @@ from datetime import datetime
 
 from qn_bot.clock import Clock, utcnow
 from qn_bot.commands import Command, is_facilitator_command, parse_command
-from qn_bot.config import RemindersConfig
+from qn_bot.config import RemindersConfig, TeamConfig
 from qn_bot.domain import (
     Attachment,
     Button,
@@ -107,6 +107,7 @@ class Service:
         default_language: str = DEFAULT_LANGUAGE,
         on_commit: Callable[[], None] | None = None,
         reminders: RemindersConfig | None = None,
+        teams: tuple[TeamConfig, ...] = (),
     ) -> None:
         self.store = store
         self.catalog = catalog if catalog is not None else default_catalog()
@@ -116,6 +117,7 @@ class Service:
         self.default_language = default_language
         self.on_commit = on_commit
         self.reminders = reminders if reminders is not None else RemindersConfig()
+        self.teams = teams
         self._locks = _KeyedLocks()
         self._engines: dict[tuple[int, int], Engine] = {}
 
@@ -580,6 +582,7 @@ class Service:
             is_admin=str(user) in self.admins,
             may=may,
             reminders=self.reminders,
+            teams=self.teams,
         )
         return await run_facilitator_command(context, command)
 

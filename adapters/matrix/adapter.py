@@ -27,7 +27,7 @@ from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink
 from .inbound import Action, Parsed, parse_event
 from .outbound import send_event, upload_attachment
 from .policy import invite_allowed
-from .render import MAX_BODY_CHARS, keycap_index, render
+from .render import KEYCAPS, MAX_BODY_CHARS, keycap_index, render
 from .session import open_session
 from .sync import SyncLoop, backoff
 
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "matrix"
 SEEN_LIMIT = 20_000
+RECENT_QUESTIONS = 3  # reactions answer any of the bot's last questions with choices
+REACTION_CHOICES = 3  # questions with this many choices or fewer get clickable reactions
 CONNECT_WAIT_SECONDS = 10.0
 MEGOLM = "m.megolm.v1.aes-sha2"
 
@@ -50,6 +52,9 @@ class MatrixAdapter(Adapter):
     )
 
     def __init__(self, config: MatrixConfig, context: AdapterContext) -> None:
+        nio_log = logging.getLogger("nio")
+        if nio_log.level == logging.NOTSET and not log.isEnabledFor(logging.DEBUG):
+            nio_log.setLevel(logging.WARNING)  # nio logs every state event at INFO
         self.config = config
         self.kv = context.kv
         self.client: Any = None
@@ -63,7 +68,8 @@ class MatrixAdapter(Adapter):
         self._invites_handled: set[str] = set()
         self._direct: set[str] = set()
         self._pending_dms: dict[str, dict[str, str]] = {}
-        self._choices: dict[str, dict[str, Any]] = {}  # room → {"event_id", "choices"}
+        # room → its last questions with choices: [{"event_id", "choices"}], newest first
+        self._choices: dict[str, list[dict[str, Any]]] = {}
         self._txn_prefix = ""
 
     # ------------------------------------------------------------------ lifecycle
@@ -112,6 +118,10 @@ class MatrixAdapter(Adapter):
     # ------------------------------------------------------------------ inbound
 
     async def _handle_sync(self, resp: Any, initial: bool) -> None:
+        if not self._ready.is_set():
+            log.info(
+                "matrix: first sync done as %s (device %s)", self.user_id, self.client.device_id
+            )
         for room_id, info in resp.rooms.invite.items():
             await self._guard(self._on_invite(room_id, info))
         if initial:
@@ -251,15 +261,20 @@ class MatrixAdapter(Adapter):
         index = keycap_index(parsed.reaction_key or "")
         if index is None:
             return None
-        latest = self._choices.get(room_id)
-        if latest is None:
-            latest = await self.kv.get(f"choices:{room_id}")
-            if isinstance(latest, dict):
-                self._choices[room_id] = latest
-        if not isinstance(latest, dict) or latest.get("event_id") != parsed.target_event_id:
-            return None  # a reaction to an older question does not answer the current one
-        choices = latest.get("choices") or []
-        return str(choices[index]) if index < len(choices) else None
+        recent = await self._recent_choices(room_id)
+        for entry in recent:
+            if entry.get("event_id") == parsed.target_event_id:
+                choices = entry.get("choices") or []
+                return str(choices[index]) if index < len(choices) else None
+        return None  # not one of the bot's recent questions
+
+    async def _recent_choices(self, room_id: str) -> list[dict[str, Any]]:
+        recent = self._choices.get(room_id)
+        if recent is None:
+            stored = await self.kv.get(f"choices:{room_id}")
+            recent = [e for e in stored if isinstance(e, dict)] if isinstance(stored, list) else []
+            self._choices[room_id] = recent
+        return recent
 
     # ------------------------------------------------------------------ direct chats
 
@@ -344,10 +359,26 @@ class MatrixAdapter(Adapter):
             event_id = await send_event(client, room_id, part.content(), f"{base}-t{index}")
             if part.choice_ids:
                 await self._remember_choices(room_id, event_id, part.choice_ids)
+                if len(part.choice_ids) <= REACTION_CHOICES:
+                    await self._offer_reactions(room_id, event_id, len(part.choice_ids), base)
         encrypted = bool(client.rooms[room_id].encrypted) if room_id in client.rooms else False
         for index, attachment in enumerate(message.attachments):
             content = await upload_attachment(client, attachment, encrypted)
             await send_event(client, room_id, content, f"{base}-a{index}")
+
+    async def _offer_reactions(self, room_id: str, event_id: str, count: int, base: str) -> None:
+        """Put 1️⃣ 2️⃣ … under a short question: the citizen answers with one click."""
+        for index in range(count):
+            content = {
+                "m.relates_to": {
+                    "rel_type": "m.annotation",
+                    "event_id": event_id,
+                    "key": KEYCAPS[index],
+                }
+            }
+            await send_event(
+                self.client, room_id, content, f"{base}-r{index}", event_type="m.reaction"
+            )
 
     async def _join_for_sending(self, room_id: str) -> None:
         """A destination room (digests) the bot is not in yet: join it if it may."""
@@ -362,9 +393,12 @@ class MatrixAdapter(Adapter):
     async def _remember_choices(
         self, room_id: str, event_id: str, choice_ids: tuple[str, ...]
     ) -> None:
-        latest = {"event_id": event_id, "choices": list(choice_ids)}
-        self._choices[room_id] = latest
-        await self.kv.set(f"choices:{room_id}", latest)
+        recent = await self._recent_choices(room_id)
+        if any(entry.get("event_id") == event_id for entry in recent):
+            return  # a retried envelope: the homeserver gave back the same event
+        recent.insert(0, {"event_id": event_id, "choices": list(choice_ids)})
+        del recent[RECENT_QUESTIONS:]
+        await self.kv.set(f"choices:{room_id}", recent)
 
 
 def MatrixAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:

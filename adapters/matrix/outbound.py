@@ -44,6 +44,7 @@ def error_from_response(resp: Any, what: str) -> Exception:
     if code == "M_LIMIT_EXCEEDED" or http_status == 429:
         retry_ms = getattr(resp, "retry_after_ms", None)
         seconds = retry_ms / 1000 if retry_ms else DEFAULT_RETRY_SECONDS
+        log.info("matrix: rate limited (%s); retry after %.2fs", what, seconds)
         return RetryAfter(seconds, detail)
     if code in ("M_FORBIDDEN",) or http_status == 403:
         return RecipientUnreachable(detail)
@@ -54,12 +55,19 @@ def error_from_response(resp: Any, what: str) -> Exception:
     return TransientDeliveryError(detail)
 
 
-async def send_event(client: Any, room_id: str, content: dict[str, Any], txn_id: str) -> str:
-    """Send one room message (encrypted when the room is); returns its event id."""
+async def send_event(
+    client: Any,
+    room_id: str,
+    content: dict[str, Any],
+    txn_id: str,
+    *,
+    event_type: str = "m.room.message",
+) -> str:
+    """Send one room event (encrypted when the room is); returns its event id."""
     try:
         resp = await client.room_send(
             room_id,
-            "m.room.message",
+            event_type,
             content,
             tx_id=txn_id,
             # Trust policy (README): unverified devices of the room's members get the keys.

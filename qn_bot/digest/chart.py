@@ -25,7 +25,10 @@ MAX_LEGEND = 42  # characters of a section heading in the legend
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= MAX_LEGEND else text[: MAX_LEGEND - 1].rstrip() + "…"
+    """Cut to the legend's width; "$" escaped, or matplotlib would read it as mathtext."""
+    text = " ".join(text.split())
+    text = text if len(text) <= MAX_LEGEND else text[: MAX_LEGEND - 1].rstrip() + "…"
+    return text.replace("$", r"\$")
 
 
 def _day(d: datetime, zone: ZoneInfo) -> date:

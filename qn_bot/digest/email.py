@@ -90,6 +90,15 @@ def build_email(
         )
     for attachment in attachments:
         maintype, _, subtype = attachment.media_type.partition("/")
+        if maintype == "text":
+            # As text with its charset, so that readers do not take UTF-8 for ASCII.
+            msg.add_attachment(
+                attachment.data.decode("utf-8"),
+                subtype=subtype or "plain",
+                charset="utf-8",
+                filename=attachment.filename,
+            )
+            continue
         msg.add_attachment(
             attachment.data,
             maintype=maintype,

@@ -39,7 +39,20 @@ _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
 _STEMMER_LANGUAGES = {"fr": "french", "en": "english"}
 # Words the stop-word lists lack but that carry no theme in these answers.
 _EXTRA_STOP_WORDS = {
-    "fr": ("etc", "cf", "tant", "autrement", "afin", "ainsi", "beaucoup", "toujours", "rien"),
+    "fr": (
+        "etc",
+        "cf",
+        "tant",
+        "autrement",
+        "afin",
+        "ainsi",
+        "beaucoup",
+        "toujours",
+        "rien",
+        "nouvel",
+        "nouvelle",
+        "nouvelles",  # "nouveau" and "nouveaux" are on the list already
+    ),
     "en": ("etc", "cf", "also", "may", "might", "much", "many"),
 }
 
@@ -149,6 +162,8 @@ def theme_key(word: str, language: str) -> str | None:
         return None
     # Snowball's French rules expect accents ("é" ends many suffixes), so stem first, fold after.
     stem = fold(_stemmer(language).stemWord(word))
+    if language == "fr" and stem.endswith("qu"):
+        stem = stem[:-2] + "c"  # public / publique, technique / technic…: one word
     if len(stem) < MIN_WORD_LENGTH:
         return None
     return stem[:THEME_PREFIX]

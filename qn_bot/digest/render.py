@@ -274,7 +274,7 @@ margin-top: 2rem;">{{ c.title }}</h2>
 <h4 style="font-size: 1rem; margin: 1rem 0 .25rem;">{{ s.heading }} \
 <span style="color: #666; font-weight: normal;">({{ s.count }})</span></h4>
 <ul style="padding-left: 1.2rem; margin: .25rem 0;">
-{% for item in s.items %}
+{% for item in s.bullets %}
   <li style="margin: .2rem 0; white-space: pre-line;">{{ item }}</li>
 {% endfor %}
 {% if s.more %}
@@ -324,7 +324,7 @@ def render_html(digest: Digest, chart_cids: Mapping[str, str] | None = None) -> 
                         "part": clean(s.part) if s.part and s.part != s.heading else None,
                         "heading": clean(s.heading),
                         "count": lab["section_count"].format(count=s.new_count),
-                        "items": [clean(item).strip() for item in s.items],
+                        "bullets": [clean(item).strip() for item in s.items],
                         "more": lab["more"].format(count=s.more) if s.more else None,
                         "themes": themes_text(s, lang),
                     }

@@ -125,9 +125,7 @@ async def test_two_schedulers_on_one_database_close_once(
         await second.close()
 
 
-async def test_apscheduler_runs_the_campaign_job_at_start(
-    store: Store, clock: FixedClock
-) -> None:
+async def test_apscheduler_runs_the_campaign_job_at_start(store: Store, clock: FixedClock) -> None:
     await new_campaign(store, clock, "demarrage", opens=clock(), open_now=False)
     scheduler = Scheduler(store, Config(), clock=clock)
     async with scheduler:

@@ -105,7 +105,7 @@ async def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
 async def rows(store: Store, table: t.Table, *where: Any) -> list[Any]:
     async with store.transaction() as tx:
         stmt = select(table).where(*where) if where else select(table)
-        order = table.c.id if "id" in table.c else list(table.primary_key)[0]
+        order = table.c.id if "id" in table.c else next(iter(table.primary_key))
         return list((await tx.conn.execute(stmt.order_by(order))).all())
 
 
@@ -660,4 +660,3 @@ async def test_facilitator_granted_in_the_database_runs_commands(
         await tx.grant_facilitator(UserRef(PLATFORM, "anim"), "test", clock())
     anim = Citizen(service, "anim")
     assert SLUG in await anim.say("/campaigns")
-

@@ -82,10 +82,13 @@ async def test_claim_message_is_idempotent(store: Store) -> None:
 
 
 async def test_claim_message_rolled_back_with_its_transaction(store: Store) -> None:
-    with pytest.raises(RuntimeError):
+    async def fails_after_claiming() -> None:
         async with store.transaction() as tx:
             assert await tx.claim_message(PLATFORM, "m-1", T0)
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await fails_after_claiming()
     async with store.transaction() as tx:
         assert await tx.claim_message(PLATFORM, "m-1", T0) is True
 
@@ -430,14 +433,17 @@ async def test_concurrent_read_modify_write_transactions_lose_no_update(store: S
     """20 tasks, each its own transaction, each reads a counter and writes it back + 1.
 
     On SQLite this holds because every transaction starts with BEGIN IMMEDIATE (a deferred
-    BEGIN loses updates or fails with "database is locked").
+    BEGIN loses updates or fails with "database is locked"); on PostgreSQL because the read
+    says ``for_update`` (a row lock until commit).
     """
+    async with store.transaction() as tx:
+        await tx.kv_set("counter", 0, T0)
 
     async def bump(n: int) -> None:
         async with store.transaction() as tx:
-            value = await tx.kv_get("counter")
+            value = await tx.kv_get("counter", for_update=True)
             await asyncio.sleep(0)  # give every other task the chance to read the same value
-            await tx.kv_set("counter", (value or 0) + 1, T0)
+            await tx.kv_set("counter", value + 1, T0)
 
     await asyncio.gather(*(bump(n) for n in range(20)))
     async with store.transaction() as tx:

@@ -7,6 +7,8 @@ least one line of answer, printed after its transaction committed.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 SLUG = "construire-2030"
+FORMATS = ("md", "html", "csv", "json")
 
 # How long the output must stay unchanged before an answer counts as complete.
 QUIET = 0.3
@@ -163,7 +166,8 @@ class ChatProcess:
         self, line: str, expect: str | re.Pattern[str] | None = None, *, timeout: float = TIMEOUT
     ) -> str:
         """Type one line and return the bot's whole answer to it."""
-        assert "\n" not in line and "\r" not in line, "one message is one line"
+        assert "\n" not in line, "one message is one line"
+        assert "\r" not in line, "one message is one line"
         self.transcript.append(f"> {line[:200]}")
         assert self.proc.stdin is not None
         self.proc.stdin.write(line.encode("utf-8") + b"\n")
@@ -193,10 +197,8 @@ class ChatProcess:
         for reader in self._readers:
             reader.join(timeout=5)
         if self.proc.stdin is not None:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 self.proc.stdin.close()
-            except BrokenPipeError:
-                pass
 
     def ensure_dead(self) -> None:
         if self.proc.poll() is None:
@@ -234,6 +236,13 @@ class QnBot:
         )
 
     def parallel(self, *commands: Sequence[str], timeout: float = 60) -> list[Result]:
+        """Run several read-only commands at once and insist that each exits with 0."""
+        results = self.parallel_any(*commands, timeout=timeout)
+        for result in results:
+            assert result.rc == 0, str(result)
+        return results
+
+    def parallel_any(self, *commands: Sequence[str], timeout: float = 60) -> list[Result]:
         """Run several read-only commands at once (each start costs most of a second)."""
         procs = [
             (
@@ -260,19 +269,45 @@ class QnBot:
                     err.decode("utf-8", errors="replace"),
                 )
             )
-        for result in results:
-            assert result.rc == 0, str(result)
         return results
 
     def exports(self, slug: str = SLUG) -> dict[str, str]:
-        """The four exports of ``slug`` (run in parallel), by format."""
-        formats = ("md", "html", "csv", "json")
-        results = self.parallel(*(("export", slug, "--format", fmt) for fmt in formats))
-        return {fmt: result.stdout for fmt, result in zip(formats, results, strict=True)}
+        """The four exports of ``slug``, by format."""
+        return {fmt: self.read("export", slug, "--format", fmt).stdout for fmt in FORMATS}
 
     def ok(self, *args: str, input: str | None = None) -> Result:
         """Run and insist on exit code 0."""
         result = self(*args, input=input)
+        assert result.rc == 0, str(result)
+        return result
+
+    def inproc(self, *args: str) -> Result:
+        """Run ``qn_bot.cli.main`` in this process: the same code as the `qn-bot` script.
+
+        Starting an interpreter costs most of a second, so checks that only read (list,
+        export) run here; what a test is about runs as a real process.
+        """
+        from qn_bot.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("QN_BOT_")}
+        try:
+            with (
+                contextlib.chdir(self.workdir),
+                contextlib.redirect_stdout(out),
+                contextlib.redirect_stderr(err),
+            ):
+                try:
+                    rc = main(["--config", str(self.config), *args])
+                except SystemExit as exit_:  # argparse: --help, usage errors
+                    rc = exit_.code if isinstance(exit_.code, int) else 1
+        finally:
+            os.environ.update(saved)
+        return Result(tuple(args), rc, out.getvalue(), err.getvalue())
+
+    def read(self, *args: str) -> Result:
+        """``inproc`` insisting on exit code 0."""
+        result = self.inproc(*args)
         assert result.rc == 0, str(result)
         return result
 
@@ -285,7 +320,7 @@ class QnBot:
         return chat
 
     def export_json(self, slug: str = SLUG) -> list[dict[str, Any]]:
-        rows = self.ok("export", slug, "--format", "json").json()
+        rows = self.read("export", slug, "--format", "json").json()
         assert isinstance(rows, list)
         return rows
 

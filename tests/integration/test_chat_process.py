@@ -184,7 +184,7 @@ ACCEPTED = [
     "עיר לומדת ושוויונית",
     "<script>alert('xss')</script><b>gras</b> & <a href=\"javascript:x\">lien</a>",
     "**gras** _italique_ [lien](https://example.org) `code` ~~barré~~ | a | b | # dièse",
-    "=HYPERLINK(\"http://evil.example\",\"clic\")",
+    '=HYPERLINK("http://evil.example","clic")',
     "a" * 500,
     "42",
 ]
@@ -205,7 +205,6 @@ def visible(text: str) -> str:
 def test_bad_input_gets_a_clear_reply_and_loses_nothing(qn: QnBot) -> None:
     chat = qn.chat(*ALICE)
     accept_consent(chat)
-    count = 0
     for text, reply in REFUSED:
         answer = chat.send(text, NOTHING_STORED)
         assert reply.search(answer), (text[:40], answer)
@@ -215,8 +214,7 @@ def test_bad_input_gets_a_clear_reply_and_loses_nothing(qn: QnBot) -> None:
     assert "Commande inconnue" in unknown
     assert "/inconnue_42" in unknown
     assert "/aide" in unknown
-    for text in ACCEPTED + WITH_INVISIBLES:
-        count += 1
+    for count, text in enumerate(ACCEPTED + WITH_INVISIBLES, start=1):
         assert noted(count) in chat.send(text, NOTED)
     # Still at the same question after all that.
     chat.send("/suivant", prompt("meurt"))

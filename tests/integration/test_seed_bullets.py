@@ -70,10 +70,7 @@ def test_every_seed_bullet_typed_in_chat_is_under_its_own_section_in_the_md_expo
         assert prompt(step) in out
     assert THANKS in out
 
-    md_result, json_result = qn.parallel(
-        ("export", SLUG, "--format", "md"), ("export", SLUG, "--format", "json")
-    )
-    md = md_result.stdout
+    md = qn.ok("export", SLUG, "--format", "md").stdout
     sections = md_sections(md)
     for step in LIST_STEPS:
         heading = md_escape(section(step), heading=True)
@@ -98,6 +95,6 @@ def test_every_seed_bullet_typed_in_chat_is_under_its_own_section_in_the_md_expo
     for line, label in zip(moyens, choice_labels("moyens_types"), strict=True):
         assert line.startswith(md_escape(label)), (line, label)
 
-    rows = json_result.json()
+    rows = qn.export_json()
     typed_rows = [(r["step"], r["section"], r["text"]) for r in rows if r["step"] in LIST_STEPS]
     assert typed_rows == [(b.step, section(b.step), b.text) for b in bullets]

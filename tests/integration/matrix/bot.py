@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
-
-from tests.integration.processes import QnBot, clean_env, qn_bot_command, write_config
+from typing import Any
 
 READY_LINE = "matrix: first sync done"
+SLUG = "construire-2030"
+
+
+def qn_bot_command() -> list[str]:
+    script = Path(sys.executable).with_name("qn-bot")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("qn-bot")
+    return [found] if found else [sys.executable, "-m", "qn_bot.cli"]
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QN_BOT_")}
+    env.setdefault("PYTHONIOENCODING", "utf-8")
+    return env
 
 
 class BotProcess:
@@ -26,16 +43,18 @@ class BotProcess:
         self.workdir = workdir
         self.user_id = user_id
         allowed_toml = ", ".join(f'"{a}"' for a in allowed)
-        self.config = write_config(
-            workdir,
+        db = (workdir / "test.db").resolve()
+        self.config = workdir / "qn_bot_test.toml"
+        self.config.write_text(
+            f'[database]\nurl = "sqlite:///{db.as_posix()}"\n'
             "\n[matrix]\n"
             f'homeserver = "{homeserver}"\n'
             f'user_id = "{user_id}"\n'
             f'store_path = "{(workdir / "matrix-store").as_posix()}"\n'
             f"allowed_servers = [{allowed_toml}]\n",
+            encoding="utf-8",
         )
         self.env = {**clean_env(), "QN_BOT_MATRIX_PASSWORD": password}
-        self.qn = QnBot(workdir, self.config)
         self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
 
@@ -80,3 +99,18 @@ class BotProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def export_json(self, slug: str = SLUG) -> list[dict[str, Any]]:
+        """`qn-bot export SLUG --format json` in a subprocess (the bot may be running)."""
+        proc = subprocess.run(
+            [*qn_bot_command(), "--config", str(self.config), "export", slug, "--format", "json"],
+            cwd=self.workdir,
+            env=clean_env(),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        rows = json.loads(proc.stdout)
+        assert isinstance(rows, list)
+        return rows

@@ -13,7 +13,10 @@ from nio import (
     AsyncClient,
     AsyncClientConfig,
     LoginResponse,
+    ReactionEvent,
     RoomCreateResponse,
+    RoomEncryptedFile,
+    RoomMessageFile,
     RoomMessageNotice,
     RoomMessageText,
     RoomPreset,
@@ -48,9 +51,14 @@ class Citizen:
             homeserver,
             user_id,
             store_path=str(store),
-            config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True),
+            config=AsyncClientConfig(
+                encryption_enabled=True,
+                store_sync_tokens=True,
+                max_timeout_retry_wait_time=2,  # back quickly after the outage test
+            ),
         )
         self.received: list[Received] = []
+        self.reactions: list[tuple[str, str, str]] = []  # (sender, reacts_to, key)
         self._cursor: dict[str, int] = {}
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -58,7 +66,11 @@ class Citizen:
     async def login(self) -> None:
         resp = await self.client.login(self.password, device_name="citizen")
         assert isinstance(resp, LoginResponse), resp
-        self.client.add_event_callback(self._on_message, (RoomMessageNotice, RoomMessageText))
+        self.client.add_event_callback(
+            self._on_message,
+            (RoomMessageNotice, RoomMessageText, RoomMessageFile, RoomEncryptedFile),
+        )
+        self.client.add_event_callback(self._on_reaction, ReactionEvent)
         await self.client.sync(timeout=0)
         await self.client.keys_upload()
         self._task = asyncio.create_task(self.client.sync_forever(timeout=1000))
@@ -69,6 +81,9 @@ class Citizen:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         await self.client.close()
+
+    async def _on_reaction(self, room: Any, event: Any) -> None:
+        self.reactions.append((event.sender, event.reacts_to, event.key))
 
     async def _on_message(self, room: Any, event: Any) -> None:
         if event.sender == self.user_id:
@@ -88,7 +103,7 @@ class Citizen:
         async with self._changed:
             self._changed.notify_all()
 
-    async def wait_for(self, predicate: Any, timeout: float = 20) -> None:
+    async def wait_for(self, predicate: Any, within: float = 20) -> None:
         async def check() -> None:
             async with self._changed:
                 await self._changed.wait_for(predicate)
@@ -101,11 +116,11 @@ class Citizen:
 
         poker = asyncio.create_task(poke())
         try:
-            await asyncio.wait_for(check(), timeout)
+            await asyncio.wait_for(check(), within)
         finally:
             poker.cancel()
 
-    async def open_dm(self, bot_id: str, *, encrypted: bool, timeout: float = 20) -> str:
+    async def open_dm(self, bot_id: str, *, encrypted: bool, within: float = 20) -> str:
         resp = await self.client.room_create(
             is_direct=True,
             invite=[bot_id],
@@ -114,17 +129,15 @@ class Citizen:
         )
         assert isinstance(resp, RoomCreateResponse), resp
         room_id = str(resp.room_id)
-        await self.wait_joined(room_id, bot_id, timeout)
+        await self.wait_joined(room_id, bot_id, within)
         return room_id
 
     def joined(self, room_id: str, user_id: str) -> bool:
         room = self.client.rooms.get(room_id)
-        return (
-            room is not None and user_id in room.users and not room.users[user_id].invited
-        )
+        return room is not None and user_id in room.users and not room.users[user_id].invited
 
-    async def wait_joined(self, room_id: str, user_id: str, timeout: float = 20) -> None:
-        await self.wait_for(lambda: self.joined(room_id, user_id), timeout)
+    async def wait_joined(self, room_id: str, user_id: str, within: float = 20) -> None:
+        await self.wait_for(lambda: self.joined(room_id, user_id), within)
         if self.client.should_query_keys:
             await self.client.keys_query()
 
@@ -142,7 +155,7 @@ class Citizen:
     def messages(self, room_id: str) -> list[Received]:
         return [m for m in self.received if m.room_id == room_id]
 
-    async def expect(self, room_id: str, needle: str, timeout: float = 20) -> Received:
+    async def expect(self, room_id: str, needle: str, within: float = 20) -> Received:
         """The next bot message in ``room_id`` containing ``needle`` (earlier ones are skipped)."""
         found: list[Received] = []
 
@@ -156,12 +169,14 @@ class Citizen:
             return False
 
         try:
-            await self.wait_for(match, timeout)
+            await self.wait_for(match, within)
         except TimeoutError:
             seen = [m.body[:80] for m in self.messages(room_id)[self._cursor.get(room_id, 0) :]]
-            raise AssertionError(f"{self.user_id}: no {needle!r} within {timeout}s; got {seen}")
+            raise AssertionError(
+                f"{self.user_id}: no {needle!r} within {within}s; got {seen}"
+            ) from None
         return found[0]
 
-    async def say(self, room_id: str, text: str, needle: str, timeout: float = 20) -> Received:
+    async def say(self, room_id: str, text: str, needle: str, within: float = 20) -> Received:
         await self.send(room_id, text)
-        return await self.expect(room_id, needle, timeout)
+        return await self.expect(room_id, needle, within)

@@ -1,4 +1,4 @@
-"""A throwaway Synapse on a free loopback port, from the `.venv-synapse` venv (make test-servers)."""
+"""A throwaway Synapse on a free loopback port, run from `.venv-synapse` (make test-servers)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from string import Template
@@ -37,12 +38,11 @@ class Synapse:
         self.secret = secrets.token_hex(16)
         self.config = data_dir / "homeserver.yaml"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._admin_token: str | None = None
         self.log = data_dir / "synapse.log"
         template = Template((SERVER_DIR / "homeserver.yaml.template").read_text())
         self.config.write_text(
-            template.substitute(
-                port=self.port, data_dir=data_dir, secret=self.secret, rate=rate
-            )
+            template.substitute(port=self.port, data_dir=data_dir, secret=self.secret, rate=rate)
         )
         (data_dir / "log.yaml").write_text((SERVER_DIR / "log.yaml").read_text())
         subprocess.run(
@@ -96,14 +96,12 @@ class Synapse:
             proc.kill()
             proc.wait()
 
-    def _request(self, method: str, path: str, body: Any = None) -> Any:
+    def _request(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"{self.url}{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers=headers)
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
 
@@ -133,3 +131,30 @@ class Synapse:
             },
         )
         return str(result["user_id"])
+
+    def admin_token(self) -> str:
+        if self._admin_token is None:
+            password = secrets.token_hex(8)
+            user = self.register(f"admin{secrets.token_hex(3)}", password, admin=True)
+            login = self._request(
+                "POST",
+                "/_matrix/client/v3/login",
+                {
+                    "type": "m.login.password",
+                    "identifier": {"type": "m.id.user", "user": user},
+                    "password": password,
+                },
+            )
+            self._admin_token = str(login["access_token"])
+        return self._admin_token
+
+    def override_ratelimit(
+        self, user_id: str, *, messages_per_second: int, burst_count: int
+    ) -> None:
+        """Real (small) message limits for one user, so Synapse answers M_LIMIT_EXCEEDED."""
+        self._request(
+            "POST",
+            f"/_synapse/admin/v1/users/{urllib.parse.quote(user_id)}/override_ratelimit",
+            {"messages_per_second": messages_per_second, "burst_count": burst_count},
+            token=self.admin_token(),
+        )

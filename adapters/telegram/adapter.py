@@ -1,0 +1,339 @@
+"""The Telegram adapter: lifecycle, receiving (polling or webhook) and sending.
+
+qn-bot's own event loop drives python-telegram-bot's :class:`telegram.Bot` (initialize / shutdown);
+nothing here blocks or runs a loop of its own. Updates of different chats are handled concurrently,
+those of one chat in order (:class:`ChatDispatcher`). Sending is paced (:class:`Pacer`) and
+python-telegram-bot's errors become qn-bot's delivery errors, which the outbox worker acts on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram import Bot, CallbackQuery, LinkPreviewOptions
+from telegram import error as tg
+from telegram.constants import ParseMode
+from telegram.request import HTTPXRequest
+
+from qn_bot.config import Config
+from qn_bot.domain import Attachment, Envelope
+from qn_bot.errors import ConfigError, PermanentDeliveryError
+from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, KeyValue
+
+from .dispatch import ChatDispatcher
+from .errors import delivery_error, retry_after_seconds
+from .inbound import ALLOWED_UPDATES, PLATFORM, UpdateReader, chat_key
+from .menu import menu
+from .pacing import Limits, Pacer
+from .receiving import Poller, WebhookServer
+from .render import CallbackCodec, Part, render
+
+log = logging.getLogger(__name__)
+
+PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
+MAX_REMEMBERED_PROGRESS = 10_000
+
+Step = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramSettings:
+    token: str
+    base_url: str | None = None
+    mode: str = "polling"  # polling | webhook
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    listen: str = "127.0.0.1"
+    port: int = 8443
+    bot_username: str | None = None
+    poll_timeout: float = 30.0  # long polling, seconds
+    poll_interval: float = 0.0  # pause after an empty answer (servers that ignore the timeout)
+    limits: Limits = field(default_factory=Limits)
+    connection_pool_size: int = 64
+    #: group chat id → campaign slug its /start links to (from the teams' destinations)
+    group_campaigns: Mapping[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Config) -> TelegramSettings | None:
+        section = config.telegram
+        if section.token is None:
+            return None
+        token = section.token.get_secret_value()
+        if section.mode == "webhook" and not section.webhook_url:
+            raise ConfigError(
+                '[telegram] mode = "webhook" needs webhook_url (the public HTTPS URL)'
+            )
+        groups: dict[int, str] = {}
+        for team in config.teams:
+            for destination in team.destinations:
+                platform, _, chat = destination.partition(":")
+                if platform == PLATFORM and team.campaigns:
+                    with contextlib.suppress(ValueError):
+                        groups.setdefault(int(chat), team.campaigns[0])
+        secret = section.webhook_secret.get_secret_value() if section.webhook_secret else None
+        return cls(
+            token=token,
+            base_url=section.base_url,
+            mode=section.mode,
+            webhook_url=section.webhook_url,
+            webhook_secret=secret,
+            listen=section.listen,
+            port=section.port,
+            bot_username=section.bot_username,
+            group_campaigns=groups,
+        )
+
+
+class TelegramAdapter(Adapter):
+    platform = PLATFORM
+
+    def __init__(self, settings: TelegramSettings, kv: KeyValue) -> None:
+        self.settings = settings
+        self.kv = kv
+        self.capabilities = Capabilities(
+            buttons=True,
+            max_text_length=4096,
+            attachments=True,
+            messages_per_second=settings.limits.per_bot_per_second,
+        )
+        base_url = settings.base_url or "https://api.telegram.org/bot"
+        self.bot = Bot(
+            settings.token,
+            base_url=base_url,
+            request=HTTPXRequest(
+                connection_pool_size=settings.connection_pool_size,
+                read_timeout=15.0,
+                pool_timeout=10.0,
+                media_write_timeout=60.0,
+            ),
+            get_updates_request=HTTPXRequest(
+                connection_pool_size=1, read_timeout=settings.poll_timeout + 10
+            ),
+        )
+        self.codec = CallbackCodec(kv)
+        self.pacer = Pacer(settings.limits)
+        self.reader = UpdateReader(self.codec, self._private_link)
+        self.dispatcher = ChatDispatcher()
+        self.username = settings.bot_username or ""
+        self._sink: InboundSink | None = None
+        self._poller: Poller | None = None
+        self._poll_task: asyncio.Task[None] | None = None
+        self._webhook: WebhookServer | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._progress: OrderedDict[int, int] = OrderedDict()  # outbox id → parts already sent
+        self._initialized = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, sink: InboundSink) -> None:
+        self._sink = sink
+        await self._initialize()
+        self.username = self.settings.bot_username or self.bot.username
+        await self._set_commands()
+        if self.settings.mode == "webhook":
+            await self._start_webhook()
+        else:
+            await self._start_polling()
+
+    async def _initialize(self) -> None:
+        delay = 0.5
+        for attempt in range(6):
+            try:
+                await self.bot.initialize()  # getMe
+                self._initialized = True
+                return
+            except tg.InvalidToken as exc:
+                raise ConfigError(f"[telegram] token refused by Telegram: {exc}") from exc
+            except tg.TelegramError as exc:
+                if attempt == 5:
+                    raise
+                log.warning("Telegram unreachable (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    async def _set_commands(self) -> None:
+        try:
+            await self.bot.set_my_commands(menu("fr"))
+            await self.bot.set_my_commands(menu("fr"), language_code="fr")
+            await self.bot.set_my_commands(menu("en"), language_code="en")
+        except tg.TelegramError as exc:
+            log.warning("could not register the command menu: %s", exc)
+
+    async def _start_polling(self) -> None:
+        with contextlib.suppress(tg.TelegramError):
+            # A webhook left by an earlier configuration would make getUpdates fail.
+            await self.bot.delete_webhook(drop_pending_updates=False)
+        self._poller = Poller(
+            self.bot,
+            self.kv,
+            self._process,
+            timeout=self.settings.poll_timeout,
+            interval=self.settings.poll_interval,
+        )
+        self._poll_task = asyncio.create_task(self._poller.run(), name="telegram-polling")
+
+    async def _start_webhook(self) -> None:
+        url = self.settings.webhook_url
+        assert url is not None
+        # Without a configured secret, a fresh one per start: setWebhook tells Telegram each time.
+        secret = self.settings.webhook_secret or secrets.token_urlsafe(32)
+        self._webhook = WebhookServer(
+            self.bot,
+            self._process,
+            listen=self.settings.listen,
+            port=self.settings.port,
+            path=urlsplit(url).path or "/",
+            secret=secret,
+        )
+        await self._webhook.start()
+        await self.bot.set_webhook(
+            url,
+            secret_token=secret,
+            allowed_updates=list(ALLOWED_UPDATES),
+        )
+
+    async def stop(self) -> None:
+        task, self._poll_task = self._poll_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._webhook is not None:
+            await self._webhook.stop()
+            self._webhook = None
+        await self.dispatcher.close()
+        if self._poller is not None:
+            with contextlib.suppress(Exception):
+                await self._poller.save()
+        for background in list(self._background):
+            background.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if self._initialized:
+            self._initialized = False
+            with contextlib.suppress(Exception):
+                await self.bot.shutdown()
+
+    # ------------------------------------------------------------------ receiving
+
+    def _private_link(self, chat_id: int, slug: str) -> str:
+        slug = slug or self.settings.group_campaigns.get(chat_id, "")
+        base = f"https://t.me/{self.username}"
+        return f"{base}?start={slug}" if slug else base
+
+    def _process(self, update: dict[str, Any]) -> asyncio.Future[None]:
+        return self.dispatcher.submit(chat_key(update), lambda: self._handle(update))
+
+    async def _handle(self, update: dict[str, Any]) -> None:
+        reading = await self.reader.read_raw(update, self.bot)
+        if reading.callback is not None:
+            self._spawn(self._acknowledge(reading.callback))
+        if reading.inbound is not None and self._sink is not None:
+            await self._sink(reading.inbound)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def run() -> None:
+            await coro
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _acknowledge(self, query: CallbackQuery) -> None:
+        """Answer the callback query (stops the client's spinner) and take the keyboard away."""
+
+        async def answer() -> None:
+            try:
+                await query.answer()
+            except tg.TelegramError as exc:  # too old, or already answered before a restart
+                log.debug("callback query %s not answered: %s", query.id, exc)
+
+        async def unmark() -> None:
+            message = query.message
+            if message is None:
+                return
+            try:
+                await self.bot.edit_message_reply_markup(
+                    chat_id=message.chat.id, message_id=message.message_id, reply_markup=None
+                )
+            except tg.TelegramError as exc:  # "message is not modified" after a redelivery…
+                log.debug("keyboard of message %s not removed: %s", message.message_id, exc)
+
+        await asyncio.gather(answer(), unmark())
+
+    # ------------------------------------------------------------------ sending
+
+    async def send(self, envelope: Envelope) -> None:
+        try:
+            chat_id = int(envelope.address.chat_id)
+        except ValueError as exc:
+            raise PermanentDeliveryError(f"not a Telegram chat id: {envelope.address}") from exc
+        steps = await self._steps(chat_id, envelope)
+        done = self._progress.pop(envelope.outbox_id, 0)
+        for index, step in enumerate(steps):
+            if index < done:
+                continue  # sent before a 429 or a network error interrupted this message
+            await self.pacer.wait(envelope.address.chat_id)
+            try:
+                await step()
+            except tg.TelegramError as exc:
+                if isinstance(exc, tg.RetryAfter):
+                    self.pacer.pause(retry_after_seconds(exc))
+                error = delivery_error(exc)
+                if index and isinstance(exc, tg.RetryAfter | tg.NetworkError):
+                    self._remember_progress(envelope.outbox_id, index)
+                raise error from exc
+
+    def _remember_progress(self, outbox_id: int, parts: int) -> None:
+        self._progress[outbox_id] = parts
+        while len(self._progress) > MAX_REMEMBERED_PROGRESS:
+            self._progress.popitem(last=False)
+
+    async def _steps(self, chat_id: int, envelope: Envelope) -> list[Step]:
+        """One call per Telegram message: the text parts, then each attachment."""
+        message = envelope.message
+        steps: list[Step] = [
+            functools.partial(self._send_part, chat_id, part)
+            for part in await render(message, self.codec)
+        ]
+        steps += [functools.partial(self._send_file, chat_id, a) for a in message.attachments]
+        return steps
+
+    async def _send_part(self, chat_id: int, part: Part) -> None:
+        await self.bot.send_message(
+            chat_id=chat_id,
+            text=part.html,
+            parse_mode=ParseMode.HTML,
+            reply_markup=part.keyboard,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+
+    async def _send_file(self, chat_id: int, attachment: Attachment) -> None:
+        if attachment.media_type in PHOTO_TYPES:
+            await self.bot.send_photo(
+                chat_id=chat_id, photo=attachment.data, filename=attachment.filename
+            )
+        else:
+            await self.bot.send_document(
+                chat_id=chat_id, document=attachment.data, filename=attachment.filename
+            )
+
+
+def TelegramAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:
+    """Entry point `telegram`: an adapter when ``[telegram] token`` is set, else None."""
+    settings = TelegramSettings.from_config(config)
+    if settings is None:
+        return None
+    return TelegramAdapter(settings, context.kv)
+
+
+__all__ = ["TelegramAdapter", "TelegramAdapterFactory", "TelegramSettings"]

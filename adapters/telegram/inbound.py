@@ -1,0 +1,185 @@
+"""Telegram updates → :class:`InboundMessage`. Nothing of ``telegram`` goes further.
+
+Idempotency keys: ``<chat id>:<message id>`` for messages (Telegram numbers messages per chat),
+``<chat id>:<message id>:e<edit date>`` for edits, ``cb:<callback query id>`` for button presses.
+Display names are never read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import Bot, CallbackQuery, Chat, Message, Update
+
+from qn_bot.domain import Address, InboundKind, InboundMessage, UserRef
+
+from .render import CallbackCodec
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+
+#: What the bot asks Telegram for (others are never needed).
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+
+#: Builds the link a group chat is answered with: (chat id, campaign slug typed or "") → URL.
+PrivateLink = Callable[[int, str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    address: Address
+    is_private: bool
+    private_link: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    inbound: InboundMessage | None
+    callback: CallbackQuery | None = None  # to answer, and whose keyboard to take away
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def chat_key(raw: dict[str, Any]) -> str:
+    """The conversation an update (raw JSON) belongs to: same key, handled in order."""
+    for kind in ALLOWED_UPDATES:
+        chat = _dig(raw, kind, "chat", "id") or _dig(raw, kind, "message", "chat", "id")
+        if chat is not None:
+            return str(chat)
+        user = _dig(raw, kind, "from", "id")
+        if user is not None:
+            return str(user)
+    return f"update:{raw.get('update_id')}"
+
+
+def _start_argument(text: str) -> str:
+    first, _, rest = text.strip().partition(" ")
+    return rest.strip() if first.split("@")[0].lower() == "/start" else ""
+
+
+class UpdateReader:
+    def __init__(self, codec: CallbackCodec, private_link: PrivateLink) -> None:
+        self.codec = codec
+        self.private_link = private_link
+
+    def _where(self, chat: Chat, text: str) -> _Where:
+        private = chat.type == Chat.PRIVATE
+        link = None if private else self.private_link(chat.id, _start_argument(text))
+        return _Where(Address(PLATFORM, str(chat.id)), private, link)
+
+    async def read_raw(self, raw: dict[str, Any], bot: Bot) -> Reading:
+        """Parse and read one update; one python-telegram-bot cannot parse (a field of a newer
+        Bot API) is still answered, as unsupported, when it is a private message."""
+        try:
+            update = Update.de_json(raw, bot)
+        except Exception:
+            log.warning("unparsable Telegram update %s", raw.get("update_id"), exc_info=True)
+            return Reading(self._unparsable(raw))
+        return await self.read(update)
+
+    def _unparsable(self, raw: dict[str, Any]) -> InboundMessage | None:
+        message = raw.get("message")
+        chat_id = _dig(message, "chat", "id")
+        user_id = _dig(message, "from", "id")
+        message_id = _dig(message, "message_id")
+        private = _dig(message, "chat", "type") == Chat.PRIVATE
+        if not private or chat_id is None or user_id is None or message_id is None:
+            return None
+        if _dig(message, "from", "is_bot"):
+            return None
+        return InboundMessage(
+            sender=UserRef(PLATFORM, str(user_id)),
+            address=Address(PLATFORM, str(chat_id)),
+            message_id=f"{chat_id}:{message_id}",
+            kind=InboundKind.UNSUPPORTED,
+            is_private=True,
+            language_hint=_dig(message, "from", "language_code"),
+        )
+
+    async def read(self, update: Update) -> Reading:
+        if update.callback_query is not None:
+            return await self._callback(update.callback_query)
+        if update.message is not None:
+            return Reading(self._message(update.message))
+        if update.edited_message is not None:
+            return Reading(self._edit(update.edited_message))
+        return Reading(None)
+
+    def _message(self, message: Message) -> InboundMessage | None:
+        user = message.from_user
+        if user is None or user.is_bot:
+            return None
+        if message.text is not None:
+            kind, text = InboundKind.TEXT, message.text
+        elif message.effective_attachment is not None or message.caption is not None:
+            kind, text = InboundKind.UNSUPPORTED, ""  # photo, sticker, voice, location, poll…
+        else:
+            return None  # service messages: someone joined a group, a pinned message…
+        where = self._where(message.chat, text)
+        return InboundMessage(
+            sender=UserRef(PLATFORM, str(user.id)),
+            address=where.address,
+            is_private=where.is_private,
+            private_link=where.private_link,
+            message_id=f"{message.chat.id}:{message.message_id}",
+            kind=kind,
+            text=text,
+            language_hint=user.language_code,
+            received_at=message.date,
+        )
+
+    def _edit(self, message: Message) -> InboundMessage | None:
+        user = message.from_user
+        if user is None or user.is_bot or message.text is None:
+            return None
+        edited = int(message.edit_date.timestamp()) if message.edit_date else 0
+        where = self._where(message.chat, "")
+        return InboundMessage(
+            sender=UserRef(PLATFORM, str(user.id)),
+            address=where.address,
+            is_private=where.is_private,
+            private_link=where.private_link,
+            message_id=f"{message.chat.id}:{message.message_id}:e{edited}",
+            kind=InboundKind.EDIT,
+            text=message.text,
+            target_message_id=f"{message.chat.id}:{message.message_id}",
+            language_hint=user.language_code,
+            received_at=message.edit_date,
+        )
+
+    async def _callback(self, query: CallbackQuery) -> Reading:
+        user = query.from_user
+        pressed = await self.codec.decode(query.data)
+        if pressed is None or user.is_bot:
+            return Reading(None, query)
+        message = query.message
+        if message is not None:
+            where = self._where(message.chat, "")
+        else:  # a message too old to be shown: the press can only come from a private chat
+            where = _Where(Address(PLATFORM, str(user.id)), True, None)
+        if pressed.command is not None:
+            kind, text, choice = InboundKind.TEXT, f"/{pressed.command}", None
+        else:
+            kind, text, choice = InboundKind.CHOICE, "", pressed.choice_id
+        inbound = InboundMessage(
+            sender=UserRef(PLATFORM, str(user.id)),
+            address=where.address,
+            is_private=where.is_private,
+            private_link=where.private_link,
+            message_id=f"cb:{query.id}",
+            kind=kind,
+            text=text,
+            choice_id=choice,
+            language_hint=user.language_code,
+        )
+        return Reading(inbound, query)

@@ -1,0 +1,189 @@
+"""Getting updates from Telegram: long polling with a durable journal, or a webhook.
+
+Polling. Telegram forgets every update below the ``offset`` of the next getUpdates call, and the
+bot confirms a batch long before each of its updates has been handled (different chats are handled
+concurrently). So before asking for more, the poller writes the new offset *and* the raw updates
+not yet handled to the adapter's durable key-value store, in one write. After a crash (even
+SIGKILL) those updates are handled again at start; the ones that had been committed are
+recognised by their idempotency keys and change nothing, the others are not lost. The offset
+makes a restart resume where it was rather than replay.
+
+Webhook. Telegram POSTs each update with the secret token in a header; the answer is given only
+once the update has been handled, so an update that was not committed is redelivered by Telegram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from telegram import Bot
+from telegram import error as tg
+
+from qn_bot.ports import KeyValue
+
+from .errors import retry_after_seconds
+from .inbound import ALLOWED_UPDATES
+
+log = logging.getLogger(__name__)
+
+JOURNAL_KEY = "polling"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+MAX_BACKOFF = 30.0
+
+#: Queues an update (raw JSON) for handling; the future ends once it has been handled.
+Process = Callable[[dict[str, Any]], "asyncio.Future[None]"]
+
+
+class Poller:
+    def __init__(
+        self,
+        bot: Bot,
+        kv: KeyValue,
+        process: Process,
+        *,
+        timeout: float = 30.0,
+        interval: float = 0.0,
+    ) -> None:
+        self.bot = bot
+        self.kv = kv
+        self.process = process
+        self.timeout = timeout
+        self.interval = interval
+        self.offset = 0
+        self._pending: dict[int, dict[str, Any]] = {}
+
+    async def run(self) -> None:
+        await self._replay()
+        backoff = 1.0
+        while True:
+            try:
+                updates = await self._get_updates()
+                backoff = 1.0
+            except tg.RetryAfter as exc:
+                await asyncio.sleep(retry_after_seconds(exc))
+                continue
+            except tg.InvalidToken:
+                log.critical("Telegram refused the bot token: polling stops")
+                raise
+            except tg.Conflict as exc:
+                log.error("another getUpdates or a webhook is active for this bot: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
+                continue
+            except tg.TelegramError as exc:
+                log.warning("getUpdates failed (%s); retrying in %.0f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
+                continue
+            fresh = [u for u in updates if int(u["update_id"]) >= self.offset]
+            if fresh:
+                self.offset = int(fresh[-1]["update_id"]) + 1
+                for update in fresh:
+                    self._track(update)
+                await self.save()
+            elif self.interval > 0:
+                await asyncio.sleep(self.interval)
+
+    async def _get_updates(self) -> list[dict[str, Any]]:
+        """getUpdates, raw: python-telegram-bot's get_updates parses the whole batch at once, and
+        one update it cannot parse (a newer Bot API field) would stop polling for good. Each
+        update is parsed on its own later. ("getupdates": Bot API method names are
+        case-insensitive, and this spelling keeps do_api_request from warning.)"""
+        result = await self.bot.do_api_request(
+            "getupdates",
+            api_kwargs={
+                "offset": self.offset or None,
+                "timeout": int(self.timeout),
+                "allowed_updates": list(ALLOWED_UPDATES),
+            },
+            read_timeout=self.timeout + 10,
+        )
+        if not isinstance(result, list):
+            raise tg.TelegramError(f"unexpected getUpdates result: {result!r}"[:200])
+        return [u for u in result if isinstance(u, dict) and "update_id" in u]
+
+    async def _replay(self) -> None:
+        state = await self.kv.get(JOURNAL_KEY)
+        if not isinstance(state, dict):
+            return
+        self.offset = int(state.get("offset", 0))
+        pending = state.get("pending", [])
+        if pending:
+            log.info("handling %d Telegram updates received before a restart", len(pending))
+        for raw in pending:
+            self._track(raw)
+
+    def _track(self, update: dict[str, Any]) -> None:
+        update_id = int(update["update_id"])
+        self._pending[update_id] = update
+
+        def done(future: asyncio.Future[None]) -> None:
+            if not future.cancelled():  # cancelled at shutdown: keep it for the next start
+                self._pending.pop(update_id, None)
+
+        self.process(update).add_done_callback(done)
+
+    async def save(self) -> None:
+        """Write offset and unhandled updates; retried until it works (nothing is confirmed
+        to Telegram before)."""
+        backoff = 0.5
+        while True:
+            state = {"offset": self.offset, "pending": list(self._pending.values())}
+            try:
+                await self.kv.set(JOURNAL_KEY, state)
+                return
+            except Exception:
+                log.exception("cannot record the Telegram offset; retrying")
+                await asyncio.sleep(backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
+
+
+class WebhookServer:
+    """A small aiohttp server receiving Telegram's POSTs on ``path``."""
+
+    def __init__(
+        self, bot: Bot, process: Process, *, listen: str, port: int, path: str, secret: str
+    ) -> None:
+        self.bot = bot
+        self.process = process
+        self.listen = listen
+        self.port = port
+        self.path = path or "/"
+        self.secret = secret
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post(self.path, self._receive)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, self.listen, self.port).start()
+        self._runner = runner
+        log.info("Telegram webhook listening on %s:%d%s", self.listen, self.port, self.path)
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            log.warning("webhook call without the right secret token refused")
+            return web.Response(status=403)
+        try:
+            update = await request.json()
+        except ValueError:
+            return web.Response(status=400)
+        if not isinstance(update, dict) or "update_id" not in update:
+            return web.Response(status=400)
+        try:
+            await self.process(update)
+        except Exception:
+            return web.Response(status=500)  # Telegram will deliver it again
+        return web.Response(status=200)

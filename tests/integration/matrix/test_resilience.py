@@ -1,0 +1,95 @@
+"""Load, crashes and outages: 20 citizens at once, SIGKILL of the bot, Synapse down for 20 s."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from .flow import CONSENT
+
+pytestmark = pytest.mark.integration
+
+CITIZENS = 20
+
+
+async def test_twenty_citizens_at_once(make_bot, make_citizen) -> None:
+    bot = make_bot()
+    citizens = await asyncio.gather(*(make_citizen("crowd") for _ in range(CITIZENS)))
+
+    async def one(index: int) -> float:
+        citizen = citizens[index]
+        room = await citizen.open_dm(bot.user_id, encrypted=False)
+        started = time.monotonic()
+        await citizen.say(room, *CONSENT, within=60)
+        await citizen.say(room, "1", "Pourquoi tout va changer", within=60)
+        await citizen.say(room, f"Idée du citoyen {index}", "Noté (1 au total)", within=60)
+        await citizen.say(room, "/suivant", "Ce qui meurt", within=60)
+        return time.monotonic() - started
+
+    started = time.monotonic()
+    durations = await asyncio.gather(*(one(i) for i in range(CITIZENS)))
+    elapsed = time.monotonic() - started
+    rows = bot.export_json()
+    assert sorted(r["text"] for r in rows) == sorted(
+        f"Idée du citoyen {i}" for i in range(CITIZENS)
+    )
+    print(
+        f"{CITIZENS} citizens x 4 exchanges: {elapsed:.1f}s (slowest citizen {max(durations):.1f}s)"
+    )
+
+
+async def test_bot_killed_mid_flow_and_restarted(make_bot, make_citizen) -> None:
+    bot = make_bot()
+    alice = await make_citizen()
+    room = await alice.open_dm(bot.user_id, encrypted=True)
+    await alice.say(room, *CONSENT)
+    await alice.say(room, "1", "Pourquoi tout va changer")
+    await alice.say(room, "Avant le crash", "Noté (1 au total)")
+
+    # Crash right after a message was sent (handled or not, we cannot tell), then write more
+    # while the bot is dead.
+    await alice.send(room, "Pendant le crash")
+    bot.kill()
+    await alice.send(room, "Bot absent")
+    restart = time.monotonic()
+    bot.start()
+    await alice.expect(room, "Noté (3 au total)", within=30)
+    print(f"answered {time.monotonic() - restart:.1f}s after the restart began")
+    await alice.say(room, "Après le crash", "Noté (4 au total)")
+    await asyncio.sleep(2)  # let any replayed message show up
+
+    bodies = [m.body for m in alice.messages(room)]
+    for count in range(1, 5):
+        noted = [b for b in bodies if f"Noté ({count} au total)" in b]
+        assert len(noted) == 1, f"reply for item {count} sent {len(noted)} times: {bodies}"
+    assert sum("Acceptez-vous" in b for b in bodies) == 1
+    rows = bot.export_json()
+    assert [r["text"] for r in rows] == [
+        "Avant le crash",
+        "Pendant le crash",
+        "Bot absent",
+        "Après le crash",
+    ]
+    assert "restored device" in bot.log(), "the restarted bot must reuse its device"
+
+
+async def test_homeserver_down_for_20_seconds(make_bot, make_citizen, synapse) -> None:
+    bot = make_bot()
+    alice = await make_citizen()
+    room = await alice.open_dm(bot.user_id, encrypted=True)
+    await alice.say(room, *CONSENT)
+    await alice.say(room, "1", "Pourquoi tout va changer")
+    await alice.say(room, "Avant la panne", "Noté (1 au total)")
+
+    synapse.stop()
+    await asyncio.sleep(20)
+    synapse.start()
+    back = time.monotonic()
+    await alice.say(room, "Après la panne", "Noté (2 au total)", within=30)
+    print(f"answered {time.monotonic() - back:.1f}s after Synapse came back")
+    assert bot.proc is not None
+    assert bot.proc.poll() is None, "the bot must survive the outage"
+    rows = bot.export_json()
+    assert [r["text"] for r in rows] == ["Avant la panne", "Après la panne"]

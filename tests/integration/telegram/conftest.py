@@ -1,0 +1,80 @@
+"""Telegram integration fixtures: one emulator per session, a fresh bot and database per test."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from qn_bot.adapters.telegram import Limits, TelegramAdapter
+from qn_bot.adapters.telegram.pacing import Pacer
+
+from qn_bot.app import Application, prepare_database
+from qn_bot.clock import utcnow
+from qn_bot.config import Config
+from qn_bot.export import export_campaign
+from tests.integration.processes import SLUG
+from tests.integration.telegram.harness import BotHub, Emulator, new_token
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    server = Emulator()
+    yield server
+    server.stop()
+
+
+def telegram_config(emulator: Emulator, directory: Path, **telegram: Any) -> Config:
+    db = (directory / "telegram.db").resolve()
+    return Config.model_validate(
+        {
+            "database": {"url": f"sqlite:///{db.as_posix()}"},
+            "telegram": {"token": new_token(), "base_url": f"{emulator.url}/bot", **telegram},
+        }
+    )
+
+
+@dataclass
+class RunningBot:
+    app: Application
+    hub: BotHub
+    config: Config
+
+    async def export(self, slug: str = SLUG) -> list[dict[str, Any]]:
+        async with self.app.store.transaction() as tx:
+            rows = json.loads(await export_campaign(tx, slug, "json", "fr", utcnow()))
+        assert isinstance(rows, list)
+        return rows
+
+
+#: Citizens in tests type faster than people: let a chat have bursts (the global pace stays).
+FAST_CHATS = Limits(per_chat_per_second=20.0, chat_burst=20)
+
+
+@asynccontextmanager
+async def running_bot(
+    config: Config, limits: Limits | None = FAST_CHATS
+) -> AsyncIterator[RunningBot]:
+    """qn-bot's Application with the Telegram adapter found through its entry point."""
+    await prepare_database(config)
+    token = config.telegram.token
+    assert token is not None
+    app = Application(config)
+    assert list(app.adapters) == ["telegram"]
+    adapter = app.adapters["telegram"]
+    assert isinstance(adapter, TelegramAdapter)
+    if limits is not None:
+        adapter.pacer = Pacer(limits)
+    url = str(config.telegram.base_url).removesuffix("/bot")
+    async with BotHub(url, token.get_secret_value()) as hub, app:
+        yield RunningBot(app, hub, config)
+
+
+@pytest.fixture
+async def bot(emulator: Emulator, tmp_path: Path) -> AsyncIterator[RunningBot]:
+    async with running_bot(telegram_config(emulator, tmp_path)) as running:
+        yield running

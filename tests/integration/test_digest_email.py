@@ -1,0 +1,492 @@
+"""Digests end to end on a real SQLite database and a real SMTP server (aiosmtpd on loopback)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from qn_bot.cli_digest import cmd_digest_preview, cmd_digest_send
+from qn_bot.config import Config
+from qn_bot.digest.period import completed_period
+from qn_bot.digest.send import (
+    catch_up,
+    digest_status,
+    last_sent_period,
+    preview_digest,
+    send_digest,
+)
+from qn_bot.domain import Address, CampaignStatus, OutboundMessage, UserRef
+from qn_bot.errors import CampaignError
+from qn_bot.flows.format import Flow, StepKind
+from qn_bot.flows.loader import resolve_flow
+from qn_bot.store import schema as t
+from qn_bot.store.migrate import upgrade
+from qn_bot.store.sql import Store
+from qn_bot.synthesis import step_heading
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday
+MAIL = "equipe@example.org"
+MARKUP = '<script>alert("x")</script><img src=x onerror=alert(2)> R&D'
+SECRET_ID = "777000111"
+
+
+# --- a real SMTP server ---------------------------------------------------------------------------
+
+
+@dataclass
+class Handler:
+    messages: list[EmailMessage] = field(default_factory=list)
+    refuse: int = 0  # refuse this many messages with a 451 first
+    delay: float = 0.0  # hold DATA this long after recording the message (to crash the client)
+    received: threading.Event = field(default_factory=threading.Event)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse:
+            self.refuse -= 1
+            return "451 4.3.0 try again later"
+        message = email.message_from_bytes(envelope.content, policy=default_policy)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        self.received.set()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Handler, int]]:
+    handler = Handler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def make_config(db: Path, port: int) -> Config:
+    return Config.model_validate(
+        {
+            "database": {"url": f"sqlite:///{db}"},
+            "smtp": {"host": "127.0.0.1", "port": port, "from": "qn-bot@example.org"},
+            "teams": [
+                {
+                    "name": "equipe-2030",
+                    "campaigns": ["construire-2030"],
+                    "destinations": [
+                        "matrix:!salle:example.org",
+                        "telegram:-1001234567",
+                        f"mailto:{MAIL}",
+                    ],
+                    "weekday": "monday",
+                    "time": "09:00",
+                    "timezone": "Europe/Paris",
+                    "language": "fr",
+                    "min_respondents": 3,
+                }
+            ],
+        }
+    )
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> Path:
+    path = tmp_path / "qn.db"
+    await upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+async def store(db: Path) -> AsyncIterator[Store]:
+    s = Store.from_url(f"sqlite:///{db}")
+    yield s
+    await s.close()
+
+
+# --- the seed page's bullets as answers -----------------------------------------------------------
+
+
+def seed_flow() -> Flow:
+    return resolve_flow("construire-2030")
+
+
+async def fill_with_seed(store: Store, at: datetime) -> Flow:
+    """Three participants answer every list step with the seed page's bullets."""
+    flow = seed_flow()
+    async with store.transaction() as tx:
+        c = await tx.create_campaign(
+            slug="construire-2030",
+            title="Construire 2030",
+            flow_id=flow.id,
+            flow_version=flow.version,
+            flow_source=flow.source,
+            now=at - timedelta(days=30),
+            edition="Think Small 2016-2017",
+            status=CampaignStatus.OPEN,
+        )
+        people = []
+        for n in range(3):
+            p = await tx.create_participant(
+                UserRef("telegram", f"{SECRET_ID}{n}"),
+                Address("telegram", f"{SECRET_ID}{n}"),
+                at,
+                language="fr",
+            )
+            status = "completed" if n == 0 else "active"
+            session = await tx.save_session(p.id, c.id, {}, at, status=status, step_id=None)
+            people.append((p.id, session))
+        seq = 0
+        for step in flow.steps:
+            if step.kind is not StepKind.LIST:
+                continue
+            for k, text in enumerate(step.examples.get("fr", ())):
+                participant, session = people[k % 3]
+                seq += 1
+                await tx.add_item(
+                    session_id=session,
+                    campaign_id=c.id,
+                    participant_id=participant,
+                    seq=seq,
+                    step_id=step.id,
+                    text=text,
+                    value=None,
+                    now=at + timedelta(minutes=seq),
+                )
+        participant, session = people[1]
+        await tx.add_item(
+            session_id=session,
+            campaign_id=c.id,
+            participant_id=participant,
+            seq=seq + 1,
+            step_id="acteurs",
+            text=MARKUP,
+            value=None,
+            now=at + timedelta(minutes=seq + 1),
+        )
+    return flow
+
+
+def seed_headings(flow: Flow) -> list[str]:
+    headings: list[str] = []
+    for step in flow.steps:
+        if step.part is not None:
+            headings.append(step.part.get("fr"))
+        if step.kind is StepKind.LIST:
+            headings.append(step_heading(step, "fr"))
+    return list(dict.fromkeys(headings))
+
+
+class Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.data: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.data.append(data)
+
+    @property
+    def text(self) -> str:
+        return " ".join(" ".join(self.data).split())
+
+
+def parse(html: str) -> Page:
+    page = Page()
+    page.feed(html)
+    return page
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+async def outbox_rows(store: Store) -> list[Any]:
+    async with store.transaction() as tx:
+        return list((await tx.conn.execute(select(t.outbox).order_by(t.outbox.c.id))).all())
+
+
+# --- tests ----------------------------------------------------------------------------------------
+
+
+async def test_digest_of_the_seed_reaches_chats_and_email(
+    store: Store, db: Path, smtp: tuple[Handler, int]
+) -> None:
+    handler, port = smtp
+    config = make_config(db, port)
+    team = config.teams[0]
+    period = completed_period(team, NOW)
+    flow = await fill_with_seed(store, period.start + timedelta(days=1))
+
+    assert await send_digest(store, config, team, NOW, late=False)
+
+    # One e-mail: multipart/alternative text + HTML, the chart inline, the synthesis attached.
+    assert len(handler.messages) == 1
+    msg = handler.messages[0]
+    assert msg["To"] == MAIL
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg.get_content_type() == "multipart/mixed"
+    alternative = next(p for p in msg.walk() if p.get_content_type() == "multipart/alternative")
+    kinds = [p.get_content_type() for p in alternative.iter_parts()]
+    assert kinds == ["text/plain", "multipart/related"]
+    plain = msg.get_body(("plain",))
+    html_part = msg.get_body(("html",))
+    assert plain is not None
+    assert html_part is not None
+    text = plain.get_content()
+    html = html_part.get_content()
+    page = parse(html)
+    images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 1
+    cid = images[0]["Content-ID"].strip("<>")
+    assert images[0].get_content().startswith(b"\x89PNG")
+    assert [a.get("src") for tag, a in page.tags if tag == "img"] == [f"cid:{cid}"]
+    attachments = [p for p in msg.iter_attachments() if p.get_filename()]
+    assert [a.get_filename() for a in attachments] == ["synthese-construire-2030.html"]
+    synthesis = attachments[0].get_content()
+    synthesis = synthesis.decode() if isinstance(synthesis, bytes) else synthesis
+    assert "Dernière mise à jour le" in synthesis
+
+    # Every section heading of the seed, in the text, the HTML and the synthesis.
+    for heading in seed_headings(flow):
+        assert squash(heading) in squash(text), heading
+        assert squash(heading) in page.text, heading
+        assert squash(heading) in parse(synthesis).text, heading
+    assert "Thèmes récurrents" in text
+
+    # Participant markup is text everywhere; no platform id, no pseudonym.
+    assert ("script", {}) not in page.tags
+    assert all(tag != "img" or a.get("src", "").startswith("cid:") for tag, a in page.tags)
+    assert "<script>" not in html
+    assert "<script>" not in synthesis
+    assert "&lt;script&gt;alert" in html
+    assert "&lt;img src=x onerror=alert(2)&gt;" in html
+    for part in (text, html, synthesis):
+        assert SECRET_ID not in part
+        assert "P-" not in part
+    rows = await outbox_rows(store)
+    assert sorted((r.platform, r.chat_id, r.dedupe_key) for r in rows) == [
+        ("matrix", "!salle:example.org", f"{period.key}:matrix:!salle:example.org"),
+        ("telegram", "-1001234567", f"{period.key}:telegram:-1001234567"),
+    ]
+    message = OutboundMessage.from_json(rows[0].payload)
+    assert [a.media_type for a in message.attachments] == ["image/png", "text/html"]
+    assert MARKUP in message.text  # plain text: each adapter escapes it for its markup
+    assert SECRET_ID not in message.text
+    for heading in seed_headings(flow):
+        assert squash(heading) in squash(message.text)
+
+    # Once per period: a second send does nothing.
+    assert not await send_digest(store, config, team, NOW + timedelta(hours=1), late=False)
+    assert len(handler.messages) == 1
+    assert len(await outbox_rows(store)) == 2
+    assert await last_sent_period(store, team.name) == period.start_date
+
+    preview = await preview_digest(store, config, team, NOW)
+    assert "## Construire 2030" in preview
+    assert SECRET_ID not in preview
+
+
+async def test_two_processes_send_once(db: Path, smtp: tuple[Handler, int]) -> None:
+    handler, port = smtp
+    config = make_config(db, port)
+    team = config.teams[0]
+    first, second = Store.from_url(f"sqlite:///{db}"), Store.from_url(f"sqlite:///{db}")
+    try:
+        await fill_with_seed(first, completed_period(team, NOW).start + timedelta(hours=2))
+        results = await asyncio.gather(
+            send_digest(first, config, team, NOW, late=False),
+            send_digest(second, config, team, NOW, late=False),
+        )
+        assert sorted(results) == [False, True]
+        assert len(handler.messages) == 1
+        assert len(await outbox_rows(first)) == 2
+        # At restart both look for missed digests: nothing is missed, nothing resent.
+        results = await asyncio.gather(
+            catch_up(first, config, NOW + timedelta(minutes=30)),
+            catch_up(second, config, NOW + timedelta(minutes=30)),
+        )
+        assert results == [[], []]
+        assert len(handler.messages) == 1
+        # The claim alone decides: a process that claimed next week's job, and has not yet
+        # recorded anything else, keeps every other process from sending it.
+        later = NOW + timedelta(days=7)
+        async with second.transaction() as tx:
+            assert await tx.claim_job(completed_period(team, later).key, "other", later)
+        assert not await send_digest(first, config, team, later, late=False)
+        assert len(handler.messages) == 1
+        assert len(await outbox_rows(first)) == 2
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_missed_digest_is_sent_once_marked_late(
+    store: Store, db: Path, smtp: tuple[Handler, int]
+) -> None:
+    handler, port = smtp
+    config = make_config(db, port)
+    team = config.teams[0]
+    period = completed_period(team, NOW)
+    await fill_with_seed(store, period.start + timedelta(days=1))
+    # The previous week's digest went out on time; then the bot was down on Monday.
+    assert await send_digest(store, config, team, NOW - timedelta(days=7), late=False)
+    assert len(handler.messages) == 1
+    assert not handler.messages[0]["Subject"].startswith("[en retard]")
+
+    assert await catch_up(store, config, NOW) == [period.key]
+    assert len(handler.messages) == 2
+    late = handler.messages[1]
+    assert late["Subject"].startswith("[en retard]")
+    body = late.get_body(("plain",))
+    assert body is not None
+    assert "En retard" in body.get_content()
+    rows = await outbox_rows(store)
+    assert len(rows) == 4
+    assert "En retard" in OutboundMessage.from_json(rows[-1].payload).text
+
+    # A second restart, or the scheduler's own run, sends nothing more.
+    assert await catch_up(store, config, NOW + timedelta(hours=1)) == []
+    assert not await send_digest(store, config, team, NOW + timedelta(hours=1), late=False)
+    assert len(handler.messages) == 2
+    assert len(await outbox_rows(store)) == 4
+
+
+async def test_an_email_refused_is_retried_once_at_restart(
+    store: Store, db: Path, smtp: tuple[Handler, int]
+) -> None:
+    handler, port = smtp
+    config = make_config(db, port)
+    team = config.teams[0]
+    await fill_with_seed(store, completed_period(team, NOW).start + timedelta(days=1))
+    handler.refuse = 5  # the server refuses everything for a while
+    assert await send_digest(store, config, team, NOW, late=False)
+    assert handler.messages == []
+    assert len(await outbox_rows(store)) == 2  # chats do not wait for e-mail
+    status = await digest_status(store, team.name)
+    assert status is not None
+    assert status.emails == {MAIL: "failed"}
+    handler.refuse = 0
+    await catch_up(store, config, NOW + timedelta(minutes=1))
+    assert len(handler.messages) == 1
+    await catch_up(store, config, NOW + timedelta(hours=1))
+    assert len(handler.messages) == 1  # sent: never again
+    status = await digest_status(store, team.name)
+    assert status is not None
+    assert status.emails == {MAIL: "sent"}
+
+
+async def test_a_crash_while_sending_is_retried_once_with_the_same_message_id(
+    store: Store, db: Path, smtp: tuple[Handler, int]
+) -> None:
+    handler, port = smtp
+    config = make_config(db, port)
+    team = config.teams[0]
+    await fill_with_seed(store, completed_period(team, NOW).start + timedelta(days=1))
+    handler.delay = 1.0  # the server holds its reply: the client dies before hearing it
+    task = asyncio.create_task(send_digest(store, config, team, NOW, late=False))
+    assert await asyncio.to_thread(handler.received.wait, 20)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    handler.delay = 0.0
+    assert len(handler.messages) == 1
+    # A restart right away leaves attempt 1 alone: its process might still be sending.
+    await catch_up(store, config, NOW + timedelta(minutes=1))
+    assert len(handler.messages) == 1
+    # Later it is taken as dead and retried, once.
+    await catch_up(store, config, NOW + timedelta(minutes=15))
+    assert len(handler.messages) == 2
+    assert handler.messages[0]["Message-ID"] == handler.messages[1]["Message-ID"]
+    await catch_up(store, config, NOW + timedelta(hours=2))
+    assert len(handler.messages) == 2
+
+
+async def test_cli_preview_and_send(
+    store: Store, db: Path, smtp: tuple[Handler, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler, port = smtp
+    config = make_config(db, port)
+    team = config.teams[0]
+    now = datetime.now(UTC)
+    flow = await fill_with_seed(store, completed_period(team, now).start + timedelta(hours=1))
+
+    assert await cmd_digest_preview(argparse.Namespace(team="equipe-2030"), config) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# Digest hebdomadaire — équipe equipe-2030")
+    for heading in seed_headings(flow):
+        assert squash(heading) in squash(out)
+    assert handler.messages == []
+
+    assert await cmd_digest_send(argparse.Namespace(team="equipe-2030"), config) == 0
+    out = capsys.readouterr().out
+    assert "queued for matrix:!salle:example.org" in out
+    assert f"e-mail to {MAIL}: sent" in out
+    assert len(handler.messages) == 1
+    assert await cmd_digest_send(argparse.Namespace(team="equipe-2030", force=False), config) == 0
+    assert "already sent" in capsys.readouterr().err
+    assert len(handler.messages) == 1
+    assert await cmd_digest_send(argparse.Namespace(team="equipe-2030", force=True), config) == 0
+    assert len(handler.messages) == 2
+    assert len(await outbox_rows(store)) == 4
+    with pytest.raises(CampaignError, match="no team named 'nope'"):
+        await cmd_digest_send(argparse.Namespace(team="nope"), config)
+
+
+async def test_a_restart_just_after_the_send_time_is_not_late(
+    store: Store, db: Path, smtp: tuple[Handler, int]
+) -> None:
+    handler, port = smtp
+    config = make_config(db, port)
+    team = config.teams[0]
+    period = completed_period(team, NOW)
+    await fill_with_seed(store, period.start + timedelta(days=1))
+    assert await send_digest(store, config, team, period.start + timedelta(hours=1), late=False)
+    assert await catch_up(store, config, period.end + timedelta(minutes=1)) == [period.key]
+    assert len(handler.messages) == 2
+    assert not handler.messages[1]["Subject"].startswith("[en retard]")
+
+
+async def test_nothing_is_sent_for_a_closed_campaign_without_news(
+    store: Store, db: Path, smtp: tuple[Handler, int]
+) -> None:
+    handler, port = smtp
+    config = make_config(db, port)
+    team = config.teams[0]
+    await fill_with_seed(store, NOW - timedelta(days=60))
+    async with store.transaction() as tx:
+        campaign = await tx.campaign_by_slug("construire-2030")
+        assert campaign is not None
+        await tx.set_campaign_status(campaign.id, CampaignStatus.CLOSED, NOW)
+    assert await send_digest(store, config, team, NOW, late=False)
+    assert handler.messages == []
+    assert await outbox_rows(store) == []
+    status = await digest_status(store, team.name)
+    assert status is not None
+    assert status.quiet

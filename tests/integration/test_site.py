@@ -1,0 +1,225 @@
+"""`export-site`: the static site checked with html.parser and in a headless Chromium."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from qn_bot.cli_digest import cmd_export_site
+from qn_bot.config import Config
+from qn_bot.domain import Address, CampaignStatus, UserRef
+from qn_bot.flows.loader import resolve_flow
+from qn_bot.site import export_site
+from qn_bot.store.migrate import upgrade
+from qn_bot.store.sql import Store
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
+SECRET_ID = "555000333"
+# If this ever ran, the page would carry data-pwned; escaped, it is just text.
+ATTACK = (
+    "<script>document.documentElement.setAttribute('data-pwned','1')</script>"
+    "<img src=x onerror=\"document.documentElement.setAttribute('data-pwned','2')\"> R&D"
+)
+CHROMIUM = "/usr/bin/chromium"
+
+
+class Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.headings: list[tuple[str, str]] = []
+        self.data: list[str] = []
+        self._open: str | None = None
+        self._buffer: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag in ("h1", "h2", "h3"):
+            self._open, self._buffer = tag, []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == self._open:
+            self.headings.append((tag, " ".join("".join(self._buffer).split())))
+            self._open = None
+
+    def handle_data(self, data: str) -> None:
+        self.data.append(data)
+        if self._open:
+            self._buffer.append(data)
+
+    @property
+    def text(self) -> str:
+        return " ".join(" ".join(self.data).split())
+
+    def links(self) -> list[str]:
+        return [str(a["href"]) for tag, a in self.tags if tag == "a" and a.get("href")]
+
+
+def parse(path: Path) -> Page:
+    page = Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    return page
+
+
+async def fill(store: Store) -> None:
+    flow = resolve_flow("construire-2030")
+    specs = [
+        ("ville-2015", "Ville 2015", "Questions Numériques 2014-2015", CampaignStatus.CLOSED, 0),
+        ("archive-2013", "Archive <i>2013</i>", "Édition 2013 <b>", CampaignStatus.ARCHIVED, -1),
+        ("construire-2030", "Construire 2030", "Think Small 2016-2017", CampaignStatus.OPEN, 2),
+        ("brouillon", "Brouillon secret", "Think Small 2016-2017", CampaignStatus.DRAFT, 3),
+    ]
+    async with store.transaction() as tx:
+        user = UserRef("telegram", SECRET_ID)
+        p = await tx.create_participant(user, Address("telegram", SECRET_ID), T0, language="fr")
+        for slug, title, edition, status, days in specs:
+            c = await tx.create_campaign(
+                slug=slug,
+                title=title,
+                flow_id=flow.id,
+                flow_version=flow.version,
+                flow_source=flow.source,
+                now=T0 + timedelta(days=days),
+                edition=edition,
+                status=status,
+            )
+            session = await tx.save_session(p.id, c.id, {}, T0, status="active", step_id=None)
+            texts = [("pourquoi", "Révolution numérique"), ("meurt", ATTACK)]
+            if slug == "brouillon":
+                texts = [("pourquoi", "texte d'un brouillon")]
+            for seq, (step, text) in enumerate(texts, start=1):
+                await tx.add_item(
+                    session_id=session,
+                    campaign_id=c.id,
+                    participant_id=p.id,
+                    seq=seq,
+                    step_id=step,
+                    text=text,
+                    value=None,
+                    now=T0 + timedelta(days=days, hours=seq),
+                )
+            await tx.revise_item(
+                session_id=session,
+                seq=1,
+                revision=2,
+                text="Révolution numérique !",
+                value=None,
+                now=T0 + timedelta(days=days + 1),
+            )
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> Path:
+    url = f"sqlite:///{tmp_path / 'qn.db'}"
+    await upgrade(url)
+    async with Store.from_url(url) as store:
+        await fill(store)
+        await export_site(store, tmp_path / "site", NOW)
+    return tmp_path / "site"
+
+
+def test_index_lists_current_and_past_editions(site: Path) -> None:
+    assert sorted(p.name for p in site.iterdir()) == [
+        "archive-2013.html",
+        "construire-2030.html",
+        "index.html",
+        "ville-2015.html",
+    ]
+    index = parse(site / "index.html")
+    assert index.headings == [
+        ("h1", "Questions Numériques"),
+        ("h2", "Édition en cours"),
+        ("h3", "Think Small 2016-2017"),
+        ("h2", "Éditions antérieures"),
+        ("h3", "Questions Numériques 2014-2015"),
+        ("h3", "Édition 2013 <b>"),  # a facilitator's label is text, escaped
+    ]
+    assert index.links() == ["construire-2030.html", "ville-2015.html", "archive-2013.html"]
+    assert "Archive <i>2013</i>" in index.text
+    assert all(tag not in ("script", "b", "i") for tag, _ in index.tags)
+    assert "Brouillon" not in index.text  # drafts are not published
+    assert "dernière mise à jour le 2 octobre 2026" in index.text  # ville-2015's revision
+    for href in index.links():
+        assert not href.startswith(("/", "http:", "https:", "file:"))
+        assert (site / href).is_file()
+
+
+def test_campaign_pages_have_the_seed_shape_and_escape_everything(site: Path) -> None:
+    page = parse(site / "construire-2030.html")
+    assert ("h1", "Construire 2030") in page.headings
+    assert ("h2", "1 – Pourquoi tout va changer ?") in page.headings
+    assert ("h3", "Ce qui meurt") in page.headings
+    assert "Dernière mise à jour le 4 octobre 2026" in page.text
+    assert "Historique des versions" in page.text
+    assert "Révolution numérique !" in page.text
+    assert ATTACK in page.text
+    assert all(tag not in ("script", "img") for tag, _ in page.tags)
+    assert page.links() == ["index.html"]
+    metas = [a for tag, a in page.tags if tag == "meta"]
+    assert any(a.get("http-equiv") == "Content-Security-Policy" for a in metas)
+    for path in site.iterdir():
+        html = path.read_text(encoding="utf-8")
+        assert SECRET_ID not in html
+        assert "telegram" not in html
+        assert "P-" not in html  # no pseudonym either
+
+
+def dump_dom(path: Path, profile: Path) -> str:
+    result = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            path.resolve().as_uri(),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    return result.stdout.decode("utf-8")
+
+
+def test_pages_render_in_a_headless_browser_without_running_scripts(
+    site: Path, tmp_path: Path
+) -> None:
+    index_dom = dump_dom(site / "index.html", tmp_path / "profile")
+    index = Page()
+    index.feed(index_dom)
+    assert ("h2", "Édition en cours") in index.headings
+    assert ("h2", "Éditions antérieures") in index.headings
+    campaign_dom = dump_dom(site / "construire-2030.html", tmp_path / "profile")
+    page = Page()
+    page.feed(campaign_dom)
+    assert ("h3", "Ce qui meurt") in page.headings
+    assert ATTACK in page.text
+    for dom in (index_dom, campaign_dom):
+        assert "data-pwned" not in dom.split("<body", 1)[0]
+        assert 'data-pwned="' not in dom
+        assert "<script" not in dom
+        assert "<img" not in dom
+
+
+async def test_cli_command_writes_the_site(tmp_path: Path) -> None:
+    config = Config.model_validate({"database": {"url": f"sqlite:///{tmp_path / 'cli.db'}"}})
+    out = tmp_path / "out"
+    assert await cmd_export_site(argparse.Namespace(dir=str(out)), config) == 0
+    index = parse(out / "index.html")
+    assert "Aucune campagne publiée pour l'instant." in index.text
