@@ -79,15 +79,14 @@ class OutboxWorker:
 
     async def _run(self) -> None:
         while True:
-            try:
-                sent = await self.run_once()
-            except Exception:
-                log.exception("outbox worker pass failed; retrying")
-                sent = 0
-            if sent:
-                continue
             self._wake.clear()
-            delay = await self._idle_delay()
+            try:
+                if await self.run_once():
+                    continue
+                delay = await self._idle_delay()
+            except Exception:  # the database may be briefly unavailable: never die, retry
+                log.exception("outbox worker pass failed; retrying")
+                delay = IDLE_POLL_SECONDS
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 

@@ -59,6 +59,7 @@ class TelegramSettings:
     poll_interval: float = 0.0  # pause after an empty answer (servers that ignore the timeout)
     limits: Limits = field(default_factory=Limits)
     connection_pool_size: int = 64
+    concurrent_chats: int = 8  # updates of this many chats handled at once
     #: group chat id → campaign slug its /start links to (from the teams' destinations)
     group_campaigns: Mapping[int, str] = field(default_factory=dict)
 
@@ -122,7 +123,7 @@ class TelegramAdapter(Adapter):
         self.codec = CallbackCodec(kv)
         self.pacer = Pacer(settings.limits)
         self.reader = UpdateReader(self.codec, self._private_link)
-        self.dispatcher = ChatDispatcher()
+        self.dispatcher = ChatDispatcher(settings.concurrent_chats)
         self.username = settings.bot_username or ""
         self._sink: InboundSink | None = None
         self._poller: Poller | None = None

@@ -16,7 +16,9 @@ Job = Callable[[], Awaitable[None]]
 class ChatDispatcher:
     """One queue per chat, drained by its own task while it has work; idle chats cost nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_concurrent: int = 16) -> None:
+        # How many chats are handled at once: more would only queue up on the database.
+        self._slots = asyncio.Semaphore(max_concurrent)
         self._queues: dict[str, deque[tuple[Job, asyncio.Future[None]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -41,7 +43,8 @@ class ChatDispatcher:
             while queue:
                 job, future = queue[0]
                 try:
-                    await job()
+                    async with self._slots:
+                        await job()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
