@@ -51,6 +51,7 @@ class OutboxWorker:
         self.batch = batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stop_requested = asyncio.Event()
         self._semaphore = asyncio.Semaphore(self.config.concurrency)
 
     # ------------------------------------------------------------------ lifecycle
@@ -63,12 +64,22 @@ class OutboxWorker:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="outbox-worker")
 
-    async def stop(self) -> None:
+    async def stop(self, *, grace: float = 5.0) -> None:
+        """Let the pass in progress finish (a cancelled transaction could keep SQLite's write
+        lock until garbage collection), then stop; cancel only after ``grace`` seconds."""
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        self._stop_requested.set()
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+        except TimeoutError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        finally:
+            self._stop_requested.clear()
 
     async def __aenter__(self) -> OutboxWorker:
         await self.start()
@@ -78,7 +89,7 @@ class OutboxWorker:
         await self.stop()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stop_requested.is_set():
             self._wake.clear()
             try:
                 if await self.run_once():
@@ -87,6 +98,8 @@ class OutboxWorker:
             except Exception:  # the database may be briefly unavailable: never die, retry
                 log.exception("outbox worker pass failed; retrying")
                 delay = IDLE_POLL_SECONDS
+            if self._stop_requested.is_set():
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
@@ -164,4 +177,9 @@ class OutboxWorker:
                 )
                 await tx.outbox_failed(row.id, error)
             else:
-                await tx.outbox_retry(row.id, self.clock() + timedelta(seconds=delay), error)
+                await tx.outbox_retry(
+                    row.id,
+                    self.clock() + timedelta(seconds=delay),
+                    error,
+                    failed_attempt=count_failure,
+                )

@@ -154,6 +154,12 @@ class Service:
             return await self._handle_group(msg, now)
         async with self.store.transaction() as tx:
             participant = await tx.participant(msg.sender, for_update=True)
+            # The key is claimed before anything is written: a redelivery changes nothing, not
+            # even by re-creating a citizen who has been erased since.
+            known_id = participant.id if participant is not None else None
+            if not await tx.claim_message(msg.sender.platform, msg.message_id, now, known_id):
+                log.info("duplicate message %s ignored", msg.message_id)
+                return HandleResult(duplicate=True)
             if participant is None:
                 language = msg.language_hint if msg.language_hint in SUPPORTED_LANGUAGES else None
                 participant = await tx.create_participant(
@@ -163,11 +169,9 @@ class Service:
                     language=language,
                     pseudonym_factory=self.pseudonyms,
                 )
-            elif participant.reply_to != msg.address and msg.is_private:
+                await tx.attach_message(msg.sender.platform, msg.message_id, participant.id)
+            elif participant.reply_to != msg.address:
                 await tx.update_participant(participant.id, now, reply_chat_id=msg.address.chat_id)
-            if not await tx.claim_message(msg.sender.platform, msg.message_id, now, participant.id):
-                log.info("duplicate message %s ignored", msg.message_id)
-                return HandleResult(duplicate=True)
             replies = await self._dispatch(tx, participant, msg, now)
             # After /oublier the participant row is gone: the goodbye is not tied to it.
             still_there = await tx.participant_by_id(participant.id) is not None
@@ -528,6 +532,9 @@ class Service:
             answer = "forget_yes" if typed in yes else "forget_no"
         if answer == "forget_yes":
             await tx.delete_participant(participant.id)
+            # The erasure removed this message's key with the rest; keep it, unattached (a
+            # message id names no one), so a redelivery cannot bring the citizen back.
+            await tx.claim_message(msg.sender.platform, msg.message_id, now, None)
             log.info("participant %s erased on request", participant.pseudonym)
             return [self._say(participant, "forget_done")]
         await tx.update_participant(participant.id, now, pending_action=None)

@@ -28,8 +28,8 @@ from .inbound import Action, Parsed, parse_event
 from .outbound import send_event, upload_attachment
 from .policy import invite_allowed
 from .render import KEYCAPS, MAX_BODY_CHARS, keycap_index, render
-from .session import open_session
-from .sync import SyncLoop, backoff
+from .session import SESSION_KEY, open_session
+from .sync import LoggedOut, SyncLoop, backoff
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,23 @@ class MatrixAdapter(Adapter):
         return self._ended
 
     async def _run(self) -> None:
+        while True:
+            if not await self._connect():
+                return
+            self._sync = SyncLoop(self.client, self.kv, self._handle_sync)
+            try:
+                await self._sync.run()
+            except LoggedOut as exc:
+                # The token was revoked (logged out from another client, admin action): the
+                # device is gone with it, so log in again as a new device.
+                log.error("matrix: access token rejected (%s); logging in again", exc)
+                await self.kv.set(SESSION_KEY, None)
+                with contextlib.suppress(Exception):
+                    await self.client.close()
+                self.client = None
+                self._ready.clear()
+
+    async def _connect(self) -> bool:
         failures = 0
         while self.client is None:
             try:
@@ -106,14 +123,13 @@ class MatrixAdapter(Adapter):
             except ConfigError:
                 log.exception("matrix adapter cannot start")
                 self._ended.set()
-                return
+                return False
             except (ClientError, TimeoutError, OSError) as exc:
                 failures += 1
                 log.warning("matrix: homeserver unreachable at start (%s); retrying", exc)
                 await asyncio.sleep(backoff(failures))
         self.user_id = str(self.client.user_id)
-        self._sync = SyncLoop(self.client, self.kv, self._handle_sync)
-        await self._sync.run()
+        return True
 
     # ------------------------------------------------------------------ inbound
 
@@ -212,6 +228,10 @@ class MatrixAdapter(Adapter):
             )
             with contextlib.suppress(Exception):
                 await self.client.request_room_key(event)
+            if self._is_private(room):
+                # Tell the citizen it was not read (the core answers "unsupported": write again).
+                unreadable = Parsed(Action.MESSAGE, InboundKind.UNSUPPORTED)
+                await self._deliver(room, event_id, sender, unreadable, source)
             return
         if source.get("type") == "m.room.member":
             await self._on_membership(room, source)

@@ -37,6 +37,10 @@ SYNC_FILTER: dict[str, Any] = {
 SyncHandler = Callable[[Any, bool], Awaitable[None]]
 
 
+class LoggedOut(Exception):
+    """The homeserver no longer accepts the access token (M_UNKNOWN_TOKEN): log in again."""
+
+
 def backoff(failures: int) -> float:
     return float(min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** max(0, failures - 1)))
 
@@ -70,6 +74,8 @@ class SyncLoop:
                 log.exception("matrix sync failed")
                 await self._failed("unexpected error")
                 continue
+            if isinstance(resp, SyncError) and resp.status_code == "M_UNKNOWN_TOKEN":
+                raise LoggedOut(str(resp.message))
             if isinstance(resp, SyncError) or not isinstance(resp, SyncResponse):
                 await self._failed(f"sync error: {resp}")
                 continue

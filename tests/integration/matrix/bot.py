@@ -62,7 +62,7 @@ class BotProcess:
     def log_path(self) -> Path:
         return self.workdir / f"bot-{self.runs}.log"
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 30, *, wait: bool = True) -> None:
         self.runs += 1
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -73,6 +73,12 @@ class BotProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        if wait:
+            self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        """Until this run logged its first sync (fails if the process died)."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

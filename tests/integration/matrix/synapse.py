@@ -158,3 +158,11 @@ class Synapse:
             {"messages_per_second": messages_per_second, "burst_count": burst_count},
             token=self.admin_token(),
         )
+
+    def delete_device(self, user_id: str, device_id: str) -> None:
+        """Delete a device and its access tokens (as when someone logs it out)."""
+        self._request(
+            "DELETE",
+            f"/_synapse/admin/v2/users/{urllib.parse.quote(user_id)}/devices/{device_id}",
+            token=self.admin_token(),
+        )

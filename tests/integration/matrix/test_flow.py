@@ -37,6 +37,19 @@ async def test_whole_flow_unencrypted_dm(make_bot, make_citizen) -> None:
         {"msgtype": "m.image", "body": "photo.png", "url": "mxc://localhost/nothing"},
     )
     await alice.expect(room, "Je ne lis que du texte")
+    # A message the bot cannot decrypt (no room key) gets the same answer instead of silence.
+    await alice.send_content(
+        room,
+        "m.room.encrypted",
+        {
+            "algorithm": "m.megolm.v1.aes-sha2",
+            "ciphertext": "AwgAEnAcafebabe",
+            "sender_key": "c2VuZGVyX2tleV9mb3JfdGVzdHNfb25seQ",
+            "session_id": "c2Vzc2lvbl9pZF9mb3JfdGVzdHNfb25seQ",
+            "device_id": "NOSUCHDEVICE",
+        },
+    )
+    await alice.expect(room, "Je ne lis que du texte")
 
     for text, needle in AFTER_CONSENT:
         reply = await alice.say(room, text, needle)

@@ -84,12 +84,32 @@ async def test_homeserver_down_for_20_seconds(make_bot, make_citizen, synapse) -
     await alice.say(room, "Avant la panne", "Noté (1 au total)")
 
     synapse.stop()
-    await asyncio.sleep(20)
+    await asyncio.sleep(10)
+    # A bot (re)started while the homeserver is down waits for it instead of giving up.
+    bot.kill()
+    bot.start(wait=False)
+    await asyncio.sleep(10)
     synapse.start()
     back = time.monotonic()
+    await asyncio.to_thread(bot.wait_ready, 20)
     await alice.say(room, "Après la panne", "Noté (2 au total)", within=30)
     print(f"answered {time.monotonic() - back:.1f}s after Synapse came back")
     assert bot.proc is not None
     assert bot.proc.poll() is None, "the bot must survive the outage"
+    assert "homeserver unreachable" in bot.log()
     rows = bot.export_json()
     assert [r["text"] for r in rows] == ["Avant la panne", "Après la panne"]
+    bodies = [m.body for m in alice.messages(room)]
+    assert sum("Noté (1 au total)" in b for b in bodies) == 1
+
+
+async def test_revoked_token_logs_in_again(make_bot, make_citizen, synapse) -> None:
+    bot = make_bot()
+    alice = await make_citizen()
+    room = await alice.open_dm(bot.user_id, encrypted=False)
+    await alice.say(room, *CONSENT)
+    await alice.say(room, "1", "Pourquoi tout va changer")
+    device = bot.log().split("new device ")[1].split()[0]
+    synapse.delete_device(bot.user_id, device)  # revokes its access token too
+    await alice.say(room, "Après la révocation", "Noté (1 au total)", within=30)
+    assert "access token rejected" in bot.log()

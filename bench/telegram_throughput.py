@@ -1,0 +1,209 @@
+"""Telegram throughput: many citizens at once through the Bot API emulator, with a network delay.
+
+The emulator (tests/servers/telegram/launcher.js) adds DELAY_MS to every Bot API call, as a real
+network round trip would. The bot runs as its own process (the Application with the Telegram
+adapter, found through its entry point, on a fresh SQLite file); this process plays the citizens.
+Each citizen answers the first questions of Construire 2030: items one by one, then "Suivant"
+pressed on the keyboard, and waits for the bot's answer to each action before the next (after a
+short think time). An action's latency runs from the moment it is sent to the arrival of the
+reply that answers it.
+
+Scenarios: "bot capacity" raises the adapter's pacing (the emulator has no limits; this is what
+the bot itself can do), "telegram pacing" keeps the production pacing (30 messages/s per bot,
+about 1/s per chat), which caps replies whatever the bot can do.
+
+Target (issue 3): 100 citizens, 50 ms per Bot API call: ≥ 100 actions/s with p95 ≤ 300 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CITIZENS = int(os.environ.get("BENCH_CITIZENS", "100"))
+DELAY_MS = int(os.environ.get("BENCH_DELAY_MS", "50"))
+THINK_SECONDS = float(os.environ.get("BENCH_THINK", "0.5"))
+STEPS = ("pourquoi", "meurt", "dysfonctionne", "nait", "horizons")
+ITEMS_PER_STEP = 5
+SLUG = "construire-2030"
+TARGET_RATE = 100.0
+TARGET_P95_MS = 300.0
+
+
+@dataclass
+class Scenario:
+    name: str
+    limits: dict[str, float] = field(default_factory=dict)  # pacing.Limits fields
+
+
+SCENARIOS = (
+    Scenario(
+        "bot capacity",
+        {"per_bot_per_second": 1000.0, "per_chat_per_second": 20.0, "chat_burst": 20},
+    ),
+    Scenario("telegram pacing", {}),
+)
+
+
+# ---------------------------------------------------------------------------------- bot process
+
+
+def serve(config_path: str) -> None:
+    """`python -m bench.telegram_throughput serve CONFIG` (limits in BENCH_LIMITS=k=v,…)."""
+    from qn_bot.adapters.telegram import Limits, TelegramAdapter
+    from qn_bot.adapters.telegram.pacing import Pacer
+
+    from qn_bot.app import Application, prepare_database
+    from qn_bot.config import load_config
+
+    async def run() -> None:
+        config = load_config(config_path)
+        await prepare_database(config)
+        app = Application(config)
+        adapter = app.adapters["telegram"]
+        assert isinstance(adapter, TelegramAdapter)
+        spec = os.environ.get("BENCH_LIMITS", "")
+        if spec:
+            values = {k: float(v) for k, v in (kv.split("=") for kv in spec.split(","))}
+            values["chat_burst"] = int(values.get("chat_burst", 3))
+            adapter.pacer = Pacer(Limits(**values))  # type: ignore[arg-type]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        async with app:
+            print("ready", flush=True)
+            await stop.wait()
+
+    asyncio.run(run())
+
+
+# ---------------------------------------------------------------------------------- citizens
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+async def scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
+    from tests.integration.construire import CONSENT_QUESTION, prompt
+    from tests.integration.telegram.harness import BotHub, Citizen, Emulator, new_token
+
+    emulator = Emulator(delay_ms=DELAY_MS)
+    token = new_token()
+    directory = Path(tempfile.mkdtemp(dir=root))
+    config = directory / "qn_bot.toml"
+    db = directory / "bench.db"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{db.as_posix()}"\n\n'
+        f'[telegram]\ntoken = "{token}"\nbase_url = "{emulator.url}/bot"\n',
+        encoding="utf-8",
+    )
+    env = dict(os.environ)
+    env["BENCH_LIMITS"] = ",".join(f"{k}={v}" for k, v in scenario.limits.items())
+    log = (directory / "bot.log").open("wb")
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bench.telegram_throughput", "serve", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        env=env,
+    )
+    latencies: list[float] = []
+    done_at: list[float] = []
+    try:
+        assert bot.stdout is not None
+        line = await asyncio.to_thread(bot.stdout.readline)
+        assert line.strip() == b"ready", f"bot did not start: see {directory / 'bot.log'}"
+        async with BotHub(emulator.url, token, poll=0.005) as hub:
+            citizens = [hub.citizen() for _ in range(CITIZENS)]
+
+            async def warm_up(citizen: Citizen) -> None:
+                await citizen.send(f"/start {SLUG}", CONSENT_QUESTION, within=120)
+                await citizen.press("J'accepte")
+                await citizen.expect(prompt("pourquoi"), within=120)
+
+            await asyncio.gather(*(warm_up(c) for c in citizens))
+
+            async def act(citizen: Citizen, index: int) -> None:
+                for s, step in enumerate(STEPS):
+                    for k in range(1, ITEMS_PER_STEP + 1):
+                        await asyncio.sleep(THINK_SECONDS)
+                        started = time.monotonic()
+                        await citizen.say(f"Idée {index}-{step}-{k}")
+                        got = await citizen.expect(f"({k} au total)", within=120)
+                        latencies.append(got[-1].arrived - started)
+                        done_at.append(time.monotonic())
+                    await asyncio.sleep(THINK_SECONDS)
+                    started = time.monotonic()
+                    await citizen.press("Suivant")
+                    following = prompt(STEPS[s + 1]) if s + 1 < len(STEPS) else "Avec quels"
+                    got = await citizen.expect(following, within=120)
+                    latencies.append(got[-1].arrived - started)
+                    done_at.append(time.monotonic())
+
+            began = time.monotonic()
+            await asyncio.gather(*(act(c, i) for i, c in enumerate(citizens)))
+            elapsed = time.monotonic() - began
+    finally:
+        if bot.poll() is None:
+            bot.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(bot.wait, 15)
+            if bot.poll() is None:
+                bot.kill()
+        log.close()
+        emulator.stop()
+    actions = len(latencies)
+    # Steady state: leave out the first and last 10 % of completions (ramp-up and tail).
+    done_at.sort()
+    cut = len(done_at) // 10
+    steady = done_at[cut : len(done_at) - cut]
+    steady_rate = (len(steady) - 1) / (steady[-1] - steady[0]) if len(steady) > 1 else 0.0
+    ms = [1000 * x for x in latencies]
+    return {
+        "citizens": CITIZENS,
+        "bot_api_delay_ms": DELAY_MS,
+        "think_s": THINK_SECONDS,
+        "pacing": scenario.limits or "production defaults",
+        "actions": actions,
+        "elapsed_s": round(elapsed, 2),
+        "actions_per_s": round(actions / elapsed, 1),
+        "steady_actions_per_s": round(steady_rate, 1),
+        "p50_ms": round(statistics.median(ms), 1),
+        "p95_ms": round(percentile(ms, 95), 1),
+        "p99_ms": round(percentile(ms, 99), 1),
+        "max_ms": round(max(ms), 1),
+    }
+
+
+async def main() -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="qn-bench-"))
+    results: dict[str, Any] = {}
+    for s in SCENARIOS:
+        if os.environ.get("BENCH_SCENARIO") and os.environ["BENCH_SCENARIO"] != s.name:
+            continue
+        results[s.name] = await scenario(s, root)
+    capacity = results.get("bot capacity")
+    if capacity is not None:
+        results["passed"] = (
+            capacity["steady_actions_per_s"] >= TARGET_RATE and capacity["p95_ms"] <= TARGET_P95_MS
+        )
+    return results
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "serve":
+        serve(sys.argv[2])
+    else:
+        print(asyncio.run(main()))
