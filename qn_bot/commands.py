@@ -19,6 +19,7 @@ PARTICIPANT_COMMANDS: dict[str, str] = {
     "oublier": "forget",
     "mes_donnees": "my_data",
     "langue": "language",
+    "signer": "sign",
 }
 
 FACILITATOR_COMMANDS: dict[str, str] = {

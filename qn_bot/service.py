@@ -60,6 +60,7 @@ from qn_bot.text import normalize, split_items
 log = logging.getLogger(__name__)
 
 _FORGET = "forget"
+MAX_SIGNATURE = 100
 _CHOOSE_CAMPAIGN = "choose_campaign"
 _CAMPAIGN_PREFIX = "campaign:"
 
@@ -274,6 +275,12 @@ class Service:
             ]
         if name == "mes_donnees":
             return [await self._my_data(tx, participant)]
+        if name == "signer":
+            signature = " ".join(normalize(command.arg).split())[:MAX_SIGNATURE]
+            await tx.update_participant(participant.id, now, signature=signature or None)
+            if signature:
+                return [self._say(participant, "signed", name=signature)]
+            return [self._say(participant, "unsigned", pseudonym=participant.pseudonym)]
         if name == "langue" and command.arg:
             wanted = command.arg.strip().lower()[:2]
             if wanted in SUPPORTED_LANGUAGES:
@@ -547,6 +554,7 @@ class Service:
     async def _my_data(self, tx: Tx, participant: ParticipantRecord) -> OutboundMessage:
         data = {
             "pseudonym": participant.pseudonym,
+            "signature": participant.signature,
             "platform": participant.user.platform,
             "platform_user_id": participant.user.user_id,
             "language": participant.language,

@@ -66,6 +66,7 @@ class MatrixAdapter(Adapter):
         self._ended = asyncio.Event()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._invites_handled: set[str] = set()
+        self._join_retries: dict[str, tuple[str, bool]] = {}  # room → (inviter, is_direct)
         self._direct: set[str] = set()
         self._pending_dms: dict[str, dict[str, str]] = {}
         # room → its last questions with choices: [{"event_id", "choices"}], newest first
@@ -138,6 +139,11 @@ class MatrixAdapter(Adapter):
             log.info(
                 "matrix: first sync done as %s (device %s)", self.user_id, self.client.device_id
             )
+        for room_id, (inviter, direct) in list(self._join_retries.items()):
+            if room_id in self.client.invited_rooms:
+                await self._guard(self._join_invited(room_id, inviter, direct))
+            else:
+                del self._join_retries[room_id]
         for room_id, info in resp.rooms.invite.items():
             await self._guard(self._on_invite(room_id, info))
         if initial:
@@ -181,12 +187,20 @@ class MatrixAdapter(Adapter):
             await self.client.room_leave(room_id)
             self._invites_handled.add(room_id)
             return
-        resp = await self.client.join(room_id)
+        await self._join_invited(room_id, inviter, bool((invite.content or {}).get("is_direct")))
+
+    async def _join_invited(self, room_id: str, inviter: str, direct: bool) -> None:
+        try:
+            resp = await self.client.join(room_id)
+        except (ClientError, TimeoutError, OSError) as exc:
+            resp = exc
         if not isinstance(resp, JoinResponse):
-            log.warning("matrix: could not join %s: %s", room_id, resp)
+            log.warning("matrix: could not join %s (will retry): %s", room_id, resp)
+            self._join_retries[room_id] = (inviter, direct)
             return
+        self._join_retries.pop(room_id, None)
         self._invites_handled.add(room_id)
-        if (invite.content or {}).get("is_direct"):
+        if direct:
             await self._mark_direct(room_id)
         log.info("matrix: joined %s on invitation from %s", room_id, inviter)
 
@@ -321,23 +335,35 @@ class MatrixAdapter(Adapter):
             log.info("matrix: %s left direct chat %s; leaving", user, room.room_id)
             await self.client.room_leave(room.room_id)
 
+    async def _existing_direct_chat(self, user_id: str) -> str | None:
+        """A direct chat the bot already shares with this user (both joined), if any."""
+        remembered = await self.kv.get(f"dm:{user_id}")
+        candidates = [remembered] if isinstance(remembered, str) else []
+        candidates += sorted(self._direct)
+        for room_id in candidates:
+            room = self.client.rooms.get(room_id)
+            if room is None or int(room.member_count) != 2:
+                continue
+            member = room.users.get(user_id)
+            if member is not None and not member.invited:
+                return str(room_id)
+        return None
+
     async def _open_direct_chat(self, user_id: str, slug: str, event_id: str) -> str | None:
         """``/start slug`` in a room: open an encrypted direct chat and start there once joined."""
-        known = await self.kv.get(f"dm:{user_id}")
-        if isinstance(known, str) and known in self.client.rooms:
-            room = self.client.rooms[known]
-            if user_id in room.users and not room.users[user_id].invited:
-                await self._emit(
-                    InboundMessage(
-                        sender=UserRef(PLATFORM, user_id),
-                        address=Address(PLATFORM, known),
-                        message_id=f"{event_id}:dm",
-                        kind=InboundKind.TEXT,
-                        text=f"/start {slug}".strip(),
-                        is_private=True,
-                    )
+        known = await self._existing_direct_chat(user_id)
+        if known is not None:
+            await self._emit(
+                InboundMessage(
+                    sender=UserRef(PLATFORM, user_id),
+                    address=Address(PLATFORM, known),
+                    message_id=f"{event_id}:dm",
+                    kind=InboundKind.TEXT,
+                    text=f"/start {slug}".strip(),
+                    is_private=True,
                 )
-                return matrix_link(known)
+            )
+            return matrix_link(known)
         resp = await self.client.room_create(
             is_direct=True,
             invite=[user_id],

@@ -66,6 +66,7 @@ def upgrade() -> None:
     sa.Column('platform', sa.String(length=32), nullable=False),
     sa.Column('platform_user_id', sa.String(length=255), nullable=False),
     sa.Column('pseudonym', sa.String(length=64), nullable=False),
+    sa.Column('signature', sa.String(length=100), nullable=True),
     sa.Column('language', sa.String(length=8), nullable=True),
     sa.Column('timezone', sa.String(length=64), nullable=True),
     sa.Column('reply_chat_id', sa.String(length=255), nullable=False),

@@ -38,6 +38,7 @@ class ParticipantRecord:
     unreachable: bool
     created_at: datetime
     timezone: str | None = None
+    signature: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

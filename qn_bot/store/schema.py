@@ -87,6 +87,8 @@ participants = Table(
     Column("platform", String(32), nullable=False),
     Column("platform_user_id", String(255), nullable=False),
     Column("pseudonym", String(64), nullable=False, unique=True),
+    # A name the citizen chose to sign with (/signer); exports show it instead of the pseudonym.
+    Column("signature", String(100), nullable=True),
     Column("language", String(8), nullable=True),
     Column("timezone", String(64), nullable=True),  # for quiet hours; None: the config's
     Column("reply_chat_id", String(255), nullable=False),

@@ -72,6 +72,7 @@ def _participant(row: Row[Any]) -> ParticipantRecord:
         unreachable=bool(m["unreachable"]),
         created_at=m["created_at"],
         timezone=m["timezone"],
+        signature=m["signature"],
     )
 
 
@@ -286,6 +287,7 @@ class Tx:
 
     async def update_participant(self, participant_id: int, now: datetime, **values: Any) -> None:
         allowed = {
+            "signature",
             "timezone",
             "language",
             "reply_chat_id",
@@ -651,7 +653,9 @@ class Tx:
             select(
                 t.items.c.id,
                 t.campaigns.c.slug,
-                t.participants.c.pseudonym,
+                func.coalesce(t.participants.c.signature, t.participants.c.pseudonym).label(
+                    "pseudonym"
+                ),
                 t.items.c.step_id,
                 t.items.c.seq,
                 t.items.c.text,

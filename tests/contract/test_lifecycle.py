@@ -242,3 +242,25 @@ async def test_close_by_facilitator_notifies_and_relancer_respects_stop(
     assert "closed" in closed.replies[0].text
     assert len([t for t in await outbox_texts(store, "ana") if "maintenant close" in t]) == 1
     assert [t for t in await outbox_texts(store, "ben") if "close" in t] == []
+
+
+async def test_signing_replaces_the_pseudonym_in_exports_only_when_chosen(
+    store: Store, clock: FixedClock, service: Service
+) -> None:
+    from qn_bot.export import export_campaign
+
+    await new_campaign(store, clock, "signee")
+    for user in ("ana", "ben"):
+        for text in ("/start signee", "1", f"idée de {user}"):
+            await service.handle(message(user, text))
+    signed = await service.handle(message("ana", "/signer Ana Lopez"))
+    assert "Ana Lopez" in signed.replies[0].text
+    async with store.transaction() as tx:
+        exported = await export_campaign(tx, "signee", "csv", None, clock())
+    assert "Ana Lopez" in exported
+    assert "P-0002" in exported  # ben stays anonymous
+    assert "test" not in exported.replace("signee", "")  # no platform name, no platform ids
+    await service.handle(message("ana", "/signer"))
+    async with store.transaction() as tx:
+        exported = await export_campaign(tx, "signee", "csv", None, clock())
+    assert "Ana Lopez" not in exported

@@ -82,7 +82,8 @@ def test_whole_flow_through_stdin_then_export_and_campaign_list(qn: QnBot) -> No
         assert f"[{label_number}] {label}" in out
     for step in LIST_STEPS[5:]:
         position = out.index(prompt(step), position)
-    assert "[8] " in out[position:] or "Valider et terminer" in out[position:]
+    position = out.index("Voici vos réponses", position)
+    assert re.search(r"^\[\d+\] ✅ Valider et terminer$", out[position:], flags=re.M), out
     assert THANKS in out[position:], str(result)
     # Logs never go to stdout; nothing crashed.
     assert "Traceback" not in result.stderr, result.stderr
@@ -228,9 +229,9 @@ def test_bad_input_gets_a_clear_reply_and_loses_nothing(qn: QnBot) -> None:
         visible(s) for s in WITH_INVISIBLES
     ]
     assert len(stored) == len(ACCEPTED) + len(WITH_INVISIBLES)
-    for text in stored:
-        assert isinstance(text, str)
-        assert not any(unicodedata.category(ch) == "Cc" for ch in text), repr(text)
+    for item in stored:
+        assert isinstance(item, str)
+        assert not any(unicodedata.category(ch) == "Cc" for ch in item), repr(item)
 
     html = exports["html"]
     assert "<script>" not in html
@@ -279,7 +280,7 @@ def test_bob_sees_none_of_alice_and_forget_erases_only_alice(qn: QnBot) -> None:
 
     confirm = alice.send("/oublier", "[2]")
     assert "[1] Oui, tout effacer" in confirm
-    gone = alice.send("1")
+    gone = alice.send("1", "effacé")
     assert "effacé" in gone
     # Alice coming back is a new participant: she is asked for her consent again.
     assert CONSENT_QUESTION in alice.send(f"/start {SLUG}", CONSENT_QUESTION)

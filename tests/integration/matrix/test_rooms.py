@@ -66,6 +66,12 @@ async def test_group_start_opens_a_direct_chat_and_invites_follow_the_policy(
     await alice.say(dm_room, "Une idée", "Noté (1 au total)")
     assert [r["text"] for r in bot.export_json()] == ["Une idée"]
 
+    # A second /start in the group reuses the direct chat and resumes there.
+    await alice.send(group, "/start construire-2030")
+    again = await alice.expect(group, "https://matrix.to/#/")
+    assert again.body.endswith(dm_room)
+    await alice.expect(dm_room, "Bon retour")
+
 
 async def test_rate_limited_bot_retries_without_duplicates(make_bot, make_citizen, synapse) -> None:
     bot = make_bot()
@@ -74,7 +80,6 @@ async def test_rate_limited_bot_retries_without_duplicates(make_bot, make_citize
     room = await alice.open_dm(bot.user_id, encrypted=False)
     await alice.say(room, *CONSENT)
     await alice.say(room, "1", "Pourquoi tout va changer")
-    await alice.say(room, "/exemple", "Exemples")
     await alice.say(room, "Limité", "Noté (1 au total)")
     assert "rate limited" in bot.log(), "Synapse never answered M_LIMIT_EXCEEDED"
     await asyncio.sleep(1.5)
