@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
@@ -89,19 +88,23 @@ async def test_two_scheduler_processes_share_one_database(tmp_path: Path) -> Non
     now = (START + timedelta(hours=25)).isoformat()  # reminders due, "later" opens
     go = tmp_path / "go"
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, url, str(go), now],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            WORKER,
+            url,
+            str(go),
+            now,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         for _ in range(2)
     ]
     await asyncio.sleep(1.5)  # both imported and waiting
     go.touch()
-    outputs = [proc.communicate(timeout=60) for proc in procs]
+    outputs = [await asyncio.wait_for(proc.communicate(), timeout=60) for proc in procs]
     for proc, (_, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err
+        assert proc.returncode == 0, err.decode()
     totals = [tuple(int(x) for x in out.split()) for out, _ in outputs]
     assert sum(changed for changed, _ in totals) == 1  # "later" opened by one process only
     assert sum(reminded for _, reminded in totals) == 3  # one reminder per citizen, in all
