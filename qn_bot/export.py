@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 import jinja2
 
-from qn_bot.errors import CampaignError, FlowError
+from qn_bot.campaigns import campaign_flow
+from qn_bot.errors import CampaignError
 from qn_bot.flows.format import Flow
-from qn_bot.flows.loader import load_flow_text, resolve_flow
 from qn_bot.store.records import ItemRecord, RevisionRecord
 from qn_bot.store.sql import Tx
 from qn_bot.synthesis import Synthesis, build_synthesis, format_date, step_heading, utc
@@ -272,16 +272,6 @@ def render_json(items: list[ItemRecord], flow: Flow, language: str) -> str:
 # --- campaign ---------------------------------------------------------------------------------
 
 
-def _campaign_flow(flow_source: str, flow_id: str, slug: str) -> Flow:
-    try:
-        if flow_source.strip():
-            # The campaign's own snapshot: an edited template must not rewrite a past edition.
-            return load_flow_text(flow_source, f"campaign {slug}")
-        return resolve_flow(flow_id)
-    except FlowError as error:
-        raise CampaignError(f"campaign {slug!r}: its flow cannot be read: {error}") from error
-
-
 async def export_campaign(
     tx: Tx,
     slug: str,
@@ -299,7 +289,7 @@ async def export_campaign(
         raise CampaignError(f"no campaign named {slug!r}")
     if fmt not in ("md", "html", "csv", "json"):
         raise CampaignError(f"unknown export format {fmt!r}: expected md, html, csv or json")
-    flow = _campaign_flow(campaign.flow_source, campaign.flow_id, slug)
+    flow = campaign_flow(campaign)
     lang = language if language in flow.languages else flow.default_language
     items = await tx.campaign_items(campaign.id)
     if fmt == "csv":

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from qn_bot.campaigns import campaign_flow
 from qn_bot.clock import Clock, utcnow
 from qn_bot.commands import Command, is_facilitator_command, parse_command
 from qn_bot.config import RemindersConfig, TeamConfig
@@ -50,7 +51,6 @@ from qn_bot.flows.events import (
     Say,
 )
 from qn_bot.flows.format import Flow
-from qn_bot.flows.loader import load_flow_text
 from qn_bot.flows.state import SessionState, Status
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
 from qn_bot.store.records import CampaignRecord, ParticipantRecord
@@ -378,7 +378,7 @@ class Service:
         key = (campaign.id, campaign.flow_version)
         engine = self._engines.get(key)
         if engine is None:
-            flow: Flow = load_flow_text(campaign.flow_source, f"campaign {campaign.slug}")
+            flow: Flow = campaign_flow(campaign)
             engine = self._engines[key] = Engine(flow, self.catalog)
         return engine
 

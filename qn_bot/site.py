@@ -27,11 +27,9 @@ from markupsafe import escape
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from qn_bot.campaigns import campaign_flow
 from qn_bot.domain import CampaignStatus
-from qn_bot.errors import CampaignError, FlowError
 from qn_bot.export import render_html
-from qn_bot.flows.format import Flow
-from qn_bot.flows.loader import load_flow_text, resolve_flow
 from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from qn_bot.synthesis import build_synthesis, format_date, utc
@@ -160,17 +158,6 @@ def page_name(slug: str, taken: set[str]) -> str:
     return f"{name}.html"
 
 
-def _flow(campaign: CampaignRecord) -> Flow:
-    try:
-        if campaign.flow_source.strip():
-            return load_flow_text(campaign.flow_source, f"campaign {campaign.slug}")
-        return resolve_flow(campaign.flow_id)
-    except FlowError as error:
-        raise CampaignError(
-            f"campaign {campaign.slug!r}: its flow cannot be read: {error}"
-        ) from error
-
-
 def _with_navigation(page: str, back: str) -> str:
     """The synthesis page plus a CSP and a link back to the index (relative, no script)."""
     page = page.replace(
@@ -213,7 +200,7 @@ async def export_site(store: Store, out_dir: Path, now: datetime, *, language: s
     with _progress(len(campaigns)) as progress:
         task = progress.add_task("export-site", total=len(campaigns))
         for campaign in campaigns:
-            flow = _flow(campaign)
+            flow = campaign_flow(campaign)
             lang = language if language in flow.languages else flow.default_language
             async with store.transaction() as tx:
                 items = await tx.campaign_items(campaign.id)

@@ -41,6 +41,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from qn_bot.campaigns import campaign_flow
 from qn_bot.config import Config, TeamConfig
 from qn_bot.digest.chart import render_chart
 from qn_bot.digest.email import EmailError, build_email, chart_cid, send_email
@@ -55,12 +56,10 @@ from qn_bot.digest.period import (
 )
 from qn_bot.digest.render import render_chat_text, render_html, render_preview, subject
 from qn_bot.domain import Address, Attachment, CampaignStatus, OutboundMessage
-from qn_bot.errors import CampaignError, FlowError
+from qn_bot.errors import CampaignError
 from qn_bot.export import render_html as render_synthesis_html
-from qn_bot.flows.format import Flow
-from qn_bot.flows.loader import load_flow_text, resolve_flow
 from qn_bot.store import schema as t
-from qn_bot.store.records import CampaignRecord, RevisionRecord
+from qn_bot.store.records import RevisionRecord
 from qn_bot.store.sql import Store, Tx
 from qn_bot.synthesis import build_synthesis
 
@@ -110,17 +109,6 @@ def find_team(config: Config, name: str) -> TeamConfig:
 
 
 # --- reading -------------------------------------------------------------------------------------
-
-
-def campaign_flow(campaign: CampaignRecord) -> Flow:
-    try:
-        if campaign.flow_source.strip():
-            return load_flow_text(campaign.flow_source, f"campaign {campaign.slug}")
-        return resolve_flow(campaign.flow_id)
-    except FlowError as error:
-        raise CampaignError(
-            f"campaign {campaign.slug!r}: its flow cannot be read: {error}"
-        ) from error
 
 
 async def campaign_sessions(tx: Tx, campaign_id: int) -> list[SessionFact]:
