@@ -33,7 +33,9 @@ from typing import Any
 CITIZENS = int(os.environ.get("BENCH_CITIZENS", "100"))
 DELAY_MS = int(os.environ.get("BENCH_DELAY_MS", "50"))
 THINK_SECONDS = float(os.environ.get("BENCH_THINK", "0.5"))
-STEPS = ("pourquoi", "meurt", "dysfonctionne", "nait", "horizons")
+ALL_STEPS = ("pourquoi", "meurt", "dysfonctionne", "nait", "horizons", "moyens_types")
+STEPS = ALL_STEPS[: int(os.environ.get("BENCH_STEPS", "5"))]
+OUTBOX_CONCURRENCY = int(os.environ.get("BENCH_OUTBOX_CONCURRENCY", "100"))
 ITEMS_PER_STEP = 5
 SLUG = "construire-2030"
 TARGET_RATE = 100.0
@@ -77,6 +79,8 @@ def serve(config_path: str) -> None:
             values = {k: float(v) for k, v in (kv.split("=") for kv in spec.split(","))}
             values["chat_burst"] = int(values.get("chat_burst", 3))
             adapter.pacer = Pacer(Limits(**values))  # type: ignore[arg-type]
+        if os.environ.get("BENCH_TRACE"):
+            _trace(app, adapter)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -87,7 +91,54 @@ def serve(config_path: str) -> None:
     asyncio.run(run())
 
 
+def _trace(app: Any, adapter: Any) -> None:
+    """Where the time goes inside the bot (BENCH_TRACE=1): printed to its log at exit."""
+    import atexit
+
+    spans: dict[str, list[float]] = {}
+
+    def timed(name: str, fn: Any) -> Any:
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                spans.setdefault(name, []).append(time.perf_counter() - t)
+
+        return wrapper
+
+    app.service.handle = timed("service.handle", app.service.handle)
+    adapter.send = timed("adapter.send", adapter.send)
+    adapter._handle = timed("adapter._handle (slot wait excluded)", adapter._handle)
+    adapter.kv.set = timed("kv.set (journal)", adapter.kv.set)
+    app.worker.run_once = timed("outbox.run_once", app.worker.run_once)
+    from qn_bot.adapters.telegram.receiving import Poller
+
+    Poller._get_updates = timed("getUpdates", Poller._get_updates)  # type: ignore[method-assign]
+
+    def report() -> None:
+        for name, values in spans.items():
+            values.sort()
+            n = len(values)
+            print(
+                f"{name}: n={n} mean={1000 * sum(values) / n:.1f}ms "
+                f"p50={1000 * values[n // 2]:.1f}ms p95={1000 * values[int(n * 0.95)]:.1f}ms",
+                file=sys.stderr,
+            )
+
+    atexit.register(report)
+
+
 # ---------------------------------------------------------------------------------- citizens
+
+
+def start_bot(config: Path, env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.telegram_throughput", "serve", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        env=env,
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -100,25 +151,22 @@ async def scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
     from tests.integration.construire import CONSENT_QUESTION, prompt
     from tests.integration.telegram.harness import BotHub, Citizen, Emulator, new_token
 
-    emulator = Emulator(delay_ms=DELAY_MS)
+    emulator = await asyncio.to_thread(Emulator, delay_ms=DELAY_MS)
     token = new_token()
     directory = Path(tempfile.mkdtemp(dir=root))
     config = directory / "qn_bot.toml"
     db = directory / "bench.db"
     config.write_text(
         f'[database]\nurl = "sqlite:///{db.as_posix()}"\n\n'
-        f'[telegram]\ntoken = "{token}"\nbase_url = "{emulator.url}/bot"\n',
+        f'[telegram]\ntoken = "{token}"\nbase_url = "{emulator.url}/bot"\n\n'
+        # Sends wait ~50 ms on the network: let the outbox have many in flight.
+        f"[outbox]\nconcurrency = {OUTBOX_CONCURRENCY}\n",
         encoding="utf-8",
     )
     env = dict(os.environ)
     env["BENCH_LIMITS"] = ",".join(f"{k}={v}" for k, v in scenario.limits.items())
     log = (directory / "bot.log").open("wb")
-    bot = subprocess.Popen(
-        [sys.executable, "-m", "bench.telegram_throughput", "serve", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        env=env,
-    )
+    bot = start_bot(config, env, log)
     latencies: list[float] = []
     done_at: list[float] = []
     try:
@@ -147,7 +195,7 @@ async def scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
                     await asyncio.sleep(THINK_SECONDS)
                     started = time.monotonic()
                     await citizen.press("Suivant")
-                    following = prompt(STEPS[s + 1]) if s + 1 < len(STEPS) else "Avec quels"
+                    following = prompt(ALL_STEPS[s + 1])
                     got = await citizen.expect(following, within=120)
                     latencies.append(got[-1].arrived - started)
                     done_at.append(time.monotonic())
@@ -176,6 +224,7 @@ async def scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
         "bot_api_delay_ms": DELAY_MS,
         "think_s": THINK_SECONDS,
         "pacing": scenario.limits or "production defaults",
+        "outbox_concurrency": OUTBOX_CONCURRENCY,
         "actions": actions,
         "elapsed_s": round(elapsed, 2),
         "actions_per_s": round(actions / elapsed, 1),

@@ -63,6 +63,11 @@ class InboundKind(enum.StrEnum):
     DELETE = "delete"  # the citizen deleted / redacted an earlier message
 
 
+class UnsupportedReason(enum.StrEnum):
+    MEDIA = "media"  # photo, sticker, voice, file…: we only read text
+    UNDECRYPTABLE = "undecryptable"  # an encrypted message we hold no key for (yet)
+
+
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
     """One event from a citizen, already stripped of everything platform-specific.
@@ -82,6 +87,7 @@ class InboundMessage:
     display_name: str | None = None
     language_hint: str | None = None
     private_link: str | None = None  # group chats: where to answer privately (t.me/bot?start=…)
+    unsupported_reason: UnsupportedReason | None = None  # why an UNSUPPORTED message was unread
     received_at: datetime | None = None
 
 

@@ -28,6 +28,7 @@ from qn_bot.domain import (
     InboundKind,
     InboundMessage,
     OutboundMessage,
+    UnsupportedReason,
     UserRef,
 )
 from qn_bot.facilitation import FacilitatorContext, run_facilitator_command
@@ -221,6 +222,8 @@ class Service:
         self, tx: Tx, participant: ParticipantRecord, msg: InboundMessage, now: datetime
     ) -> list[OutboundMessage]:
         if msg.kind is InboundKind.UNSUPPORTED:
+            if msg.unsupported_reason is UnsupportedReason.UNDECRYPTABLE:
+                return [self._say(participant, "undecryptable_message")]
             return [self._say(participant, "unsupported_message")]
         if msg.kind in (InboundKind.EDIT, InboundKind.DELETE):
             return await self._edit_or_delete(tx, participant, msg, now)

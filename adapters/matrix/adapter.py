@@ -20,7 +20,7 @@ from nio import InviteMemberEvent, JoinResponse, MegolmEvent, RoomCreateResponse
 
 from qn_bot.commands import parse_command
 from qn_bot.config import Config, MatrixConfig
-from qn_bot.domain import Address, Envelope, InboundKind, InboundMessage, UserRef
+from qn_bot.domain import Address, Envelope, InboundKind, InboundMessage, UnsupportedReason, UserRef
 from qn_bot.errors import ConfigError, RecipientUnreachable, TransientDeliveryError
 from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink
 
@@ -100,12 +100,15 @@ class MatrixAdapter(Adapter):
         return self._ended
 
     async def _run(self) -> None:
+        crashes = 0
         while True:
             if not await self._connect():
                 return
             self._sync = SyncLoop(self.client, self.kv, self._handle_sync)
             try:
                 await self._sync.run()
+            except asyncio.CancelledError:
+                raise
             except LoggedOut as exc:
                 # The token was revoked (logged out from another client, admin action): the
                 # device is gone with it, so log in again as a new device.
@@ -115,6 +118,10 @@ class MatrixAdapter(Adapter):
                     await self.client.close()
                 self.client = None
                 self._ready.clear()
+            except Exception:  # e.g. the database was briefly unavailable: start the loop again
+                crashes += 1
+                log.exception("matrix: the sync loop failed; restarting it")
+                await asyncio.sleep(backoff(crashes))
 
     async def _connect(self) -> bool:
         failures = 0
@@ -224,8 +231,33 @@ class MatrixAdapter(Adapter):
         room = self.client.rooms.get(room_id)
         if room is None:
             return
-        for event in info.timeline.events:
+        if getattr(info.timeline, "limited", False):
+            log.info(  # normal for a room just joined; after a long outage, events were missed
+                "matrix: timeline gap in %s: only its last %d events came with this sync",
+                room_id,
+                len(info.timeline.events),
+            )
+        events = list(info.timeline.events)
+        joined_at = self._own_join_index(events)
+        if joined_at is not None and not self._is_private(room):
+            # History of a group room the bot has just joined is not addressed to it. In a
+            # direct chat it is: a citizen may write before the bot accepted the invitation.
+            events = events[joined_at:]
+        for event in events:
             await self._guard(self._on_event(room, event))
+
+    def _own_join_index(self, events: list[Any]) -> int | None:
+        for index, event in enumerate(events):
+            source = getattr(event, "source", None) or {}
+            if (
+                source.get("type") == "m.room.member"
+                and source.get("state_key") == self.user_id
+                and (source.get("content") or {}).get("membership") == "join"
+                and ((source.get("unsigned") or {}).get("prev_content") or {}).get("membership")
+                != "join"
+            ):
+                return index
+        return None
 
     async def _on_event(self, room: Any, event: Any) -> None:
         source: dict[str, Any] = getattr(event, "source", None) or {}
@@ -244,7 +276,11 @@ class MatrixAdapter(Adapter):
                 await self.client.request_room_key(event)
             if self._is_private(room):
                 # Tell the citizen it was not read (the core answers "unsupported": write again).
-                unreadable = Parsed(Action.MESSAGE, InboundKind.UNSUPPORTED)
+                unreadable = Parsed(
+                    Action.MESSAGE,
+                    InboundKind.UNSUPPORTED,
+                    unsupported_reason=UnsupportedReason.UNDECRYPTABLE,
+                )
                 await self._deliver(room, event_id, sender, unreadable, source)
             return
         if source.get("type") == "m.room.member":
@@ -282,6 +318,7 @@ class MatrixAdapter(Adapter):
             is_private=private,
             display_name=room.user_name(sender),
             private_link=private_link,
+            unsupported_reason=parsed.unsupported_reason,
             received_at=datetime.fromtimestamp(ts / 1000, UTC) if isinstance(ts, int) else None,
         )
         await self._emit(msg)

@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from qn_bot.domain import InboundKind
+from qn_bot.domain import InboundKind, UnsupportedReason
 
 TEXT_MSGTYPES = frozenset({"m.text", "m.emote"})
 MEDIA_MSGTYPES = frozenset({"m.image", "m.file", "m.audio", "m.video", "m.location"})
@@ -27,6 +27,7 @@ class Parsed:
     text: str = ""
     target_event_id: str | None = None
     reaction_key: str | None = None
+    unsupported_reason: UnsupportedReason | None = None
 
 
 def strip_reply_fallback(body: str) -> str:

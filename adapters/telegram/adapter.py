@@ -181,6 +181,7 @@ class TelegramAdapter(Adapter):
             interval=self.settings.poll_interval,
         )
         self._poll_task = asyncio.create_task(self._poller.run(), name="telegram-polling")
+        self._poll_task.add_done_callback(_log_end)
 
     async def _start_webhook(self) -> None:
         url = self.settings.webhook_url
@@ -327,6 +328,11 @@ class TelegramAdapter(Adapter):
             await self.bot.send_document(
                 chat_id=chat_id, document=attachment.data, filename=attachment.filename
             )
+
+
+def _log_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("Telegram polling stopped", exc_info=task.exception())
 
 
 def TelegramAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:

@@ -80,6 +80,11 @@ class Poller:
                 await asyncio.sleep(backoff)
                 backoff = min(MAX_BACKOFF, backoff * 2)
                 continue
+            except Exception:  # a bug or a malformed answer must not end polling for good
+                log.exception("getUpdates failed unexpectedly; retrying in %.0f s", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
+                continue
             fresh = [u for u in updates if int(u["update_id"]) >= self.offset]
             if fresh:
                 self.offset = int(fresh[-1]["update_id"]) + 1
@@ -108,7 +113,15 @@ class Poller:
         return [u for u in result if isinstance(u, dict) and "update_id" in u]
 
     async def _replay(self) -> None:
-        state = await self.kv.get(JOURNAL_KEY)
+        backoff = 0.5
+        while True:
+            try:
+                state = await self.kv.get(JOURNAL_KEY)
+                break
+            except Exception:
+                log.exception("cannot read the Telegram update journal; retrying")
+                await asyncio.sleep(backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
         if not isinstance(state, dict):
             return
         self.offset = int(state.get("offset", 0))

@@ -107,15 +107,16 @@ def assert_error(result: Result, rc: int, *needles: str) -> None:
 def test_campaign_create_open_close_archive_list_round_trip(qn: QnBot, tmp_path: Path) -> None:
     flow_file = tmp_path / "mini.toml"
     flow_file.write_text(MINI_FLOW, encoding="utf-8")
-    # From the built-in id (with ISO dates) and from a flow file path, at once.
-    created, created_mini = qn.parallel(
-        (
-            "campaign", "create", "ts", "--flow", "construire-2030", "--title", "Think Small",
-            "--edition", "Think Small 2016-2017",
-            "--opens", "2026-12-01", "--closes", "2027-01-01T09:00+01:00",
-        ),
-        ("campaign", "create", "mini-1", "--flow", str(flow_file), "--title", "Mini"),
+    # From the built-in id (with ISO dates) and from a flow file path. One after the other: the
+    # first one creates the database.
+    created = qn.ok(
+        "campaign", "create", "ts", "--flow", "construire-2030", "--title", "Think Small",
+        "--edition", "Think Small 2016-2017",
+        "--opens", "2026-12-01", "--closes", "2027-01-01T09:00+01:00",
     )  # fmt: skip
+    created_mini = qn.ok(
+        "campaign", "create", "mini-1", "--flow", str(flow_file), "--title", "Mini"
+    )
     assert "ts" in created.stdout
     assert "draft" in created.stdout
     assert "mini" in created_mini.stdout

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -43,7 +45,7 @@ class BotProcess:
         self.workdir = workdir
         self.user_id = user_id
         allowed_toml = ", ".join(f'"{a}"' for a in allowed)
-        db = (workdir / "test.db").resolve()
+        self.db = db = (workdir / "test.db").resolve()
         self.config = workdir / "qn_bot_test.toml"
         self.config.write_text(
             f'[database]\nurl = "sqlite:///{db.as_posix()}"\n'
@@ -120,3 +122,19 @@ class BotProcess:
         rows = json.loads(proc.stdout)
         assert isinstance(rows, list)
         return rows
+
+    def kv(self, key: str) -> Any:
+        """The adapter's durable state, read straight from the database."""
+        with contextlib.closing(sqlite3.connect(self.db)) as db:
+            row = db.execute("SELECT value FROM kv WHERE key = ?", (f"adapter:matrix:{key}",))
+            found = row.fetchone()
+        return None if found is None else json.loads(found[0])
+
+    def set_kv(self, key: str, value: Any) -> None:
+        """Overwrite the adapter's state (only while the bot is dead)."""
+        assert self.proc is None or self.proc.poll() is not None
+        with contextlib.closing(sqlite3.connect(self.db)) as db, db:
+            db.execute(
+                "UPDATE kv SET value = ? WHERE key = ?",
+                (json.dumps(value), f"adapter:matrix:{key}"),
+            )

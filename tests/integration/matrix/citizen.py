@@ -120,7 +120,9 @@ class Citizen:
         finally:
             poker.cancel()
 
-    async def open_dm(self, bot_id: str, *, encrypted: bool, within: float = 20) -> str:
+    async def open_dm(
+        self, bot_id: str, *, encrypted: bool, within: float = 20, wait: bool = True
+    ) -> str:
         resp = await self.client.room_create(
             is_direct=True,
             invite=[bot_id],
@@ -129,7 +131,8 @@ class Citizen:
         )
         assert isinstance(resp, RoomCreateResponse), resp
         room_id = str(resp.room_id)
-        await self.wait_joined(room_id, bot_id, within)
+        if wait:
+            await self.wait_joined(room_id, bot_id, within)
         return room_id
 
     def joined(self, room_id: str, user_id: str) -> bool:

@@ -46,6 +46,7 @@ async def test_bot_killed_mid_flow_and_restarted(make_bot, make_citizen) -> None
     room = await alice.open_dm(bot.user_id, encrypted=True)
     await alice.say(room, *CONSENT)
     await alice.say(room, "1", "Pourquoi tout va changer")
+    old_token = bot.kv("sync_token")
     await alice.say(room, "Avant le crash", "Noté (1 au total)")
 
     # Crash right after a message was sent (handled or not, we cannot tell), then write more
@@ -53,6 +54,9 @@ async def test_bot_killed_mid_flow_and_restarted(make_bot, make_citizen) -> None
     await alice.send(room, "Pendant le crash")
     bot.kill()
     await alice.send(room, "Bot absent")
+    # As if the crash had come after handling events but before saving the sync position:
+    # the restarted bot is served "Avant le crash" (and maybe more) again and must not answer.
+    bot.set_kv("sync_token", old_token)
     restart = time.monotonic()
     bot.start()
     await alice.expect(room, "Noté (3 au total)", within=30)
@@ -76,31 +80,36 @@ async def test_bot_killed_mid_flow_and_restarted(make_bot, make_citizen) -> None
 
 
 async def test_homeserver_down_for_20_seconds(make_bot, make_citizen, synapse) -> None:
-    bot = make_bot()
-    alice = await make_citizen()
-    room = await alice.open_dm(bot.user_id, encrypted=True)
-    await alice.say(room, *CONSENT)
-    await alice.say(room, "1", "Pourquoi tout va changer")
-    await alice.say(room, "Avant la panne", "Noté (1 au total)")
+    # Bot A stays up through the outage; bot B is restarted while the homeserver is down.
+    bot_a, bot_b = make_bot(), make_bot()
+    alice, bruno = await make_citizen(), await make_citizen()
+    room_a = await alice.open_dm(bot_a.user_id, encrypted=True)
+    room_b = await bruno.open_dm(bot_b.user_id, encrypted=True)
+    for citizen, room in ((alice, room_a), (bruno, room_b)):
+        await citizen.say(room, *CONSENT)
+        await citizen.say(room, "1", "Pourquoi tout va changer")
+        await citizen.say(room, "Avant la panne", "Noté (1 au total)")
 
     synapse.stop()
     await asyncio.sleep(10)
-    # A bot (re)started while the homeserver is down waits for it instead of giving up.
-    bot.kill()
-    bot.start(wait=False)
+    bot_b.kill()
+    bot_b.start(wait=False)
     await asyncio.sleep(10)
     synapse.start()
     back = time.monotonic()
-    await asyncio.to_thread(bot.wait_ready, 20)
-    await alice.say(room, "Après la panne", "Noté (2 au total)", within=30)
-    print(f"answered {time.monotonic() - back:.1f}s after Synapse came back")
-    assert bot.proc is not None
-    assert bot.proc.poll() is None, "the bot must survive the outage"
-    assert "homeserver unreachable" in bot.log()
-    rows = bot.export_json()
-    assert [r["text"] for r in rows] == ["Avant la panne", "Après la panne"]
-    bodies = [m.body for m in alice.messages(room)]
-    assert sum("Noté (1 au total)" in b for b in bodies) == 1
+    await alice.say(room_a, "Après la panne", "Noté (2 au total)", within=30)
+    print(f"bot A answered {time.monotonic() - back:.1f}s after Synapse came back")
+    await asyncio.to_thread(bot_b.wait_ready, 20)
+    await bruno.say(room_b, "Après la panne", "Noté (2 au total)", within=30)
+    print(f"bot B answered {time.monotonic() - back:.1f}s after Synapse came back")
+
+    for bot, citizen, room in ((bot_a, alice, room_a), (bot_b, bruno, room_b)):
+        assert bot.proc is not None
+        assert bot.proc.poll() is None, "the bot must survive the outage"
+        assert "homeserver unreachable" in bot.log()
+        assert [r["text"] for r in bot.export_json()] == ["Avant la panne", "Après la panne"]
+        bodies = [m.body for m in citizen.messages(room)]
+        assert sum("Noté (1 au total)" in b for b in bodies) == 1
 
 
 async def test_revoked_token_logs_in_again(make_bot, make_citizen, synapse) -> None:

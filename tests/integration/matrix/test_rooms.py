@@ -31,20 +31,22 @@ async def test_group_start_opens_a_direct_chat_and_invites_follow_the_policy(
     # Mallory is not allowed: her invitation is declined.
     resp = await mallory.client.room_create(is_direct=True, invite=[bot.user_id])
     declined_room = resp.room_id
-    for _ in range(100):
+    for _ in range(300):
         if await membership(mallory, declined_room, bot.user_id) == "leave":
             break
         await asyncio.sleep(0.1)
     else:
         raise AssertionError("the bot did not decline a forbidden invitation")
 
-    # Alice's team room with Bob: the bot joins, and does not collect answers there.
-    resp = await alice.client.room_create(name="Équipe 2030", invite=[bot.user_id, bob.user_id])
+    # Alice's team room with Bob: what was said before the bot came is not for it.
+    resp = await alice.client.room_create(name="Équipe 2030", invite=[bob.user_id])
     group = resp.room_id
     await bob.wait_for(lambda: group in bob.client.invited_rooms)
     await bob.client.join(group)
-    await alice.wait_joined(group, bot.user_id)
     await alice.wait_joined(group, bob.user_id)
+    await alice.send(group, "!start construire-2030")
+    await alice.client.room_invite(group, bot.user_id)
+    await alice.wait_joined(group, bot.user_id)
 
     await bob.send(group, "Bonjour à tous")
     await alice.send(group, "!start construire-2030")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 from collections.abc import Callable
@@ -222,4 +221,3 @@ async def test_webhook_mode_with_a_secret_token(emulator: Emulator, tmp_path: Pa
         assert await alice.settle(0.5) == []
         rows = await bot.export()
         assert [r["text"] for r in rows] == ["Révolution numérique"]
-    assert os.environ.get("QN_BOT_TELEGRAM_TOKEN") is None
