@@ -15,6 +15,8 @@ import random
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
+from aiolimiter import AsyncLimiter
+
 from qn_bot.clock import utcnow
 from qn_bot.config import OutboxConfig
 from qn_bot.domain import Envelope
@@ -53,6 +55,12 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._stop_requested = asyncio.Event()
         self._semaphore = asyncio.Semaphore(self.config.concurrency)
+        # Each platform's global pace (Telegram ~30 msg/s per bot); per-chat limits are the
+        # adapters' business, they know their platform.
+        self._pace = {
+            name: AsyncLimiter(adapter.capabilities.messages_per_second, 1.0)
+            for name, adapter in self.adapters.items()
+        }
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -140,7 +148,8 @@ class OutboxWorker:
         envelope = Envelope(row.id, row.address, row.message, attempt=row.attempts + 1)
         async with self._semaphore:
             try:
-                await adapter.send(envelope)
+                async with self._pace[row.address.platform]:
+                    await adapter.send(envelope)
             except RetryAfter as exc:
                 await self._retry(row, exc.seconds, str(exc), count_failure=False)
             except RecipientUnreachable as exc:
