@@ -279,7 +279,7 @@ async def _with_tx(config: Config, fn: Callable[[Tx], Awaitable[int]]) -> int:
 async def cmd_campaign_create(args: argparse.Namespace, config: Config) -> int:
     from qn_bot.campaigns import create_campaign
 
-    flow = resolve_flow(args.flow)
+    flow = resolve_flow(args.flow, config.flows_dir)
 
     async def go(tx: Tx) -> int:
         campaign = await create_campaign(

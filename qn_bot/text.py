@@ -8,6 +8,9 @@ import unicodedata
 # Invisible characters that carry no meaning in an answer. ZWJ/ZWNJ (U+200C/D) and the bidi
 # marks are kept inside text: emoji sequences and right-to-left scripts need them.
 _DROP = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad\u180e"), None)
+# Bidi embeddings and overrides (U+202A–U+202E) can make exported text display other than it
+# reads ("Trojan source"); the isolates and marks that right-to-left writing needs stay.
+_DROP.update(dict.fromkeys(range(0x202A, 0x202F), None))
 _BULLET_RE = re.compile(r"^\s*(?:[-*•◦▪‣·–—>+]|\d{1,3}[.)])\s+(.*)$")
 
 
@@ -34,8 +37,7 @@ def split_items(text: str) -> list[str]:
     """
     lines = text.split("\n")
     if sum(1 for line in lines if _BULLET_RE.match(line)) < 2:
-        stripped = _BULLET_RE.match(text)
-        return [stripped.group(1).strip() if stripped and "\n" not in text else text]
+        return [text]  # as typed: "> 1000 habitants" and "+ de vélos" keep their sign
     items: list[str] = []
     for line in lines:
         match = _BULLET_RE.match(line)

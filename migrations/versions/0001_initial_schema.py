@@ -61,6 +61,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_facilitators')),
     sa.UniqueConstraint('platform', 'user_id', 'campaign_id', name=op.f('uq_facilitators_platform_user_id_campaign_id'))
     )
+    with op.batch_alter_table('facilitators', schema=None) as batch_op:
+        batch_op.create_index('uq_facilitators_global', ['platform', 'user_id'], unique=True, sqlite_where=sa.text('campaign_id IS NULL'), postgresql_where=sa.text('campaign_id IS NULL'))
+
     op.create_table('participants',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('platform', sa.String(length=32), nullable=False),
@@ -191,6 +194,9 @@ def downgrade() -> None:
 
     op.drop_table('outbox')
     op.drop_table('participants')
+    with op.batch_alter_table('facilitators', schema=None) as batch_op:
+        batch_op.drop_index('uq_facilitators_global', sqlite_where=sa.text('campaign_id IS NULL'), postgresql_where=sa.text('campaign_id IS NULL'))
+
     op.drop_table('facilitators')
     op.drop_table('kv')
     op.drop_table('job_runs')

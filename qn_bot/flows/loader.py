@@ -635,23 +635,25 @@ def builtin_flow_paths() -> list[Path]:
     return sorted((Path(__file__).parent / "templates").glob("*.toml"))
 
 
-def resolve_flow(id_or_path: str) -> Flow:
-    """Load the flow file at ``id_or_path``, else the built-in template with that id."""
+def resolve_flow(id_or_path: str, flows_dir: Path | None = None) -> Flow:
+    """Load the flow file at ``id_or_path``, else the flow with that id in ``flows_dir``, else the
+    built-in template with that id."""
     path = Path(id_or_path)
     if path.is_file():
         return load_flow_file(path)
-    builtins = [load_flow_file(p) for p in builtin_flow_paths()]
-    for flow in builtins:
+    candidates = sorted(flows_dir.glob("*.toml")) if flows_dir is not None else []
+    candidates += builtin_flow_paths()
+    flows = [load_flow_file(p) for p in candidates]
+    for flow in flows:
         if flow.id == id_or_path:
             return flow
-    known = _listing([f.id for f in builtins]) or "none"
+    known = _listing([f.id for f in flows]) or "none"
     raise FlowError(
         [
             FlowProblem(
                 id_or_path,
                 None,
-                f"no flow file at this path and no built-in flow with this id "
-                f"(built-in flows: {known})",
+                f"no flow file at this path and no flow with this id (known flows: {known})",
             )
         ]
     )

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -216,6 +217,15 @@ facilitators = Table(
     Column("granted_by", String(300), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("platform", "user_id", "campaign_id"),
+    # NULLs never conflict in a unique constraint: global grants need an index of their own.
+    Index(
+        "uq_facilitators_global",
+        "platform",
+        "user_id",
+        unique=True,
+        sqlite_where=text("campaign_id IS NULL"),
+        postgresql_where=text("campaign_id IS NULL"),
+    ),
 )
 
 job_runs = Table(

@@ -100,5 +100,7 @@ def test_text_cleaning() -> None:
     assert normalize("👨\u200d👩\u200d👧") == "👨\u200d👩\u200d👧"  # ZWJ kept inside emoji
     assert split_items("• a\n• b\n  suite de b\n• c") == ["a", "b\nsuite de b", "c"]
     assert split_items("une ligne\net une autre") == ["une ligne\net une autre"]
-    assert split_items("- seul") == ["seul"]
+    assert split_items("- seul") == ["- seul"]  # one line: kept as typed
+    assert split_items("> 1000 habitants") == ["> 1000 habitants"]
+    assert normalize("a\u202eb\u2067c\u2069") == "ab\u2067c\u2069"  # overrides out, isolates in
     assert split_items("1. un\n2. deux") == ["un", "deux"]
