@@ -46,6 +46,7 @@ TARGET_P95_MS = 300.0
 class Scenario:
     name: str
     limits: dict[str, float] = field(default_factory=dict)  # pacing.Limits fields
+    echo: bool = False  # the adapter alone: a scripted sink instead of qn-bot's service
 
 
 SCENARIOS = (
@@ -54,6 +55,11 @@ SCENARIOS = (
         {"per_bot_per_second": 1000.0, "per_chat_per_second": 20.0, "chat_burst": 20},
     ),
     Scenario("telegram pacing", {}),
+    Scenario(
+        "adapter only (no database)",
+        {"per_bot_per_second": 1000.0, "per_chat_per_second": 20.0, "chat_burst": 20},
+        echo=True,
+    ),
 )
 
 
@@ -70,6 +76,9 @@ def serve(config_path: str) -> None:
 
     async def run() -> None:
         config = load_config(config_path)
+        if os.environ.get("BENCH_ECHO"):
+            await echo(config)
+            return
         await prepare_database(config)
         app = Application(config)
         adapter = app.adapters["telegram"]
@@ -88,7 +97,82 @@ def serve(config_path: str) -> None:
             print("ready", flush=True)
             await stop.wait()
 
-    asyncio.run(run())
+    profile_to = os.environ.get("BENCH_PROFILE")
+    if profile_to:  # where the bot's CPU goes: python -m pstats FILE
+        import cProfile
+
+        with cProfile.Profile() as profiler:
+            try:
+                asyncio.run(run())
+            finally:
+                profiler.dump_stats(profile_to)
+    else:
+        asyncio.run(run())
+
+
+async def echo(config: Any) -> None:
+    """The adapter with a scripted sink that answers like the flow would, with no database:
+    what the Telegram adapter can do by itself."""
+    from qn_bot.adapters.telegram import Limits, TelegramAdapter, TelegramSettings
+    from qn_bot.adapters.telegram.pacing import Pacer
+
+    from qn_bot.clock import utcnow
+    from qn_bot.domain import Button, ButtonKind, Envelope, InboundKind, InboundMessage
+    from qn_bot.domain import OutboundMessage as Out
+    from tests.integration.construire import CONSENT_QUESTION, prompt
+
+    class MemoryKV:
+        def __init__(self) -> None:
+            self.data: dict[str, Any] = {}
+
+        async def get(self, key: str) -> Any:
+            return self.data.get(key)
+
+        async def set(self, key: str, value: Any) -> None:
+            self.data[key] = value
+
+    settings = TelegramSettings.from_config(config)
+    assert settings is not None
+    adapter = TelegramAdapter(settings, MemoryKV())
+    spec = os.environ.get("BENCH_LIMITS", "")
+    values = {k: float(v) for k, v in (kv.split("=") for kv in spec.split(",") if kv)}
+    values["chat_burst"] = int(values.get("chat_burst", 3))
+    adapter.pacer = Pacer(Limits(**values))  # type: ignore[arg-type]
+    nxt = (Button(ButtonKind.COMMAND, "suivant", "Suivant ➡"),)
+    counts: dict[str, int] = {}
+    steps: dict[str, int] = {}
+    outbox_ids = iter(range(1, 10**9))
+    sending: set[asyncio.Task[None]] = set()
+    del utcnow
+
+    async def sink(msg: InboundMessage) -> None:
+        chat = msg.address.chat_id
+        if msg.kind is InboundKind.CHOICE:
+            steps[chat], counts[chat] = 0, 0
+            out = Out(prompt(ALL_STEPS[0]), buttons=nxt)
+        elif msg.text.startswith("/start"):
+            out = Out(
+                CONSENT_QUESTION,
+                buttons=(Button(ButtonKind.CHOICE, "accept", "J'accepte"),),
+            )
+        elif msg.text == "/suivant":
+            steps[chat] = steps.get(chat, 0) + 1
+            counts[chat] = 0
+            out = Out(prompt(ALL_STEPS[steps[chat]]), buttons=nxt)
+        else:
+            counts[chat] = counts.get(chat, 0) + 1
+            out = Out(f"✓ Noté ({counts[chat]} au total). Une autre idée ?", buttons=nxt)
+        envelope = Envelope(next(outbox_ids), msg.address, out)
+        task = asyncio.create_task(adapter.send(envelope))  # like the outbox, after the commit
+        sending.add(task)
+        task.add_done_callback(sending.discard)
+
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await adapter.start(sink)
+    print("ready", flush=True)
+    await stop.wait()
+    await adapter.stop()
 
 
 def _trace(app: Any, adapter: Any) -> None:
@@ -165,6 +249,8 @@ async def scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
     )
     env = dict(os.environ)
     env["BENCH_LIMITS"] = ",".join(f"{k}={v}" for k, v in scenario.limits.items())
+    if scenario.echo:
+        env["BENCH_ECHO"] = "1"
     log = (directory / "bot.log").open("wb")
     bot = start_bot(config, env, log)
     latencies: list[float] = []

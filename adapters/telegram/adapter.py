@@ -58,7 +58,7 @@ class TelegramSettings:
     poll_timeout: float = 30.0  # long polling, seconds
     poll_interval: float = 0.0  # pause after an empty answer (servers that ignore the timeout)
     limits: Limits = field(default_factory=Limits)
-    connection_pool_size: int = 64
+    connection_pool_size: int = 16
     concurrent_chats: int = 8  # updates of this many chats handled at once
     #: group chat id → campaign slug its /start links to (from the teams' destinations)
     group_campaigns: Mapping[int, str] = field(default_factory=dict)

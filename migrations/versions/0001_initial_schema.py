@@ -100,7 +100,8 @@ def upgrade() -> None:
     sa.Column('sent_at', qn_bot.store.schema.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['participant_id'], ['participants.id'], name=op.f('fk_outbox_participant_id_participants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),
-    sa.UniqueConstraint('dedupe_key', name=op.f('uq_outbox_dedupe_key'))
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_outbox_dedupe_key')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_chat', ['platform', 'chat_id', 'status'], unique=False)

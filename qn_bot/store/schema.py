@@ -205,6 +205,9 @@ outbox = Table(
     Column("sent_at", UTCDateTime, nullable=True),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_chat", "platform", "chat_id", "status"),
+    # Adapters derive idempotent platform transaction ids from the row id (Matrix txn ids): an id
+    # must never come back after a deletion, which SQLite's plain rowid allows.
+    sqlite_autoincrement=True,
 )
 
 facilitators = Table(

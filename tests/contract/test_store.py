@@ -448,3 +448,21 @@ async def test_concurrent_read_modify_write_transactions_lose_no_update(store: S
     await asyncio.gather(*(bump(n) for n in range(20)))
     async with store.transaction() as tx:
         assert await tx.kv_get("counter") == 20
+
+
+async def test_outbox_ids_never_come_back_after_a_deletion(store: Store) -> None:
+    """Matrix transaction ids are derived from outbox ids: a reused id would be deduplicated by
+    the homeserver and the new message silently never posted."""
+    now = T0
+    async with store.transaction() as tx:
+        participant = await tx.create_participant(
+            UserRef("test", "gone"), Address("test", "gone"), now, language=None
+        )
+        first = await tx.enqueue(
+            Address("test", "gone"), OutboundMessage("a"), now, participant_id=participant.id
+        )
+        await tx.delete_participant(participant.id)  # deletes the pending row, the newest one
+        second = await tx.enqueue(Address("test", "gone"), OutboundMessage("b"), now)
+    assert first is not None
+    assert second is not None
+    assert second > first

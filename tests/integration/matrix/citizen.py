@@ -16,7 +16,9 @@ from nio import (
     ReactionEvent,
     RoomCreateResponse,
     RoomEncryptedFile,
+    RoomEncryptedImage,
     RoomMessageFile,
+    RoomMessageImage,
     RoomMessageNotice,
     RoomMessageText,
     RoomPreset,
@@ -68,7 +70,14 @@ class Citizen:
         assert isinstance(resp, LoginResponse), resp
         self.client.add_event_callback(
             self._on_message,
-            (RoomMessageNotice, RoomMessageText, RoomMessageFile, RoomEncryptedFile),
+            (
+                RoomMessageNotice,
+                RoomMessageText,
+                RoomMessageFile,
+                RoomMessageImage,
+                RoomEncryptedFile,
+                RoomEncryptedImage,
+            ),
         )
         self.client.add_event_callback(self._on_reaction, ReactionEvent)
         await self.client.sync(timeout=0)
