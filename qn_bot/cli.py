@@ -429,6 +429,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.verbose < 2:
+        # Their INFO lines (every job run, every migration step) drown ours; -vv shows them.
+        for noisy in ("apscheduler", "alembic", "aiosqlite", "httpx", "asyncio"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
         return int(asyncio.run(args.func(args, config)))

@@ -112,4 +112,5 @@ class ConsoleAdapter(Adapter):
 def ConsoleAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:
     """`qn-bot run` chats on the console when no platform is configured."""
     del config, context
-    return ConsoleAdapter(getpass.getuser())
+    # Show the open campaign (or the question one was at) at once, as `qn-bot chat` does.
+    return ConsoleAdapter(getpass.getuser(), opening="/start")
