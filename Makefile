@@ -66,7 +66,7 @@ test: lint typecheck test-servers
 	tests/servers/postgres/with-postgres.sh $(BIN)/pytest -q
 
 bench: install-test test-servers
-	$(BIN)/python -m bench
+	tests/servers/postgres/with-postgres.sh $(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
