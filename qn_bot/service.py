@@ -176,7 +176,11 @@ class Service:
                 await tx.update_participant(participant.id, now, reply_chat_id=msg.address.chat_id)
             replies = await self._dispatch(tx, participant, msg, now)
             # After /oublier the participant row is gone: the goodbye is not tied to it.
-            still_there = await tx.participant_by_id(participant.id) is not None
+            # Only a confirmed /oublier erases a participant, and only while it is pending.
+            still_there = (
+                participant.pending_action != _FORGET
+                or await tx.participant_by_id(participant.id) is not None
+            )
             for reply in replies:
                 await tx.enqueue(
                     msg.address, reply, now, participant_id=participant.id if still_there else None
@@ -413,7 +417,9 @@ class Service:
             if not reviewing:
                 return [self._say(participant, "campaign_closed", title=campaign.title)]
         state, events = engine.resume(state, inp, now)
-        return await self._persist(tx, participant, campaign, state, events, now, source=source)
+        return await self._persist(
+            tx, participant, campaign, state, events, now, source=source, session_id=session.id
+        )
 
     async def _edit_or_delete(
         self, tx: Tx, participant: ParticipantRecord, msg: InboundMessage, now: datetime
@@ -446,7 +452,9 @@ class Service:
         for inp in inputs:
             state, more = engine.resume(state, inp, now)
             events += more
-        return await self._persist(tx, participant, campaign, state, events, now)
+        return await self._persist(
+            tx, participant, campaign, state, events, now, session_id=session.id
+        )
 
     async def _prompt(
         self, tx: Tx, participant: ParticipantRecord, now: datetime
@@ -471,8 +479,10 @@ class Service:
         now: datetime,
         *,
         source: str | None = None,
+        session_id: int | None = None,
     ) -> list[OutboundMessage]:
-        """Write the engine's events and the new state; ``source`` is the message behind them."""
+        """Write the engine's events and the new state; ``source`` is the message behind them,
+        ``session_id`` the session's row when it exists already (None: a new session)."""
         session_id = await tx.save_session(
             participant.id,
             campaign.id,
@@ -480,6 +490,7 @@ class Service:
             now,
             status=state.status.value,
             step_id=state.step_id,
+            session_id=session_id,
         )
         for event in events:
             match event:

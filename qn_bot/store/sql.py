@@ -501,8 +501,13 @@ class Tx:
         *,
         status: str,
         step_id: str | None,
+        session_id: int | None = None,
     ) -> int:
-        existing = await self.session(participant_id, campaign_id)
+        """Insert or update the session; a caller that knows its id saves a look-up."""
+        existing_id = session_id
+        if existing_id is None:
+            existing = await self.session(participant_id, campaign_id)
+            existing_id = existing.id if existing is not None else None
         # Every save follows something the citizen sent: the reminder clock starts again.
         values = {
             "state": state,
@@ -514,7 +519,7 @@ class Tx:
         }
         if status == "completed":
             values["completed_at"] = now
-        if existing is None:
+        if existing_id is None:
             result = await self.conn.execute(
                 insert(t.sessions)
                 .values(
@@ -524,9 +529,9 @@ class Tx:
             )
             return int(result.scalar_one())
         await self.conn.execute(
-            update(t.sessions).where(t.sessions.c.id == existing.id).values(**values)
+            update(t.sessions).where(t.sessions.c.id == existing_id).values(**values)
         )
-        return existing.id
+        return existing_id
 
     async def record_consent(
         self, session_id: int, flow_version: int | None, now: datetime
