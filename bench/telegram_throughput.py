@@ -88,6 +88,11 @@ def serve(config_path: str) -> None:
             values = {k: float(v) for k, v in (kv.split("=") for kv in spec.split(","))}
             values["chat_burst"] = int(values.get("chat_burst", 3))
             adapter.pacer = Pacer(Limits(**values))  # type: ignore[arg-type]
+            # The outbox worker paces each platform too (Capabilities.messages_per_second,
+            # read when it is built): raise it alike.
+            from aiolimiter import AsyncLimiter
+
+            app.worker._pace["telegram"] = AsyncLimiter(values["per_bot_per_second"], 1.0)
         if os.environ.get("BENCH_TRACE"):
             _trace(app, adapter)
         stop = asyncio.Event()

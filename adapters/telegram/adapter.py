@@ -26,7 +26,12 @@ from telegram.request import HTTPXRequest
 
 from qn_bot.config import Config
 from qn_bot.domain import Attachment, Envelope
-from qn_bot.errors import ConfigError, PermanentDeliveryError
+from qn_bot.errors import (
+    ConfigError,
+    PermanentDeliveryError,
+    RetryAfter,
+    TransientDeliveryError,
+)
 from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, KeyValue
 
 from .dispatch import ChatDispatcher
@@ -298,7 +303,7 @@ class TelegramAdapter(Adapter):
                 if isinstance(exc, tg.RetryAfter):
                     self.pacer.pause(retry_after_seconds(exc))
                 error = delivery_error(exc)
-                if index and isinstance(exc, tg.RetryAfter | tg.NetworkError):
+                if index and isinstance(error, RetryAfter | TransientDeliveryError):
                     self._remember_progress(envelope.outbox_id, index)
                 raise error from exc
 

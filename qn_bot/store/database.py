@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -37,9 +36,10 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     url = async_url(url)
     if is_sqlite(url):
-        # One SQLite file, many connections: NullPool avoids keeping idle handles across forks
-        # and tests; opening a connection costs ~0.1 ms.
-        engine = create_async_engine(url, poolclass=NullPool)
+        # Pooled: opening an aiosqlite connection (a thread, four pragmas) cost ~0.15 ms of CPU
+        # per message when every transaction opened its own (profiled). Our writers take turns
+        # on the store's lock, so a few connections are plenty.
+        engine = create_async_engine(url, pool_size=2, max_overflow=2)
         _make_sqlite_transactions_safe(engine)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
