@@ -67,7 +67,7 @@ class TelegramSettings:
     # connection each time one frees (measured: most of the adapter's CPU with 64 connections
     # and a queue); callers wait on a plain semaphore instead, the pool stays small.
     connection_pool_size: int = 16
-    concurrent_chats: int = 8  # updates of this many chats handled at once
+    concurrent_chats: int = 32  # updates of this many chats handled at once
     #: group chat id → campaign slug its /start links to (from the teams' destinations)
     group_campaigns: Mapping[int, str] = field(default_factory=dict)
 
