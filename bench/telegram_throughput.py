@@ -8,9 +8,12 @@ pressed on the keyboard, and waits for the bot's answer to each action before th
 short think time). An action's latency runs from the moment it is sent to the arrival of the
 reply that answers it.
 
-Scenarios: "bot capacity" raises the adapter's pacing (the emulator has no limits; this is what
-the bot itself can do), "telegram pacing" keeps the production pacing (30 messages/s per bot,
-about 1/s per chat), which caps replies whatever the bot can do.
+Scenarios: "bot capacity" raises the pacing (adapter and outbox; the emulator has no limits:
+this is what the bot itself can do), "telegram pacing" keeps the production pacing (30 messages/s
+per bot, about 1/s per chat), which caps replies whatever the bot can do, and "adapter only (no
+database)" replaces qn-bot's service by a scripted sink answering like the flow: the Telegram
+adapter's own capacity. BENCH_TRACE=1 prints where the bot's time goes (in its log),
+BENCH_PROFILE=FILE writes a cProfile of the bot process.
 
 Target (issue 3): 100 citizens, 50 ms per Bot API call: ≥ 100 actions/s with p95 ≤ 300 ms.
 """

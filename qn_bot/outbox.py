@@ -70,6 +70,12 @@ class OutboxWorker:
 
     async def start(self) -> None:
         if self._task is None:
+            if self.store.dialect == "sqlite":
+                # One process per SQLite file: a lease still held is a dead process's, and would
+                # hold that chat back for a whole lease after a crash. (PostgreSQL may have other
+                # live workers: their leases simply expire.)
+                async with self.store.transaction() as tx:
+                    await tx.outbox_release_leases()
             self._task = asyncio.create_task(self._run(), name="outbox-worker")
 
     async def stop(self, *, grace: float = 5.0) -> None:

@@ -884,6 +884,13 @@ class Tx:
         )
         return int(result.rowcount)
 
+    async def outbox_release_leases(self) -> None:
+        await self.conn.execute(
+            update(t.outbox)
+            .where(t.outbox.c.status == "pending", t.outbox.c.locked_until.is_not(None))
+            .values(locked_until=None)
+        )
+
     async def outbox_pending(self, platforms: Sequence[str] | None = None) -> int:
         stmt = select(func.count()).select_from(t.outbox).where(t.outbox.c.status == "pending")
         if platforms is not None:
