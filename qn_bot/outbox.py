@@ -19,7 +19,7 @@ from aiolimiter import AsyncLimiter
 
 from qn_bot.clock import utcnow
 from qn_bot.config import OutboxConfig
-from qn_bot.domain import Envelope
+from qn_bot.domain import Address, Envelope
 from qn_bot.errors import (
     PermanentDeliveryError,
     RecipientUnreachable,
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 IDLE_POLL_SECONDS = 1.0  # another process may have queued rows: look again this often
+MIN_POLL_SECONDS = 0.01
 
 
 class OutboxWorker:
@@ -103,19 +104,60 @@ class OutboxWorker:
         await self.stop()
 
     async def _run(self) -> None:
-        while not self._stop_requested.is_set():
-            self._wake.clear()
-            try:
-                if await self.run_once():
-                    continue
-                delay = await self._idle_delay()
-            except Exception:  # the database may be briefly unavailable: never die, retry
-                log.exception("outbox worker pass failed; retrying")
-                delay = IDLE_POLL_SECONDS
-            if self._stop_requested.is_set():
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        """Claim the heads of idle chats and give each chat a task that sends its messages one
+        after another, claiming the next as soon as the previous is sent: a reply committed
+        meanwhile never waits for other chats' slow sends."""
+        chats: dict[Address, asyncio.Task[None]] = {}
+        try:
+            while not self._stop_requested.is_set():
+                self._wake.clear()
+                try:
+                    async with self.store.transaction() as tx:
+                        rows = await tx.claim_outbox(
+                            self.clock(),
+                            limit=self.batch,
+                            lease=LEASE,
+                            platforms=list(self.adapters),
+                            skip_chats=list(chats),
+                        )
+                    for row in rows:
+                        chats[row.address] = asyncio.create_task(
+                            self._chat(row, chats), name=f"outbox-chat-{row.id}"
+                        )
+                    delay = 0.0 if len(rows) == self.batch else await self._idle_delay()
+                except Exception:  # the database may be briefly unavailable: never die, retry
+                    log.exception("outbox worker pass failed; retrying")
+                    delay = IDLE_POLL_SECONDS
+                if self._stop_requested.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    # A floor keeps a chat whose next message is due, but still in its own
+                    # task, from making this loop spin.
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(delay, MIN_POLL_SECONDS))
+        finally:
+            if chats:
+                await asyncio.gather(*chats.values(), return_exceptions=True)
+
+    async def _chat(self, row: OutboxRecord, chats: dict[Address, asyncio.Task[None]]) -> None:
+        address = row.address
+        next_row: OutboxRecord | None = row
+        try:
+            while next_row is not None and not self._stop_requested.is_set():
+                await self._send(next_row)
+                async with self.store.transaction() as tx:
+                    claimed = await tx.claim_outbox(
+                        self.clock(),
+                        limit=1,
+                        lease=LEASE,
+                        platforms=[address.platform],
+                        chat=address,
+                    )
+                next_row = claimed[0] if claimed else None
+        except Exception:
+            log.exception("outbox: sending to a %s chat failed; retrying later", address.platform)
+        finally:
+            chats.pop(address, None)
+            self._wake.set()
 
     async def _idle_delay(self) -> float:
         async with self.store.transaction() as tx:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Row, Table, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -796,16 +796,34 @@ class Tx:
         return None if row is None else int(row[0])
 
     async def claim_outbox(
-        self, now: datetime, *, limit: int, lease: timedelta, platforms: Sequence[str]
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        lease: timedelta,
+        platforms: Sequence[str],
+        chat: Address | None = None,
+        skip_chats: Collection[Address] = (),
     ) -> list[OutboxRecord]:
         """The oldest pending message of each chat that is due, leased to this worker.
 
         Only a chat's head is handed out, so one chat's messages are always sent in order.
+        ``chat`` restricts the claim to one chat; ``skip_chats`` leaves out chats this worker is
+        already sending to.
         """
         o = t.outbox
+        pending = [o.c.status == "pending", o.c.platform.in_(list(platforms))]
+        if chat is not None:
+            pending += [o.c.platform == chat.platform, o.c.chat_id == chat.chat_id]
+        if skip_chats:
+            pending.append(
+                tuple_(o.c.platform, o.c.chat_id).not_in(
+                    [(a.platform, a.chat_id) for a in skip_chats]
+                )
+            )
         heads = (
             select(func.min(o.c.id).label("id"))
-            .where(o.c.status == "pending", o.c.platform.in_(list(platforms)))
+            .where(*pending)
             .group_by(o.c.platform, o.c.chat_id)
             .subquery()
         )
