@@ -14,10 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import cache
 from typing import Any, Literal
-
-import jinja2
 
 from qn_bot.campaigns import campaign_flow
 from qn_bot.errors import CampaignError
@@ -25,6 +22,7 @@ from qn_bot.flows.format import Flow
 from qn_bot.store.records import ItemRecord, RevisionRecord
 from qn_bot.store.sql import Tx
 from qn_bot.synthesis import Synthesis, build_synthesis, format_date, step_heading, utc
+from qn_bot.templating import templates
 
 ExportFormat = Literal["md", "html", "csv", "json"]
 
@@ -173,18 +171,6 @@ def render_markdown(s: Synthesis) -> str:
 # --- HTML -------------------------------------------------------------------------------------
 
 
-@cache
-def _jinja() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("qn_bot", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class HistoryDay:
     day: date
@@ -215,7 +201,7 @@ def render_html(s: Synthesis, revisions: list[RevisionRecord] | None = None) -> 
             }
             for h in revision_history(revisions)
         ]
-    template = _jinja().get_template("synthesis.html.j2")
+    template = templates().get_template("synthesis.html.j2")
     return template.render(s=s, page=_page(s), labels=_labels(s.language), history=history)
 
 

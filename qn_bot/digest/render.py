@@ -15,12 +15,10 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import date
-from functools import cache
-
-import jinja2
 
 from qn_bot.digest.model import CampaignDigest, Digest, SectionDigest
 from qn_bot.synthesis import format_date
+from qn_bot.templating import templates
 
 LABELS: Mapping[str, Mapping[str, str]] = {
     "fr": {
@@ -235,74 +233,6 @@ def render_preview(digest: Digest) -> str:
 
 # --- HTML e-mail ---------------------------------------------------------------------------------
 
-_EMAIL_TEMPLATE = """\
-<!doctype html>
-<html lang="{{ d.language }}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ subject }}</title>
-</head>
-<body style="font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; \
-line-height: 1.45; max-width: 42rem; margin: 0 auto; padding: 1rem; color: #222;">
-<h1 style="font-size: 1.35rem; margin: 0 0 .25rem;">{{ title }}</h1>
-<p style="color: #666; margin: 0 0 1rem;">{{ period }}</p>
-{% if late %}
-<p style="background: #fff3cd; padding: .5rem .75rem; border-radius: 4px;">{{ late }}</p>
-{% endif %}
-{% if not campaigns %}
-<p>{{ lab.no_campaign }}</p>
-{% endif %}
-{% for c in campaigns %}
-<h2 style="font-size: 1.2rem; border-bottom: 2px solid #1f5f8b; padding-bottom: .2rem; \
-margin-top: 2rem;">{{ c.title }}</h2>
-<ul style="padding-left: 1.2rem;">
-{% for line in c.stats %}
-  <li>{{ line }}</li>
-{% endfor %}
-</ul>
-{% if c.cid %}
-<p><img src="cid:{{ c.cid }}" alt="{{ lab.chart_alt }}" style="max-width: 100%; height: auto;"></p>
-{% endif %}
-{% if c.message %}
-<p style="color: #666; font-style: italic;">{{ c.message }}</p>
-{% endif %}
-{% for s in c.sections %}
-{% if s.part %}
-<h3 style="font-size: 1.05rem; margin: 1.5rem 0 .25rem; color: #1f5f8b;">{{ s.part }}</h3>
-{% endif %}
-<h4 style="font-size: 1rem; margin: 1rem 0 .25rem;">{{ s.heading }} \
-<span style="color: #666; font-weight: normal;">({{ s.count }})</span></h4>
-<ul style="padding-left: 1.2rem; margin: .25rem 0;">
-{% for item in s.bullets %}
-  <li style="margin: .2rem 0; white-space: pre-line;">{{ item }}</li>
-{% endfor %}
-{% if s.more %}
-  <li style="list-style: none; color: #666;">{{ s.more }}</li>
-{% endif %}
-</ul>
-{% if s.themes %}
-<p style="color: #444; font-size: .92rem; margin: .25rem 0;"><em>{{ s.themes }}</em></p>
-{% endif %}
-{% endfor %}
-{% endfor %}
-<p style="margin-top: 2rem;">{{ lab.attached }}</p>
-<p style="color: #888; font-size: .8rem;">{{ footer }}</p>
-</body>
-</html>
-"""
-
-
-@cache
-def _jinja() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.DictLoader({"digest_email.html": _EMAIL_TEMPLATE}),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
 
 def render_html(digest: Digest, chart_cids: Mapping[str, str] | None = None) -> str:
     """The e-mail body; ``chart_cids`` maps a campaign slug to the Content-ID of its chart."""
@@ -339,8 +269,8 @@ def render_html(digest: Digest, chart_cids: Mapping[str, str] | None = None) -> 
             }
         )
     return (
-        _jinja()
-        .get_template("digest_email.html")
+        templates()
+        .get_template("digest_email.html.j2")
         .render(
             d=digest,
             lab=lab,
