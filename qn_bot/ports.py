@@ -68,6 +68,14 @@ class Adapter(abc.ABC):
     async def send(self, envelope: Envelope) -> None:
         """Deliver one message, or raise a :class:`qn_bot.errors.DeliveryError` subclass."""
 
+    def reachable_chats(self) -> frozenset[str] | None:
+        """The chats this connection can deliver to; None means every chat of the platform.
+
+        A bot account reaches anyone, but a console reaches only its own terminal: two
+        `qn-bot chat` processes on one database must not print each other's replies.
+        """
+        return None
+
     def bind_drain(self, drain: Callable[[], Awaitable[None]]) -> None:  # noqa: B027 - optional hook
         """Receive a way to wait until queued replies are sent; interactive adapters use it."""
 

@@ -88,6 +88,9 @@ class ConsoleAdapter(Adapter):
         if self.flush is not None:
             await self.flush()
 
+    def reachable_chats(self) -> frozenset[str]:
+        return frozenset({self.address.chat_id})
+
     def bind_drain(self, drain: Callable[[], Awaitable[None]]) -> None:
         self.flush = drain
 

@@ -8,14 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Table,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -74,6 +87,24 @@ def _participant(row: Row[Any]) -> ParticipantRecord:
         timezone=m["timezone"],
         signature=m["signature"],
     )
+
+
+#: The chats a worker can deliver to: platform -> its chat ids, or None for every chat of that
+#: platform (a bot account reaches anyone; a console reaches only its own terminal). A bare
+#: sequence of platform names means every chat of each.
+Reach = Mapping[str, Collection[str] | None] | Sequence[str]
+
+
+def _reachable(reach: Reach) -> ColumnElement[bool]:
+    o = t.outbox
+    if not isinstance(reach, Mapping):
+        return o.c.platform.in_(list(reach))
+    everywhere = [platform for platform, chats in reach.items() if chats is None]
+    conditions: list[ColumnElement[bool]] = [o.c.platform.in_(everywhere)] if everywhere else []
+    for platform, chats in reach.items():
+        if chats is not None:
+            conditions.append(and_(o.c.platform == platform, o.c.chat_id.in_(list(chats))))
+    return or_(false(), *conditions)
 
 
 class Tx:
@@ -801,7 +832,7 @@ class Tx:
         *,
         limit: int,
         lease: timedelta,
-        platforms: Sequence[str],
+        platforms: Reach,
         chat: Address | None = None,
         skip_chats: Collection[Address] = (),
     ) -> list[OutboxRecord]:
@@ -812,7 +843,7 @@ class Tx:
         already sending to.
         """
         o = t.outbox
-        pending = [o.c.status == "pending", o.c.platform.in_(list(platforms))]
+        pending = [o.c.status == "pending", _reachable(platforms)]
         if chat is not None:
             pending += [o.c.platform == chat.platform, o.c.chat_id == chat.chat_id]
         if skip_chats:
@@ -915,9 +946,9 @@ class Tx:
             stmt = stmt.where(t.outbox.c.platform.in_(list(platforms)))
         return int((await self.conn.execute(stmt)).scalar_one())
 
-    async def next_outbox_due(self, platforms: Sequence[str]) -> datetime | None:
+    async def next_outbox_due(self, platforms: Reach) -> datetime | None:
         stmt = select(func.min(t.outbox.c.next_attempt_at)).where(
-            t.outbox.c.status == "pending", t.outbox.c.platform.in_(list(platforms))
+            t.outbox.c.status == "pending", _reachable(platforms)
         )
         value = (await self.conn.execute(stmt)).scalar_one()
         return t.UTCDateTime().process_result_value(value, self.conn.dialect)

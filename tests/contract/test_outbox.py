@@ -8,6 +8,7 @@ connection) are injected by raising the qn_bot.errors delivery errors from its `
 from __future__ import annotations
 
 import asyncio
+import io
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ import pytest
 import sqlalchemy.exc
 from sqlalchemy import select
 
+from adapters.console.adapter import ConsoleAdapter
 from qn_bot.app import Application
 from qn_bot.campaigns import create_campaign, set_status
 from qn_bot.clock import utcnow
@@ -153,6 +155,28 @@ async def background(worker: OutboxWorker) -> AsyncIterator[OutboxWorker]:
         # transaction cancelled half-way can leave SQLite's write lock behind (see the report).
         await asyncio.sleep(0.05)
         await worker.stop()
+
+
+# ------------------------------------------------------------------ who sends what
+
+
+async def test_two_consoles_on_one_database_each_print_only_their_own_replies(
+    store: Store,
+) -> None:
+    """Both workers serve the platform "console"; neither may take the other's terminal's rows."""
+    outputs = {name: io.StringIO() for name in ("alice", "bob")}
+    consoles = {
+        name: ConsoleAdapter(name, stdin=io.StringIO(), stdout=out) for name, out in outputs.items()
+    }
+    workers = [OutboxWorker(store, {"console": c}, config=FAST) for c in consoles.values()]
+    async with store.transaction() as tx:
+        for n in range(5):
+            for name in ("alice", "bob"):
+                await tx.enqueue(Address("console", name), OutboundMessage(f"{name} {n}"), utcnow())
+    async with background(workers[0]), background(workers[1]):
+        await eventually(lambda: nothing_pending(store))
+    for name, out in outputs.items():
+        assert out.getvalue().split("\n")[:-1] == [f"{name} {n}" for n in range(5)]
 
 
 # ------------------------------------------------------------------ commit and order

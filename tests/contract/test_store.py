@@ -466,3 +466,19 @@ async def test_outbox_ids_never_come_back_after_a_deletion(store: Store) -> None
     assert first is not None
     assert second is not None
     assert second > first
+
+
+async def test_claim_outbox_only_hands_out_chats_the_worker_can_reach(store: Store) -> None:
+    """Two `qn-bot chat` consoles on one database each print only their own replies."""
+    alice, bob = Address("console", "alice"), Address("console", "bob")
+    lease = timedelta(seconds=60)
+    async with store.transaction() as tx:
+        await tx.enqueue(alice, say("for alice"), T0)
+        for_bob = await tx.enqueue(bob, say("for bob"), T0)
+        for_bot = await tx.enqueue(Address(PLATFORM, "anyone"), say("for a bot chat"), T0)
+    reach = {"console": frozenset({"bob"}), PLATFORM: None}
+    async with store.transaction() as tx:
+        claimed = await tx.claim_outbox(T0, limit=10, lease=lease, platforms=reach)
+        assert await tx.next_outbox_due({"console": frozenset({"carol"})}) is None
+        assert await tx.next_outbox_due({"console": frozenset({"alice"})}) == T0
+    assert sorted(r.id for r in claimed) == sorted([for_bob, for_bot])
