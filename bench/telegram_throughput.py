@@ -48,19 +48,19 @@ TARGET_P95_MS = 300.0
 @dataclass
 class Scenario:
     name: str
-    limits: dict[str, float] = field(default_factory=dict)  # pacing.Limits fields
+    limits: dict[str, float] = field(default_factory=dict)  # [telegram] pacing keys
     echo: bool = False  # the adapter alone: a scripted sink instead of qn-bot's service
 
 
 SCENARIOS = (
     Scenario(
         "bot capacity",
-        {"per_bot_per_second": 1000.0, "per_chat_per_second": 20.0, "chat_burst": 20},
+        {"messages_per_second": 1000.0, "chat_messages_per_second": 20.0, "chat_burst": 20},
     ),
     Scenario("telegram pacing", {}),
     Scenario(
         "adapter only (no database)",
-        {"per_bot_per_second": 1000.0, "per_chat_per_second": 20.0, "chat_burst": 20},
+        {"messages_per_second": 1000.0, "chat_messages_per_second": 20.0, "chat_burst": 20},
         echo=True,
     ),
 )
@@ -70,9 +70,8 @@ SCENARIOS = (
 
 
 def serve(config_path: str) -> None:
-    """`python -m bench.telegram_throughput serve CONFIG` (limits in BENCH_LIMITS=k=v,…)."""
-    from qn_bot.adapters.telegram import Limits, TelegramAdapter
-    from qn_bot.adapters.telegram.pacing import Pacer
+    """`python -m bench.telegram_throughput serve CONFIG` (pacing from its [telegram] keys)."""
+    from qn_bot.adapters.telegram import TelegramAdapter
 
     from qn_bot.app import Application, prepare_database
     from qn_bot.config import load_config
@@ -86,16 +85,6 @@ def serve(config_path: str) -> None:
         app = Application(config)
         adapter = app.adapters["telegram"]
         assert isinstance(adapter, TelegramAdapter)
-        spec = os.environ.get("BENCH_LIMITS", "")
-        if spec:
-            values = {k: float(v) for k, v in (kv.split("=") for kv in spec.split(","))}
-            values["chat_burst"] = int(values.get("chat_burst", 3))
-            adapter.pacer = Pacer(Limits(**values))  # type: ignore[arg-type]
-            # The outbox worker paces each platform too (Capabilities.messages_per_second,
-            # read when it is built): raise it alike.
-            from aiolimiter import AsyncLimiter
-
-            app.worker._pace["telegram"] = AsyncLimiter(values["per_bot_per_second"], 1.0)
         if os.environ.get("BENCH_TRACE"):
             _trace(app, adapter)
         stop = asyncio.Event()
@@ -121,8 +110,7 @@ def serve(config_path: str) -> None:
 async def echo(config: Any) -> None:
     """The adapter with a scripted sink that answers like the flow would, with no database:
     what the Telegram adapter can do by itself."""
-    from qn_bot.adapters.telegram import Limits, TelegramAdapter, TelegramSettings
-    from qn_bot.adapters.telegram.pacing import Pacer
+    from qn_bot.adapters.telegram import TelegramAdapter, TelegramSettings
 
     from qn_bot.clock import utcnow
     from qn_bot.domain import Button, ButtonKind, Envelope, InboundKind, InboundMessage
@@ -141,11 +129,7 @@ async def echo(config: Any) -> None:
 
     settings = TelegramSettings.from_config(config)
     assert settings is not None
-    adapter = TelegramAdapter(settings, MemoryKV())
-    spec = os.environ.get("BENCH_LIMITS", "")
-    values = {k: float(v) for k, v in (kv.split("=") for kv in spec.split(",") if kv)}
-    values["chat_burst"] = int(values.get("chat_burst", 3))
-    adapter.pacer = Pacer(Limits(**values))  # type: ignore[arg-type]
+    adapter = TelegramAdapter(settings, MemoryKV())  # paced by the config's [telegram] keys
     nxt = (Button(ButtonKind.COMMAND, "suivant", "Suivant ➡"),)
     counts: dict[str, int] = {}
     steps: dict[str, int] = {}
@@ -248,15 +232,15 @@ async def scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(dir=root))
     config = directory / "qn_bot.toml"
     db = directory / "bench.db"
+    pacing = "".join(f"{key} = {value}\n" for key, value in scenario.limits.items())
     config.write_text(
         f'[database]\nurl = "sqlite:///{db.as_posix()}"\n\n'
-        f'[telegram]\ntoken = "{token}"\nbase_url = "{emulator.url}/bot"\n\n'
+        f'[telegram]\ntoken = "{token}"\nbase_url = "{emulator.url}/bot"\n{pacing}\n'
         # Sends wait ~50 ms on the network: let the outbox have many in flight.
         f"[outbox]\nconcurrency = {OUTBOX_CONCURRENCY}\n",
         encoding="utf-8",
     )
     env = dict(os.environ)
-    env["BENCH_LIMITS"] = ",".join(f"{k}={v}" for k, v in scenario.limits.items())
     if scenario.echo:
         env["BENCH_ECHO"] = "1"
     log = (directory / "bot.log").open("wb")

@@ -46,6 +46,13 @@ class TelegramConfig(_Section):
     listen: str = "127.0.0.1"
     port: int = 8443
     bot_username: str | None = None
+    # Sending pace (Telegram's limits: about 30 messages/s per bot, 1/s per private chat with
+    # short bursts, 20/min per group). Raise them only for a local Bot API server or a test
+    # emulator: above Telegram's own limits it answers 429 and holds every send back.
+    messages_per_second: float = Field(30.0, gt=0)
+    chat_messages_per_second: float = Field(1.0, gt=0)
+    chat_burst: int = Field(3, ge=1)  # messages a private chat may get at once
+    group_messages_per_minute: float = Field(20.0, gt=0)
 
 
 class MatrixConfig(_Section):

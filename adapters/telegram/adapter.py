@@ -98,6 +98,12 @@ class TelegramSettings:
             listen=section.listen,
             port=section.port,
             bot_username=section.bot_username,
+            limits=Limits(
+                per_bot_per_second=section.messages_per_second,
+                per_chat_per_second=section.chat_messages_per_second,
+                chat_burst=section.chat_burst,
+                per_group_per_minute=section.group_messages_per_minute,
+            ),
             group_campaigns=groups,
         )
 
