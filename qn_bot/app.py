@@ -14,6 +14,7 @@ from qn_bot.clock import Clock, utcnow
 from qn_bot.config import Config
 from qn_bot.domain import CampaignStatus, InboundMessage
 from qn_bot.flows.loader import resolve_flow
+from qn_bot.leadership import leadership_for
 from qn_bot.outbox import OutboxWorker
 from qn_bot.ports import Adapter, AdapterContext, adapter_factories
 from qn_bot.scheduler import Scheduler
@@ -125,9 +126,13 @@ class Application:
 def configured_adapters(config: Config, store: Store, clock: Clock = utcnow) -> list[Adapter]:
     """Every adapter whose platform is configured; the console when there is none."""
     factories = adapter_factories()
+    # One for all adapters: on PostgreSQL each role held opens its own connection.
+    leadership = leadership_for(store.engine.url)
 
     def context(name: str) -> AdapterContext:
-        return AdapterContext(kv=StoreKeyValue(store, clock, f"adapter:{name}"), clock=clock)
+        return AdapterContext(
+            kv=StoreKeyValue(store, clock, f"adapter:{name}"), clock=clock, leadership=leadership
+        )
 
     adapters = [
         adapter

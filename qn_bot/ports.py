@@ -10,12 +10,13 @@ import abc
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qn_bot.clock import Clock
 from qn_bot.domain import Envelope, InboundMessage
+from qn_bot.leadership import Granted, Leadership
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,13 @@ class KeyValue(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class AdapterContext:
-    """What the core lends an adapter: durable state and the clock. Nothing else leaks in."""
+    """What the core lends an adapter: durable state, the clock, and exclusive roles among the
+    processes sharing the database (one poller per bot token, one sync per account). Nothing
+    else leaks in."""
 
     kv: KeyValue
     clock: Clock
+    leadership: Leadership = field(default_factory=Granted)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,11 @@
 Inbound: sync responses (already decrypted by nio) become InboundMessages, one room after the
 other in order, rooms in parallel; the sync token is saved after they are handled. Outbound:
 ``send`` renders m.notice events with idempotent transaction ids (see outbound.py).
+
+Several processes on one PostgreSQL: only the holder of the account's sync role
+(qn_bot.leadership) logs in, syncs and sends. The device's E2EE crypto store (olm sessions,
+one-time keys) must never be used by two processes at once, and a process without it cannot
+encrypt; the others answer "retry later" for Matrix messages until they take the role over.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from nio import InviteMemberEvent, JoinResponse, MegolmEvent, RoomCreateResponse
 from qn_bot.commands import parse_command
 from qn_bot.config import Config, MatrixConfig
 from qn_bot.domain import Address, Envelope, InboundKind, InboundMessage, UnsupportedReason, UserRef
-from qn_bot.errors import ConfigError, RecipientUnreachable, TransientDeliveryError
+from qn_bot.errors import ConfigError, RecipientUnreachable, RetryAfter, TransientDeliveryError
+from qn_bot.leadership import Lease, run_exclusively
 from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink
 
 from .inbound import Action, Parsed, parse_event
@@ -38,6 +44,9 @@ SEEN_LIMIT = 20_000
 RECENT_QUESTIONS = 3  # reactions answer any of the bot's last questions with choices
 REACTION_CHOICES = 3  # questions with this many choices or fewer get clickable reactions
 CONNECT_WAIT_SECONDS = 10.0
+#: A process without the sync role hands a Matrix message back for this long (the holder, or
+#: this process once it takes the role over, sends it); rate-limit style, so no attempt is spent.
+NOT_HOLDER_RETRY_SECONDS = 1.0
 MEGOLM = "m.megolm.v1.aes-sha2"
 
 
@@ -57,6 +66,9 @@ class MatrixAdapter(Adapter):
             nio_log.setLevel(logging.WARNING)  # nio logs every state event at INFO
         self.config = config
         self.kv = context.kv
+        self.leadership = context.leadership
+        self.sync_role = f"matrix:{config.user_id}"
+        self._lease: Lease | None = None
         self.client: Any = None
         self.user_id = config.user_id or ""
         self._sink: InboundSink | None = None
@@ -77,20 +89,37 @@ class MatrixAdapter(Adapter):
 
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
-        self._txn_prefix = await self.kv.get("txn_prefix") or ""
-        if not self._txn_prefix:
-            # Unique per database: a new database never reuses an old transaction id.
-            self._txn_prefix = f"qn{secrets.token_hex(4)}"
-            await self.kv.set("txn_prefix", self._txn_prefix)
-        self._direct = set(await self.kv.get("direct_rooms") or [])
-        self._pending_dms = dict(await self.kv.get("pending_dms") or {})
-        self._task = asyncio.create_task(self._run(), name="matrix-adapter")
+        self._task = asyncio.create_task(
+            run_exclusively(self.leadership, self.sync_role, self._run_as_holder),
+            name="matrix-adapter",
+        )
+
+    async def _run_as_holder(self, lease: Lease) -> None:
+        """Everything the sync role allows, from the state the previous holder left."""
+        self._lease = lease
+        try:
+            self._txn_prefix = await self.kv.get("txn_prefix") or ""
+            if not self._txn_prefix:
+                # Unique per database: a new database never reuses an old transaction id.
+                self._txn_prefix = f"qn{secrets.token_hex(4)}"
+                await self.kv.set("txn_prefix", self._txn_prefix)
+            self._direct = set(await self.kv.get("direct_rooms") or [])
+            self._pending_dms = dict(await self.kv.get("pending_dms") or {})
+            self._choices.clear()  # the previous holder may have asked newer questions
+            await self._run()
+        finally:
+            self._lease = None
+            self._ready.clear()
+            client, self.client = self.client, None
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.close()
 
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.client is not None:
             with contextlib.suppress(Exception):
@@ -426,6 +455,8 @@ class MatrixAdapter(Adapter):
     # ------------------------------------------------------------------ outbound
 
     async def send(self, envelope: Envelope) -> None:
+        if self._lease is None or not self._lease.held:
+            raise RetryAfter(NOT_HOLDER_RETRY_SECONDS, "another process holds the Matrix sync")
         client = self.client
         if client is None:
             raise TransientDeliveryError("not connected to the homeserver yet")

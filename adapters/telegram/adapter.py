@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from qn_bot.errors import (
     RetryAfter,
     TransientDeliveryError,
 )
+from qn_bot.leadership import Granted, Leadership, Lease, run_exclusively, secret_label
 from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, KeyValue
 
 from .dispatch import ChatDispatcher
@@ -39,7 +39,7 @@ from .errors import delivery_error, retry_after_seconds
 from .inbound import ALLOWED_UPDATES, PLATFORM, UpdateReader, chat_key
 from .menu import menu
 from .pacing import Limits, Pacer
-from .receiving import Poller, WebhookServer
+from .receiving import Poller, WebhookServer, default_webhook_secret
 from .render import CallbackCodec, Part, render
 
 log = logging.getLogger(__name__)
@@ -111,9 +111,15 @@ class TelegramSettings:
 class TelegramAdapter(Adapter):
     platform = PLATFORM
 
-    def __init__(self, settings: TelegramSettings, kv: KeyValue) -> None:
+    def __init__(
+        self, settings: TelegramSettings, kv: KeyValue, leadership: Leadership | None = None
+    ) -> None:
         self.settings = settings
         self.kv = kv
+        # Processes sharing a database share this bot: one of them polls (the token is never
+        # part of the role's name, only a digest of it).
+        self.leadership = leadership if leadership is not None else Granted()
+        self.polling_role = secret_label("telegram", settings.token)
         self.capabilities = Capabilities(
             buttons=True,
             max_text_length=4096,
@@ -185,24 +191,44 @@ class TelegramAdapter(Adapter):
             log.warning("could not register the command menu: %s", exc)
 
     async def _start_polling(self) -> None:
+        # Every process sends; only the holder of the polling role calls getUpdates, the others
+        # wait to take it over (see qn_bot.leadership).
+        self._poll_task = asyncio.create_task(
+            run_exclusively(self.leadership, self.polling_role, self._poll),
+            name="telegram-polling",
+        )
+        self._poll_task.add_done_callback(_log_end)
+
+    async def _poll(self, lease: Lease) -> None:
         with contextlib.suppress(tg.TelegramError):
             # A webhook left by an earlier configuration would make getUpdates fail.
             await self.bot.delete_webhook(drop_pending_updates=False)
-        self._poller = Poller(
+        # A fresh poller reads the journal (offset, updates not handled yet) the previous
+        # holder left in the database, possibly another process that died.
+        poller = self._poller = Poller(
             self.bot,
             self.kv,
             self._process,
             timeout=self.settings.poll_timeout,
             interval=self.settings.poll_interval,
         )
-        self._poll_task = asyncio.create_task(self._poller.run(), name="telegram-polling")
-        self._poll_task.add_done_callback(_log_end)
+        try:
+            await poller.run()
+        finally:
+            self._poller = None
+            if lease.held:
+                # Stopping: let the updates in hand finish, then journal what is left, while the
+                # journal is still ours. A lost role leaves the journal to the new holder.
+                await self.dispatcher.close()
+                with contextlib.suppress(Exception):
+                    await poller.save()
 
     async def _start_webhook(self) -> None:
         url = self.settings.webhook_url
         assert url is not None
-        # Without a configured secret, a fresh one per start: setWebhook tells Telegram each time.
-        secret = self.settings.webhook_secret or secrets.token_urlsafe(32)
+        # Without a configured secret, one derived from the token: every process serving this
+        # webhook (behind one load balancer) accepts the calls whichever set it last.
+        secret = self.settings.webhook_secret or default_webhook_secret(self.settings.token)
         self._webhook = WebhookServer(
             self.bot,
             self._process,
@@ -228,9 +254,6 @@ class TelegramAdapter(Adapter):
             await self._webhook.stop()
             self._webhook = None
         await self.dispatcher.close()
-        if self._poller is not None:
-            with contextlib.suppress(Exception):
-                await self._poller.save()
         for background in list(self._background):
             background.cancel()
         if self._background:
@@ -358,7 +381,7 @@ def TelegramAdapterFactory(config: Config, context: AdapterContext) -> Adapter |
     settings = TelegramSettings.from_config(config)
     if settings is None:
         return None
-    return TelegramAdapter(settings, context.kv)
+    return TelegramAdapter(settings, context.kv, context.leadership)
 
 
 __all__ = ["TelegramAdapter", "TelegramAdapterFactory", "TelegramSettings"]

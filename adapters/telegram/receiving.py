@@ -6,15 +6,20 @@ concurrently). So before asking for more, the poller writes the new offset *and*
 not yet handled to the adapter's durable key-value store, in one write. After a crash (even
 SIGKILL) those updates are handled again at start; the ones that had been committed are
 recognised by their idempotency keys and change nothing, the others are not lost. The offset
-makes a restart resume where it was rather than replay.
+makes a restart resume where it was rather than replay. Several processes on one PostgreSQL
+share that journal: only the holder of the bot's polling role polls (qn_bot.leadership), and a
+process taking the role over from a dead one starts from the journal it left.
 
 Webhook. Telegram POSTs each update with the secret token in a header; the answer is given only
 once the update has been handled, so an update that was not committed is redelivered by Telegram.
+Every process serves the webhook (no role needed): an update that reaches two of them is stored
+once (its idempotency key comes from the update).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 from collections.abc import Callable
@@ -34,6 +39,13 @@ log = logging.getLogger(__name__)
 JOURNAL_KEY = "polling"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 MAX_BACKOFF = 30.0
+
+
+def default_webhook_secret(token: str) -> str:
+    """The webhook's secret token when none is configured: the same in every process of one
+    bot, useless to anyone who does not have the bot token itself (which owns the bot anyway)."""
+    return hmac.new(token.encode(), b"qn-bot webhook secret", hashlib.sha256).hexdigest()
+
 
 #: Queues an update (raw JSON) for handling; the future ends once it has been handled.
 Process = Callable[[dict[str, Any]], "asyncio.Future[None]"]

@@ -1,0 +1,207 @@
+"""Exclusive roles between bot processes sharing one database.
+
+Some work must run in one process at a time: polling Telegram with a bot token (two getUpdates
+callers conflict) and syncing a Matrix account (the E2EE crypto store belongs to one device). On
+PostgreSQL a role is a session-level advisory lock, held on a connection of its own that stays
+open for as long as the role is held: when the holder dies, even by SIGKILL, the server drops the
+connection and the lock with it, and a waiting process — which tries again every second — takes
+the role over. The holder checks its connection every second; if it breaks, the role is lost and
+the work stops (the lock may already be someone else's).
+
+SQLite means one process per database file, so every role is simply granted.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from qn_bot.store.database import async_url
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RETRY_SECONDS = 1.0  # a waiting process tries to take the role this often
+CHECK_SECONDS = 1.0  # the holder checks its connection this often
+CHECK_TIMEOUT = 5.0  # a check slower than this counts as a lost connection
+CLOSE_TIMEOUT = 5.0
+
+
+def role_key(role: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_lock`` (``hash()`` changes per process)."""
+    digest = hashlib.sha256(f"qn-bot:{role}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def secret_label(prefix: str, secret: str) -> str:
+    """A role name for something secret (a bot token) that can be logged: a short digest."""
+    return f"{prefix}:{hashlib.sha256(secret.encode()).hexdigest()[:16]}"
+
+
+@dataclass(slots=True)
+class Lease:
+    """A role held by this process; ``lost`` is set once it no longer is."""
+
+    role: str
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def held(self) -> bool:
+        return not self.lost.is_set()
+
+
+class Leadership(abc.ABC):
+    """Grants exclusive roles: ``async with leadership.hold("matrix:@bot:example.org") as lease``
+    waits until this process holds the role, and releases it on exit."""
+
+    @abc.abstractmethod
+    def hold(self, role: str) -> AbstractAsyncContextManager[Lease]: ...
+
+    async def close(self) -> None:  # noqa: B027 - nothing to close by default
+        """Free what the helper keeps open (roles are released by leaving ``hold``)."""
+
+
+class Granted(Leadership):
+    """One process per database (SQLite): every role is this process's at once, for good."""
+
+    @asynccontextmanager
+    async def hold(self, role: str) -> AsyncIterator[Lease]:
+        yield Lease(role)
+
+
+class PostgresLeadership(Leadership):
+    """Roles as PostgreSQL advisory locks, each on a dedicated connection (not from the pool)."""
+
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        retry: float = RETRY_SECONDS,
+        check: float = CHECK_SECONDS,
+        check_timeout: float = CHECK_TIMEOUT,
+    ) -> None:
+        if isinstance(url, URL):
+            url = url.render_as_string(hide_password=False)
+        self.retry = retry
+        self.check = check
+        self.check_timeout = check_timeout
+        self._engine: AsyncEngine = create_async_engine(
+            async_url(url),
+            poolclass=NullPool,
+            isolation_level="AUTOCOMMIT",  # the lock is the session's, no transaction stays open
+            # Lets an operator see who holds what: pg_locks joined with pg_stat_activity.
+            connect_args={"server_settings": {"application_name": f"qn-bot leader {os.getpid()}"}},
+        )
+
+    @asynccontextmanager
+    async def hold(self, role: str) -> AsyncIterator[Lease]:
+        key = role_key(role)
+        conn = await self._acquire(role, key)
+        lease = Lease(role)
+        log.info("this process (pid %d) now holds the role %s", os.getpid(), role)
+        watcher = asyncio.create_task(self._watch(conn, lease), name=f"leadership-{role}")
+        try:
+            yield lease
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            if not lease.lost.is_set():
+                lease.lost.set()
+                log.info("role %s released", role)
+            # Closing the session releases the lock; no explicit unlock needed.
+            await self._close(conn)
+
+    async def _acquire(self, role: str, key: int) -> AsyncConnection:
+        conn: AsyncConnection | None = None
+        waiting_logged = False
+        while True:
+            try:
+                if conn is None:
+                    conn = await self._engine.connect()
+                got = await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+                if got:
+                    return conn
+                if not waiting_logged:
+                    log.info("role %s is held by another process; waiting to take it over", role)
+                    waiting_logged = True
+            except asyncio.CancelledError:
+                if conn is not None:
+                    await self._close(conn)
+                raise
+            except Exception as exc:
+                log.warning("cannot ask for the role %s (%s); retrying", role, exc)
+                if conn is not None:
+                    await self._close(conn)
+                conn = None
+            await asyncio.sleep(self.retry)
+
+    async def _watch(self, conn: AsyncConnection, lease: Lease) -> None:
+        """The lock lives exactly as long as the session: a failed check means it is gone."""
+        while True:
+            await asyncio.sleep(self.check)
+            try:
+                async with asyncio.timeout(self.check_timeout):
+                    await conn.scalar(text("SELECT 1"))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("role %s lost: its database connection failed (%s)", lease.role, exc)
+                lease.lost.set()
+                return
+
+    async def _close(self, conn: AsyncConnection) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await conn.close()
+        except Exception:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+
+def leadership_for(url: str | URL) -> Leadership:
+    """Advisory locks on PostgreSQL; every role granted on SQLite (one process per file)."""
+    parsed = url if isinstance(url, URL) else make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return PostgresLeadership(parsed)
+    return Granted()
+
+
+async def run_exclusively(
+    leadership: Leadership, role: str, work: Callable[[Lease], Coroutine[Any, Any, T]]
+) -> T:
+    """Wait for ``role``, run ``work(lease)`` while it is held; if the role is lost, cancel the
+    work and wait to take the role again. Returns (or raises) what the work returns (or raises);
+    cancelling this cancels the work and releases the role."""
+    while True:
+        async with leadership.hold(role) as lease:
+            task = asyncio.create_task(work(lease), name=f"exclusive-{role}")
+            lost = asyncio.create_task(lease.lost.wait())
+            try:
+                await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                lost.cancel()
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task  # raises what the work raised
+            if not task.cancelled():
+                return task.result()
+        log.warning("role %s lost: its work stopped; waiting to take it again", role)
