@@ -1,10 +1,14 @@
-"""The `[telegram]` pacing keys reach the adapter's pacer and the outbox's pace."""
+"""The `[telegram]` pacing keys reach the adapter's pacer and the outbox's pace; the pacer
+keeps every second within the bot's limit."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from pydantic import ValidationError
 from qn_bot.adapters.telegram import Limits, TelegramAdapter, TelegramSettings
+from qn_bot.adapters.telegram.pacing import Pacer
 
 from qn_bot.config import Config
 
@@ -54,3 +58,15 @@ def test_keys_reach_the_pacer_and_the_outbox_pace() -> None:
 def test_a_pace_must_be_positive(key: str) -> None:
     with pytest.raises(ValidationError, match=key):
         telegram(**{key: 0})
+
+
+async def test_no_second_holds_more_than_the_bot_limit() -> None:
+    """A broadcast starts at the pace, not with a burst on top of it (Telegram would say 429)."""
+    pacer = Pacer(Limits(per_bot_per_second=20.0))
+    loop = asyncio.get_running_loop()
+    sent: list[float] = []
+    for chat in range(30):  # one message to each of many chats, as an invitation is
+        await pacer.wait(str(chat))
+        sent.append(loop.time())
+    busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
+    assert busiest <= 20
