@@ -120,6 +120,7 @@ def assert_answers_stored_once(rows: list[dict[str, Any]]) -> None:
     assert len(by_participant) == CITIZENS
 
 
+@pytest.mark.timeout(300)  # the killed process's leased replies wait out the 60 s outbox lease
 async def test_sigkill_the_poller_mid_load_the_other_process_takes_over(
     emulator: Emulator, tmp_path: Path, postgres_url: str
 ) -> None:
@@ -238,6 +239,7 @@ class RoundRobin:
         return web.Response(status=min(statuses))
 
 
+@pytest.mark.timeout(180)
 async def test_every_process_serves_the_webhook_and_each_update_is_handled_once(
     emulator: Emulator, tmp_path: Path, postgres_url: str
 ) -> None:
