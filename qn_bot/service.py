@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,7 +53,9 @@ from qn_bot.flows.events import (
 )
 from qn_bot.flows.format import Flow
 from qn_bot.flows.state import SessionState, Status
+from qn_bot.group_commit import GroupCommit
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
+from qn_bot.store.batch import BatchWrites
 from qn_bot.store.records import CampaignRecord, ParticipantRecord
 from qn_bot.store.sql import PseudonymFactory, Store, Tx, random_pseudonym
 from qn_bot.text import normalize, split_items
@@ -121,19 +123,22 @@ class Service:
         self.reminders = reminders if reminders is not None else RemindersConfig()
         self.teams = teams
         self._locks = _KeyedLocks()
+        self._commits: GroupCommit[InboundMessage, HandleResult] = GroupCommit(self._handle_batch)
         self._engines: dict[tuple[int, int], Engine] = {}
 
     # ------------------------------------------------------------------ entry point
 
     async def handle(self, msg: InboundMessage) -> HandleResult:
-        """Handle one inbound message; returns after its transaction committed."""
+        """Handle one inbound message; returns after the transaction that holds it committed."""
 
         async def run() -> HandleResult:
-            result = await self._handle_in_transaction(msg)
+            result = await self._commits.submit(msg)
             if result.replies and self.on_commit is not None:
                 self.on_commit()
             return result
 
+        # One message per conversation in flight: a conversation's messages are handled in
+        # order, and no batch ever holds two messages of one citizen.
         return await self._locks.run(str(msg.sender), run)
 
     async def apologise(self, msg: InboundMessage) -> None:
@@ -150,44 +155,149 @@ class Service:
         if self.on_commit is not None:
             self.on_commit()
 
-    async def _handle_in_transaction(self, msg: InboundMessage) -> HandleResult:
-        now = self.clock()
-        if not msg.is_private:
-            return await self._handle_group(msg, now)
-        async with self.store.transaction() as tx:
-            participant = await tx.participant(msg.sender, for_update=True)
-            # The key is claimed before anything is written: a redelivery changes nothing, not
-            # even by re-creating a citizen who has been erased since.
-            known_id = participant.id if participant is not None else None
-            if not await tx.claim_message(msg.sender.platform, msg.message_id, now, known_id):
-                log.info("duplicate message %s ignored", msg.message_id)
-                return HandleResult(duplicate=True)
-            if participant is None:
-                language = msg.language_hint if msg.language_hint in SUPPORTED_LANGUAGES else None
-                participant = await tx.create_participant(
-                    msg.sender,
-                    msg.address,
-                    now,
-                    language=language,
-                    pseudonym_factory=self.pseudonyms,
-                )
-                await tx.attach_message(msg.sender.platform, msg.message_id, participant.id)
-            elif participant.reply_to != msg.address:
-                await tx.update_participant(participant.id, now, reply_chat_id=msg.address.chat_id)
-            replies = await self._dispatch(tx, participant, msg, now)
-            # After /oublier the participant row is gone: the goodbye is not tied to it.
-            # Only a confirmed /oublier erases a participant, and only while it is pending.
-            still_there = (
-                participant.pending_action != _FORGET
-                or await tx.participant_by_id(participant.id) is not None
+    async def _handle_batch(
+        self, msgs: Sequence[InboundMessage]
+    ) -> list[HandleResult | BaseException]:
+        """Many conversations' messages in one transaction (group commit).
+
+        Should anything fail, the batch is rolled back and its messages are handled again one
+        transaction each, so that one bad message costs the others nothing but time."""
+        try:
+            async with self.store.transaction() as tx:
+                return list(await self._in_batch(tx, msgs))
+        except Exception as exc:
+            if len(msgs) == 1:
+                return [exc]
+            log.warning(
+                "a batch of %d messages failed (%r); retrying them one by one", len(msgs), exc
             )
+        results: list[HandleResult | BaseException] = []
+        for msg in msgs:
+            try:
+                async with self.store.transaction() as tx:
+                    results.append(await self._handle_in(tx, msg, self.clock()))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    async def _in_batch(self, tx: Tx, msgs: Sequence[InboundMessage]) -> list[HandleResult]:
+        results: list[HandleResult | None] = [None] * len(msgs)
+        await self._plain_answers(tx, msgs, results)
+        # What the batched path left (commands, new citizens, edits, groups…) goes the general
+        # way, after it: as if those messages had come just after the plain answers.
+        return [
+            result if result is not None else await self._handle_in(tx, msg, self.clock())
+            for msg, result in zip(msgs, results, strict=True)
+        ]
+
+    async def _plain_answers(
+        self, tx: Tx, msgs: Sequence[InboundMessage], results: list[HandleResult | None]
+    ) -> None:
+        """The common case, batched: a known citizen answering the question in front of them.
+
+        Reads the batch's participants, sessions, campaigns and message keys in three statements,
+        runs the engine, and writes everything in one statement per table. A message this path
+        cannot fully handle the way :meth:`_handle_in` would is left for it (its result stays
+        None); the engine is pure, so running it twice costs nothing but CPU.
+        """
+        plain = [n for n, msg in enumerate(msgs) if _is_plain_answer(msg)]
+        if not plain:
+            return
+        now = self.clock()
+        conversations = await tx.conversations([msgs[n].sender for n in plain])
+        seen = await tx.already_claimed(
+            [(msgs[n].sender.platform, msgs[n].message_id) for n in plain]
+        )
+        writes = BatchWrites()
+        for n in plain:
+            msg = msgs[n]
+            if (msg.sender.platform, msg.message_id) in seen:
+                log.info("duplicate message %s ignored", msg.message_id)
+                results[n] = HandleResult(duplicate=True)
+                continue
+            at = conversations.get(msg.sender)
+            if (
+                at is None
+                or at.pending_action is not None
+                or at.reply_to != msg.address
+                or at.campaign_status is not CampaignStatus.OPEN
+                or at.session_id is None
+                or at.campaign_id is None
+                or at.state is None
+                or at.flow_version is None
+            ):
+                continue
+            engine = self._engines.get((at.campaign_id, at.flow_version))
+            if engine is None:  # not built since start: the general path builds it
+                continue
+            inp: Input = (
+                ChoiceInput(msg.choice_id)
+                if msg.kind is InboundKind.CHOICE and msg.choice_id is not None
+                else TextInput(msg.text)
+            )
+            state, events = engine.resume(SessionState.from_json(at.state), inp, now)
+            if not all(isinstance(event, Say | ItemAdded) for event in events):
+                continue
+            writes.claim_message(msg.sender.platform, msg.message_id, now, at.participant_id)
+            writes.save_session(
+                at.session_id, state.to_json(), state.status.value, state.step_id, now
+            )
+            for event in events:
+                if isinstance(event, ItemAdded):
+                    writes.add_item(
+                        session_id=at.session_id,
+                        campaign_id=at.campaign_id,
+                        participant_id=at.participant_id,
+                        seq=event.seq,
+                        step_id=event.step_id,
+                        text=event.text,
+                        value=_jsonable(event.value),
+                        now=now,
+                        source_message_id=msg.message_id,
+                    )
+            replies = self._says(events)
             for reply in replies:
-                await tx.enqueue(
-                    msg.address, reply, now, participant_id=participant.id if still_there else None
-                )
+                writes.enqueue(msg.address, reply, now, at.participant_id)
+            results[n] = HandleResult(replies=replies)
+        await writes.flush(tx)
+
+    async def _handle_in(self, tx: Tx, msg: InboundMessage, now: datetime) -> HandleResult:
+        """Any message, the general way, inside the caller's transaction."""
+        if not msg.is_private:
+            return await self._handle_group(tx, msg, now)
+        participant = await tx.participant(msg.sender, for_update=True)
+        # The key is claimed before anything is written: a redelivery changes nothing, not
+        # even by re-creating a citizen who has been erased since.
+        known_id = participant.id if participant is not None else None
+        if not await tx.claim_message(msg.sender.platform, msg.message_id, now, known_id):
+            log.info("duplicate message %s ignored", msg.message_id)
+            return HandleResult(duplicate=True)
+        if participant is None:
+            language = msg.language_hint if msg.language_hint in SUPPORTED_LANGUAGES else None
+            participant = await tx.create_participant(
+                msg.sender,
+                msg.address,
+                now,
+                language=language,
+                pseudonym_factory=self.pseudonyms,
+            )
+            await tx.attach_message(msg.sender.platform, msg.message_id, participant.id)
+        elif participant.reply_to != msg.address:
+            await tx.update_participant(participant.id, now, reply_chat_id=msg.address.chat_id)
+        replies = await self._dispatch(tx, participant, msg, now)
+        # After /oublier the participant row is gone: the goodbye is not tied to it.
+        # Only a confirmed /oublier erases a participant, and only while it is pending.
+        still_there = (
+            participant.pending_action != _FORGET
+            or await tx.participant_by_id(participant.id) is not None
+        )
+        for reply in replies:
+            await tx.enqueue(
+                msg.address, reply, now, participant_id=participant.id if still_there else None
+            )
         return HandleResult(replies=replies)
 
-    async def _handle_group(self, msg: InboundMessage, now: datetime) -> HandleResult:
+    async def _handle_group(self, tx: Tx, msg: InboundMessage, now: datetime) -> HandleResult:
         """Group chats and rooms: answers are never collected in public.
 
         Only /start (answered with a link to a private chat) and facilitator commands are
@@ -198,20 +308,19 @@ class Service:
         if command is None or not command.known:
             return HandleResult()
         replies: list[OutboundMessage] = []
-        async with self.store.transaction() as tx:
-            if not await tx.claim_message(msg.sender.platform, msg.message_id, now):
-                return HandleResult(duplicate=True)
-            known = await tx.participant(msg.sender)
-            language = self._lang(known) if known is not None else self.default_language
-            if command.name == "start":
-                link = msg.private_link if msg.private_link else ""
-                replies.append(
-                    OutboundMessage(self.catalog.t(language, "group_use_private", link=link))
-                )
-            elif is_facilitator_command(command.name):
-                replies += await self._facilitate(tx, msg.sender, language, command, now)
-            for reply in replies:
-                await tx.enqueue(msg.address, reply, now)
+        if not await tx.claim_message(msg.sender.platform, msg.message_id, now):
+            return HandleResult(duplicate=True)
+        known = await tx.participant(msg.sender)
+        language = self._lang(known) if known is not None else self.default_language
+        if command.name == "start":
+            link = msg.private_link if msg.private_link else ""
+            replies.append(
+                OutboundMessage(self.catalog.t(language, "group_use_private", link=link))
+            )
+        elif is_facilitator_command(command.name):
+            replies += await self._facilitate(tx, msg.sender, language, command, now)
+        for reply in replies:
+            await tx.enqueue(msg.address, reply, now)
         return HandleResult(replies=replies)
 
     # ------------------------------------------------------------------ dispatch
@@ -614,6 +723,15 @@ class Service:
             teams=self.teams,
         )
         return await run_facilitator_command(context, command)
+
+
+def _is_plain_answer(msg: InboundMessage) -> bool:
+    """Text that is no command, or a pressed choice, in a private chat."""
+    if not msg.is_private:
+        return False
+    if msg.kind is InboundKind.CHOICE:
+        return msg.choice_id is not None
+    return msg.kind is InboundKind.TEXT and parse_command(msg.text) is None
 
 
 def _jsonable(value: object) -> object:

@@ -42,6 +42,22 @@ class ParticipantRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Conversation:
+    """Where a citizen stands: the little group commit's batched path reads about them.
+
+    The session and campaign fields are None when the citizen has no active session."""
+
+    participant_id: int
+    reply_to: Address
+    pending_action: str | None
+    session_id: int | None
+    campaign_id: int | None
+    state: dict[str, Any] | None
+    campaign_status: CampaignStatus | None
+    flow_version: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class SessionRecord:
     id: int
     participant_id: int

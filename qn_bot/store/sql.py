@@ -38,6 +38,7 @@ from qn_bot.store import schema as t
 from qn_bot.store.database import create_engine
 from qn_bot.store.records import (
     CampaignRecord,
+    Conversation,
     ItemRecord,
     OutboxRecord,
     ParticipantRecord,
@@ -522,6 +523,68 @@ class Tx:
             created_at=m["created_at"],
             updated_at=m["updated_at"],
         )
+
+    # ------------------------------------------------------------ group commit's batched reads
+
+    async def conversations(self, users: Sequence[UserRef]) -> dict[UserRef, Conversation]:
+        """Where many citizens stand, in one statement: what group commit's batched path needs.
+
+        Rows are locked as :meth:`participant` with ``for_update`` does (in id order, so two
+        processes locking overlapping batches queue instead of deadlocking). Only the columns
+        needed are read: decoding the others cost as much as the rest of the path."""
+        if not users:
+            return {}
+        p, s, c = t.participants, t.sessions, t.campaigns
+        stmt = (
+            select(
+                p.c.id,
+                p.c.platform,
+                p.c.platform_user_id,
+                p.c.reply_chat_id,
+                p.c.pending_action,
+                s.c.id.label("session_id"),
+                s.c.campaign_id,
+                s.c.state,
+                c.c.status,
+                c.c.flow_version,
+            )
+            .select_from(
+                p.outerjoin(
+                    s, and_(s.c.participant_id == p.c.id, s.c.campaign_id == p.c.active_campaign_id)
+                ).outerjoin(c, c.c.id == s.c.campaign_id)
+            )
+            .where(
+                tuple_(p.c.platform, p.c.platform_user_id).in_(
+                    [(u.platform, u.user_id) for u in users]
+                )
+            )
+            .order_by(p.c.id)
+        )
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update(of=p)
+        return {
+            UserRef(r.platform, r.platform_user_id): Conversation(
+                participant_id=r.id,
+                reply_to=Address(r.platform, r.reply_chat_id),
+                pending_action=r.pending_action,
+                session_id=r.session_id,
+                campaign_id=r.campaign_id,
+                state=r.state,
+                campaign_status=None if r.status is None else CampaignStatus(r.status),
+                flow_version=r.flow_version,
+            )
+            for r in (await self.conn.execute(stmt)).all()
+        }
+
+    async def already_claimed(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (platform, message id) keys were handled before (redeliveries)."""
+        if not keys:
+            return set()
+        pm = t.processed_messages
+        stmt = select(pm.c.platform, pm.c.message_id).where(
+            tuple_(pm.c.platform, pm.c.message_id).in_(list(keys))
+        )
+        return {(r.platform, r.message_id) for r in (await self.conn.execute(stmt)).all()}
 
     async def save_session(
         self,

@@ -330,6 +330,127 @@ async def test_fifty_citizens_at_once_each_item_stored_exactly_once(
     assert len(await rows(store, t.processed_messages)) == 50 * 5
 
 
+# ------------------------------------------------------------------ group commit
+
+
+def batch_sizes(monkeypatch: pytest.MonkeyPatch, service: Service) -> list[int]:
+    """Spy on the batches the service's group commit forms."""
+    sizes: list[int] = []
+    real = service._in_batch
+
+    async def spy(tx: Any, msgs: Any) -> Any:
+        sizes.append(len(msgs))
+        return await real(tx, msgs)
+
+    monkeypatch.setattr(service, "_in_batch", spy)
+    return sizes
+
+
+async def test_a_burst_shares_transactions_and_each_citizen_gets_their_own_reply(
+    store: Store, service: Service, campaign: CampaignRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    citizens = [Citizen(service, f"c{n:03d}") for n in range(100)]
+    await asyncio.gather(*(c.join() for c in citizens))
+    sizes = batch_sizes(monkeypatch, service)
+    for round_ in range(3):
+        replies = await asyncio.gather(
+            *(c.say(f"{c.user.user_id} idée {round_}") for c in citizens)
+        )
+        assert all(f"({round_ + 1} au total)" in r for r in replies), replies
+    assert max(sizes) > 1, sizes  # the burst was grouped
+    assert sum(sizes) == 300
+    items = await rows(store, t.items)
+    assert sorted(i.text for i in items) == sorted(
+        f"{c.user.user_id} idée {k}" for c in citizens for k in range(3)
+    )
+    revisions = await rows(store, t.item_revisions)
+    assert sorted(r.item_id for r in revisions) == sorted(i.id for i in items)
+    owners = {p.id: p.platform_user_id for p in await rows(store, t.participants)}
+    assert all(i.text.startswith(owners[i.participant_id] + " ") for i in items)
+    outbox = await rows(store, t.outbox)
+    assert all(owners[r.participant_id] == r.chat_id.removeprefix("chat-") for r in outbox)
+
+
+async def test_one_bad_message_in_a_batch_fails_alone(
+    store: Store, service: Service, campaign: CampaignRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    citizens = [Citizen(service, f"c{n:02d}") for n in range(20)]
+    await asyncio.gather(*(c.join() for c in citizens))
+    real = Engine.resume
+
+    def resume(self: Engine, state: Any, inp: Any, now: Any) -> Any:
+        if getattr(inp, "text", "") == "boom":
+            raise RuntimeError("injected engine failure")
+        return real(self, state, inp, now)
+
+    monkeypatch.setattr(Engine, "resume", resume)
+    sizes = batch_sizes(monkeypatch, service)
+    bad = citizens[7].message("boom")
+    outcomes = await asyncio.gather(
+        *(c.send(bad) if c is citizens[7] else c.say("une idée") for c in citizens),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[7], RuntimeError)
+    assert all("(1 au total)" in o for n, o in enumerate(outcomes) if n != 7), outcomes
+    assert max(sizes) > 1, sizes
+    assert await item_texts(store) == ["une idée"] * 19
+    assert bad.message_id not in {k.message_id for k in await rows(store, t.processed_messages)}
+    monkeypatch.undo()
+    assert "(1 au total)" in "\n".join(r.text for r in (await service.handle(bad)).replies)
+
+
+async def test_the_batched_path_writes_what_the_general_path_writes(
+    store: Store, service: Service, campaign: CampaignRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain answers take a batched path; its rows must be those of the general one."""
+    script = ["/start", "oui", "idée 1", "idée 2\n- idée 3", "x" * 500, "/suivant", "le mot"]
+    alice, bob = Citizen(service, "alice"), Citizen(service, "bob")
+    batched: list[int] = []
+    real = service._plain_answers
+
+    async def general_only(tx: Any, msgs: Any, results: list[Any]) -> None:
+        del tx, msgs, results
+
+    async def spy(tx: Any, msgs: Any, results: list[Any]) -> None:
+        await real(tx, msgs, results)
+        batched.extend(n for n, r in enumerate(results) if r is not None)
+
+    monkeypatch.setattr(service, "_plain_answers", general_only)
+    alice_replies = [await alice.say(text) for text in script]
+    monkeypatch.setattr(service, "_plain_answers", spy)
+    bob_replies = [await bob.say(text) for text in script]
+    assert len(batched) >= 4  # idée 1, idées 2-3, the refused long one, le mot
+    assert bob_replies == alice_replies
+
+    async def conversation(user: str) -> dict[str, Any]:
+        (p,) = await rows(store, t.participants, t.participants.c.platform_user_id == user)
+        (s,) = await rows(store, t.sessions, t.sessions.c.participant_id == p.id)
+        items = await rows(store, t.items, t.items.c.participant_id == p.id)
+        revisions = await rows(
+            store, t.item_revisions, t.item_revisions.c.item_id.in_([i.id for i in items])
+        )
+        out = await rows(store, t.outbox, t.outbox.c.participant_id == p.id)
+        keys = await rows(
+            store, t.processed_messages, t.processed_messages.c.participant_id == p.id
+        )
+        return {
+            "session": (s.state, s.status, s.step_id, s.completed_at, s.last_input_at),
+            "reminders": s.reminders_sent,
+            "items": [(i.seq, i.step_id, i.text, i.value, i.revision, i.deleted_at) for i in items],
+            "sources": [i.source_message_id.split("-")[0] for i in items],
+            "revisions": [(r.revision, r.text, r.value, r.deleted) for r in revisions],
+            "outbox": [(r.payload, r.status, r.chat_id.removeprefix("chat-") == user) for r in out],
+            "keys": len(keys),
+        }
+
+    a, b = await conversation("alice"), await conversation("bob")
+    assert [x.removeprefix("alice") for x in a["sources"]] == [
+        x.removeprefix("bob") for x in b["sources"]
+    ]
+    a.pop("sources"), b.pop("sources")
+    assert a == b
+
+
 # ------------------------------------------------------------------ failures roll back
 
 

@@ -1,0 +1,140 @@
+"""The writes of many answers, gathered and sent as a few multi-row statements.
+
+Group commit puts many conversations' messages in one transaction; this turns their writes
+(message keys, session states, items and their first revisions, replies) into one statement per
+table instead of several per message — statement round trips, not the disk, are what limit a
+Python bot on SQLite. Used through :meth:`BatchWrites.flush` inside an open transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, false, insert, literal, select, tuple_, update
+
+from qn_bot.domain import Address, OutboundMessage
+from qn_bot.store import schema as t
+from qn_bot.store.sql import Tx
+
+
+@dataclass(slots=True)
+class BatchWrites:
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    completed: list[dict[str, Any]] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+
+    def claim_message(
+        self, platform: str, message_id: str, now: datetime, participant_id: int
+    ) -> None:
+        """The caller checked with :meth:`Tx.already_claimed` and holds the participant's lock;
+        a plain INSERT still fails the batch if another writer got there first."""
+        self.messages.append(
+            {
+                "platform": platform,
+                "message_id": message_id,
+                "processed_at": now,
+                "participant_id": participant_id,
+            }
+        )
+
+    def save_session(
+        self,
+        session_id: int,
+        state: dict[str, Any],
+        status: str,
+        step_id: str | None,
+        now: datetime,
+    ) -> None:
+        # As Tx.save_session: every save follows something the citizen sent.
+        row = {
+            "b_id": session_id,
+            "state": state,
+            "status": status,
+            "step_id": step_id,
+            "updated_at": now,
+            "last_input_at": now,
+            "reminders_sent": 0,
+        }
+        if status == "completed":
+            row["completed_at"] = now
+            self.completed.append(row)
+        else:
+            self.sessions.append(row)
+
+    def add_item(
+        self,
+        *,
+        session_id: int,
+        campaign_id: int,
+        participant_id: int,
+        seq: int,
+        step_id: str,
+        text: str,
+        value: Any,
+        now: datetime,
+        source_message_id: str | None,
+    ) -> None:
+        self.items.append(
+            {
+                "source_message_id": source_message_id,
+                "session_id": session_id,
+                "campaign_id": campaign_id,
+                "participant_id": participant_id,
+                "seq": seq,
+                "step_id": step_id,
+                "text": text,
+                "value": value,
+                "revision": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+
+    def enqueue(
+        self, address: Address, message: OutboundMessage, now: datetime, participant_id: int
+    ) -> None:
+        self.outbox.append(
+            {
+                "platform": address.platform,
+                "chat_id": address.chat_id,
+                "participant_id": participant_id,
+                "payload": message.to_json(),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "dedupe_key": None,
+            }
+        )
+
+    async def flush(self, tx: Tx) -> None:
+        conn = tx.conn
+        if self.messages:
+            await conn.execute(insert(t.processed_messages), self.messages)
+        for rows in (self.sessions, self.completed):
+            if rows:
+                await conn.execute(
+                    update(t.sessions).where(t.sessions.c.id == bindparam("b_id")), rows
+                )
+        if self.items:
+            await conn.execute(insert(t.items), self.items)
+            # First revisions straight from the new rows: no ids travel back and forth (and a
+            # multi-row INSERT … RETURNING in parameter order degrades to one row per statement).
+            i = t.items
+            new_rows = select(i.c.id, literal(1), i.c.text, i.c.value, false(), i.c.created_at)
+            new_rows = new_rows.where(
+                tuple_(i.c.session_id, i.c.seq).in_(
+                    [(r["session_id"], r["seq"]) for r in self.items]
+                )
+            )
+            await conn.execute(
+                insert(t.item_revisions).from_select(
+                    ["item_id", "revision", "text", "value", "deleted", "created_at"], new_rows
+                )
+            )
+        if self.outbox:
+            await conn.execute(insert(t.outbox), self.outbox)
