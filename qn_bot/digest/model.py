@@ -10,16 +10,17 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
+from itertools import chain
 
 import snowballstemmer
 from stop_words import get_stop_words
 
 from qn_bot.digest.period import Period
-from qn_bot.flows.format import Flow, StepKind
+from qn_bot.flows.format import Flow, Step, StepKind
 from qn_bot.store.records import CampaignRecord, ItemRecord
 from qn_bot.synthesis import step_heading, utc
 
@@ -127,6 +128,7 @@ class Digest:
     generated_at: datetime
     min_respondents: int
     campaigns: tuple[CampaignDigest, ...]
+    capped_syntheses: bool = False  # an attached synthesis holds only the latest items
 
     @property
     def new_items(self) -> int:
@@ -154,6 +156,7 @@ def _stemmer(language: str) -> snowballstemmer.stemmer:
     return snowballstemmer.stemmer(_STEMMER_LANGUAGES.get(language, "french"))
 
 
+@lru_cache(maxsize=1 << 16)  # a week of answers repeats the same words; stemming is slow
 def theme_key(word: str, language: str) -> str | None:
     """The matching key of a word, or None for stop words and short words."""
     word = unicodedata.normalize("NFC", word.casefold())
@@ -174,6 +177,58 @@ def words(text: str) -> list[str]:
     return _WORD_RE.findall(unicodedata.normalize("NFC", text))
 
 
+class ThemeCounter:
+    """Counts themes over texts fed in batches, so a week of contributions can be streamed.
+
+    Per text the work is a regex pass and C-level set and Counter updates: a word's key is
+    computed once per distinct spelling (stemming is the slow part, and a week repeats the same
+    words), in a cache that counters of one language may share.
+    """
+
+    def __init__(self, language: str, keys: KeyCache | None = None) -> None:
+        self.language = language
+        self._keys = KeyCache(language) if keys is None else keys
+        self._counts: Counter[str | None] = Counter()  # key → contributions holding it
+        self._spellings: Counter[str] = Counter()  # word as written → occurrences
+
+    def add(self, text: str) -> None:
+        self.add_many((text,))
+
+    def add_many(self, texts: Iterable[str]) -> None:
+        found = [_WORD_RE.findall(unicodedata.normalize("NFC", text)) for text in texts]
+        self._spellings.update(chain.from_iterable(found))
+        key = self._keys.__getitem__
+        self._counts.update(chain.from_iterable([set(map(key, words)) for words in found]))
+
+    def result(
+        self, *, min_count: int = MIN_THEME_COUNT, limit: int = MAX_THEMES
+    ) -> tuple[Theme, ...]:
+        forms: dict[str, Counter[str]] = {}
+        for word, n in self._spellings.items():
+            key = self._keys[word]
+            if key is not None:
+                forms.setdefault(key, Counter())[unicodedata.normalize("NFC", word.casefold())] += n
+        found = [
+            Theme(_label(forms[key]), count)
+            for key, count in self._counts.items()
+            if key is not None and count >= min_count
+        ]
+        found.sort(key=lambda t: (-t.count, fold(t.label), t.label))
+        return tuple(found[:limit])
+
+
+class KeyCache(dict[str, str | None]):
+    """word → :func:`theme_key`, computed on first lookup."""
+
+    def __init__(self, language: str) -> None:
+        super().__init__()
+        self.language = language
+
+    def __missing__(self, word: str) -> str | None:
+        key = self[word] = theme_key(word, self.language)
+        return key
+
+
 def themes(
     texts: Iterable[str],
     language: str,
@@ -186,22 +241,10 @@ def themes(
     A theme counts contributions, not words: one answer repeating "territoire" counts once.
     Sorted by count, then alphabetically (accent-insensitive) for a stable order.
     """
-    counts: Counter[str] = Counter()
-    forms: dict[str, Counter[str]] = {}
+    counter = ThemeCounter(language)
     for text in texts:
-        seen: set[str] = set()
-        for word in words(text):
-            key = theme_key(word, language)
-            if key is None:
-                continue
-            forms.setdefault(key, Counter())[unicodedata.normalize("NFC", word.casefold())] += 1
-            seen.add(key)
-        counts.update(seen)
-    found = [
-        Theme(_label(forms[key]), count) for key, count in counts.items() if count >= min_count
-    ]
-    found.sort(key=lambda t: (-t.count, fold(t.label), t.label))
-    return tuple(found[:limit])
+        counter.add(text)
+    return counter.result(min_count=min_count, limit=limit)
 
 
 def _label(forms: Counter[str]) -> str:
@@ -211,6 +254,27 @@ def _label(forms: Counter[str]) -> str:
 
 
 # --- the digest --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignFacts:
+    """What a campaign's digest is made of, already counted for one period.
+
+    :func:`campaign_facts` counts it from :class:`CampaignInput` in memory (small campaigns,
+    tests); :mod:`qn_bot.digest.queries` counts it in SQL, so a campaign of a million items
+    never has to be held as records.
+    """
+
+    campaign: CampaignRecord
+    flow: Flow
+    sessions: Sequence[SessionFact]
+    total_items: int
+    new_per_step: Mapping[str, int]  # the period's new items, per step (every kind)
+    previous_new_items: int
+    respondents: int  # distinct authors of the period's new items
+    newest: Mapping[str, tuple[str, ...]]  # text step → newest texts of the period, newest first
+    themes: Mapping[str, tuple[Theme, ...]]  # text step → its themes in the period
+    weeks: tuple[Mapping[str, int], ...]  # per chart period: new items per step
 
 
 def _in(period: Period, instant: datetime | None) -> bool:
@@ -230,8 +294,52 @@ def _completions(sessions: Sequence[SessionFact], period: Period) -> int:
     return sum(1 for s in sessions if _in(period, s.completed_at))
 
 
-def build_campaign_digest(
+def text_steps(flow: Flow) -> list[Step]:
+    return [step for step in flow.steps if step.kind in _TEXT_KINDS]
+
+
+def campaign_facts(
     data: CampaignInput,
+    period: Period,
+    previous: Period,
+    language: str,
+    *,
+    cap: int = DEFAULT_CAP,
+    chart_periods: Sequence[Period] = (),
+) -> CampaignFacts:
+    """Count the facts of ``data`` in memory."""
+    new = [i for i in data.items if _in(period, i.created_at)]
+    by_step: dict[str, list[ItemRecord]] = {}
+    for item in new:
+        by_step.setdefault(item.step_id, []).append(item)
+    steps = [step.id for step in text_steps(data.flow)]
+    newest = {}
+    found = {}
+    for step_id in steps:
+        step_items = by_step.get(step_id, [])
+        latest = sorted(step_items, key=lambda i: (utc(i.created_at), i.id), reverse=True)
+        newest[step_id] = tuple(i.text for i in latest[:cap])
+        found[step_id] = themes((i.text for i in step_items), language)
+    weeks = []
+    for week in chart_periods:
+        counts: Counter[str] = Counter(i.step_id for i in data.items if _in(week, i.created_at))
+        weeks.append(dict(counts))
+    return CampaignFacts(
+        campaign=data.campaign,
+        flow=data.flow,
+        sessions=data.sessions,
+        total_items=len(data.items),
+        new_per_step={step_id: len(step_items) for step_id, step_items in by_step.items()},
+        previous_new_items=sum(1 for i in data.items if _in(previous, i.created_at)),
+        respondents=len({i.pseudonym for i in new}),
+        newest=newest,
+        themes=found,
+        weeks=tuple(weeks),
+    )
+
+
+def build_campaign_digest(
+    data: CampaignInput | CampaignFacts,
     period: Period,
     previous: Period,
     language: str,
@@ -240,19 +348,15 @@ def build_campaign_digest(
     cap: int = DEFAULT_CAP,
     chart_periods: Sequence[Period] = (),
 ) -> CampaignDigest:
+    if isinstance(data, CampaignInput):
+        data = campaign_facts(
+            data, period, previous, language, cap=cap, chart_periods=chart_periods
+        )
     flow = data.flow
     lang = language if language in flow.languages else flow.default_language
-    new = [i for i in data.items if _in(period, i.created_at)]
-    before = [i for i in data.items if _in(previous, i.created_at)]
-    respondents = len({i.pseudonym for i in new})
-    breakdown = respondents >= min_respondents
-
-    by_step: dict[str, list[ItemRecord]] = {}
-    for item in new:
-        by_step.setdefault(item.step_id, []).append(item)
+    breakdown = data.respondents >= min_respondents
 
     sections: list[SectionDigest] = []
-    text_steps = []
     current_part: str | None = None
     pending_part: str | None = None
     for step in flow.steps:
@@ -261,35 +365,28 @@ def build_campaign_digest(
             pending_part = current_part
         if step.kind not in _TEXT_KINDS:
             continue  # a part declared on a choice or info step heads the next text section
-        text_steps.append(step)
-        step_items = by_step.get(step.id, [])
-        if not step_items:
+        count = data.new_per_step.get(step.id, 0)
+        if not count:
             continue
-        newest = sorted(step_items, key=lambda i: (utc(i.created_at), i.id), reverse=True)
-        shown = newest[:cap] if breakdown else []
+        shown = data.newest.get(step.id, ())[:cap] if breakdown else ()
         sections.append(
             SectionDigest(
                 step_id=step.id,
                 heading=step_heading(step, lang),
                 part=pending_part,
-                new_count=len(step_items),
-                items=tuple(i.text for i in shown),
-                more=len(step_items) - len(shown) if breakdown else 0,
-                themes=themes((i.text for i in step_items), language) if breakdown else (),
+                new_count=count,
+                items=shown,
+                more=count - len(shown) if breakdown else 0,
+                themes=data.themes.get(step.id, ()) if breakdown else (),
             )
         )
         pending_part = None
 
-    step_index = {step.id: n for n, step in enumerate(text_steps)}
-    weeks: list[WeekCount] = []
-    for week in chart_periods:
-        counts = [0] * len(text_steps)
-        for item in data.items:
-            n = step_index.get(item.step_id)
-            if n is not None and _in(week, item.created_at):
-                counts[n] += 1
-        weeks.append(WeekCount(week.start, week.end, tuple(counts)))
-
+    steps = text_steps(flow)
+    weeks = tuple(
+        WeekCount(week.start, week.end, tuple(counts.get(step.id, 0) for step in steps))
+        for week, counts in zip(chart_periods, data.weeks, strict=True)
+    )
     c = data.campaign
     return CampaignDigest(
         slug=c.slug,
@@ -299,15 +396,15 @@ def build_campaign_digest(
         previous_new_participants=_new_participants(data.sessions, previous),
         completions=_completions(data.sessions, period),
         previous_completions=_completions(data.sessions, previous),
-        new_items=len(new),
-        previous_new_items=len(before),
-        respondents=respondents,
+        new_items=sum(data.new_per_step.values()),
+        previous_new_items=data.previous_new_items,
+        respondents=data.respondents,
         total_participants=len({s.participant for s in data.sessions}),
-        total_items=len(data.items),
+        total_items=data.total_items,
         breakdown=breakdown,
         sections=tuple(sections),
-        chart_sections=tuple(step_heading(s, lang) for s in text_steps),
-        weeks=tuple(weeks),
+        chart_sections=tuple(step_heading(s, lang) for s in steps),
+        weeks=weeks,
     )
 
 
@@ -316,7 +413,7 @@ def build_digest(
     language: str,
     period: Period,
     previous: Period,
-    inputs: Sequence[CampaignInput],
+    inputs: Sequence[CampaignInput | CampaignFacts],
     *,
     now: datetime,
     late: bool = False,

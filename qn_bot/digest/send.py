@@ -30,6 +30,7 @@ late; its key is the same as the on-time one would have been, so it cannot be se
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
@@ -39,13 +40,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from qn_bot.campaigns import campaign_flow
 from qn_bot.config import Config, TeamConfig
+from qn_bot.digest.attachment import SynthesisSource, load_synthesis_source, synthesis_attachment
 from qn_bot.digest.chart import render_chart
 from qn_bot.digest.email import EmailError, build_email, chart_cid, send_email
-from qn_bot.digest.model import CampaignInput, Digest, SessionFact, build_digest
+from qn_bot.digest.model import DEFAULT_CAP, CampaignFacts, CampaignInput, Digest, build_digest
 from qn_bot.digest.period import (
     Period,
     completed_period,
@@ -54,14 +54,13 @@ from qn_bot.digest.period import (
     period_for_start,
     recent_periods,
 )
+from qn_bot.digest.queries import campaign_sessions, period_facts
 from qn_bot.digest.render import render_chat_text, render_html, render_preview, subject
 from qn_bot.domain import Address, Attachment, CampaignStatus, OutboundMessage
 from qn_bot.errors import CampaignError
-from qn_bot.export import render_html as render_synthesis_html
-from qn_bot.store import schema as t
-from qn_bot.store.records import RevisionRecord
+from qn_bot.flows.format import Flow
+from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store, Tx
-from qn_bot.synthesis import build_synthesis
 
 log = logging.getLogger(__name__)
 
@@ -111,32 +110,31 @@ def find_team(config: Config, name: str) -> TeamConfig:
 # --- reading -------------------------------------------------------------------------------------
 
 
-async def campaign_sessions(tx: Tx, campaign_id: int) -> list[SessionFact]:
-    s = t.sessions
-    rows = await tx.conn.execute(
-        select(s.c.participant_id, s.c.created_at, s.c.completed_at).where(
-            s.c.campaign_id == campaign_id
-        )
-    )
-    return [SessionFact(r.participant_id, r.created_at, r.completed_at) for r in rows.all()]
-
-
 async def load_inputs(tx: Tx, team: TeamConfig) -> list[CampaignInput]:
+    """Every item of the team's campaigns, as records: for small campaigns and callers that do
+    not know the period yet. :func:`load_team_data` with a period counts in SQL instead."""
     inputs = []
-    for slug in team.campaigns:
-        campaign = await tx.campaign_by_slug(slug)
-        if campaign is None:
-            log.warning("team %s: no campaign named %r", team.name, slug)
-            continue
+    for campaign, flow in await _campaigns(tx, team):
         inputs.append(
             CampaignInput(
                 campaign=campaign,
-                flow=campaign_flow(campaign),
+                flow=flow,
                 items=await tx.campaign_items(campaign.id),
                 sessions=await campaign_sessions(tx, campaign.id),
             )
         )
     return inputs
+
+
+async def _campaigns(tx: Tx, team: TeamConfig) -> list[tuple[CampaignRecord, Flow]]:
+    found = []
+    for slug in team.campaigns:
+        campaign = await tx.campaign_by_slug(slug)
+        if campaign is None:
+            log.warning("team %s: no campaign named %r", team.name, slug)
+            continue
+        found.append((campaign, campaign_flow(campaign)))
+    return found
 
 
 # --- building ------------------------------------------------------------------------------------
@@ -164,7 +162,7 @@ class DigestPackage:
 
 def team_digest(
     team: TeamConfig,
-    inputs: Sequence[CampaignInput],
+    inputs: Sequence[CampaignInput | CampaignFacts],
     period: Period,
     now: datetime,
     *,
@@ -187,43 +185,65 @@ def team_digest(
 class TeamData:
     """Everything a team's digest is made from, read in one transaction."""
 
-    inputs: list[CampaignInput]
-    revisions: dict[str, list[RevisionRecord]]  # campaign slug → item revisions
+    inputs: list[CampaignInput] | list[CampaignFacts]
+    syntheses: list[SynthesisSource]
+    period: Period | None  # the period ``inputs`` were counted for (facts only)
 
 
-async def load_team_data(tx: Tx, team: TeamConfig) -> TeamData:
-    inputs = await load_inputs(tx, team)
-    revisions = {d.campaign.slug: await tx.campaign_revisions(d.campaign.id) for d in inputs}
-    return TeamData(inputs, revisions)
+async def load_team_data(tx: Tx, team: TeamConfig, period: Period | None = None) -> TeamData:
+    """With ``period``, the digest is counted by the database and the items of a big campaign
+    are never all loaded; without, every item is read (fine for small campaigns only)."""
+    if period is None:
+        inputs = await load_inputs(tx, team)
+        sources = [
+            SynthesisSource(
+                d.campaign, d.flow, list(d.items), await tx.campaign_revisions(d.campaign.id), None
+            )
+            for d in inputs
+        ]
+        return TeamData(inputs, sources, None)
+    facts, sources = [], []
+    for campaign, flow in await _campaigns(tx, team):
+        fact, counts = await period_facts(
+            tx,
+            campaign,
+            flow,
+            period,
+            period.previous(team),
+            team.language,
+            cap=DEFAULT_CAP,
+            chart_periods=recent_periods(team, period, CHART_WEEKS),
+        )
+        facts.append(fact)
+        sources.append(await load_synthesis_source(tx, campaign, flow, counts))
+    return TeamData(facts, sources, period)
 
 
 def render_package(
     team: TeamConfig, data: TeamData, period: Period, now: datetime, *, late: bool
 ) -> DigestPackage:
     """Render for every destination (CPU only: run it in a thread, outside any transaction)."""
+    if data.period is not None and data.period != period:
+        raise ValueError(f"data counted for {data.period.key}, not {period.key}")
     digest = team_digest(team, data.inputs, period, now, late=late)
-    syntheses = []
-    for d in data.inputs:
-        lang = team.language if team.language in d.flow.languages else d.flow.default_language
-        synthesis = build_synthesis(d.campaign, d.flow, list(d.items), lang, now)
-        html = render_synthesis_html(synthesis, data.revisions[d.campaign.slug])
-        syntheses.append(
-            Attachment(f"synthese-{d.campaign.slug}.html", "text/html", html.encode("utf-8"))
-        )
+    capped = any(source.capped for source in data.syntheses)
+    if capped:
+        digest = dataclasses.replace(digest, capped_syntheses=True)
+    syntheses = tuple(synthesis_attachment(s, team.language, now) for s in data.syntheses)
     charts = {c.slug: render_chart(c, team.language, team.timezone) for c in digest.campaigns}
-    return DigestPackage(digest, render_chat_text(digest), charts, tuple(syntheses))
+    return DigestPackage(digest, render_chat_text(digest), charts, syntheses)
 
 
 async def build_package(
     store: Store, team: TeamConfig, period: Period, now: datetime, *, late: bool
 ) -> tuple[DigestPackage, TeamData]:
     async with store.transaction() as tx:
-        data = await load_team_data(tx, team)
+        data = await load_team_data(tx, team, period)
     package = await asyncio.to_thread(render_package, team, data, period, now, late=late)
     return package, data
 
 
-def _quiet(digest: Digest, inputs: Sequence[CampaignInput]) -> bool:
+def _quiet(digest: Digest, inputs: Sequence[CampaignInput | CampaignFacts]) -> bool:
     """Nothing happened and no campaign is open: a digest would only say so."""
     if any(d.campaign.status is CampaignStatus.OPEN for d in inputs):
         return False
@@ -458,8 +478,8 @@ async def preview_digest(
     del config  # same signature as send_digest; the preview needs nothing from it
     period = current_period(team, now) if current else completed_period(team, now)
     async with store.transaction() as tx:
-        inputs = await load_inputs(tx, team)
-    return render_preview(team_digest(team, inputs, period, now))
+        data = await load_team_data(tx, team, period)
+    return render_preview(team_digest(team, data.inputs, period, now))
 
 
 async def digest_message(

@@ -1,0 +1,110 @@
+"""The synthesis page attached to a digest: the full page, or a capped one for big campaigns.
+
+A campaign of a million items makes a synthesis page of over 100 MB: no mail server takes it
+(most refuse 25 MB), Telegram and Matrix refuse such uploads, and the outbox would store it, hex
+encoded, once per chat destination. Up to :data:`FULL_MAX_ITEMS` live items the attachment is the
+full page, exactly what ``qn-bot export SLUG --format html`` gives. Beyond, each text section
+keeps its :data:`SECTION_CAP` latest items, headed by a line saying how many earlier ones were left
+out and how to get the full page; choice and number sections are complete (one answer per
+participant); counts and dates are the campaign's; the revision history (counts per day over
+every revision) is left to the full export.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from qn_bot.digest.model import text_steps
+from qn_bot.digest.queries import StepCounts, contributors, latest_items, step_items
+from qn_bot.domain import Attachment
+from qn_bot.export import render_html
+from qn_bot.flows.format import Flow, StepKind
+from qn_bot.store.records import CampaignRecord, ItemRecord, RevisionRecord
+from qn_bot.store.sql import Tx
+from qn_bot.synthesis import Synthesis, build_synthesis, utc
+
+FULL_MAX_ITEMS = 10_000
+SECTION_CAP = 1_000
+
+_NOTE = {
+    "fr": (
+        "[…] {count} contribution(s) plus ancienne(s) ne figurent pas dans cette pièce jointe ; "
+        "la synthèse complète s'obtient avec « qn-bot export {slug} --format html »."
+    ),
+    "en": (
+        "[…] {count} earlier contribution(s) are not in this attachment; "
+        "the full synthesis is produced by “qn-bot export {slug} --format html”."
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignTotals:
+    """What a capped page states about the whole campaign."""
+
+    per_step: Mapping[str, int]
+    participants: int
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisSource:
+    campaign: CampaignRecord
+    flow: Flow
+    items: list[ItemRecord]  # every live item, or the capped selection
+    revisions: list[RevisionRecord] | None  # None on a capped page: no history table
+    totals: CampaignTotals | None  # set when capped
+
+    @property
+    def capped(self) -> bool:
+        return self.totals is not None
+
+
+async def load_synthesis_source(
+    tx: Tx, campaign: CampaignRecord, flow: Flow, counts: StepCounts | None
+) -> SynthesisSource:
+    """Everything the page needs; ``counts`` (from the digest's own query) decides the cap."""
+    if counts is None or counts.total <= FULL_MAX_ITEMS:
+        items = await tx.campaign_items(campaign.id)
+        revisions = await tx.campaign_revisions(campaign.id)
+        return SynthesisSource(campaign, flow, items, revisions, None)
+    chosen = []
+    texts = {step.id for step in text_steps(flow)}
+    for step_id in texts:
+        chosen += await latest_items(tx, campaign.id, step_id, SECTION_CAP)
+    skipped = {StepKind.INFO, StepKind.CONSENT}
+    others = [s.id for s in flow.steps if s.id not in texts and s.kind not in skipped]
+    chosen += await step_items(tx, campaign.id, others)
+    chosen.sort(key=lambda i: (utc(i.created_at), i.id))
+    totals = CampaignTotals(
+        counts.total_per_step, await contributors(tx, campaign.id), counts.updated_at
+    )
+    return SynthesisSource(campaign, flow, chosen, None, totals)
+
+
+def _capped(s: Synthesis, totals: CampaignTotals, slug: str) -> Synthesis:
+    note = _NOTE.get(s.language, _NOTE["fr"])
+    sections = []
+    for section in s.sections:
+        left = totals.per_step.get(section.step_id, 0) - len(section.bullets)
+        if section.kind in (StepKind.LIST, StepKind.TEXT) and left > 0:
+            bullets = (note.format(count=left, slug=slug), *section.bullets)
+            section = dataclasses.replace(section, bullets=bullets)
+        sections.append(section)
+    updated = s.updated_at if totals.updated_at is None else utc(totals.updated_at)
+    return dataclasses.replace(
+        s, sections=tuple(sections), participants=totals.participants, updated_at=updated
+    )
+
+
+def synthesis_attachment(source: SynthesisSource, language: str, now: datetime) -> Attachment:
+    flow, campaign = source.flow, source.campaign
+    lang = language if language in flow.languages else flow.default_language
+    synthesis = build_synthesis(campaign, flow, source.items, lang, now)
+    if source.totals is not None:
+        synthesis = _capped(synthesis, source.totals, campaign.slug)
+    html = render_html(synthesis, source.revisions)
+    return Attachment(f"synthese-{campaign.slug}.html", "text/html", html.encode("utf-8"))

@@ -1,0 +1,293 @@
+"""The digest's reads, counted by the database: a campaign of a million items is never loaded.
+
+Two passes over the campaign's items, whatever its size:
+
+1. :func:`step_week_counts`: live items per step and per elementary interval between the
+   boundaries of every period the digest mentions (the period, the one before, the chart's
+   weeks), plus the latest ``updated_at`` — one grouped query, a few hundred rows back.
+2. :func:`period_facts`: the period's new items streamed in partitions (step, text, author,
+   creation instant, id); each partition is folded, in a worker thread so the event loop stays
+   free, into the respondents, the newest items of each text step and the theme counters. Only
+   the partition in flight and the counters are in memory.
+
+There is no index on ``items.created_at``; on SQLite, when the campaign holds most of the table,
+a plain scan beats the ``(campaign_id, step_id)`` index (one random page read per item), so the
+campaign filter is then written so that SQLite does not use that index. PostgreSQL keeps its
+planner's choice (it has statistics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, and_, case, exists, func, select, type_coerce
+
+from qn_bot.digest.model import (
+    CampaignFacts,
+    KeyCache,
+    SessionFact,
+    Theme,
+    ThemeCounter,
+    text_steps,
+)
+from qn_bot.digest.period import Period
+from qn_bot.flows.format import Flow
+from qn_bot.store import schema as t
+from qn_bot.store.records import CampaignRecord, ItemRecord
+from qn_bot.store.sql import Tx
+
+#: Rows per streamed partition of the period's items.
+PARTITION = 10_000
+#: SQLite scans the whole table rather than use the campaign index above this share of it.
+SCAN_SHARE = 1 / 8
+
+
+async def _campaign_filter(tx: Tx, campaign_id: int) -> ColumnElement[bool]:
+    items = t.items.c
+    if tx.conn.dialect.name != "sqlite":
+        return items.campaign_id == campaign_id
+    mine = (
+        await tx.conn.execute(select(func.count()).where(items.campaign_id == campaign_id))
+    ).scalar_one()
+    top = (await tx.conn.execute(select(func.max(items.id)))).scalar_one() or 0
+    if mine > top * SCAN_SHARE:
+        # "campaign_id + 0" is no longer a column: SQLite reads the table in order instead of
+        # jumping from the index to each row.
+        return (items.campaign_id + 0) == campaign_id
+    return items.campaign_id == campaign_id
+
+
+async def campaign_sessions(tx: Tx, campaign_id: int) -> list[SessionFact]:
+    s = t.sessions
+    rows = await tx.conn.execute(
+        select(s.c.participant_id, s.c.created_at, s.c.completed_at).where(
+            s.c.campaign_id == campaign_id
+        )
+    )
+    return [SessionFact(r.participant_id, r.created_at, r.completed_at) for r in rows.all()]
+
+
+@dataclass(frozen=True, slots=True)
+class StepCounts:
+    """Live items of a campaign per step, for any period bounded by the given boundaries."""
+
+    boundaries: tuple[datetime, ...]  # sorted
+    counts: Mapping[tuple[str, int], int]  # (step, k) → items in [boundaries[k], boundaries[k+1])
+    total: int  # every live item, inside the boundaries or not
+    total_per_step: Mapping[str, int]
+    updated_at: datetime | None  # the latest update of a live item
+
+    def per_step(self, period: Period) -> dict[str, int]:
+        first = self.boundaries.index(period.start)
+        last = self.boundaries.index(period.end)
+        out: dict[str, int] = {}
+        for (step_id, k), n in self.counts.items():
+            if first <= k < last:
+                out[step_id] = out.get(step_id, 0) + n
+        return out
+
+
+async def step_week_counts(
+    tx: Tx, campaign_id: int, periods: Sequence[Period], where: ColumnElement[bool] | None = None
+) -> StepCounts:
+    items = t.items.c
+    bounds = tuple(sorted({p.start for p in periods} | {p.end for p in periods}))
+    # Interval k is [bounds[k], bounds[k+1]); -1 before the first boundary, the last index after
+    # the last one. Tested newest first: recent items, the many, leave the CASE early.
+    interval = case(
+        *((items.created_at >= b, k) for k, b in reversed(list(enumerate(bounds)))), else_=-1
+    )
+    if where is None:
+        where = await _campaign_filter(tx, campaign_id)
+    rows = select(items.step_id, interval.label("k"), items.updated_at.label("updated_at")).where(
+        where, items.deleted_at.is_(None)
+    )
+    sub = rows.subquery()
+    stmt = select(sub.c.step_id, sub.c.k, func.count(), func.max(sub.c.updated_at)).group_by(
+        sub.c.step_id, sub.c.k
+    )
+    counts: dict[tuple[str, int], int] = {}
+    per_step: dict[str, int] = {}
+    latest: datetime | None = None
+    for step_id, k, n, updated in (await tx.conn.execute(stmt)).all():
+        counts[(step_id, k)] = n
+        per_step[step_id] = per_step.get(step_id, 0) + n
+        if updated is not None:
+            latest = updated if latest is None or updated > latest else latest
+    return StepCounts(bounds, counts, sum(counts.values()), per_step, latest)
+
+
+class _PeriodFold:
+    """Folds partitions of the period's items; runs in a worker thread, one partition at a time."""
+
+    def __init__(self, steps: Sequence[str], language: str, cap: int) -> None:
+        self.cap = cap
+        self.respondents: set[int] = set()
+        keys = KeyCache(language)
+        self.counters = {step_id: ThemeCounter(language, keys) for step_id in steps}
+        # Per text step, a min-heap of the newest (created, id, text) seen so far.
+        self.heaps: dict[str, list[tuple[Any, int, str]]] = {step_id: [] for step_id in steps}
+
+    def add(self, rows: Sequence[Any]) -> None:
+        self.respondents.update(row[2] for row in rows)
+        texts: dict[str, list[str]] = {step_id: [] for step_id in self.counters}
+        cap = self.cap
+        for step_id, text, _, created, item_id in rows:
+            step_texts = texts.get(step_id)
+            if step_texts is None:
+                continue  # a choice or number answer: counted, no text to show
+            step_texts.append(text)
+            heap = self.heaps[step_id]
+            if len(heap) < cap:
+                heapq.heappush(heap, (created, item_id, text))
+            elif (created, item_id) > heap[0][:2]:
+                heapq.heapreplace(heap, (created, item_id, text))
+        for step_id, step_texts in texts.items():
+            self.counters[step_id].add_many(step_texts)
+
+    def newest(self) -> dict[str, tuple[str, ...]]:
+        return {
+            step_id: tuple(text for _, _, text in sorted(heap, reverse=True))
+            for step_id, heap in self.heaps.items()
+        }
+
+    def themes(self) -> dict[str, tuple[Theme, ...]]:
+        return {step_id: counter.result() for step_id, counter in self.counters.items()}
+
+
+async def period_facts(
+    tx: Tx,
+    campaign: CampaignRecord,
+    flow: Flow,
+    period: Period,
+    previous: Period,
+    language: str,
+    *,
+    cap: int,
+    chart_periods: Sequence[Period] = (),
+) -> tuple[CampaignFacts, StepCounts]:
+    """The facts of ``campaign`` for ``period``, counted in SQL and streamed."""
+    items = t.items.c
+    where = await _campaign_filter(tx, campaign.id)
+    counts = await step_week_counts(tx, campaign.id, [period, previous, *chart_periods], where)
+    fold = _PeriodFold([step.id for step in text_steps(flow)], language, cap)
+    # The creation instant only orders items: read as stored (SQLite's fixed-width text sorts
+    # like the instants; PostgreSQL hands out datetimes), not converted row by row.
+    stmt = select(
+        items.step_id,
+        items.text,
+        items.participant_id,
+        type_coerce(items.created_at, String),
+        items.id,
+    ).where(
+        where,
+        items.deleted_at.is_(None),
+        items.created_at >= period.start,
+        items.created_at < period.end,
+    )
+    result = await tx.conn.stream(stmt)
+    folding: asyncio.Future[None] | None = None
+    # The next partition is read (SQLite works without the GIL) while this one is folded.
+    async for partition in result.partitions(PARTITION):
+        if folding is not None:
+            await folding
+        folding = asyncio.ensure_future(asyncio.to_thread(fold.add, partition))
+    if folding is not None:
+        await folding
+    facts = CampaignFacts(
+        campaign=campaign,
+        flow=flow,
+        sessions=await campaign_sessions(tx, campaign.id),
+        total_items=counts.total,
+        new_per_step=counts.per_step(period),
+        previous_new_items=sum(counts.per_step(previous).values()),
+        respondents=len(fold.respondents),
+        newest=fold.newest(),
+        themes=await asyncio.to_thread(fold.themes),
+        weeks=tuple(counts.per_step(week) for week in chart_periods),
+    )
+    return facts, counts
+
+
+# --- for a capped synthesis attachment ------------------------------------------------------------
+
+
+def _item_select() -> Any:
+    return (
+        select(
+            t.items.c.id,
+            t.campaigns.c.slug,
+            func.coalesce(t.participants.c.signature, t.participants.c.pseudonym).label(
+                "pseudonym"
+            ),
+            t.items.c.step_id,
+            t.items.c.seq,
+            t.items.c.text,
+            t.items.c.value,
+            t.items.c.revision,
+            t.items.c.created_at,
+            t.items.c.updated_at,
+        )
+        .join(t.campaigns, t.campaigns.c.id == t.items.c.campaign_id)
+        .join(t.participants, t.participants.c.id == t.items.c.participant_id)
+    )
+
+
+def _records(rows: Sequence[Any]) -> list[ItemRecord]:
+    return [
+        ItemRecord(
+            id=r.id,
+            campaign_slug=r.slug,
+            pseudonym=r.pseudonym,
+            step_id=r.step_id,
+            seq=r.seq,
+            text=r.text,
+            value=r.value,
+            revision=r.revision,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+        for r in rows
+    ]
+
+
+async def latest_items(tx: Tx, campaign_id: int, step_id: str, limit: int) -> list[ItemRecord]:
+    """The ``limit`` last live items of a step (by id: insertion order), in answer order."""
+    items = t.items.c
+    stmt = (
+        _item_select()
+        .where(items.campaign_id == campaign_id, items.step_id == step_id)
+        .where(items.deleted_at.is_(None))
+        .order_by(items.id.desc())
+        .limit(limit)
+    )
+    found = _records((await tx.conn.execute(stmt)).all())
+    found.sort(key=lambda i: (i.created_at, i.id))
+    return found
+
+
+async def step_items(tx: Tx, campaign_id: int, step_ids: Sequence[str]) -> list[ItemRecord]:
+    """Every live item of the given steps, in answer order."""
+    if not step_ids:
+        return []
+    items = t.items.c
+    stmt = (
+        _item_select()
+        .where(items.campaign_id == campaign_id, items.step_id.in_(step_ids))
+        .where(items.deleted_at.is_(None))
+        .order_by(items.created_at, items.id)
+    )
+    return _records((await tx.conn.execute(stmt)).all())
+
+
+async def contributors(tx: Tx, campaign_id: int) -> int:
+    """Participants with at least one live item (one session per participant and campaign)."""
+    s, items = t.sessions.c, t.items.c
+    has_item = exists().where(and_(items.session_id == s.id, items.deleted_at.is_(None)))
+    stmt = select(func.count()).where(s.campaign_id == campaign_id, has_item)
+    return int((await tx.conn.execute(stmt)).scalar_one())
