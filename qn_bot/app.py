@@ -30,6 +30,17 @@ DEFAULT_CAMPAIGN = ("construire-2030", "construire-2030", "Construire 2030", Non
 
 async def prepare_database(config: Config, clock: Clock = utcnow) -> None:
     """Apply migrations; on an empty database create and open the built-in campaign."""
+    # Several processes may start at once on an empty PostgreSQL database: one migrates and
+    # creates the campaign, the others then find it done.
+    leadership = leadership_for(config.database.url)
+    try:
+        async with leadership.hold("schema"):
+            await _prepare(config, clock)
+    finally:
+        await leadership.close()
+
+
+async def _prepare(config: Config, clock: Clock) -> None:
     await upgrade(config.database.url)
     store = Store.from_url(config.database.url)
     try:

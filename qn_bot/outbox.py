@@ -58,11 +58,15 @@ class OutboxWorker:
         self._semaphore = asyncio.Semaphore(self.config.concurrency)
         # Each platform's global pace (Telegram ~30 msg/s per bot); per-chat limits are the
         # adapters' business, they know their platform.
-        self._reach = {name: adapter.reachable_chats() for name, adapter in self.adapters.items()}
         self._pace = {
             name: AsyncLimiter(adapter.capabilities.messages_per_second, 1.0)
             for name, adapter in self.adapters.items()
         }
+
+    def _reach(self) -> dict[str, frozenset[str] | None]:
+        """Asked at every pass: what an adapter can reach may change (a Matrix process that is
+        not the account's sync holder reaches no one until it takes the role over)."""
+        return {name: adapter.reachable_chats() for name, adapter in self.adapters.items()}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -118,7 +122,7 @@ class OutboxWorker:
                             self.clock(),
                             limit=self.batch,
                             lease=LEASE,
-                            platforms=self._reach,
+                            platforms=self._reach(),
                             skip_chats=list(chats),
                         )
                     for row in rows:
@@ -150,7 +154,7 @@ class OutboxWorker:
                         self.clock(),
                         limit=1,
                         lease=LEASE,
-                        platforms=self._reach,
+                        platforms=self._reach(),
                         chat=address,
                     )
                 next_row = claimed[0] if claimed else None
@@ -162,7 +166,7 @@ class OutboxWorker:
 
     async def _idle_delay(self) -> float:
         async with self.store.transaction() as tx:
-            due = await tx.next_outbox_due(self._reach)
+            due = await tx.next_outbox_due(self._reach())
         if due is None:
             return IDLE_POLL_SECONDS
         return max(0.0, min(IDLE_POLL_SECONDS, (due - self.clock()).total_seconds()))
@@ -173,7 +177,9 @@ class OutboxWorker:
         """Send the head message of every chat that has one due; returns how many were tried."""
         now = self.clock()
         async with self.store.transaction() as tx:
-            rows = await tx.claim_outbox(now, limit=self.batch, lease=LEASE, platforms=self._reach)
+            rows = await tx.claim_outbox(
+                now, limit=self.batch, lease=LEASE, platforms=self._reach()
+            )
         if rows:
             await asyncio.gather(*(self._send(row) for row in rows))
         return len(rows)
@@ -185,7 +191,7 @@ class OutboxWorker:
         while loop.time() < deadline:
             if await self.run_once() == 0:
                 async with self.store.transaction() as tx:
-                    due = await tx.next_outbox_due(self._reach)
+                    due = await tx.next_outbox_due(self._reach())
                 if due is None or due > self.clock():
                     return
                 await asyncio.sleep(0.01)

@@ -454,6 +454,11 @@ class MatrixAdapter(Adapter):
 
     # ------------------------------------------------------------------ outbound
 
+    def reachable_chats(self) -> frozenset[str] | None:
+        # Only the process holding the account's sync has its crypto store and can send; the
+        # others leave Matrix rows to it (the empty set claims nothing).
+        return None if self._lease is not None and self._lease.held else frozenset()
+
     async def send(self, envelope: Envelope) -> None:
         if self._lease is None or not self._lease.held:
             raise RetryAfter(NOT_HOLDER_RETRY_SECONDS, "another process holds the Matrix sync")
