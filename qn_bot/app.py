@@ -14,7 +14,7 @@ from qn_bot.clock import Clock, utcnow
 from qn_bot.config import Config
 from qn_bot.domain import CampaignStatus, InboundMessage
 from qn_bot.flows.loader import resolve_flow
-from qn_bot.leadership import leadership_for
+from qn_bot.leadership import Leadership, leadership_for
 from qn_bot.outbox import OutboxWorker
 from qn_bot.ports import Adapter, AdapterContext, adapter_factories
 from qn_bot.scheduler import Scheduler
@@ -72,10 +72,18 @@ class Application:
     ) -> None:
         self.config = config
         self.store = Store.from_url(config.database.url)
+        # One for all: on PostgreSQL each role held opens its own connection.
+        self.leadership = leadership_for(config.database.url)
         if adapters is None:
-            adapters = configured_adapters(config, self.store, clock)
+            adapters = configured_adapters(config, self.store, clock, self.leadership)
         self.adapters = {adapter.platform: adapter for adapter in adapters}
-        self.worker = OutboxWorker(self.store, self.adapters, config=config.outbox, clock=clock)
+        self.worker = OutboxWorker(
+            self.store,
+            self.adapters,
+            config=config.outbox,
+            clock=clock,
+            leadership=self.leadership,
+        )
         self.service = Service(
             self.store,
             clock=clock,
@@ -119,6 +127,7 @@ class Application:
                 log.exception("adapter %s failed to stop cleanly", adapter.platform)
         await self.scheduler.stop()
         await self.worker.stop()
+        await self.leadership.close()
         await self.store.close()
 
     async def __aenter__(self) -> Application:
@@ -134,11 +143,13 @@ class Application:
         await self.stop()
 
 
-def configured_adapters(config: Config, store: Store, clock: Clock = utcnow) -> list[Adapter]:
+def configured_adapters(
+    config: Config, store: Store, clock: Clock = utcnow, leadership: Leadership | None = None
+) -> list[Adapter]:
     """Every adapter whose platform is configured; the console when there is none."""
     factories = adapter_factories()
-    # One for all adapters: on PostgreSQL each role held opens its own connection.
-    leadership = leadership_for(store.engine.url)
+    if leadership is None:
+        leadership = leadership_for(store.engine.url)
 
     def context(name: str) -> AdapterContext:
         return AdapterContext(

@@ -71,6 +71,10 @@ class Leadership(abc.ABC):
     @abc.abstractmethod
     def hold(self, role: str) -> AbstractAsyncContextManager[Lease]: ...
 
+    @abc.abstractmethod
+    async def vacant(self, role: str) -> bool:
+        """True when nobody holds ``role`` now (its holder, if any, has died)."""
+
     async def close(self) -> None:  # noqa: B027 - nothing to close by default
         """Free what the helper keeps open (roles are released by leaving ``hold``)."""
 
@@ -81,6 +85,9 @@ class Granted(Leadership):
     @asynccontextmanager
     async def hold(self, role: str) -> AsyncIterator[Lease]:
         yield Lease(role)
+
+    async def vacant(self, role: str) -> bool:
+        return False  # there is no other process to have died
 
 
 class PostgresLeadership(Leadership):
@@ -149,6 +156,14 @@ class PostgresLeadership(Leadership):
                     await self._close(conn)
                 conn = None
             await asyncio.sleep(self.retry)
+
+    async def vacant(self, role: str) -> bool:
+        key = role_key(role)
+        async with self._engine.connect() as conn:
+            if not await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
+                return False
+            await conn.scalar(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            return True
 
     async def _watch(self, conn: AsyncConnection, lease: Lease) -> None:
         """The lock lives exactly as long as the session: a failed check means it is gone."""

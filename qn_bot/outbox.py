@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -26,6 +27,7 @@ from qn_bot.errors import (
     RetryAfter,
     TransientDeliveryError,
 )
+from qn_bot.leadership import Leadership
 from qn_bot.ports import Adapter
 from qn_bot.store.records import OutboxRecord
 from qn_bot.store.sql import Store
@@ -33,8 +35,13 @@ from qn_bot.store.sql import Store
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+RECOVER_SECONDS = 2.0  # how often a worker looks for leases held by workers that died
 IDLE_POLL_SECONDS = 1.0  # another process may have queued rows: look again this often
 MIN_POLL_SECONDS = 0.01
+
+
+def _role(owner: str) -> str:
+    return f"outbox-worker:{owner}"
 
 
 class OutboxWorker:
@@ -46,7 +53,11 @@ class OutboxWorker:
         config: OutboxConfig | None = None,
         clock: Callable[[], datetime] = utcnow,
         batch: int = 200,
+        leadership: Leadership | None = None,
     ) -> None:
+        """``leadership`` (several processes on PostgreSQL) lets this worker prove it is alive:
+        it holds a lock named after itself, and names itself in its leases; a worker finding
+        leases whose owner's lock is free releases them at once instead of after ``LEASE``."""
         self.store = store
         self.adapters = dict(adapters)
         self.config = config if config is not None else OutboxConfig()
@@ -56,6 +67,10 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._stop_requested = asyncio.Event()
         self._semaphore = asyncio.Semaphore(self.config.concurrency)
+        self._leadership = leadership
+        self._owner: str | None = None
+        self._alive: contextlib.AsyncExitStack | None = None
+        self._next_recovery = 0.0
         # Each platform's global pace (Telegram ~30 msg/s per bot); per-chat limits are the
         # adapters' business, they know their platform.
         self._pace = {
@@ -76,6 +91,11 @@ class OutboxWorker:
 
     async def start(self) -> None:
         if self._task is None:
+            if self._leadership is not None and self._alive is None:
+                owner = uuid.uuid4().hex[:16]
+                self._alive = contextlib.AsyncExitStack()
+                await self._alive.enter_async_context(self._leadership.hold(_role(owner)))
+                self._owner = owner
             if self.store.dialect == "sqlite":
                 # One process per SQLite file: a lease still held is a dead process's, and would
                 # hold that chat back for a whole lease after a crash. (PostgreSQL may have other
@@ -100,6 +120,9 @@ class OutboxWorker:
                 await task
         finally:
             self._stop_requested.clear()
+            alive, self._alive, self._owner = self._alive, None, None
+            if alive is not None:
+                await alive.aclose()
 
     async def __aenter__(self) -> OutboxWorker:
         await self.start()
@@ -117,6 +140,7 @@ class OutboxWorker:
             while not self._stop_requested.is_set():
                 self._wake.clear()
                 try:
+                    await self._recover_dead_leases()
                     async with self.store.transaction() as tx:
                         rows = await tx.claim_outbox(
                             self.clock(),
@@ -124,6 +148,7 @@ class OutboxWorker:
                             lease=LEASE,
                             platforms=self._reach(),
                             skip_chats=list(chats),
+                            owner=self._owner,
                         )
                     for row in rows:
                         chats[row.address] = asyncio.create_task(
@@ -156,6 +181,7 @@ class OutboxWorker:
                         lease=LEASE,
                         platforms=self._reach(),
                         chat=address,
+                        owner=self._owner,
                     )
                 next_row = claimed[0] if claimed else None
         except Exception:
@@ -163,6 +189,21 @@ class OutboxWorker:
         finally:
             chats.pop(address, None)
             self._wake.set()
+
+    async def _recover_dead_leases(self) -> None:
+        """Release the leases of workers whose liveness lock is free: their process died."""
+        leadership, owner = self._leadership, self._owner
+        loop = asyncio.get_running_loop()
+        if leadership is None or owner is None or loop.time() < self._next_recovery:
+            return
+        self._next_recovery = loop.time() + RECOVER_SECONDS
+        async with self.store.transaction() as tx:
+            others = await tx.outbox_lease_owners(self.clock(), besides=owner)
+        for other in others:
+            if await leadership.vacant(_role(other)):
+                async with self.store.transaction() as tx:
+                    released = await tx.outbox_release_owner(other)
+                log.warning("released %d outbox leases of a worker that died", released)
 
     async def _idle_delay(self) -> float:
         async with self.store.transaction() as tx:
@@ -178,7 +219,7 @@ class OutboxWorker:
         now = self.clock()
         async with self.store.transaction() as tx:
             rows = await tx.claim_outbox(
-                now, limit=self.batch, lease=LEASE, platforms=self._reach()
+                now, limit=self.batch, lease=LEASE, platforms=self._reach(), owner=self._owner
             )
         if rows:
             await asyncio.gather(*(self._send(row) for row in rows))

@@ -199,6 +199,8 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("locked_until", UTCDateTime, nullable=True),
+    # The worker holding the lease (None: a worker without a liveness lock, e.g. the CLI's).
+    Column("locked_by", String(64), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("dedupe_key", String(255), nullable=True, unique=True),
     Column("created_at", UTCDateTime, nullable=False),

@@ -898,12 +898,14 @@ class Tx:
         platforms: Reach,
         chat: Address | None = None,
         skip_chats: Collection[Address] = (),
+        owner: str | None = None,
     ) -> list[OutboxRecord]:
         """The oldest pending message of each chat that is due, leased to this worker.
 
         Only a chat's head is handed out, so one chat's messages are always sent in order.
         ``chat`` restricts the claim to one chat; ``skip_chats`` leaves out chats this worker is
-        already sending to.
+        already sending to; ``owner`` names the worker in the lease (see
+        :meth:`outbox_lease_owners`).
         """
         o = t.outbox
         pending = [o.c.status == "pending", _reachable(platforms)]
@@ -937,7 +939,9 @@ class Tx:
         if not rows:
             return []
         await self.conn.execute(
-            update(o).where(o.c.id.in_([r.id for r in rows])).values(locked_until=now + lease)
+            update(o)
+            .where(o.c.id.in_([r.id for r in rows]))
+            .values(locked_until=now + lease, locked_by=owner)
         )
         return [
             OutboxRecord(
@@ -993,6 +997,31 @@ class Tx:
                 t.outbox.c.status == "pending",
             )
             .values(status="failed", locked_until=None, last_error=error[:2000])
+        )
+        return int(result.rowcount)
+
+    async def outbox_lease_owners(self, now: datetime, *, besides: str) -> list[str]:
+        """Workers other than ``besides`` that hold leases still running."""
+        o = t.outbox
+        stmt = (
+            select(o.c.locked_by)
+            .where(
+                o.c.status == "pending",
+                o.c.locked_until > now,
+                o.c.locked_by.is_not(None),
+                o.c.locked_by != besides,
+            )
+            .distinct()
+        )
+        return [r.locked_by for r in (await self.conn.execute(stmt)).all()]
+
+    async def outbox_release_owner(self, owner: str) -> int:
+        """Hand back every lease of a worker that died; returns how many rows it held."""
+        o = t.outbox
+        result = await self.conn.execute(
+            update(o)
+            .where(o.c.status == "pending", o.c.locked_by == owner)
+            .values(locked_until=None, locked_by=None)
         )
         return int(result.rowcount)
 

@@ -8,10 +8,14 @@ from datetime import timedelta
 
 import pytest
 
+from qn_bot.clock import utcnow
 from qn_bot.domain import Address
+from qn_bot.leadership import PostgresLeadership
+from qn_bot.outbox import RECOVER_SECONDS, OutboxWorker
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock
 from tests.contract.test_outbox import (
+    FAST,
     PLATFORM,
     RecordingAdapter,
     background,
@@ -74,3 +78,32 @@ async def test_two_workers_on_one_database_send_every_message_once_in_order(
     for chat in chats:  # in order per chat, whichever worker sent each one
         in_chat = [e.message.text for _, e in sent if e.address == Address(PLATFORM, chat)]
         assert in_chat == [f"{chat}:{i}" for i in range(per_chat)]
+
+
+async def test_leases_of_a_worker_that_died_are_taken_over_at_once_not_after_the_lease(
+    store: Store, migrated_url: str
+) -> None:
+    """A worker's leases name it; its liveness lock dies with its process, so another
+    process's worker releases and sends those rows within seconds, not after LEASE."""
+    postgres_only(migrated_url)
+    await queue(store, ("a", "a1"), ("b", "b1"))
+    doomed, survivor = PostgresLeadership(migrated_url), PostgresLeadership(migrated_url)
+    adapter = RecordingAdapter()
+    worker = OutboxWorker(store, {PLATFORM: adapter}, config=FAST, leadership=survivor)
+    try:
+        async with doomed.hold("outbox-worker:0123456789abcdef"):
+            async with store.transaction() as tx:
+                held = await tx.claim_outbox(
+                    utcnow(), limit=10, lease=LEASE, platforms=[PLATFORM], owner="0123456789abcdef"
+                )
+            assert len(held) == 2
+            async with background(worker):
+                await asyncio.sleep(3 * RECOVER_SECONDS)
+                assert adapter.texts() == []  # its owner is alive: the leases stand
+        # The doomed worker's lock is gone (its process died): taken over well before LEASE.
+        async with background(worker):
+            await eventually(lambda: nothing_pending(store), within=4 * RECOVER_SECONDS + 2)
+        assert sorted(adapter.texts()) == ["a1", "b1"]
+    finally:
+        await doomed.close()
+        await survivor.close()
