@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import queue
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, case, exists, func, select, type_coerce
@@ -122,6 +125,11 @@ async def step_week_counts(
     return StepCounts(bounds, counts, sum(counts.values()), per_step, latest)
 
 
+# Columns of a streamed row: step_id, text, participant_id, created (as stored), id.
+_STEP, _TEXT, _AUTHOR = itemgetter(0), itemgetter(1), itemgetter(2)
+_ENTRY = itemgetter(3, 4, 1)  # (created, id, text): the newest sorts last
+
+
 class _PeriodFold:
     """Folds partitions of the period's items; runs in a worker thread, one partition at a time."""
 
@@ -134,21 +142,29 @@ class _PeriodFold:
         self.heaps: dict[str, list[tuple[Any, int, str]]] = {step_id: [] for step_id in steps}
 
     def add(self, rows: Sequence[Any]) -> None:
-        self.respondents.update(row[2] for row in rows)
-        texts: dict[str, list[str]] = {step_id: [] for step_id in self.counters}
-        cap = self.cap
-        for step_id, text, _, created, item_id in rows:
-            step_texts = texts.get(step_id)
-            if step_texts is None:
+        self.respondents.update(map(_AUTHOR, rows))
+        # Grouped by step with C-level sort and groupby: no Python work per row.
+        for step_id, group in groupby(sorted(rows, key=_STEP), key=_STEP):
+            counter = self.counters.get(step_id)
+            if counter is None:
                 continue  # a choice or number answer: counted, no text to show
-            step_texts.append(text)
+            step_rows = list(group)
+            counter.add_many(map(_TEXT, step_rows))
+            latest = heapq.nlargest(self.cap, map(_ENTRY, step_rows))
             heap = self.heaps[step_id]
-            if len(heap) < cap:
-                heapq.heappush(heap, (created, item_id, text))
-            elif (created, item_id) > heap[0][:2]:
-                heapq.heapreplace(heap, (created, item_id, text))
-        for step_id, step_texts in texts.items():
-            self.counters[step_id].add_many(step_texts)
+            for entry in latest:
+                if len(heap) < self.cap:
+                    heapq.heappush(heap, entry)
+                elif entry > heap[0]:
+                    heapq.heapreplace(heap, entry)
+
+    def consume(
+        self, pending: queue.SimpleQueue[Sequence[Any] | None]
+    ) -> dict[str, tuple[Theme, ...]]:
+        """Fold partitions until ``None``; then the themes."""
+        while (rows := pending.get()) is not None:
+            self.add(rows)
+        return self.themes()
 
     def newest(self) -> dict[str, tuple[str, ...]]:
         return {
@@ -174,7 +190,6 @@ async def period_facts(
     """The facts of ``campaign`` for ``period``, counted in SQL and streamed."""
     items = t.items.c
     where = await _campaign_filter(tx, campaign.id)
-    counts = await step_week_counts(tx, campaign.id, [period, previous, *chart_periods], where)
     fold = _PeriodFold([step.id for step in text_steps(flow)], language, cap)
     # The creation instant only orders items: read as stored (SQLite's fixed-width text sorts
     # like the instants; PostgreSQL hands out datetimes), not converted row by row.
@@ -190,25 +205,32 @@ async def period_facts(
         items.created_at >= period.start,
         items.created_at < period.end,
     )
-    result = await tx.conn.stream(stmt)
-    folding: asyncio.Future[None] | None = None
-    # The next partition is read (SQLite works without the GIL) while this one is folded.
-    async for partition in result.partitions(PARTITION):
-        if folding is not None:
-            await folding
-        folding = asyncio.ensure_future(asyncio.to_thread(fold.add, partition))
-    if folding is not None:
-        await folding
+    # A worker thread folds the partitions while the stream goes on, and then while the
+    # database counts (SQLite and the network drivers wait without holding the GIL): on two
+    # cores the counting query is nearly free. The queue holds at most the period's rows.
+    pending: queue.SimpleQueue[Sequence[Any] | None] = queue.SimpleQueue()
+    folding = asyncio.ensure_future(asyncio.to_thread(fold.consume, pending))
+    try:
+        result = await tx.conn.stream(stmt)
+        async for partition in result.partitions(PARTITION):
+            pending.put(partition)
+    finally:
+        pending.put(None)
+    try:
+        counts = await step_week_counts(tx, campaign.id, [period, previous, *chart_periods], where)
+        sessions = await campaign_sessions(tx, campaign.id)
+    finally:
+        found = await folding
     facts = CampaignFacts(
         campaign=campaign,
         flow=flow,
-        sessions=await campaign_sessions(tx, campaign.id),
+        sessions=sessions,
         total_items=counts.total,
         new_per_step=counts.per_step(period),
         previous_new_items=sum(counts.per_step(previous).values()),
         respondents=len(fold.respondents),
         newest=fold.newest(),
-        themes=await asyncio.to_thread(fold.themes),
+        themes=found,
         weeks=tuple(counts.per_step(week) for week in chart_periods),
     )
     return facts, counts
