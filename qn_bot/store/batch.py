@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, false, insert, literal, select, tuple_, update
 
 from qn_bot.domain import Address, OutboundMessage
 from qn_bot.store import schema as t
-from qn_bot.store.sql import Tx
+from qn_bot.store.sql import Tx, item_row, outbox_row
 
 
 @dataclass(slots=True)
@@ -79,37 +79,23 @@ class BatchWrites:
         source_message_id: str | None,
     ) -> None:
         self.items.append(
-            {
-                "source_message_id": source_message_id,
-                "session_id": session_id,
-                "campaign_id": campaign_id,
-                "participant_id": participant_id,
-                "seq": seq,
-                "step_id": step_id,
-                "text": text,
-                "value": value,
-                "revision": 1,
-                "created_at": now,
-                "updated_at": now,
-            }
+            item_row(
+                session_id=session_id,
+                campaign_id=campaign_id,
+                participant_id=participant_id,
+                seq=seq,
+                step_id=step_id,
+                text=text,
+                value=value,
+                now=now,
+                source_message_id=source_message_id,
+            )
         )
 
     def enqueue(
         self, address: Address, message: OutboundMessage, now: datetime, participant_id: int
     ) -> None:
-        self.outbox.append(
-            {
-                "platform": address.platform,
-                "chat_id": address.chat_id,
-                "participant_id": participant_id,
-                "payload": message.to_json(),
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                "dedupe_key": None,
-            }
-        )
+        self.outbox.append(outbox_row(address, message, now, participant_id))
 
     async def flush(self, tx: Tx) -> None:
         conn = tx.conn

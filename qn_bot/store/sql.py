@@ -108,6 +108,55 @@ def _reachable(reach: Reach) -> ColumnElement[bool]:
     return or_(false(), *conditions)
 
 
+def item_row(
+    *,
+    session_id: int,
+    campaign_id: int,
+    participant_id: int,
+    seq: int,
+    step_id: str,
+    text: str,
+    value: Any,
+    now: datetime,
+    source_message_id: str | None,
+) -> dict[str, Any]:
+    """A new item (first revision) as a row of ``items``."""
+    return {
+        "source_message_id": source_message_id,
+        "session_id": session_id,
+        "campaign_id": campaign_id,
+        "participant_id": participant_id,
+        "seq": seq,
+        "step_id": step_id,
+        "text": text,
+        "value": value,
+        "revision": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def outbox_row(
+    address: Address,
+    message: OutboundMessage,
+    now: datetime,
+    participant_id: int | None,
+    dedupe_key: str | None = None,
+) -> dict[str, Any]:
+    """A message to send as a row of ``outbox``, due now."""
+    return {
+        "platform": address.platform,
+        "chat_id": address.chat_id,
+        "participant_id": participant_id,
+        "payload": message.to_json(),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "dedupe_key": dedupe_key,
+    }
+
+
 class Tx:
     """One open transaction. Obtain it from :meth:`Store.transaction`."""
 
@@ -657,23 +706,18 @@ class Tx:
         now: datetime,
         source_message_id: str | None = None,
     ) -> None:
-        result = await self.conn.execute(
-            insert(t.items)
-            .values(
-                source_message_id=source_message_id,
-                session_id=session_id,
-                campaign_id=campaign_id,
-                participant_id=participant_id,
-                seq=seq,
-                step_id=step_id,
-                text=text,
-                value=value,
-                revision=1,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(t.items.c.id)
+        row = item_row(
+            session_id=session_id,
+            campaign_id=campaign_id,
+            participant_id=participant_id,
+            seq=seq,
+            step_id=step_id,
+            text=text,
+            value=value,
+            now=now,
+            source_message_id=source_message_id,
         )
+        result = await self.conn.execute(insert(t.items).values(**row).returning(t.items.c.id))
         item_id = result.scalar_one()
         await self.conn.execute(
             insert(t.item_revisions).values(
@@ -864,17 +908,7 @@ class Tx:
         dedupe_key: str | None = None,
     ) -> int | None:
         """Queue a message; None when ``dedupe_key`` was already queued (exactly-once sends)."""
-        values = {
-            "platform": address.platform,
-            "chat_id": address.chat_id,
-            "participant_id": participant_id,
-            "payload": message.to_json(),
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "dedupe_key": dedupe_key,
-        }
+        values = outbox_row(address, message, now, participant_id, dedupe_key)
         if dedupe_key is None:
             result = await self.conn.execute(
                 insert(t.outbox).values(**values).returning(t.outbox.c.id)
