@@ -190,9 +190,12 @@ class TeamData:
     period: Period | None  # the period ``inputs`` were counted for (facts only)
 
 
-async def load_team_data(tx: Tx, team: TeamConfig, period: Period | None = None) -> TeamData:
+async def load_team_data(
+    tx: Tx, team: TeamConfig, period: Period | None = None, *, syntheses: bool = True
+) -> TeamData:
     """With ``period``, the digest is counted by the database and the items of a big campaign
-    are never all loaded; without, every item is read (fine for small campaigns only)."""
+    are never all loaded; without, every item is read (fine for small campaigns only).
+    ``syntheses=False`` skips what only the attached synthesis needs (a preview)."""
     if period is None:
         inputs = await load_inputs(tx, team)
         sources = [
@@ -215,7 +218,8 @@ async def load_team_data(tx: Tx, team: TeamConfig, period: Period | None = None)
             chart_periods=recent_periods(team, period, CHART_WEEKS),
         )
         facts.append(fact)
-        sources.append(await load_synthesis_source(tx, campaign, flow, counts))
+        if syntheses:
+            sources.append(await load_synthesis_source(tx, campaign, flow, counts))
     return TeamData(facts, sources, period)
 
 
@@ -478,7 +482,7 @@ async def preview_digest(
     del config  # same signature as send_digest; the preview needs nothing from it
     period = current_period(team, now) if current else completed_period(team, now)
     async with store.transaction() as tx:
-        data = await load_team_data(tx, team, period)
+        data = await load_team_data(tx, team, period, syntheses=False)
     return render_preview(team_digest(team, data.inputs, period, now))
 
 
