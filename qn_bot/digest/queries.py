@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import queue
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -186,8 +186,13 @@ async def period_facts(
     *,
     cap: int,
     chart_periods: Sequence[Period] = (),
+    while_folding: Callable[[StepCounts], Awaitable[None]] | None = None,
 ) -> tuple[CampaignFacts, StepCounts]:
-    """The facts of ``campaign`` for ``period``, counted in SQL and streamed."""
+    """The facts of ``campaign`` for ``period``, counted in SQL and streamed.
+
+    ``while_folding`` is given the counts and awaited before the fold is: more reads that the
+    worker thread's folding need not wait for.
+    """
     items = t.items.c
     where = await _campaign_filter(tx, campaign.id)
     fold = _PeriodFold([step.id for step in text_steps(flow)], language, cap)
@@ -219,6 +224,8 @@ async def period_facts(
     try:
         counts = await step_week_counts(tx, campaign.id, [period, previous, *chart_periods], where)
         sessions = await campaign_sessions(tx, campaign.id)
+        if while_folding is not None:
+            await while_folding(counts)
     finally:
         found = await folding
     facts = CampaignFacts(

@@ -54,7 +54,7 @@ from qn_bot.digest.period import (
     period_for_start,
     recent_periods,
 )
-from qn_bot.digest.queries import campaign_sessions, period_facts
+from qn_bot.digest.queries import StepCounts, campaign_sessions, period_facts
 from qn_bot.digest.render import render_chat_text, render_html, render_preview, subject
 from qn_bot.domain import Address, Attachment, CampaignStatus, OutboundMessage
 from qn_bot.errors import CampaignError
@@ -207,7 +207,14 @@ async def load_team_data(
         return TeamData(inputs, sources, None)
     facts, sources = [], []
     for campaign, flow in await _campaigns(tx, team):
-        fact, counts = await period_facts(
+
+        async def read_synthesis(
+            counts: StepCounts, campaign: CampaignRecord = campaign, flow: Flow = flow
+        ) -> None:
+            if syntheses:
+                sources.append(await load_synthesis_source(tx, campaign, flow, counts))
+
+        fact, _ = await period_facts(
             tx,
             campaign,
             flow,
@@ -216,10 +223,9 @@ async def load_team_data(
             team.language,
             cap=DEFAULT_CAP,
             chart_periods=recent_periods(team, period, CHART_WEEKS),
+            while_folding=read_synthesis,
         )
         facts.append(fact)
-        if syntheses:
-            sources.append(await load_synthesis_source(tx, campaign, flow, counts))
     return TeamData(facts, sources, period)
 
 
