@@ -46,6 +46,8 @@ from qn_bot.store.sql import Tx
 
 #: Rows per streamed partition of the period's items.
 PARTITION = 10_000
+#: Partitions read ahead of the folding thread, at most.
+QUEUED_PARTITIONS = 4
 #: SQLite scans the whole table rather than use the campaign index above this share of it.
 SCAN_SHARE = 1 / 8
 
@@ -158,9 +160,7 @@ class _PeriodFold:
                 elif entry > heap[0]:
                     heapq.heapreplace(heap, entry)
 
-    def consume(
-        self, pending: queue.SimpleQueue[Sequence[Any] | None]
-    ) -> dict[str, tuple[Theme, ...]]:
+    def consume(self, pending: queue.Queue[Sequence[Any] | None]) -> dict[str, tuple[Theme, ...]]:
         """Fold partitions until ``None``; then the themes."""
         while (rows := pending.get()) is not None:
             self.add(rows)
@@ -212,15 +212,19 @@ async def period_facts(
     )
     # A worker thread folds the partitions while the stream goes on, and then while the
     # database counts (SQLite and the network drivers wait without holding the GIL): on two
-    # cores the counting query is nearly free. The queue holds at most the period's rows.
-    pending: queue.SimpleQueue[Sequence[Any] | None] = queue.SimpleQueue()
+    # cores the counting query is nearly free. The queue is bounded: memory stays a few
+    # partitions whatever the period's size.
+    pending: queue.Queue[Sequence[Any] | None] = queue.Queue(maxsize=QUEUED_PARTITIONS)
     folding = asyncio.ensure_future(asyncio.to_thread(fold.consume, pending))
     try:
         result = await tx.conn.stream(stmt)
         async for partition in result.partitions(PARTITION):
-            pending.put(partition)
+            if pending.full():
+                await asyncio.to_thread(pending.put, partition)
+            else:
+                pending.put_nowait(partition)
     finally:
-        pending.put(None)
+        await asyncio.to_thread(pending.put, None)
     try:
         counts = await step_week_counts(tx, campaign.id, [period, previous, *chart_periods], where)
         sessions = await campaign_sessions(tx, campaign.id)
