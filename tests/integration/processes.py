@@ -1,4 +1,8 @@
-"""Run the real `qn-bot` command in subprocesses, each test on its own SQLite database.
+"""Run the real `qn-bot` command in subprocesses, each test on its own database.
+
+The database is a SQLite file in the test's directory, or a fresh PostgreSQL database when the
+test is parametrised over the backends (``database_url`` of tests/conftest.py, see
+tests/integration/conftest.py).
 
 `qn` runs one command to completion; `qn.chat(...)` starts an interactive `qn-bot chat` and
 talks to it line by line through the console protocol (DESIGN.md §4): every input line gets at
@@ -23,8 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 SLUG = "construire-2030"
 FORMATS = ("md", "html", "csv", "json")
+
+#: Pins a test that asks for ``database_url`` (directly or through ``config_path`` / ``qn``) to
+#: SQLite: for tests about files and configuration, or that never open the database, a second
+#: backend would only add time.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 # How long the output must stay unchanged before an answer counts as complete.
 QUIET = 0.3
@@ -329,9 +340,13 @@ class QnBot:
             chat.ensure_dead()
 
 
-def write_config(directory: Path, extra: str = "") -> Path:
-    """A config whose SQLite database lives in ``directory``."""
-    db = (directory / "test.db").resolve()
+def write_config(directory: Path, extra: str = "", url: str | None = None) -> Path:
+    """A config on the database ``url``; by default a SQLite file ``test.db`` in ``directory``.
+
+    ``extra`` goes after the ``[database]`` table: tables, not top-level keys.
+    """
+    if url is None:
+        url = f"sqlite:///{(directory / 'test.db').resolve().as_posix()}"
     path = directory / "qn_bot_test.toml"
-    path.write_text(f'[database]\nurl = "sqlite:///{db.as_posix()}"\n{extra}', encoding="utf-8")
+    path.write_text(f'[database]\nurl = "{url}"\n{extra}', encoding="utf-8")
     return path

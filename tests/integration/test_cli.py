@@ -15,11 +15,13 @@ import pytest
 
 from qn_bot.cli import build_parser, main
 from qn_bot.export import FIELDS
+from qn_bot.store.database import is_sqlite
 from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.integration.construire import TEMPLATE
 from tests.integration.processes import (
     SLUG,
+    SQLITE_ONLY,
     QnBot,
     Result,
     clean_env,
@@ -27,6 +29,8 @@ from tests.integration.processes import (
     write_config,
 )
 
+# Every test taking ``qn`` or ``config_path`` runs on SQLite and on PostgreSQL (when configured);
+# those marked SQLITE_ONLY are about files, configuration or flows, not the database.
 pytestmark = pytest.mark.integration
 
 MINI_FLOW = """\
@@ -258,6 +262,7 @@ def test_export_to_a_file_in_every_format(qn: QnBot, tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------- flows
 
 
+@SQLITE_ONLY  # validating flow files never opens the database
 def test_flow_validate_good_and_bad_files(qn: QnBot, tmp_path: Path) -> None:
     good = tmp_path / "mini.toml"
     good.write_text(MINI_FLOW, encoding="utf-8")
@@ -301,6 +306,7 @@ def test_flow_validate_good_and_bad_files(qn: QnBot, tmp_path: Path) -> None:
     assert "not found" in mixed.stderr
 
 
+@SQLITE_ONLY  # listing flows never opens the database
 def test_flow_list_lists_the_built_in_flow(qn: QnBot) -> None:
     lines = qn.ok("flow", "list").stdout.splitlines()
     (line,) = [line for line in lines if line.split("\t")[0] == SLUG]
@@ -308,17 +314,15 @@ def test_flow_list_lists_the_built_in_flow(qn: QnBot) -> None:
     assert "v1" in line
 
 
-def test_a_flow_of_flows_dir_is_listed_and_usable_by_its_id(tmp_path: Path) -> None:
+def test_a_flow_of_flows_dir_is_listed_and_usable_by_its_id(qn: QnBot, tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "mini.toml").write_text(MINI_FLOW, encoding="utf-8")
-    config = tmp_path / "flows_dir.toml"
-    config.write_text(
-        f'flows_dir = "{flows.as_posix()}"\n'
-        f'[database]\nurl = "sqlite:///{(tmp_path / "test.db").as_posix()}"\n',
+    # A top-level key: before the config's [database] table.
+    qn.config.write_text(
+        f'flows_dir = "{flows.as_posix()}"\n{qn.config.read_text(encoding="utf-8")}',
         encoding="utf-8",
     )
-    qn = QnBot(tmp_path, config)
     listed = qn.read("flow", "list").stdout
     assert any(line.split("\t")[0] == "mini" for line in listed.splitlines()), listed
     # config.flows_dir is documented as "extra flow files for `flow list` and `campaign create`".
@@ -372,10 +376,10 @@ def test_facilitator_add_twice_grants_once(qn: QnBot) -> None:
 # ---------------------------------------------------------------------------------- database
 
 
-def test_db_upgrade_twice_is_idempotent(qn: QnBot, tmp_path: Path) -> None:
+def test_db_upgrade_twice_is_idempotent(qn: QnBot, tmp_path: Path, database_url: str) -> None:
     first = qn.ok("db", "upgrade")
-    db = tmp_path / "test.db"
-    assert db.is_file()
+    if is_sqlite(database_url):  # the configured file is created (PostgreSQL: the tables)
+        assert (tmp_path / "test.db").is_file()
     second = qn.ok("db", "upgrade")
     assert first.stdout == second.stdout
     assert "Traceback" not in first.stderr + second.stderr
@@ -384,7 +388,10 @@ def test_db_upgrade_twice_is_idempotent(qn: QnBot, tmp_path: Path) -> None:
 
 
 def test_config_comes_from_option_env_file_or_defaults(tmp_path: Path) -> None:
-    """--config PATH, else $QN_BOT_CONFIG, else ./qn_bot.toml, else ./qn_bot.db."""
+    """--config PATH, else $QN_BOT_CONFIG, else ./qn_bot.toml, else ./qn_bot.db.
+
+    SQLite only: which config was read shows in which database file was created.
+    """
     env = clean_env()
     bare, from_env, local = (tmp_path / name for name in ("bare", "env", "local"))
     for directory in (bare, from_env, local):

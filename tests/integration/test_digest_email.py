@@ -1,4 +1,8 @@
-"""Digests end to end on a real SQLite database and a real SMTP server (aiosmtpd on loopback)."""
+"""Digests end to end on a real database and a real SMTP server (aiosmtpd on loopback).
+
+Each test runs on SQLite and, when QN_BOT_TEST_POSTGRES_URL is set, on PostgreSQL
+(``database_url`` of tests/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,7 +38,6 @@ from qn_bot.errors import CampaignError
 from qn_bot.flows.format import Flow, StepKind
 from qn_bot.flows.loader import resolve_flow
 from qn_bot.store import schema as t
-from qn_bot.store.migrate import upgrade
 from qn_bot.store.sql import Store
 from qn_bot.synthesis import step_heading
 
@@ -88,10 +90,10 @@ def smtp() -> Iterator[tuple[Handler, int]]:
         controller.stop()
 
 
-def make_config(db: Path, port: int) -> Config:
+def make_config(db: str, port: int) -> Config:
     return Config.model_validate(
         {
-            "database": {"url": f"sqlite:///{db}"},
+            "database": {"url": db},
             "smtp": {"host": "127.0.0.1", "port": port, "from": "qn-bot@example.org"},
             "teams": [
                 {
@@ -114,15 +116,14 @@ def make_config(db: Path, port: int) -> Config:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> Path:
-    path = tmp_path / "qn.db"
-    await upgrade(f"sqlite:///{path}")
-    return path
+async def db(migrated_url: str) -> str:
+    """The URL of this test's migrated database."""
+    return migrated_url
 
 
 @pytest.fixture
-async def store(db: Path) -> AsyncIterator[Store]:
-    s = Store.from_url(f"sqlite:///{db}")
+async def store(db: str) -> AsyncIterator[Store]:
+    s = Store.from_url(db)
     yield s
     await s.close()
 
@@ -236,7 +237,7 @@ async def outbox_rows(store: Store) -> list[Any]:
 
 
 async def test_digest_of_the_seed_reaches_chats_and_email(
-    store: Store, db: Path, smtp: tuple[Handler, int]
+    store: Store, db: str, smtp: tuple[Handler, int]
 ) -> None:
     handler, port = smtp
     config = make_config(db, port)
@@ -313,11 +314,11 @@ async def test_digest_of_the_seed_reaches_chats_and_email(
     assert SECRET_ID not in preview
 
 
-async def test_two_processes_send_once(db: Path, smtp: tuple[Handler, int]) -> None:
+async def test_two_processes_send_once(db: str, smtp: tuple[Handler, int]) -> None:
     handler, port = smtp
     config = make_config(db, port)
     team = config.teams[0]
-    first, second = Store.from_url(f"sqlite:///{db}"), Store.from_url(f"sqlite:///{db}")
+    first, second = Store.from_url(db), Store.from_url(db)
     try:
         await fill_with_seed(first, completed_period(team, NOW).start + timedelta(hours=2))
         results = await asyncio.gather(
@@ -348,7 +349,7 @@ async def test_two_processes_send_once(db: Path, smtp: tuple[Handler, int]) -> N
 
 
 async def test_a_missed_digest_is_sent_once_marked_late(
-    store: Store, db: Path, smtp: tuple[Handler, int]
+    store: Store, db: str, smtp: tuple[Handler, int]
 ) -> None:
     handler, port = smtp
     config = make_config(db, port)
@@ -379,7 +380,7 @@ async def test_a_missed_digest_is_sent_once_marked_late(
 
 
 async def test_an_email_refused_is_retried_once_at_restart(
-    store: Store, db: Path, smtp: tuple[Handler, int]
+    store: Store, db: str, smtp: tuple[Handler, int]
 ) -> None:
     handler, port = smtp
     config = make_config(db, port)
@@ -403,7 +404,7 @@ async def test_an_email_refused_is_retried_once_at_restart(
 
 
 async def test_a_crash_while_sending_is_retried_once_with_the_same_message_id(
-    store: Store, db: Path, smtp: tuple[Handler, int]
+    store: Store, db: str, smtp: tuple[Handler, int]
 ) -> None:
     handler, port = smtp
     config = make_config(db, port)
@@ -429,7 +430,7 @@ async def test_a_crash_while_sending_is_retried_once_with_the_same_message_id(
 
 
 async def test_cli_preview_and_send(
-    store: Store, db: Path, smtp: tuple[Handler, int], capsys: pytest.CaptureFixture[str]
+    store: Store, db: str, smtp: tuple[Handler, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     handler, port = smtp
     config = make_config(db, port)
@@ -460,7 +461,7 @@ async def test_cli_preview_and_send(
 
 
 async def test_a_restart_just_after_the_send_time_is_not_late(
-    store: Store, db: Path, smtp: tuple[Handler, int]
+    store: Store, db: str, smtp: tuple[Handler, int]
 ) -> None:
     handler, port = smtp
     config = make_config(db, port)
@@ -474,7 +475,7 @@ async def test_a_restart_just_after_the_send_time_is_not_late(
 
 
 async def test_nothing_is_sent_for_a_closed_campaign_without_news(
-    store: Store, db: Path, smtp: tuple[Handler, int]
+    store: Store, db: str, smtp: tuple[Handler, int]
 ) -> None:
     handler, port = smtp
     config = make_config(db, port)

@@ -16,7 +16,6 @@ from qn_bot.domain import Address, CampaignStatus, InboundKind, InboundMessage, 
 from qn_bot.flows.loader import resolve_flow
 from qn_bot.service import Service
 from qn_bot.store import schema
-from qn_bot.store.migrate import upgrade
 from qn_bot.store.sql import Store
 
 pytestmark = pytest.mark.integration
@@ -61,9 +60,10 @@ def message(user: str, text: str, n: int) -> InboundMessage:
     )
 
 
-async def test_two_scheduler_processes_share_one_database(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    await upgrade(url)
+async def test_two_scheduler_processes_share_one_database(
+    tmp_path: Path, migrated_url: str
+) -> None:
+    url = migrated_url  # SQLite, and PostgreSQL when configured
     store = Store.from_url(url)
     try:
         async with store.transaction() as tx:

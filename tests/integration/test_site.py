@@ -1,4 +1,8 @@
-"""`export-site`: the static site checked with html.parser and in a headless Chromium."""
+"""`export-site`: the static site checked with html.parser and in a headless Chromium.
+
+The site is built from a database of each backend (``database_url``, tests/conftest.py); the
+browser test only renders files, so it stays on SQLite.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from qn_bot.flows.loader import resolve_flow
 from qn_bot.site import export_site
 from qn_bot.store.migrate import upgrade
 from qn_bot.store.sql import Store
+from tests.integration.processes import SQLITE_ONLY
 
 pytestmark = pytest.mark.integration
 
@@ -118,10 +123,9 @@ async def fill(store: Store) -> None:
 
 
 @pytest.fixture
-async def site(tmp_path: Path) -> Path:
-    url = f"sqlite:///{tmp_path / 'qn.db'}"
-    await upgrade(url)
-    async with Store.from_url(url) as store:
+async def site(tmp_path: Path, database_url: str) -> Path:
+    await upgrade(database_url)
+    async with Store.from_url(database_url) as store:
         await fill(store)
         await export_site(store, tmp_path / "site", NOW)
     return tmp_path / "site"
@@ -197,6 +201,7 @@ def dump_dom(path: Path, profile: Path) -> str:
     return result.stdout.decode("utf-8")
 
 
+@SQLITE_ONLY  # renders the files written: the backend made no difference to them above
 def test_pages_render_in_a_headless_browser_without_running_scripts(
     site: Path, tmp_path: Path
 ) -> None:
@@ -217,8 +222,8 @@ def test_pages_render_in_a_headless_browser_without_running_scripts(
         assert "<img" not in dom
 
 
-async def test_cli_command_writes_the_site(tmp_path: Path) -> None:
-    config = Config.model_validate({"database": {"url": f"sqlite:///{tmp_path / 'cli.db'}"}})
+async def test_cli_command_writes_the_site(tmp_path: Path, database_url: str) -> None:
+    config = Config.model_validate({"database": {"url": database_url}})
     out = tmp_path / "out"
     assert await cmd_export_site(argparse.Namespace(dir=str(out)), config) == 0
     index = parse(out / "index.html")
