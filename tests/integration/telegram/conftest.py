@@ -1,4 +1,9 @@
-"""Telegram integration fixtures: one emulator per session, a fresh bot and database per test."""
+"""Telegram integration fixtures: one emulator per session, a fresh bot and database per test.
+
+Tests taking ``bot`` run once per backend (tests/conftest.py's ``database_url``: SQLite, and
+PostgreSQL when QN_BOT_TEST_POSTGRES_URL is set); ``telegram_config`` without a
+``database_url`` stays on a SQLite file.
+"""
 
 from __future__ import annotations
 
@@ -28,11 +33,16 @@ def emulator() -> Iterator[Emulator]:
     server.stop()
 
 
-def telegram_config(emulator: Emulator, directory: Path, **telegram: Any) -> Config:
-    db = (directory / "telegram.db").resolve()
+def telegram_config(
+    emulator: Emulator, directory: Path, *, database_url: str | None = None, **telegram: Any
+) -> Config:
+    """A config for a fresh bot on the emulator; its database is ``database_url`` if given,
+    else the SQLite file telegram.db in ``directory``."""
+    if database_url is None:
+        database_url = f"sqlite:///{(directory / 'telegram.db').resolve().as_posix()}"
     return Config.model_validate(
         {
-            "database": {"url": f"sqlite:///{db.as_posix()}"},
+            "database": {"url": database_url},
             "telegram": {"token": new_token(), "base_url": f"{emulator.url}/bot", **telegram},
         }
     )
@@ -75,6 +85,7 @@ async def running_bot(
 
 
 @pytest.fixture
-async def bot(emulator: Emulator, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    async with running_bot(telegram_config(emulator, tmp_path)) as running:
+async def bot(emulator: Emulator, tmp_path: Path, database_url: str) -> AsyncIterator[RunningBot]:
+    config = telegram_config(emulator, tmp_path, database_url=database_url)
+    async with running_bot(config) as running:
         yield running

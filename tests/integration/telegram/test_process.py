@@ -62,14 +62,13 @@ def noted_counts(citizen: Citizen) -> list[int]:
 
 
 async def test_sigkill_mid_flow_then_restart_loses_and_duplicates_nothing(
-    emulator: Emulator, tmp_path: Path
+    emulator: Emulator, tmp_path: Path, database_url: str
 ) -> None:
+    """On SQLite and on PostgreSQL (``database_url``)."""
     token = new_token()
-    db = (tmp_path / "bot.db").resolve()
     config = tmp_path / "qn_bot.toml"
     config.write_text(
-        f'[database]\nurl = "sqlite:///{db.as_posix()}"\n\n'
-        f'[telegram]\nbase_url = "{emulator.url}/bot"\n',
+        f'[database]\nurl = "{database_url}"\n\n[telegram]\nbase_url = "{emulator.url}/bot"\n',
         encoding="utf-8",
     )
     items = [f"Idée {n} avant et après le crash" for n in range(1, 9)]
