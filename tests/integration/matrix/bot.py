@@ -1,18 +1,28 @@
-"""`qn-bot run` as a subprocess, configured for a Matrix account on the test Synapse."""
+"""`qn-bot run` as a subprocess, configured for a Matrix account on the test Synapse.
+
+The bot's database is a SQLite file in its directory, or the ``database_url`` given (a fresh
+PostgreSQL database in the tests that run on both backends).
+"""
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from qn_bot.store.sql import Store
+
+T = TypeVar("T")
 
 READY_LINE = "matrix: first sync done"
 SLUG = "construire-2030"
@@ -32,6 +42,17 @@ def clean_env() -> dict[str, str]:
     return env
 
 
+def on_store(url: str, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run ``work`` on a store of ``url`` in a thread of its own, from sync or async tests."""
+
+    async def run() -> T:
+        async with Store.from_url(url) as store:
+            return await work(store)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
 class BotProcess:
     def __init__(
         self,
@@ -41,14 +62,18 @@ class BotProcess:
         password: str,
         *,
         allowed: tuple[str, ...] = (),
+        database_url: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.user_id = user_id
         allowed_toml = ", ".join(f'"{a}"' for a in allowed)
-        self.db = db = (workdir / "test.db").resolve()
+        self.db = (workdir / "test.db").resolve()  # the SQLite file, if no database_url
+        if database_url is None:
+            database_url = f"sqlite:///{self.db.as_posix()}"
+        self.database_url = database_url
         self.config = workdir / "qn_bot_test.toml"
         self.config.write_text(
-            f'[database]\nurl = "sqlite:///{db.as_posix()}"\n'
+            f'[database]\nurl = "{database_url}"\n'
             "\n[matrix]\n"
             f'homeserver = "{homeserver}"\n'
             f'user_id = "{user_id}"\n'
@@ -124,17 +149,20 @@ class BotProcess:
         return rows
 
     def kv(self, key: str) -> Any:
-        """The adapter's durable state, read straight from the database."""
-        with contextlib.closing(sqlite3.connect(self.db)) as db:
-            row = db.execute("SELECT value FROM kv WHERE key = ?", (f"adapter:matrix:{key}",))
-            found = row.fetchone()
-        return None if found is None else json.loads(found[0])
+        """The adapter's durable state, read from the database through the store."""
+
+        async def read(store: Store) -> Any:
+            async with store.transaction() as tx:
+                return await tx.kv_get(f"adapter:matrix:{key}")
+
+        return on_store(self.database_url, read)
 
     def set_kv(self, key: str, value: Any) -> None:
         """Overwrite the adapter's state (only while the bot is dead)."""
         assert self.proc is None or self.proc.poll() is not None
-        with contextlib.closing(sqlite3.connect(self.db)) as db, db:
-            db.execute(
-                "UPDATE kv SET value = ? WHERE key = ?",
-                (json.dumps(value), f"adapter:matrix:{key}"),
-            )
+
+        async def write(store: Store) -> None:
+            async with store.transaction() as tx:
+                await tx.kv_set(f"adapter:matrix:{key}", value, datetime.now(UTC))
+
+        on_store(self.database_url, write)

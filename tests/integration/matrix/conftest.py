@@ -1,4 +1,10 @@
-"""Fixtures: one throwaway Synapse per session, a `qn-bot run` per test, citizens as nio clients."""
+"""Fixtures: one throwaway Synapse per session, a `qn-bot run` per test, citizens as nio clients.
+
+A test that takes tests/conftest.py's ``database_url`` and gives it to ``make_bot`` runs on
+SQLite and on PostgreSQL (when QN_BOT_TEST_POSTGRES_URL is set): the flows, the SIGKILL
+restart, edits, roles and the digest. The slow load and outage tests (two bots, 20 citizens,
+a 20 s outage) stay on SQLite files to keep the suite's time down.
+"""
 
 from __future__ import annotations
 
@@ -31,15 +37,24 @@ def unique(prefix: str) -> str:
 
 @pytest.fixture
 def make_bot(synapse: Synapse, tmp_path: Path) -> Iterator[Callable[..., BotProcess]]:
-    """`make_bot()` registers a bot account and starts `qn-bot run` for it."""
+    """`make_bot()` registers a bot account and starts `qn-bot run` for it.
+
+    Each bot needs a database of its own: pass a test's ``database_url`` to one bot only.
+    """
     bots: list[BotProcess] = []
 
-    def make(*, allowed: tuple[str, ...] = (), start: bool = True) -> BotProcess:
+    def make(
+        *, allowed: tuple[str, ...] = (), start: bool = True, database_url: str | None = None
+    ) -> BotProcess:
+        """``database_url``: the test's ``database_url`` (a test taking it runs on every
+        backend); by default a SQLite file in the bot's own directory."""
         name = unique("bot")
         user_id = synapse.register(name, PASSWORD)
         workdir = tmp_path / name
         workdir.mkdir()
-        bot = BotProcess(workdir, synapse.url, user_id, PASSWORD, allowed=allowed)
+        bot = BotProcess(
+            workdir, synapse.url, user_id, PASSWORD, allowed=allowed, database_url=database_url
+        )
         bots.append(bot)
         if start:
             bot.start()

@@ -32,11 +32,13 @@ def qn(bot: BotProcess, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def test_roles_closing_notice_and_forgetting_over_matrix(make_bot, make_citizen) -> None:
+async def test_roles_closing_notice_and_forgetting_over_matrix(
+    make_bot, make_citizen, database_url
+) -> None:
     animatrice = await make_citizen("animatrice")
     alice = await make_citizen("alice")
     bob = await make_citizen("bob")
-    bot = make_bot(start=False)
+    bot = make_bot(start=False, database_url=database_url)
     configure(bot, admins=(animatrice.user_id,))
     bot.start()
     rooms = {}
@@ -66,9 +68,11 @@ async def test_roles_closing_notice_and_forgetting_over_matrix(make_bot, make_ci
     assert [row["text"] for row in bot.export_json()] == [f"idée de {bob.user_id}"]
 
 
-async def test_team_digest_reaches_a_matrix_room_with_its_chart(make_bot, make_citizen) -> None:
+async def test_team_digest_reaches_a_matrix_room_with_its_chart(
+    make_bot, make_citizen, database_url
+) -> None:
     alice = await make_citizen("alice")
-    bot = make_bot(start=False)
+    bot = make_bot(start=False, database_url=database_url)
     resp = await alice.client.room_create(name="Équipe 2030", invite=[bot.user_id])
     team_room = str(resp.room_id)
     configure(

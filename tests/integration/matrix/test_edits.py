@@ -25,8 +25,8 @@ async def wait_export(bot: BotProcess, check: Any, within: float = 15) -> list[d
     raise AssertionError(f"export never matched; last: {rows}")
 
 
-async def test_edit_revises_and_redaction_deletes(make_bot, make_citizen) -> None:
-    bot = make_bot()
+async def test_edit_revises_and_redaction_deletes(make_bot, make_citizen, database_url) -> None:
+    bot = make_bot(database_url=database_url)
     alice = await make_citizen()
     room = await alice.open_dm(bot.user_id, encrypted=True)
     await alice.say(room, *CONSENT)

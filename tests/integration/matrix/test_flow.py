@@ -12,8 +12,8 @@ from .flow import AFTER_CONSENT, CONSENT, ESCAPE_ME, FINISH, ITEMS
 pytestmark = pytest.mark.integration
 
 
-async def test_whole_flow_unencrypted_dm(make_bot, make_citizen) -> None:
-    bot = make_bot()
+async def test_whole_flow_unencrypted_dm(make_bot, make_citizen, database_url) -> None:
+    bot = make_bot(database_url=database_url)
     alice = await make_citizen()
     # Alice writes at once, before the bot accepted the invitation: she still gets an answer.
     room = await alice.open_dm(bot.user_id, encrypted=False, wait=False)
@@ -73,8 +73,8 @@ async def test_whole_flow_unencrypted_dm(make_bot, make_citizen) -> None:
     print(f"unencrypted whole flow: {elapsed:.1f}s, {len(mine)} bot messages")
 
 
-async def test_whole_flow_encrypted_dm(make_bot, make_citizen) -> None:
-    bot = make_bot()
+async def test_whole_flow_encrypted_dm(make_bot, make_citizen, database_url) -> None:
+    bot = make_bot(database_url=database_url)
     alice = await make_citizen()
     room = await alice.open_dm(bot.user_id, encrypted=True)
     started = time.monotonic()

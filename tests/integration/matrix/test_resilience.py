@@ -40,13 +40,14 @@ async def test_twenty_citizens_at_once(make_bot, make_citizen) -> None:
     )
 
 
-async def test_bot_killed_mid_flow_and_restarted(make_bot, make_citizen) -> None:
-    bot = make_bot()
+async def test_bot_killed_mid_flow_and_restarted(make_bot, make_citizen, database_url) -> None:
+    bot = make_bot(database_url=database_url)
     alice = await make_citizen()
     room = await alice.open_dm(bot.user_id, encrypted=True)
     await alice.say(room, *CONSENT)
     await alice.say(room, "1", "Pourquoi tout va changer")
     old_token = bot.kv("sync_token")
+    assert old_token is not None, "the bot saved no sync position"
     await alice.say(room, "Avant le crash", "Noté (1 au total)")
 
     # Crash right after a message was sent (handled or not, we cannot tell), then write more
