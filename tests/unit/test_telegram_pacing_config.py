@@ -61,7 +61,7 @@ def test_a_pace_must_be_positive(key: str) -> None:
 
 
 async def test_no_second_holds_more_than_the_bot_limit() -> None:
-    """A broadcast starts at the pace, not with a burst on top of it (Telegram would say 429)."""
+    """No one-second window holds more than the bot's rate (Telegram would answer 429)."""
     pacer = Pacer(Limits(per_bot_per_second=20.0))
     loop = asyncio.get_running_loop()
     sent: list[float] = []
