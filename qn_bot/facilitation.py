@@ -158,10 +158,10 @@ async def _digest(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMess
         campaign = await ctx.tx.campaign_by_slug(slug)
         if campaign is not None and not await ctx.may(campaign.id):
             raise _Refused
-    data = await load_team_data(ctx.tx, team)
-    package = await asyncio.to_thread(
-        render_package, team, data, completed_period(team, ctx.now), ctx.now, late=False
-    )
+    period = completed_period(team, ctx.now)
+    # With the period the database counts; without it every item would be loaded.
+    data = await load_team_data(ctx.tx, team, period)
+    package = await asyncio.to_thread(render_package, team, data, period, ctx.now, late=False)
     return [package.chat_message()]
 
 

@@ -247,7 +247,7 @@ def render_package(
 async def build_package(
     store: Store, team: TeamConfig, period: Period, now: datetime, *, late: bool
 ) -> tuple[DigestPackage, TeamData]:
-    async with store.transaction() as tx:
+    async with store.snapshot() as tx:  # seconds of reading must not hold up the answers
         data = await load_team_data(tx, team, period)
     package = await asyncio.to_thread(render_package, team, data, period, now, late=late)
     return package, data
@@ -487,7 +487,7 @@ async def preview_digest(
     """The digest as the terminal shows it: the last completed week, or the week so far."""
     del config  # same signature as send_digest; the preview needs nothing from it
     period = current_period(team, now) if current else completed_period(team, now)
-    async with store.transaction() as tx:
+    async with store.snapshot() as tx:
         data = await load_team_data(tx, team, period, syntheses=False)
     return render_preview(team_digest(team, data.inputs, period, now))
 

@@ -8,6 +8,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+#: Execution option marking a connection whose transactions only read.
+READ_ONLY = "qn_bot_read_only"
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     # Durable commits: an answer the bot acknowledged survives a power cut, not only a crash
@@ -65,4 +68,7 @@ def _make_sqlite_transactions_safe(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only snapshot (Store.snapshot) begins deferred: in WAL mode it then never
+        # takes the write lock, and writers go on while it reads.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from qn_bot.domain import Address, CampaignStatus, OutboundMessage, UserRef
 from qn_bot.errors import CampaignError
 from qn_bot.store import schema as t
-from qn_bot.store.database import create_engine
+from qn_bot.store.database import READ_ONLY, create_engine
 from qn_bot.store.records import (
     CampaignRecord,
     Conversation,
@@ -1184,6 +1184,26 @@ class Store:
                     yield Tx(conn)
             finally:
                 _holding.reset(token)
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Tx]:
+        """A transaction that only reads (digests, exports): on SQLite it takes neither our
+        writer lock nor the database's, so answers keep flowing while it runs; it sees the
+        database as of its first read. Writing through it is a bug (SQLite refuses: the
+        snapshot cannot be upgraded once a writer has committed)."""
+        if self._writer_lock is None:
+            async with self.engine.connect() as conn:
+                # One snapshot for the whole read: a digest's counts and items agree.
+                await conn.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+                async with conn.begin():
+                    yield Tx(conn)
+            return
+        async with self.engine.connect() as conn:
+            await conn.execution_options(**{READ_ONLY: True})
+            async with conn.begin():
+                yield Tx(conn)
 
     async def close(self) -> None:
         await self.engine.dispose()

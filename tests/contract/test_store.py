@@ -482,3 +482,16 @@ async def test_claim_outbox_only_hands_out_chats_the_worker_can_reach(store: Sto
         assert await tx.next_outbox_due({"console": frozenset({"carol"})}) is None
         assert await tx.next_outbox_due({"console": frozenset({"alice"})}) == T0
     assert sorted(r.id for r in claimed) == sorted([for_bob, for_bot])
+
+
+async def test_a_snapshot_reads_without_holding_up_writers(store: Store) -> None:
+    """Digests read for seconds: answers must keep being written meanwhile."""
+    async with store.transaction() as tx:
+        await tx.enqueue(Address(PLATFORM, "chat-a"), say("before"), T0)
+    async with store.snapshot() as snap:
+        assert await snap.outbox_pending() == 1
+        async with asyncio.timeout(5), store.transaction() as tx:
+            await tx.enqueue(Address(PLATFORM, "chat-a"), say("during"), T0)
+        assert await snap.outbox_pending() == 1  # it keeps the database as it first read it
+    async with store.snapshot() as snap:
+        assert await snap.outbox_pending() == 2
