@@ -2,8 +2,8 @@
 
 A test that takes tests/conftest.py's ``database_url`` and gives it to ``make_bot`` runs on
 SQLite and on PostgreSQL (when QN_BOT_TEST_POSTGRES_URL is set): the flows, the SIGKILL
-restart, edits, roles and the digest. The slow load and outage tests (two bots, 20 citizens,
-a 20 s outage) stay on SQLite files to keep the suite's time down.
+restart, edits, roles, the digest and the rate-limited retries. The slow load and outage tests
+(two bots, 20 citizens, a 20 s outage) stay on SQLite files to keep the suite's time down.
 """
 
 from __future__ import annotations

@@ -75,8 +75,10 @@ async def test_group_start_opens_a_direct_chat_and_invites_follow_the_policy(
     await alice.expect(dm_room, "Bon retour")
 
 
-async def test_rate_limited_bot_retries_without_duplicates(make_bot, make_citizen, synapse) -> None:
-    bot = make_bot()
+async def test_rate_limited_bot_retries_without_duplicates(
+    make_bot, make_citizen, synapse, database_url
+) -> None:
+    bot = make_bot(database_url=database_url)
     synapse.override_ratelimit(bot.user_id, messages_per_second=1, burst_count=1)
     alice = await make_citizen()
     room = await alice.open_dm(bot.user_id, encrypted=False)

@@ -156,10 +156,10 @@ async def test_an_edited_message_revises_its_item(bot: RunningBot) -> None:
 
 
 async def test_group_chat_answers_start_with_a_deep_link_and_never_collects(
-    emulator: Emulator, tmp_path: Path
+    emulator: Emulator, tmp_path: Path, database_url: str
 ) -> None:
     group_id = -100_777
-    config = telegram_config(emulator, tmp_path)
+    config = telegram_config(emulator, tmp_path, database_url=database_url)
     team = TeamConfig(name="atelier", campaigns=(SLUG,), destinations=(f"telegram:{group_id}",))
     config = config.model_copy(update={"teams": (team,)})
     async with running_bot(config) as bot:

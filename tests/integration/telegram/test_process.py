@@ -177,12 +177,15 @@ async def test_updates_fetched_but_not_handled_survive_a_crash(emulator: Emulato
         assert kv.data[JOURNAL_KEY]["pending"] == []
 
 
-async def test_webhook_mode_with_a_secret_token(emulator: Emulator, tmp_path: Path) -> None:
+async def test_webhook_mode_with_a_secret_token(
+    emulator: Emulator, tmp_path: Path, database_url: str
+) -> None:
     port = free_port()
     hook = f"http://127.0.0.1:{port}/telegram/hook"
     config = telegram_config(
         emulator,
         tmp_path,
+        database_url=database_url,
         mode="webhook",
         webhook_url=hook,
         webhook_secret="s3cret-Token_42",
