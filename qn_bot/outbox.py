@@ -67,6 +67,7 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._stop_requested = asyncio.Event()
         self._semaphore = asyncio.Semaphore(self.config.concurrency)
+        self._max_in_flight = 4 * self.config.concurrency  # chats claimed and not yet sent
         self._leadership = leadership
         self._owner: str | None = None
         self._alive: contextlib.AsyncExitStack | None = None
@@ -139,12 +140,19 @@ class OutboxWorker:
         try:
             while not self._stop_requested.is_set():
                 self._wake.clear()
+                # Claim only what can be sent soon: a backlog (a broadcast, 100,000 reminders)
+                # stays in the database instead of becoming one task per chat here, and no
+                # lease runs out while its message waits for the platform's pace.
+                room = min(self.batch, self._max_in_flight - len(chats))
+                if room <= 0:
+                    await self._wake.wait()  # a chat task ended
+                    continue
                 try:
                     await self._recover_dead_leases()
                     async with self.store.transaction() as tx:
                         rows = await tx.claim_outbox(
                             self.clock(),
-                            limit=self.batch,
+                            limit=room,
                             lease=LEASE,
                             platforms=self._reach(),
                             skip_chats=list(chats),
@@ -154,7 +162,7 @@ class OutboxWorker:
                         chats[row.address] = asyncio.create_task(
                             self._chat(row, chats), name=f"outbox-chat-{row.id}"
                         )
-                    delay = 0.0 if len(rows) == self.batch else await self._idle_delay()
+                    delay = 0.0 if len(rows) == room else await self._idle_delay()
                 except Exception:  # the database may be briefly unavailable: never die, retry
                     log.exception("outbox worker pass failed; retrying")
                     delay = IDLE_POLL_SECONDS

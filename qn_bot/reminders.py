@@ -17,6 +17,9 @@ from qn_bot.i18n import Catalog, default_catalog
 from qn_bot.store.records import ParticipantRecord
 from qn_bot.store.sql import Store, Tx
 
+#: Idle sessions read, reminded and committed at a time.
+PAGE = 500
+
 
 def in_quiet_hours(now: datetime, timezone: str, start: time, end: time) -> bool:
     """True when ``now`` falls in [start, end) local time; the window may span midnight."""
@@ -53,31 +56,50 @@ async def queue_reminder(
 
 
 async def send_due_reminders(
-    store: Store, config: RemindersConfig, now: datetime, catalog: Catalog | None = None
+    store: Store,
+    config: RemindersConfig,
+    now: datetime,
+    catalog: Catalog | None = None,
+    *,
+    page: int = PAGE,
 ) -> int:
-    """Queue every reminder that is due now; returns how many were queued."""
+    """Queue every reminder that is due now; returns how many were queued.
+
+    One page of idle sessions per transaction: memory stays flat whatever the number of
+    citizens, and the writer lock is released between pages so that citizens' messages are
+    not held up behind a long pass. Each page is read and written in one transaction, so a
+    citizen who answers meanwhile is either reminded before their answer or not at all.
+    """
     if not config.delays_hours:
         return 0
     catalog = catalog if catalog is not None else default_catalog()
     first = timedelta(hours=min(config.delays_hours))
     queued = 0
-    async with store.transaction() as tx:
-        candidates = await tx.reminder_candidates(now, first, len(config.delays_hours))
-        titles: dict[int, str] = {}
-        for participant, session_id, campaign_id, sent, last_input in candidates:
-            if reminder_due(last_input, sent, config.delays_hours) > now:
-                continue
-            zone = participant.timezone if participant.timezone else config.timezone
-            if in_quiet_hours(now, zone, config.quiet_start, config.quiet_end):
-                continue  # picked up again by the first check after the quiet hours
-            if not await tx.count_reminder(session_id, sent):
-                continue
-            if campaign_id not in titles:
-                campaign = await tx.campaign_by_id(campaign_id)
-                titles[campaign_id] = campaign.title if campaign else ""
-            key = f"reminder:{session_id}:{last_input:%Y%m%d%H%M%S%f}:{sent}"
-            queued += await queue_reminder(tx, participant, titles[campaign_id], now, key, catalog)
-    return queued
+    titles: dict[int, str] = {}
+    after = 0
+    while True:
+        async with store.transaction() as tx:
+            candidates = await tx.reminder_candidates(
+                now, first, len(config.delays_hours), after_session_id=after, limit=page
+            )
+            for participant, session_id, campaign_id, sent, last_input in candidates:
+                if reminder_due(last_input, sent, config.delays_hours) > now:
+                    continue
+                zone = participant.timezone if participant.timezone else config.timezone
+                if in_quiet_hours(now, zone, config.quiet_start, config.quiet_end):
+                    continue  # picked up again by the first check after the quiet hours
+                if not await tx.count_reminder(session_id, sent):
+                    continue
+                if campaign_id not in titles:
+                    campaign = await tx.campaign_by_id(campaign_id)
+                    titles[campaign_id] = campaign.title if campaign else ""
+                key = f"reminder:{session_id}:{last_input:%Y%m%d%H%M%S%f}:{sent}"
+                queued += await queue_reminder(
+                    tx, participant, titles[campaign_id], now, key, catalog
+                )
+        if len(candidates) < page:
+            return queued
+        after = candidates[-1][1]
 
 
 async def remind_campaign_now(

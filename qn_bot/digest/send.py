@@ -43,7 +43,6 @@ from typing import Any
 from qn_bot.campaigns import campaign_flow
 from qn_bot.config import Config, TeamConfig
 from qn_bot.digest.attachment import SynthesisSource, load_synthesis_source, synthesis_attachment
-from qn_bot.digest.chart import render_chart
 from qn_bot.digest.email import EmailError, build_email, chart_cid, send_email
 from qn_bot.digest.model import DEFAULT_CAP, CampaignFacts, CampaignInput, Digest, build_digest
 from qn_bot.digest.period import (
@@ -240,6 +239,8 @@ def render_package(
     if capped:
         digest = dataclasses.replace(digest, capped_syntheses=True)
     syntheses = tuple(synthesis_attachment(s, team.language, now) for s in data.syntheses)
+    from qn_bot.digest.chart import render_chart  # matplotlib: ~40 MB, only when drawing
+
     charts = {c.slug: render_chart(c, team.language, team.timezone) for c in digest.campaigns}
     return DigestPackage(digest, render_chat_text(digest), charts, syntheses)
 

@@ -439,9 +439,16 @@ class Tx:
         return [_participant(r) for r in (await self.conn.execute(stmt)).all()]
 
     async def reminder_candidates(
-        self, now: datetime, first_delay: timedelta, max_reminders: int
+        self,
+        now: datetime,
+        first_delay: timedelta,
+        max_reminders: int,
+        *,
+        after_session_id: int = 0,
+        limit: int | None = None,
     ) -> list[tuple[ParticipantRecord, int, int, int, datetime]]:
-        """(participant, session id, campaign id, reminders sent, last input) of idle sessions."""
+        """(participant, session id, campaign id, reminders sent, last input) of idle sessions,
+        by session id: ``after_session_id`` and ``limit`` read them one page at a time."""
         s = t.sessions.c
         stmt = (
             select(
@@ -462,8 +469,10 @@ class Tx:
                 t.participants.c.unreachable.is_(False),
                 # A citizen who moved to another campaign is not reminded of this one.
                 t.participants.c.active_campaign_id == s.campaign_id,
+                s.id > after_session_id,
             )
             .order_by(s.id)
+            .limit(limit)
         )
         rows = (await self.conn.execute(stmt)).all()
         return [
