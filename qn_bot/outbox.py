@@ -13,7 +13,8 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aiolimiter import AsyncLimiter
@@ -27,6 +28,7 @@ from qn_bot.errors import (
     RetryAfter,
     TransientDeliveryError,
 )
+from qn_bot.group_commit import GroupCommit
 from qn_bot.leadership import Leadership
 from qn_bot.ports import Adapter
 from qn_bot.store.records import OutboxRecord
@@ -38,6 +40,13 @@ LEASE = timedelta(seconds=60)
 RECOVER_SECONDS = 2.0  # how often a worker looks for leases held by workers that died
 IDLE_POLL_SECONDS = 1.0  # another process may have queued rows: look again this often
 MIN_POLL_SECONDS = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class _Ack:
+    row: OutboxRecord
+    delivered: bool  # False: the failure is already recorded, only claim what comes next
+    claim_next: bool
 
 
 def _role(owner: str) -> str:
@@ -72,6 +81,7 @@ class OutboxWorker:
         self._owner: str | None = None
         self._alive: contextlib.AsyncExitStack | None = None
         self._next_recovery = 0.0
+        self._acks: GroupCommit[_Ack, OutboxRecord | None] = GroupCommit(self._ack_batch)
         # Each platform's global pace (Telegram ~30 msg/s per bot); per-chat limits are the
         # adapters' business, they know their platform.
         self._pace = {
@@ -181,22 +191,41 @@ class OutboxWorker:
         next_row: OutboxRecord | None = row
         try:
             while next_row is not None and not self._stop_requested.is_set():
-                await self._send(next_row)
-                async with self.store.transaction() as tx:
-                    claimed = await tx.claim_outbox(
-                        self.clock(),
-                        limit=1,
-                        lease=LEASE,
-                        platforms=self._reach(),
-                        chat=address,
-                        owner=self._owner,
-                    )
-                next_row = claimed[0] if claimed else None
+                delivered = await self._send(next_row)
+                next_row = await self._acks.submit(_Ack(next_row, delivered, claim_next=True))
         except Exception:
             log.exception("outbox: sending to a %s chat failed; retrying later", address.platform)
         finally:
             chats.pop(address, None)
             self._wake.set()
+
+    async def _ack_batch(self, acks: Sequence[_Ack]) -> list[OutboxRecord | None]:
+        """Record many chats' deliveries and claim each chat's next message, in one transaction
+        (group commit): with a network round trip per send, per-message bookkeeping
+        transactions kept the writer busy and held up the citizens' answers."""
+        now = self.clock()
+        reach = self._reach()
+        wanted: dict[str, set[str]] = {}
+        for ack in acks:
+            platform, chat_id = ack.row.address.platform, ack.row.address.chat_id
+            reachable = reach.get(platform, frozenset())
+            if ack.claim_next and (reachable is None or chat_id in reachable):
+                wanted.setdefault(platform, set()).add(chat_id)
+        async with self.store.transaction() as tx:
+            await tx.outbox_sent([a.row.id for a in acks if a.delivered], now)
+            claimed = (
+                await tx.claim_outbox(
+                    now,
+                    limit=sum(len(chats) for chats in wanted.values()),
+                    lease=LEASE,
+                    platforms=wanted,
+                    owner=self._owner,
+                )
+                if wanted
+                else []
+            )
+        heads = {row.address: row for row in claimed}
+        return [heads.get(a.row.address) if a.claim_next else None for a in acks]
 
     async def _recover_dead_leases(self) -> None:
         """Release the leases of workers whose liveness lock is free: their process died."""
@@ -230,7 +259,11 @@ class OutboxWorker:
                 now, limit=self.batch, lease=LEASE, platforms=self._reach(), owner=self._owner
             )
         if rows:
-            await asyncio.gather(*(self._send(row) for row in rows))
+            delivered = await asyncio.gather(*(self._send(row) for row in rows))
+            sent = [row for row, ok in zip(rows, delivered, strict=True) if ok]
+            await asyncio.gather(
+                *(self._acks.submit(_Ack(r, True, claim_next=False)) for r in sent)
+            )
         return len(rows)
 
     async def drain(self, *, within: float = 30.0) -> None:
@@ -245,7 +278,8 @@ class OutboxWorker:
                     return
                 await asyncio.sleep(0.01)
 
-    async def _send(self, row: OutboxRecord) -> None:
+    async def _send(self, row: OutboxRecord) -> bool:
+        """Try one message; True when delivered (the caller records it), failures recorded."""
         adapter = self.adapters[row.address.platform]
         envelope = Envelope(row.id, row.address, row.message, attempt=row.attempts + 1)
         async with self._semaphore:
@@ -270,8 +304,8 @@ class OutboxWorker:
                 log.exception("adapter %s failed to send message %s", row.address.platform, row.id)
                 await self._retry(row, self._backoff(row.attempts), f"{type(exc).__name__}: {exc}")
             else:
-                async with self.store.transaction() as tx:
-                    await tx.outbox_sent(row.id, self.clock())
+                return True
+        return False
 
     def _backoff(self, attempts: int) -> float:
         base = self.config.backoff_base_seconds * (2**attempts)

@@ -997,10 +997,13 @@ class Tx:
             for r in rows
         ]
 
-    async def outbox_sent(self, outbox_id: int, now: datetime) -> None:
+    async def outbox_sent(self, outbox_ids: int | Collection[int], now: datetime) -> None:
+        ids = [outbox_ids] if isinstance(outbox_ids, int) else list(outbox_ids)
+        if not ids:
+            return
         await self.conn.execute(
             update(t.outbox)
-            .where(t.outbox.c.id == outbox_id)
+            .where(t.outbox.c.id.in_(ids))
             .values(status="sent", sent_at=now, locked_until=None, attempts=t.outbox.c.attempts + 1)
         )
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from qn_bot.clock import utcnow
+from qn_bot.config import OutboxConfig
 from qn_bot.domain import Address
 from qn_bot.leadership import PostgresLeadership
 from qn_bot.outbox import RECOVER_SECONDS, OutboxWorker
@@ -66,7 +67,12 @@ async def test_two_workers_on_one_database_send_every_message_once_in_order(
     other = Store.from_url(migrated_url)
     one, two = RecordingAdapter(), RecordingAdapter()
     try:
-        async with background(worker_for(store, one)), background(worker_for(other, two)):
+        # Each worker may hold 4 x 2 chats at a time: neither can take all 30 for itself.
+        few = OutboxConfig(backoff_base_seconds=0.001, backoff_max_seconds=0.01, concurrency=2)
+        async with (
+            background(worker_for(store, one, config=few)),
+            background(worker_for(other, two, config=few)),
+        ):
             await eventually(lambda: nothing_pending(store), within=30)
     finally:
         await other.close()
