@@ -22,6 +22,10 @@ PARTICIPANT_COMMANDS: dict[str, str] = {
     "signer": "sign",
 }
 
+#: Commands that only move the citizen within the flow: the engine alone answers them (the
+#: service's batched path may take them). "reprendre" is not one: it also ends a /stop.
+FLOW_COMMANDS = frozenset({"suivant", "retour", "passer", "exemple", "aide", "mes_reponses"})
+
 FACILITATOR_COMMANDS: dict[str, str] = {
     "campagnes": "campaigns",
     "lancer": "launch",

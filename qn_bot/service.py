@@ -18,7 +18,7 @@ from datetime import datetime
 
 from qn_bot.campaigns import campaign_flow
 from qn_bot.clock import Clock, utcnow
-from qn_bot.commands import Command, is_facilitator_command, parse_command
+from qn_bot.commands import FLOW_COMMANDS, Command, is_facilitator_command, parse_command
 from qn_bot.config import RemindersConfig, TeamConfig
 from qn_bot.domain import (
     Attachment,
@@ -195,12 +195,13 @@ class Service:
     ) -> None:
         """The common case, batched: a known citizen answering the question in front of them.
 
-        Reads the batch's participants, sessions, campaigns and message keys in three statements,
+        Reads the batch's participants, sessions, campaigns and message keys in two statements,
         runs the engine, and writes everything in one statement per table. A message this path
         cannot fully handle the way :meth:`_handle_in` would is left for it (its result stays
         None); the engine is pure, so running it twice costs nothing but CPU.
         """
-        plain = [n for n, msg in enumerate(msgs) if _is_plain_answer(msg)]
+        inputs = [_flow_input(msg) for msg in msgs]
+        plain = [n for n, inp in enumerate(inputs) if inp is not None]
         if not plain:
             return
         now = self.clock()
@@ -230,11 +231,8 @@ class Service:
             engine = self._engines.get((at.campaign_id, at.flow_version))
             if engine is None:  # not built since start: the general path builds it
                 continue
-            inp: Input = (
-                ChoiceInput(msg.choice_id)
-                if msg.kind is InboundKind.CHOICE and msg.choice_id is not None
-                else TextInput(msg.text)
-            )
+            inp = inputs[n]
+            assert inp is not None
             state, events = engine.resume(SessionState.from_json(at.state), inp, now)
             if not all(isinstance(event, Say | ItemAdded) for event in events):
                 continue
@@ -725,13 +723,21 @@ class Service:
         return await run_facilitator_command(context, command)
 
 
-def _is_plain_answer(msg: InboundMessage) -> bool:
-    """Text that is no command, or a pressed choice, in a private chat."""
+def _flow_input(msg: InboundMessage) -> Input | None:
+    """What the engine alone can answer: text that is no command, a flow command, or a pressed
+    choice, in a private chat; None for the rest (the general path)."""
     if not msg.is_private:
-        return False
+        return None
     if msg.kind is InboundKind.CHOICE:
-        return msg.choice_id is not None
-    return msg.kind is InboundKind.TEXT and parse_command(msg.text) is None
+        return None if msg.choice_id is None else ChoiceInput(msg.choice_id)
+    if msg.kind is not InboundKind.TEXT:
+        return None
+    command = parse_command(msg.text)
+    if command is None:
+        return TextInput(msg.text)
+    if command.known and command.name in FLOW_COMMANDS:
+        return CommandInput(command.name, command.arg, command.known)
+    return None
 
 
 def _jsonable(value: object) -> object:

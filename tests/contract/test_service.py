@@ -419,7 +419,7 @@ async def test_the_batched_path_writes_what_the_general_path_writes(
     alice_replies = [await alice.say(text) for text in script]
     monkeypatch.setattr(service, "_plain_answers", spy)
     bob_replies = [await bob.say(text) for text in script]
-    assert len(batched) >= 4  # idée 1, idées 2-3, the refused long one, le mot
+    assert len(batched) >= 5  # idée 1, idées 2-3, the refused long one, /suivant, le mot
     assert bob_replies == alice_replies
 
     async def conversation(user: str) -> dict[str, Any]:
