@@ -42,7 +42,7 @@ from qn_bot.digest.period import Period
 from qn_bot.flows.format import Flow
 from qn_bot.store import schema as t
 from qn_bot.store.records import CampaignRecord, ItemRecord
-from qn_bot.store.sql import Tx
+from qn_bot.store.sql import Tx, item_records, item_select
 
 #: Rows per streamed partition of the period's items.
 PARTITION = 10_000
@@ -250,56 +250,17 @@ async def period_facts(
 # --- for a capped synthesis attachment ------------------------------------------------------------
 
 
-def _item_select() -> Any:
-    return (
-        select(
-            t.items.c.id,
-            t.campaigns.c.slug,
-            func.coalesce(t.participants.c.signature, t.participants.c.pseudonym).label(
-                "pseudonym"
-            ),
-            t.items.c.step_id,
-            t.items.c.seq,
-            t.items.c.text,
-            t.items.c.value,
-            t.items.c.revision,
-            t.items.c.created_at,
-            t.items.c.updated_at,
-        )
-        .join(t.campaigns, t.campaigns.c.id == t.items.c.campaign_id)
-        .join(t.participants, t.participants.c.id == t.items.c.participant_id)
-    )
-
-
-def _records(rows: Sequence[Any]) -> list[ItemRecord]:
-    return [
-        ItemRecord(
-            id=r.id,
-            campaign_slug=r.slug,
-            pseudonym=r.pseudonym,
-            step_id=r.step_id,
-            seq=r.seq,
-            text=r.text,
-            value=r.value,
-            revision=r.revision,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-        )
-        for r in rows
-    ]
-
-
 async def latest_items(tx: Tx, campaign_id: int, step_id: str, limit: int) -> list[ItemRecord]:
     """The ``limit`` last live items of a step (by id: insertion order), in answer order."""
     items = t.items.c
     stmt = (
-        _item_select()
+        item_select()
         .where(items.campaign_id == campaign_id, items.step_id == step_id)
         .where(items.deleted_at.is_(None))
         .order_by(items.id.desc())
         .limit(limit)
     )
-    found = _records((await tx.conn.execute(stmt)).all())
+    found = item_records((await tx.conn.execute(stmt)).all())
     found.sort(key=lambda i: (i.created_at, i.id))
     return found
 
@@ -310,12 +271,12 @@ async def step_items(tx: Tx, campaign_id: int, step_ids: Sequence[str]) -> list[
         return []
     items = t.items.c
     stmt = (
-        _item_select()
+        item_select()
         .where(items.campaign_id == campaign_id, items.step_id.in_(step_ids))
         .where(items.deleted_at.is_(None))
         .order_by(items.created_at, items.id)
     )
-    return _records((await tx.conn.execute(stmt)).all())
+    return item_records((await tx.conn.execute(stmt)).all())
 
 
 async def contributors(tx: Tx, campaign_id: int) -> int:

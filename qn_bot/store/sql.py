@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Row,
+    Select,
     Table,
     and_,
     delete,
@@ -106,6 +107,47 @@ def _reachable(reach: Reach) -> ColumnElement[bool]:
         if chats is not None:
             conditions.append(and_(o.c.platform == platform, o.c.chat_id.in_(list(chats))))
     return or_(false(), *conditions)
+
+
+def item_select() -> Select[Any]:
+    """Items as exports show them (latest revision, signature or pseudonym): add the filter."""
+    return (
+        select(
+            t.items.c.id,
+            t.campaigns.c.slug,
+            func.coalesce(t.participants.c.signature, t.participants.c.pseudonym).label(
+                "pseudonym"
+            ),
+            t.items.c.step_id,
+            t.items.c.seq,
+            t.items.c.text,
+            t.items.c.value,
+            t.items.c.revision,
+            t.items.c.created_at,
+            t.items.c.updated_at,
+        )
+        .join(t.campaigns, t.campaigns.c.id == t.items.c.campaign_id)
+        .join(t.participants, t.participants.c.id == t.items.c.participant_id)
+    )
+
+
+def item_records(rows: Sequence[Row[Any]]) -> list[ItemRecord]:
+    """The rows of :func:`item_select` as records."""
+    return [
+        ItemRecord(
+            id=r.id,
+            campaign_slug=r.slug,
+            pseudonym=r.pseudonym,
+            step_id=r.step_id,
+            seq=r.seq,
+            text=r.text,
+            value=r.value,
+            revision=r.revision,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+        for r in rows
+    ]
 
 
 def item_row(
@@ -801,41 +843,13 @@ class Tx:
 
     async def campaign_items(self, campaign_id: int) -> list[ItemRecord]:
         """The latest revision of every live item, in answer order."""
+        items = t.items.c
         stmt = (
-            select(
-                t.items.c.id,
-                t.campaigns.c.slug,
-                func.coalesce(t.participants.c.signature, t.participants.c.pseudonym).label(
-                    "pseudonym"
-                ),
-                t.items.c.step_id,
-                t.items.c.seq,
-                t.items.c.text,
-                t.items.c.value,
-                t.items.c.revision,
-                t.items.c.created_at,
-                t.items.c.updated_at,
-            )
-            .join(t.campaigns, t.campaigns.c.id == t.items.c.campaign_id)
-            .join(t.participants, t.participants.c.id == t.items.c.participant_id)
-            .where(t.items.c.campaign_id == campaign_id, t.items.c.deleted_at.is_(None))
-            .order_by(t.items.c.created_at, t.items.c.id)
+            item_select()
+            .where(items.campaign_id == campaign_id, items.deleted_at.is_(None))
+            .order_by(items.created_at, items.id)
         )
-        return [
-            ItemRecord(
-                id=r.id,
-                campaign_slug=r.slug,
-                pseudonym=r.pseudonym,
-                step_id=r.step_id,
-                seq=r.seq,
-                text=r.text,
-                value=r.value,
-                revision=r.revision,
-                created_at=r.created_at,
-                updated_at=r.updated_at,
-            )
-            for r in (await self.conn.execute(stmt)).all()
-        ]
+        return item_records((await self.conn.execute(stmt)).all())
 
     async def campaign_revisions(self, campaign_id: int) -> list[RevisionRecord]:
         stmt = (
