@@ -109,8 +109,8 @@ class OutboxWorker:
                 self._owner = owner
             if self.store.dialect == "sqlite":
                 # One process per SQLite file: a lease still held is a dead process's, and would
-                # hold that chat back for a whole lease after a crash. (PostgreSQL may have other
-                # live workers: their leases simply expire.)
+                # hold that chat back for a whole lease after a crash. (On PostgreSQL other
+                # workers may be alive: a dead one's leases go through _recover_dead_leases.)
                 async with self.store.transaction() as tx:
                     await tx.outbox_release_leases()
             self._task = asyncio.create_task(self._run(), name="outbox-worker")
