@@ -34,6 +34,7 @@ from typing import Any
 from qn_bot.campaigns import create_campaign, set_status
 from qn_bot.domain import Address, CampaignStatus, InboundKind, InboundMessage, UserRef
 from qn_bot.flows.loader import resolve_flow
+from qn_bot.heap import freeze_startup_heap
 from qn_bot.service import Service
 from qn_bot.store.migrate import upgrade
 from qn_bot.store.sql import Store
@@ -84,6 +85,7 @@ async def ingest(url: str, citizens: int, *, paced: bool = False) -> dict[str, A
             await create_campaign(tx, slug="bench", flow=flow, title="Bench", now=now)
             await set_status(tx, "bench", CampaignStatus.OPEN, now)
         service = Service(store)
+        freeze_startup_heap()  # as `qn-bot run` does once started
         users = [f"u{n}" for n in range(citizens)]
         # Start and consent first (not measured): the measured part is answering.
         await asyncio.gather(*(service.handle(message(u, 0, "/start bench")) for u in users))

@@ -14,6 +14,7 @@ from qn_bot.clock import Clock, utcnow
 from qn_bot.config import Config
 from qn_bot.domain import CampaignStatus, InboundMessage
 from qn_bot.flows.loader import resolve_flow
+from qn_bot.heap import freeze_startup_heap
 from qn_bot.leadership import Leadership, leadership_for
 from qn_bot.outbox import OutboxWorker
 from qn_bot.ports import Adapter, AdapterContext, adapter_factories
@@ -176,6 +177,7 @@ async def run_forever(config: Config) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     async with Application(config) as app:
+        freeze_startup_heap()
         waiters = [asyncio.create_task(stop.wait())]
         for adapter in app.adapters.values():
             ended = adapter.ended()

@@ -9,13 +9,14 @@ Python bot on SQLite. Used through :meth:`BatchWrites.flush` inside an open tran
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, false, insert, literal, select, tuple_, update
+from sqlalchemy import bindparam, false, insert, literal_column, select, update
 
 from qn_bot.domain import Address, OutboundMessage
 from qn_bot.store import schema as t
+from qn_bot.store.lean import LeanStatement
 from qn_bot.store.sql import Tx, item_row, outbox_row
 
 
@@ -99,28 +100,58 @@ class BatchWrites:
 
     async def flush(self, tx: Tx) -> None:
         conn = tx.conn
-        if self.messages:
-            await conn.execute(insert(t.processed_messages), self.messages)
-        for rows in (self.sessions, self.completed):
-            if rows:
-                await conn.execute(
-                    update(t.sessions).where(t.sessions.c.id == bindparam("b_id")), rows
-                )
-        if self.items:
-            await conn.execute(insert(t.items), self.items)
-            # First revisions straight from the new rows: no ids travel back and forth (and a
-            # multi-row INSERT … RETURNING in parameter order degrades to one row per statement).
-            i = t.items
-            new_rows = select(i.c.id, literal(1), i.c.text, i.c.value, false(), i.c.created_at)
-            new_rows = new_rows.where(
-                tuple_(i.c.session_id, i.c.seq).in_(
-                    [(r["session_id"], r["seq"]) for r in self.items]
-                )
-            )
-            await conn.execute(
-                insert(t.item_revisions).from_select(
-                    ["item_id", "revision", "text", "value", "deleted", "created_at"], new_rows
-                )
-            )
-        if self.outbox:
-            await conn.execute(insert(t.outbox), self.outbox)
+        await _CLAIM.executemany(conn, self.messages)
+        await _SAVE_SESSION.executemany(conn, self.sessions)
+        await _SAVE_COMPLETED_SESSION.executemany(conn, self.completed)
+        await _ADD_ITEM.executemany(conn, self.items)
+        # First revisions copied from the new rows: no ids travel back and forth (a multi-row
+        # INSERT … RETURNING in parameter order degrades to one row per statement).
+        await _FIRST_REVISION.executemany(conn, self.items)
+        await _ENQUEUE.executemany(conn, self.outbox)
+
+
+def _keys(row: dict[str, Any]) -> list[str]:
+    return list(row)
+
+
+_NOW = datetime(2000, 1, 1, tzinfo=UTC)
+_CLAIM = LeanStatement(
+    insert(t.processed_messages), ["platform", "message_id", "processed_at", "participant_id"]
+)
+_SESSION_KEYS = ["state", "status", "step_id", "updated_at", "last_input_at", "reminders_sent"]
+_SAVE_SESSION = LeanStatement(
+    update(t.sessions).where(t.sessions.c.id == bindparam("b_id")), _SESSION_KEYS
+)
+_SAVE_COMPLETED_SESSION = LeanStatement(
+    update(t.sessions).where(t.sessions.c.id == bindparam("b_id")),
+    [*_SESSION_KEYS, "completed_at"],
+)
+_ADD_ITEM = LeanStatement(
+    insert(t.items),
+    _keys(
+        item_row(
+            session_id=0,
+            campaign_id=0,
+            participant_id=0,
+            seq=0,
+            step_id="",
+            text="",
+            value=None,
+            now=_NOW,
+            source_message_id=None,
+        )
+    ),
+)
+_i = t.items.c
+_FIRST_REVISION = LeanStatement(
+    insert(t.item_revisions).from_select(
+        ["item_id", "revision", "text", "value", "deleted", "created_at"],
+        select(_i.id, literal_column("1"), _i.text, _i.value, false(), _i.created_at).where(
+            _i.session_id == bindparam("session_id"), _i.seq == bindparam("seq")
+        ),
+    ),
+    [],
+)
+_ENQUEUE = LeanStatement(
+    insert(t.outbox), _keys(outbox_row(Address("", ""), OutboundMessage(""), _NOW, None))
+)

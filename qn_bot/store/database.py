@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -38,16 +39,34 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _json_loads(value: str | bytes | int | float) -> Any:
+    # SQLite gives a JSON column numeric affinity: a stored "41" comes back as the number 41.
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
+#: Session states, outbox payloads and item values are JSON; orjson reads and writes them in a
+#: fraction of the json module's time (profiled: a state decoded and re-encoded per answer).
+JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
+
+
 def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     url = async_url(url)
     if is_sqlite(url):
         # Pooled: opening an aiosqlite connection (a thread, four pragmas) cost ~0.15 ms of CPU
         # per message when every transaction opened its own (profiled). Our writers take turns
         # on the store's lock, so a few connections are plenty.
-        engine = create_async_engine(url, pool_size=2, max_overflow=2)
+        engine = create_async_engine(url, pool_size=2, max_overflow=2, **JSON_CODEC)
         _make_sqlite_transactions_safe(engine)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **JSON_CODEC
+    )
 
 
 def _make_sqlite_transactions_safe(engine: AsyncEngine) -> None:
