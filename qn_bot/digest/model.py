@@ -7,55 +7,44 @@ Participants appear in counts only: a digest shows neither names nor pseudonyms.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, lru_cache
-from itertools import chain
-
-import snowballstemmer
-from stop_words import get_stop_words
 
 from qn_bot.digest.period import Period
+from qn_bot.digest.themes import (
+    MAX_THEMES,
+    MIN_THEME_COUNT,
+    KeyCache,
+    Theme,
+    ThemeCounter,
+    fold,
+    letter_runs,
+    theme_key,
+    themes,
+    words,
+)
 from qn_bot.flows.format import Flow, Step, StepKind
 from qn_bot.store.records import CampaignRecord, ItemRecord
 from qn_bot.synthesis import step_heading, utc
 
 #: How many new items a section lists before "… et N autres".
 DEFAULT_CAP = 5
-#: How many themes a section shows, and how many contributions make a theme "recurring".
-MAX_THEMES = 5
-MIN_THEME_COUNT = 2
-#: Stems sharing this many leading letters are one theme: Snowball leaves "territoir" and
-#: "territorial" apart, French readers do not.
-THEME_PREFIX = 7
-MIN_WORD_LENGTH = 3
-
 _TEXT_KINDS = frozenset({StepKind.LIST, StepKind.TEXT})
-_WORD_RE = re.compile(r"[^\W\d_]+")
-_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
-_STEMMER_LANGUAGES = {"fr": "french", "en": "english"}
-# Words the stop-word lists lack but that carry no theme in these answers.
-_EXTRA_STOP_WORDS = {
-    "fr": (
-        "etc",
-        "cf",
-        "tant",
-        "autrement",
-        "afin",
-        "ainsi",
-        "beaucoup",
-        "toujours",
-        "rien",
-        "nouvel",
-        "nouvelle",
-        "nouvelles",  # "nouveau" and "nouveaux" are on the list already
-    ),
-    "en": ("etc", "cf", "also", "may", "might", "much", "many"),
-}
+
+__all__ = [  # the text analysis lives in qn_bot.digest.themes; these names stay importable here
+    "MAX_THEMES",
+    "MIN_THEME_COUNT",
+    "KeyCache",
+    "Theme",
+    "ThemeCounter",
+    "fold",
+    "letter_runs",
+    "theme_key",
+    "themes",
+    "words",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +62,6 @@ class CampaignInput:
     flow: Flow
     items: Sequence[ItemRecord]
     sessions: Sequence[SessionFact]
-
-
-@dataclass(frozen=True, slots=True)
-class Theme:
-    label: str  # the commonest written form, accents kept: "territoire"
-    count: int  # in how many contributions it appears
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,124 +116,6 @@ class Digest:
     @property
     def new_items(self) -> int:
         return sum(c.new_items for c in self.campaigns)
-
-
-# --- text analysis -----------------------------------------------------------------------------
-
-
-def fold(text: str) -> str:
-    """Lowercase without accents or ligatures: the form words are matched in."""
-    text = unicodedata.normalize("NFKD", text.casefold().translate(_LIGATURES))
-    return "".join(c for c in text if not unicodedata.combining(c))
-
-
-@cache
-def _stop_words(language: str) -> frozenset[str]:
-    name = _STEMMER_LANGUAGES.get(language, "french")
-    words = list(get_stop_words(name)) + list(_EXTRA_STOP_WORDS.get(language, ()))
-    return frozenset(fold(w) for w in words)
-
-
-@cache
-def _stemmer(language: str) -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer(_STEMMER_LANGUAGES.get(language, "french"))
-
-
-@lru_cache(maxsize=1 << 16)  # a week of answers repeats the same words; stemming is slow
-def theme_key(word: str, language: str) -> str | None:
-    """The matching key of a word, or None for stop words and short words."""
-    word = unicodedata.normalize("NFC", word.casefold())
-    folded = fold(word)
-    if len(folded) < MIN_WORD_LENGTH or folded in _stop_words(language):
-        return None
-    # Snowball's French rules expect accents ("é" ends many suffixes), so stem first, fold after.
-    stem = fold(_stemmer(language).stemWord(word))
-    if language == "fr" and stem.endswith("qu"):
-        stem = stem[:-2] + "c"  # public / publique, technique / technic…: one word
-    if len(stem) < MIN_WORD_LENGTH:
-        return None
-    return stem[:THEME_PREFIX]
-
-
-def words(text: str) -> list[str]:
-    """Letter runs: elisions (l’, d’, qu’) and hyphens split words, digits are dropped."""
-    return _WORD_RE.findall(unicodedata.normalize("NFC", text))
-
-
-class ThemeCounter:
-    """Counts themes over texts fed in batches, so a week of contributions can be streamed.
-
-    Per text the work is a regex pass and C-level set and Counter updates: a word's key is
-    computed once per distinct spelling (stemming is the slow part, and a week repeats the same
-    words), in a cache that counters of one language may share.
-    """
-
-    def __init__(self, language: str, keys: KeyCache | None = None) -> None:
-        self.language = language
-        self._keys = KeyCache(language) if keys is None else keys
-        self._counts: Counter[str | None] = Counter()  # key → contributions holding it
-        self._spellings: Counter[str] = Counter()  # word as written → occurrences
-
-    def add(self, text: str) -> None:
-        self.add_many((text,))
-
-    def add_many(self, texts: Iterable[str]) -> None:
-        found = [_WORD_RE.findall(unicodedata.normalize("NFC", text)) for text in texts]
-        self._spellings.update(chain.from_iterable(found))
-        key = self._keys.__getitem__
-        self._counts.update(chain.from_iterable([set(map(key, words)) for words in found]))
-
-    def result(
-        self, *, min_count: int = MIN_THEME_COUNT, limit: int = MAX_THEMES
-    ) -> tuple[Theme, ...]:
-        forms: dict[str, Counter[str]] = {}
-        for word, n in self._spellings.items():
-            key = self._keys[word]
-            if key is not None:
-                forms.setdefault(key, Counter())[unicodedata.normalize("NFC", word.casefold())] += n
-        found = [
-            Theme(_label(forms[key]), count)
-            for key, count in self._counts.items()
-            if key is not None and count >= min_count
-        ]
-        found.sort(key=lambda t: (-t.count, fold(t.label), t.label))
-        return tuple(found[:limit])
-
-
-class KeyCache(dict[str, str | None]):
-    """word → :func:`theme_key`, computed on first lookup."""
-
-    def __init__(self, language: str) -> None:
-        super().__init__()
-        self.language = language
-
-    def __missing__(self, word: str) -> str | None:
-        key = self[word] = theme_key(word, self.language)
-        return key
-
-
-def themes(
-    texts: Iterable[str],
-    language: str,
-    *,
-    min_count: int = MIN_THEME_COUNT,
-    limit: int = MAX_THEMES,
-) -> tuple[Theme, ...]:
-    """Words that come back in several contributions, plurals and inflections merged.
-
-    A theme counts contributions, not words: one answer repeating "territoire" counts once.
-    Sorted by count, then alphabetically (accent-insensitive) for a stable order.
-    """
-    counter = ThemeCounter(language)
-    for text in texts:
-        counter.add(text)
-    return counter.result(min_count=min_count, limit=limit)
-
-
-def _label(forms: Counter[str]) -> str:
-    # The commonest form; on a tie the shortest (the singular, usually), then with accents
-    # ("numérique" over "numerique": someone who typed the accents spelled it as displayed).
-    return min(forms, key=lambda f: (-forms[f], len(f), f == fold(f), f))
 
 
 # --- the digest --------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import importlib
 import logging
 import os
 import socket
@@ -223,9 +224,16 @@ async def load_team_data(
             cap=DEFAULT_CAP,
             chart_periods=recent_periods(team, period, CHART_WEEKS),
             while_folding=read_synthesis,
+            while_counting=_import_chart if syntheses else None,
         )
         facts.append(fact)
     return TeamData(facts, sources, period)
+
+
+def _import_chart() -> None:
+    # matplotlib takes a few tenths of a second to import, once per process: while the database
+    # counts, the interpreter is free for it.
+    importlib.import_module("qn_bot.digest.chart")
 
 
 def render_package(

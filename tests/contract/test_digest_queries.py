@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from markupsafe import escape
 
 from qn_bot.campaigns import create_campaign
 from qn_bot.config import TeamConfig
-from qn_bot.digest import attachment
+from qn_bot.digest import attachment, queries
 from qn_bot.digest.model import CampaignInput, build_campaign_digest, campaign_facts
 from qn_bot.digest.period import Period, completed_period, recent_periods
 from qn_bot.digest.queries import campaign_sessions, period_facts
@@ -127,6 +128,33 @@ async def test_sql_counts_equal_memory_counts(store: Store) -> None:
         )
     assert digest.themes["pourquoi"], "the data must exercise themes"
     assert sum(digest.new_per_step.values()) > 3
+
+
+@pytest.mark.parametrize("fold_in", ["process", "thread"])
+async def test_counts_in_id_ranges_and_a_fold_process_change_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch, fold_in: str
+) -> None:
+    """Big campaigns: the count runs in many id ranges, the fold in a process of its own."""
+    monkeypatch.setattr(queries, "COUNT_PIECE", 7)  # ranges smaller than a participant's items
+    if fold_in == "process":
+        monkeypatch.setattr(queries, "FOLD_PROCESS_MIN_ITEMS", 0)
+    monkeypatch.setattr(queries, "PARTITION", 5)  # many partitions through the pipe
+    started = []
+    start = queries.FoldProcess.start
+
+    async def spy(*args: Any) -> queries.FoldProcess:
+        started.append(await start(*args))
+        return started[-1]
+
+    monkeypatch.setattr(queries.FoldProcess, "start", spy)
+    async with store.transaction() as tx:
+        big = await _fill(tx, "grande", people=24, per_person=9, offset=0)
+        small = await _fill(tx, "petite", people=3, per_person=4, offset=2)
+    async with store.snapshot() as tx:
+        await _both(tx, big)
+        await _both(tx, small)
+        await _both(tx, big, PREVIOUS)
+    assert len(started) == (3 if fold_in == "process" else 0)
 
 
 async def test_team_data_with_a_period_renders_like_the_in_memory_one(store: Store) -> None:

@@ -1,0 +1,214 @@
+"""Themes: the words that come back in a week's contributions, plurals and inflections merged.
+
+Pure text analysis with light imports only (no database, no configuration): the digest's fold
+process (:mod:`qn_bot.digest.fold`) starts from this module alone.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from itertools import chain, compress
+
+import snowballstemmer
+from stop_words import get_stop_words
+
+#: How many themes a section shows, and how many contributions make a theme "recurring".
+MAX_THEMES = 5
+MIN_THEME_COUNT = 2
+#: Stems sharing this many leading letters are one theme: Snowball leaves "territoir" and
+#: "territorial" apart, French readers do not.
+THEME_PREFIX = 7
+MIN_WORD_LENGTH = 3
+
+_WORD_RE = re.compile(r"[^\W\d_]+")
+# For letter_runs: every ASCII byte that is not a letter becomes a space (UTF-8 sequences of
+# other characters only use bytes >= 0x80 and stay as they are); NUL separates texts.
+_TEXT_SEPARATOR = "\x00"
+_ASCII_GAPS = bytes(b if b >= 0x80 or b == 0 or chr(b).isalpha() else ord(" ") for b in range(256))
+# Common non-ASCII punctuation, none of it a letter: spaced out too, so that answers typed with
+# typographic apostrophes and quotes stay on the fast path.
+_PUNCTUATION = "’‘«»“”…–—"  # ’‘«»“”…–—
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
+_STEMMER_LANGUAGES = {"fr": "french", "en": "english"}
+# Words the stop-word lists lack but that carry no theme in these answers.
+_EXTRA_STOP_WORDS = {
+    "fr": (
+        "etc",
+        "cf",
+        "tant",
+        "autrement",
+        "afin",
+        "ainsi",
+        "beaucoup",
+        "toujours",
+        "rien",
+        "nouvel",
+        "nouvelle",
+        "nouvelles",  # "nouveau" and "nouveaux" are on the list already
+    ),
+    "en": ("etc", "cf", "also", "may", "might", "much", "many"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    label: str  # the commonest written form, accents kept: "territoire"
+    count: int  # in how many contributions it appears
+
+
+def fold(text: str) -> str:
+    """Lowercase without accents or ligatures: the form words are matched in."""
+    text = unicodedata.normalize("NFKD", text.casefold().translate(_LIGATURES))
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+@cache
+def _stop_words(language: str) -> frozenset[str]:
+    name = _STEMMER_LANGUAGES.get(language, "french")
+    words = list(get_stop_words(name)) + list(_EXTRA_STOP_WORDS.get(language, ()))
+    return frozenset(fold(w) for w in words)
+
+
+@cache
+def _stemmer(language: str) -> snowballstemmer.stemmer:
+    return snowballstemmer.stemmer(_STEMMER_LANGUAGES.get(language, "french"))
+
+
+@lru_cache(maxsize=1 << 16)  # a week of answers repeats the same words; stemming is slow
+def theme_key(word: str, language: str) -> str | None:
+    """The matching key of a word, or None for stop words and short words."""
+    word = unicodedata.normalize("NFC", word.casefold())
+    folded = fold(word)
+    if len(folded) < MIN_WORD_LENGTH or folded in _stop_words(language):
+        return None
+    # Snowball's French rules expect accents ("é" ends many suffixes), so stem first, fold after.
+    stem = fold(_stemmer(language).stemWord(word))
+    if language == "fr" and stem.endswith("qu"):
+        stem = stem[:-2] + "c"  # public / publique, technique / technic…: one word
+    if len(stem) < MIN_WORD_LENGTH:
+        return None
+    return stem[:THEME_PREFIX]
+
+
+def words(text: str) -> list[str]:
+    """Letter runs: elisions (l’, d’, qu’) and hyphens split words, digits are dropped."""
+    return _WORD_RE.findall(unicodedata.normalize("NFC", text))
+
+
+def letter_runs(texts: Sequence[str]) -> list[list[str]]:
+    """:func:`words` of each text, at a fraction of the regex's cost on a week of answers.
+
+    The texts are joined and their ASCII punctuation, digits and spaces (and a few common
+    typographic signs) turned into spaces in a handful of C-level passes over the whole batch;
+    a text whose remaining pieces are all letters (``str.isalpha``) is then split on
+    whitespace. Those pieces are exactly the regex's letter runs: everything removed is a
+    non-letter, and the pieces hold letters only. Any other text (a "²", an emoji…) goes
+    through the regex, as does the batch if a text holds the separator.
+    """
+    normal = [unicodedata.normalize("NFC", text) for text in texts]
+    joined = _TEXT_SEPARATOR.join(normal)
+    for sign in _PUNCTUATION:
+        if sign in joined:
+            joined = joined.replace(sign, " ")
+    spaced = (
+        joined.encode("utf-8", "surrogatepass")
+        .translate(_ASCII_GAPS)
+        .decode("utf-8", "surrogatepass")
+        .split(_TEXT_SEPARATOR)
+    )
+    if len(spaced) != len(normal):
+        return [_WORD_RE.findall(text) for text in normal]
+    found = []
+    for text, pieces in zip(normal, map(str.split, spaced), strict=True):
+        found.append(pieces if "".join(pieces).isalpha() else _WORD_RE.findall(text))
+    return found
+
+
+class ThemeCounter:
+    """Counts themes over texts fed in batches, so a week of contributions can be streamed.
+
+    Per text the work is a regex pass and C-level set and Counter updates: a word's key is
+    computed once per distinct spelling (stemming is the slow part, and a week repeats the same
+    words), in a cache that counters of one language may share.
+    """
+
+    def __init__(self, language: str, keys: KeyCache | None = None) -> None:
+        self.language = language
+        self._keys = KeyCache(language) if keys is None else keys
+        self._counts: Counter[str | None] = Counter()  # key → contributions holding it
+        self._spellings: Counter[str] = Counter()  # word as written → occurrences
+
+    def add(self, text: str) -> None:
+        self.add_many((text,))
+
+    def add_many(self, texts: Iterable[str]) -> None:
+        found = letter_runs(list(texts))
+        self._spellings.update(chain.from_iterable(found))
+        key = self._keys.__getitem__
+        self._counts.update(chain.from_iterable([set(map(key, words)) for words in found]))
+
+    def result(
+        self, *, min_count: int = MIN_THEME_COUNT, limit: int = MAX_THEMES
+    ) -> tuple[Theme, ...]:
+        counted = [
+            (key, count)
+            for key, count in self._counts.items()
+            if key is not None and count >= min_count
+        ]
+        if len(counted) > limit:
+            # Only keys counted at least as often as the last shown one can be shown (ties are
+            # broken by label): the written forms of the others are never looked at.
+            least = heapq.nlargest(limit, (count for _, count in counted))[-1]
+            counted = [(key, count) for key, count in counted if count >= least]
+        wanted = {key for key, _ in counted}
+        key_of = self._keys.__getitem__
+        forms: dict[str | None, Counter[str]] = {key: Counter() for key in wanted}
+        # compress/map keep the pass over every spelling in C; only wanted ones reach Python.
+        spellings = self._spellings
+        for word in compress(spellings, map(wanted.__contains__, map(key_of, spellings))):
+            forms[key_of(word)][unicodedata.normalize("NFC", word.casefold())] += spellings[word]
+        found = [Theme(_label(forms[key]), count) for key, count in counted]
+        found.sort(key=lambda t: (-t.count, fold(t.label), t.label))
+        return tuple(found[:limit])
+
+
+class KeyCache(dict[str, str | None]):
+    """word → :func:`theme_key`, computed on first lookup."""
+
+    def __init__(self, language: str) -> None:
+        super().__init__()
+        self.language = language
+
+    def __missing__(self, word: str) -> str | None:
+        key = self[word] = theme_key(word, self.language)
+        return key
+
+
+def themes(
+    texts: Iterable[str],
+    language: str,
+    *,
+    min_count: int = MIN_THEME_COUNT,
+    limit: int = MAX_THEMES,
+) -> tuple[Theme, ...]:
+    """Words that come back in several contributions, plurals and inflections merged.
+
+    A theme counts contributions, not words: one answer repeating "territoire" counts once.
+    Sorted by count, then alphabetically (accent-insensitive) for a stable order.
+    """
+    counter = ThemeCounter(language)
+    for text in texts:
+        counter.add(text)
+    return counter.result(min_count=min_count, limit=limit)
+
+
+def _label(forms: Counter[str]) -> str:
+    # The commonest form; on a tie the shortest (the singular, usually), then with accents
+    # ("numérique" over "numerique": someone who typed the accents spelled it as displayed).
+    return min(forms, key=lambda f: (-forms[f], len(f), f == fold(f), f))

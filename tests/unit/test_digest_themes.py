@@ -1,0 +1,123 @@
+"""The digest's fast paths give what the plain ones give: word splitting, themes, the fold."""
+
+from __future__ import annotations
+
+import queue
+import random
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from qn_bot.digest.fold import FoldError, FoldProcess, PeriodFold
+from qn_bot.digest.themes import Theme, ThemeCounter, _label, fold, letter_runs, words
+
+# Letters of several scripts, combining accents, digits of several kinds, "_", punctuation
+# ASCII and typographic, spaces of several kinds, NUL (the batch separator), a lone surrogate.
+_CHARS = (
+    "abcXYZ éèàçœÆßſﬁΣσς日本語 e\u0301 'ʼ’‘-_,.;:!?«»“”…–—()\"/"
+    "0123456789²½Ⅻ٣\t\n\r\x00\u00a0\u2009\u3000🙂\ud800"
+)
+
+
+def test_letter_runs_split_like_the_regex() -> None:
+    rng = random.Random(7)
+    for _ in range(3000):
+        texts = ["".join(rng.choices(_CHARS, k=rng.randint(0, 40))) for _ in range(6)]
+        if rng.random() < 0.7:
+            texts = [t.replace("\x00", "") for t in texts]  # most batches take the fast path
+        assert letter_runs(texts) == [words(t) for t in texts], texts
+
+
+def test_letter_runs_of_plain_french() -> None:
+    texts = ["L’école d'abord, puis 2 collèges…", "« Données » ouvertes—publiques", ""]
+    assert letter_runs(texts) == [
+        ["L", "école", "d", "abord", "puis", "collèges"],
+        ["Données", "ouvertes", "publiques"],
+        [],
+    ]
+
+
+def _themes_as_before(counter: ThemeCounter, min_count: int, limit: int) -> tuple[Theme, ...]:
+    """ThemeCounter.result before it skipped the forms of keys that cannot be shown."""
+    forms: dict[str, Counter[str]] = {}
+    for word, n in counter._spellings.items():
+        key = counter._keys[word]
+        if key is not None:
+            forms.setdefault(key, Counter())[unicodedata.normalize("NFC", word.casefold())] += n
+    found = [
+        Theme(_label(forms[key]), count)
+        for key, count in counter._counts.items()
+        if key is not None and count >= min_count
+    ]
+    found.sort(key=lambda t: (-t.count, fold(t.label), t.label))
+    return tuple(found[:limit])
+
+
+@pytest.mark.parametrize("limit", [1, 3, 5, 50])
+def test_themes_with_many_ties_as_before(limit: int) -> None:
+    rng = random.Random(limit)
+    vocabulary = [
+        "territoire",
+        "territoires",
+        "Territoire",
+        "numérique",
+        "numerique",
+        "école",
+        "écoles",
+        "public",
+        "publique",
+        "données",
+        "santé",
+        "climat",
+        "énergie",
+        "énergies",
+    ]
+    counter = ThemeCounter("fr")
+    counter.add_many(" ".join(rng.choices(vocabulary, k=4)) for _ in range(60))
+    for min_count in (1, 2, 30):
+        expected = _themes_as_before(counter, min_count, limit)
+        assert counter.result(min_count=min_count, limit=limit) == expected
+
+
+def _rows(texts: Sequence[str]) -> list[tuple[Any, ...]]:
+    return [
+        ("pourquoi", text, n % 3, f"2026-11-2{n % 7} 10:00:00", n) for n, text in enumerate(texts)
+    ]
+
+
+def test_a_failing_thread_fold_still_drains_its_queue() -> None:
+    """Whoever waits for the queue to be done (the reader) is never left waiting."""
+    pending: queue.Queue[Sequence[Any] | None] = queue.Queue()
+    pending.put([("pourquoi",)])  # too short a row: the fold fails
+    pending.put(_rows(["une école"]))
+    pending.put(None)
+    with pytest.raises(IndexError):
+        PeriodFold(["pourquoi"], "fr", 2).consume(pending)
+    assert pending.unfinished_tasks == 0
+
+
+async def test_the_fold_process_folds_like_the_thread() -> None:
+    texts = ["Les territoires ruraux", "le territoire d'abord", "l'école du territoire"] * 5
+    here = PeriodFold(["pourquoi", "meurt"], "fr", 2)
+    here.add(_rows(texts[:7]))
+    here.add(_rows(texts[7:]))
+    process = await FoldProcess.start(["pourquoi", "meurt"], "fr", 2)
+    try:
+        await process.add(_rows(texts[:7]))
+        await process.add(_rows(texts[7:]))
+        assert await process.result() == here.result()
+    finally:
+        await process.close()
+
+
+async def test_a_failing_fold_process_is_an_error_not_a_hang() -> None:
+    process = await FoldProcess.start(["pourquoi"], "fr", 2)
+    try:
+        await process.add([("pourquoi",)])  # too short a row: the process fails
+        with pytest.raises(FoldError, match="IndexError"):
+            await process.result()
+    finally:
+        await process.close()
