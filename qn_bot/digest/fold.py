@@ -123,7 +123,7 @@ class FoldProcess:
         return fold
 
     async def add(self, rows: Sequence[Any]) -> None:
-        await self._send([tuple(row) for row in rows])
+        await self._send(rows)
 
     async def result(self) -> FoldResult:
         await self._send(None)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,7 +65,9 @@ class _Scope:
     """How a campaign's items are read: the filter, and the id ranges the count runs in."""
 
     where: ColumnElement[bool]
-    ranges: tuple[tuple[int, int], ...]  # (low, high]: together, every id of the snapshot
+    # (low, high] ranges of ids that together hold every item of the snapshot; (None, None):
+    # a single statement, no range.
+    ranges: tuple[tuple[int, int] | tuple[None, None], ...]
     items: int  # the campaign's items, deleted ones included
 
 
@@ -74,16 +76,17 @@ async def _campaign_scope(tx: Tx, campaign_id: int) -> _Scope:
     mine = (
         await tx.conn.execute(select(func.count()).where(items.campaign_id == campaign_id))
     ).scalar_one()
+    if tx.conn.dialect.name != "sqlite":
+        return _Scope(items.campaign_id == campaign_id, ((None, None),), mine)
     top = (await tx.conn.execute(select(func.max(items.id)))).scalar_one() or 0
-    pieces = max(1, -(-mine // COUNT_PIECE))
-    width = max(1, -(-top // pieces))
-    ranges = tuple((low, min(low + width, top)) for low in range(0, top, width)) or ((0, 0),)
-    where: ColumnElement[bool] = items.campaign_id == campaign_id
-    if tx.conn.dialect.name == "sqlite" and mine > top * SCAN_SHARE:
-        # "campaign_id + 0" is no longer a column: SQLite reads the table in order instead of
-        # jumping from the index to each row.
-        where = (items.campaign_id + 0) == campaign_id
-    return _Scope(where, ranges, mine)
+    if mine <= top * SCAN_SHARE:
+        return _Scope(items.campaign_id == campaign_id, ((None, None),), mine)
+    # "campaign_id + 0" is no longer a column: SQLite reads the table in order instead of
+    # jumping from the index to each row. The count then runs in ranges of ids (see
+    # _GroupedCount), which SQLite reads as ranges of the table.
+    width = max(1, -(-top // max(1, -(-mine // COUNT_PIECE))))
+    ranges = tuple((low, min(low + width, top)) for low in range(0, top, width))
+    return _Scope((items.campaign_id + 0) == campaign_id, ranges or ((None, None),), mine)
 
 
 async def campaign_sessions(tx: Tx, campaign_id: int) -> list[SessionFact]:
@@ -127,7 +130,7 @@ class _GroupedCount:
         self.counts: dict[tuple[str, int], int] = {}
         self.latest: datetime | None = None
 
-    def statement(self, low: int, high: int) -> Select[Any]:
+    def statement(self, low: int | None, high: int | None) -> Select[Any]:
         items = t.items.c
         # Interval k is [bounds[k], bounds[k+1]); -1 before the first boundary, the last index
         # after the last one. Tested newest first: recent items, the many, leave the CASE early.
@@ -137,13 +140,15 @@ class _GroupedCount:
         )
         rows = select(
             items.step_id, interval.label("k"), items.updated_at.label("updated_at")
-        ).where(self.where, items.deleted_at.is_(None), items.id > low, items.id <= high)
+        ).where(self.where, items.deleted_at.is_(None))
+        if low is not None and high is not None:
+            rows = rows.where(items.id > low, items.id <= high)
         sub = rows.subquery()
         return select(sub.c.step_id, sub.c.k, func.count(), func.max(sub.c.updated_at)).group_by(
             sub.c.step_id, sub.c.k
         )
 
-    async def run(self, tx: Tx, low: int, high: int) -> None:
+    async def run(self, tx: Tx, low: int | None, high: int | None) -> None:
         for step_id, k, n, updated in (await tx.conn.execute(self.statement(low, high))).all():
             self.counts[(step_id, k)] = self.counts.get((step_id, k), 0) + n
             if updated is not None and (self.latest is None or updated > self.latest):
@@ -165,6 +170,34 @@ async def step_week_counts(tx: Tx, campaign_id: int, periods: Sequence[Period]) 
     for low, high in scope.ranges:
         await counter.run(tx, low, high)
     return counter.result()
+
+
+async def _partitions(tx: Tx, stmt: Select[Any]) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
+    """The rows of ``stmt`` in partitions of :data:`PARTITION` plain tuples.
+
+    On SQLite they come straight from the driver's cursor, in the transaction under way: the
+    columns read here need no conversion, and SQLAlchemy's rows cost 0.2 s of CPU more for a
+    week of 170,000 contributions. Parameters still go through their types (instants).
+    """
+    if tx.conn.dialect.name != "sqlite":
+        result = await tx.conn.stream(stmt)
+        async for partition in result.partitions(PARTITION):
+            yield [tuple(row) for row in partition]
+        return
+    compiled = stmt.compile(dialect=tx.conn.dialect)
+    values = compiled.construct_params()
+    params = []
+    for name in compiled.positiontup or ():
+        convert = compiled.binds[name].type.bind_processor(tx.conn.dialect)
+        params.append(values[name] if convert is None else convert(values[name]))
+    driver = (await tx.conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    cursor = await driver.execute(str(compiled), params)
+    try:
+        while rows := await cursor.fetchmany(PARTITION):
+            yield rows
+    finally:
+        await cursor.close()
 
 
 async def period_facts(
@@ -215,11 +248,10 @@ async def period_facts(
     folding: asyncio.Future[FoldResult] | None = None
     beside: asyncio.Future[object] | None = None
     try:
-        result = await tx.conn.stream(stmt)
         if process is not None:
             # The process folds while this one reads: the pipe holds what it has not read yet
             # (up to FoldProcess.BUFFER), so the reading is done soon and the count can start.
-            async for partition in result.partitions(PARTITION):
+            async for partition in _partitions(tx, stmt):
                 await process.add(partition)
         else:
             # A worker thread folds. Reading rows takes the GIL row by row (SQLite's driver
@@ -229,7 +261,7 @@ async def period_facts(
             folding = asyncio.ensure_future(
                 asyncio.to_thread(PeriodFold(steps, language, cap).consume, pending)
             )
-            async for partition in result.partitions(PARTITION):
+            async for partition in _partitions(tx, stmt):
                 if pending.unfinished_tasks:
                     await asyncio.to_thread(pending.join)
                 pending.put(partition)
