@@ -75,6 +75,7 @@ def serve(config_path: str) -> None:
 
     from qn_bot.app import Application, prepare_database
     from qn_bot.config import load_config
+    from qn_bot.heap import freeze_startup_heap
 
     async def run() -> None:
         config = load_config(config_path)
@@ -91,6 +92,7 @@ def serve(config_path: str) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         async with app:
+            freeze_startup_heap()  # as `qn-bot run` does once started
             print("ready", flush=True)
             await stop.wait()
 
@@ -217,6 +219,12 @@ def start_bot(config: Path, env: dict[str, str], log: Any) -> subprocess.Popen[b
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
@@ -278,9 +286,16 @@ async def scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
                     latencies.append(got[-1].arrived - started)
                     done_at.append(time.monotonic())
 
+            processes = {"bot": bot.pid, "emulator": emulator.proc.pid}
+            cpu = {name: cpu_seconds(pid) for name, pid in processes.items()}
+            cpu["citizens"] = time.process_time()
             began = time.monotonic()
             await asyncio.gather(*(act(c, i) for i, c in enumerate(citizens)))
             elapsed = time.monotonic() - began
+            cpu = {
+                name: (time.process_time() if name == "citizens" else cpu_seconds(pid)) - cpu[name]
+                for name, pid in {**processes, "citizens": 0}.items()
+            }
     finally:
         if bot.poll() is None:
             bot.send_signal(signal.SIGTERM)
@@ -311,6 +326,10 @@ async def scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
         "p95_ms": round(percentile(ms, 95), 1),
         "p99_ms": round(percentile(ms, 99), 1),
         "max_ms": round(max(ms), 1),
+        # Where the two cores went: the bot's share is what qn-bot controls.
+        "cpu_ms_per_action": {name: round(1000 * c / actions, 2) for name, c in cpu.items()},
+        "cpu_cores_busy": round(sum(cpu.values()) / elapsed, 2),
+        "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
 

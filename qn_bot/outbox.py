@@ -234,7 +234,7 @@ class OutboxWorker:
         if leadership is None or owner is None or loop.time() < self._next_recovery:
             return
         self._next_recovery = loop.time() + RECOVER_SECONDS
-        async with self.store.transaction() as tx:
+        async with self.store.snapshot() as tx:
             others = await tx.outbox_lease_owners(self.clock(), besides=owner)
         for other in others:
             if await leadership.vacant(_role(other)):
@@ -243,7 +243,8 @@ class OutboxWorker:
                 log.warning("released %d outbox leases of a worker that died", released)
 
     async def _idle_delay(self) -> float:
-        async with self.store.transaction() as tx:
+        # A read: the snapshot leaves the writer to the answers.
+        async with self.store.snapshot() as tx:
             due = await tx.next_outbox_due(self._reach())
         if due is None:
             return IDLE_POLL_SECONDS
@@ -272,7 +273,7 @@ class OutboxWorker:
         deadline = loop.time() + within
         while loop.time() < deadline:
             if await self.run_once() == 0:
-                async with self.store.transaction() as tx:
+                async with self.store.snapshot() as tx:
                     due = await tx.next_outbox_due(self._reach())
                 if due is None or due > self.clock():
                     return
