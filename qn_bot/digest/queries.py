@@ -24,6 +24,7 @@ import asyncio
 import logging
 import queue
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,7 +41,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from qn_bot.digest.fold import FoldProcess, FoldResult, PeriodFold
+from qn_bot.digest.fold import FoldError, FoldProcess, FoldResult, PeriodFold
 from qn_bot.digest.model import CampaignFacts, SessionFact, text_steps
 from qn_bot.digest.period import Period
 from qn_bot.flows.format import Flow
@@ -200,6 +201,40 @@ async def _partitions(tx: Tx, stmt: Select[Any]) -> AsyncIterator[Sequence[tuple
         await cursor.close()
 
 
+async def _fold_process(steps: Sequence[str], language: str, cap: int) -> FoldProcess | None:
+    try:
+        return await FoldProcess.start(steps, language, cap)
+    except OSError:
+        log.warning("digest: cannot start a fold process; folding here", exc_info=True)
+        return None
+
+
+async def _fold_in_thread(
+    tx: Tx, stmt: Select[Any], fold: PeriodFold
+) -> asyncio.Future[FoldResult]:
+    """Stream the rows to ``fold`` in a worker thread; the future ends with the fold.
+
+    Reading rows takes the GIL row by row (SQLite's driver lets it go around each step) and the
+    fold holds it: done at the same time, each waits for the other's switch interval over and
+    over (measured: 2.2 s for what takes 1.8 s in turns). So a partition is read once the fold
+    is done with the last one: memory stays one partition or two.
+    """
+    pending: queue.Queue[Sequence[Any] | None] = queue.Queue()
+    folding = asyncio.ensure_future(asyncio.to_thread(fold.consume, pending))
+    try:
+        async with aclosing(_partitions(tx, stmt)) as partitions:
+            async for partition in partitions:
+                if pending.unfinished_tasks:
+                    await asyncio.to_thread(pending.join)
+                pending.put(partition)
+    except BaseException:
+        pending.put(None)
+        await asyncio.wait([folding])
+        raise
+    pending.put(None)
+    return folding
+
+
 async def period_facts(
     tx: Tx,
     campaign: CampaignRecord,
@@ -216,7 +251,7 @@ async def period_facts(
     """The facts of ``campaign`` for ``period``, counted in SQL and streamed.
 
     ``while_folding`` is given the counts and awaited before the fold is: more reads that the
-    worker thread's folding need not wait for. ``while_counting`` is called in a thread while
+    fold need not wait for. ``while_counting`` is called in a thread while
     the database counts, when the interpreter has little else to do (importing the chart's
     libraries, say).
     """
@@ -238,34 +273,26 @@ async def period_facts(
         items.created_at >= period.start,
         items.created_at < period.end,
     )
-    process = None
-    if scope.items >= FOLD_PROCESS_MIN_ITEMS:
-        try:
-            process = await FoldProcess.start(steps, language, cap)
-        except OSError:
-            log.warning("digest: no fold process (cannot start one); folding in a thread")
-    pending: queue.Queue[Sequence[Any] | None] = queue.Queue()
+    fold_here = PeriodFold(steps, language, cap)
+    process = (
+        await _fold_process(steps, language, cap) if scope.items >= FOLD_PROCESS_MIN_ITEMS else None
+    )
     folding: asyncio.Future[FoldResult] | None = None
     beside: asyncio.Future[object] | None = None
     try:
         if process is not None:
             # The process folds while this one reads: the pipe holds what it has not read yet
             # (up to FoldProcess.BUFFER), so the reading is done soon and the count can start.
-            async for partition in _partitions(tx, stmt):
-                await process.add(partition)
-        else:
-            # A worker thread folds. Reading rows takes the GIL row by row (SQLite's driver
-            # lets it go around each step) and the fold holds it: done at the same time, each
-            # waits for the other's switch interval over and over (measured: 2.2 s for what
-            # takes 1.8 s in turns). So a partition is read once the fold is done with the last.
-            folding = asyncio.ensure_future(
-                asyncio.to_thread(PeriodFold(steps, language, cap).consume, pending)
-            )
-            async for partition in _partitions(tx, stmt):
-                if pending.unfinished_tasks:
-                    await asyncio.to_thread(pending.join)
-                pending.put(partition)
-            pending.put(None)
+            try:
+                async with aclosing(_partitions(tx, stmt)) as partitions:
+                    async for partition in partitions:
+                        await process.add(partition)
+            except FoldError:
+                log.warning("digest: the fold process failed; folding here", exc_info=True)
+                await process.close()
+                process = None
+        if process is None:
+            folding = await _fold_in_thread(tx, stmt, fold_here)
         # Then the count (SQLite and the network drivers count without holding the GIL), while
         # the fold goes on; the interpreter is free for ``while_counting`` meanwhile.
         beside = asyncio.ensure_future(
@@ -278,19 +305,22 @@ async def period_facts(
         if while_folding is not None:
             await while_folding(counts)
         if process is not None:
-            respondents, newest, found_themes = await process.result()
-        else:
-            assert folding is not None
+            try:
+                respondents, newest, found_themes = await process.result()
+            except FoldError:
+                # Read again (same snapshot) and fold here: a digest late by a second or two
+                # rather than none.
+                log.warning("digest: the fold process failed; folding here", exc_info=True)
+                folding = await _fold_in_thread(tx, stmt, fold_here)
+        if folding is not None:
             respondents, newest, found_themes = await folding
         await beside
     finally:
         if process is not None:
             await process.close()
-        if folding is not None and not folding.done():
-            pending.put(None)  # an error above: let the thread end
-            await asyncio.wait([folding])
-        if beside is not None and not beside.done():
-            await asyncio.wait([beside])
+        for pending in (folding, beside):
+            if pending is not None and not pending.done():
+                await asyncio.wait([pending])
     facts = CampaignFacts(
         campaign=campaign,
         flow=flow,

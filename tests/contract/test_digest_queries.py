@@ -130,14 +130,27 @@ async def test_sql_counts_equal_memory_counts(store: Store) -> None:
     assert sum(digest.new_per_step.values()) > 3
 
 
-@pytest.mark.parametrize("fold_in", ["process", "thread"])
+@pytest.mark.parametrize("fold_in", ["process", "thread", "failing process", "dying process"])
 async def test_counts_in_id_ranges_and_a_fold_process_change_nothing(
     store: Store, monkeypatch: pytest.MonkeyPatch, fold_in: str
 ) -> None:
-    """Big campaigns: the count runs in many id ranges, the fold in a process of its own."""
+    """Big campaigns: the count runs in many id ranges, the fold in a process of its own; when
+    that process fails, the items are read again and folded in a thread."""
     monkeypatch.setattr(queries, "COUNT_PIECE", 7)  # ranges smaller than a participant's items
-    if fold_in == "process":
+    if fold_in != "thread":
         monkeypatch.setattr(queries, "FOLD_PROCESS_MIN_ITEMS", 0)
+    if fold_in == "failing process":  # it fails once all is sent
+
+        async def fail(self: queries.FoldProcess) -> None:
+            raise queries.FoldError("boom")
+
+        monkeypatch.setattr(queries.FoldProcess, "result", fail)
+    if fold_in == "dying process":  # it dies while the rows are sent
+
+        async def die(self: queries.FoldProcess, rows: Any) -> None:
+            raise queries.FoldError("gone")
+
+        monkeypatch.setattr(queries.FoldProcess, "add", die)
     monkeypatch.setattr(queries, "PARTITION", 5)  # many partitions through the pipe
     started = []
     start = queries.FoldProcess.start
@@ -154,7 +167,7 @@ async def test_counts_in_id_ranges_and_a_fold_process_change_nothing(
         await _both(tx, big)
         await _both(tx, small)
         await _both(tx, big, PREVIOUS)
-    assert len(started) == (3 if fold_in == "process" else 0)
+    assert len(started) == (0 if fold_in == "thread" else 3)
 
 
 async def test_team_data_with_a_period_renders_like_the_in_memory_one(store: Store) -> None:
