@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
@@ -173,7 +173,7 @@ async def step_week_counts(tx: Tx, campaign_id: int, periods: Sequence[Period]) 
     return counter.result()
 
 
-async def _partitions(tx: Tx, stmt: Select[Any]) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
+async def _partitions(tx: Tx, stmt: Select[Any]) -> AsyncGenerator[Sequence[tuple[Any, ...]], None]:
     """The rows of ``stmt`` in partitions of :data:`PARTITION` plain tuples.
 
     On SQLite they come straight from the driver's cursor, in the transaction under way: the
