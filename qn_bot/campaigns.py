@@ -136,28 +136,22 @@ async def invite(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
     a crash queues only who was missed, and nobody gets the invitation twice.
     """
     catalog = default_catalog()
-    queued = 0
-    for participant in await tx.broadcast_audience(campaign.id):
-        language = participant.language if participant.language else catalog.languages[0]
-        text = catalog.t(language, "campaign_invitation", title=campaign.title, slug=campaign.slug)
-        row = await tx.enqueue(
-            participant.reply_to,
-            OutboundMessage(
-                text,
-                buttons=(
-                    Button(
-                        ButtonKind.COMMAND,
-                        f"start {campaign.slug}",
-                        catalog.t(language, "button_join"),
-                    ),
+    messages = {
+        language: OutboundMessage(
+            catalog.t(language, "campaign_invitation", title=campaign.title, slug=campaign.slug),
+            buttons=(
+                Button(
+                    ButtonKind.COMMAND,
+                    f"start {campaign.slug}",
+                    catalog.t(language, "button_join"),
                 ),
             ),
-            now,
-            participant_id=participant.id,
-            dedupe_key=f"{invite_prefix(campaign)}{participant.id}",
         )
-        queued += row is not None
-    return queued
+        for language in catalog.languages  # the first one for citizens who chose none
+    }
+    return await tx.enqueue_broadcast(
+        campaign.id, messages, now, dedupe_prefix=invite_prefix(campaign)
+    )
 
 
 def invite_prefix(campaign: CampaignRecord) -> str:

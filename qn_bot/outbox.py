@@ -172,7 +172,14 @@ class OutboxWorker:
                         chats[row.address] = asyncio.create_task(
                             self._chat(row, chats), name=f"outbox-chat-{row.id}"
                         )
-                    delay = 0.0 if len(rows) == room else await self._idle_delay()
+                    if len(rows) == room:
+                        delay = 0.0
+                    elif rows:
+                        # Busy: the chat tasks just started wake this loop as they end, and the
+                        # pass that then claims nothing looks for rows due later.
+                        delay = IDLE_POLL_SECONDS
+                    else:
+                        delay = await self._idle_delay()
                 except Exception:  # the database may be briefly unavailable: never die, retry
                     log.exception("outbox worker pass failed; retrying")
                     delay = IDLE_POLL_SECONDS

@@ -13,6 +13,7 @@ from qn_bot.campaigns import apply_schedule, create_campaign, invite, set_status
 from qn_bot.config import Config, RemindersConfig
 from qn_bot.domain import Address, CampaignStatus, InboundKind, InboundMessage, UserRef
 from qn_bot.flows.loader import resolve_flow
+from qn_bot.i18n import default_catalog
 from qn_bot.reminders import in_quiet_hours, send_due_reminders
 from qn_bot.scheduler import Scheduler
 from qn_bot.service import Service
@@ -206,6 +207,26 @@ async def test_invitations_reach_consenting_citizens_once(
     async with store.transaction() as tx:
         assert await invite(tx, campaign, clock()) == 0  # a re-run after a crash: nobody twice
     assert len([t for t in await outbox_texts(store, "ana") if "/start nouvelle" in t]) == 1
+
+
+async def test_invitations_come_in_each_citizens_language(
+    store: Store, clock: FixedClock, service: Service
+) -> None:
+    await new_campaign(store, clock, "ancienne")
+    for user in ("ana", "dan"):
+        await service.handle(message(user, "/start ancienne"))
+        await service.handle(message(user, "1"))
+    await service.handle(message("dan", "/langue en"))
+    await new_campaign(store, clock, "nouvelle", open_now=False)
+    async with store.transaction() as tx:
+        campaign = await set_status(tx, "nouvelle", CampaignStatus.OPEN, clock())
+        assert await invite(tx, campaign, clock()) == 2
+    catalog = default_catalog()
+    for user, language in (("ana", "fr"), ("dan", "en")):
+        invitation = catalog.t(
+            language, "campaign_invitation", title=campaign.title, slug=campaign.slug
+        )
+        assert (await outbox_texts(store, user)).count(invitation) == 1
 
 
 async def test_facilitator_roles_granted_by_admin_in_chat(
