@@ -237,7 +237,7 @@ async def _fold_in_thread(
 
     Reading rows takes the GIL row by row (SQLite's driver lets it go around each step) and the
     fold holds it: done at the same time, each waits for the other's switch interval over and
-    over (measured: 2.2 s for what takes 1.8 s in turns). So a partition is read once the fold
+    over (measured: 2.4 s for what takes 2.1 s in turns). So a partition is read once the fold
     is done with the last one: memory stays one partition or two.
     """
     pending: queue.Queue[Sequence[Any] | None] = queue.Queue()
