@@ -186,6 +186,14 @@ def _trace(app: Any, adapter: Any) -> None:
         return wrapper
 
     app.service.handle = timed("service.handle", app.service.handle)
+    handle_batch = app.service._handle_batch
+
+    async def traced_batch(msgs: Any) -> Any:
+        spans.setdefault("service batch size", []).append(len(msgs) / 1000)
+        return await handle_batch(msgs)
+
+    app.service._handle_batch = timed("service batch", traced_batch)
+    app.service._commits._handler = app.service._handle_batch
     adapter.send = timed("adapter.send", adapter.send)
     adapter._handle = timed("adapter._handle (slot wait excluded)", adapter._handle)
     adapter.kv.set = timed("kv.set (journal)", adapter.kv.set)
@@ -193,6 +201,18 @@ def _trace(app: Any, adapter: Any) -> None:
     from qn_bot.adapters.telegram.receiving import Poller
 
     Poller._get_updates = timed("getUpdates", Poller._get_updates)  # type: ignore[method-assign]
+    transaction = app.store.transaction
+
+    @contextlib.asynccontextmanager
+    async def traced_transaction(**kwargs: Any) -> Any:
+        t = time.perf_counter()
+        async with transaction(**kwargs) as tx:
+            began = time.perf_counter()
+            spans.setdefault("store.transaction: wait for the writer + BEGIN", []).append(began - t)
+            yield tx
+        spans.setdefault("store.transaction: held", []).append(time.perf_counter() - began)
+
+    app.store.transaction = traced_transaction
 
     def report() -> None:
         for name, values in spans.items():

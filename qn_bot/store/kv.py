@@ -9,7 +9,9 @@ from qn_bot.store.sql import Store
 
 
 class StoreKeyValue:
-    """Each call is its own short transaction: adapter state must not wait for anything else."""
+    """Each call is its own short transaction: adapter state must not wait for anything else.
+    Writes are urgent: adapters record what they received (Telegram's update journal, Matrix's
+    sync token) before they may receive more."""
 
     def __init__(self, store: Store, clock: Clock, namespace: str) -> None:
         self.store = store
@@ -21,5 +23,5 @@ class StoreKeyValue:
             return await tx.kv_get(f"{self.namespace}:{key}")
 
     async def set(self, key: str, value: Any) -> None:
-        async with self.store.transaction() as tx:
+        async with self.store.transaction(urgent=True) as tx:
             await tx.kv_set(f"{self.namespace}:{key}", value, self.clock())

@@ -6,7 +6,6 @@ commits together or not at all.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -48,6 +47,7 @@ from qn_bot.store.records import (
     RevisionRecord,
     SessionRecord,
 )
+from qn_bot.store.writer_queue import WriterQueue
 
 PseudonymFactory = Callable[[], str]
 
@@ -1227,10 +1227,9 @@ class Store:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        # SQLite has one writer at a time and its busy handler is not fair: under a burst some
-        # writers waited past busy_timeout (measured: p99 4 s, max 5 s with 50 citizens). Our
-        # own writers queue on a FIFO lock instead; busy_timeout is left for other processes.
-        self._writer_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # SQLite: our own writers take turns (see writer_queue.py); busy_timeout is left for
+        # other processes.
+        self._writers = WriterQueue() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -1241,14 +1240,16 @@ class Store:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        if self._writer_lock is None:
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[Tx]:
+        """A read-write transaction. ``urgent``: a tiny write that everything else waits for
+        (an adapter's receive journal) — on SQLite it goes before the writers already queued."""
+        if self._writers is None:
             async with self.engine.begin() as conn:
                 yield Tx(conn)
             return
         if _holding.get() is self:
             raise RuntimeError("a transaction inside a transaction of one SQLite store deadlocks")
-        async with self._writer_lock:
+        async with self._writers.turn(urgent=urgent):
             token = _holding.set(self)
             try:
                 async with self.engine.begin() as conn:
@@ -1262,7 +1263,7 @@ class Store:
         writer lock nor the database's, so answers keep flowing while it runs; it sees the
         database as of its first read. Writing through it is a bug (SQLite refuses: the
         snapshot cannot be upgraded once a writer has committed)."""
-        if self._writer_lock is None:
+        if self._writers is None:
             async with self.engine.connect() as conn:
                 # One snapshot for the whole read: a digest's counts and items agree.
                 await conn.execution_options(
