@@ -9,6 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from qn_bot.store.sqlite_driver import OneHopDBAPI
+
 #: Execution option marking a connection whose transactions only read.
 READ_ONLY = "qn_bot_read_only"
 
@@ -61,7 +63,9 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         # Pooled: opening an aiosqlite connection (a thread, four pragmas) cost ~0.15 ms of CPU
         # per message when every transaction opened its own (profiled). Our writers take turns
         # on the store's lock, so a few connections are plenty.
-        engine = create_async_engine(url, pool_size=2, max_overflow=2, **JSON_CODEC)
+        engine = create_async_engine(
+            url, pool_size=2, max_overflow=2, module=OneHopDBAPI(), **JSON_CODEC
+        )
         _make_sqlite_transactions_safe(engine)
         return engine
     return create_async_engine(
