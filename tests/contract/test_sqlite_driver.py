@@ -56,10 +56,14 @@ async def test_rows_counts_ids_and_errors(sqlite_store: Store) -> None:
         assert result.keys() == ["v"]
         assert result.scalars().all() == ["a", "b!", "c!"]
         assert (await tx.conn.execute(text("SELECT v FROM t WHERE id = 9"))).first() is None
-    with pytest.raises(sqlalchemy.exc.IntegrityError):
+
+    async def duplicate() -> None:
         async with sqlite_store.transaction() as tx:
             await tx.conn.execute(text("INSERT INTO t (v) VALUES ('z')"))
             await tx.conn.execute(text("INSERT INTO t (v) VALUES ('a')"))
+
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        await duplicate()
     async with sqlite_store.transaction() as tx:  # rolled back, and the connection still works
         count = (await tx.conn.execute(text("SELECT count(*) FROM t"))).scalar_one()
     assert count == 3
