@@ -101,18 +101,20 @@ async def notify_closed(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
     (after a re-opening) or a second process never sends the notice twice.
     """
     catalog = default_catalog()
-    sent = 0
-    for participant in await tx.mid_flow(campaign.id):
-        language = participant.language if participant.language else catalog.languages[0]
-        queued = await tx.enqueue(
-            participant.reply_to,
-            OutboundMessage(catalog.t(language, "campaign_closed_notice", title=campaign.title)),
-            now,
-            participant_id=participant.id,
-            dedupe_key=f"closed:{campaign.id}:{participant.id}:{campaign.updated_at:%Y%m%d%H%M%S}",
+    messages = {
+        language: OutboundMessage(
+            catalog.t(language, "campaign_closed_notice", title=campaign.title)
         )
-        sent += queued is not None
-    return sent
+        for language in catalog.languages  # the first one for citizens who chose none
+    }
+    return await tx.enqueue_to_audience(
+        "mid_flow",
+        campaign.id,
+        messages,
+        now,
+        dedupe_prefix=f"closed:{campaign.id}:",
+        dedupe_suffix=f":{campaign.updated_at:%Y%m%d%H%M%S}",
+    )
 
 
 async def apply_schedule(tx: Tx, now: datetime) -> list[tuple[str, CampaignStatus]]:
@@ -149,8 +151,8 @@ async def invite(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
         )
         for language in catalog.languages  # the first one for citizens who chose none
     }
-    return await tx.enqueue_broadcast(
-        campaign.id, messages, now, dedupe_prefix=invite_prefix(campaign)
+    return await tx.enqueue_to_audience(
+        "invitees", campaign.id, messages, now, dedupe_prefix=invite_prefix(campaign)
     )
 
 

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
@@ -153,6 +153,9 @@ def item_records(rows: Sequence[Row[Any]]) -> list[ItemRecord]:
 
 
 _CAMPAIGN_STATUS = {status.value: status for status in CampaignStatus}
+
+#: Who a campaign-wide message goes to: see :meth:`Tx.enqueue_to_audience`.
+Audience = Literal["invitees", "mid_flow"]
 
 
 def _by_platform(keys: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:
@@ -551,32 +554,39 @@ class Tx:
         )
         return bool(result.rowcount == 1)
 
-    async def enqueue_broadcast(
+    async def enqueue_to_audience(
         self,
+        audience: Audience,
         campaign_id: int,
         messages: Mapping[str, OutboundMessage],
         now: datetime,
         *,
         dedupe_prefix: str,
+        dedupe_suffix: str = "",
     ) -> int:
-        """Queue a message to each citizen who consented in an earlier campaign, is still
-        reachable and has not joined this one, in their language (the first of ``messages``
-        for citizens without one). Keyed ``<dedupe_prefix><participant id>``: a second run
-        queues only who was missed. Returns how many were queued.
+        """Queue a message to each reachable citizen of ``audience`` (who did not /stop), in
+        their language (the first of ``messages`` for citizens without one):
 
-        One INSERT … SELECT per language: 10,000 rows queued one by one held SQLite's writer
-        for 5–12 s, answers waiting behind it."""
+        - ``"invitees"``: citizens who consented in an earlier campaign and have not joined
+          this one;
+        - ``"mid_flow"``: citizens with an unfinished session in this campaign.
+
+        Keyed ``<dedupe_prefix><participant id><dedupe_suffix>``: a second run queues only who
+        was missed. Returns how many were queued. One INSERT … SELECT per language: 10,000 rows
+        queued one by one held SQLite's writer for 5–12 s, answers waiting behind it."""
         p, s, o = t.participants, t.sessions, t.outbox
-        consented = select(s.c.participant_id).where(
-            s.c.consent_version.is_not(None), s.c.campaign_id != campaign_id
-        )
-        already = select(s.c.participant_id).where(s.c.campaign_id == campaign_id)
-        audience = [
-            p.c.id.in_(consented),
-            p.c.id.not_in(already),
-            p.c.stopped.is_(False),
-            p.c.unreachable.is_(False),
-        ]
+        if audience == "invitees":
+            consented = select(s.c.participant_id).where(
+                s.c.consent_version.is_not(None), s.c.campaign_id != campaign_id
+            )
+            joined = select(s.c.participant_id).where(s.c.campaign_id == campaign_id)
+            members = [p.c.id.in_(consented), p.c.id.not_in(joined)]
+        else:
+            unfinished = select(s.c.participant_id).where(
+                s.c.campaign_id == campaign_id, s.c.status == "active"
+            )
+            members = [p.c.id.in_(unfinished)]
+        audience_where = [*members, p.c.stopped.is_(False), p.c.unreachable.is_(False)]
         languages = list(messages)
         queued = 0
         for n, (language, message) in enumerate(messages.items()):
@@ -592,8 +602,8 @@ class Tx:
                 literal(0),
                 literal(now, o.c.next_attempt_at.type),
                 literal(now, o.c.created_at.type),
-                literal(dedupe_prefix) + cast(p.c.id, String),
-            ).where(*audience, speaks)
+                literal(dedupe_prefix) + cast(p.c.id, String) + literal(dedupe_suffix),
+            ).where(*audience_where, speaks)
             columns = [
                 "platform",
                 "chat_id",

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from qn_bot.campaigns import apply_schedule, create_campaign, invite, set_status
+from qn_bot.campaigns import apply_schedule, create_campaign, invite, notify_closed, set_status
 from qn_bot.config import Config, RemindersConfig
 from qn_bot.domain import Address, CampaignStatus, InboundKind, InboundMessage, UserRef
 from qn_bot.flows.loader import resolve_flow
@@ -227,6 +227,26 @@ async def test_invitations_come_in_each_citizens_language(
             language, "campaign_invitation", title=campaign.title, slug=campaign.slug
         )
         assert (await outbox_texts(store, user)).count(invitation) == 1
+
+
+async def test_closing_notices_come_in_each_citizens_language_once(
+    store: Store, clock: FixedClock, service: Service
+) -> None:
+    await new_campaign(store, clock, "fermee")
+    for user in ("ana", "dan", "eve"):
+        await service.handle(message(user, "/start fermee"))
+        await service.handle(message(user, "1"))
+    await service.handle(message("dan", "/langue en"))
+    await service.handle(message("eve", "/stop"))
+    async with store.transaction() as tx:
+        campaign = await set_status(tx, "fermee", CampaignStatus.CLOSED, clock())
+    async with store.transaction() as tx:
+        assert await notify_closed(tx, campaign, clock()) == 0  # a second process: nobody twice
+    catalog = default_catalog()
+    for user, language in (("ana", "fr"), ("dan", "en")):
+        notice = catalog.t(language, "campaign_closed_notice", title=campaign.title)
+        assert (await outbox_texts(store, user)).count(notice) == 1
+    assert not [t for t in await outbox_texts(store, "eve") if "close" in t]
 
 
 async def test_facilitator_roles_granted_by_admin_in_chat(
