@@ -17,6 +17,7 @@ the bot's own process writes to that pipe.
 from __future__ import annotations
 
 import asyncio
+import gc
 import heapq
 import pickle
 import queue
@@ -152,7 +153,13 @@ class FoldProcess:
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
-    """The process's side: fold what comes in, answer once."""
+    """The process's side: fold what comes in, answer once.
+
+    Without the garbage collector: the process lives for one fold, whose objects form no
+    cycles (reference counting frees each partition), and the collector's passes over the
+    growing counters cost 0.1 s of its 1.3 s.
+    """
+    gc.disable()
     steps, language, cap = pickle.load(stdin)  # noqa: S301 (the parent bot, a pipe)
     fold = PeriodFold(steps, language, cap)
     while (rows := pickle.load(stdin)) is not None:  # noqa: S301

@@ -38,8 +38,10 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    literal,
     select,
     type_coerce,
+    union_all,
 )
 
 from qn_bot.digest.fold import FoldError, FoldProcess, FoldResult, PeriodFold
@@ -58,18 +60,15 @@ PARTITION = 10_000
 SCAN_SHARE = 1 / 8
 #: From this many items in the campaign, the period's items are folded in a process of their own.
 FOLD_PROCESS_MIN_ITEMS = 100_000
-#: Items of the campaign per id range of the grouped count.
-COUNT_PIECE = 25_000
+#: (step, interval) counts per statement of the count on SQLite (SQLite allows 500 terms).
+MAX_TERMS = 200
 
 
 @dataclass(frozen=True, slots=True)
 class _Scope:
-    """How a campaign's items are read: the filter, and the id ranges the count runs in."""
+    """How a campaign's items are streamed: the filter, and how many there are."""
 
     where: ColumnElement[bool]
-    # (low, high] ranges of ids that together hold every item of the snapshot; (None, None):
-    # a single statement, no range.
-    ranges: tuple[tuple[int, int] | tuple[None, None], ...]
     items: int  # the campaign's items, deleted ones included
 
 
@@ -79,16 +78,13 @@ async def _campaign_scope(tx: Tx, campaign_id: int) -> _Scope:
         await tx.conn.execute(select(func.count()).where(items.campaign_id == campaign_id))
     ).scalar_one()
     if tx.conn.dialect.name != "sqlite":
-        return _Scope(items.campaign_id == campaign_id, ((None, None),), mine)
+        return _Scope(items.campaign_id == campaign_id, mine)
     top = (await tx.conn.execute(select(func.max(items.id)))).scalar_one() or 0
     if mine <= top * SCAN_SHARE:
-        return _Scope(items.campaign_id == campaign_id, ((None, None),), mine)
+        return _Scope(items.campaign_id == campaign_id, mine)
     # "campaign_id + 0" is no longer a column: SQLite reads the table in order instead of
-    # jumping from the index to each row. The count then runs in ranges of ids (see
-    # _GroupedCount), which SQLite reads as ranges of the table.
-    width = max(1, -(-top // max(1, -(-mine // COUNT_PIECE))))
-    ranges = tuple((low, min(low + width, top)) for low in range(0, top, width))
-    return _Scope((items.campaign_id + 0) == campaign_id, ranges or ((None, None),), mine)
+    # jumping from the index to each row.
+    return _Scope((items.campaign_id + 0) == campaign_id, mine)
 
 
 async def campaign_sessions(tx: Tx, campaign_id: int) -> list[SessionFact]:
@@ -124,18 +120,23 @@ class StepCounts:
 _FIELD, _RECORD = "\x1f", "\x1e"  # ASCII unit and record separators
 
 
-class _GroupedCount:
-    """The grouped count of :func:`step_week_counts`, one id range at a time: SQLite sorts its
-    rows to group them, and sorting many small ranges costs less than one big one (1M items:
-    0.86 s in ranges of 20,000 against 1.1 s)."""
+class _IntervalCount:
+    """The count of :func:`step_week_counts`.
 
-    def __init__(self, periods: Sequence[Period], where: ColumnElement[bool]) -> None:
+    PostgreSQL groups the campaign's rows by step and interval in one statement (a hash
+    aggregate). SQLite has no hash aggregate: grouping sorts every row (0.9 s for 1M items). But
+    the index ``ix_items_campaign_step_live (campaign_id, step_id, deleted_at, created_at,
+    updated_at)`` holds every column the count reads, in the order it needs, so there SQLite
+    counts each (step, interval) as a range of that index — no table page, no sort (0.2 s).
+    """
+
+    def __init__(self, periods: Sequence[Period], campaign_id: int) -> None:
         self.bounds = tuple(sorted({p.start for p in periods} | {p.end for p in periods}))
-        self.where = where
+        self.campaign_id = campaign_id
         self.counts: dict[tuple[str, int], int] = {}
         self.latest: datetime | None = None
 
-    def statement(self, low: int | None, high: int | None) -> Select[Any]:
+    def _grouped(self) -> Select[Any]:
         items = t.items.c
         # Interval k is [bounds[k], bounds[k+1]); -1 before the first boundary, the last index
         # after the last one. Tested newest first: recent items, the many, leave the CASE early.
@@ -145,32 +146,78 @@ class _GroupedCount:
         )
         rows = select(
             items.step_id, interval.label("k"), items.updated_at.label("updated_at")
-        ).where(self.where, items.deleted_at.is_(None))
-        if low is not None and high is not None:
-            rows = rows.where(items.id > low, items.id <= high)
+        ).where(items.campaign_id == self.campaign_id, items.deleted_at.is_(None))
         sub = rows.subquery()
-        grouped = select(
+        return select(
             sub.c.step_id,
             sub.c.k,
             func.count().label("n"),
             func.max(sub.c.updated_at).label("updated_at"),
         ).group_by(sub.c.step_id, sub.c.k)
-        if low is None:
-            return grouped
-        # A range's groups come back as one row of text: SQLite's driver takes the GIL back for
-        # each row, and while the interpreter is busy elsewhere (the chart's import) each such
-        # wait lasts up to a switch interval — 100 rows per range made each range 4 times longer.
-        g = grouped.subquery()
-        record = g.c.step_id + _FIELD + cast(g.c.k, String) + _FIELD + cast(g.c.n, String)
-        return select(func.group_concat(record, _RECORD), func.max(g.c.updated_at))
 
-    async def run(self, tx: Tx, low: int | None, high: int | None) -> None:
-        found = (await tx.conn.execute(self.statement(low, high))).all()
-        if low is not None:
-            (text, updated), found = found[0], []
+    def _steps(self) -> Select[Any]:
+        """The campaign's steps, one index seek each (a loose index scan), as one row of text."""
+        items = t.items.c
+        mine = items.campaign_id == self.campaign_id
+        found = select(func.min(items.step_id).label("step_id")).where(mine).cte(recursive=True)
+        following = select(func.min(items.step_id)).where(mine, items.step_id > found.c.step_id)
+        found = found.union_all(
+            select(following.scalar_subquery()).where(found.c.step_id.is_not(None))
+        )
+        return select(func.group_concat(found.c.step_id, _RECORD))
+
+    def _ranges(self, steps: Sequence[str]) -> list[Select[Any]]:
+        items = t.items.c
+        edges: tuple[datetime | None, ...] = (None, *self.bounds, None)
+        terms = []
+        for step_id in steps:
+            for k in range(-1, len(self.bounds)):
+                low, high = edges[k + 1], edges[k + 2]
+                where = [
+                    items.campaign_id == self.campaign_id,
+                    items.step_id == step_id,
+                    items.deleted_at.is_(None),
+                ]
+                if low is not None:
+                    where.append(items.created_at >= low)
+                if high is not None:
+                    where.append(items.created_at < high)
+                terms.append(
+                    select(
+                        literal(step_id, String).label("step_id"),
+                        literal(k).label("k"),
+                        func.count().label("n"),
+                        func.max(items.updated_at).label("updated_at"),
+                    ).where(*where)
+                )
+        statements = []
+        for first in range(0, len(terms), MAX_TERMS):
+            # One row of text back per statement: SQLite's driver takes the GIL back for each
+            # row, and while the interpreter is busy elsewhere (the chart's import) each such
+            # wait can last a switch interval.
+            g = union_all(*terms[first : first + MAX_TERMS]).subquery()
+            record = g.c.step_id + _FIELD + cast(g.c.k, String) + _FIELD + cast(g.c.n, String)
+            statements.append(
+                select(func.group_concat(record, _RECORD), func.max(g.c.updated_at)).where(
+                    g.c.n > 0
+                )
+            )
+        return statements
+
+    async def run(self, tx: Tx) -> None:
+        if tx.conn.dialect.name != "sqlite":
+            self._add((await tx.conn.execute(self._grouped())).all())
+            return
+        text = (await tx.conn.execute(self._steps())).scalar_one()
+        steps = text.split(_RECORD) if text is not None else []
+        for statement in self._ranges(steps):
+            (text, updated), found = (await tx.conn.execute(statement)).one(), []
             for record in text.split(_RECORD) if text is not None else ():
                 step_id, k, n = record.rsplit(_FIELD, 2)
                 found.append((step_id, int(k), int(n), updated))
+            self._add(found)
+
+    def _add(self, found: Sequence[Any]) -> None:
         for step_id, k, n, updated in found:
             self.counts[(step_id, k)] = self.counts.get((step_id, k), 0) + n
             if updated is not None and (self.latest is None or updated > self.latest):
@@ -187,10 +234,8 @@ class _GroupedCount:
 
 async def step_week_counts(tx: Tx, campaign_id: int, periods: Sequence[Period]) -> StepCounts:
     """Live items of a campaign per step and per interval between the periods' boundaries."""
-    scope = await _campaign_scope(tx, campaign_id)
-    counter = _GroupedCount(periods, scope.where)
-    for low, high in scope.ranges:
-        await counter.run(tx, low, high)
+    counter = _IntervalCount(periods, campaign_id)
+    await counter.run(tx)
     return counter.result()
 
 
@@ -278,22 +323,23 @@ async def period_facts(
     """
     items = t.items.c
     scope = await _campaign_scope(tx, campaign.id)
-    counter = _GroupedCount([period, previous, *chart_periods], scope.where)
+    counter = _IntervalCount([period, previous, *chart_periods], campaign.id)
     steps = [step.id for step in text_steps(flow)]
     # The creation instant only orders items: read as stored (SQLite's fixed-width text sorts
     # like the instants; PostgreSQL hands out datetimes), not converted row by row.
+    where = (
+        scope.where,
+        items.deleted_at.is_(None),
+        items.created_at >= period.start,
+        items.created_at < period.end,
+    )
     stmt = select(
         items.step_id,
         items.text,
         items.participant_id,
         type_coerce(items.created_at, String),
         items.id,
-    ).where(
-        scope.where,
-        items.deleted_at.is_(None),
-        items.created_at >= period.start,
-        items.created_at < period.end,
-    )
+    ).where(*where)
     fold_here = PeriodFold(steps, language, cap)
     process = (
         await _fold_process(steps, language, cap) if scope.items >= FOLD_PROCESS_MIN_ITEMS else None
@@ -319,8 +365,7 @@ async def period_facts(
         beside = asyncio.ensure_future(
             asyncio.to_thread(while_counting) if while_counting is not None else asyncio.sleep(0)
         )
-        for low, high in scope.ranges:
-            await counter.run(tx, low, high)
+        await counter.run(tx)
         counts = counter.result()
         sessions = await campaign_sessions(tx, campaign.id)
         if while_folding is not None:
@@ -363,13 +408,16 @@ async def period_facts(
 async def latest_items(tx: Tx, campaign_id: int, step_id: str, limit: int) -> list[ItemRecord]:
     """The ``limit`` last live items of a step (by id: insertion order), in answer order."""
     items = t.items.c
-    stmt = (
-        item_select()
+    # The ids alone first: the campaign index covers the filter, so only ``limit`` rows of the
+    # table are read (the index is ordered by creation, not id: SQLite sorts what it selects).
+    latest = (
+        select(items.id)
         .where(items.campaign_id == campaign_id, items.step_id == step_id)
         .where(items.deleted_at.is_(None))
         .order_by(items.id.desc())
         .limit(limit)
     )
+    stmt = item_select().where(items.id.in_(latest.scalar_subquery()))
     found = item_records((await tx.conn.execute(stmt)).all())
     found.sort(key=lambda i: (i.created_at, i.id))
     return found

@@ -151,7 +151,16 @@ items = Table(
     # The platform message that gave the item: edits and redactions of it revise or delete it.
     Column("source_message_id", String(255), nullable=True),
     UniqueConstraint("session_id", "seq"),
-    Index("ix_items_campaign_step", "campaign_id", "step_id"),
+    # Covers the digest's count (live items per step and week, the latest update): SQLite
+    # counts ranges of this index instead of reading the table (qn_bot/digest/queries.py).
+    Index(
+        "ix_items_campaign_step_live",
+        "campaign_id",
+        "step_id",
+        "deleted_at",
+        "created_at",
+        "updated_at",
+    ),
     Index("ix_items_source", "participant_id", "source_message_id"),
 )
 

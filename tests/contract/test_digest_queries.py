@@ -131,12 +131,12 @@ async def test_sql_counts_equal_memory_counts(store: Store) -> None:
 
 
 @pytest.mark.parametrize("fold_in", ["process", "thread", "failing process", "dying process"])
-async def test_counts_in_id_ranges_and_a_fold_process_change_nothing(
+async def test_counts_in_many_statements_and_a_fold_process_change_nothing(
     store: Store, monkeypatch: pytest.MonkeyPatch, fold_in: str
 ) -> None:
-    """Big campaigns: the count runs in many id ranges, the fold in a process of its own; when
+    """Big campaigns: the count runs in many statements, the fold in a process of its own; when
     that process fails, the items are read again and folded in a thread."""
-    monkeypatch.setattr(queries, "COUNT_PIECE", 7)  # ranges smaller than a participant's items
+    monkeypatch.setattr(queries, "MAX_TERMS", 7)  # a step's intervals over several statements
     if fold_in != "thread":
         monkeypatch.setattr(queries, "FOLD_PROCESS_MIN_ITEMS", 0)
     if fold_in == "failing process":  # it fails once all is sent

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
 
 from qn_bot.store.database import create_engine
-from qn_bot.store.migrate import upgrade
+from qn_bot.store.migrate import alembic_config, upgrade
 from qn_bot.store.schema import metadata
 
 
@@ -30,3 +31,37 @@ async def test_migrations_match_schema_and_are_idempotent(tmp_path: Path) -> Non
             assert mode == "wal"
     finally:
         await engine.dispose()
+
+
+async def test_items_index_upgrades_and_downgrades_on_every_backend(database_url: str) -> None:
+    """0003 replaces the items' campaign index by the digest's covering one, on a database
+    already at 0002, and back; the result matches the schema on SQLite and PostgreSQL."""
+    await upgrade(database_url, "0002")
+    await upgrade(database_url)
+    engine = create_engine(database_url)
+
+    def check(connection: Connection) -> tuple[list[object], set[str]]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        indexes = {i["name"] for i in inspect(connection).get_indexes("items")}
+        return list(compare_metadata(context, metadata)), {str(n) for n in indexes}
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config(database_url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+
+    try:
+        async with engine.connect() as connection:
+            diff, indexes = await connection.run_sync(check)
+            assert diff == []
+            assert "ix_items_campaign_step_live" in indexes
+            assert "ix_items_campaign_step" not in indexes
+        async with engine.begin() as connection:
+            await connection.run_sync(downgrade)
+        async with engine.connect() as connection:
+            _, indexes = await connection.run_sync(check)
+            assert "ix_items_campaign_step" in indexes
+            assert "ix_items_campaign_step_live" not in indexes
+    finally:
+        await engine.dispose()
+    await upgrade(database_url)  # and up again
