@@ -4,18 +4,20 @@ Two passes over the campaign's items, whatever its size:
 
 1. :func:`step_week_counts`: live items per step and per elementary interval between the
    boundaries of every period the digest mentions (the period, the one before, the chart's
-   weeks), plus the latest ``updated_at`` — a grouped query per range of ids, a few hundred
-   rows back in all.
+   weeks), plus the latest ``updated_at`` — on SQLite a count per (step, interval) read from
+   ranges of the covering index ``ix_items_campaign_step_live``, on PostgreSQL one grouped
+   query; a few hundred numbers back in all.
 2. :func:`period_facts`: the period's new items streamed in partitions (step, text, author,
    creation instant, id); each partition is folded (:mod:`qn_bot.digest.fold`: in a process of
    its own for a big campaign, else in a worker thread so the event loop stays free) into the
    respondents, the newest items of each text step and the theme counters, while the
    connection runs the count of 1. Only a few partitions and the counters are in memory.
 
-There is no index on ``items.created_at``; on SQLite, when the campaign holds most of the table,
-a plain scan beats the ``(campaign_id, step_id)`` index (one random page read per item), so the
-campaign filter is then written so that SQLite does not use that index. PostgreSQL keeps its
-planner's choice (it has statistics).
+The stream of 2. needs the texts, which only the table holds, and there is no index on
+``items.created_at`` alone; on SQLite, when the campaign holds most of the table, a plain scan
+beats the campaign index (one random page read per item), so the campaign filter of the stream
+is then written so that SQLite does not use that index. PostgreSQL keeps its planner's choice
+(it has statistics).
 """
 
 from __future__ import annotations
@@ -242,23 +244,30 @@ async def step_week_counts(tx: Tx, campaign_id: int, periods: Sequence[Period]) 
 async def _partitions(tx: Tx, stmt: Select[Any]) -> AsyncGenerator[Sequence[tuple[Any, ...]], None]:
     """The rows of ``stmt`` in partitions of :data:`PARTITION` plain tuples.
 
-    On SQLite they come straight from the driver's cursor, in the transaction under way: the
-    columns read here need no conversion, and SQLAlchemy's rows cost 0.2 s of CPU more for a
-    week of 170,000 contributions. Parameters still go through their types (instants).
+    On SQLite and on PostgreSQL through asyncpg they come straight from the driver's cursor, in
+    the transaction under way (the snapshot's first statement has begun it): the columns read
+    here need no conversion, and SQLAlchemy's rows cost 0.2 s of CPU more for a week of 170,000
+    contributions. Parameters still go through their types (instants).
     """
-    if tx.conn.dialect.name != "sqlite":
+    dialect = tx.conn.dialect
+    if dialect.name != "sqlite" and dialect.driver != "asyncpg":
         result = await tx.conn.stream(stmt)
         async for partition in result.partitions(PARTITION):
             yield [tuple(row) for row in partition]
         return
-    compiled = stmt.compile(dialect=tx.conn.dialect)
+    compiled = stmt.compile(dialect=dialect)
     values = compiled.construct_params()
     params = []
     for name in compiled.positiontup or ():
-        convert = compiled.binds[name].type.bind_processor(tx.conn.dialect)
+        convert = compiled.binds[name].type.bind_processor(dialect)
         params.append(values[name] if convert is None else convert(values[name]))
     driver = (await tx.conn.get_raw_connection()).driver_connection
     assert driver is not None
+    if dialect.name != "sqlite":  # asyncpg: a server-side cursor, as SQLAlchemy's stream
+        pages = await driver.cursor(str(compiled), *params)
+        while records := await pages.fetch(PARTITION):
+            yield list(map(tuple, records))
+        return
     cursor = await driver.execute(str(compiled), params)
     try:
         while rows := await cursor.fetchmany(PARTITION):
