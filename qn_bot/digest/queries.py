@@ -33,17 +33,15 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Dialect,
     Select,
     String,
     and_,
     case,
-    cast,
     exists,
     func,
-    literal,
     select,
     type_coerce,
-    union_all,
 )
 
 from qn_bot.digest.fold import FoldError, FoldProcess, FoldResult, PeriodFold
@@ -119,7 +117,18 @@ class StepCounts:
         return out
 
 
-_FIELD, _RECORD = "\x1f", "\x1e"  # ASCII unit and record separators
+_FIELD, _RECORD = "\x1f", "\x1e"  # ASCII unit and record separators (char(31), char(30))
+# Live items of one step of a campaign, and their latest update: a range of the covering index
+# ix_items_campaign_step_live. Parameters: step_id and k (echoed back), campaign_id, step_id.
+_RANGE = (
+    "SELECT ? AS step_id, ? AS k, count(*) AS n, max(updated_at) AS u FROM items"
+    " WHERE campaign_id = ? AND step_id = ? AND deleted_at IS NULL"
+)
+# The non-empty ranges of a UNION ALL of _RANGE, as one row: text and the latest update.
+_GROUPS = (
+    "SELECT group_concat(step_id || char(31) || k || char(31) || n, char(30)), max(u)"
+    " FROM ({}) WHERE n > 0"
+)
 
 
 class _IntervalCount:
@@ -168,52 +177,54 @@ class _IntervalCount:
         )
         return select(func.group_concat(found.c.step_id, _RECORD))
 
-    def _ranges(self, steps: Sequence[str]) -> list[Select[Any]]:
-        items = t.items.c
+    def _ranges(self, steps: Sequence[str], dialect: Dialect) -> list[tuple[str, list[Any]]]:
+        """SQLite's statements, as SQL text and parameters.
+
+        Written by hand: a hundred-odd terms built, compiled and keyed by SQLAlchemy held the
+        interpreter for 0.07-0.15 s (the SQLite work itself is 0.16 s for 1M items).
+        """
+        # The dialect's own type: it writes instants as stored (fixed-width text).
+        convert = t.items.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+
+        def stored(value: datetime) -> Any:
+            return value if convert is None else convert(value)
+
         edges: tuple[datetime | None, ...] = (None, *self.bounds, None)
-        terms = []
+        terms: list[tuple[str, list[Any]]] = []
         for step_id in steps:
             for k in range(-1, len(self.bounds)):
                 low, high = edges[k + 1], edges[k + 2]
-                where = [
-                    items.campaign_id == self.campaign_id,
-                    items.step_id == step_id,
-                    items.deleted_at.is_(None),
-                ]
+                sql, params = _RANGE, [step_id, k, self.campaign_id, step_id]
                 if low is not None:
-                    where.append(items.created_at >= low)
+                    sql, params = sql + " AND created_at >= ?", [*params, stored(low)]
                 if high is not None:
-                    where.append(items.created_at < high)
-                terms.append(
-                    select(
-                        literal(step_id, String).label("step_id"),
-                        literal(k).label("k"),
-                        func.count().label("n"),
-                        func.max(items.updated_at).label("updated_at"),
-                    ).where(*where)
-                )
+                    sql, params = sql + " AND created_at < ?", [*params, stored(high)]
+                terms.append((sql, params))
         statements = []
         for first in range(0, len(terms), MAX_TERMS):
             # One row of text back per statement: SQLite's driver takes the GIL back for each
             # row, and while the interpreter is busy elsewhere (the chart's import) each such
             # wait can last a switch interval.
-            g = union_all(*terms[first : first + MAX_TERMS]).subquery()
-            record = g.c.step_id + _FIELD + cast(g.c.k, String) + _FIELD + cast(g.c.n, String)
-            statements.append(
-                select(func.group_concat(record, _RECORD), func.max(g.c.updated_at)).where(
-                    g.c.n > 0
-                )
-            )
+            chunk = terms[first : first + MAX_TERMS]
+            union = " UNION ALL ".join(sql for sql, _ in chunk)
+            values = [value for _, params in chunk for value in params]
+            statements.append((_GROUPS.format(union), values))
         return statements
 
     async def run(self, tx: Tx) -> None:
-        if tx.conn.dialect.name != "sqlite":
+        dialect = tx.conn.dialect
+        if dialect.name != "sqlite":
             self._add((await tx.conn.execute(self._grouped())).all())
             return
         text = (await tx.conn.execute(self._steps())).scalar_one()
         steps = text.split(_RECORD) if text is not None else []
-        for statement in self._ranges(steps):
-            (text, updated), found = (await tx.conn.execute(statement)).one(), []
+        instant = t.items.c.updated_at.type.dialect_impl(dialect).result_processor(dialect, None)
+        for sql, params in self._ranges(steps, dialect):
+            found = []
+            row: Sequence[Any] = (await tx.conn.exec_driver_sql(sql, tuple(params))).one()
+            text, updated = row
+            if updated is not None and instant is not None:
+                updated = instant(updated)
             for record in text.split(_RECORD) if text is not None else ():
                 step_id, k, n = record.rsplit(_FIELD, 2)
                 found.append((step_id, int(k), int(n), updated))
@@ -259,7 +270,7 @@ async def _partitions(tx: Tx, stmt: Select[Any]) -> AsyncGenerator[Sequence[tupl
     values = compiled.construct_params()
     params = []
     for name in compiled.positiontup or ():
-        convert = compiled.binds[name].type.bind_processor(dialect)
+        convert = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
         params.append(values[name] if convert is None else convert(values[name]))
     driver = (await tx.conn.get_raw_connection()).driver_connection
     assert driver is not None
