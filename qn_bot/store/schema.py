@@ -215,7 +215,16 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime, nullable=True),
     Index("ix_outbox_due", "status", "next_attempt_at"),
-    Index("ix_outbox_chat", "platform", "chat_id", "status"),
+    # Only what waits: the claim's search for each chat's head never walks the sent history.
+    # Queries write the status as a literal (store.sql.PENDING) for planners to use it.
+    Index(
+        "ix_outbox_pending_heads",
+        "platform",
+        "chat_id",
+        "id",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
     # Adapters derive idempotent platform transaction ids from the row id (Matrix txn ids): an id
     # must never come back after a deletion, which SQLite's plain rowid allows.
     sqlite_autoincrement=True,

@@ -19,20 +19,25 @@ from sqlalchemy import (
     Row,
     Select,
     String,
+    Subquery,
     Table,
     and_,
+    bindparam,
+    case,
     cast,
     delete,
     false,
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import BindParameter
 
 from qn_bot.domain import Address, CampaignStatus, OutboundMessage, UserRef
 from qn_bot.errors import CampaignError
@@ -154,6 +159,10 @@ def item_records(rows: Sequence[Row[Any]]) -> list[ItemRecord]:
 
 _CAMPAIGN_STATUS = {status.value: status for status in CampaignStatus}
 
+#: An outbox row waits to be sent — 'pending' written out, not bound: planners use the partial
+#: index ix_outbox_pending_heads only when they can see that the query asks for what it holds.
+PENDING = t.outbox.c.status == literal_column("'pending'")
+
 #: Who a campaign-wide message goes to: see :meth:`Tx.enqueue_to_audience`.
 Audience = Literal["invitees", "mid_flow"]
 
@@ -165,6 +174,29 @@ def _by_platform(keys: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]
     for platform, key in keys:
         grouped.setdefault(platform, []).append(key)
     return sorted(grouped.items())
+
+
+def _chat_heads(
+    platforms: Reach, chat: Address | None, skip_chats: Collection[Address]
+) -> Subquery:
+    """The id of each reachable chat's oldest pending message (its head), as a subquery."""
+    o = t.outbox
+    pending = [PENDING, _reachable(platforms)]
+    if chat is not None:
+        pending += [o.c.platform == chat.platform, o.c.chat_id == chat.chat_id]
+    for n, (platform, chat_ids) in enumerate(
+        _by_platform((a.platform, a.chat_id) for a in skip_chats)
+    ):
+        # One expanding parameter: hundreds of ids as literals were hundreds of expression
+        # objects to build and to hash at every claim.
+        skipped: BindParameter[str] = bindparam(f"skip_{n}", chat_ids, expanding=True)
+        pending.append(~and_(o.c.platform == platform, o.c.chat_id.in_(skipped)))
+    return (
+        select(func.min(o.c.id).label("id"))
+        .where(*pending)
+        .group_by(o.c.platform, o.c.chat_id)
+        .subquery()
+    )
 
 
 def item_row(
@@ -1024,17 +1056,7 @@ class Tx:
         :meth:`outbox_lease_owners`).
         """
         o = t.outbox
-        pending = [o.c.status == "pending", _reachable(platforms)]
-        if chat is not None:
-            pending += [o.c.platform == chat.platform, o.c.chat_id == chat.chat_id]
-        for platform, chat_ids in _by_platform((a.platform, a.chat_id) for a in skip_chats):
-            pending.append(~and_(o.c.platform == platform, o.c.chat_id.in_(chat_ids)))
-        heads = (
-            select(func.min(o.c.id).label("id"))
-            .where(*pending)
-            .group_by(o.c.platform, o.c.chat_id)
-            .subquery()
-        )
+        heads = _chat_heads(platforms, chat, skip_chats)
         stmt = (
             select(o.c.id, o.c.platform, o.c.chat_id, o.c.payload, o.c.attempts, o.c.participant_id)
             .where(
@@ -1109,7 +1131,7 @@ class Tx:
             .where(
                 t.outbox.c.platform == address.platform,
                 t.outbox.c.chat_id == address.chat_id,
-                t.outbox.c.status == "pending",
+                PENDING,
             )
             .values(status="failed", locked_until=None, last_error=error[:2000])
         )
@@ -1153,10 +1175,19 @@ class Tx:
             stmt = stmt.where(t.outbox.c.platform.in_(list(platforms)))
         return int((await self.conn.execute(stmt)).scalar_one())
 
-    async def next_outbox_due(self, platforms: Reach) -> datetime | None:
-        stmt = select(func.min(t.outbox.c.next_attempt_at)).where(
-            t.outbox.c.status == "pending", _reachable(platforms)
+    async def next_outbox_due(
+        self, platforms: Reach, *, skip_chats: Collection[Address] = ()
+    ) -> datetime | None:
+        """When :meth:`claim_outbox` (with the same ``skip_chats``) will next find something:
+        the earliest a chat's head is due and not leased. A chat's later messages wait for
+        its head; counting them, or heads leased to a sending worker, made an idle worker poll
+        every 10 ms while a paced backlog waited."""
+        o = t.outbox
+        heads = _chat_heads(platforms, None, skip_chats)
+        free_at = case(
+            (o.c.locked_until > o.c.next_attempt_at, o.c.locked_until), else_=o.c.next_attempt_at
         )
+        stmt = select(func.min(free_at)).where(o.c.id.in_(select(heads.c.id)))
         value = (await self.conn.execute(stmt)).scalar_one()
         return t.UTCDateTime().process_result_value(value, self.conn.dialect)
 

@@ -434,13 +434,13 @@ async def test_a_database_error_between_passes_does_not_stop_the_worker(
     calls: list[int] = []
     real = Tx.next_outbox_due
 
-    async def flaky_due(self: Tx, platforms: Any) -> Any:
+    async def flaky_due(self: Tx, platforms: Any, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
             raise sqlalchemy.exc.OperationalError(
                 "SELECT min(next_attempt_at)", None, Exception("database is locked")
             )
-        return await real(self, platforms)
+        return await real(self, platforms, **kwargs)
 
     monkeypatch.setattr(Tx, "next_outbox_due", flaky_due)
     adapter = RecordingAdapter()

@@ -382,6 +382,28 @@ async def test_claim_outbox_hands_out_each_chats_head_under_a_lease(store: Store
         assert await tx.next_outbox_due(["other"]) == T0
 
 
+async def test_next_due_is_when_a_claim_will_find_something(store: Store) -> None:
+    """Only chat heads count, a leased head from the end of its lease; skipped chats not at all:
+    otherwise an idle worker polls in a loop while a paced backlog waits."""
+    lease = timedelta(seconds=60)
+    busy, later, idle = (Address(PLATFORM, c) for c in ("busy", "later", "idle"))
+    async with store.transaction() as tx:
+        await tx.enqueue(busy, say("head"), T0)
+        await tx.enqueue(busy, say("queued behind the head"), T0)
+        retry = await tx.enqueue(later, say("retried later"), T0)
+        assert retry is not None
+        await tx.outbox_retry(retry, T0 + timedelta(seconds=30), "network down")
+    async with store.transaction() as tx:
+        claimed = await tx.claim_outbox(T0, limit=1, lease=lease, platforms=[PLATFORM])
+        assert [r.address for r in claimed] == [busy]
+        # The busy chat's head is leased for 60 s; the retry is due in 30 s.
+        assert await tx.next_outbox_due([PLATFORM]) == T0 + timedelta(seconds=30)
+        assert await tx.next_outbox_due([PLATFORM], skip_chats=[later]) == T0 + lease
+        assert await tx.next_outbox_due([PLATFORM], skip_chats=[busy, later]) is None
+        await tx.enqueue(idle, say("new"), T0 + timedelta(seconds=1))
+        assert await tx.next_outbox_due([PLATFORM], skip_chats=[busy]) == T0 + timedelta(seconds=1)
+
+
 async def test_claim_outbox_respects_limit_and_retry_time(store: Store) -> None:
     lease = timedelta(seconds=60)
     async with store.transaction() as tx:
