@@ -36,7 +36,11 @@ async def test_one_writer_at_a_time_in_order_with_urgent_ones_first() -> None:
     assert order == ["a", "journal", "b", "c", "d"]
 
 
-async def test_a_cancelled_waiter_never_blocks_the_queue() -> None:
+async def three_writers(
+    cancel: str, *, after_hand_over: bool
+) -> tuple[WriterQueue, list[str], asyncio.Task[None]]:
+    """ "first" holds the queue, two writers wait; one of them is cancelled — while it waits, or
+    just after "first" handed it the turn. Returns once the others are done."""
     queue = WriterQueue()
     release = asyncio.Event()
     done: list[str] = []
@@ -49,37 +53,28 @@ async def test_a_cancelled_waiter_never_blocks_the_queue() -> None:
 
     first = asyncio.create_task(writer("first", release))
     await asyncio.sleep(0)
-    waiting = asyncio.create_task(writer("cancelled"))
-    last = asyncio.create_task(writer("last"))
+    waiting = {name: asyncio.create_task(writer(name)) for name in ("second", "third")}
     await asyncio.sleep(0)
-    waiting.cancel()
-    release.set()
-    await asyncio.gather(first, last)
+    if after_hand_over:
+        release.set()
+        await asyncio.sleep(0)  # "first" ends and hands its turn to "second"…
+        waiting[cancel].cancel()  # …which is cancelled before it could run
+    else:
+        waiting[cancel].cancel()
+        release.set()
+    await asyncio.gather(first, *(t for name, t in waiting.items() if name != cancel))
+    return queue, done, waiting[cancel]
+
+
+async def test_a_cancelled_waiter_never_blocks_the_queue() -> None:
+    _, done, cancelled = await three_writers("second", after_hand_over=False)
     with pytest.raises(asyncio.CancelledError):
-        await waiting
-    assert done == ["first", "last"]
+        await cancelled
+    assert done == ["first", "third"]
 
 
 async def test_a_turn_handed_to_a_writer_being_cancelled_passes_on() -> None:
-    queue = WriterQueue()
-    release = asyncio.Event()
-    done: list[str] = []
-
-    async def writer(name: str, hold: asyncio.Event | None = None) -> None:
-        async with queue.turn():
-            if hold is not None:
-                await hold.wait()
-            done.append(name)
-
-    first = asyncio.create_task(writer("first", release))
-    await asyncio.sleep(0)
-    second = asyncio.create_task(writer("second"))
-    third = asyncio.create_task(writer("third"))
-    await asyncio.sleep(0)
-    release.set()
-    await asyncio.sleep(0)  # "first" ends and hands its turn to "second"…
-    second.cancel()  # …which is cancelled before it could run
-    await asyncio.gather(first, third)
+    queue, done, _ = await three_writers("second", after_hand_over=True)
     assert done == ["first", "third"]
     async with asyncio.timeout(1):
         async with queue.turn():  # and the queue is free again
