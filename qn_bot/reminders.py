@@ -108,10 +108,17 @@ async def remind_campaign_now(
     """/relancer: one reminder now to each mid-flow citizen, quiet hours and /stop respected."""
     catalog = default_catalog()
     queued = 0
-    for participant in await tx.mid_flow(campaign_id):
-        zone = participant.timezone if participant.timezone else config.timezone
-        if in_quiet_hours(now, zone, config.quiet_start, config.quiet_end):
-            continue
-        key = f"relance:{campaign_id}:{participant.id}:{now:%Y%m%d%H}"
-        queued += await queue_reminder(tx, participant, title, now, key, catalog)
-    return queued
+    after = 0
+    while True:
+        # Pages: 100,000 citizens mid-flow are never all in memory at once. One transaction
+        # still (the facilitator's command is answered once every reminder is queued).
+        page = await tx.mid_flow(campaign_id, after_participant_id=after, limit=PAGE)
+        for participant in page:
+            zone = participant.timezone if participant.timezone else config.timezone
+            if in_quiet_hours(now, zone, config.quiet_start, config.quiet_end):
+                continue
+            key = f"relance:{campaign_id}:{participant.id}:{now:%Y%m%d%H}"
+            queued += await queue_reminder(tx, participant, title, now, key, catalog)
+        if len(page) < PAGE:
+            return queued
+        after = page[-1].id

@@ -514,8 +514,11 @@ class Tx:
         )
         await self.conn.execute(delete(t.participants).where(t.participants.c.id == participant_id))
 
-    async def mid_flow(self, campaign_id: int) -> list[ParticipantRecord]:
-        """Citizens with an unfinished session in this campaign who still accept messages."""
+    async def mid_flow(
+        self, campaign_id: int, *, after_participant_id: int = 0, limit: int | None = None
+    ) -> list[ParticipantRecord]:
+        """Citizens with an unfinished session in this campaign who still accept messages, by
+        id: ``after_participant_id`` and ``limit`` read them one page at a time."""
         stmt = (
             select(t.participants)
             .join(t.sessions, t.sessions.c.participant_id == t.participants.c.id)
@@ -524,8 +527,10 @@ class Tx:
                 t.sessions.c.status == "active",
                 t.participants.c.stopped.is_(False),
                 t.participants.c.unreachable.is_(False),
+                t.participants.c.id > after_participant_id,
             )
             .order_by(t.participants.c.id)
+            .limit(limit)
         )
         return [_participant(r) for r in (await self.conn.execute(stmt)).all()]
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from qn_bot import reminders
 from qn_bot.config import RemindersConfig
 from qn_bot.reminders import send_due_reminders
 from qn_bot.service import Service
@@ -26,3 +29,24 @@ async def test_a_pass_in_pages_reminds_everybody_once(
     assert await send_due_reminders(store, config, clock(), page=3) == 0
     for user in users:
         assert len([t for t in await outbox_texts(store, user) if "Vous aviez commencé" in t]) == 1
+
+
+async def test_relancer_in_pages_reminds_every_mid_flow_citizen_once(
+    store: Store, clock: FixedClock, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reminders, "PAGE", 2)
+    config = RemindersConfig()  # the fixed clock reads 11:00 in Paris: not quiet hours
+    await new_campaign(store, clock, "relance")
+    users = [f"r{n}" for n in range(5)]
+    for user in users:
+        for text in ("/start relance", "1"):
+            await service.handle(message(user, text))
+    await service.handle(message("r2", "/stop"))
+    async with store.transaction() as tx:
+        campaign = await tx.campaign_by_slug("relance")
+        assert campaign is not None
+        queued = await reminders.remind_campaign_now(tx, campaign.id, "Relance", config, clock())
+    assert queued == 4  # pages of 2, 2, 1 (r2 said /stop)
+    for user in users:
+        got = [t for t in await outbox_texts(store, user) if "Vous aviez commencé" in t]
+        assert len(got) == (0 if user == "r2" else 1)
