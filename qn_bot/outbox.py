@@ -188,8 +188,9 @@ class OutboxWorker:
                     if len(rows) == room:
                         delay = 0.0
                     elif rows:
-                        # Busy: the chat tasks just started wake this loop as they end, and the
-                        # pass that then claims nothing looks for rows due later.
+                        # Busy: a chat task that ends wakes this loop when there may be
+                        # something to claim (see _chat); the pass that then claims nothing
+                        # looks for rows due later.
                         delay = IDLE_POLL_SECONDS
                     else:
                         delay = await self._idle_delay(skip_chats=list(chats))
@@ -211,6 +212,7 @@ class OutboxWorker:
         next_row: OutboxRecord | None = row
         wake = True
         notified = self._notifications
+        delivered = True
         try:
             while next_row is not None and not self._stop_requested.is_set():
                 delivered = await self._send(next_row)
@@ -218,13 +220,19 @@ class OutboxWorker:
                 # next message; one notified after it may have queued one the claim missed.
                 notified = self._notifications
                 next_row = await self._acks.submit(_Ack(next_row, delivered, claim_next=True))
-            wake = self._notifications != notified or len(chats) >= self._max_in_flight
+            # Also after a failed send: its retry is due soon, and the loop's idle delay was
+            # computed while this chat was in flight (left out).
+            wake = (
+                not delivered
+                or self._notifications != notified
+                or len(chats) >= self._max_in_flight
+            )
         except Exception:
             log.exception("outbox: sending to a %s chat failed; retrying later", address.platform)
         finally:
             chats.pop(address, None)
             # The claim loop needs waking only if it may now find something: room it was
-            # waiting for, or a message queued meanwhile. Waking it after every send made it
+            # waiting for, a message queued meanwhile, a retry. Waking it after every send made it
             # claim ~3 times per message under Telegram's pace (most of the bot's CPU).
             if wake or self._stop_requested.is_set():
                 self._wake.set()

@@ -57,6 +57,8 @@ class AiohttpRequest(BaseRequest):
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0),
                 headers={"User-Agent": self.USER_AGENT},
+                # HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as python-telegram-bot's httpx transport.
+                trust_env=True,
             )
 
     async def shutdown(self) -> None:
@@ -81,13 +83,16 @@ class AiohttpRequest(BaseRequest):
         write = _given(write_timeout, self._media_write_timeout if files else self._write_timeout)
         connect = _given(connect_timeout, self._connect_timeout)
         pool = _given(pool_timeout, self._pool_timeout)
-        # aiohttp has no write timeout of its own: the socket read bound covers the upload too
-        # (the server answers only once it has the whole request).
+        # aiohttp has no write timeout: its read timer starts once the whole body is written,
+        # so a stalled upload would hang until the kernel gives up (minutes: the outbox lease
+        # runs out and another process may send the message again). The whole exchange is
+        # bounded instead: waiting for a connection, connecting, writing, then reading.
+        parts = (pool, connect, write, read)
         timeout = aiohttp.ClientTimeout(
-            total=None,
+            total=None if None in parts else sum(p for p in parts if p is not None),
             connect=None if connect is None or pool is None else connect + pool,
             sock_connect=connect,
-            sock_read=None if read is None or write is None else max(read, write),
+            sock_read=read,
         )
         body: aiohttp.FormData | None = None
         if request_data is not None:

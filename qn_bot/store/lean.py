@@ -62,16 +62,18 @@ class LeanStatement:
         if not rows:
             return
         compiled = self._compile(conn.dialect)
-        # A batch's rows share their timestamps: each distinct one is converted once.
-        converted: dict[datetime, Any] = {}
+        # A batch's rows share their timestamps: each distinct one is converted once (per
+        # converter: two columns' types may store one instant differently).
+        converted: dict[tuple[Processor, datetime], Any] = {}
 
         def value(raw: Any, process: Processor | None) -> Any:
             if process is None:
                 return raw
             if type(raw) is datetime:
-                if raw not in converted:
-                    converted[raw] = process(raw)
-                return converted[raw]
+                key = (process, raw)
+                if key not in converted:
+                    converted[key] = process(raw)
+                return converted[key]
             return process(raw)
 
         params = compiled.params

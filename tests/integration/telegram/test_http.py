@@ -132,3 +132,31 @@ async def test_the_whole_pool_is_used_at_once(serve: Serve) -> None:
     async with Bot(TOKEN, base_url=url, request=AiohttpRequest(connection_pool_size=32)) as bot:
         await asyncio.gather(*(bot.send_message(42, f"m{n}") for n in range(40)))
     assert peak == 32
+
+
+async def test_a_stalled_upload_times_out() -> None:
+    """A server that stops reading mid-upload: the call ends with TimedOut, it does not hang
+    (aiohttp's read timer only starts once the body is written)."""
+
+    async def never_read(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(never_read, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    request = AiohttpRequest(
+        connection_pool_size=1,
+        read_timeout=0.5,
+        write_timeout=0.5,
+        connect_timeout=0.5,
+        pool_timeout=0.5,
+        media_write_timeout=0.5,
+    )
+    bot = Bot(TOKEN, base_url=f"http://127.0.0.1:{port}/bot", request=request)
+    await request.initialize()
+    try:
+        async with asyncio.timeout(10):
+            with pytest.raises(TimedOut):
+                await bot.send_document(42, b"x" * 50_000_000, filename="big.bin")
+    finally:
+        await request.shutdown()
+        server.close()
