@@ -12,6 +12,9 @@ server); python-telegram-bot supports custom transports through
 
 from __future__ import annotations
 
+import urllib.parse
+import urllib.request
+
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
@@ -47,6 +50,18 @@ class AiohttpRequest(BaseRequest):
         self._pool_timeout = pool_timeout
         self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str | None], str | None] = {}
+
+    def _proxy_for(self, url: str) -> str | None:
+        """The proxy the environment names for ``url`` (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), as
+        python-telegram-bot's httpx transport honoured; looked up once per scheme and host
+        (aiohttp's ``trust_env`` reads the environment and ~/.netrc on every request)."""
+        parts = urllib.parse.urlsplit(url)
+        key = (parts.scheme, parts.hostname)
+        if key not in self._proxies:
+            bypass = parts.hostname is not None and urllib.request.proxy_bypass(parts.hostname)
+            self._proxies[key] = None if bypass else urllib.request.getproxies().get(parts.scheme)
+        return self._proxies[key]
 
     @property
     def read_timeout(self) -> float | None:
@@ -57,8 +72,6 @@ class AiohttpRequest(BaseRequest):
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0),
                 headers={"User-Agent": self.USER_AGENT},
-                # HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as python-telegram-bot's httpx transport.
-                trust_env=True,
             )
 
     async def shutdown(self) -> None:
@@ -100,7 +113,9 @@ class AiohttpRequest(BaseRequest):
             for name, (filename, content, mimetype) in (files or {}).items():
                 body.add_field(name, content, filename=filename, content_type=mimetype)
         try:
-            async with self._session.request(method, url, data=body, timeout=timeout) as res:
+            async with self._session.request(
+                method, url, data=body, timeout=timeout, proxy=self._proxy_for(url)
+            ) as res:
                 return res.status, await res.read()
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise TimedOut from exc

@@ -160,3 +160,31 @@ async def test_a_stalled_upload_times_out() -> None:
     finally:
         await request.shutdown()
         server.close()
+
+
+async def test_the_environments_proxy_is_used_unless_no_proxy_says_otherwise(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY / NO_PROXY as python-telegram-bot's httpx transport honoured them."""
+    through_proxy: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        through_proxy.append(request.match_info["method"])
+        return ok(MESSAGE)
+
+    proxy_url = (await serve(proxy)).removesuffix("/bot")
+    monkeypatch.setenv("HTTP_PROXY", proxy_url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    # A host nobody could reach directly: only the proxy gets the request there.
+    request = AiohttpRequest(connection_pool_size=2)
+    async with Bot(TOKEN, base_url="http://api.telegram.invalid/bot", request=request) as bot:
+        await bot.send_message(42, "via the proxy")
+    assert through_proxy == ["sendMessage"]  # (getMe is answered by the fixture itself)
+
+    monkeypatch.setenv("NO_PROXY", "api.telegram.invalid")
+    request = AiohttpRequest(connection_pool_size=2)
+    with pytest.raises(NetworkError):  # straight to a host that does not exist
+        async with Bot(TOKEN, base_url="http://api.telegram.invalid/bot", request=request):
+            pass
+    assert through_proxy == ["sendMessage"]  # (getMe is answered by the fixture itself)
