@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from qn_bot.campaigns import invite, set_status
+from qn_bot.campaigns import campaign_flow, invite, set_status
 from qn_bot.commands import Command
 from qn_bot.config import RemindersConfig, TeamConfig
 from qn_bot.digest.period import completed_period
@@ -18,6 +18,12 @@ from qn_bot.domain import Attachment, CampaignStatus, OutboundMessage, UserRef
 from qn_bot.errors import CampaignError
 from qn_bot.export import export_campaign
 from qn_bot.i18n import Catalog
+from qn_bot.participants import (
+    campaign_participants,
+    completed_between,
+    count_participants,
+    joined_between,
+)
 from qn_bot.reminders import remind_campaign_now
 from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Tx
@@ -126,19 +132,19 @@ async def _stats(ctx: FacilitatorContext, campaign: CampaignRecord) -> OutboundM
     local = ctx.now.astimezone(ZoneInfo(ctx.reminders.timezone))
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     week_start = day_start - timedelta(days=day_start.weekday())
-    stats = await ctx.tx.campaign_stats(campaign.id, day_start, week_start)
+    people = await campaign_participants(ctx.tx, campaign, campaign_flow(campaign))
+    items = await ctx.tx.campaign_stats(campaign.id, day_start, week_start)
     head = ctx.catalog.t(
         ctx.language,
         "fac_stats_detail",
         slug=campaign.slug,
-        participants=stats["participants"],
-        today=stats["participants_today"],
-        week=stats["participants_week"],
-        completed=stats["completed"],
+        participants=count_participants(people),
+        today=joined_between(people, day_start),
+        week=joined_between(people, week_start),
+        completed=completed_between(people),
     )
     lines = [
-        f"• {step} : {total} / {today} / {week}"
-        for step, (total, today, week) in stats["items"].items()
+        f"• {step} : {total} / {today} / {week}" for step, (total, today, week) in items.items()
     ]
     return OutboundMessage("\n".join([head, *lines]))
 
