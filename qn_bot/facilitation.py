@@ -50,6 +50,7 @@ class FacilitatorContext:
     may: Callable[[int | None], Awaitable[bool]]  # may the actor act on this campaign?
     reminders: RemindersConfig
     teams: tuple[TeamConfig, ...] = ()
+    private: bool = True  # a private chat, not a group or room whose members all read the reply
 
 
 class _Refused(Exception):
@@ -113,6 +114,9 @@ async def _run(ctx: FacilitatorContext, command: Command) -> list[OutboundMessag
     if name == "stats":
         return [await _stats(ctx, campaign)]
     if name == "export":
+        if not ctx.private:
+            # Every answer, unthresholded: the data controller's copy, not a room's.
+            return say("fac_export_private_only", slug=campaign.slug)
         fmt = args[1] if len(args) > 1 else "md"
         if fmt not in _EXPORT_TYPES:
             return say("fac_export_formats")
