@@ -196,6 +196,8 @@ async def generate(url: str, participants: int = PARTICIPANTS, items: int = ITEM
                         "state": {},
                         "status": "completed" if done else "active",
                         "completed_at": done if done and done < end else None,
+                        "consent_version": flow.version,  # participants consented
+                        "consent_at": at,
                         "reminders_sent": 0,
                         "created_at": at,
                         "updated_at": at,

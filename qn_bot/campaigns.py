@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from functools import lru_cache
 
+from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS
 from qn_bot.domain import Button, ButtonKind, CampaignStatus, OutboundMessage
 from qn_bot.errors import CampaignError, FlowError
 from qn_bot.flows.format import Flow
@@ -52,6 +53,7 @@ async def create_campaign(
     edition: str | None = None,
     opens_at: datetime | None = None,
     closes_at: datetime | None = None,
+    min_respondents: int = DEFAULT_MIN_RESPONDENTS,
 ) -> CampaignRecord:
     if not SLUG_RE.match(slug):
         raise CampaignError(
@@ -70,7 +72,21 @@ async def create_campaign(
         now=now,
         opens_at=opens_at,
         closes_at=closes_at,
+        min_respondents=min_respondents,
     )
+
+
+async def set_min_respondents(tx: Tx, slug: str, minimum: int) -> CampaignRecord:
+    """Change the campaign's own anonymity threshold (public outputs apply the strictest)."""
+    if minimum < 1:
+        raise CampaignError(f"the minimum number of respondents must be at least 1, not {minimum}")
+    campaign = await tx.campaign_by_slug(slug)
+    if campaign is None:
+        raise CampaignError(f"no campaign named {slug!r} (see `qn-bot campaign list`)")
+    await tx.set_campaign_min_respondents(campaign.id, minimum)
+    updated = await tx.campaign_by_id(campaign.id)
+    assert updated is not None
+    return updated
 
 
 async def set_status(tx: Tx, slug: str, status: CampaignStatus, now: datetime) -> CampaignRecord:

@@ -14,6 +14,7 @@ from qn_bot import __version__
 from qn_bot.cli_digest import cmd_digest_preview, cmd_digest_send, cmd_export_site
 from qn_bot.clock import utcnow
 from qn_bot.config import Config, load_config
+from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS
 from qn_bot.domain import CampaignStatus, UserRef
 from qn_bot.errors import CampaignError, ConfigError, FlowError
 from qn_bot.flows.loader import builtin_flow_paths, load_flow_file, resolve_flow
@@ -44,6 +45,23 @@ def _parse_when(value: str) -> datetime:
             f"{value!r} is not an ISO date (e.g. 2026-12-01 or 2026-12-01T09:00+01:00)"
         ) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number
+
+
+_MIN_RESPONDENTS_HELP = (
+    "anonymity threshold of this campaign: digests and the site show a section's answers only "
+    "when at least N participants gave some, else a count (the team's or the site's own "
+    "threshold applies too: the higher one)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,7 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--edition", metavar="LABEL", help='e.g. "Think Small 2016-2017"')
     p.add_argument("--opens", type=_parse_when, metavar="ISO")
     p.add_argument("--closes", type=_parse_when, metavar="ISO")
+    p.add_argument(
+        "--min-respondents",
+        type=_positive,
+        metavar="N",
+        default=DEFAULT_MIN_RESPONDENTS,
+        help=_MIN_RESPONDENTS_HELP + f" (default {DEFAULT_MIN_RESPONDENTS})",
+    )
     p.set_defaults(func=cmd_campaign_create)
+    p = csub.add_parser("set", help="change a campaign's settings")
+    p.add_argument("slug")
+    p.add_argument(
+        "--min-respondents", type=_positive, metavar="N", required=True, help=_MIN_RESPONDENTS_HELP
+    )
+    p.set_defaults(func=cmd_campaign_set)
     for name, status, helptext in (
         ("open", CampaignStatus.OPEN, "open a campaign to citizens"),
         ("close", CampaignStatus.CLOSED, "close a campaign: answers are kept, no new ones"),
@@ -291,10 +322,22 @@ async def cmd_campaign_create(args: argparse.Namespace, config: Config) -> int:
             opens_at=args.opens,
             closes_at=args.closes,
             now=utcnow(),
+            min_respondents=args.min_respondents,
         )
         print(
             f"created {campaign.slug} ({campaign.status.value}) from flow {flow.id} v{flow.version}"
         )
+        return EXIT_OK
+
+    return await _with_tx(config, go)
+
+
+async def cmd_campaign_set(args: argparse.Namespace, config: Config) -> int:
+    from qn_bot.campaigns import set_min_respondents
+
+    async def go(tx: Tx) -> int:
+        campaign = await set_min_respondents(tx, args.slug, args.min_respondents)
+        print(f"{campaign.slug}\tmin-respondents={campaign.min_respondents}")
         return EXIT_OK
 
     return await _with_tx(config, go)

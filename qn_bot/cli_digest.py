@@ -117,6 +117,8 @@ async def cmd_export_site(args: argparse.Namespace, config: Config) -> int:
     out = Path(args.dir)
     language = getattr(args, "language", None) or "fr"
     async with await _store(config) as store:
-        await export_site(store, out, utcnow(), language=language)
+        await export_site(
+            store, out, utcnow(), language=language, min_respondents=config.site.min_respondents
+        )
     print(f"wrote {out / 'index.html'}", file=sys.stderr)
     return EXIT_OK

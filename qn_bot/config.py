@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS
 from qn_bot.errors import ConfigError
 
 ENV_PREFIX = "QN_BOT_"
@@ -84,12 +85,21 @@ class TeamConfig(_Section):
     time: dt.time = dt.time(9, 0)
     timezone: str = "Europe/Paris"
     language: Literal["fr", "en"] = "fr"
-    min_respondents: int = Field(3, ge=1)
+    # Anonymity threshold of this team's digests; each campaign's own applies too (the higher).
+    min_respondents: int = Field(DEFAULT_MIN_RESPONDENTS, ge=1)
 
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         return _check_timezone(value)
+
+
+class SiteConfig(_Section):
+    """The published site (`qn-bot export-site`)."""
+
+    # A section shows its answers only when at least this many participants gave some (each
+    # campaign's own threshold applies too: the higher of the two).
+    min_respondents: int = Field(DEFAULT_MIN_RESPONDENTS, ge=1)
 
 
 class OutboxConfig(_Section):
@@ -121,6 +131,7 @@ class Config(_Section):
     smtp: SmtpConfig = SmtpConfig()
     outbox: OutboxConfig = OutboxConfig()
     reminders: RemindersConfig = RemindersConfig()
+    site: SiteConfig = SiteConfig()
     admins: tuple[str, ...] = ()  # "platform:user_id"
     language: Literal["fr", "en"] = "fr"
     flows_dir: Path | None = None  # extra flow files for `flow list` and `campaign create`

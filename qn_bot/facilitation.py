@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from qn_bot.campaigns import invite, set_status
+from qn_bot.campaigns import campaign_flow, invite, set_status
 from qn_bot.commands import Command
 from qn_bot.config import RemindersConfig, TeamConfig
 from qn_bot.digest.period import completed_period
@@ -18,6 +18,12 @@ from qn_bot.domain import Attachment, CampaignStatus, OutboundMessage, UserRef
 from qn_bot.errors import CampaignError
 from qn_bot.export import export_campaign
 from qn_bot.i18n import Catalog
+from qn_bot.participants import (
+    campaign_participants,
+    completed_between,
+    count_participants,
+    joined_between,
+)
 from qn_bot.reminders import remind_campaign_now
 from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Tx
@@ -44,6 +50,7 @@ class FacilitatorContext:
     may: Callable[[int | None], Awaitable[bool]]  # may the actor act on this campaign?
     reminders: RemindersConfig
     teams: tuple[TeamConfig, ...] = ()
+    private: bool = True  # a private chat, not a group or room whose members all read the reply
 
 
 class _Refused(Exception):
@@ -107,6 +114,9 @@ async def _run(ctx: FacilitatorContext, command: Command) -> list[OutboundMessag
     if name == "stats":
         return [await _stats(ctx, campaign)]
     if name == "export":
+        if not ctx.private:
+            # Every answer, unthresholded: the data controller's copy, not a room's.
+            return say("fac_export_private_only", slug=campaign.slug)
         fmt = args[1] if len(args) > 1 else "md"
         if fmt not in _EXPORT_TYPES:
             return say("fac_export_formats")
@@ -126,19 +136,19 @@ async def _stats(ctx: FacilitatorContext, campaign: CampaignRecord) -> OutboundM
     local = ctx.now.astimezone(ZoneInfo(ctx.reminders.timezone))
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     week_start = day_start - timedelta(days=day_start.weekday())
-    stats = await ctx.tx.campaign_stats(campaign.id, day_start, week_start)
+    people = await campaign_participants(ctx.tx, campaign, campaign_flow(campaign))
+    items = await ctx.tx.campaign_stats(campaign.id, day_start, week_start)
     head = ctx.catalog.t(
         ctx.language,
         "fac_stats_detail",
         slug=campaign.slug,
-        participants=stats["participants"],
-        today=stats["participants_today"],
-        week=stats["participants_week"],
-        completed=stats["completed"],
+        participants=count_participants(people),
+        today=joined_between(people, day_start),
+        week=joined_between(people, week_start),
+        completed=completed_between(people),
     )
     lines = [
-        f"• {step} : {total} / {today} / {week}"
-        for step, (total, today, week) in stats["items"].items()
+        f"• {step} : {total} / {today} / {week}" for step, (total, today, week) in items.items()
     ]
     return OutboundMessage("\n".join([head, *lines]))
 

@@ -9,6 +9,10 @@ Participant text is escaped by Jinja2's autoescape; pages carry no pseudonym and
 
 Drafts are not published. An edition is current when one of its campaigns is open; when none is,
 the edition of the most recently created campaign is.
+
+The site is a public output: a section with fewer respondents than the threshold (the site's
+``[site] min_respondents`` or the campaign's own, the higher: :mod:`qn_bot.disclosure`) shows its
+count only. A one-person campaign is listed, with its counts and no word of what was said.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from qn_bot.campaigns import campaign_flow
+from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS, strictest
 from qn_bot.domain import CampaignStatus
 from qn_bot.export import render_html
+from qn_bot.participants import campaign_disclosure, campaign_participants, count_participants
 from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from qn_bot.synthesis import build_synthesis, format_date, utc
@@ -128,8 +134,16 @@ def current_editions(campaigns: list[CampaignRecord]) -> set[str | None]:
     return set() if latest is None else {latest.edition}
 
 
-async def export_site(store: Store, out_dir: Path, now: datetime, *, language: str = "fr") -> None:
-    """Write ``index.html`` and one page per published campaign into ``out_dir``."""
+async def export_site(
+    store: Store,
+    out_dir: Path,
+    now: datetime,
+    *,
+    language: str = "fr",
+    min_respondents: int = DEFAULT_MIN_RESPONDENTS,
+) -> None:
+    """Write ``index.html`` and one page per published campaign into ``out_dir``;
+    ``min_respondents`` is the site's anonymity threshold (``[site]`` in the config)."""
     lab = LABELS.get(language, LABELS["fr"])
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     async with store.transaction() as tx:
@@ -141,10 +155,15 @@ async def export_site(store: Store, out_dir: Path, now: datetime, *, language: s
         for campaign in campaigns:
             flow = campaign_flow(campaign)
             lang = language if language in flow.languages else flow.default_language
+            minimum = strictest(min_respondents, campaign.min_respondents)
             async with store.transaction() as tx:
                 items = await tx.campaign_items(campaign.id)
                 revisions = await tx.campaign_revisions(campaign.id)
-            synthesis = build_synthesis(campaign, flow, items, lang, now)
+                people = count_participants(await campaign_participants(tx, campaign, flow))
+                disclosure = await campaign_disclosure(tx, campaign, flow, minimum)
+            synthesis = build_synthesis(
+                campaign, flow, items, lang, now, participants=people, disclosure=disclosure
+            )
             name = page_name(campaign.slug, taken)
             page = _with_navigation(render_html(synthesis, revisions), lab["back"])
             await asyncio.to_thread((out_dir / name).write_text, page, encoding="utf-8")

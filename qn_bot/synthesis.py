@@ -1,6 +1,9 @@
 """The synthesis of a campaign, as the seed page shows it: sections in flow order with bullets.
 
-A pure model: no I/O, no markup. :mod:`qn_bot.export` renders it as Markdown or HTML.
+A pure model: no I/O, no markup. :mod:`qn_bot.export` renders it as Markdown or HTML. Built for a
+public output, it follows a :class:`~qn_bot.disclosure.Disclosure`: a section with too few
+respondents keeps its count and loses its bullets. The number of participants comes from the
+store (:mod:`qn_bot.participants`), never from the items at hand: the page may hold only some.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from qn_bot.disclosure import Disclosure
 from qn_bot.flows.format import Flow, Step, StepKind
 from qn_bot.store.records import CampaignRecord, ItemRecord
 
@@ -35,6 +39,8 @@ class Section:
     # Set only on the first section of a part, so renderers print each part heading once.
     part: str | None
     bullets: tuple[str, ...]
+    count: int = 0  # live answers of the step
+    withheld: bool = False  # too few respondents: the count is shown, never the bullets
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,7 @@ class Synthesis:
     generated_at: datetime
     participants: int
     sections: tuple[Section, ...]
+    min_respondents: int | None = None  # the threshold applied; None: nothing withheld
 
 
 def format_date_fr(d: date) -> str:
@@ -90,7 +97,12 @@ def build_synthesis(
     items: list[ItemRecord],
     language: str,
     now: datetime,
+    *,
+    participants: int,
+    disclosure: Disclosure | None = None,
 ) -> Synthesis:
+    """``participants`` as :mod:`qn_bot.participants` counts them; ``disclosure`` for a public
+    output (None: a facilitator's export, with everything)."""
     by_step: dict[str, list[ItemRecord]] = {}
     for item in items:
         by_step.setdefault(item.step_id, []).append(item)
@@ -107,13 +119,17 @@ def build_synthesis(
         if step.kind in _SKIPPED_KINDS:
             # A part declared on an info step still heads the next section shown.
             continue
+        answers = by_step.get(step.id, [])
+        withheld = bool(answers) and disclosure is not None and not disclosure.shows(step.id)
         sections.append(
             Section(
                 step_id=step.id,
                 kind=step.kind,
                 heading=step_heading(step, language),
                 part=pending_part,
-                bullets=_bullets(step, by_step.get(step.id, []), language),
+                bullets=() if withheld else _bullets(step, answers, language),
+                count=len(answers),
+                withheld=withheld,
             )
         )
         pending_part = None
@@ -127,8 +143,9 @@ def build_synthesis(
         language=language,
         updated_at=updated_at,
         generated_at=utc(now),
-        participants=len({i.pseudonym for i in items}),
+        participants=participants,
         sections=tuple(sections),
+        min_respondents=None if disclosure is None else disclosure.minimum,
     )
 
 

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from qn_bot.digest.model import text_steps
-from qn_bot.digest.queries import StepCounts, contributors, latest_items, step_items
+from qn_bot.digest.queries import StepCounts, latest_items, step_items
+from qn_bot.disclosure import Disclosure
 from qn_bot.domain import Attachment
 from qn_bot.export import render_html
 from qn_bot.flows.format import Flow, StepKind
+from qn_bot.participants import campaign_disclosure, campaign_participants, count_participants
 from qn_bot.store.records import CampaignRecord, ItemRecord, RevisionRecord
 from qn_bot.store.sql import Tx
 from qn_bot.synthesis import Synthesis, build_synthesis, utc
@@ -46,7 +48,6 @@ class CampaignTotals:
     """What a capped page states about the whole campaign."""
 
     per_step: Mapping[str, int]
-    participants: int
     updated_at: datetime | None
 
 
@@ -57,6 +58,8 @@ class SynthesisSource:
     items: list[ItemRecord]  # every live item, or the capped selection
     revisions: list[RevisionRecord] | None  # None on a capped page: no history table
     totals: CampaignTotals | None  # set when capped
+    participants: int
+    disclosure: Disclosure
 
     @property
     def capped(self) -> bool:
@@ -64,47 +67,67 @@ class SynthesisSource:
 
 
 async def load_synthesis_source(
-    tx: Tx, campaign: CampaignRecord, flow: Flow, counts: StepCounts | None
+    tx: Tx,
+    campaign: CampaignRecord,
+    flow: Flow,
+    counts: StepCounts | None,
+    minimum: int,
+    participants: int | None = None,
 ) -> SynthesisSource:
-    """Everything the page needs; ``counts`` (from the digest's own query) decides the cap."""
+    """Everything the page needs; ``counts`` (from the digest's own query) decides the cap,
+    ``minimum`` is the anonymity threshold that applies; ``participants`` when the caller has
+    already counted them (:mod:`qn_bot.participants`)."""
+    if participants is None:
+        participants = count_participants(await campaign_participants(tx, campaign, flow))
+    disclosure = await campaign_disclosure(tx, campaign, flow, minimum)
     if counts is None or counts.total <= FULL_MAX_ITEMS:
         items = await tx.campaign_items(campaign.id)
         revisions = await tx.campaign_revisions(campaign.id)
-        return SynthesisSource(campaign, flow, items, revisions, None)
+        return SynthesisSource(campaign, flow, items, revisions, None, participants, disclosure)
     chosen = []
     texts = {step.id for step in text_steps(flow)}
     for step_id in texts:
-        chosen += await latest_items(tx, campaign.id, step_id, SECTION_CAP)
+        if disclosure.shows(step_id):  # a withheld section needs its count only
+            chosen += await latest_items(tx, campaign.id, step_id, SECTION_CAP)
     skipped = {StepKind.INFO, StepKind.CONSENT}
     others = [s.id for s in flow.steps if s.id not in texts and s.kind not in skipped]
     chosen += await step_items(tx, campaign.id, others)
     chosen.sort(key=lambda i: (utc(i.created_at), i.id))
-    totals = CampaignTotals(
-        counts.total_per_step, await contributors(tx, campaign.id), counts.updated_at
-    )
-    return SynthesisSource(campaign, flow, chosen, None, totals)
+    totals = CampaignTotals(counts.total_per_step, counts.updated_at)
+    return SynthesisSource(campaign, flow, chosen, None, totals, participants, disclosure)
 
 
-def _capped(s: Synthesis, totals: CampaignTotals, slug: str) -> Synthesis:
+def _capped(s: Synthesis, source: SynthesisSource, totals: CampaignTotals) -> Synthesis:
     note = _NOTE.get(s.language, _NOTE["fr"])
     sections = []
     for section in s.sections:
-        left = totals.per_step.get(section.step_id, 0) - len(section.bullets)
-        if section.kind in (StepKind.LIST, StepKind.TEXT) and left > 0:
-            bullets = (note.format(count=left, slug=slug), *section.bullets)
-            section = dataclasses.replace(section, bullets=bullets)
+        total = totals.per_step.get(section.step_id, 0)
+        if section.kind in (StepKind.LIST, StepKind.TEXT):
+            if total and not source.disclosure.shows(section.step_id):
+                # None of its items were loaded: the campaign's count is what it shows.
+                section = dataclasses.replace(section, count=total, withheld=True, bullets=())
+            elif total > len(section.bullets):
+                left = total - len(section.bullets)
+                bullets = (note.format(count=left, slug=source.campaign.slug), *section.bullets)
+                section = dataclasses.replace(section, bullets=bullets)
         sections.append(section)
     updated = s.updated_at if totals.updated_at is None else utc(totals.updated_at)
-    return dataclasses.replace(
-        s, sections=tuple(sections), participants=totals.participants, updated_at=updated
-    )
+    return dataclasses.replace(s, sections=tuple(sections), updated_at=updated)
 
 
 def synthesis_attachment(source: SynthesisSource, language: str, now: datetime) -> Attachment:
     flow, campaign = source.flow, source.campaign
     lang = language if language in flow.languages else flow.default_language
-    synthesis = build_synthesis(campaign, flow, source.items, lang, now)
+    synthesis = build_synthesis(
+        campaign,
+        flow,
+        source.items,
+        lang,
+        now,
+        participants=source.participants,
+        disclosure=source.disclosure,
+    )
     if source.totals is not None:
-        synthesis = _capped(synthesis, source.totals, campaign.slug)
+        synthesis = _capped(synthesis, source, source.totals)
     html = render_html(synthesis, source.revisions)
     return Attachment(f"synthese-{campaign.slug}.html", "text/html", html.encode("utf-8"))

@@ -1,8 +1,10 @@
 """The weekly digest of a team, as a pure model: no I/O, no markup, no platform ids.
 
-Inputs are the records the store hands out (campaigns, flows, items, sessions reduced to
-:class:`SessionFact`); :mod:`qn_bot.digest.render` turns the result into text, HTML or a preview.
-Participants appear in counts only: a digest shows neither names nor pseudonyms.
+Inputs are the records the store hands out (campaigns, flows, items, the campaign's participants
+as :mod:`qn_bot.participants` defines them); :mod:`qn_bot.digest.render` turns the result into
+text, HTML or a preview. Participants appear in counts only: a digest shows neither names nor
+pseudonyms. A digest is a public output: the anonymity threshold (:mod:`qn_bot.disclosure`)
+holds for the campaign and for each section, over the period's respondents.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from qn_bot.digest.themes import (
     themes,
     words,
 )
+from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS, strictest
 from qn_bot.flows.format import Flow, Step, StepKind
+from qn_bot.participants import (
+    Participation,
+    completed_between,
+    count_participants,
+    joined_between,
+)
 from qn_bot.store.records import CampaignRecord, ItemRecord
 from qn_bot.synthesis import step_heading, utc
 
@@ -47,13 +56,8 @@ __all__ = [  # the text analysis lives in qn_bot.digest.themes; these names stay
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class SessionFact:
-    """What a digest needs of a session. ``participant`` is an opaque key, never shown."""
-
-    participant: int
-    created_at: datetime
-    completed_at: datetime | None
+#: What a digest needs of a participant (the name it had when digests counted sessions).
+SessionFact = Participation
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,7 @@ class CampaignInput:
     campaign: CampaignRecord
     flow: Flow
     items: Sequence[ItemRecord]
-    sessions: Sequence[SessionFact]
+    sessions: Sequence[Participation]  # the campaign's participants (qn_bot.participants)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,7 @@ class SectionDigest:
     items: tuple[str, ...]  # newest first, at most the cap
     more: int  # how many new items were left out
     themes: tuple[Theme, ...]
+    withheld: bool = False  # too few respondents in this section: its count only
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +101,8 @@ class CampaignDigest:
     respondents: int  # distinct authors of the period's new items
     total_participants: int
     total_items: int
-    breakdown: bool  # False: fewer respondents than the team's minimum, counts only
+    breakdown: bool  # False: fewer respondents than the minimum, counts only
+    min_respondents: int  # the threshold applied: the team's or the campaign's, the higher
     sections: tuple[SectionDigest, ...]  # only sections with new items, in flow order
     chart_sections: tuple[str, ...]  # headings of every text section, in flow order
     weeks: tuple[WeekCount, ...]  # oldest first, the period last
@@ -132,11 +138,15 @@ class CampaignFacts:
 
     campaign: CampaignRecord
     flow: Flow
-    sessions: Sequence[SessionFact]
+    sessions: Sequence[Participation]  # the campaign's participants
     total_items: int
     new_per_step: Mapping[str, int]  # the period's new items, per step (every kind)
     previous_new_items: int
     respondents: int  # distinct authors of the period's new items
+    # Text step → respondents of its new items, counted up to ``enough`` (only "enough or not"
+    # matters; qn_bot.participants.section_respondents).
+    step_respondents: Mapping[str, int]
+    enough: int
     newest: Mapping[str, tuple[str, ...]]  # text step → newest texts of the period, newest first
     themes: Mapping[str, tuple[Theme, ...]]  # text step → its themes in the period
     weeks: tuple[Mapping[str, int], ...]  # per chart period: new items per step
@@ -146,17 +156,12 @@ def _in(period: Period, instant: datetime | None) -> bool:
     return instant is not None and period.contains(utc(instant))
 
 
-def _new_participants(sessions: Sequence[SessionFact], period: Period) -> int:
-    first: dict[int, datetime] = {}
-    for s in sessions:
-        created = utc(s.created_at)
-        if s.participant not in first or created < first[s.participant]:
-            first[s.participant] = created
-    return sum(1 for created in first.values() if period.contains(created))
+def _new_participants(people: Sequence[Participation], period: Period) -> int:
+    return joined_between(people, period.start, period.end)
 
 
-def _completions(sessions: Sequence[SessionFact], period: Period) -> int:
-    return sum(1 for s in sessions if _in(period, s.completed_at))
+def _completions(people: Sequence[Participation], period: Period) -> int:
+    return completed_between(people, period.start, period.end)
 
 
 def text_steps(flow: Flow) -> list[Step]:
@@ -171,8 +176,10 @@ def campaign_facts(
     *,
     cap: int = DEFAULT_CAP,
     chart_periods: Sequence[Period] = (),
+    enough: int,
 ) -> CampaignFacts:
-    """Count the facts of ``data`` in memory."""
+    """Count the facts of ``data`` in memory (``enough``: the threshold respondents are
+    counted up to)."""
     new = [i for i in data.items if _in(period, i.created_at)]
     by_step: dict[str, list[ItemRecord]] = {}
     for item in new:
@@ -180,8 +187,13 @@ def campaign_facts(
     steps = [step.id for step in text_steps(data.flow)]
     newest = {}
     found = {}
+    people = {p.participant for p in data.sessions}
+    step_respondents = {}
     for step_id in steps:
         step_items = by_step.get(step_id, [])
+        authors = {i.participant_id for i in step_items if i.participant_id in people}
+        if authors:
+            step_respondents[step_id] = min(len(authors), enough)
         latest = sorted(step_items, key=lambda i: (utc(i.created_at), i.id), reverse=True)
         newest[step_id] = tuple(i.text for i in latest[:cap])
         found[step_id] = themes((i.text for i in step_items), language)
@@ -196,7 +208,9 @@ def campaign_facts(
         total_items=len(data.items),
         new_per_step={step_id: len(step_items) for step_id, step_items in by_step.items()},
         previous_new_items=sum(1 for i in data.items if _in(previous, i.created_at)),
-        respondents=len({i.pseudonym for i in new}),
+        respondents=len({i.participant_id for i in new}),
+        step_respondents=step_respondents,
+        enough=enough,
         newest=newest,
         themes=found,
         weeks=tuple(weeks),
@@ -213,13 +227,18 @@ def build_campaign_digest(
     cap: int = DEFAULT_CAP,
     chart_periods: Sequence[Period] = (),
 ) -> CampaignDigest:
+    """``min_respondents`` is the team's threshold; the campaign's own applies too."""
+    minimum = strictest(min_respondents, data.campaign.min_respondents)
     if isinstance(data, CampaignInput):
         data = campaign_facts(
-            data, period, previous, language, cap=cap, chart_periods=chart_periods
+            data, period, previous, language, cap=cap, chart_periods=chart_periods, enough=minimum
         )
+    if data.enough < minimum:
+        # Counted up to less than the threshold, every section would look too small.
+        raise ValueError(f"respondents counted up to {data.enough}, the threshold is {minimum}")
     flow = data.flow
     lang = language if language in flow.languages else flow.default_language
-    breakdown = data.respondents >= min_respondents
+    breakdown = data.respondents >= minimum
 
     sections: list[SectionDigest] = []
     current_part: str | None = None
@@ -233,7 +252,8 @@ def build_campaign_digest(
         count = data.new_per_step.get(step.id, 0)
         if not count:
             continue
-        shown = data.newest.get(step.id, ())[:cap] if breakdown else ()
+        detail = breakdown and data.step_respondents.get(step.id, 0) >= minimum
+        shown = data.newest.get(step.id, ())[:cap] if detail else ()
         sections.append(
             SectionDigest(
                 step_id=step.id,
@@ -241,8 +261,9 @@ def build_campaign_digest(
                 part=pending_part,
                 new_count=count,
                 items=shown,
-                more=count - len(shown) if breakdown else 0,
-                themes=data.themes.get(step.id, ()) if breakdown else (),
+                more=count - len(shown) if detail else 0,
+                themes=data.themes.get(step.id, ()) if detail else (),
+                withheld=breakdown and not detail,
             )
         )
         pending_part = None
@@ -264,9 +285,10 @@ def build_campaign_digest(
         new_items=sum(data.new_per_step.values()),
         previous_new_items=data.previous_new_items,
         respondents=data.respondents,
-        total_participants=len({s.participant for s in data.sessions}),
+        total_participants=count_participants(data.sessions),
         total_items=data.total_items,
         breakdown=breakdown,
+        min_respondents=minimum,
         sections=tuple(sections),
         chart_sections=tuple(step_heading(s, lang) for s in steps),
         weeks=weeks,
@@ -282,7 +304,7 @@ def build_digest(
     *,
     now: datetime,
     late: bool = False,
-    min_respondents: int = 3,
+    min_respondents: int = DEFAULT_MIN_RESPONDENTS,
     cap: int = DEFAULT_CAP,
     chart_periods: Sequence[Period] = (),
 ) -> Digest:

@@ -13,6 +13,9 @@ Two passes over the campaign's items, whatever its size:
    respondents, the newest items of each text step and the theme counters, while the
    connection runs the count of 1. Only a few partitions and the counters are in memory.
 
+Besides, a few small reads: the campaign's participants and each text section's respondents of
+the period (:mod:`qn_bot.participants`: a bounded window of rows per step, whatever the size).
+
 The stream of 2. needs the texts, which only the table holds, and there is no index on
 ``items.created_at`` alone; on SQLite, when the campaign holds most of the table, a plain scan
 beats the campaign index (one random page read per item), so the campaign filter of the stream
@@ -36,18 +39,22 @@ from sqlalchemy import (
     Dialect,
     Select,
     String,
-    and_,
     case,
-    exists,
     func,
     select,
     type_coerce,
 )
 
 from qn_bot.digest.fold import FoldError, FoldProcess, FoldResult, PeriodFold
-from qn_bot.digest.model import CampaignFacts, SessionFact, text_steps
+from qn_bot.digest.model import CampaignFacts, text_steps
 from qn_bot.digest.period import Period
 from qn_bot.flows.format import Flow
+from qn_bot.participants import (
+    Participation,
+    asks_consent,
+    campaign_participants,
+    section_respondents,
+)
 from qn_bot.store import schema as t
 from qn_bot.store.records import CampaignRecord, ItemRecord
 from qn_bot.store.sql import Tx, item_records, item_select
@@ -85,16 +92,6 @@ async def _campaign_scope(tx: Tx, campaign_id: int) -> _Scope:
     # "campaign_id + 0" is no longer a column: SQLite reads the table in order instead of
     # jumping from the index to each row.
     return _Scope((items.campaign_id + 0) == campaign_id, mine)
-
-
-async def campaign_sessions(tx: Tx, campaign_id: int) -> list[SessionFact]:
-    s = t.sessions
-    rows = await tx.conn.execute(
-        select(s.c.participant_id, s.c.created_at, s.c.completed_at).where(
-            s.c.campaign_id == campaign_id
-        )
-    )
-    return [SessionFact(r.participant_id, r.created_at, r.completed_at) for r in rows.all()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,13 +327,16 @@ async def period_facts(
     language: str,
     *,
     cap: int,
+    enough: int,
     chart_periods: Sequence[Period] = (),
-    while_folding: Callable[[StepCounts], Awaitable[None]] | None = None,
+    while_folding: Callable[[StepCounts, Sequence[Participation]], Awaitable[None]] | None = None,
     while_counting: Callable[[], object] | None = None,
 ) -> tuple[CampaignFacts, StepCounts]:
-    """The facts of ``campaign`` for ``period``, counted in SQL and streamed.
+    """The facts of ``campaign`` for ``period``, counted in SQL and streamed; ``enough`` is the
+    threshold the sections' respondents are counted up to.
 
-    ``while_folding`` is given the counts and awaited before the fold is: more reads that the
+    ``while_folding`` is given the counts and the participants, and awaited before the fold is:
+    more reads that the
     fold need not wait for. ``while_counting`` is called in a thread while
     the database counts, when the interpreter has little else to do (importing the chart's
     libraries, say).
@@ -387,9 +387,18 @@ async def period_facts(
         )
         await counter.run(tx)
         counts = counter.result()
-        sessions = await campaign_sessions(tx, campaign.id)
+        people = await campaign_participants(tx, campaign, flow)
+        step_respondents = await section_respondents(
+            tx,
+            campaign.id,
+            text_steps(flow),
+            enough=enough,
+            consent_required=asks_consent(flow),
+            since=period.start,
+            until=period.end,
+        )
         if while_folding is not None:
-            await while_folding(counts)
+            await while_folding(counts, people)
         if process is not None:
             try:
                 respondents, newest, found_themes = await process.result()
@@ -410,11 +419,13 @@ async def period_facts(
     facts = CampaignFacts(
         campaign=campaign,
         flow=flow,
-        sessions=sessions,
+        sessions=people,
         total_items=counts.total,
         new_per_step=counts.per_step(period),
         previous_new_items=sum(counts.per_step(previous).values()),
         respondents=respondents,
+        step_respondents=step_respondents,
+        enough=enough,
         newest=newest,
         themes=found_themes,
         weeks=tuple(counts.per_step(week) for week in chart_periods),
@@ -455,11 +466,3 @@ async def step_items(tx: Tx, campaign_id: int, step_ids: Sequence[str]) -> list[
         .order_by(items.created_at, items.id)
     )
     return item_records((await tx.conn.execute(stmt)).all())
-
-
-async def contributors(tx: Tx, campaign_id: int) -> int:
-    """Participants with at least one live item (one session per participant and campaign)."""
-    s, items = t.sessions.c, t.items.c
-    has_item = exists().where(and_(items.session_id == s.id, items.deleted_at.is_(None)))
-    stmt = select(func.count()).where(s.campaign_id == campaign_id, has_item)
-    return int((await tx.conn.execute(stmt)).scalar_one())

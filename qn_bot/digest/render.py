@@ -3,7 +3,8 @@
 Participant text is untrusted everywhere: the chat text is plain (each adapter escapes it for its
 own markup), the HTML goes through Jinja2 with autoescape, the terminal preview has its control
 characters removed so an answer cannot drive the terminal (ANSI escapes). The digest never names
-anyone: it holds counts, headings, the items themselves and themes.
+anyone: it holds counts, headings, the items themselves and themes — the last two only for
+sections with enough respondents (:mod:`qn_bot.digest.model`).
 
 The sentences live in the small table below rather than in the chat catalogue: a digest is a
 document whose wording changes with its layout, not a chat reply.
@@ -30,11 +31,22 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "edition": "édition {edition}",
         "participants": "Nouveaux participants : {count} ({delta} sur la semaine précédente)",
         "completions": "Parcours terminés : {count} ({delta})",
-        "items": "Nouvelles contributions : {count} ({delta}), de {respondents} répondant(s)",
-        "totals": "Depuis le début : {participants} participant(s), {items} contribution(s)",
+        "items": "Nouvelles contributions : {count} ({delta}), de {respondents}",
+        "respondents_one": "{count} répondant",
+        "respondents_many": "{count} répondants",
+        "totals": "Depuis le début : {participants}, {items}",
+        "participants_one": "{count} participant",
+        "participants_many": "{count} participants",
+        "contributions_one": "{count} contribution",
+        "contributions_many": "{count} contributions",
         "no_breakdown": "Moins de {minimum} répondants cette semaine : pas de détail par section.",
-        "section_count": "{count} nouvelle(s)",
-        "more": "… et {count} autre(s)",
+        "withheld": (
+            "Pas de détail\u00a0: moins de {minimum} répondants dans cette section cette semaine."
+        ),
+        "section_count_one": "{count} nouvelle",
+        "section_count_many": "{count} nouvelles",
+        "more_one": "… et {count} autre",
+        "more_many": "… et {count} autres",
         "themes": "Thèmes récurrents : {themes}",
         "nothing": "Aucune nouvelle contribution cette semaine.",
         "no_campaign": "Aucune campagne à résumer pour cette équipe.",
@@ -55,11 +67,20 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "edition": "edition {edition}",
         "participants": "New participants: {count} ({delta} on the previous week)",
         "completions": "Completed: {count} ({delta})",
-        "items": "New contributions: {count} ({delta}), from {respondents} respondent(s)",
-        "totals": "Since the start: {participants} participant(s), {items} contribution(s)",
+        "items": "New contributions: {count} ({delta}), from {respondents}",
+        "respondents_one": "{count} respondent",
+        "respondents_many": "{count} respondents",
+        "totals": "Since the start: {participants}, {items}",
+        "participants_one": "{count} participant",
+        "participants_many": "{count} participants",
+        "contributions_one": "{count} contribution",
+        "contributions_many": "{count} contributions",
         "no_breakdown": "Fewer than {minimum} respondents this week: no breakdown by section.",
-        "section_count": "{count} new",
-        "more": "… and {count} more",
+        "withheld": "No details: fewer than {minimum} respondents in this section this week.",
+        "section_count_one": "{count} new",
+        "section_count_many": "{count} new",
+        "more_one": "… and {count} more",
+        "more_many": "… and {count} more",
         "themes": "Recurring themes: {themes}",
         "nothing": "No new contributions this week.",
         "no_campaign": "No campaign to summarise for this team.",
@@ -82,6 +103,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 
 def labels(language: str) -> Mapping[str, str]:
     return LABELS.get(language, LABELS["fr"])
+
+
+def plural(language: str, key: str, count: int) -> str:
+    # French keeps the singular for 0 and 1, English for 1 only.
+    one = count <= 1 if language != "en" else count == 1
+    return labels(language)[f"{key}_{'one' if one else 'many'}"].format(count=count)
 
 
 def clean(text: str) -> str:
@@ -136,9 +163,12 @@ def stat_lines(c: CampaignDigest, digest: Digest) -> list[str]:
         lab["items"].format(
             count=c.new_items,
             delta=delta(c.new_items, c.previous_new_items),
-            respondents=c.respondents,
+            respondents=plural(digest.language, "respondents", c.respondents),
         ),
-        lab["totals"].format(participants=c.total_participants, items=c.total_items),
+        lab["totals"].format(
+            participants=plural(digest.language, "participants", c.total_participants),
+            items=plural(digest.language, "contributions", c.total_items),
+        ),
     ]
     return [clean(line) for line in lines]
 
@@ -148,6 +178,18 @@ def themes_text(section: SectionDigest, language: str) -> str | None:
         return None
     listed = ", ".join(f"{t.label} ({t.count})" for t in section.themes)
     return labels(language)["themes"].format(themes=clean(listed))
+
+
+def section_count(section: SectionDigest, language: str) -> str:
+    return plural(language, "section_count", section.new_count)
+
+
+def more_text(count: int, language: str) -> str:
+    return plural(language, "more", count)
+
+
+def withheld_text(c: CampaignDigest, language: str) -> str:
+    return labels(language)["withheld"].format(minimum=c.min_respondents)
 
 
 def _late_text(digest: Digest) -> str:
@@ -175,18 +217,20 @@ def render_text(
             out.append(lab["nothing"])
             continue
         if not c.breakdown:
-            out.append(lab["no_breakdown"].format(minimum=digest.min_respondents))
+            out.append(lab["no_breakdown"].format(minimum=c.min_respondents))
             continue
         for s in c.sections:
             if s.part and s.part != s.heading:
                 out += ["", f"— {one_line(s.part, 300)} —"]
-            count = lab["section_count"].format(count=s.new_count)
-            out += ["", f"{one_line(s.heading, 300)} ({count})"]
+            out += ["", f"{one_line(s.heading, 300)} ({section_count(s, lang)})"]
+            if s.withheld:
+                out.append("  " + withheld_text(c, lang))
+                continue
             shown = s.items if max_items is None else s.items[:max_items]
             out += [f"  • {one_line(item, item_chars)}" for item in shown]
             rest = s.new_count - len(shown)
             if rest:
-                out.append("  " + lab["more"].format(count=rest))
+                out.append("  " + more_text(rest, lang))
             themes = themes_text(s, lang)
             if themes:
                 out.append("  " + themes)
@@ -222,16 +266,18 @@ def render_preview(digest: Digest) -> str:
             out += ["", lab["nothing"]]
             continue
         if not c.breakdown:
-            out += ["", lab["no_breakdown"].format(minimum=digest.min_respondents)]
+            out += ["", lab["no_breakdown"].format(minimum=c.min_respondents)]
             continue
         for s in c.sections:
             if s.part and s.part != s.heading:
                 out += ["", f"### {one_line(s.part, 300)}"]
-            count = lab["section_count"].format(count=s.new_count)
-            out += ["", f"#### {one_line(s.heading, 300)} ({count})", ""]
+            out += ["", f"#### {one_line(s.heading, 300)} ({section_count(s, lang)})", ""]
+            if s.withheld:
+                out.append(f"*{withheld_text(c, lang)}*")
+                continue
             out += [f"- {one_line(item, 10_000)}" for item in s.items]
             if s.more:
-                out.append(f"- {lab['more'].format(count=s.more)}")
+                out.append(f"- {more_text(s.more, lang)}")
             themes = themes_text(s, lang)
             if themes:
                 out += ["", f"*{themes}*"]
@@ -253,7 +299,7 @@ def render_html(digest: Digest, chart_cids: Mapping[str, str] | None = None) -> 
         if not c.new_items:
             message = lab["nothing"]
         elif not c.breakdown:
-            message = lab["no_breakdown"].format(minimum=digest.min_respondents)
+            message = lab["no_breakdown"].format(minimum=c.min_respondents)
         sections = []
         if c.breakdown:
             for s in c.sections:
@@ -261,10 +307,11 @@ def render_html(digest: Digest, chart_cids: Mapping[str, str] | None = None) -> 
                     {
                         "part": clean(s.part) if s.part and s.part != s.heading else None,
                         "heading": clean(s.heading),
-                        "count": lab["section_count"].format(count=s.new_count),
+                        "count": section_count(s, lang),
                         "bullets": [clean(item).strip() for item in s.items],
-                        "more": lab["more"].format(count=s.more) if s.more else None,
+                        "more": more_text(s.more, lang) if s.more else None,
                         "themes": themes_text(s, lang),
+                        "withheld": withheld_text(c, lang) if s.withheld else None,
                     }
                 )
         campaigns.append(

@@ -54,11 +54,13 @@ from qn_bot.digest.period import (
     period_for_start,
     recent_periods,
 )
-from qn_bot.digest.queries import StepCounts, campaign_sessions, period_facts
+from qn_bot.digest.queries import StepCounts, period_facts
 from qn_bot.digest.render import render_chat_text, render_html, render_preview, subject
+from qn_bot.disclosure import strictest
 from qn_bot.domain import Address, Attachment, CampaignStatus, OutboundMessage
 from qn_bot.errors import CampaignError
 from qn_bot.flows.format import Flow
+from qn_bot.participants import Participation, campaign_participants, count_participants
 from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store, Tx
 
@@ -120,10 +122,15 @@ async def load_inputs(tx: Tx, team: TeamConfig) -> list[CampaignInput]:
                 campaign=campaign,
                 flow=flow,
                 items=await tx.campaign_items(campaign.id),
-                sessions=await campaign_sessions(tx, campaign.id),
+                sessions=await campaign_participants(tx, campaign, flow),
             )
         )
     return inputs
+
+
+def team_minimum(team: TeamConfig, campaign: CampaignRecord) -> int:
+    """The anonymity threshold of ``campaign`` in ``team``'s digest: the stricter of the two."""
+    return strictest(team.min_respondents, campaign.min_respondents)
 
 
 async def _campaigns(tx: Tx, team: TeamConfig) -> list[tuple[CampaignRecord, Flow]]:
@@ -199,20 +206,28 @@ async def load_team_data(
     if period is None:
         inputs = await load_inputs(tx, team)
         sources = [
-            SynthesisSource(
-                d.campaign, d.flow, list(d.items), await tx.campaign_revisions(d.campaign.id), None
+            await load_synthesis_source(
+                tx, d.campaign, d.flow, None, team_minimum(team, d.campaign)
             )
             for d in inputs
         ]
         return TeamData(inputs, sources, None)
     facts, sources = [], []
     for campaign, flow in await _campaigns(tx, team):
+        minimum = team_minimum(team, campaign)
 
         async def read_synthesis(
-            counts: StepCounts, campaign: CampaignRecord = campaign, flow: Flow = flow
+            counts: StepCounts,
+            people: Sequence[Participation],
+            campaign: CampaignRecord = campaign,
+            flow: Flow = flow,
+            minimum: int = minimum,
         ) -> None:
             if syntheses:
-                sources.append(await load_synthesis_source(tx, campaign, flow, counts))
+                source = await load_synthesis_source(
+                    tx, campaign, flow, counts, minimum, count_participants(people)
+                )
+                sources.append(source)
 
         fact, _ = await period_facts(
             tx,
@@ -222,6 +237,7 @@ async def load_team_data(
             period.previous(team),
             team.language,
             cap=DEFAULT_CAP,
+            enough=minimum,
             chart_periods=recent_periods(team, period, CHART_WEEKS),
             while_folding=read_synthesis,
             while_counting=_import_chart if syntheses else None,

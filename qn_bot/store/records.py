@@ -23,6 +23,7 @@ class CampaignRecord:
     closes_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    min_respondents: int = 5  # the campaign's anonymity threshold (qn_bot.disclosure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,10 @@ class SessionRecord:
 
 @dataclass(frozen=True, slots=True)
 class ItemRecord:
-    """One answer item, latest revision, as exports see it."""
+    """One answer item, latest revision, as exports see it.
+
+    ``pseudonym`` is the name exports show (a signature when the citizen signed); people are
+    told apart by ``participant_id``, never by that name: two citizens may sign alike."""
 
     id: int
     campaign_slug: str
@@ -82,6 +86,7 @@ class ItemRecord:
     revision: int
     created_at: datetime
     updated_at: datetime
+    participant_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,6 +79,9 @@ campaigns = Table(
     Column("closes_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The campaign's own anonymity threshold: public outputs show a section's answers only when
+    # at least this many participants gave some (qn_bot.disclosure).
+    Column("min_respondents", Integer, nullable=False, server_default=text("5")),
 )
 
 participants = Table(

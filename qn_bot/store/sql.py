@@ -77,6 +77,7 @@ def _campaign(row: Row[Any]) -> CampaignRecord:
         closes_at=m["closes_at"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        min_respondents=m["min_respondents"],
     )
 
 
@@ -132,6 +133,7 @@ def item_select() -> Select[Any]:
             t.items.c.revision,
             t.items.c.created_at,
             t.items.c.updated_at,
+            t.items.c.participant_id,
         )
         .join(t.campaigns, t.campaigns.c.id == t.items.c.campaign_id)
         .join(t.participants, t.participants.c.id == t.items.c.participant_id)
@@ -152,6 +154,7 @@ def item_records(rows: Sequence[Row[Any]]) -> list[ItemRecord]:
             revision=r.revision,
             created_at=r.created_at,
             updated_at=r.updated_at,
+            participant_id=r.participant_id,
         )
         for r in rows
     ]
@@ -317,6 +320,7 @@ class Tx:
         status: CampaignStatus = CampaignStatus.DRAFT,
         opens_at: datetime | None = None,
         closes_at: datetime | None = None,
+        min_respondents: int = 5,
     ) -> CampaignRecord:
         if await self.campaign_by_slug(slug) is not None:
             raise CampaignError(f"a campaign named {slug!r} already exists")
@@ -333,6 +337,7 @@ class Tx:
                 closes_at=closes_at,
                 created_at=now,
                 updated_at=now,
+                min_respondents=min_respondents,
             )
         )
         created = await self.campaign_by_slug(slug)
@@ -364,6 +369,14 @@ class Tx:
             update(t.campaigns)
             .where(t.campaigns.c.id == campaign_id)
             .values(status=status.value, updated_at=now)
+        )
+
+    async def set_campaign_min_respondents(self, campaign_id: int, minimum: int) -> None:
+        # updated_at stays: it dates the campaign's content (an empty synthesis shows it).
+        await self.conn.execute(
+            update(t.campaigns)
+            .where(t.campaigns.c.id == campaign_id)
+            .values(min_respondents=minimum)
         )
 
     async def compare_and_set_status(
@@ -668,19 +681,10 @@ class Tx:
 
     async def campaign_stats(
         self, campaign_id: int, since_day: datetime, since_week: datetime
-    ) -> dict[str, Any]:
-        """Counts for /stats: participants, completions, items per step, today and this week."""
-        s, i = t.sessions.c, t.items.c
-        participants = (
-            await self.conn.execute(
-                select(
-                    func.count(),
-                    func.count().filter(s.status == "completed"),
-                    func.count().filter(s.created_at >= since_day),
-                    func.count().filter(s.created_at >= since_week),
-                ).where(s.campaign_id == campaign_id, s.consent_version.is_not(None))
-            )
-        ).one()
+    ) -> dict[str, tuple[int, int, int]]:
+        """Live items per step for /stats: in all, today, this week. (Its participants are
+        counted by qn_bot.participants, as everywhere else.)"""
+        i = t.items.c
         per_step = (
             await self.conn.execute(
                 select(
@@ -693,13 +697,7 @@ class Tx:
                 .group_by(i.step_id)
             )
         ).all()
-        return {
-            "participants": int(participants[0]),
-            "completed": int(participants[1]),
-            "participants_today": int(participants[2]),
-            "participants_week": int(participants[3]),
-            "items": {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in per_step},
-        }
+        return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in per_step}
 
     # ------------------------------------------------------------------ sessions and items
 

@@ -13,10 +13,11 @@ from qn_bot.config import TeamConfig
 from qn_bot.digest import attachment, queries
 from qn_bot.digest.model import CampaignInput, build_campaign_digest, campaign_facts
 from qn_bot.digest.period import Period, completed_period, recent_periods
-from qn_bot.digest.queries import campaign_sessions, period_facts
+from qn_bot.digest.queries import period_facts
 from qn_bot.digest.send import load_team_data, render_package
 from qn_bot.domain import Address, UserRef
 from qn_bot.flows.loader import resolve_flow
+from qn_bot.participants import campaign_participants
 from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store, Tx
 
@@ -39,7 +40,9 @@ TEXTS = [
 async def _fill(tx: Tx, slug: str, people: int, per_person: int, offset: int) -> CampaignRecord:
     """Items at every kind of instant: before the chart, in each week, on both edges."""
     flow = resolve_flow("construire-2030")
-    campaign = await create_campaign(tx, slug=slug, flow=flow, title=slug, now=CHART[0].start)
+    campaign = await create_campaign(
+        tx, slug=slug, flow=flow, title=slug, now=CHART[0].start, min_respondents=2
+    )
     steps = ["pourquoi", "meurt", "nait", "acteurs"]
     instants = [
         CHART[0].start - timedelta(days=3),
@@ -63,6 +66,7 @@ async def _fill(tx: Tx, slug: str, people: int, per_person: int, offset: int) ->
         session = await tx.save_session(
             person.id, campaign.id, {}, instants[n % 5], status="active", step_id=None
         )
+        await tx.record_consent(session, flow.version, instants[n % 5])
         common = {"session_id": session, "campaign_id": campaign.id, "participant_id": person.id}
         for k in range(per_person):
             at = instants[(n + k + offset) % len(instants)]
@@ -90,20 +94,23 @@ async def _fill(tx: Tx, slug: str, people: int, per_person: int, offset: int) ->
 async def _both(tx: Tx, campaign: CampaignRecord, period: Period = PERIOD) -> None:
     flow = resolve_flow("construire-2030")
     previous = period.previous(TEAM)
+    # The campaigns' threshold is 2 (_fill), as the team's: respondents counted up to 2.
     counted, _ = await period_facts(
-        tx, campaign, flow, period, previous, "fr", cap=3, chart_periods=CHART
+        tx, campaign, flow, period, previous, "fr", cap=3, chart_periods=CHART, enough=2
     )
     data = CampaignInput(
         campaign,
         flow,
         await tx.campaign_items(campaign.id),
-        await campaign_sessions(tx, campaign.id),
+        await campaign_participants(tx, campaign, flow),
     )
-    loaded = campaign_facts(data, period, previous, "fr", cap=3, chart_periods=CHART)
+    loaded = campaign_facts(data, period, previous, "fr", cap=3, chart_periods=CHART, enough=2)
     assert counted.total_items == loaded.total_items
     assert counted.new_per_step == loaded.new_per_step
     assert counted.previous_new_items == loaded.previous_new_items
     assert counted.respondents == loaded.respondents
+    assert counted.step_respondents == loaded.step_respondents
+    assert any(n == 2 for n in counted.step_respondents.values())
     assert counted.weeks == loaded.weeks
     assert counted.newest == loaded.newest
     assert counted.themes == loaded.themes
@@ -124,7 +131,7 @@ async def test_sql_counts_equal_memory_counts(store: Store) -> None:
         await _both(tx, small)
         await _both(tx, big, PREVIOUS)
         digest, _ = await period_facts(
-            tx, big, resolve_flow("construire-2030"), PERIOD, PREVIOUS, "fr", cap=3
+            tx, big, resolve_flow("construire-2030"), PERIOD, PREVIOUS, "fr", cap=3, enough=2
         )
     assert digest.themes["pourquoi"], "the data must exercise themes"
     assert sum(digest.new_per_step.values()) > 3
@@ -208,3 +215,50 @@ async def test_big_campaigns_get_a_capped_synthesis(
     assert "Juridiques" in html or "juridiques" in html.lower()  # choice sections complete
     assert "Historique des versions" not in html
     assert "réduite aux contributions les plus récentes" in package.chat_text
+
+
+LONE = "Le projet secret de la seule personne qui en parle"
+
+
+@pytest.mark.parametrize("capped", [False, True], ids=["full", "capped"])
+async def test_no_attachment_shows_a_section_below_the_threshold(
+    store: Store, monkeypatch: pytest.MonkeyPatch, capped: bool
+) -> None:
+    """Twelve participants: most sections are published; "Des horizons souhaitables" has one
+    respondent, so every public output gives its count only, the attached synthesis too (the
+    team's threshold is 2, the campaign's 2 as well)."""
+    if capped:
+        monkeypatch.setattr(attachment, "FULL_MAX_ITEMS", 10)
+        monkeypatch.setattr(attachment, "SECTION_CAP", 2)
+    async with store.transaction() as tx:
+        campaign = await _fill(tx, "grande", people=12, per_person=6, offset=1)
+        lone = await tx.create_participant(
+            UserRef("test", "seul"), Address("test", "seul"), PERIOD.start, language="fr"
+        )
+        session = await tx.save_session(
+            lone.id, campaign.id, {}, PERIOD.start, status="active", step_id=None
+        )
+        await tx.record_consent(session, 1, PERIOD.start)
+        for seq, text in enumerate((LONE, f"{LONE}, encore"), start=1):
+            await tx.add_item(
+                session_id=session,
+                campaign_id=campaign.id,
+                participant_id=lone.id,
+                seq=seq,
+                step_id="horizons",
+                text=text,
+                value=None,
+                now=PERIOD.start + timedelta(hours=seq),
+            )
+    async with store.snapshot() as tx:
+        data = await load_team_data(tx, TEAM, PERIOD)
+    package = render_package(TEAM, data, PERIOD, NOW, late=False)
+    (section,) = [s for s in package.digest.campaigns[0].sections if s.step_id == "horizons"]
+    assert section.withheld
+    assert section.new_count == 2
+    html = package.syntheses[0].data.decode("utf-8")
+    for output in (html, package.chat_text):
+        assert "secret" not in output
+        assert "Des horizons souhaitables" in output
+    assert "2 contributions — moins de 2 participants ont répondu ici" in " ".join(html.split())
+    assert any(text in html for text in TEXTS)  # the other sections are published

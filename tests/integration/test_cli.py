@@ -184,6 +184,32 @@ def test_campaign_create_refuses_bad_arguments(qn: QnBot, tmp_path: Path) -> Non
     assert list(statuses(qn)) == ["c1"]
 
 
+def test_campaign_min_respondents_option(qn: QnBot) -> None:
+    """`create --min-respondents N` and `set SLUG --min-respondents N`: the campaign's own
+    anonymity threshold (5 when not given)."""
+    qn.read("campaign", "create", "defaut", "--flow", "construire-2030", "--title", "Défaut")
+    assert campaign_record(qn.config, "defaut").min_respondents == 5
+    created = qn.ok(
+        "campaign", "create", "petit", "--flow", "construire-2030", "--title", "Petit",
+        "--min-respondents", "3",
+    )  # fmt: skip
+    assert "petit" in created.stdout
+    assert campaign_record(qn.config, "petit").min_respondents == 3
+    changed = qn.ok("campaign", "set", "petit", "--min-respondents", "8")
+    assert changed.stdout.split() == ["petit", "min-respondents=8"]
+    assert campaign_record(qn.config, "petit").min_respondents == 8
+    for args in (("set", "petit", "--min-respondents", "0"), ("set", "petit")):
+        assert_error(qn.inproc("campaign", *args), 2, "--min-respondents")
+    assert_error(
+        qn.inproc("campaign", "create", "zero", "--flow", "construire-2030", "--title", "Z",
+                  "--min-respondents", "0"),
+        2,
+        "--min-respondents",
+    )  # fmt: skip
+    assert_error(qn.inproc("campaign", "set", "nulle-part", "--min-respondents", "3"), 1, "error:")
+    assert campaign_record(qn.config, "petit").min_respondents == 8
+
+
 def test_a_closed_campaign_is_said_to_be_closed_and_rights_still_work(qn: QnBot) -> None:
     qn.read("campaign", "create", SLUG, "--flow", "construire-2030", "--title", "Construire 2030")
     qn.read("campaign", "open", SLUG)

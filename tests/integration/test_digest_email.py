@@ -35,11 +35,14 @@ from qn_bot.digest.send import (
 )
 from qn_bot.domain import Address, CampaignStatus, OutboundMessage, UserRef
 from qn_bot.errors import CampaignError
+from qn_bot.export import export_campaign
 from qn_bot.flows.format import Flow, StepKind
 from qn_bot.flows.loader import resolve_flow
+from qn_bot.service import Service
 from qn_bot.store import schema as t
 from qn_bot.store.sql import Store
 from qn_bot.synthesis import step_heading
+from tests.contract.test_service import Citizen
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +139,8 @@ def seed_flow() -> Flow:
 
 
 async def fill_with_seed(store: Store, at: datetime) -> Flow:
-    """Three participants answer every list step with the seed page's bullets."""
+    """Three participants answer every list step with the seed page's bullets; the campaign's
+    threshold is 3, as the team's."""
     flow = seed_flow()
     async with store.transaction() as tx:
         c = await tx.create_campaign(
@@ -148,6 +152,7 @@ async def fill_with_seed(store: Store, at: datetime) -> Flow:
             now=at - timedelta(days=30),
             edition="Think Small 2016-2017",
             status=CampaignStatus.OPEN,
+            min_respondents=3,
         )
         people = []
         for n in range(3):
@@ -159,6 +164,7 @@ async def fill_with_seed(store: Store, at: datetime) -> Flow:
             )
             status = "completed" if n == 0 else "active"
             session = await tx.save_session(p.id, c.id, {}, at, status=status, step_id=None)
+            await tx.record_consent(session, flow.version, at)
             people.append((p.id, session))
         seq = 0
         for step in flow.steps:
@@ -491,3 +497,89 @@ async def test_nothing_is_sent_for_a_closed_campaign_without_news(
     status = await digest_status(store, team.name)
     assert status is not None
     assert status.quiet
+
+
+LONE = "Le projet secret de Paul"
+
+
+async def test_a_lone_respondent_is_in_no_public_output(
+    store: Store, db: str, smtp: tuple[Handler, int]
+) -> None:
+    """One citizen answered every question. The digest counts them, and nothing it sends or
+    shows (e-mail text, HTML, attached synthesis; the rooms' message and its files; /digest in a
+    facilitator's chat; the preview) holds a word of theirs. The facilitator's export does."""
+    handler, port = smtp
+    config = make_config(db, port)
+    team = config.teams[0]
+    period = completed_period(team, NOW)
+    flow = seed_flow()
+    async with store.transaction() as tx:
+        c = await tx.create_campaign(
+            slug="construire-2030",
+            title="Construire 2030",
+            flow_id=flow.id,
+            flow_version=flow.version,
+            flow_source=flow.source,
+            now=period.start - timedelta(days=30),
+            status=CampaignStatus.OPEN,
+        )
+        p = await tx.create_participant(
+            UserRef("telegram", SECRET_ID),
+            Address("telegram", SECRET_ID),
+            period.start,
+            language="fr",
+        )
+        at = period.start + timedelta(days=1)
+        session = await tx.save_session(p.id, c.id, {}, at, status="completed", step_id=None)
+        await tx.record_consent(session, flow.version, at)
+        for seq, step in enumerate(flow.steps, start=1):
+            if step.kind is StepKind.LIST:
+                await tx.add_item(
+                    session_id=session,
+                    campaign_id=c.id,
+                    participant_id=p.id,
+                    seq=seq,
+                    step_id=step.id,
+                    text=f"{LONE} ({step.id}), projet secret",
+                    value=None,
+                    now=at + timedelta(minutes=seq),
+                )
+
+    assert await send_digest(store, config, team, NOW, late=False)
+    (msg,) = handler.messages
+    plain, html_part = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert plain is not None
+    assert html_part is not None
+    outputs = {"text": plain.get_content(), "html": html_part.get_content()}
+    for part in msg.iter_attachments():
+        data = part.get_content()
+        if part.get_content_type() == "text/html":
+            outputs["attachment"] = data.decode() if isinstance(data, bytes) else data
+    assert len(outputs) == 3
+    for row in await outbox_rows(store):  # the Matrix room and the Telegram group
+        message = OutboundMessage.from_json(row.payload)
+        outputs[f"chat {row.chat_id}"] = message.text
+        for a in message.attachments:
+            if a.media_type == "text/html":
+                outputs[f"chat {row.chat_id} {a.filename}"] = a.data.decode()
+    boss = Citizen(
+        Service(store, clock=lambda: NOW, admins=("test:boss",), teams=config.teams), "boss"
+    )
+    outputs["/digest"] = await boss.say("/digest")
+    for reply in boss.last:
+        for a in reply.attachments:
+            if a.media_type == "text/html":
+                outputs[f"/digest {a.filename}"] = a.data.decode()
+    outputs["preview"] = await preview_digest(store, config, team, NOW)
+    assert len(outputs) == 10
+    for name, output in outputs.items():
+        assert "secret" not in output.lower(), name
+        assert SECRET_ID not in output, name
+    # Counts are there: the campaign's own threshold (5 by default) is stricter than the team's.
+    assert "Moins de 5 répondants" in outputs["text"]
+    assert "Nouvelles contributions : " in outputs["text"]
+    assert "1 contribution — moins de 5 participants ont répondu ici" in squash(
+        outputs["attachment"]
+    )
+    async with store.transaction() as tx:  # the data controller's copy keeps everything
+        assert LONE in await export_campaign(tx, "construire-2030", "md")

@@ -76,6 +76,7 @@ def parse(path: Path) -> Page:
 
 
 async def fill(store: Store) -> None:
+    """Five participants per published campaign (the default threshold): every section shows."""
     flow = resolve_flow("construire-2030")
     specs = [
         ("ville-2015", "Ville 2015", "Questions Numériques 2014-2015", CampaignStatus.CLOSED, 0),
@@ -84,8 +85,11 @@ async def fill(store: Store) -> None:
         ("brouillon", "Brouillon secret", "Think Small 2016-2017", CampaignStatus.DRAFT, 3),
     ]
     async with store.transaction() as tx:
-        user = UserRef("telegram", SECRET_ID)
-        p = await tx.create_participant(user, Address("telegram", SECRET_ID), T0, language="fr")
+        people = []
+        for n in range(5):
+            user = UserRef("telegram", f"{SECRET_ID}{n}")
+            address = Address("telegram", f"{SECRET_ID}{n}")
+            people.append(await tx.create_participant(user, address, T0, language="fr"))
         for slug, title, edition, status, days in specs:
             c = await tx.create_campaign(
                 slug=slug,
@@ -97,29 +101,34 @@ async def fill(store: Store) -> None:
                 edition=edition,
                 status=status,
             )
-            session = await tx.save_session(p.id, c.id, {}, T0, status="active", step_id=None)
-            texts = [("pourquoi", "Révolution numérique"), ("meurt", ATTACK)]
-            if slug == "brouillon":
-                texts = [("pourquoi", "texte d'un brouillon")]
-            for seq, (step, text) in enumerate(texts, start=1):
-                await tx.add_item(
-                    session_id=session,
-                    campaign_id=c.id,
-                    participant_id=p.id,
-                    seq=seq,
-                    step_id=step,
-                    text=text,
-                    value=None,
-                    now=T0 + timedelta(days=days, hours=seq),
-                )
-            await tx.revise_item(
-                session_id=session,
-                seq=1,
-                revision=2,
-                text="Révolution numérique !",
-                value=None,
-                now=T0 + timedelta(days=days + 1),
-            )
+            for n, p in enumerate(people):
+                session = await tx.save_session(p.id, c.id, {}, T0, status="active", step_id=None)
+                await tx.record_consent(session, flow.version, T0)
+                texts = [("pourquoi", f"Idée {n}"), ("meurt", f"Mort {n}")]
+                if n == 0:
+                    texts = [("pourquoi", "Révolution numérique"), ("meurt", ATTACK)]
+                if slug == "brouillon":
+                    texts = [("pourquoi", "texte d'un brouillon")]
+                for seq, (step, text) in enumerate(texts, start=1):
+                    await tx.add_item(
+                        session_id=session,
+                        campaign_id=c.id,
+                        participant_id=p.id,
+                        seq=seq,
+                        step_id=step,
+                        text=text,
+                        value=None,
+                        now=T0 + timedelta(days=days, hours=seq),
+                    )
+                if n == 0:
+                    await tx.revise_item(
+                        session_id=session,
+                        seq=1,
+                        revision=2,
+                        text="Révolution numérique !",
+                        value=None,
+                        now=T0 + timedelta(days=days + 1),
+                    )
 
 
 @pytest.fixture
@@ -228,3 +237,97 @@ async def test_cli_command_writes_the_site(tmp_path: Path, database_url: str) ->
     assert await cmd_export_site(argparse.Namespace(dir=str(out)), config) == 0
     index = parse(out / "index.html")
     assert "Aucune campagne publiée pour l'instant." in index.text
+
+
+# --- the anonymity threshold ----------------------------------------------------------------------
+
+
+async def answer(
+    store: Store, slug: str, answers: dict[str, int], *, min_respondents: int | None = None
+) -> None:
+    """A campaign where ``answers[step]`` distinct citizens answered ``step`` (one each)."""
+    flow = resolve_flow("construire-2030")
+    async with store.transaction() as tx:
+        c = await tx.create_campaign(
+            slug=slug,
+            title=slug,
+            flow_id=flow.id,
+            flow_version=flow.version,
+            flow_source=flow.source,
+            now=T0,
+            edition="Think Small 2016-2017",
+            status=CampaignStatus.OPEN,
+            **({} if min_respondents is None else {"min_respondents": min_respondents}),
+        )
+        for n in range(max(answers.values())):
+            user = UserRef("telegram", f"{slug}-{n}")
+            p = await tx.create_participant(
+                user, Address("telegram", f"{slug}-{n}"), T0, language="fr"
+            )
+            session = await tx.save_session(p.id, c.id, {}, T0, status="active", step_id=None)
+            await tx.record_consent(session, flow.version, T0)
+            steps = [step for step, count in answers.items() if n < count]
+            for seq, step in enumerate(steps, start=1):
+                await tx.add_item(
+                    session_id=session,
+                    campaign_id=c.id,
+                    participant_id=p.id,
+                    seq=seq,
+                    step_id=step,
+                    text=f"MARQUE-{step} de {slug}-{n}",
+                    value=None,
+                    now=T0 + timedelta(minutes=n),
+                )
+
+
+async def test_a_one_person_campaign_is_published_as_counts_only(
+    tmp_path: Path, database_url: str
+) -> None:
+    await upgrade(database_url)
+    async with Store.from_url(database_url) as store:
+        await answer(store, "solo", {"pourquoi": 1, "meurt": 1, "acteurs": 1})
+        await export_site(store, tmp_path / "site", NOW)
+    page = parse(tmp_path / "site" / "solo.html")
+    assert "MARQUE" not in page.text  # not one word of what they wrote
+    assert "1 participant" in page.text
+    assert page.text.count("1 contribution — moins de 5 participants ont répondu ici") == 3
+    assert ("h3", "Ce qui meurt") in page.headings
+    assert "solo.html" in parse(tmp_path / "site" / "index.html").links()
+
+
+async def test_the_site_threshold_holds_per_section_and_the_strictest_one_wins(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Six participants, but only two of them said what is dying: that section shows a count.
+    The site's key and the campaign's option are both floors; the higher one applies."""
+    await upgrade(database_url)
+    async with Store.from_url(database_url) as store:
+        await answer(store, "mixte", {"pourquoi": 6, "meurt": 2, "acteurs": 4})
+
+        async def published(site_minimum: int) -> str:
+            config = Config.model_validate(
+                {"database": {"url": database_url}, "site": {"min_respondents": site_minimum}}
+            )
+            out = tmp_path / f"site-{site_minimum}"
+            assert await cmd_export_site(argparse.Namespace(dir=str(out)), config) == 0
+            return parse(out / "mixte.html").text
+
+        text = await published(3)  # the campaign's default, 5, is stricter
+        assert "MARQUE-pourquoi de mixte-5" in text
+        assert "MARQUE-meurt" not in text
+        assert "MARQUE-acteurs" not in text
+        assert "2 contributions — moins de 5 participants ont répondu ici" in text
+        assert "4 contributions — moins de 5 participants ont répondu ici" in text
+        assert "6 participants" in text
+
+        async with store.transaction() as tx:
+            campaign = await tx.campaign_by_slug("mixte")
+            assert campaign is not None
+            await tx.set_campaign_min_respondents(campaign.id, 2)
+        text = await published(2)
+        assert "MARQUE-meurt de mixte-1" in text
+        assert "MARQUE-acteurs de mixte-3" in text
+        text = await published(3)  # now the site's key is the stricter one
+        assert "MARQUE-acteurs de mixte-3" in text
+        assert "MARQUE-meurt" not in text
+        assert "2 contributions — moins de 3 participants ont répondu ici" in text

@@ -30,6 +30,17 @@ def test_defaults_without_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert config.source is None
 
 
+def test_anonymity_thresholds_default_to_five(tmp_path: Path) -> None:
+    """The site and teams publish nothing of a section answered by fewer than 5 people unless
+    the operator says otherwise."""
+    path = tmp_path / "c.toml"
+    path.write_text("[site]\nmin_respondents = 7\n\n[[teams]]\nname = 'a'\n")
+    config = load_config(path, environ={})
+    assert config.site.min_respondents == 7
+    assert config.teams[0].min_respondents == 5
+    assert load_config(None, environ={}).site.min_respondents == 5
+
+
 def test_config_file_from_environment(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[database]\nurl = "sqlite:///x.db"\n')
@@ -45,6 +56,8 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ("admins = ['nocolon']\n", "PLATFORM:USER_ID"),
         ("[telegram]\nmode = 'carrier-pigeon'\n", "mode"),
         ("not toml at all [", "invalid TOML"),
+        ("[site]\nmin_respondents = 0\n", "min_respondents"),
+        ("[[teams]]\nname = 'a'\nmin_respondents = 0\n", "min_respondents"),
     ],
 )
 def test_bad_config_is_explained(tmp_path: Path, text: str, needle: str) -> None:

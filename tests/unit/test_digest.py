@@ -79,7 +79,9 @@ def flow() -> Flow:
     return load_flow_text(FLOW_TOML, "mini.toml")
 
 
-def campaign(status: CampaignStatus = CampaignStatus.OPEN) -> CampaignRecord:
+def campaign(
+    status: CampaignStatus = CampaignStatus.OPEN, min_respondents: int = 1
+) -> CampaignRecord:
     f = flow()
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     return CampaignRecord(
@@ -95,15 +97,23 @@ def campaign(status: CampaignStatus = CampaignStatus.OPEN) -> CampaignRecord:
         closes_at=None,
         created_at=t0,
         updated_at=t0,
+        min_respondents=min_respondents,
     )
 
 
 _ids = count(1)
+_people: dict[str, int] = {}
 
 
-def item(step: str, text: str, at: datetime, who: str = "P-1") -> ItemRecord:
+def item(
+    step: str, text: str, at: datetime, who: str = "P-1", person: int | None = None
+) -> ItemRecord:
+    """An item of ``who`` (the name exports show); ``person`` is who it really is (by default,
+    one person per name)."""
     n = next(_ids)
-    return ItemRecord(n, "mini", who, step, n, text, None, 1, at, at)
+    if person is None:
+        person = _people.setdefault(who, len(_people) + 1)
+    return ItemRecord(n, "mini", who, step, n, text, None, 1, at, at, participant_id=person)
 
 
 # --- periods --------------------------------------------------------------------------------------
@@ -218,8 +228,11 @@ def digest_of(
     *,
     team: TeamConfig = TEAM,
     late: bool = False,
+    record: CampaignRecord | None = None,
 ) -> Digest:
-    data = CampaignInput(campaign(), flow(), items, sessions or [])
+    if sessions is None:  # everyone who answered consented, at the start of the week
+        sessions = [SessionFact(p, PERIOD.start, None) for p in {i.participant_id for i in items}]
+    data = CampaignInput(record or campaign(), flow(), items, sessions)
     return build_digest(
         team.name,
         team.language,
@@ -267,7 +280,7 @@ def test_sections_in_flow_order_newest_first_capped() -> None:
     assert c.sections[0].part == "1 – Pourquoi tout va changer ?"
     assert c.sections[1].part == "Avec quels moyens ?"
     text = render_text(digest_of(items))
-    assert "… et 3 autre(s)" in text
+    assert "… et 3 autres" in text
     assert text.index("idée 7") < text.index("idée 3")
 
 
@@ -287,6 +300,57 @@ def test_no_breakdown_below_min_respondents() -> None:
     assert "Moins de 3 répondants" in render_text(d)
     third = [*items, item("meurt", "autre", IN, who="P-C")]
     assert digest_of(third).campaigns[0].breakdown
+
+
+def test_a_section_with_too_few_respondents_shows_its_count_only() -> None:
+    """Decided per section too: three respondents this week, but one alone in "Ce qui meurt"."""
+    items = [
+        *three_people(["idée a", "idée b", "idée c"]),
+        item("meurt", "Le secret de Paul", IN, who="P-0"),
+        item("meurt", "Un autre secret de Paul", IN + timedelta(minutes=9), who="P-0"),
+    ]
+    d = digest_of(items)
+    c = d.campaigns[0]
+    assert c.breakdown
+    pourquoi, meurt = c.sections
+    assert pourquoi.items == ("idée c", "idée b", "idée a")
+    assert not pourquoi.withheld
+    assert meurt.withheld
+    assert (meurt.new_count, meurt.items, meurt.more, meurt.themes) == (2, (), 0, ())
+    for rendered in (render_text(d), render_html(d), render_preview(d), render_chat_text(d)):
+        assert "secret" not in rendered.lower()  # neither the texts nor their theme
+        assert "Ce qui meurt" in rendered
+        assert "idée a" in rendered
+    assert "Ce qui meurt (2 nouvelles)" in render_text(d)
+    assert "moins de 3 répondants dans cette section" in render_text(d)
+
+
+def test_the_strictest_of_team_and_campaign_thresholds_applies() -> None:
+    items = three_people(["a", "b", "c"])
+    strict = digest_of(items, record=campaign(min_respondents=5))  # the team says 3
+    assert not strict.campaigns[0].breakdown
+    assert strict.campaigns[0].min_respondents == 5
+    assert "Moins de 5 répondants" in render_text(strict)
+    assert "Moins de 5 répondants" in render_html(strict)
+    lenient = digest_of(items, record=campaign(min_respondents=2))
+    assert lenient.campaigns[0].breakdown
+    team = TeamConfig(name="equipe-2030", campaigns=("mini",), min_respondents=4)
+    assert (
+        not digest_of(items, team=team, record=campaign(min_respondents=2)).campaigns[0].breakdown
+    )
+
+
+def test_respondents_are_people_not_signatures() -> None:
+    """Two people signing with one name are two respondents; one person is one."""
+    signed = [
+        item("pourquoi", "a", IN, who="Marie Curie", person=101),
+        item("pourquoi", "b", IN, who="Marie Curie", person=102),
+        item("pourquoi", "c", IN, who="P-X", person=103),
+    ]
+    c = digest_of(signed).campaigns[0]
+    assert (c.respondents, c.breakdown, c.sections[0].withheld) == (3, True, False)
+    alone = [item("pourquoi", t, IN, who=f"P-{t}", person=104) for t in "abc"]
+    assert not digest_of(alone).campaigns[0].breakdown
 
 
 def test_themes_per_section_in_the_digest() -> None:

@@ -65,3 +65,45 @@ async def test_items_index_upgrades_and_downgrades_on_every_backend(database_url
     finally:
         await engine.dispose()
     await upgrade(database_url)  # and up again
+
+
+async def test_campaign_threshold_upgrades_and_downgrades_on_every_backend(
+    database_url: str,
+) -> None:
+    """0005 gives every campaign, old ones included, an anonymity threshold of 5; and back."""
+    await upgrade(database_url, "0004")
+    engine = create_engine(database_url)
+    now = "2026-01-01 00:00:00"
+    try:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(
+                "INSERT INTO campaigns (slug, title, flow_id, flow_version, flow_source, status,"
+                f" created_at, updated_at) VALUES ('vieille', 'V', 'f', 1, '', 'open', '{now}',"
+                f" '{now}')"
+            )
+    finally:
+        await engine.dispose()
+    await upgrade(database_url)
+    engine = create_engine(database_url)
+
+    def columns(connection: Connection) -> set[str]:
+        return {str(c["name"]) for c in inspect(connection).get_columns("campaigns")}
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config(database_url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+
+    try:
+        async with engine.connect() as connection:
+            found = await connection.exec_driver_sql(
+                "SELECT min_respondents FROM campaigns WHERE slug = 'vieille'"
+            )
+            assert found.scalar_one() == 5
+        async with engine.begin() as connection:
+            await connection.run_sync(downgrade)
+        async with engine.connect() as connection:
+            assert "min_respondents" not in await connection.run_sync(columns)
+    finally:
+        await engine.dispose()
+    await upgrade(database_url)  # and up again

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from qn_bot.disclosure import Disclosure
 from qn_bot.domain import Address, CampaignStatus, UserRef
 from qn_bot.errors import CampaignError
 from qn_bot.export import (
@@ -208,8 +209,11 @@ def items() -> list[ItemRecord]:
     ]
 
 
-def synth(flow: Flow, items: list[ItemRecord], language: str = "fr") -> Synthesis:
-    return build_synthesis(campaign(flow), flow, items, language, NOW)
+def synth(
+    flow: Flow, items: list[ItemRecord], language: str = "fr", participants: int = 3
+) -> Synthesis:
+    # Participants are counted by the store (qn_bot.participants); three people answer here.
+    return build_synthesis(campaign(flow), flow, items, language, NOW, participants=participants)
 
 
 # --- the model --------------------------------------------------------------------------------
@@ -272,7 +276,7 @@ def test_empty_sections_are_kept_without_bullets(flow: Flow, items: list[ItemRec
     sections = {x.step_id: x for x in synth(flow, items).sections}
     assert sections["meurt"].bullets == ()
     assert sections["mot"].bullets == ()
-    empty = synth(flow, [])
+    empty = synth(flow, [], participants=0)
     assert len(empty.sections) == 7
     assert all(x.bullets == () for x in empty.sections)
     assert empty.participants == 0
@@ -302,6 +306,61 @@ def test_dates_in_both_languages() -> None:
     assert format_date_fr(date(2016, 2, 1)) == "1er février 2016"
     assert format_date_en(date(2016, 8, 1)) == "1 August 2016"
     assert format_date_fr(date(2016, 12, 31)) == "31 décembre 2016"
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())  # no-break spaces too
+
+
+def test_sections_below_the_threshold_show_their_count_only(
+    flow: Flow, items: list[ItemRecord]
+) -> None:
+    """Public outputs: a section answered by fewer people than the threshold shows how many
+    answers it holds, never the answers, even when the campaign has enough participants."""
+    disclosure = Disclosure(
+        minimum=3,
+        respondents={"pourquoi": 3, "moyens": 3, "priorite": 1, "note": 3, "acteurs": 1},
+    )
+    for language in ("fr", "en"):
+        s = build_synthesis(
+            campaign(flow), flow, items, language, NOW, participants=3, disclosure=disclosure
+        )
+        sections = {x.step_id: x for x in s.sections}
+        assert sections["pourquoi"].bullets[0] == "Révolution numérique"
+        assert not sections["pourquoi"].withheld
+        for step_id in ("priorite", "acteurs"):
+            assert sections[step_id].withheld
+            assert sections[step_id].bullets == ()
+            assert sections[step_id].count == 1
+        assert not sections["meurt"].withheld  # nothing to withhold: it says it is empty
+        md, html = render_markdown(s), render_html(s)
+        for page in (md, html):
+            assert "Agir vite" not in page
+            assert "Act fast" not in page
+            assert "Chercheurs" not in page
+            assert "Révolution numérique" in page
+    md_fr = squash(render_markdown(synth_with(flow, items, disclosure, "fr")))
+    assert "1 contribution — moins de 3 participants ont répondu ici : le détail" in md_fr
+    assert "1 réponse — moins de 3 participants ont répondu ici" in md_fr
+    md_en = squash(render_markdown(synth_with(flow, items, disclosure, "en")))
+    assert "1 contribution — fewer than 3 participants answered here" in md_en
+    assert "1 answer — fewer than 3 participants answered here" in md_en
+
+
+def test_without_a_threshold_everything_shows(flow: Flow, items: list[ItemRecord]) -> None:
+    """Facilitator exports: the data controller's copy holds every answer."""
+    s = synth(flow, items)
+    assert not any(x.withheld for x in s.sections)
+    assert "Agir vite" in render_markdown(s)
+    assert "moins de" not in render_markdown(s)
+
+
+def synth_with(
+    flow: Flow, items: list[ItemRecord], disclosure: Disclosure, language: str
+) -> Synthesis:
+    return build_synthesis(
+        campaign(flow), flow, items, language, NOW, participants=3, disclosure=disclosure
+    )
 
 
 # --- Markdown ---------------------------------------------------------------------------------
@@ -341,7 +400,7 @@ def test_markdown_in_english(flow: Flow, items: list[ItemRecord]) -> None:
 
 
 def test_markdown_without_edition(flow: Flow) -> None:
-    s = build_synthesis(campaign(flow, edition=None), flow, [], "fr", NOW)
+    s = build_synthesis(campaign(flow, edition=None), flow, [], "fr", NOW, participants=0)
     assert render_markdown(s).startswith("# Construire 2030\n")
 
 
@@ -396,7 +455,7 @@ def test_markdown_escapes_facilitator_text_too(flow: Flow) -> None:
         created_at=T0,
         updated_at=T0,
     )
-    md = render_markdown(build_synthesis(hostile, flow, [], "fr", NOW))
+    md = render_markdown(build_synthesis(hostile, flow, [], "fr", NOW, participants=0))
     assert "# Titre \\*gras\\* \\#1 \\#" in md.splitlines()
     assert "Questions Numériques — édition \\[x\\](y)" in md.splitlines()
 
@@ -496,7 +555,7 @@ def test_html_escapes_facilitator_text(flow: Flow) -> None:
         created_at=T0,
         updated_at=T0,
     )
-    page = parse(render_html(build_synthesis(hostile, flow, [], "fr", NOW)))
+    page = parse(render_html(build_synthesis(hostile, flow, [], "fr", NOW, participants=0)))
     assert "script" not in page.tags
     assert "img" not in page.tags
     assert SCRIPT in page.texts

@@ -1,0 +1,174 @@
+"""Who took part in a campaign: the one definition of a participant, and of a respondent.
+
+**A participant of a campaign** is a citizen who consented to it (when its flow has a consent
+step) and has at least one live answer in it — an answer not deleted, not withdrawn, not erased.
+Someone who refused consent, consented and never answered, deleted every answer or erased
+everything with /oublier is not one. People are told apart by who they are, never by the name
+they show: two citizens who sign alike are two participants. A participant joined in the week
+their session began, and completed the flow when it was last completed.
+
+**The respondents of a section** are the participants with at least one live answer in it.
+
+``/stats``, digests, exports and the site all count with the functions below, so a campaign has
+one number of participants wherever it is shown. Everything is counted by the database; nothing
+here loads a campaign's answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, Select, distinct, exists, func, select
+
+from qn_bot.disclosure import Disclosure, answers_per_participant
+from qn_bot.flows.format import Flow, Step, StepKind
+from qn_bot.store import schema as t
+from qn_bot.synthesis import utc
+
+if TYPE_CHECKING:
+    from qn_bot.store.records import CampaignRecord
+    from qn_bot.store.sql import Tx
+
+#: Steps that hold no answer of their own: they are in no synthesis and have no respondents.
+_NO_ANSWER = frozenset({StepKind.INFO, StepKind.CONSENT})
+
+
+@dataclass(frozen=True, slots=True)
+class Participation:
+    """One participant of one campaign. ``participant`` is an opaque key, never shown."""
+
+    participant: int
+    created_at: datetime  # when their session of the campaign began
+    completed_at: datetime | None
+
+
+def asks_consent(flow: Flow) -> bool:
+    return any(step.kind is StepKind.CONSENT for step in flow.steps)
+
+
+def _consented(consent_required: bool) -> list[ColumnElement[bool]]:
+    return [t.sessions.c.consent_version.is_not(None)] if consent_required else []
+
+
+def participants_select(campaign_id: int, *, consent_required: bool) -> Select[Any]:
+    """The participants of a campaign, one row each (a citizen has one session per campaign)."""
+    s, i = t.sessions.c, t.items.c
+    # One index seek per session (items' (session_id, seq) key); the first live item ends it.
+    live = exists().where(i.session_id == s.id, i.deleted_at.is_(None))
+    return select(s.participant_id, s.created_at, s.completed_at).where(
+        s.campaign_id == campaign_id, live, *_consented(consent_required)
+    )
+
+
+async def campaign_participants(
+    tx: Tx, campaign: CampaignRecord, flow: Flow
+) -> list[Participation]:
+    stmt = participants_select(campaign.id, consent_required=asks_consent(flow))
+    rows = (await tx.conn.execute(stmt)).all()
+    return [Participation(r.participant_id, r.created_at, r.completed_at) for r in rows]
+
+
+def _within(instant: datetime | None, start: datetime | None, end: datetime | None) -> bool:
+    if instant is None:
+        return False
+    instant = utc(instant)
+    return (start is None or start <= instant) and (end is None or instant < end)
+
+
+def count_participants(people: Iterable[Participation]) -> int:
+    return len({p.participant for p in people})
+
+
+def joined_between(
+    people: Iterable[Participation], start: datetime | None, end: datetime | None = None
+) -> int:
+    """Participants whose session began in [start, end)."""
+    return len({p.participant for p in people if _within(p.created_at, start, end)})
+
+
+def completed_between(
+    people: Iterable[Participation], start: datetime | None = None, end: datetime | None = None
+) -> int:
+    """Participants who completed the flow in [start, end) (ever, without bounds)."""
+    return len({p.participant for p in people if _within(p.completed_at, start, end)})
+
+
+# --- respondents ----------------------------------------------------------------------------------
+
+
+def _respondents_of(
+    campaign_id: int,
+    step: Step,
+    enough: int,
+    consent_required: bool,
+    since: datetime | None,
+    until: datetime | None,
+) -> ColumnElement[int]:
+    """The respondents of one step, counted up to ``enough``, as a scalar subquery.
+
+    Only "enough or not" matters, so the database reads at most the rows that could hold
+    ``enough`` respondents: ``enough - 1`` respondents have at most ``enough - 1`` times the
+    step's answers per participant, one row more belongs to someone else. That is a few dozen
+    rows whatever the campaign's size (a range of ``ix_items_campaign_step_live``, each row
+    looked up for its author), where an exact count would read the whole step. Should a
+    participant ever hold more answers than the flow allows, the count can only come out lower:
+    the section is then withheld, never shown wrongly.
+    """
+    i, s = t.items.c, t.sessions.c
+    window = max(enough - 1, 0) * answers_per_participant(step) + 1
+    where = [i.campaign_id == campaign_id, i.step_id == step.id, i.deleted_at.is_(None)]
+    if since is not None:
+        where.append(i.created_at >= since)
+    if until is not None:
+        where.append(i.created_at < until)
+    rows = select(i.participant_id).where(*where)
+    if consent_required:
+        rows = rows.join_from(t.items, t.sessions, s.id == i.session_id).where(*_consented(True))
+    rows = rows.limit(window)
+    counted = rows.subquery()
+    return select(func.count(distinct(counted.c.participant_id))).scalar_subquery()
+
+
+async def section_respondents(
+    tx: Tx,
+    campaign_id: int,
+    steps: Sequence[Step],
+    *,
+    enough: int,
+    consent_required: bool,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, int]:
+    """Respondents per step, each counted up to ``enough`` (one statement for every step);
+    with ``since`` / ``until``, of the answers given in [since, until) only."""
+    if not steps:
+        return {}
+    columns = [
+        _respondents_of(campaign_id, step, enough, consent_required, since, until).label(f"s{n}")
+        for n, step in enumerate(steps)
+    ]
+    row = (await tx.conn.execute(select(*columns))).one()
+    return {step.id: min(int(n), enough) for step, n in zip(steps, row, strict=True) if n}
+
+
+def answer_steps(flow: Flow) -> list[Step]:
+    """The steps a synthesis has a section for."""
+    return [step for step in flow.steps if step.kind not in _NO_ANSWER]
+
+
+async def campaign_disclosure(
+    tx: Tx, campaign: CampaignRecord, flow: Flow, minimum: int
+) -> Disclosure:
+    """What a public output may show of ``campaign`` under ``minimum`` (the strictest
+    threshold that applies: see :func:`qn_bot.disclosure.strictest`)."""
+    respondents: Mapping[str, int] = await section_respondents(
+        tx,
+        campaign.id,
+        answer_steps(flow),
+        enough=minimum,
+        consent_required=asks_consent(flow),
+    )
+    return Disclosure(minimum, respondents)
