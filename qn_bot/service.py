@@ -55,6 +55,7 @@ from qn_bot.flows.format import Flow
 from qn_bot.flows.state import SessionState, Status
 from qn_bot.group_commit import GroupCommit
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
+from qn_bot.identity import SignatureProblem, parse_signature
 from qn_bot.store.batch import BatchWrites
 from qn_bot.store.records import CampaignRecord, ParticipantRecord
 from qn_bot.store.sql import PseudonymFactory, Store, Tx, random_pseudonym
@@ -63,7 +64,6 @@ from qn_bot.text import normalize, split_items
 log = logging.getLogger(__name__)
 
 _FORGET = "forget"
-MAX_SIGNATURE = 100
 _CHOOSE_CAMPAIGN = "choose_campaign"
 _CAMPAIGN_PREFIX = "campaign:"
 
@@ -390,11 +390,7 @@ class Service:
         if name == "mes_donnees":
             return [await self._my_data(tx, participant)]
         if name == "signer":
-            signature = " ".join(normalize(command.arg).split())[:MAX_SIGNATURE]
-            await tx.update_participant(participant.id, now, signature=signature or None)
-            if signature:
-                return [self._say(participant, "signed", name=signature)]
-            return [self._say(participant, "unsigned", pseudonym=participant.pseudonym)]
+            return [await self._sign(tx, participant, command.arg, now)]
         if name == "langue" and command.arg:
             wanted = command.arg.strip().lower()[:2]
             if wanted in SUPPORTED_LANGUAGES:
@@ -403,6 +399,20 @@ class Service:
                 if participant.active_campaign_id is None:
                     return [self._say(participant, "language_changed")]
         return None
+
+    async def _sign(
+        self, tx: Tx, participant: ParticipantRecord, typed: str, now: datetime
+    ) -> OutboundMessage:
+        """/signer NAME: one name names one participant; /signer alone: anonymous again."""
+        signature = parse_signature(typed)
+        if signature is SignatureProblem.EMPTY:
+            await tx.set_signature(participant.id, None, now)
+            return self._say(participant, "unsigned", pseudonym=participant.pseudonym)
+        if isinstance(signature, SignatureProblem):
+            return self._say(participant, f"signature_{signature.value}")
+        if not await tx.set_signature(participant.id, signature, now):
+            return self._say(participant, "signature_taken", name=signature.text)
+        return self._say(participant, "signed", name=signature.text)
 
     async def _reload(self, tx: Tx, participant: ParticipantRecord) -> ParticipantRecord:
         fresh = await tx.participant_by_id(participant.id)

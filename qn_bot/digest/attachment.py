@@ -24,7 +24,7 @@ from qn_bot.export import render_html
 from qn_bot.flows.format import Flow, StepKind
 from qn_bot.store.records import CampaignRecord, ItemRecord, RevisionRecord
 from qn_bot.store.sql import Tx
-from qn_bot.synthesis import Synthesis, build_synthesis, utc
+from qn_bot.synthesis import Bullet, Synthesis, build_synthesis, utc
 
 FULL_MAX_ITEMS = 10_000
 SECTION_CAP = 1_000
@@ -91,7 +91,7 @@ def _capped(s: Synthesis, totals: CampaignTotals, slug: str) -> Synthesis:
     for section in s.sections:
         left = totals.per_step.get(section.step_id, 0) - len(section.bullets)
         if section.kind in (StepKind.LIST, StepKind.TEXT) and left > 0:
-            bullets = (note.format(count=left, slug=slug), *section.bullets)
+            bullets = (Bullet(note.format(count=left, slug=slug)), *section.bullets)
             section = dataclasses.replace(section, bullets=bullets)
         sections.append(section)
     updated = s.updated_at if totals.updated_at is None else utc(totals.updated_at)

@@ -196,7 +196,7 @@ def campaign_facts(
         total_items=len(data.items),
         new_per_step={step_id: len(step_items) for step_id, step_items in by_step.items()},
         previous_new_items=sum(1 for i in data.items if _in(previous, i.created_at)),
-        respondents=len({i.pseudonym for i in new}),
+        respondents=len({i.participant_id for i in new}),
         newest=newest,
         themes=found,
         weeks=tuple(weeks),

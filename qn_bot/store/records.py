@@ -70,10 +70,12 @@ class SessionRecord:
 
 @dataclass(frozen=True, slots=True)
 class ItemRecord:
-    """One answer item, latest revision, as exports see it."""
+    """One answer item, latest revision, as exports see it. Group by ``participant_id``: the
+    pseudonym and the signature are what a page shows, not who someone is."""
 
     id: int
     campaign_slug: str
+    participant_id: int
     pseudonym: str
     step_id: str
     seq: int
@@ -82,6 +84,12 @@ class ItemRecord:
     revision: int
     created_at: datetime
     updated_at: datetime
+    signature: str | None = None  # the participant's /signer name, shown beside the text
+
+    @property
+    def shown_as(self) -> str:
+        """How exports name the participant: their signature if they signed, else pseudonym."""
+        return self.signature if self.signature is not None else self.pseudonym
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,9 +101,13 @@ def campaign(status: CampaignStatus = CampaignStatus.OPEN) -> CampaignRecord:
 _ids = count(1)
 
 
+_participants: dict[str, int] = {}
+
+
 def item(step: str, text: str, at: datetime, who: str = "P-1") -> ItemRecord:
     n = next(_ids)
-    return ItemRecord(n, "mini", who, step, n, text, None, 1, at, at)
+    participant = _participants.setdefault(who, len(_participants) + 1)
+    return ItemRecord(n, "mini", participant, who, step, n, text, None, 1, at, at)
 
 
 # --- periods --------------------------------------------------------------------------------------
