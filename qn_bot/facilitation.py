@@ -21,6 +21,7 @@ from qn_bot.i18n import Catalog
 from qn_bot.reminders import remind_campaign_now
 from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Tx
+from qn_bot.text import quote
 
 _EXPORT_TYPES = {
     "md": "text/markdown",
@@ -31,6 +32,9 @@ _EXPORT_TYPES = {
 _INVITE_WORDS = frozenset({"inviter", "invite", "invitation", "broadcast"})
 _ADD_WORDS = frozenset({"ajouter", "add", "+"})
 _REMOVE_WORDS = frozenset({"retirer", "remove", "supprimer", "-"})
+ERROR_WIDTH = 200
+#: Platform user ids are stored in columns of this many characters (store.schema).
+MAX_USER_ID = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,8 @@ async def run_facilitator_command(
     try:
         return await _run(ctx, command)
     except CampaignError as exc:
-        return [OutboundMessage(t(lang, "fac_error", error=str(exc)))]
+        # The error names what was typed (a campaign…): quoted, so kept short.
+        return [OutboundMessage(t(lang, "fac_error", error=quote(str(exc), ERROR_WIDTH)))]
     except _Refused:
         return [OutboundMessage(t(lang, "not_facilitator"))]
 
@@ -175,6 +180,8 @@ async def _role(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessag
         user = UserRef.parse(args[1])
     except ValueError:
         return [OutboundMessage(t(lang, "fac_usage_role"))]
+    if len(user.user_id) > MAX_USER_ID:  # no platform has such ids; PostgreSQL would refuse it
+        return [OutboundMessage(t(lang, "fac_usage_role"))]
     campaign_id = None
     scope = ""
     if len(args) > 2:
@@ -182,6 +189,6 @@ async def _role(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessag
         campaign_id, scope = campaign.id, f" ({campaign.slug})"
     if args[0].lower() in _ADD_WORDS:
         await ctx.tx.grant_facilitator(user, str(ctx.actor), ctx.now, campaign_id)
-        return [OutboundMessage(t(lang, "fac_granted", user=str(user), scope=scope))]
+        return [OutboundMessage(t(lang, "fac_granted", user=quote(str(user)), scope=scope))]
     await ctx.tx.revoke_facilitator(user, campaign_id)
-    return [OutboundMessage(t(lang, "fac_revoked", user=str(user), scope=scope))]
+    return [OutboundMessage(t(lang, "fac_revoked", user=quote(str(user)), scope=scope))]

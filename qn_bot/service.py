@@ -19,7 +19,7 @@ from datetime import datetime
 from qn_bot.campaigns import campaign_flow
 from qn_bot.clock import Clock, utcnow
 from qn_bot.commands import FLOW_COMMANDS, Command, is_facilitator_command, parse_command
-from qn_bot.config import RemindersConfig, TeamConfig
+from qn_bot.config import LimitsConfig, RemindersConfig, TeamConfig
 from qn_bot.domain import (
     Attachment,
     Button,
@@ -32,6 +32,7 @@ from qn_bot.domain import (
     UserRef,
 )
 from qn_bot.facilitation import FacilitatorContext, run_facilitator_command
+from qn_bot.flood import FloodGate, Verdict
 from qn_bot.flows.engine import (
     ChoiceInput,
     CommandInput,
@@ -59,7 +60,7 @@ from qn_bot.identity import SignatureProblem, parse_signature
 from qn_bot.store.batch import BatchWrites
 from qn_bot.store.records import CampaignRecord, ParticipantRecord
 from qn_bot.store.sql import PseudonymFactory, Store, Tx, random_pseudonym
-from qn_bot.text import normalize, split_items
+from qn_bot.text import normalize, quote, split_items
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ _CAMPAIGN_PREFIX = "campaign:"
 class HandleResult:
     duplicate: bool = False
     replies: list[OutboundMessage] = field(default_factory=list)
+    refused: bool = False  # over the citizen's flood limit: nothing stored (qn_bot.flood)
 
 
 class _KeyedLocks:
@@ -112,6 +114,8 @@ class Service:
         on_commit: Callable[[], None] | None = None,
         reminders: RemindersConfig | None = None,
         teams: tuple[TeamConfig, ...] = (),
+        limits: LimitsConfig | None = None,
+        unlimited_platforms: frozenset[str] = frozenset(),
     ) -> None:
         self.store = store
         self.catalog = catalog if catalog is not None else default_catalog()
@@ -125,11 +129,23 @@ class Service:
         self._locks = _KeyedLocks()
         self._commits: GroupCommit[InboundMessage, HandleResult] = GroupCommit(self._handle_batch)
         self._engines: dict[tuple[int, int], Engine] = {}
+        self._flood = (
+            FloodGate(limits.messages_per_window, limits.window_seconds)
+            if limits is not None and limits.messages_per_window > 0
+            else None
+        )
+        self._unlimited = unlimited_platforms
 
     # ------------------------------------------------------------------ entry point
 
     async def handle(self, msg: InboundMessage) -> HandleResult:
         """Handle one inbound message; returns after the transaction that holds it committed."""
+        if self._flood is not None and self._limited(msg):
+            verdict = self._flood.check(str(msg.sender), self.clock().timestamp())
+            if verdict is Verdict.WARN:
+                return await self._slow_down(msg)
+            if verdict is Verdict.REFUSE:
+                return HandleResult(refused=True)
 
         async def run() -> HandleResult:
             result = await self._commits.submit(msg)
@@ -140,6 +156,38 @@ class Service:
         # One message per conversation in flight: a conversation's messages are handled in
         # order, and no batch ever holds two messages of one citizen.
         return await self._locks.run(str(msg.sender), run)
+
+    def _limited(self, msg: InboundMessage) -> bool:
+        """Flood limits count what the bot acts on: anything in a private chat, commands in a
+        group (conversation between people in a group is none of the bot's business)."""
+        if msg.sender.platform in self._unlimited:
+            return False
+        if msg.is_private:
+            return True
+        command = parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
+        return command is not None and command.known
+
+    async def _slow_down(self, msg: InboundMessage) -> HandleResult:
+        """The first message refused in a flood: say why, once; store nothing of it."""
+        async with self.store.transaction() as tx:
+            participant = await tx.participant(msg.sender)
+            hint = msg.language_hint
+            if participant is not None:
+                language = self._lang(participant)
+            elif hint is not None and hint in SUPPORTED_LANGUAGES:
+                language = hint
+            else:
+                language = self.default_language
+            reply = OutboundMessage(self.catalog.t(language, "slow_down"))
+            await tx.enqueue(
+                msg.address,
+                reply,
+                self.clock(),
+                participant_id=participant.id if participant is not None else None,
+            )
+        if self.on_commit is not None:
+            self.on_commit()
+        return HandleResult(replies=[reply], refused=True)
 
     async def apologise(self, msg: InboundMessage) -> None:
         """Tell the citizen their message could not be handled (after an unexpected error)."""
@@ -428,7 +476,7 @@ class Service:
         if slug:
             campaign = await tx.campaign_by_slug(slug)
             if campaign is None or campaign.status is CampaignStatus.DRAFT:
-                return [self._say(participant, "unknown_campaign", slug=slug)]
+                return [self._say(participant, "unknown_campaign", slug=quote(slug))]
             if campaign.status is not CampaignStatus.OPEN:
                 return [self._say(participant, "campaign_closed", title=campaign.title)]
             return await self._enter_campaign(tx, participant, campaign, now)
@@ -521,7 +569,7 @@ class Service:
             if isinstance(inp, CommandInput) and inp.name == "aide":
                 return [self._say(participant, "help")]
             if isinstance(inp, CommandInput) and not inp.known:
-                return [self._say(participant, "unknown_command", command=inp.name)]
+                return [self._say(participant, "unknown_command", command=quote(inp.name))]
             return await self._start(tx, participant, "", now)
         campaign = await tx.campaign_by_id(participant.active_campaign_id)
         session = await tx.session(participant.id, participant.active_campaign_id)
