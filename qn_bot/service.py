@@ -143,7 +143,8 @@ class Service:
         if self._flood is not None and self._limited(msg):
             verdict = self._flood.check(str(msg.sender), self.clock().timestamp())
             if verdict is Verdict.WARN:
-                return await self._slow_down(msg)
+                # In the conversation's turn: after the replies to what came before it.
+                return await self._locks.run(str(msg.sender), lambda: self._slow_down(msg))
             if verdict is Verdict.REFUSE:
                 return HandleResult(refused=True)
 
