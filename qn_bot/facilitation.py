@@ -48,10 +48,7 @@ class FacilitatorContext:
     may: Callable[[int | None], Awaitable[bool]]  # may the actor act on this campaign?
     reminders: RemindersConfig
     teams: tuple[TeamConfig, ...] = ()
-
-
-class _Refused(Exception):
-    pass
+    private: bool = True  # a private chat (else a group: its members are not all facilitators)
 
 
 async def run_facilitator_command(
@@ -63,16 +60,14 @@ async def run_facilitator_command(
     except CampaignError as exc:
         # The error names what was typed (a campaign…): quoted, so kept short.
         return [OutboundMessage(t(lang, "fac_error", error=quote(str(exc), ERROR_WIDTH)))]
-    except _Refused:
-        return [OutboundMessage(t(lang, "not_facilitator"))]
 
 
 async def _campaign(ctx: FacilitatorContext, slug: str) -> CampaignRecord:
     campaign = await ctx.tx.campaign_by_slug(slug)
-    if campaign is None:
+    # A campaign outside the facilitator's scope is answered as one that does not exist: a
+    # different answer would tell them it does.
+    if campaign is None or not await ctx.may(campaign.id):
         raise CampaignError(f"no campaign named {slug!r}")
-    if not await ctx.may(campaign.id):
-        raise _Refused
     return campaign
 
 
@@ -84,7 +79,8 @@ async def _run(ctx: FacilitatorContext, command: Command) -> list[OutboundMessag
         return [OutboundMessage(t(lang, key, **params))]
 
     if name == "campagnes":
-        campaigns = await tx.campaigns()
+        # A facilitator of one campaign is not told the others exist, not even their titles.
+        campaigns = [c for c in await tx.campaigns() if await ctx.may(c.id)]
         if not campaigns:
             return say("fac_no_campaigns")
         lines = [
@@ -112,6 +108,8 @@ async def _run(ctx: FacilitatorContext, command: Command) -> list[OutboundMessag
     if name == "stats":
         return [await _stats(ctx, campaign)]
     if name == "export":
+        if not ctx.private:  # every answer, with pseudonyms: not for a group's other members
+            return say("fac_export_private")
         fmt = args[1] if len(args) > 1 else "md"
         if fmt not in _EXPORT_TYPES:
             return say("fac_export_formats")
@@ -151,23 +149,29 @@ async def _stats(ctx: FacilitatorContext, campaign: CampaignRecord) -> OutboundM
 async def _digest(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessage]:
     """/digest [TEAM]: the last completed week's digest, here and now (sent to no team)."""
     t, lang = ctx.catalog.t, ctx.language
-    names = [team.name for team in ctx.teams]
-    if not args and len(ctx.teams) == 1:
-        team = ctx.teams[0]
+    # Only the teams whose every campaign the facilitator may see are named, or given.
+    teams = [team for team in ctx.teams if await _may_see_team(ctx, team)]
+    if not args and len(teams) == 1:
+        team = teams[0]
     else:
-        found = [team for team in ctx.teams if args and team.name == args[0]]
-        if not found:
-            return [OutboundMessage(t(lang, "fac_digest_usage", teams=", ".join(names) or "—"))]
+        found = [team for team in teams if args and team.name == args[0]]
+        if not found:  # unknown, or out of scope: the same answer
+            names = ", ".join(team.name for team in teams) or "—"
+            return [OutboundMessage(t(lang, "fac_digest_usage", teams=names))]
         team = found[0]
-    for slug in team.campaigns:
-        campaign = await ctx.tx.campaign_by_slug(slug)
-        if campaign is not None and not await ctx.may(campaign.id):
-            raise _Refused
     period = completed_period(team, ctx.now)
     # With the period the database counts; without it every item would be loaded.
     data = await load_team_data(ctx.tx, team, period)
     package = await asyncio.to_thread(render_package, team, data, period, ctx.now, late=False)
     return [package.chat_message()]
+
+
+async def _may_see_team(ctx: FacilitatorContext, team: TeamConfig) -> bool:
+    for slug in team.campaigns:
+        campaign = await ctx.tx.campaign_by_slug(slug)
+        if campaign is not None and not await ctx.may(campaign.id):
+            return False
+    return True
 
 
 async def _role(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessage]:

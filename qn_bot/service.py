@@ -365,7 +365,7 @@ class Service:
                 OutboundMessage(self.catalog.t(language, "group_use_private", link=link))
             )
         elif is_facilitator_command(command.name):
-            replies += await self._facilitate(tx, msg.sender, language, command, now)
+            replies += await self._facilitate(tx, msg.sender, language, command, now, private=False)
         for reply in replies:
             await tx.enqueue(msg.address, reply, now)
         return HandleResult(replies=replies)
@@ -756,7 +756,14 @@ class Service:
         return str(user) in self.admins or await tx.is_facilitator(user, campaign_id)
 
     async def _facilitate(
-        self, tx: Tx, user: UserRef, language: str, command: Command, now: datetime
+        self,
+        tx: Tx,
+        user: UserRef,
+        language: str,
+        command: Command,
+        now: datetime,
+        *,
+        private: bool = True,
     ) -> list[OutboundMessage]:
         if not await self.is_facilitator(tx, user):
             # Logged without the platform id: the log may be shared, the id is personal data.
@@ -778,6 +785,7 @@ class Service:
             may=may,
             reminders=self.reminders,
             teams=self.teams,
+            private=private,
         )
         return await run_facilitator_command(context, command)
 
