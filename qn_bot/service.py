@@ -270,6 +270,7 @@ class Service:
                 at is None
                 or at.pending_action is not None
                 or at.reply_to != msg.address
+                or at.unreachable
                 or at.campaign_status is not CampaignStatus.OPEN
                 or at.session_id is None
                 or at.campaign_id is None
@@ -329,8 +330,12 @@ class Service:
                 pseudonym_factory=self.pseudonyms,
             )
             await tx.attach_message(msg.sender.platform, msg.message_id, participant.id)
-        elif participant.reply_to != msg.address:
-            await tx.update_participant(participant.id, now, reply_chat_id=msg.address.chat_id)
+        elif participant.reply_to != msg.address or participant.unreachable:
+            # Writing to us privately: this chat reaches them (again).
+            await tx.update_participant(
+                participant.id, now, reply_chat_id=msg.address.chat_id, unreachable=False
+            )
+            participant = await self._reload(tx, participant)
         replies = await self._dispatch(tx, participant, msg, now)
         # After /oublier the participant row is gone: the goodbye is not tied to it.
         # Only a confirmed /oublier erases a participant, and only while it is pending.
@@ -351,8 +356,15 @@ class Service:
         served; everything else is conversation between people and is ignored. No participant
         record is created for someone who only speaks in a group.
         """
+        if msg.kind is InboundKind.SHARED:
+            return await self._chat_shared(tx, msg, now)
         command = parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
         if command is None or not command.known:
+            # A citizen answering in what was their private chat: it gained a member without
+            # the adapter telling us (a gap in its history) — the same as being told.
+            known = await tx.participant(msg.sender)
+            if known is not None and known.reply_to == msg.address and not known.unreachable:
+                return await self._chat_shared(tx, msg, now)
             return HandleResult()
         replies: list[OutboundMessage] = []
         if not await tx.claim_message(msg.sender.platform, msg.message_id, now):
@@ -369,6 +381,26 @@ class Service:
         for reply in replies:
             await tx.enqueue(msg.address, reply, now)
         return HandleResult(replies=replies)
+
+    async def _chat_shared(self, tx: Tx, msg: InboundMessage, now: datetime) -> HandleResult:
+        """A citizen's private chat with the bot is private no more (someone else was invited):
+        no answer is collected there any longer, nothing personal is sent there — reminders,
+        recaps, files still waiting — and the citizen is told why, once."""
+        if not await tx.claim_message(msg.sender.platform, msg.message_id, now):
+            return HandleResult(duplicate=True)
+        owners = await tx.reached_at(msg.address)
+        if not owners:
+            return HandleResult()  # a group room all along, or already told
+        await tx.mark_unreachable(msg.address, now)
+        dropped = await tx.outbox_fail_chat(msg.address, "the chat is no longer private")
+        log.info(
+            "a private %s chat gained a member: %d waiting messages dropped",
+            msg.address.platform,
+            dropped,
+        )
+        reply = self._say(owners[0], "chat_shared")
+        await tx.enqueue(msg.address, reply, now)
+        return HandleResult(replies=[reply])
 
     # ------------------------------------------------------------------ dispatch
 

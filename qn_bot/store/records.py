@@ -55,6 +55,7 @@ class Conversation:
     state: dict[str, Any] | None
     campaign_status: CampaignStatus | None
     flow_version: int | None
+    unreachable: bool = False  # the general path clears it: the citizen is writing to us
 
 
 @dataclass(frozen=True, slots=True)

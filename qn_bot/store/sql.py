@@ -503,6 +503,20 @@ class Tx:
             return False
         return True
 
+    async def reached_at(self, address: Address) -> list[ParticipantRecord]:
+        """The citizens whose private chat with the bot is ``address`` (and who can be reached
+        there): whom a chat that stops being private concerns."""
+        stmt = (
+            select(t.participants)
+            .where(
+                t.participants.c.platform == address.platform,
+                t.participants.c.reply_chat_id == address.chat_id,
+                t.participants.c.unreachable.is_(False),
+            )
+            .order_by(t.participants.c.id)
+        )
+        return [_participant(row) for row in (await self.conn.execute(stmt)).all()]
+
     async def mark_unreachable(self, address: Address, now: datetime) -> None:
         await self.conn.execute(
             update(t.participants)
@@ -771,6 +785,7 @@ class Tx:
                     p.c.platform_user_id,
                     p.c.reply_chat_id,
                     p.c.pending_action,
+                    p.c.unreachable,
                     s.c.id,
                     s.c.campaign_id,
                     s.c.state,
@@ -784,11 +799,12 @@ class Tx:
             if self.dialect == "postgresql":
                 stmt = stmt.with_for_update(of=p)
             rows = (await self.conn.execute(stmt)).all()
-            for pid, user_id, chat, pending, sid, cid, state, status, version in rows:
+            for pid, user_id, chat, pending, unreachable, sid, cid, state, status, version in rows:
                 found[UserRef(platform, user_id)] = Conversation(
                     participant_id=pid,
                     reply_to=Address(platform, chat),
                     pending_action=pending,
+                    unreachable=bool(unreachable),
                     session_id=sid,
                     campaign_id=cid,
                     state=state,
