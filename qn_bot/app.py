@@ -94,6 +94,10 @@ class Application:
             on_commit=self.worker.notify,
             reminders=config.reminders,
             teams=config.teams,
+            limits=config.limits,
+            unlimited_platforms=frozenset(
+                name for name, a in self.adapters.items() if not a.capabilities.sender_limits
+            ),
         )
         self.scheduler = Scheduler(self.store, config, clock=clock, on_queued=self.worker.notify)
         self._started: list[Adapter] = []

@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="export a campaign's answers",
         description="md and html have the synthesis page's shape; csv and json "
-        "have one row per answer item. Participants appear as pseudonyms only.",
+        "have one row per answer item. Participants appear as pseudonyms, or by the name "
+        "they chose to sign with (/signer); never by a platform id.",
     )
     p.add_argument("slug")
     p.add_argument("--format", choices=("md", "html", "csv", "json"), default="md")

@@ -124,6 +124,15 @@ class RemindersConfig(_Section):
         return _check_timezone(value)
 
 
+class LimitsConfig(_Section):
+    """Per-citizen flood limits (qn_bot.flood): beyond this sustained rate a citizen gets one
+    "doucement" reply and what they send is refused until the rate drops. Counted in each bot
+    process's memory (README: "Flood limits")."""
+
+    messages_per_window: int = Field(20, ge=0)  # 0: no limit
+    window_seconds: float = Field(10.0, gt=0)
+
+
 class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     telegram: TelegramConfig = TelegramConfig()
@@ -132,6 +141,7 @@ class Config(_Section):
     outbox: OutboxConfig = OutboxConfig()
     reminders: RemindersConfig = RemindersConfig()
     site: SiteConfig = SiteConfig()
+    limits: LimitsConfig = LimitsConfig()
     admins: tuple[str, ...] = ()  # "platform:user_id"
     language: Literal["fr", "en"] = "fr"
     flows_dir: Path | None = None  # extra flow files for `flow list` and `campaign create`

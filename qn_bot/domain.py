@@ -61,6 +61,8 @@ class InboundKind(enum.StrEnum):
     UNSUPPORTED = "unsupported"  # photo, sticker, voice, file…: answered, never stored
     EDIT = "edit"  # the citizen edited an earlier message (target = its message id)
     DELETE = "delete"  # the citizen deleted / redacted an earlier message
+    # A private chat gained another member (sent with is_private=False): it is private no more.
+    SHARED = "shared"
 
 
 class UnsupportedReason(enum.StrEnum):

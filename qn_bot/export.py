@@ -2,7 +2,8 @@
 
 Everything a participant or facilitator wrote is treated as untrusted text: Markdown output
 escapes it so it cannot create markup, HTML goes through Jinja2 with autoescape, CSV guards
-against formula injection. Items only carry pseudonyms, so no platform id can leak from here.
+against formula injection; signatures (/signer) are participant text too. Items only carry
+pseudonyms and signatures, so no platform id can leak from here.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from qn_bot.flows.format import Flow, StepKind
 from qn_bot.participants import campaign_participants, count_participants
 from qn_bot.store.records import ItemRecord, RevisionRecord
 from qn_bot.store.sql import Tx
-from qn_bot.synthesis import Section, Synthesis, build_synthesis, format_date, step_heading, utc
+from qn_bot.synthesis import (
+    Bullet,
+    Section,
+    Synthesis,
+    build_synthesis,
+    format_date,
+    step_heading,
+    utc,
+)
 from qn_bot.templating import templates
 
 ExportFormat = Literal["md", "html", "csv", "json"]
@@ -177,9 +186,11 @@ def _md_heading(text: str) -> str:
     return md_escape(" ".join(_lines(text)), heading=True)
 
 
-def _md_bullet(text: str) -> str:
-    lines = _lines(text) or [""]
-    first, *rest = (md_escape(line) for line in lines)
+def _md_bullet(bullet: Bullet) -> str:
+    lines = [md_escape(line) for line in _lines(bullet.text)] or [""]
+    if bullet.signature is not None:
+        lines[-1] = f"{lines[-1]} — {md_escape(bullet.signature)}"
+    first, *rest = lines
     return "\n".join([f"- {first}".rstrip(), *(f"  {line}" for line in rest)])
 
 
@@ -266,7 +277,8 @@ def item_rows(items: list[ItemRecord], flow: Flow, language: str) -> list[dict[s
     return [
         {
             "campaign": item.campaign_slug,
-            "participant": item.pseudonym,
+            # Unique per participant: a signature can be neither a pseudonym nor another's.
+            "participant": item.shown_as,
             "step": item.step_id,
             # A step the flow no longer has keeps its row: nothing collected is silently dropped.
             "section": headings.get(item.step_id, ""),

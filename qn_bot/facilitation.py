@@ -27,6 +27,7 @@ from qn_bot.participants import (
 from qn_bot.reminders import remind_campaign_now
 from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Tx
+from qn_bot.text import quote
 
 _EXPORT_TYPES = {
     "md": "text/markdown",
@@ -37,6 +38,9 @@ _EXPORT_TYPES = {
 _INVITE_WORDS = frozenset({"inviter", "invite", "invitation", "broadcast"})
 _ADD_WORDS = frozenset({"ajouter", "add", "+"})
 _REMOVE_WORDS = frozenset({"retirer", "remove", "supprimer", "-"})
+ERROR_WIDTH = 200
+#: Platform user ids are stored in columns of this many characters (store.schema).
+MAX_USER_ID = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +68,16 @@ async def run_facilitator_command(
     try:
         return await _run(ctx, command)
     except CampaignError as exc:
-        return [OutboundMessage(t(lang, "fac_error", error=str(exc)))]
-    except _Refused:
-        return [OutboundMessage(t(lang, "not_facilitator"))]
+        # The error names what was typed (a campaign…): quoted, so kept short.
+        return [OutboundMessage(t(lang, "fac_error", error=quote(str(exc), ERROR_WIDTH)))]
 
 
 async def _campaign(ctx: FacilitatorContext, slug: str) -> CampaignRecord:
     campaign = await ctx.tx.campaign_by_slug(slug)
-    if campaign is None:
+    # A campaign outside the facilitator's scope is answered as one that does not exist: a
+    # different answer would tell them it does.
+    if campaign is None or not await ctx.may(campaign.id):
         raise CampaignError(f"no campaign named {slug!r}")
-    if not await ctx.may(campaign.id):
-        raise _Refused
     return campaign
 
 
@@ -86,7 +89,8 @@ async def _run(ctx: FacilitatorContext, command: Command) -> list[OutboundMessag
         return [OutboundMessage(t(lang, key, **params))]
 
     if name == "campagnes":
-        campaigns = await tx.campaigns()
+        # A facilitator of one campaign is not told the others exist, not even their titles.
+        campaigns = [c for c in await tx.campaigns() if await ctx.may(c.id)]
         if not campaigns:
             return say("fac_no_campaigns")
         lines = [
@@ -156,23 +160,29 @@ async def _stats(ctx: FacilitatorContext, campaign: CampaignRecord) -> OutboundM
 async def _digest(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessage]:
     """/digest [TEAM]: the last completed week's digest, here and now (sent to no team)."""
     t, lang = ctx.catalog.t, ctx.language
-    names = [team.name for team in ctx.teams]
-    if not args and len(ctx.teams) == 1:
-        team = ctx.teams[0]
+    # Only the teams whose every campaign the facilitator may see are named, or given.
+    teams = [team for team in ctx.teams if await _may_see_team(ctx, team)]
+    if not args and len(teams) == 1:
+        team = teams[0]
     else:
-        found = [team for team in ctx.teams if args and team.name == args[0]]
-        if not found:
-            return [OutboundMessage(t(lang, "fac_digest_usage", teams=", ".join(names) or "—"))]
+        found = [team for team in teams if args and team.name == args[0]]
+        if not found:  # unknown, or out of scope: the same answer
+            names = ", ".join(team.name for team in teams) or "—"
+            return [OutboundMessage(t(lang, "fac_digest_usage", teams=names))]
         team = found[0]
-    for slug in team.campaigns:
-        campaign = await ctx.tx.campaign_by_slug(slug)
-        if campaign is not None and not await ctx.may(campaign.id):
-            raise _Refused
     period = completed_period(team, ctx.now)
     # With the period the database counts; without it every item would be loaded.
     data = await load_team_data(ctx.tx, team, period)
     package = await asyncio.to_thread(render_package, team, data, period, ctx.now, late=False)
     return [package.chat_message()]
+
+
+async def _may_see_team(ctx: FacilitatorContext, team: TeamConfig) -> bool:
+    for slug in team.campaigns:
+        campaign = await ctx.tx.campaign_by_slug(slug)
+        if campaign is not None and not await ctx.may(campaign.id):
+            return False
+    return True
 
 
 async def _role(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessage]:
@@ -185,6 +195,8 @@ async def _role(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessag
         user = UserRef.parse(args[1])
     except ValueError:
         return [OutboundMessage(t(lang, "fac_usage_role"))]
+    if len(user.user_id) > MAX_USER_ID:  # no platform has such ids; PostgreSQL would refuse it
+        return [OutboundMessage(t(lang, "fac_usage_role"))]
     campaign_id = None
     scope = ""
     if len(args) > 2:
@@ -192,6 +204,6 @@ async def _role(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessag
         campaign_id, scope = campaign.id, f" ({campaign.slug})"
     if args[0].lower() in _ADD_WORDS:
         await ctx.tx.grant_facilitator(user, str(ctx.actor), ctx.now, campaign_id)
-        return [OutboundMessage(t(lang, "fac_granted", user=str(user), scope=scope))]
+        return [OutboundMessage(t(lang, "fac_granted", user=quote(str(user)), scope=scope))]
     await ctx.tx.revoke_facilitator(user, campaign_id)
-    return [OutboundMessage(t(lang, "fac_revoked", user=str(user), scope=scope))]
+    return [OutboundMessage(t(lang, "fac_revoked", user=quote(str(user)), scope=scope))]

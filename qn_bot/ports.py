@@ -52,6 +52,9 @@ class Capabilities:
     max_text_length: int = 4096
     attachments: bool = False
     messages_per_second: float = 30.0  # global pace of the outbox for this platform
+    # Per-citizen flood limits ([limits]) apply to its senders. Not to a local terminal: one
+    # trusted person at the keyboard, whose scripted input may come as fast as a pipe allows.
+    sender_limits: bool = True
 
 
 class Adapter(abc.ABC):

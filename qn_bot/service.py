@@ -19,7 +19,7 @@ from datetime import datetime
 from qn_bot.campaigns import campaign_flow
 from qn_bot.clock import Clock, utcnow
 from qn_bot.commands import FLOW_COMMANDS, Command, is_facilitator_command, parse_command
-from qn_bot.config import RemindersConfig, TeamConfig
+from qn_bot.config import LimitsConfig, RemindersConfig, TeamConfig
 from qn_bot.domain import (
     Attachment,
     Button,
@@ -32,6 +32,7 @@ from qn_bot.domain import (
     UserRef,
 )
 from qn_bot.facilitation import FacilitatorContext, run_facilitator_command
+from qn_bot.flood import FloodGate, Verdict
 from qn_bot.flows.engine import (
     ChoiceInput,
     CommandInput,
@@ -55,15 +56,15 @@ from qn_bot.flows.format import Flow
 from qn_bot.flows.state import SessionState, Status
 from qn_bot.group_commit import GroupCommit
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
+from qn_bot.identity import SignatureProblem, parse_signature
 from qn_bot.store.batch import BatchWrites
 from qn_bot.store.records import CampaignRecord, ParticipantRecord
 from qn_bot.store.sql import PseudonymFactory, Store, Tx, random_pseudonym
-from qn_bot.text import normalize, split_items
+from qn_bot.text import normalize, quote, split_items
 
 log = logging.getLogger(__name__)
 
 _FORGET = "forget"
-MAX_SIGNATURE = 100
 _CHOOSE_CAMPAIGN = "choose_campaign"
 _CAMPAIGN_PREFIX = "campaign:"
 
@@ -72,6 +73,7 @@ _CAMPAIGN_PREFIX = "campaign:"
 class HandleResult:
     duplicate: bool = False
     replies: list[OutboundMessage] = field(default_factory=list)
+    refused: bool = False  # over the citizen's flood limit: nothing stored (qn_bot.flood)
 
 
 class _KeyedLocks:
@@ -112,6 +114,8 @@ class Service:
         on_commit: Callable[[], None] | None = None,
         reminders: RemindersConfig | None = None,
         teams: tuple[TeamConfig, ...] = (),
+        limits: LimitsConfig | None = None,
+        unlimited_platforms: frozenset[str] = frozenset(),
     ) -> None:
         self.store = store
         self.catalog = catalog if catalog is not None else default_catalog()
@@ -125,11 +129,24 @@ class Service:
         self._locks = _KeyedLocks()
         self._commits: GroupCommit[InboundMessage, HandleResult] = GroupCommit(self._handle_batch)
         self._engines: dict[tuple[int, int], Engine] = {}
+        self._flood = (
+            FloodGate(limits.messages_per_window, limits.window_seconds)
+            if limits is not None and limits.messages_per_window > 0
+            else None
+        )
+        self._unlimited = unlimited_platforms
 
     # ------------------------------------------------------------------ entry point
 
     async def handle(self, msg: InboundMessage) -> HandleResult:
         """Handle one inbound message; returns after the transaction that holds it committed."""
+        if self._flood is not None and self._limited(msg):
+            verdict = self._flood.check(str(msg.sender), self.clock().timestamp())
+            if verdict is Verdict.WARN:
+                # In the conversation's turn: after the replies to what came before it.
+                return await self._locks.run(str(msg.sender), lambda: self._slow_down(msg))
+            if verdict is Verdict.REFUSE:
+                return HandleResult(refused=True)
 
         async def run() -> HandleResult:
             result = await self._commits.submit(msg)
@@ -140,6 +157,38 @@ class Service:
         # One message per conversation in flight: a conversation's messages are handled in
         # order, and no batch ever holds two messages of one citizen.
         return await self._locks.run(str(msg.sender), run)
+
+    def _limited(self, msg: InboundMessage) -> bool:
+        """Flood limits count what the bot acts on: anything in a private chat, commands in a
+        group (conversation between people in a group is none of the bot's business)."""
+        if msg.sender.platform in self._unlimited:
+            return False
+        if msg.is_private:
+            return True
+        command = parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
+        return command is not None and command.known
+
+    async def _slow_down(self, msg: InboundMessage) -> HandleResult:
+        """The first message refused in a flood: say why, once; store nothing of it."""
+        async with self.store.transaction() as tx:
+            participant = await tx.participant(msg.sender)
+            hint = msg.language_hint
+            if participant is not None:
+                language = self._lang(participant)
+            elif hint is not None and hint in SUPPORTED_LANGUAGES:
+                language = hint
+            else:
+                language = self.default_language
+            reply = OutboundMessage(self.catalog.t(language, "slow_down"))
+            await tx.enqueue(
+                msg.address,
+                reply,
+                self.clock(),
+                participant_id=participant.id if participant is not None else None,
+            )
+        if self.on_commit is not None:
+            self.on_commit()
+        return HandleResult(replies=[reply], refused=True)
 
     async def apologise(self, msg: InboundMessage) -> None:
         """Tell the citizen their message could not be handled (after an unexpected error)."""
@@ -221,6 +270,7 @@ class Service:
                 at is None
                 or at.pending_action is not None
                 or at.reply_to != msg.address
+                or at.unreachable
                 or at.campaign_status is not CampaignStatus.OPEN
                 or at.session_id is None
                 or at.campaign_id is None
@@ -280,8 +330,12 @@ class Service:
                 pseudonym_factory=self.pseudonyms,
             )
             await tx.attach_message(msg.sender.platform, msg.message_id, participant.id)
-        elif participant.reply_to != msg.address:
-            await tx.update_participant(participant.id, now, reply_chat_id=msg.address.chat_id)
+        elif participant.reply_to != msg.address or participant.unreachable:
+            # Writing to us privately: this chat reaches them (again).
+            await tx.update_participant(
+                participant.id, now, reply_chat_id=msg.address.chat_id, unreachable=False
+            )
+            participant = await self._reload(tx, participant)
         replies = await self._dispatch(tx, participant, msg, now)
         # After /oublier the participant row is gone: the goodbye is not tied to it.
         # Only a confirmed /oublier erases a participant, and only while it is pending.
@@ -302,8 +356,15 @@ class Service:
         served; everything else is conversation between people and is ignored. No participant
         record is created for someone who only speaks in a group.
         """
+        if msg.kind is InboundKind.SHARED:
+            return await self._chat_shared(tx, msg, now)
         command = parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
         if command is None or not command.known:
+            # A citizen answering in what was their private chat: it gained a member without
+            # the adapter telling us (a gap in its history) — the same as being told.
+            known = await tx.participant(msg.sender)
+            if known is not None and known.reply_to == msg.address and not known.unreachable:
+                return await self._chat_shared(tx, msg, now)
             return HandleResult()
         replies: list[OutboundMessage] = []
         if not await tx.claim_message(msg.sender.platform, msg.message_id, now):
@@ -320,6 +381,26 @@ class Service:
         for reply in replies:
             await tx.enqueue(msg.address, reply, now)
         return HandleResult(replies=replies)
+
+    async def _chat_shared(self, tx: Tx, msg: InboundMessage, now: datetime) -> HandleResult:
+        """A citizen's private chat with the bot is private no more (someone else was invited):
+        no answer is collected there any longer, nothing personal is sent there — reminders,
+        recaps, files still waiting — and the citizen is told why, once."""
+        if not await tx.claim_message(msg.sender.platform, msg.message_id, now):
+            return HandleResult(duplicate=True)
+        owners = await tx.reached_at(msg.address)
+        if not owners:
+            return HandleResult()  # a group room all along, or already told
+        await tx.mark_unreachable(msg.address, now)
+        dropped = await tx.outbox_fail_chat(msg.address, "the chat is no longer private")
+        log.info(
+            "a private %s chat gained a member: %d waiting messages dropped",
+            msg.address.platform,
+            dropped,
+        )
+        reply = self._say(owners[0], "chat_shared")
+        await tx.enqueue(msg.address, reply, now)
+        return HandleResult(replies=[reply])
 
     # ------------------------------------------------------------------ dispatch
 
@@ -390,11 +471,7 @@ class Service:
         if name == "mes_donnees":
             return [await self._my_data(tx, participant)]
         if name == "signer":
-            signature = " ".join(normalize(command.arg).split())[:MAX_SIGNATURE]
-            await tx.update_participant(participant.id, now, signature=signature or None)
-            if signature:
-                return [self._say(participant, "signed", name=signature)]
-            return [self._say(participant, "unsigned", pseudonym=participant.pseudonym)]
+            return [await self._sign(tx, participant, command.arg, now)]
         if name == "langue" and command.arg:
             wanted = command.arg.strip().lower()[:2]
             if wanted in SUPPORTED_LANGUAGES:
@@ -403,6 +480,20 @@ class Service:
                 if participant.active_campaign_id is None:
                     return [self._say(participant, "language_changed")]
         return None
+
+    async def _sign(
+        self, tx: Tx, participant: ParticipantRecord, typed: str, now: datetime
+    ) -> OutboundMessage:
+        """/signer NAME: one name names one participant; /signer alone: anonymous again."""
+        signature = parse_signature(typed)
+        if signature is SignatureProblem.EMPTY:
+            await tx.set_signature(participant.id, None, now)
+            return self._say(participant, "unsigned", pseudonym=participant.pseudonym)
+        if isinstance(signature, SignatureProblem):
+            return self._say(participant, f"signature_{signature.value}")
+        if not await tx.set_signature(participant.id, signature, now):
+            return self._say(participant, "signature_taken", name=signature.text)
+        return self._say(participant, "signed", name=signature.text)
 
     async def _reload(self, tx: Tx, participant: ParticipantRecord) -> ParticipantRecord:
         fresh = await tx.participant_by_id(participant.id)
@@ -418,7 +509,7 @@ class Service:
         if slug:
             campaign = await tx.campaign_by_slug(slug)
             if campaign is None or campaign.status is CampaignStatus.DRAFT:
-                return [self._say(participant, "unknown_campaign", slug=slug)]
+                return [self._say(participant, "unknown_campaign", slug=quote(slug))]
             if campaign.status is not CampaignStatus.OPEN:
                 return [self._say(participant, "campaign_closed", title=campaign.title)]
             return await self._enter_campaign(tx, participant, campaign, now)
@@ -511,7 +602,7 @@ class Service:
             if isinstance(inp, CommandInput) and inp.name == "aide":
                 return [self._say(participant, "help")]
             if isinstance(inp, CommandInput) and not inp.known:
-                return [self._say(participant, "unknown_command", command=inp.name)]
+                return [self._say(participant, "unknown_command", command=quote(inp.name))]
             return await self._start(tx, participant, "", now)
         campaign = await tx.campaign_by_id(participant.active_campaign_id)
         session = await tx.session(participant.id, participant.active_campaign_id)

@@ -5,7 +5,8 @@ every campaign has its page in the seed page's shape (:func:`qn_bot.export.rende
 "Dernière mise à jour", version history). Pages use relative links only, so the folder can be
 served from anywhere or opened from disk, and hold no script: they read the same without
 JavaScript, and a Content-Security-Policy forbids scripts outright should any ever slip in.
-Participant text is escaped by Jinja2's autoescape; pages carry no pseudonym and no platform id.
+Participant text is escaped by Jinja2's autoescape; pages carry no pseudonym and no platform id
+(only the names citizens chose to sign with, /signer).
 
 Drafts are not published. An edition is current when one of its campaigns is open; when none is,
 the edition of the most recently created campaign is.

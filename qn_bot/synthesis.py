@@ -32,13 +32,20 @@ _SKIPPED_KINDS = frozenset({StepKind.INFO, StepKind.CONSENT})
 
 
 @dataclass(frozen=True, slots=True)
+class Bullet:
+    text: str
+    # The /signer name of the participant who wrote it (participant text: renderers escape it).
+    signature: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Section:
     step_id: str
     kind: StepKind
     heading: str
     # Set only on the first section of a part, so renderers print each part heading once.
     part: str | None
-    bullets: tuple[str, ...]
+    bullets: tuple[Bullet, ...]
     count: int = 0  # live answers of the step
     withheld: bool = False  # too few respondents: the count is shown, never the bullets
 
@@ -149,13 +156,13 @@ def build_synthesis(
     )
 
 
-def _bullets(step: Step, items: Sequence[ItemRecord], language: str) -> tuple[str, ...]:
+def _bullets(step: Step, items: Sequence[ItemRecord], language: str) -> tuple[Bullet, ...]:
     if step.kind in _TEXT_KINDS:
-        return tuple(i.text for i in items)
+        return tuple(Bullet(i.text, i.signature) for i in items)
     if step.kind in _CHOICE_KINDS:
-        return _choice_bullets(step, items, language)
+        return tuple(Bullet(text) for text in _choice_bullets(step, items, language))
     if step.kind in _NUMBER_KINDS:
-        return _number_bullets(items, language)
+        return tuple(Bullet(text) for text in _number_bullets(items, language))
     return ()
 
 

@@ -55,3 +55,13 @@ def shorten(text: str, width: int) -> str:
     """One line of at most ``width`` characters, for button labels and summaries."""
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
+
+
+#: The most of what someone typed that a reply quotes back (a command, a campaign name…).
+QUOTE_WIDTH = 60
+
+
+def quote(text: str, width: int = QUOTE_WIDTH) -> str:
+    """What a citizen typed, as a reply quotes it: one short line. A reply never echoes a
+    60,000-character message back (the outbox would store it, the platform split it)."""
+    return shorten(text, width)

@@ -38,7 +38,11 @@ def render(envelope: Envelope) -> str:
 class ConsoleAdapter(Adapter):
     platform = PLATFORM
     capabilities = Capabilities(
-        buttons=False, max_text_length=1_000_000, attachments=True, messages_per_second=1e9
+        buttons=False,
+        max_text_length=1_000_000,
+        attachments=True,
+        messages_per_second=1e9,
+        sender_limits=False,
     )
 
     def __init__(

@@ -246,7 +246,9 @@ class MatrixAdapter(Adapter):
             await self.kv.set("direct_rooms", sorted(self._direct))
 
     def _is_private(self, room: Any) -> bool:
-        return room.room_id in self._direct or int(room.member_count) <= 2
+        # Members joined or invited: a direct chat someone else was invited into is shared,
+        # whatever it was created as (an invited member may read the history once joined).
+        return int(room.member_count) <= 2
 
     def _first_time(self, event_id: str) -> bool:
         if event_id in self._seen:
@@ -396,8 +398,27 @@ class MatrixAdapter(Adapter):
                     display_name=room.user_name(user),
                 )
             )
-        elif membership == "leave" and room.room_id in self._direct and user != self.user_id:
+        elif membership in ("invite", "join") and user != self.user_id:
+            if not self._is_private(room):
+                # Maybe a private chat that just gained a member: the core knows whose it was,
+                # stops collecting answers there and says why.
+                await self._emit(
+                    InboundMessage(
+                        sender=UserRef(PLATFORM, str(source.get("sender", user))),
+                        address=Address(PLATFORM, room.room_id),
+                        message_id=str(source.get("event_id", "")),
+                        kind=InboundKind.SHARED,
+                        is_private=False,
+                    )
+                )
+        elif (
+            membership == "leave"
+            and room.room_id in self._direct
+            and user != self.user_id
+            and int(room.member_count) <= 1
+        ):
             # The citizen left the direct chat: leave too, later sends become "unreachable".
+            # (Someone else leaving a chat they had been invited into leaves it to the citizen.)
             log.info("matrix: %s left direct chat %s; leaving", user, room.room_id)
             await self.client.room_leave(room.room_id)
 

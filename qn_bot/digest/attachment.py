@@ -26,7 +26,7 @@ from qn_bot.flows.format import Flow, StepKind
 from qn_bot.participants import campaign_disclosure, campaign_participants, count_participants
 from qn_bot.store.records import CampaignRecord, ItemRecord, RevisionRecord
 from qn_bot.store.sql import Tx
-from qn_bot.synthesis import Synthesis, build_synthesis, utc
+from qn_bot.synthesis import Bullet, Synthesis, build_synthesis, utc
 
 FULL_MAX_ITEMS = 10_000
 SECTION_CAP = 1_000
@@ -108,7 +108,10 @@ def _capped(s: Synthesis, source: SynthesisSource, totals: CampaignTotals) -> Sy
                 section = dataclasses.replace(section, count=total, withheld=True, bullets=())
             elif total > len(section.bullets):
                 left = total - len(section.bullets)
-                bullets = (note.format(count=left, slug=source.campaign.slug), *section.bullets)
+                bullets = (
+                    Bullet(note.format(count=left, slug=source.campaign.slug)),
+                    *section.bullets,
+                )
                 section = dataclasses.replace(section, bullets=bullets)
         sections.append(section)
     updated = s.updated_at if totals.updated_at is None else utc(totals.updated_at)

@@ -28,7 +28,7 @@ from qn_bot.flows.expr import Value
 from qn_bot.flows.format import Flow, Step, StepKind
 from qn_bot.flows.state import AnswerValue, Item, Mode, SessionState, Status
 from qn_bot.i18n import Catalog
-from qn_bot.text import is_blank, normalize, shorten, split_items
+from qn_bot.text import is_blank, normalize, quote, shorten, split_items
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +225,7 @@ class Engine:
     def _command(self, state: SessionState, cmd: CommandInput, out: list[Event]) -> SessionState:
         name = cmd.name
         if not cmd.known:
-            self._say(out, state, "unknown_command", command=name)
+            self._say(out, state, "unknown_command", command=quote(name))
             return state
         if name == "aide":
             self._say(out, state, "help")

@@ -56,6 +56,7 @@ class Conversation:
     state: dict[str, Any] | None
     campaign_status: CampaignStatus | None
     flow_version: int | None
+    unreachable: bool = False  # the general path clears it: the citizen is writing to us
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +72,12 @@ class SessionRecord:
 
 @dataclass(frozen=True, slots=True)
 class ItemRecord:
-    """One answer item, latest revision, as exports see it.
-
-    ``pseudonym`` is the name exports show (a signature when the citizen signed); people are
-    told apart by ``participant_id``, never by that name: two citizens may sign alike."""
+    """One answer item, latest revision, as exports see it. Group by ``participant_id``: the
+    pseudonym and the signature are what a page shows, not who someone is."""
 
     id: int
     campaign_slug: str
+    participant_id: int
     pseudonym: str
     step_id: str
     seq: int
@@ -86,7 +86,12 @@ class ItemRecord:
     revision: int
     created_at: datetime
     updated_at: datetime
-    participant_id: int = 0
+    signature: str | None = None  # the participant's /signer name, shown beside the text
+
+    @property
+    def shown_as(self) -> str:
+        """How exports name the participant: their signature if they signed, else pseudonym."""
+        return self.signature if self.signature is not None else self.pseudonym
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,8 +91,10 @@ participants = Table(
     Column("platform", String(32), nullable=False),
     Column("platform_user_id", String(255), nullable=False),
     Column("pseudonym", String(64), nullable=False, unique=True),
-    # A name the citizen chose to sign with (/signer); exports show it instead of the pseudonym.
+    # A name the citizen chose to sign with (/signer); syntheses and exports show it.
     Column("signature", String(100), nullable=True),
+    # SHA-256 of the signature's comparison key (qn_bot.identity): one name, one participant.
+    Column("signature_key", String(64), nullable=True),
     Column("language", String(8), nullable=True),
     Column("timezone", String(64), nullable=True),  # for quiet hours; None: the config's
     Column("reply_chat_id", String(255), nullable=False),
@@ -103,6 +105,8 @@ participants = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("platform", "platform_user_id"),
+    # Unique, so two citizens signing one name at once cannot both get it (NULLs never clash).
+    Index("ix_participants_signature_key", "signature_key", unique=True),
 )
 
 sessions = Table(

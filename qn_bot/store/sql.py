@@ -36,11 +36,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import BindParameter
 
 from qn_bot.domain import Address, CampaignStatus, OutboundMessage, UserRef
 from qn_bot.errors import CampaignError
+from qn_bot.identity import Signature
 from qn_bot.store import schema as t
 from qn_bot.store.database import READ_ONLY, create_engine
 from qn_bot.store.records import (
@@ -118,14 +120,14 @@ def _reachable(reach: Reach) -> ColumnElement[bool]:
 
 
 def item_select() -> Select[Any]:
-    """Items as exports show them (latest revision, signature or pseudonym): add the filter."""
+    """Items as exports show them (latest revision, participant, signature): add the filter."""
     return (
         select(
             t.items.c.id,
             t.campaigns.c.slug,
-            func.coalesce(t.participants.c.signature, t.participants.c.pseudonym).label(
-                "pseudonym"
-            ),
+            t.items.c.participant_id,
+            t.participants.c.pseudonym,
+            t.participants.c.signature,
             t.items.c.step_id,
             t.items.c.seq,
             t.items.c.text,
@@ -133,7 +135,6 @@ def item_select() -> Select[Any]:
             t.items.c.revision,
             t.items.c.created_at,
             t.items.c.updated_at,
-            t.items.c.participant_id,
         )
         .join(t.campaigns, t.campaigns.c.id == t.items.c.campaign_id)
         .join(t.participants, t.participants.c.id == t.items.c.participant_id)
@@ -146,7 +147,9 @@ def item_records(rows: Sequence[Row[Any]]) -> list[ItemRecord]:
         ItemRecord(
             id=r.id,
             campaign_slug=r.slug,
+            participant_id=r.participant_id,
             pseudonym=r.pseudonym,
+            signature=r.signature,
             step_id=r.step_id,
             seq=r.seq,
             text=r.text,
@@ -154,7 +157,6 @@ def item_records(rows: Sequence[Row[Any]]) -> list[ItemRecord]:
             revision=r.revision,
             created_at=r.created_at,
             updated_at=r.updated_at,
-            participant_id=r.participant_id,
         )
         for r in rows
     ]
@@ -471,8 +473,8 @@ class Tx:
         return created
 
     async def update_participant(self, participant_id: int, now: datetime, **values: Any) -> None:
+        # The signature has a method of its own: its key must stay unique (set_signature).
         allowed = {
-            "signature",
             "timezone",
             "language",
             "reply_chat_id",
@@ -489,6 +491,42 @@ class Tx:
             .where(t.participants.c.id == participant_id)
             .values(updated_at=now, **values)
         )
+
+    async def set_signature(
+        self, participant_id: int, signature: Signature | None, now: datetime
+    ) -> bool:
+        """Sign with ``signature`` (None: anonymous again); False when another participant has
+        that name. The unique index decides, not a read before the write: of two citizens
+        signing one name at once, the second waits for the first and is refused. The savepoint
+        keeps a refusal from aborting the caller's transaction (PostgreSQL would)."""
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(
+                    update(t.participants)
+                    .where(t.participants.c.id == participant_id)
+                    .values(
+                        signature=None if signature is None else signature.text,
+                        signature_key=None if signature is None else signature.key,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def reached_at(self, address: Address) -> list[ParticipantRecord]:
+        """The citizens whose private chat with the bot is ``address`` (and who can be reached
+        there): whom a chat that stops being private concerns."""
+        stmt = (
+            select(t.participants)
+            .where(
+                t.participants.c.platform == address.platform,
+                t.participants.c.reply_chat_id == address.chat_id,
+                t.participants.c.unreachable.is_(False),
+            )
+            .order_by(t.participants.c.id)
+        )
+        return [_participant(row) for row in (await self.conn.execute(stmt)).all()]
 
     async def mark_unreachable(self, address: Address, now: datetime) -> None:
         await self.conn.execute(
@@ -743,6 +781,7 @@ class Tx:
                     p.c.platform_user_id,
                     p.c.reply_chat_id,
                     p.c.pending_action,
+                    p.c.unreachable,
                     s.c.id,
                     s.c.campaign_id,
                     s.c.state,
@@ -756,11 +795,12 @@ class Tx:
             if self.dialect == "postgresql":
                 stmt = stmt.with_for_update(of=p)
             rows = (await self.conn.execute(stmt)).all()
-            for pid, user_id, chat, pending, sid, cid, state, status, version in rows:
+            for pid, user_id, chat, pending, unreachable, sid, cid, state, status, version in rows:
                 found[UserRef(platform, user_id)] = Conversation(
                     participant_id=pid,
                     reply_to=Address(platform, chat),
                     pending_action=pending,
+                    unreachable=bool(unreachable),
                     session_id=sid,
                     campaign_id=cid,
                     state=state,

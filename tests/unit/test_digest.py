@@ -108,12 +108,12 @@ _people: dict[str, int] = {}
 def item(
     step: str, text: str, at: datetime, who: str = "P-1", person: int | None = None
 ) -> ItemRecord:
-    """An item of ``who`` (the name exports show); ``person`` is who it really is (by default,
-    one person per name)."""
+    """An item of ``who`` (the pseudonym); ``person`` is who it really is (by default,
+    one person per pseudonym)."""
     n = next(_ids)
     if person is None:
         person = _people.setdefault(who, len(_people) + 1)
-    return ItemRecord(n, "mini", who, step, n, text, None, 1, at, at, participant_id=person)
+    return ItemRecord(n, "mini", person, who, step, n, text, None, 1, at, at)
 
 
 # --- periods --------------------------------------------------------------------------------------

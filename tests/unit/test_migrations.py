@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, insert, inspect, select, update
+from sqlalchemy.exc import IntegrityError
 
 from qn_bot.store.database import create_engine
 from qn_bot.store.migrate import alembic_config, upgrade
-from qn_bot.store.schema import metadata
+from qn_bot.store.schema import metadata, participants
 
 
 async def test_migrations_match_schema_and_are_idempotent(tmp_path: Path) -> None:
@@ -107,3 +110,71 @@ async def test_campaign_threshold_upgrades_and_downgrades_on_every_backend(
     finally:
         await engine.dispose()
     await upgrade(database_url)  # and up again
+
+
+async def test_signature_keys_upgrade_and_downgrade_on_every_backend(database_url: str) -> None:
+    """0006 keys the signatures already stored: the first signer of a name keeps it, later
+    look-alikes and pseudonym-shaped signatures become anonymous; then the index holds."""
+    await upgrade(database_url, "0004")
+    engine = create_engine(database_url)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    signatures = ["Ana Lopez", "ana LÓPEZ", "P-0001", "Ben", None, "\u0410NA lopez"]
+    try:
+        async with engine.begin() as conn:
+            for n, signature in enumerate(signatures, start=1):
+                await conn.execute(
+                    insert(participants).values(
+                        id=n,
+                        platform="test",
+                        platform_user_id=f"u{n}",
+                        pseudonym=f"P-{n:04d}",
+                        signature=signature,
+                        reply_chat_id=f"c{n}",
+                        stopped=False,
+                        unreachable=False,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        await upgrade(database_url)
+
+        def check(connection: Connection) -> list[object]:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return list(compare_metadata(context, metadata))
+
+        async with engine.connect() as conn:
+            assert await conn.run_sync(check) == []
+            found = (
+                await conn.execute(
+                    select(participants.c.signature, participants.c.signature_key).order_by(
+                        participants.c.id
+                    )
+                )
+            ).all()
+        assert [s for s, _ in found] == ["Ana Lopez", None, None, "Ben", None, None]
+        assert [k is not None for _, k in found] == [True, False, False, True, False, False]
+        async with engine.begin() as conn:
+            with pytest.raises(IntegrityError):
+                async with conn.begin_nested():
+                    await conn.execute(
+                        update(participants)
+                        .where(participants.c.id == 2)
+                        .values(signature_key=found[0][1])
+                    )
+
+        def downgrade(connection: Connection) -> None:
+            config = alembic_config(database_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0004")
+
+        async with engine.begin() as conn:
+            await conn.run_sync(downgrade)
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(
+                lambda c: {col["name"] for col in inspect(c).get_columns("participants")}
+            )
+        assert "signature_key" not in columns
+        assert "signature" in columns
+    finally:
+        await engine.dispose()
+    await upgrade(database_url)

@@ -30,7 +30,13 @@ from qn_bot.flows.loader import load_flow_text
 from qn_bot.store.migrate import upgrade
 from qn_bot.store.records import CampaignRecord, ItemRecord, RevisionRecord
 from qn_bot.store.sql import Store
-from qn_bot.synthesis import Synthesis, build_synthesis, format_date_en, format_date_fr
+from qn_bot.synthesis import (
+    Section,
+    Synthesis,
+    build_synthesis,
+    format_date_en,
+    format_date_fr,
+)
 
 NOW = datetime(2015, 4, 18, 9, 30, tzinfo=UTC)
 T0 = datetime(2015, 4, 10, 8, 0, tzinfo=UTC)
@@ -159,6 +165,7 @@ def campaign(flow: Flow, edition: str | None = "Think Small 2016-2017") -> Campa
 
 
 _ids = iter(range(1, 10_000))
+_participants: dict[str, int] = {}
 
 
 def item(
@@ -168,12 +175,21 @@ def item(
     who: str = "P-AAAA",
     at: datetime = T0,
     revision: int = 1,
+    *,
+    participant: int | None = None,
+    signature: str | None = None,
 ) -> ItemRecord:
     n = next(_ids)
     return ItemRecord(
         id=n,
         campaign_slug="mini-2030",
+        participant_id=(
+            participant
+            if participant is not None
+            else _participants.setdefault(who, len(_participants) + 1)
+        ),
         pseudonym=who,
+        signature=signature,
         step_id=step,
         seq=n,
         text=text,
@@ -214,6 +230,10 @@ def synth(
 ) -> Synthesis:
     # Participants are counted by the store (qn_bot.participants); three people answer here.
     return build_synthesis(campaign(flow), flow, items, language, NOW, participants=participants)
+
+
+def texts(section: Section) -> tuple[str, ...]:
+    return tuple(b.text for b in section.bullets)
 
 
 # --- the model --------------------------------------------------------------------------------
@@ -265,7 +285,7 @@ def test_headings_use_section_else_prompt(flow: Flow, items: list[ItemRecord]) -
 
 def test_list_bullets_keep_answer_order_and_duplicates(flow: Flow, items: list[ItemRecord]) -> None:
     s = synth(flow, items)
-    assert s.sections[0].bullets == (
+    assert texts(s.sections[0]) == (
         "Révolution numérique",
         "Bottom up/ top down",
         "Révolution numérique",
@@ -286,17 +306,17 @@ def test_empty_sections_are_kept_without_bullets(flow: Flow, items: list[ItemRec
 def test_choice_counts_in_choice_order_unpicked_omitted(
     flow: Flow, items: list[ItemRecord]
 ) -> None:
-    fr = {x.step_id: x.bullets for x in synth(flow, items).sections}
+    fr = {x.step_id: texts(x) for x in synth(flow, items).sections}
     assert fr["moyens"] == ("Des moyens juridiques (3)", "Des modes de financement (1)")
     assert fr["priorite"] == ("Agir vite (1)",)
-    en = {x.step_id: x.bullets for x in synth(flow, items, "en").sections}
+    en = {x.step_id: texts(x) for x in synth(flow, items, "en").sections}
     assert en["moyens"] == ("Legal means (3)", "Ways of funding (1)")
 
 
 def test_scale_summary(flow: Flow, items: list[ItemRecord]) -> None:
-    fr = {x.step_id: x.bullets for x in synth(flow, items).sections}
+    fr = {x.step_id: texts(x) for x in synth(flow, items).sections}
     assert fr["note"] == ("3 réponses · moyenne 3,67 · min 2 · max 5",)
-    en = {x.step_id: x.bullets for x in synth(flow, items, "en").sections}
+    en = {x.step_id: texts(x) for x in synth(flow, items, "en").sections}
     assert en["note"] == ("3 answers · mean 3.67 · min 2 · max 5",)
 
 
@@ -326,7 +346,7 @@ def test_sections_below_the_threshold_show_their_count_only(
             campaign(flow), flow, items, language, NOW, participants=3, disclosure=disclosure
         )
         sections = {x.step_id: x for x in s.sections}
-        assert sections["pourquoi"].bullets[0] == "Révolution numérique"
+        assert sections["pourquoi"].bullets[0].text == "Révolution numérique"
         assert not sections["pourquoi"].withheld
         for step_id in ("priorite", "acteurs"):
             assert sections[step_id].withheld
@@ -537,6 +557,37 @@ def test_html_escapes_everything_a_participant_wrote(flow: Flow) -> None:
     assert "<script" not in html.lower()
     assert page.li == texts  # the text nodes hold exactly what was written
     assert "&amp;amp;" in html
+
+
+def test_signed_bullets_show_their_signature_escaped_in_md_and_html(flow: Flow) -> None:
+    signature = "<b>Ana</b> *L* [x](y) @room"
+    items = [
+        item("pourquoi", "une idée signée", who="P-SIGN", signature=signature),
+        item("pourquoi", "une idée anonyme", who="P-ANON"),
+        item("moyens", "Des moyens juridiques", ["juridiques"], who="P-SIGN", signature=signature),
+    ]
+    s = synth(flow, items)
+    md = render_markdown(s).splitlines()
+    assert "- une idée signée — \\<b\\>Ana\\</b\\> \\*L\\* \\[x\\](y) @room" in md
+    assert "- une idée anonyme" in md
+    assert "- Des moyens juridiques (1)" in md  # counts name nobody
+    html = render_html(s)
+    page = parse(html)
+    assert page.li[:2] == [f"une idée signée — {signature}", "une idée anonyme"]
+    assert "<b>Ana" not in html
+    assert "P-SIGN" not in html
+    assert "P-ANON" not in html
+    assert "P-SIGN" not in render_markdown(s)
+
+
+def test_participants_are_counted_by_id_never_by_the_name_shown(flow: Flow) -> None:
+    same_name = [
+        item("pourquoi", "un", who="P-1111", participant=101, signature="Ana"),
+        item("pourquoi", "deux", who="P-2222", participant=102, signature="Ana"),
+        item("pourquoi", "trois", who="Ana", participant=103),
+        item("mot", "quatre", who="P-1111", participant=101, signature="Ana"),
+    ]
+    assert synth(flow, same_name).participants == 3
 
 
 def test_html_escapes_facilitator_text(flow: Flow) -> None:

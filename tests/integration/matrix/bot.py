@@ -78,7 +78,9 @@ class BotProcess:
             f'homeserver = "{homeserver}"\n'
             f'user_id = "{user_id}"\n'
             f'store_path = "{(workdir / "matrix-store").as_posix()}"\n'
-            f"allowed_servers = [{allowed_toml}]\n",
+            f"allowed_servers = [{allowed_toml}]\n"
+            # Test citizens answer as fast as the bot does, far beyond any person's pace.
+            "\n[limits]\nmessages_per_window = 1000\nwindow_seconds = 1\n",
             encoding="utf-8",
         )
         self.env = {**clean_env(), "QN_BOT_MATRIX_PASSWORD": password}

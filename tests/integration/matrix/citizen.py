@@ -42,6 +42,7 @@ class Received:
     formatted_body: str | None
     encrypted: bool
     at: float = field(default_factory=time.monotonic)
+    content: dict[str, Any] = field(default_factory=dict)  # the event's content, decrypted
 
 
 class Citizen:
@@ -107,6 +108,7 @@ class Citizen:
                 str(content.get("body", "")),
                 content.get("formatted_body"),
                 bool(getattr(event, "decrypted", False)),
+                content=dict(content),
             )
         )
         async with self._changed:

@@ -33,6 +33,9 @@ def emulator() -> Iterator[Emulator]:
     server.stop()
 
 
+TEST_LIMITS = {"messages_per_window": 1000, "window_seconds": 1}
+
+
 def telegram_config(
     emulator: Emulator, directory: Path, *, database_url: str | None = None, **telegram: Any
 ) -> Config:
@@ -44,6 +47,8 @@ def telegram_config(
         {
             "database": {"url": database_url},
             "telegram": {"token": new_token(), "base_url": f"{emulator.url}/bot", **telegram},
+            # Test citizens answer as fast as the bot does, far beyond any person's pace.
+            "limits": TEST_LIMITS,
         }
     )
 
