@@ -15,7 +15,14 @@ from qn_bot.store.sqlite_driver import OneHopDBAPI
 READ_ONLY = "qn_bot_read_only"
 
 SQLITE_PRAGMAS = (
+    # Free pages go back to the file system on `PRAGMA incremental_vacuum` (the retention purge
+    # runs it). Takes effect when the file is created; an older one needs a VACUUM
+    # (qn_bot.store.migrate does it once).
+    "PRAGMA auto_vacuum=INCREMENTAL",
     "PRAGMA journal_mode=WAL",
+    # Deleted content is overwritten with zeros, freed pages too: an erased citizen's words do
+    # not linger in the file's free space (the WAL: see Store.scrub).
+    "PRAGMA secure_delete=ON",
     # Durable commits: an answer the bot acknowledged survives a power cut, not only a crash
     # (NORMAL may lose the last transactions). Group commit pays the fsync once per batch.
     "PRAGMA synchronous=FULL",
