@@ -1430,7 +1430,7 @@ class Tx:
             o.next_attempt_at < before,
         )
         result = await self.conn.execute(
-            update(t.outbox).where(o.id.in_(kept.limit(limit))).values(payload=null())
+            update(t.outbox).where(o.id.in_(self._batch(kept, limit))).values(payload=null())
         )
         return int(result.rowcount)
 
@@ -1439,18 +1439,31 @@ class Tx:
         with a dedupe key stay (they make a send exactly-once)."""
         o = t.outbox.c
         done = select(o.id).where(
-            o.status.in_(["sent", "failed"]), o.dedupe_key.is_(None), o.next_attempt_at < before
+            o.status.in_(["sent", "failed"]),
+            o.next_attempt_at < before,
+            # Not "dedupe_key IS NULL": without statistics SQLite then picks the dedupe keys'
+            # index (NULL for most rows) and walks the whole history instead of ix_outbox_due.
+            func.coalesce(o.dedupe_key, "") == "",
         )
-        result = await self.conn.execute(delete(t.outbox).where(o.id.in_(done.limit(limit))))
+        result = await self.conn.execute(delete(t.outbox).where(o.id.in_(self._batch(done, limit))))
         return int(result.rowcount)
 
     async def purge_message_keys(self, before: datetime, *, limit: int) -> int:
         pm = t.processed_messages.c
-        old = select(pm.platform, pm.message_id).where(pm.processed_at < before).limit(limit)
+        old = select(pm.platform, pm.message_id).where(pm.processed_at < before)
         result = await self.conn.execute(
-            delete(t.processed_messages).where(tuple_(pm.platform, pm.message_id).in_(old))
+            delete(t.processed_messages).where(
+                tuple_(pm.platform, pm.message_id).in_(self._batch(old, limit))
+            )
         )
         return int(result.rowcount)
+
+    def _batch(self, rows: Select[Any], limit: int) -> Select[Any]:
+        """At most ``limit`` of ``rows``; on PostgreSQL none another process is purging (two
+        bots purging at once take different rows instead of waiting on, or deadlocking with,
+        each other)."""
+        rows = rows.limit(limit)
+        return rows.with_for_update(skip_locked=True) if self.dialect == "postgresql" else rows
 
     async def purge_adapter_state(self, before: datetime) -> int:
         """Adapter state about someone, untouched since ``before``."""

@@ -12,18 +12,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+import sqlalchemy.exc
+from sqlalchemy import insert, select
 
 from qn_bot.config import Config, TeamConfig
 from qn_bot.digest.period import current_period
 from qn_bot.digest.send import send_digest
-from qn_bot.domain import Address, InboundKind, InboundMessage
+from qn_bot.domain import Address, InboundKind, InboundMessage, UserRef
 from qn_bot.service import Service
 from qn_bot.store import schema as t
 from qn_bot.store.kv import StoreKeyValue
 from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
-from tests.conftest import FixedClock, Pseudonyms
+from tests.conftest import T0, FixedClock, Pseudonyms
 from tests.contract.test_service import PLATFORM, SLUG, Citizen, open_campaign
 
 MARKER = "Zéphyrine veut des jardins partagés au marqueur 83b1"
@@ -215,3 +216,27 @@ async def test_a_pending_message_of_the_citizen_herself_loses_her_redacted_text(
     assert MARKER in await everything(store)
     await zephyrine.send(redaction(zephyrine, answer.message_id))
     assert MARKER not in await everything(store)
+
+
+async def test_database_errors_do_not_carry_the_values_into_logs(store: Store) -> None:
+    """A failed statement's error names the statement, not its values (user ids, answers):
+    such errors end up in the log (app.py logs a message that failed)."""
+    user = UserRef(PLATFORM, CITIZEN_ID)
+    async with store.transaction() as tx:
+        await tx.create_participant(user, Address(PLATFORM, CITIZEN_ID), T0, language=None)
+    with pytest.raises(sqlalchemy.exc.IntegrityError) as failed:
+        async with store.transaction() as tx:
+            await tx.conn.execute(
+                insert(t.participants).values(
+                    platform=PLATFORM,
+                    platform_user_id=CITIZEN_ID,
+                    pseudonym="P-TWICE",
+                    reply_chat_id=CITIZEN_ID,
+                    stopped=False,
+                    unreachable=False,
+                    created_at=T0,
+                    updated_at=T0,
+                )
+            )
+    assert CITIZEN_ID not in str(failed.value)
+    assert CITIZEN_ID not in repr(failed.value)

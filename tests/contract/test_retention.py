@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from datetime import timedelta
@@ -163,3 +164,21 @@ async def test_the_scheduler_runs_the_purge(store: Store, clock: FixedClock) -> 
 def test_keys_must_outlive_telegrams_redelivery_window() -> None:
     with pytest.raises(ValueError, match="processed_keys_days"):
         RetentionConfig(processed_keys_days=0.5)
+
+
+async def test_two_bots_purging_at_once_do_the_work_once(
+    store: Store, clock: FixedClock, migrated_url: str
+) -> None:
+    """Every process of a PostgreSQL deployment runs the purge: no claim is needed, the work is
+    shared and nothing is counted twice."""
+    async with store.transaction() as tx:
+        for n in range(1200):
+            assert await tx.claim_message(PLATFORM, f"m{n}", clock())
+    clock.advance(days=8)
+    async with Store.from_url(migrated_url) as other:
+        done = await asyncio.gather(
+            purge(store, RetentionConfig(), clock()), purge(other, RetentionConfig(), clock())
+        )
+    assert sum(p.message_keys for p in done) == 1200
+    async with store.transaction() as tx:
+        assert (await tx.conn.execute(select(t.processed_messages))).all() == []
