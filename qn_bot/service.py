@@ -549,7 +549,9 @@ class Service:
         session = await tx.session(participant.id, campaign_id)
         if campaign is None or session is None or session.id != session_id:
             return []
-        if campaign.status is not CampaignStatus.OPEN:
+        # A closed campaign takes no edits; a deletion is the citizen withdrawing their words,
+        # a right that outlives the campaign (as /oublier does).
+        if campaign.status is not CampaignStatus.OPEN and msg.kind is not InboundKind.DELETE:
             return [self._say(participant, "campaign_closed", title=campaign.title)]
         engine = self._engine(campaign)
         state = SessionState.from_json(session.state)

@@ -15,10 +15,11 @@ import pytest
 import sqlalchemy.exc
 from sqlalchemy import insert, select
 
+from qn_bot.campaigns import set_status
 from qn_bot.config import Config, TeamConfig
 from qn_bot.digest.period import current_period
 from qn_bot.digest.send import send_digest
-from qn_bot.domain import Address, InboundKind, InboundMessage, UserRef
+from qn_bot.domain import Address, CampaignStatus, InboundKind, InboundMessage, UserRef
 from qn_bot.service import Service
 from qn_bot.store import schema as t
 from qn_bot.store.kv import StoreKeyValue
@@ -240,3 +241,20 @@ async def test_database_errors_do_not_carry_the_values_into_logs(store: Store) -
             )
     assert CITIZEN_ID not in str(failed.value)
     assert CITIZEN_ID not in repr(failed.value)
+
+
+async def test_a_redaction_after_the_campaign_closed_still_erases_the_words(
+    store: Store, service: Service, campaign: CampaignRecord, clock: FixedClock
+) -> None:
+    """Closing a campaign freezes what it collected, but a citizen withdrawing what they wrote
+    is their right, as /oublier is."""
+    zephyrine = Citizen(service, CITIZEN_ID)
+    await zephyrine.join()
+    answer = zephyrine.message(MARKER)
+    await zephyrine.send(answer)
+    async with store.transaction() as tx:
+        await set_status(tx, SLUG, CampaignStatus.CLOSED, clock())
+    await zephyrine.send(redaction(zephyrine, answer.message_id))
+    assert MARKER not in await everything(store)
+    async with store.transaction() as tx:
+        assert await tx.campaign_items(campaign.id) == []
