@@ -84,6 +84,7 @@ class Application:
             config=config.outbox,
             clock=clock,
             leadership=self.leadership,
+            retention=config.retention,
         )
         self.service = Service(
             self.store,

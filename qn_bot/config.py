@@ -133,6 +133,37 @@ class LimitsConfig(_Section):
     window_seconds: float = Field(10.0, gt=0)
 
 
+#: Telegram keeps an update for 24 hours and a webhook may be called again within that time: a
+#: processed-message key must outlive it, with a margin.
+MIN_KEY_DAYS = 2.0
+
+
+class RetentionConfig(_Section):
+    """How long what the bot no longer needs stays in the database; the running bot purges it
+    (qn_bot.retention)."""
+
+    # Text and files of a sent message (0: emptied as soon as it is sent).
+    sent_payload_hours: float = Field(0.0, ge=0)
+    # The rows of sent or failed messages themselves (who got a message, when). Rows that make
+    # a send exactly-once (invitations, digests: their dedupe key) are kept, emptied.
+    outbox_days: float = Field(30.0, gt=0)
+    # Keys of received messages, which make a redelivered message a no-op.
+    processed_keys_days: float = Field(7.0)
+    # Adapters' state about one person (e.g. a Matrix invitation never accepted).
+    adapter_state_days: float = Field(30.0, gt=0)
+    purge_every_minutes: float = Field(60.0, gt=0)
+
+    @field_validator("processed_keys_days")
+    @classmethod
+    def _outlives_redeliveries(cls, value: float) -> float:
+        if value < MIN_KEY_DAYS:
+            raise ValueError(
+                f"processed_keys_days must be at least {MIN_KEY_DAYS:g}: Telegram redelivers "
+                "an update for up to 24 hours, and a key purged before that lets it in twice"
+            )
+        return value
+
+
 class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     telegram: TelegramConfig = TelegramConfig()
@@ -142,6 +173,7 @@ class Config(_Section):
     reminders: RemindersConfig = RemindersConfig()
     site: SiteConfig = SiteConfig()
     limits: LimitsConfig = LimitsConfig()
+    retention: RetentionConfig = RetentionConfig()
     admins: tuple[str, ...] = ()  # "platform:user_id"
     language: Literal["fr", "en"] = "fr"
     flows_dir: Path | None = None  # extra flow files for `flow list` and `campaign create`

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from aiolimiter import AsyncLimiter
 
 from qn_bot.clock import utcnow
-from qn_bot.config import OutboxConfig
+from qn_bot.config import OutboxConfig, RetentionConfig
 from qn_bot.domain import Address, Envelope
 from qn_bot.errors import (
     PermanentDeliveryError,
@@ -64,6 +64,7 @@ class OutboxWorker:
         clock: Callable[[], datetime] = utcnow,
         batch: int = 200,
         leadership: Leadership | None = None,
+        retention: RetentionConfig | None = None,
     ) -> None:
         """``leadership`` (several processes on PostgreSQL) lets this worker prove it is alive:
         it holds a lock named after itself, and names itself in its leases; a worker finding
@@ -71,6 +72,10 @@ class OutboxWorker:
         self.store = store
         self.adapters = dict(adapters)
         self.config = config if config is not None else OutboxConfig()
+        retention = retention if retention is not None else RetentionConfig()
+        # A sent message keeps its content only if the operator asked for it; else it goes in
+        # the very update that marks it sent.
+        self._keep_sent = retention.sent_payload_hours > 0
         self.clock = clock
         self.batch = batch
         self._wake = asyncio.Event()
@@ -250,7 +255,9 @@ class OutboxWorker:
             if ack.claim_next and (reachable is None or chat_id in reachable):
                 wanted.setdefault(platform, set()).add(chat_id)
         async with self.store.transaction() as tx:
-            await tx.outbox_sent([a.row.id for a in acks if a.delivered], now)
+            await tx.outbox_sent(
+                [a.row.id for a in acks if a.delivered], now, keep_payload=self._keep_sent
+            )
             claimed = (
                 await tx.claim_outbox(
                     now,
@@ -332,12 +339,16 @@ class OutboxWorker:
                 log.info("recipient %s unreachable: %s", row.address.platform, exc)
                 async with self.store.transaction() as tx:
                     await tx.mark_unreachable(row.address, self.clock())
-                    await tx.outbox_failed(row.id, str(exc))
-                    await tx.outbox_fail_chat(row.address, f"recipient unreachable: {exc}")
+                    await tx.outbox_failed(row.id, str(exc), keep_payload=self._keep_sent)
+                    await tx.outbox_fail_chat(
+                        row.address,
+                        f"recipient unreachable: {exc}",
+                        keep_payload=self._keep_sent,
+                    )
             except PermanentDeliveryError as exc:
                 log.error("message %s rejected for good: %s", row.id, exc)
                 async with self.store.transaction() as tx:
-                    await tx.outbox_failed(row.id, str(exc))
+                    await tx.outbox_failed(row.id, str(exc), keep_payload=self._keep_sent)
             except TransientDeliveryError as exc:
                 await self._retry(row, self._backoff(row.attempts), str(exc))
             except Exception as exc:  # a bug in an adapter must not stop the worker
@@ -360,7 +371,7 @@ class OutboxWorker:
                 log.error(
                     "giving up on message %s after %d attempts: %s", row.id, row.attempts + 1, error
                 )
-                await tx.outbox_failed(row.id, error)
+                await tx.outbox_failed(row.id, error, keep_payload=self._keep_sent)
             else:
                 await tx.outbox_retry(
                     row.id,

@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qn_bot.clock import Clock
-from qn_bot.domain import Envelope, InboundMessage
+from qn_bot.domain import Address, Envelope, InboundMessage, UserRef
 from qn_bot.leadership import Granted, Leadership
 
 log = logging.getLogger(__name__)
@@ -28,11 +28,19 @@ InboundSink = Callable[[InboundMessage], Awaitable[None]]
 
 
 class KeyValue(Protocol):
-    """Durable adapter state (sync tokens, device ids, update offsets), kept in our database."""
+    """Durable adapter state (sync tokens, device ids, update offsets), kept in our database.
+
+    A value about one person names them in ``about`` (their account, or their private chat):
+    /oublier erases it with them, and the retention purge once it is old
+    (``[retention] adapter_state_days``)."""
 
     async def get(self, key: str) -> Any: ...
 
-    async def set(self, key: str, value: Any) -> None: ...
+    async def set(
+        self, key: str, value: Any, *, about: UserRef | Address | None = None
+    ) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Scheduled work: campaign opening/closing, reminders and weekly digests (APScheduler 3.11).
+"""Scheduled work: campaign opening/closing, reminders, weekly digests and the retention purge
+(APScheduler 3.11).
 
 Every team's digest is a cron job at its weekday and local time (DST-safe: the trigger runs in
 the team's IANA time zone).
@@ -27,6 +28,7 @@ from qn_bot.clock import Clock, utcnow
 from qn_bot.config import Config, TeamConfig
 from qn_bot.digest.send import catch_up, send_digest
 from qn_bot.reminders import send_due_reminders
+from qn_bot.retention import purge
 from qn_bot.store.sql import Store
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,17 @@ class Scheduler:
                 max_instances=1,
                 misfire_grace_time=None,
             )
+        aps.add_job(
+            self._guarded(self.purge_old_data),
+            # Not at start: an adapter replays what it received before a restart first, and
+            # the keys that recognise those messages must still be there (a bot down longer
+            # than the keys' retention would otherwise lose them to the first purge).
+            IntervalTrigger(minutes=self.config.retention.purge_every_minutes),
+            id="retention",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
         if self.config.teams:
             # A digest missed while the bot was down goes out once now, marked late.
             aps.add_job(
@@ -143,6 +156,10 @@ class Scheduler:
         for key in sent:
             log.info("missed digest %s sent late", key)
         return len(sent)
+
+    async def purge_old_data(self) -> int:
+        await purge(self.store, self.config.retention, self.clock())
+        return 0  # nothing queued
 
     async def tick_reminders(self) -> int:
         queued = await send_due_reminders(self.store, self.config.reminders, self.clock())

@@ -57,6 +57,7 @@ from qn_bot.flows.state import SessionState, Status
 from qn_bot.group_commit import GroupCommit
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
 from qn_bot.identity import SignatureProblem, parse_signature
+from qn_bot.redaction import redact
 from qn_bot.store.batch import BatchWrites
 from qn_bot.store.records import CampaignRecord, ParticipantRecord
 from qn_bot.store.sql import PseudonymFactory, Store, Tx, random_pseudonym
@@ -262,7 +263,8 @@ class Service:
         for n in plain:
             msg = msgs[n]
             if (msg.sender.platform, msg.message_id) in seen:
-                log.info("duplicate message %s ignored", msg.message_id)
+                # No message id in the log: Telegram's embed the chat id (the user id).
+                log.info("duplicate %s message ignored", msg.sender.platform)
                 results[n] = HandleResult(duplicate=True)
                 continue
             at = conversations.get(msg.sender)
@@ -318,7 +320,7 @@ class Service:
         # even by re-creating a citizen who has been erased since.
         known_id = participant.id if participant is not None else None
         if not await tx.claim_message(msg.sender.platform, msg.message_id, now, known_id):
-            log.info("duplicate message %s ignored", msg.message_id)
+            log.info("duplicate %s message ignored", msg.sender.platform)
             return HandleResult(duplicate=True)
         if participant is None:
             language = msg.language_hint if msg.language_hint in SUPPORTED_LANGUAGES else None
@@ -337,15 +339,20 @@ class Service:
             )
             participant = await self._reload(tx, participant)
         replies = await self._dispatch(tx, participant, msg, now)
-        # After /oublier the participant row is gone: the goodbye is not tied to it.
-        # Only a confirmed /oublier erases a participant, and only while it is pending.
+        # After /oublier the participant row is gone: the goodbye is tied to no one, and once
+        # sent it loses its chat id too. Only a confirmed /oublier erases a participant, and
+        # only while it is pending.
         still_there = (
             participant.pending_action != _FORGET
             or await tx.participant_by_id(participant.id) is not None
         )
         for reply in replies:
             await tx.enqueue(
-                msg.address, reply, now, participant_id=participant.id if still_there else None
+                msg.address,
+                reply,
+                now,
+                participant_id=participant.id if still_there else None,
+                forget_after_send=not still_there,
             )
         return HandleResult(replies=replies)
 
@@ -633,7 +640,9 @@ class Service:
         session = await tx.session(participant.id, campaign_id)
         if campaign is None or session is None or session.id != session_id:
             return []
-        if campaign.status is not CampaignStatus.OPEN:
+        # A closed campaign takes no edits; a deletion is the citizen withdrawing their words,
+        # a right that outlives the campaign (as /oublier does).
+        if campaign.status is not CampaignStatus.OPEN and msg.kind is not InboundKind.DELETE:
             return [self._say(participant, "campaign_closed", title=campaign.title)]
         engine = self._engine(campaign)
         state = SessionState.from_json(session.state)
@@ -650,9 +659,15 @@ class Service:
         for inp in inputs:
             state, more = engine.resume(state, inp, now)
             events += more
-        return await self._persist(
+        replies = await self._persist(
             tx, participant, campaign, state, events, now, session_id=session.id
         )
+        if msg.kind is InboundKind.DELETE:
+            # Deleted on the platform: the words go, from every revision and from what waits
+            # to be sent; the item stays, marked deleted.
+            since, texts = await tx.erase_item_texts(session_id=session.id, seqs=seqs)
+            await self._redact_queued(tx, texts, since)
+        return replies
 
     async def _prompt(
         self, tx: Tx, participant: ParticipantRecord, now: datetime
@@ -750,11 +765,15 @@ class Service:
             }
             answer = "forget_yes" if typed in yes else "forget_no"
         if answer == "forget_yes":
+            since, texts = await tx.participant_texts(participant.id)
+            if participant.signature is not None:  # a name she gave: hers to take back too
+                texts.append(participant.signature)
+            await self._redact_queued(tx, texts, since, besides=participant.id)
             await tx.delete_participant(participant.id)
-            # The erasure removed this message's key with the rest; keep it, unattached (a
-            # message id names no one), so a redelivery cannot bring the citizen back.
+            # The erasure removed this message's key with the rest; keep it, unattached (keys
+            # are digests: it names no one), so a redelivery cannot bring the citizen back.
             await tx.claim_message(msg.sender.platform, msg.message_id, now, None)
-            log.info("participant %s erased on request", participant.pseudonym)
+            log.info("a %s participant was erased on request", participant.user.platform)
             return [self._say(participant, "forget_done")]
         await tx.update_participant(participant.id, now, pending_action=None)
         replies = [self._say(participant, "forget_cancelled")]
@@ -762,6 +781,24 @@ class Service:
             participant = await self._reload(tx, participant)
             replies += await self._dispatch(tx, participant, msg, now)
         return replies
+
+    async def _redact_queued(
+        self, tx: Tx, texts: list[str], since: datetime | None, *, besides: int | None = None
+    ) -> None:
+        """Take ``texts`` out of the messages queued since ``since`` (or kept once sent) for
+        anyone but the participant ``besides``: see :mod:`qn_bot.redaction`."""
+        if not texts or since is None:
+            return
+
+        def note(filename: str) -> str:
+            return self.catalog.t(self.default_language, "erased_attachment", filename=filename)
+
+        for outbox_id, message in await tx.messages_with_content(
+            since, besides_participant=besides
+        ):
+            redacted = redact(message, texts, dropped_note=note)
+            if redacted is not None:
+                await tx.replace_message(outbox_id, redacted)
 
     async def _my_data(self, tx: Tx, participant: ParticipantRecord) -> OutboundMessage:
         data = {

@@ -31,6 +31,7 @@ from qn_bot.leadership import Lease, run_exclusively
 from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink
 
 from .inbound import Action, Parsed, parse_event
+from .logs import guard_nio_logs
 from .outbound import send_event, upload_attachment
 from .policy import invite_allowed
 from .render import KEYCAPS, MAX_BODY_CHARS, keycap_index, render
@@ -64,6 +65,7 @@ class MatrixAdapter(Adapter):
         nio_log = logging.getLogger("nio")
         if nio_log.level == logging.NOTSET and not log.isEnabledFor(logging.DEBUG):
             nio_log.setLevel(logging.WARNING)  # nio logs every state event at INFO
+        guard_nio_logs()
         self.config = config
         self.kv = context.kv
         self.leadership = context.leadership
@@ -80,7 +82,6 @@ class MatrixAdapter(Adapter):
         self._invites_handled: set[str] = set()
         self._join_retries: dict[str, tuple[str, bool]] = {}  # room → (inviter, is_direct)
         self._direct: set[str] = set()
-        self._pending_dms: dict[str, dict[str, str]] = {}
         # room → its last questions with choices: [{"event_id", "choices"}], newest first
         self._choices: dict[str, list[dict[str, Any]]] = {}
         self._txn_prefix = ""
@@ -104,7 +105,6 @@ class MatrixAdapter(Adapter):
                 self._txn_prefix = f"qn{secrets.token_hex(4)}"
                 await self.kv.set("txn_prefix", self._txn_prefix)
             self._direct = set(await self.kv.get("direct_rooms") or [])
-            self._pending_dms = dict(await self.kv.get("pending_dms") or {})
             self._choices.clear()  # the previous holder may have asked newer questions
             await self._run()
         finally:
@@ -219,7 +219,8 @@ class MatrixAdapter(Adapter):
             return
         inviter = str(invite.sender)
         if not invite_allowed(inviter, self.config.allowed_servers):
-            log.info("matrix: declining invite to %s from %s", room_id, inviter)
+            # No ids in logs: user and room ids are personal data.
+            log.info("matrix: declining an invitation from a server not allowed")
             await self.client.room_leave(room_id)
             self._invites_handled.add(room_id)
             return
@@ -231,14 +232,14 @@ class MatrixAdapter(Adapter):
         except (ClientError, TimeoutError, OSError) as exc:
             resp = exc
         if not isinstance(resp, JoinResponse):
-            log.warning("matrix: could not join %s (will retry): %s", room_id, resp)
+            log.warning("matrix: could not join a room (will retry): %s", _error(resp))
             self._join_retries[room_id] = (inviter, direct)
             return
         self._join_retries.pop(room_id, None)
         self._invites_handled.add(room_id)
         if direct:
             await self._mark_direct(room_id)
-        log.info("matrix: joined %s on invitation from %s", room_id, inviter)
+        log.info("matrix: joined a %s on invitation", "direct chat" if direct else "room")
 
     async def _mark_direct(self, room_id: str) -> None:
         if room_id not in self._direct:
@@ -264,8 +265,7 @@ class MatrixAdapter(Adapter):
             return
         if getattr(info.timeline, "limited", False):
             log.info(  # normal for a room just joined; after a long outage, events were missed
-                "matrix: timeline gap in %s: only its last %d events came with this sync",
-                room_id,
+                "matrix: timeline gap in a room: only its last %d events came with this sync",
                 len(info.timeline.events),
             )
         events = list(info.timeline.events)
@@ -297,12 +297,7 @@ class MatrixAdapter(Adapter):
         if not event_id or sender == self.user_id or not self._first_time(event_id):
             return
         if isinstance(event, MegolmEvent):
-            log.warning(
-                "matrix: cannot decrypt %s from %s in %s (no room key)",
-                event_id,
-                sender,
-                room.room_id,
-            )
+            log.warning("matrix: cannot decrypt a message (no room key yet)")
             with contextlib.suppress(Exception):
                 await self.client.request_room_key(event)
             if self._is_private(room):
@@ -383,10 +378,11 @@ class MatrixAdapter(Adapter):
     async def _on_membership(self, room: Any, source: dict[str, Any]) -> None:
         user = str(source.get("state_key", ""))
         membership = (source.get("content") or {}).get("membership")
-        pending = self._pending_dms.get(room.room_id)
-        if membership == "join" and pending is not None and pending.get("user") == user:
-            del self._pending_dms[room.room_id]
-            await self.kv.set("pending_dms", self._pending_dms)
+        pending = None
+        if membership == "join" and room.room_id in self._direct and user != self.user_id:
+            pending = await self.kv.get(f"pending_dm:{room.room_id}")
+        if isinstance(pending, dict) and pending.get("user") == user:
+            await self.kv.delete(f"pending_dm:{room.room_id}")
             await self._emit(
                 InboundMessage(
                     sender=UserRef(PLATFORM, user),
@@ -419,15 +415,13 @@ class MatrixAdapter(Adapter):
         ):
             # The citizen left the direct chat: leave too, later sends become "unreachable".
             # (Someone else leaving a chat they had been invited into leaves it to the citizen.)
-            log.info("matrix: %s left direct chat %s; leaving", user, room.room_id)
+            log.info("matrix: a citizen left a direct chat; leaving it too")
             await self.client.room_leave(room.room_id)
 
     async def _existing_direct_chat(self, user_id: str) -> str | None:
-        """A direct chat the bot already shares with this user (both joined), if any."""
-        remembered = await self.kv.get(f"dm:{user_id}")
-        candidates = [remembered] if isinstance(remembered, str) else []
-        candidates += sorted(self._direct)
-        for room_id in candidates:
+        """A direct chat the bot already shares with this user (both joined), if any. Looked
+        up in the rooms the client knows: nothing keyed by a user id is stored."""
+        for room_id in sorted(self._direct):
             room = self.client.rooms.get(room_id)
             if room is None or int(room.member_count) != 2:
                 continue
@@ -460,17 +454,16 @@ class MatrixAdapter(Adapter):
             ],
         )
         if not isinstance(resp, RoomCreateResponse):
-            log.warning("matrix: could not open a direct chat with %s: %s", user_id, resp)
+            log.warning("matrix: could not open a direct chat: %s", _error(resp))
             return None
         room_id = str(resp.room_id)
         await self._mark_direct(room_id)
-        await self.kv.set(f"dm:{user_id}", room_id)
-        self._pending_dms[room_id] = {
-            "user": user_id,
-            "text": f"/start {slug}".strip(),
-            "event_id": event_id,
-        }
-        await self.kv.set("pending_dms", self._pending_dms)
+        # Until the citizen joins; about them, so /oublier (or the retention purge) erases it.
+        await self.kv.set(
+            f"pending_dm:{room_id}",
+            {"user": user_id, "text": f"/start {slug}".strip(), "event_id": event_id},
+            about=UserRef(PLATFORM, user_id),
+        )
         return matrix_link(room_id)
 
     # ------------------------------------------------------------------ outbound
@@ -527,8 +520,8 @@ class MatrixAdapter(Adapter):
         except (ClientError, TimeoutError, OSError) as exc:
             raise TransientDeliveryError(f"join failed: {type(exc).__name__}") from exc
         if not isinstance(resp, JoinResponse):
-            raise RecipientUnreachable(f"cannot join {room_id}: {resp}")
-        raise TransientDeliveryError(f"joined {room_id}; sending after the next sync")
+            raise RecipientUnreachable(f"cannot join the room: {_error(resp)}")
+        raise TransientDeliveryError("joined the room; sending after the next sync")
 
     async def _remember_choices(
         self, room_id: str, event_id: str, choice_ids: tuple[str, ...]
@@ -538,7 +531,13 @@ class MatrixAdapter(Adapter):
             return  # a retried envelope: the homeserver gave back the same event
         recent.insert(0, {"event_id": event_id, "choices": list(choice_ids)})
         del recent[RECENT_QUESTIONS:]
-        await self.kv.set(f"choices:{room_id}", recent)
+        await self.kv.set(f"choices:{room_id}", recent, about=Address(PLATFORM, room_id))
+
+
+def _error(resp: Any) -> str:
+    """A nio error response without the ids nio puts in its text (room and user ids)."""
+    code = getattr(resp, "status_code", None)
+    return str(code) if code else type(resp).__name__
 
 
 def MatrixAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:

@@ -37,10 +37,11 @@ DEFAULT_RETRY_SECONDS = 1.0
 def error_from_response(resp: Any, what: str) -> Exception:
     """Map a nio error response (RoomSendError, UploadError…) to a delivery error."""
     code = getattr(resp, "status_code", None)
-    message = getattr(resp, "message", "") or str(resp)
     transport = getattr(resp, "transport_response", None)
     http_status = getattr(transport, "status", None) if transport is not None else None
-    detail = f"{what}: {code or http_status} {message}"
+    # The code only: homeservers' messages name users and rooms ("@x is not in !r"), and this
+    # text goes to the log and to the outbox row.
+    detail = f"{what}: {code or http_status or type(resp).__name__}"
     if code == "M_LIMIT_EXCEEDED" or http_status == 429:
         retry_ms = getattr(resp, "retry_after_ms", None)
         seconds = retry_ms / 1000 if retry_ms else DEFAULT_RETRY_SECONDS
@@ -82,16 +83,16 @@ async def send_event(
     except (ClientError, TimeoutError, OSError) as exc:
         raise TransientDeliveryError(f"homeserver unreachable: {type(exc).__name__}") from exc
     except SendRetryError as exc:
-        raise TransientDeliveryError(f"encryption set-up failed: {exc}") from exc
+        raise TransientDeliveryError("encryption set-up failed (keys not shared yet)") from exc
     except LocalProtocolError as exc:
         if "No such room" in str(exc):
-            raise RecipientUnreachable(f"not in room {room_id}") from exc
-        raise TransientDeliveryError(str(exc)) from exc
+            raise RecipientUnreachable("not in the room") from exc
+        raise TransientDeliveryError(f"local protocol error: {type(exc).__name__}") from exc
     if isinstance(resp, RoomSendResponse):
         return str(resp.event_id)
     if isinstance(resp, RoomSendError):
         raise error_from_response(resp, "send")
-    raise TransientDeliveryError(f"unexpected answer to send: {resp!r}")
+    raise TransientDeliveryError(f"unexpected answer to send: {type(resp).__name__}")
 
 
 async def upload_attachment(client: Any, attachment: Attachment, encrypted: bool) -> dict[str, Any]:

@@ -117,7 +117,7 @@ class SyncLoop:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("matrix: %s failed: %s", name, exc)
+                log.warning("matrix: %s failed: %s", name, type(exc).__name__)
 
     async def _failed(self, why: str) -> None:
         self.failures += 1

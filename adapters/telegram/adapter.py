@@ -317,7 +317,7 @@ class TelegramAdapter(Adapter):
         try:
             chat_id = int(envelope.address.chat_id)
         except ValueError as exc:
-            raise PermanentDeliveryError(f"not a Telegram chat id: {envelope.address}") from exc
+            raise PermanentDeliveryError("not a Telegram chat id") from exc
         steps = await self._steps(chat_id, envelope)
         done = self._progress.pop(envelope.outbox_id, 0)
         for index, step in enumerate(steps):

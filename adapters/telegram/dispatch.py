@@ -48,7 +48,8 @@ class ChatDispatcher:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    log.exception("telegram update of chat %s failed", key)
+                    # Not the chat's key: in a private chat it is the user id.
+                    log.exception("a telegram update failed")
                     if not future.done():
                         future.set_exception(exc)
                 else:

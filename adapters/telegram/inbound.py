@@ -2,7 +2,8 @@
 
 Idempotency keys: ``<chat id>:<message id>`` for messages (Telegram numbers messages per chat),
 ``<chat id>:<message id>:e<edit date>`` for edits, ``cb:<callback query id>`` for button presses.
-Display names are never read.
+Display names are never read, and never kept: :func:`journal_entry` is what an update becomes as
+soon as it arrives.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from telegram import Bot, CallbackQuery, Chat, Message, Update
+from telegram.constants import MessageAttachmentType
 
 from qn_bot.domain import Address, InboundKind, InboundMessage, UserRef
 
@@ -48,6 +50,61 @@ def _dig(data: Any, *keys: str) -> Any:
             return None
         data = data.get(key)
     return data
+
+
+#: Message fields that make it a photo, a sticker, a poll…: the bot only says it reads text.
+_ATTACHMENTS = frozenset(kind.value for kind in MessageAttachmentType)
+
+
+def _person(raw: Any) -> dict[str, Any] | None:
+    """A user as replay needs them: id, bot or not, language. Names stay out of the database
+    (python-telegram-bot insists on a first name: an empty one)."""
+    if not isinstance(raw, dict):
+        return None
+    person = {"id": raw.get("id"), "is_bot": raw.get("is_bot", False), "first_name": ""}
+    if "language_code" in raw:
+        person["language_code"] = raw["language_code"]
+    return person
+
+
+def _chat(raw: Any) -> dict[str, Any] | None:
+    if not isinstance(raw, dict):
+        return None
+    return {"id": raw.get("id"), "type": raw.get("type")}
+
+
+def _message(raw: Any, *, keep_text: bool = True) -> dict[str, Any] | None:
+    if not isinstance(raw, dict):
+        return None
+    message = {key: raw[key] for key in ("message_id", "date", "edit_date") if key in raw}
+    message["chat"] = _chat(raw.get("chat"))
+    if "from" in raw:
+        message["from"] = _person(raw["from"])
+    if keep_text and "text" in raw:
+        message["text"] = raw["text"]
+    elif keep_text and ("caption" in raw or _ATTACHMENTS.intersection(raw)):
+        # Read as "not text" and answered so; what it was is not needed for that.
+        message["caption"] = ""
+    return message
+
+
+def journal_entry(update: dict[str, Any]) -> dict[str, Any]:
+    """The update with only what handling it needs: ids, chat type, language, text. Names,
+    usernames, captions, files, entities and the bot's own message texts are left out, so the
+    journal that keeps it until it is handled (receiving.py) holds nothing more about anyone."""
+    entry: dict[str, Any] = {"update_id": update.get("update_id")}
+    for kind in ("message", "edited_message"):
+        if kind in update:
+            entry[kind] = _message(update[kind])
+    query = update.get("callback_query")
+    if isinstance(query, dict):
+        entry["callback_query"] = {
+            key: query[key] for key in ("id", "data", "chat_instance") if key in query
+        }
+        entry["callback_query"]["from"] = _person(query.get("from"))
+        if "message" in query:
+            entry["callback_query"]["message"] = _message(query["message"], keep_text=False)
+    return entry
 
 
 def chat_key(raw: dict[str, Any]) -> str:

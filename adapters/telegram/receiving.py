@@ -2,13 +2,16 @@
 
 Polling. Telegram forgets every update below the ``offset`` of the next getUpdates call, and the
 bot confirms a batch long before each of its updates has been handled (different chats are handled
-concurrently). So before asking for more, the poller writes the new offset *and* the raw updates
+concurrently). So before asking for more, the poller writes the new offset *and* the updates
 not yet handled to the adapter's durable key-value store, in one write. After a crash (even
 SIGKILL) those updates are handled again at start; the ones that had been committed are
 recognised by their idempotency keys and change nothing, the others are not lost. The offset
-makes a restart resume where it was rather than replay. Several processes on one PostgreSQL
-share that journal: only the holder of the bot's polling role polls (qn_bot.leadership), and a
-process taking the role over from a dead one starts from the journal it left.
+makes a restart resume where it was rather than replay. The journal keeps as little as it can:
+each update is cut down to what handling it needs as it arrives (:func:`journal_entry`: no names),
+and handled updates leave it within :data:`FLUSH_SECONDS`, even if nothing else arrives.
+Several processes on one PostgreSQL share that journal: only the holder of the bot's polling
+role polls (qn_bot.leadership), and a process taking the role over from a dead one starts from
+the journal it left.
 
 Webhook. Telegram POSTs each update with the secret token in a header; the answer is given only
 once the update has been handled, so an update that was not committed is redelivered by Telegram.
@@ -32,13 +35,15 @@ from telegram import error as tg
 from qn_bot.ports import KeyValue
 
 from .errors import retry_after_seconds
-from .inbound import ALLOWED_UPDATES
+from .inbound import ALLOWED_UPDATES, journal_entry
 
 log = logging.getLogger(__name__)
 
 JOURNAL_KEY = "polling"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 MAX_BACKOFF = 30.0
+#: How soon the journal is written again once updates in it have been handled.
+FLUSH_SECONDS = 0.5
 
 
 def default_webhook_secret(token: str) -> str:
@@ -60,16 +65,33 @@ class Poller:
         *,
         timeout: float = 30.0,
         interval: float = 0.0,
+        flush: float = FLUSH_SECONDS,
     ) -> None:
         self.bot = bot
         self.kv = kv
         self.process = process
         self.timeout = timeout
         self.interval = interval
+        self.flush = flush
         self.offset = 0
         self._pending: dict[int, dict[str, Any]] = {}
+        self._saved: tuple[int, frozenset[int]] | None = None  # what the journal holds
+        self._saving = asyncio.Lock()  # one write at a time, each of the latest state
+        self._flusher: asyncio.Task[None] | None = None
+        self._stopped = False
 
     async def run(self) -> None:
+        try:
+            await self._poll()
+        finally:
+            # A poller that stops (or loses the role) writes nothing more by itself: the
+            # journal is the next holder's now (the adapter saves it one last time if it may).
+            self._stopped = True
+            flusher, self._flusher = self._flusher, None
+            if flusher is not None:
+                flusher.cancel()
+
+    async def _poll(self) -> None:
         await self._replay()
         backoff = 1.0
         while True:
@@ -144,28 +166,48 @@ class Poller:
             self._track(raw)
 
     def _track(self, update: dict[str, Any]) -> None:
+        # Handled as journaled: what a replay after a crash sees is what was seen live.
+        update = journal_entry(update)
         update_id = int(update["update_id"])
         self._pending[update_id] = update
 
         def done(future: asyncio.Future[None]) -> None:
             if not future.cancelled():  # cancelled at shutdown: keep it for the next start
                 self._pending.pop(update_id, None)
+                self._flush_soon()
 
         self.process(update).add_done_callback(done)
 
+    def _flush_soon(self) -> None:
+        if self._stopped:
+            return
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(
+                self._flush(), name="telegram-journal-flush"
+            )
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(self.flush)
+        await self.save()
+
     async def save(self) -> None:
         """Write offset and unhandled updates; retried until it works (nothing is confirmed
-        to Telegram before)."""
+        to Telegram before). A state the journal already holds is not written again."""
         backoff = 0.5
-        while True:
-            state = {"offset": self.offset, "pending": list(self._pending.values())}
-            try:
-                await self.kv.set(JOURNAL_KEY, state)
-                return
-            except Exception:
-                log.exception("cannot record the Telegram offset; retrying")
-                await asyncio.sleep(backoff)
-                backoff = min(MAX_BACKOFF, backoff * 2)
+        async with self._saving:
+            while True:
+                current = (self.offset, frozenset(self._pending))
+                if current == self._saved:
+                    return
+                state = {"offset": self.offset, "pending": list(self._pending.values())}
+                try:
+                    await self.kv.set(JOURNAL_KEY, state)
+                    self._saved = current
+                    return
+                except Exception:
+                    log.exception("cannot record the Telegram offset; retrying")
+                    await asyncio.sleep(backoff)
+                    backoff = min(MAX_BACKOFF, backoff * 2)
 
 
 class WebhookServer:

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, false, insert, literal_column, select, update
 from qn_bot.domain import Address, OutboundMessage
 from qn_bot.store import schema as t
 from qn_bot.store.lean import LeanStatement
-from qn_bot.store.sql import Tx, item_row, outbox_row
+from qn_bot.store.sql import Tx, item_row, message_key, outbox_row
 
 
 @dataclass(slots=True)
@@ -36,7 +36,7 @@ class BatchWrites:
         self.messages.append(
             {
                 "platform": platform,
-                "message_id": message_id,
+                "message_id": message_key(message_id),
                 "processed_at": now,
                 "participant_id": participant_id,
             }

@@ -15,7 +15,14 @@ from qn_bot.store.sqlite_driver import OneHopDBAPI
 READ_ONLY = "qn_bot_read_only"
 
 SQLITE_PRAGMAS = (
+    # Free pages go back to the file system on `PRAGMA incremental_vacuum` (the retention purge
+    # runs it). Takes effect when the file is created; an older one needs a VACUUM
+    # (qn_bot.store.migrate does it once).
+    "PRAGMA auto_vacuum=INCREMENTAL",
     "PRAGMA journal_mode=WAL",
+    # Deleted content is overwritten with zeros, freed pages too: an erased citizen's words do
+    # not linger in the file's free space (the WAL: see Store.scrub).
+    "PRAGMA secure_delete=ON",
     # Durable commits: an answer the bot acknowledged survives a power cut, not only a crash
     # (NORMAL may lose the last transactions). Group commit pays the fsync once per batch.
     "PRAGMA synchronous=FULL",
@@ -59,17 +66,25 @@ JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer
 
 def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     url = async_url(url)
+    # A failed statement's error (logged with the message that failed) must not carry its
+    # values: user ids, answers.
+    private = {"hide_parameters": True}
     if is_sqlite(url):
         # Pooled: opening an aiosqlite connection (a thread, four pragmas) cost ~0.15 ms of CPU
         # per message when every transaction opened its own (profiled). Our writers take turns
         # on the store's lock, so a few connections are plenty.
         engine = create_async_engine(
-            url, pool_size=2, max_overflow=2, module=OneHopDBAPI(), **JSON_CODEC
+            url, pool_size=2, max_overflow=2, module=OneHopDBAPI(), **private, **JSON_CODEC
         )
         _make_sqlite_transactions_safe(engine)
         return engine
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **JSON_CODEC
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        **private,
+        **JSON_CODEC,
     )
 
 

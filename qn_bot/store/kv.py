@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from qn_bot.clock import Clock
+from qn_bot.domain import Address, UserRef
 from qn_bot.store.sql import Store
 
 
@@ -22,6 +23,11 @@ class StoreKeyValue:
         async with self.store.transaction() as tx:
             return await tx.kv_get(f"{self.namespace}:{key}")
 
-    async def set(self, key: str, value: Any) -> None:
+    async def set(self, key: str, value: Any, *, about: UserRef | Address | None = None) -> None:
+        subject = None if about is None else str(about)
         async with self.store.transaction(urgent=True) as tx:
-            await tx.kv_set(f"{self.namespace}:{key}", value, self.clock())
+            await tx.kv_set(f"{self.namespace}:{key}", value, self.clock(), subject=subject)
+
+    async def delete(self, key: str) -> None:
+        async with self.store.transaction(urgent=True) as tx:
+            await tx.kv_delete(f"{self.namespace}:{key}")

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -57,6 +58,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+
+#: Sent (or failed) outbox rows that still hold their content; written out for planners to
+#: match the partial index.
+KEPT_PAYLOAD = text("status <> 'pending' AND payload IS NOT NULL")
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 # SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (autoincrement) with that exact type.
@@ -196,6 +201,8 @@ processed_messages = Table(
         nullable=True,
     ),
     Column("processed_at", UTCDateTime, nullable=False),
+    # The retention purge (qn_bot.retention) deletes old keys by age.
+    Index("ix_processed_messages_processed_at", "processed_at"),
 )
 
 outbox = Table(
@@ -210,7 +217,8 @@ outbox = Table(
         ForeignKey("participants.id", ondelete="CASCADE"),
         nullable=True,
     ),
-    Column("payload", JSONType, nullable=False),
+    # None once purged: a message sent (or given up) keeps no content (qn_bot.retention).
+    Column("payload", JSONType, nullable=True),
     Column("status", String(16), nullable=False),  # pending | sent | failed
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
@@ -221,6 +229,9 @@ outbox = Table(
     Column("dedupe_key", String(255), nullable=True, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime, nullable=True),
+    # A message to someone who erased themselves (the goodbye of /oublier): once sent, its chat
+    # id goes too.
+    Column("forget_after_send", Boolean, nullable=False, server_default=false()),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     # Only what waits: the claim's search for each chat's head never walks the sent history.
     # Queries write the status as a literal (store.sql.PENDING) for planners to use it.
@@ -231,6 +242,14 @@ outbox = Table(
         "id",
         sqlite_where=text("status = 'pending'"),
         postgresql_where=text("status = 'pending'"),
+    ),
+    # Only sent messages still holding their content ([retention] sent_payload_hours > 0): the
+    # purge finds them without walking the sent history.
+    Index(
+        "ix_outbox_kept_payloads",
+        "next_attempt_at",
+        sqlite_where=KEPT_PAYLOAD,
+        postgresql_where=KEPT_PAYLOAD,
     ),
     # Adapters derive idempotent platform transaction ids from the row id (Matrix txn ids): an id
     # must never come back after a deletion, which SQLite's plain rowid allows.
@@ -272,4 +291,8 @@ kv = Table(
     Column("key", String(255), primary_key=True),  # adapter state: sync tokens, device ids
     Column("value", JSONType, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Whom the row is about ("platform:user id" or "platform:chat id"), if anyone: /oublier
+    # erases it with them, the retention purge after [retention] adapter_state_days.
+    Column("subject", String(300), nullable=True),
+    Index("ix_kv_subject", "subject"),
 )

@@ -6,7 +6,12 @@ commits together or not at all.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import logging
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -31,11 +36,14 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    null,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import BindParameter
@@ -56,7 +64,25 @@ from qn_bot.store.records import (
 )
 from qn_bot.store.writer_queue import WriterQueue
 
+log = logging.getLogger(__name__)
+
 PseudonymFactory = Callable[[], str]
+
+#: After a write that erased something, the WAL is checkpointed and truncated at once and again
+#: after these delays (s): what the erasure let other parts rewrite shortly after (an adapter's
+#: receive journal, the goodbye once sent) leaves the file too.
+SCRUB_DELAYS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
+#: A checkpoint waits this long (ms) for readers to move on, then is tried again later.
+CHECKPOINT_BUSY_MS = 250
+#: Free pages handed back to the file system per transaction (4 KiB each).
+VACUUM_PAGES = 2000
+
+
+def message_key(message_id: str) -> str:
+    """What is stored of a platform message id: a digest. Telegram's ids embed the chat id, the
+    user id in a private chat, and a key may outlive its sender (/oublier keeps the key of its
+    own confirmation so that a redelivery stays a no-op): the key must name no one."""
+    return hashlib.blake2b(message_id.encode(), digest_size=16).hexdigest()
 
 
 def random_pseudonym() -> str:
@@ -162,6 +188,11 @@ def item_records(rows: Sequence[Row[Any]]) -> list[ItemRecord]:
     ]
 
 
+def _free_texts(rows: Iterable[Row[Any, Any, Any]]) -> list[str]:
+    """The distinct non-empty texts of rows (text, value) that are free text (no value)."""
+    return sorted({r.text for r in rows if r.value is None and r.text})
+
+
 _CAMPAIGN_STATUS = {status.value: status for status in CampaignStatus}
 
 #: An outbox row waits to be sent — 'pending' written out, not bound: planners use the partial
@@ -238,9 +269,12 @@ def outbox_row(
     now: datetime,
     participant_id: int | None,
     dedupe_key: str | None = None,
+    *,
+    forget_after_send: bool = False,
 ) -> dict[str, Any]:
     """A message to send as a row of ``outbox``, due now."""
     return {
+        "forget_after_send": forget_after_send,
         "platform": address.platform,
         "chat_id": address.chat_id,
         "participant_id": participant_id,
@@ -259,6 +293,9 @@ class Tx:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
+        #: Set by writes that erase personal data: the store then scrubs the journal of the
+        #: database (SQLite's WAL) once the transaction committed.
+        self.erased = False
 
     def _insert(self, table: Table) -> Any:
         if self.dialect == "postgresql":
@@ -277,7 +314,7 @@ class Tx:
             self._insert(t.processed_messages)
             .values(
                 platform=platform,
-                message_id=message_id,
+                message_id=message_key(message_id),
                 processed_at=now,
                 participant_id=participant_id,
             )
@@ -292,7 +329,7 @@ class Tx:
             update(t.processed_messages)
             .where(
                 t.processed_messages.c.platform == platform,
-                t.processed_messages.c.message_id == message_id,
+                t.processed_messages.c.message_id == message_key(message_id),
             )
             .values(participant_id=participant_id)
         )
@@ -539,7 +576,14 @@ class Tx:
         )
 
     async def delete_participant(self, participant_id: int) -> None:
-        """Erase a participant and everything about them (the right to be forgotten)."""
+        """Erase a participant and everything about them (the right to be forgotten): their
+        answers and history, the keys of their messages, the messages they were sent (what
+        waits is dropped; what went out keeps no chat id, no content, only the dedupe key that
+        makes a send exactly-once), adapter state about them, their facilitator grants."""
+        person = await self.participant_by_id(participant_id)
+        if person is None:
+            return
+        o = t.outbox.c
         item_ids = select(t.items.c.id).where(t.items.c.participant_id == participant_id)
         await self.conn.execute(
             delete(t.item_revisions).where(t.item_revisions.c.item_id.in_(item_ids))
@@ -553,17 +597,67 @@ class Tx:
                 t.processed_messages.c.participant_id == participant_id
             )
         )
+        chat = person.reply_to
+        theirs = or_(
+            o.participant_id == participant_id,
+            and_(o.platform == chat.platform, o.chat_id == chat.chat_id),
+        )
         await self.conn.execute(
-            delete(t.outbox).where(
-                t.outbox.c.participant_id == participant_id, t.outbox.c.status == "pending"
-            )
+            delete(t.outbox).where(theirs, or_(PENDING, o.dedupe_key.is_(None)))
         )
         await self.conn.execute(
             update(t.outbox)
-            .where(t.outbox.c.participant_id == participant_id)
-            .values(participant_id=None, payload={"text": "", "buttons": [], "attachments": []})
+            .where(theirs)
+            .values(participant_id=None, chat_id="", payload=null(), last_error=None)
+        )
+        await self.conn.execute(
+            delete(t.kv).where(t.kv.c.subject.in_([str(person.user), str(chat)]))
+        )
+        f = t.facilitators.c
+        await self.conn.execute(
+            delete(t.facilitators).where(
+                f.platform == person.user.platform, f.user_id == person.user.user_id
+            )
+        )
+        await self.conn.execute(
+            update(t.facilitators).where(f.granted_by == str(person.user)).values(granted_by="")
         )
         await self.conn.execute(delete(t.participants).where(t.participants.c.id == participant_id))
+        self.erased = True
+
+    async def participant_texts(self, participant_id: int) -> tuple[datetime | None, list[str]]:
+        """When the participant first answered, and every text they wrote (each revision of
+        each free-text answer; choices and numbers are labels, not their words)."""
+        i, r = t.items.c, t.item_revisions.c
+        rows = (
+            await self.conn.execute(
+                select(i.created_at, r.text, r.value)
+                .join(t.item_revisions, r.item_id == i.id)
+                .where(i.participant_id == participant_id)
+            )
+        ).all()
+        since = min((row.created_at for row in rows), default=None)
+        return since, _free_texts(rows)
+
+    async def messages_with_content(
+        self, since: datetime, *, besides_participant: int | None = None
+    ) -> list[tuple[int, OutboundMessage]]:
+        """Messages queued since ``since`` that still hold content — waiting to be sent, or sent
+        and kept ([retention] sent_payload_hours) — with their ids."""
+        o = t.outbox.c
+        stmt = select(o.id, o.payload).where(o.payload.is_not(None), o.created_at >= since)
+        if besides_participant is not None:
+            stmt = stmt.where(
+                or_(o.participant_id.is_(None), o.participant_id != besides_participant)
+            )
+        rows = (await self.conn.execute(stmt.order_by(o.id))).all()
+        return [(r.id, OutboundMessage.from_json(r.payload)) for r in rows]
+
+    async def replace_message(self, outbox_id: int, message: OutboundMessage) -> None:
+        await self.conn.execute(
+            update(t.outbox).where(t.outbox.c.id == outbox_id).values(payload=message.to_json())
+        )
+        self.erased = True
 
     async def mid_flow(
         self, campaign_id: int, *, after_participant_id: int = 0, limit: int | None = None
@@ -814,10 +908,11 @@ class Tx:
         pm = t.processed_messages
         claimed: set[tuple[str, str]] = set()
         for platform, ids in _by_platform(keys):
+            by_key = {message_key(m): m for m in ids}
             stmt = select(pm.c.message_id).where(
-                pm.c.platform == platform, pm.c.message_id.in_(ids)
+                pm.c.platform == platform, pm.c.message_id.in_(list(by_key))
             )
-            claimed.update((platform, m) for m in (await self.conn.execute(stmt)).scalars())
+            claimed.update((platform, by_key[k]) for k in (await self.conn.execute(stmt)).scalars())
         return claimed
 
     async def save_session(
@@ -954,6 +1049,28 @@ class Tx:
             )
         )
 
+    async def erase_item_texts(
+        self, *, session_id: int, seqs: Collection[int]
+    ) -> tuple[datetime | None, list[str]]:
+        """Blank the text of these items and of every revision of them (a message the citizen
+        deleted on the platform: its words go, the fact that an item was deleted stays).
+        Returns when the first of them was written, and the free texts erased."""
+        i, r = t.items.c, t.item_revisions.c
+        ids = select(i.id).where(i.session_id == session_id, i.seq.in_(list(seqs)))
+        rows = (
+            await self.conn.execute(
+                select(i.created_at, r.text, r.value)
+                .join(t.items, i.id == r.item_id)
+                .where(r.item_id.in_(ids))
+            )
+        ).all()
+        await self.conn.execute(
+            update(t.item_revisions).where(r.item_id.in_(ids)).values(text="", value=None)
+        )
+        await self.conn.execute(update(t.items).where(i.id.in_(ids)).values(text="", value=None))
+        self.erased = True
+        return min((row.created_at for row in rows), default=None), _free_texts(rows)
+
     async def items_from_message(
         self, participant_id: int, message_id: str
     ) -> list[tuple[int, int, int]]:
@@ -1063,9 +1180,14 @@ class Tx:
         *,
         participant_id: int | None = None,
         dedupe_key: str | None = None,
+        forget_after_send: bool = False,
     ) -> int | None:
-        """Queue a message; None when ``dedupe_key`` was already queued (exactly-once sends)."""
-        values = outbox_row(address, message, now, participant_id, dedupe_key)
+        """Queue a message; None when ``dedupe_key`` was already queued (exactly-once sends).
+        ``forget_after_send``: the recipient erased themselves; once sent, the row loses its
+        chat id too."""
+        values = outbox_row(
+            address, message, now, participant_id, dedupe_key, forget_after_send=forget_after_send
+        )
         if dedupe_key is None:
             result = await self.conn.execute(
                 insert(t.outbox).values(**values).returning(t.outbox.c.id)
@@ -1131,15 +1253,31 @@ class Tx:
             for r in rows
         ]
 
-    async def outbox_sent(self, outbox_ids: int | Collection[int], now: datetime) -> None:
+    async def outbox_sent(
+        self, outbox_ids: int | Collection[int], now: datetime, *, keep_payload: bool = False
+    ) -> None:
+        """Mark messages sent. Their content goes at once unless ``keep_payload`` ([retention]
+        sent_payload_hours: the purge empties it later)."""
         ids = [outbox_ids] if isinstance(outbox_ids, int) else list(outbox_ids)
         if not ids:
             return
-        await self.conn.execute(
-            update(t.outbox)
-            .where(t.outbox.c.id.in_(ids))
-            .values(status="sent", sent_at=now, locked_until=None, attempts=t.outbox.c.attempts + 1)
+        o = t.outbox
+        values: dict[str, Any] = {
+            "status": "sent",
+            "sent_at": now,
+            "locked_until": None,
+            "attempts": o.c.attempts + 1,
+        }
+        if not keep_payload:
+            values["payload"] = null()
+        await self.conn.execute(update(o).where(o.c.id.in_(ids)).values(**values))
+        forgotten = await self.conn.execute(
+            update(o)
+            .where(o.c.id.in_(ids), o.c.forget_after_send)
+            .values(chat_id="", payload=null(), participant_id=None)
         )
+        if forgotten.rowcount:
+            self.erased = True
 
     async def outbox_retry(
         self, outbox_id: int, at: datetime, error: str, *, failed_attempt: bool = True
@@ -1155,20 +1293,31 @@ class Tx:
             values["attempts"] = t.outbox.c.attempts + 1
         await self.conn.execute(update(t.outbox).where(t.outbox.c.id == outbox_id).values(**values))
 
-    async def outbox_failed(self, outbox_id: int, error: str) -> None:
-        await self.conn.execute(
-            update(t.outbox)
-            .where(t.outbox.c.id == outbox_id)
-            .values(
-                status="failed",
-                locked_until=None,
-                last_error=error[:2000],
-                attempts=t.outbox.c.attempts + 1,
-            )
-        )
+    async def outbox_failed(
+        self, outbox_id: int, error: str, *, keep_payload: bool = False
+    ) -> None:
+        """Give up on a message; like a sent one, it keeps its content only if asked to."""
+        values: dict[str, Any] = {
+            "status": "failed",
+            "locked_until": None,
+            "last_error": error[:2000],
+            "attempts": t.outbox.c.attempts + 1,
+        }
+        if not keep_payload:
+            values["payload"] = null()
+        await self.conn.execute(update(t.outbox).where(t.outbox.c.id == outbox_id).values(**values))
 
-    async def outbox_fail_chat(self, address: Address, error: str) -> int:
+    async def outbox_fail_chat(
+        self, address: Address, error: str, *, keep_payload: bool = False
+    ) -> int:
         """Give up on every pending message of one chat (the recipient blocked the bot)."""
+        values: dict[str, Any] = {
+            "status": "failed",
+            "locked_until": None,
+            "last_error": error[:2000],
+        }
+        if not keep_payload:
+            values["payload"] = null()
         result = await self.conn.execute(
             update(t.outbox)
             .where(
@@ -1176,7 +1325,7 @@ class Tx:
                 t.outbox.c.chat_id == address.chat_id,
                 PENDING,
             )
-            .values(status="failed", locked_until=None, last_error=error[:2000])
+            .values(**values)
         )
         return int(result.rowcount)
 
@@ -1294,12 +1443,80 @@ class Tx:
         row = (await self.conn.execute(stmt)).first()
         return None if row is None else row[0]
 
-    async def kv_set(self, key: str, value: Any, now: datetime) -> None:
-        stmt = self._insert(t.kv).values(key=key, value=value, updated_at=now)
+    async def kv_set(
+        self, key: str, value: Any, now: datetime, *, subject: str | None = None
+    ) -> None:
+        """``subject``: whom the value is about ("platform:id"), erased with them."""
+        stmt = self._insert(t.kv).values(key=key, value=value, updated_at=now, subject=subject)
         stmt = stmt.on_conflict_do_update(
-            index_elements=[t.kv.c.key], set_={"value": value, "updated_at": now}
+            index_elements=[t.kv.c.key],
+            set_={"value": value, "updated_at": now, "subject": subject},
         )
         await self.conn.execute(stmt)
+
+    async def kv_delete(self, key: str) -> None:
+        await self.conn.execute(delete(t.kv).where(t.kv.c.key == key))
+
+    # ------------------------------------------------------------------ retention
+
+    async def purge_sent_payloads(self, before: datetime, *, limit: int) -> int:
+        """Empty up to ``limit`` sent (or failed) messages last tried before ``before``."""
+        o = t.outbox.c
+        kept = select(o.id).where(
+            o.status != literal_column("'pending'"),
+            o.payload.is_not(None),
+            o.next_attempt_at < before,
+        )
+        result = await self.conn.execute(
+            update(t.outbox).where(o.id.in_(self._batch(kept, limit))).values(payload=null())
+        )
+        return int(result.rowcount)
+
+    async def purge_outbox_rows(self, before: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` sent or failed messages last tried before ``before``; those
+        with a dedupe key stay (they make a send exactly-once)."""
+        o = t.outbox.c
+        done = select(o.id).where(
+            o.status.in_(["sent", "failed"]),
+            o.next_attempt_at < before,
+            # Not "dedupe_key IS NULL": without statistics SQLite then picks the dedupe keys'
+            # index (NULL for most rows) and walks the whole history instead of ix_outbox_due.
+            func.coalesce(o.dedupe_key, "") == "",
+        )
+        result = await self.conn.execute(delete(t.outbox).where(o.id.in_(self._batch(done, limit))))
+        return int(result.rowcount)
+
+    async def purge_message_keys(self, before: datetime, *, limit: int) -> int:
+        pm = t.processed_messages.c
+        old = select(pm.platform, pm.message_id).where(pm.processed_at < before)
+        result = await self.conn.execute(
+            delete(t.processed_messages).where(
+                tuple_(pm.platform, pm.message_id).in_(self._batch(old, limit))
+            )
+        )
+        return int(result.rowcount)
+
+    def _batch(self, rows: Select[Any], limit: int) -> Select[Any]:
+        """At most ``limit`` of ``rows``; on PostgreSQL none another process is purging (two
+        bots purging at once take different rows instead of waiting on, or deadlocking with,
+        each other)."""
+        rows = rows.limit(limit)
+        return rows.with_for_update(skip_locked=True) if self.dialect == "postgresql" else rows
+
+    async def purge_adapter_state(self, before: datetime) -> int:
+        """Adapter state about someone, untouched since ``before``."""
+        kv = t.kv.c
+        result = await self.conn.execute(
+            delete(t.kv).where(kv.subject.is_not(None), kv.updated_at < before)
+        )
+        return int(result.rowcount)
+
+
+def _checkpoint(path: str) -> bool:
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_MS}")
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return bool(busy == 0)
 
 
 #: The SQLite store whose writer lock the current task holds (to fail fast, not deadlock).
@@ -1314,6 +1531,8 @@ class Store:
         # SQLite: our own writers take turns (see writer_queue.py); busy_timeout is left for
         # other processes.
         self._writers = WriterQueue() if engine.dialect.name == "sqlite" else None
+        self._scrubber: asyncio.Task[None] | None = None
+        self._scrub_again = asyncio.Event()
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -1337,9 +1556,71 @@ class Store:
             token = _holding.set(self)
             try:
                 async with self.engine.begin() as conn:
-                    yield Tx(conn)
+                    tx = Tx(conn)
+                    yield tx
             finally:
                 _holding.reset(token)
+        if tx.erased:
+            self.scrub()
+
+    # ------------------------------------------------------------------ SQLite's files
+
+    def _sqlite_path(self) -> str | None:
+        database = make_url(self.engine.url).database
+        return database if database and database != ":memory:" else None
+
+    def scrub(self) -> None:
+        """Something was erased: on SQLite, checkpoint and truncate the WAL now and a few times
+        in the next seconds (:data:`SCRUB_DELAYS`), so that the pages that held it leave the
+        journal once the main file has their new, zeroed version (secure_delete). Each request
+        starts the series again. On PostgreSQL freed space is VACUUM's business."""
+        if self._writers is None or self._sqlite_path() is None:
+            return
+        if self._scrubber is not None and not self._scrubber.done():
+            self._scrub_again.set()
+            return
+        self._scrubber = asyncio.get_running_loop().create_task(self._scrub(), name="scrub-wal")
+
+    async def _scrub(self) -> None:
+        index = 0
+        while index < len(SCRUB_DELAYS):
+            self._scrub_again.clear()
+            try:
+                await asyncio.wait_for(self._scrub_again.wait(), SCRUB_DELAYS[index])
+                index = 0  # erased again meanwhile: start the series over
+                continue
+            except TimeoutError:
+                pass
+            try:
+                await self.checkpoint()
+            except Exception:  # the file may be briefly unavailable: the next try will do
+                log.warning("checkpoint of the database journal failed", exc_info=True)
+            index += 1
+
+    async def checkpoint(self) -> bool:
+        """SQLite: copy the WAL into the main file and truncate it to nothing; False when a
+        reader kept it from completing (tried again later). True on PostgreSQL."""
+        path = self._sqlite_path()
+        if path is None:
+            return True
+        return await asyncio.to_thread(_checkpoint, path)
+
+    async def release_free_pages(self) -> int:
+        """SQLite: hand the free pages back to the file system (incremental auto-vacuum), a
+        bounded number per transaction; returns how many. PostgreSQL: 0 (VACUUM does it)."""
+        if self._writers is None:
+            return 0
+        released = 0
+        while True:
+            async with self.transaction() as tx:
+                free = int((await tx.conn.exec_driver_sql("PRAGMA freelist_count")).scalar_one())
+                if free == 0:
+                    return released
+                await tx.conn.exec_driver_sql(f"PRAGMA incremental_vacuum({VACUUM_PAGES})")
+                after = int((await tx.conn.exec_driver_sql("PRAGMA freelist_count")).scalar_one())
+            if after >= free:  # auto_vacuum is not incremental on this file: nothing to do
+                return released
+            released += free - after
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Tx]:
@@ -1362,6 +1643,14 @@ class Store:
                 yield Tx(conn)
 
     async def close(self) -> None:
+        scrubber, self._scrubber = self._scrubber, None
+        if scrubber is not None and not scrubber.done():
+            scrubber.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scrubber
+            # What the series would still have done, once: the last words of an erasure.
+            with contextlib.suppress(Exception):
+                await self.checkpoint()
         await self.engine.dispose()
 
     async def __aenter__(self) -> Store:

@@ -23,7 +23,7 @@ from adapters.console.adapter import ConsoleAdapter
 from qn_bot.app import Application
 from qn_bot.campaigns import create_campaign, set_status
 from qn_bot.clock import utcnow
-from qn_bot.config import Config, DatabaseConfig, OutboxConfig
+from qn_bot.config import Config, DatabaseConfig, OutboxConfig, RetentionConfig
 from qn_bot.domain import (
     Address,
     CampaignStatus,
@@ -128,8 +128,14 @@ async def nothing_pending(store: Store) -> bool:
         return await tx.outbox_pending() == 0
 
 
+#: These tests look at sent messages by their text: the worker keeps it (the default empties it,
+#: see tests/contract/test_retention.py).
+KEEP_SENT = RetentionConfig(sent_payload_hours=24)
+
+
 def worker_for(store: Store, adapter: Adapter, **kw: Any) -> OutboxWorker:
     kw.setdefault("config", FAST)
+    kw.setdefault("retention", KEEP_SENT)
     return OutboxWorker(store, {PLATFORM: adapter}, **kw)
 
 

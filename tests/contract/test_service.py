@@ -30,7 +30,7 @@ from qn_bot.flows.loader import load_flow_text
 from qn_bot.service import HandleResult, Service
 from qn_bot.store import schema as t
 from qn_bot.store.records import CampaignRecord
-from qn_bot.store.sql import Store
+from qn_bot.store.sql import Store, message_key
 from tests.conftest import FixedClock, Pseudonyms
 
 PLATFORM = "test"
@@ -84,11 +84,18 @@ TABLES = (
 
 
 async def open_campaign(
-    store: Store, clock: FixedClock, slug: str = SLUG, title: str = "Mini 2030"
+    store: Store,
+    clock: FixedClock,
+    slug: str = SLUG,
+    title: str = "Mini 2030",
+    *,
+    min_respondents: int = 5,
 ) -> CampaignRecord:
     flow = load_flow_text(FLOW, "mini.toml")
     async with store.transaction() as tx:
-        await create_campaign(tx, slug=slug, flow=flow, title=title, now=clock())
+        await create_campaign(
+            tx, slug=slug, flow=flow, title=title, now=clock(), min_respondents=min_respondents
+        )
         return await set_status(tx, slug, CampaignStatus.OPEN, clock())
 
 
@@ -217,7 +224,7 @@ async def test_whole_conversation_commits_items_state_and_replies_together(
             (PLATFORM, "chat-alice", "pending")
         }
         keys = await rows(store, t.processed_messages)
-        assert msg.message_id in {k.message_id for k in keys}
+        assert message_key(msg.message_id) in {k.message_id for k in keys}
         return result
 
     first = await step("/start")
@@ -394,7 +401,9 @@ async def test_one_bad_message_in_a_batch_fails_alone(
     assert all("(1 au total)" in o for n, o in enumerate(outcomes) if n != 7), outcomes
     assert max(sizes) > 1, sizes
     assert await item_texts(store) == ["une idée"] * 19
-    assert bad.message_id not in {k.message_id for k in await rows(store, t.processed_messages)}
+    assert message_key(bad.message_id) not in {
+        k.message_id for k in await rows(store, t.processed_messages)
+    }
     monkeypatch.undo()
     assert "(1 au total)" in "\n".join(r.text for r in (await service.handle(bad)).replies)
 
@@ -489,7 +498,7 @@ async def test_failure_inside_the_transaction_rolls_everything_back(
     assert len(calls) == 2
     assert await item_texts(store) == ["première idée", "deuxième idée"]
     keys = {k.message_id for k in await rows(store, t.processed_messages)}
-    assert msg.message_id in keys
+    assert message_key(msg.message_id) in keys
 
 
 async def test_failure_on_a_first_message_leaves_no_participant(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,12 +11,16 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, insert, inspect, select, update
+from sqlalchemy import Connection, column, insert, inspect, select, table, update
 from sqlalchemy.exc import IntegrityError
 
+from qn_bot.domain import Address, OutboundMessage
+from qn_bot.store import schema as t
 from qn_bot.store.database import create_engine
 from qn_bot.store.migrate import alembic_config, upgrade
 from qn_bot.store.schema import metadata, participants
+from qn_bot.store.sql import Store, message_key
+from tests.conftest import T0
 
 
 async def test_migrations_match_schema_and_are_idempotent(tmp_path: Path) -> None:
@@ -178,3 +184,119 @@ async def test_signature_keys_upgrade_and_downgrade_on_every_backend(database_ur
     finally:
         await engine.dispose()
     await upgrade(database_url)
+
+
+async def test_erasure_migration_hashes_keys_and_keeps_outbox_ids_on_every_backend(
+    database_url: str,
+) -> None:
+    """0007 on a database at 0004 holding data: message keys become digests, Matrix's per-user
+    kv rows go or become rows about their user, the outbox's ids never come back (SQLite
+    rebuilds the table); down to 0004 and up again."""
+    await upgrade(database_url, "0004")
+    # The tables as they were at 0004 (the current schema has columns they lack).
+    keys = table(
+        "processed_messages",
+        column("platform"),
+        column("message_id"),
+        column("processed_at", t.UTCDateTime()),
+    )
+    outbox = table(
+        "outbox",
+        *(column(name) for name in ("platform", "chat_id", "status", "attempts")),
+        column("payload", t.JSONType),
+        column("next_attempt_at", t.UTCDateTime()),
+        column("created_at", t.UTCDateTime()),
+    )
+    kv = table(
+        "kv", column("key"), column("value", t.JSONType), column("updated_at", t.UTCDateTime())
+    )
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert(keys).values(platform="telegram", message_id="913572468:41", processed_at=T0)
+            )
+            for n in (1, 2, 3):
+                await connection.execute(
+                    insert(outbox).values(
+                        platform="test",
+                        chat_id="c",
+                        status="sent",
+                        attempts=1,
+                        payload=OutboundMessage(f"m{n}").to_json(),
+                        next_attempt_at=T0,
+                        created_at=T0,
+                    )
+                )
+            # The last id: SQLite must not hand it out again after rebuilding the table.
+            await connection.exec_driver_sql("DELETE FROM outbox WHERE id = 3")
+            for key, value in (
+                ("adapter:matrix:dm:@zephyrine:example.org", "!room:example.org"),
+                (
+                    "adapter:matrix:pending_dms",
+                    {"!dm:example.org": {"user": "@zephyrine:example.org", "event_id": "$e"}},
+                ),
+                ("adapter:matrix:sync_token", "s42"),
+            ):
+                await connection.execute(insert(kv).values(key=key, value=value, updated_at=T0))
+    finally:
+        await engine.dispose()
+
+    await upgrade(database_url)
+    async with Store.from_url(database_url) as store:
+        async with store.transaction() as tx:
+            keys = (await tx.conn.execute(select(t.processed_messages.c.message_id))).scalars()
+            assert list(keys) == [message_key("913572468:41")]
+            assert await tx.claim_message("telegram", "913572468:41", T0) is False
+            rows = (await tx.conn.execute(select(t.kv.c.key, t.kv.c.subject))).all()
+            assert sorted(map(tuple, rows)) == [
+                ("adapter:matrix:pending_dm:!dm:example.org", "matrix:@zephyrine:example.org"),
+                ("adapter:matrix:sync_token", None),
+            ]
+            new = await tx.enqueue(Address("test", "c"), OutboundMessage("m4"), T0)
+            assert new == 4
+        engine = store.engine
+
+        def check(connection: Connection) -> list[object]:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return list(compare_metadata(context, metadata))
+
+        async with engine.connect() as connection:
+            assert await connection.run_sync(check) == []
+
+        def downgrade(connection: Connection) -> None:
+            config = alembic_config(database_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0004")
+
+        async with engine.begin() as connection:
+            await connection.run_sync(downgrade)
+        async with engine.connect() as connection:
+            pending = (
+                await connection.execute(
+                    select(kv.c.value).where(kv.c.key == "adapter:matrix:pending_dms")
+                )
+            ).scalar_one()
+            assert pending == {
+                "!dm:example.org": {"user": "@zephyrine:example.org", "event_id": "$e"}
+            }
+    await upgrade(database_url)
+
+
+async def test_an_older_sqlite_file_switches_to_incremental_vacuum(tmp_path: Path) -> None:
+    """A file made before qn-bot asked for incremental auto-vacuum gets it at `db upgrade` (one
+    VACUUM): the retention purge can then give free pages back to the file system."""
+    path = tmp_path / "old.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA auto_vacuum=NONE")
+        conn.execute("CREATE TABLE scratch (data TEXT)")
+        conn.executemany("INSERT INTO scratch VALUES (?)", [("x" * 1000,)] * 500)
+        conn.execute("DELETE FROM scratch")
+        conn.commit()
+        assert conn.execute("PRAGMA auto_vacuum").fetchone() == (0,)
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] > 100
+    await upgrade(f"sqlite:///{path}")
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA auto_vacuum").fetchone() == (2,)
+        assert conn.execute("PRAGMA freelist_count").fetchone() == (0,)
+    await upgrade(f"sqlite:///{path}")  # a second run has nothing to do

@@ -5,10 +5,12 @@ No server needed, but kept with the Matrix tests (they share the adapter's vocab
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 from qn_bot.adapters.matrix.inbound import Action, parse_event, strip_reply_fallback
+from qn_bot.adapters.matrix.logs import guard_nio_logs
 from qn_bot.adapters.matrix.outbound import error_from_response
 from qn_bot.adapters.matrix.policy import invite_allowed
 from qn_bot.adapters.matrix.render import keycap_index, render
@@ -141,3 +143,23 @@ def test_error_mapping() -> None:
     assert isinstance(
         error_from_response(_Error("M_UNKNOWN_TOKEN", 401), "send"), TransientDeliveryError
     )
+
+
+def test_nio_log_lines_name_no_one(caplog: pytest.LogCaptureFixture) -> None:
+    guard_nio_logs()
+    nio_logger = logging.getLogger("nio.crypto.log")
+    with caplog.at_level(logging.WARNING, logger="nio"):
+        nio_logger.warning(
+            "Missing session for device %s of user %s in %s", "QWERTY", "@zoe:example.org", "!dm:hs"
+        )
+    (record,) = caplog.records
+    assert record.getMessage() == "Missing session for device QWERTY of user <user> in <room>"
+
+
+def test_delivery_errors_name_no_one() -> None:
+    forbidden = _Error("M_FORBIDDEN", 403)
+    forbidden.message = "User @zoe:example.org not in room !dm:hs"
+    error = error_from_response(forbidden, "send")
+    assert isinstance(error, RecipientUnreachable)
+    assert "@zoe" not in str(error)
+    assert "!dm" not in str(error)
