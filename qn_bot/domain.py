@@ -61,6 +61,9 @@ class InboundKind(enum.StrEnum):
     UNSUPPORTED = "unsupported"  # photo, sticker, voice, file…: answered, never stored
     EDIT = "edit"  # the citizen edited an earlier message (target = its message id)
     DELETE = "delete"  # the citizen deleted / redacted an earlier message
+    # The citizen opened the conversation (the console, at start): shown where they stand, if
+    # anywhere; nothing is asked of, or stored about, someone the bot does not know yet.
+    OPENED = "opened"
 
 
 class UnsupportedReason(enum.StrEnum):
@@ -88,6 +91,9 @@ class InboundMessage:
     language_hint: str | None = None
     private_link: str | None = None  # group chats: where to answer privately (t.me/bot?start=…)
     unsupported_reason: UnsupportedReason | None = None  # why an UNSUPPORTED message was unread
+    # When it arrived (an aware datetime: when the adapter received it, or the homeserver's
+    # timestamp): it answers only a question on screen by then. None: unknown, taken as the
+    # moment it is handled (the console reads a line only once the last answer is printed).
     received_at: datetime | None = None
 
 
