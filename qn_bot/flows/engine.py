@@ -686,9 +686,19 @@ class Engine:
     def _mode_buttons(self, state: SessionState) -> tuple[Button, ...]:
         t = self.catalog.t
         if state.mode is Mode.ITEM_MENU:
+            # The item's seq in the values: a menu left on screen for another item acts on
+            # nothing when pressed later.
             return (
-                Button(ButtonKind.CHOICE, _MENU_EDIT, t(state.language, "menu_edit")),
-                Button(ButtonKind.CHOICE, _MENU_DELETE, t(state.language, "menu_delete")),
+                Button(
+                    ButtonKind.CHOICE,
+                    f"{_MENU_EDIT}:{state.selected}",
+                    t(state.language, "menu_edit"),
+                ),
+                Button(
+                    ButtonKind.CHOICE,
+                    f"{_MENU_DELETE}:{state.selected}",
+                    t(state.language, "menu_delete"),
+                ),
                 Button(ButtonKind.CHOICE, _MENU_BACK, t(state.language, "menu_back")),
             )
         buttons = [
@@ -725,11 +735,11 @@ class Engine:
             self._show_item_edit(state, out)
             return state
         if state.mode is Mode.ITEM_MENU:
-            if choice_id == _MENU_EDIT:
+            if choice_id == f"{_MENU_EDIT}:{state.selected}":
                 state = state.evolve(mode=Mode.ITEM_EDIT)
                 self._show_item_edit(state, out)
                 return state
-            if choice_id == _MENU_DELETE and state.selected in state.items:
+            if choice_id == f"{_MENU_DELETE}:{state.selected}" and state.selected in state.items:
                 items = dict(state.items)
                 del items[state.selected]
                 out.append(ItemDeleted(state.selected))

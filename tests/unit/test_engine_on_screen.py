@@ -173,3 +173,24 @@ def test_a_state_written_before_screens_were_recorded_still_reads(engine: Engine
     _, events = engine.resume(upgraded, TextInput("oui"), NOW, arrived_at=NOW - SECOND)
     assert ConsentGiven(3) in events
     assert SessionState.from_json(upgraded.to_json()) == upgraded
+
+
+def test_a_button_of_an_older_item_menu_acts_on_nothing_else(engine: Engine) -> None:
+    """Item menus look alike: "Supprimer" pressed on the menu of an item shown earlier must not
+    delete the item selected now."""
+    state = at_consent(engine)
+    for text in ("oui", "première", "deuxième"):
+        state, _ = engine.resume(state, TextInput(text), NOW)
+    state, _ = engine.resume(state, CommandInput("mes_reponses"), NOW)
+    state, events = engine.resume(state, ChoiceInput("item:1"), NOW)
+    old_menu = [b for e in events if isinstance(e, Say) for b in e.message.buttons]
+    old_delete = next(b.value for b in old_menu if "Supprimer" in b.label)
+    state, _ = engine.resume(state, TextInput("Retour à la liste"), NOW)
+    state, _ = engine.resume(state, ChoiceInput("item:2"), NOW)
+    assert (state.mode, state.selected) == (Mode.ITEM_MENU, 2)
+    after, events = engine.resume(state, ChoiceInput(old_delete), NOW)
+    assert after.items == state.items
+    assert "plus valable" in said(events)
+    # The menu on screen still works, pressed or typed.
+    after, events = engine.resume(state, TextInput("Supprimer"), NOW)
+    assert sorted(after.items) == [1]

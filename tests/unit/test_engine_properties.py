@@ -88,6 +88,9 @@ inputs: st.SearchStrategy[Input] = st.one_of(
             "done",
             "edit",
             "delete",
+            "edit:1",
+            "delete:1",
+            "delete:2",
             "back",
             "item:1",
             "item:2",
@@ -122,7 +125,12 @@ def test_random_conversations(engine_index: int, language: str, script: list[Inp
         refused = any(isinstance(e, ConsentRefused) for e in events)
         if deletions and not refused:
             # Only an explicit "delete" in the item menu removes an item, one at a time.
-            assert inp in (ChoiceInput("delete"), TextInput("Supprimer"), TextInput("2"))
+            assert inp in (
+                ChoiceInput("delete:1"),
+                ChoiceInput("delete:2"),
+                TextInput("Supprimer"),
+                TextInput("2"),
+            )
             assert len(deletions) == 1
         withdrawn = [e.seq for e in events if isinstance(e, ItemWithdrawn)]
         for event in events:
