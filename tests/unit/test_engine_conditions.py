@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from qn_bot.flows.engine import DeleteItem, Engine
+from qn_bot.flows.engine import DeleteItem, EditItem, Engine
 from qn_bot.flows.events import Event, ItemAdded, ItemDeleted, ItemWithdrawn, Say
 from qn_bot.flows.format import Flow
 from qn_bot.flows.loader import load_flow_text, resolve_flow
@@ -216,3 +216,52 @@ def test_golden_construire_2030_review_changes(construire: tuple[Flow, Engine]) 
         "moyens_juridiques",
         "moyens_types",
     ]
+
+
+CITY_FLOW = """
+id = "ville"
+version = 1
+languages = ["fr"]
+title = "Ville"
+
+[[steps]]
+id = "ville"
+kind = "text"
+prompt = "Votre ville ?"
+
+[[steps]]
+id = "metro"
+kind = "list"
+when = "ville == 'Paris'"
+prompt = "Quelles lignes de métro ?"
+
+[[steps]]
+id = "fin"
+kind = "list"
+prompt = "Autre chose ?"
+"""
+
+
+def test_a_platform_edit_of_an_answer_a_condition_reads_keeps_the_condition_true() -> None:
+    flow = load_flow_text(CITY_FLOW, "ville.toml")
+    engine = Engine(flow, default_catalog())
+    run = Run.start(flow, engine)
+    for line in ["Paris", "ligne 14", "/suivant"]:
+        run.send(line)
+    assert run.state.step_id == "fin"
+    city = seq_of(run.state, "ville")
+    state, events = engine.resume(run.state, EditItem(city, "Lyon"), NOW)
+    assert [e.step_id for e in events if isinstance(e, ItemWithdrawn)] == ["metro"]
+    assert live_steps(state) == ["ville"]
+    assert state.step_id == "fin"  # the question on screen still applies
+    # Edited back: the metro question applies again; it is asked before the review.
+    state, events = engine.resume(state, EditItem(city, "Paris"), NOW)
+    assert not any(isinstance(e, ItemWithdrawn) for e in events)
+    run.state = state
+    events = run.send("/suivant")
+    assert run.state.step_id == "metro"
+    assert "Quelles lignes de métro ?" in said(events)
+    run.send("ligne 1")
+    events = run.send("/suivant")
+    assert (run.state.mode, run.state.review_final) == (Mode.REVIEW, True)
+    assert "ligne 1" in said(events)
