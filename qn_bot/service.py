@@ -359,6 +359,12 @@ class Service:
         if msg.kind in (InboundKind.EDIT, InboundKind.DELETE):
             return await self._edit_or_delete(tx, participant, msg, now)
         command = parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
+        if command is None and participant.reply_to != msg.address:
+            # Another chat of the same person (a second Matrix direct chat): what the bot asked
+            # was shown elsewhere, not there. Shown there first; answered from there next.
+            shown = await self._on_screen(tx, participant)
+            if shown:
+                return shown
         if (
             participant.pending_action is not None
             and command is None

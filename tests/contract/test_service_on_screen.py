@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from qn_bot.campaigns import create_campaign, set_status
-from qn_bot.domain import CampaignStatus, InboundKind, InboundMessage
+from qn_bot.domain import Address, CampaignStatus, InboundKind, InboundMessage
 from qn_bot.flows.loader import load_flow_text
 from qn_bot.service import Service
 from qn_bot.store import schema as t
@@ -23,6 +23,7 @@ from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock
 from tests.contract.test_service import (
+    PLATFORM,
     SLUG,
     Citizen,
     export_json,
@@ -356,3 +357,22 @@ async def test_start_after_close_with_nothing_open_says_the_campaign_is_closed(
     async with store.transaction() as tx:
         await set_status(tx, SLUG, CampaignStatus.CLOSED, clock())
     assert "close" in await alice.say("/start")
+
+
+async def test_a_chat_that_never_showed_the_question_does_not_answer_it(
+    store: Store, service: Service, campaign: CampaignRecord
+) -> None:
+    """The same person in another chat (a second Matrix direct chat) has not seen there what
+    the bot asked elsewhere: the question is shown in that chat first."""
+    bob = Citizen(service, "bob")
+    assert CONSENT in await bob.say(f"/start {SLUG}")
+    elsewhere = Address(PLATFORM, "chat-bob-2")
+    first = dataclasses.replace(bob.message("oui"), address=elsewhere)
+    reply = "\n".join(r.text for r in (await bob.send(first)).replies)
+    assert CONSENT in reply
+    assert await consent_versions(store) == [None]
+    assert {r.chat_id for r in await rows(store, t.outbox)} == {"chat-bob", "chat-bob-2"}
+    # Shown there now: the next answer from that chat counts.
+    again = dataclasses.replace(bob.message("oui"), address=elsewhere)
+    assert IDEAS in "\n".join(r.text for r in (await bob.send(again)).replies)
+    assert await consent_versions(store) == [2]
