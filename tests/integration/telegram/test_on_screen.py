@@ -7,8 +7,11 @@ reads them in one getUpdates. The "oui" must not be taken as consent.
 from __future__ import annotations
 
 import pytest
+from qn_bot.adapters.telegram import TelegramAdapter
+from qn_bot.adapters.telegram.inbound import RECEIVED_KEY
 from sqlalchemy import select
 
+from qn_bot.clock import utcnow
 from qn_bot.store import schema as t
 from tests.integration.construire import CONSENT_QUESTION, prompt
 from tests.integration.processes import SLUG
@@ -60,3 +63,29 @@ async def test_a_button_pressed_after_the_question_appeared_still_answers(
     await alice.press("J'accepte")
     await alice.expect(prompt("pourquoi"))
     assert await consents(bot) == [1]
+
+
+async def test_an_update_replayed_from_the_journal_keeps_the_time_it_was_received(
+    bot: RunningBot,
+) -> None:
+    """After a crash the poller hands the journaled updates over again: "oui" received before
+    the consent was shown (in the same poll as /start) is still no consent."""
+    bob = bot.hub.citizen()
+    before = utcnow()
+    await bob.send(f"/start {SLUG}", CONSENT_QUESTION)
+    adapter = bot.app.adapters["telegram"]
+    assert isinstance(adapter, TelegramAdapter)
+    journaled = {
+        "update_id": 10_000_000,
+        "message": {
+            "message_id": 10_000_000,
+            "date": int(before.timestamp()),
+            "from": bob.user,
+            "chat": bob.chat,
+            "text": "oui",
+        },
+        RECEIVED_KEY: before.isoformat(),
+    }
+    await adapter._process(journaled)
+    await bob.expect(NOT_ON_SCREEN, CONSENT_QUESTION)
+    assert await consents(bot) == [None]
