@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from qn_bot.flows.engine import DeleteItem, EditItem, Engine
+from qn_bot.flows.engine import DeleteItem, EditItem, Engine, TextInput
 from qn_bot.flows.events import Event, ItemAdded, ItemDeleted, ItemWithdrawn, Say
 from qn_bot.flows.format import Flow
 from qn_bot.flows.loader import load_flow_text, resolve_flow
@@ -265,3 +265,23 @@ def test_a_platform_edit_of_an_answer_a_condition_reads_keeps_the_condition_true
     events = run.send("/suivant")
     assert (run.state.mode, run.state.review_final) == (Mode.REVIEW, True)
     assert "ligne 1" in said(events)
+
+
+def test_a_version_1_state_in_a_mid_flow_review_edit_returns_where_it_came_from(
+    small: tuple[Flow, Engine],
+) -> None:
+    """Version 1 pushed the question a mid-flow review came from onto the history."""
+    flow, engine = small
+    run = Run.start(flow, engine)
+    for line in ["oui", "idée", "/suivant", "Rouge", "/mes_reponses", "#item:2"]:
+        run.send(line)
+    assert (run.state.step_id, run.state.resume_step) == ("couleur", "pourquoi_couleur")
+    old = run.state.to_json()
+    old.update(version=1, history=[*old["history"], old["resume_step"]])
+    del old["shown_at"], old["resume_step"]
+    state = SessionState.from_json(old)
+    assert state == run.state.evolve(shown_at=None)
+    state, _ = engine.resume(state, TextInput("Bleu"), NOW)
+    state, events = engine.resume(state, TextInput("Continuer"), NOW)
+    assert state.step_id == "pourquoi_couleur"
+    assert "Pourquoi cette couleur ?" in said(events)
