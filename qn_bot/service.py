@@ -303,12 +303,12 @@ class Service:
     async def _opened(self, tx: Tx, msg: InboundMessage, now: datetime) -> HandleResult:
         """The conversation was opened (the console, at start): show a known citizen where they
         stand, and only greet someone new — no question is put before their first message, so
-        that message cannot be taken as its answer. Nothing is stored."""
+        that message cannot be taken as its answer. Nothing is stored about someone new."""
         participant = await tx.participant(msg.sender)
         if participant is None:
             replies = [OutboundMessage(self.catalog.t(self.default_language, "not_started"))]
         else:
-            replies = await self._on_screen(tx, participant)
+            replies = await self._on_screen(tx, participant, now)
         for reply in replies:
             await tx.enqueue(
                 msg.address, reply, now, participant_id=participant.id if participant else None
@@ -362,7 +362,7 @@ class Service:
         if command is None and participant.reply_to != msg.address:
             # Another chat of the same person (a second Matrix direct chat): what the bot asked
             # was shown elsewhere, not there. Shown there first; answered from there next.
-            shown = await self._on_screen(tx, participant)
+            shown = await self._on_screen(tx, participant, now)
             if shown:
                 return shown
         if (
@@ -538,10 +538,7 @@ class Service:
         if session is not None:
             state = SessionState.from_json(session.state)
             if state.status is not Status.REFUSED:
-                replies = []
-                if state.status is Status.ACTIVE:
-                    replies.append(self._say(participant, "resumed"))
-                return replies + self._says(engine.prompt(state))
+                return await self._show_again(tx, participant, campaign, session.id, state, now)
             await tx.delete_session(session.id)
         language = self._lang(participant)
         state, events = engine.start(language, now)
@@ -656,11 +653,17 @@ class Service:
         session = await tx.session(participant.id, participant.active_campaign_id)
         if campaign is None or session is None:
             return await self._start(tx, participant, "", now)
-        return await self._on_screen(tx, participant)
+        return await self._on_screen(tx, participant, now)
 
-    async def _on_screen(self, tx: Tx, participant: ParticipantRecord) -> list[OutboundMessage]:
-        """What the citizen has in front of them, shown again; nothing changes."""
+    async def _on_screen(
+        self, tx: Tx, participant: ParticipantRecord, now: datetime
+    ) -> list[OutboundMessage]:
+        """What the citizen has in front of them, shown again (and dated again: what arrived
+        before was meant for something else, e.g. another chat); no answer changes."""
         if participant.pending_action is not None:
+            await tx.update_participant(
+                participant.id, now, pending_action=participant.pending_action
+            )
             return await self._pending(tx, participant)
         if participant.active_campaign_id is None:
             return []
@@ -671,8 +674,22 @@ class Service:
         if campaign.status is not CampaignStatus.OPEN:
             return [self._say(participant, "campaign_closed", title=campaign.title)]
         state = SessionState.from_json(session.state)
+        return await self._show_again(tx, participant, campaign, session.id, state, now)
+
+    async def _show_again(
+        self,
+        tx: Tx,
+        participant: ParticipantRecord,
+        campaign: CampaignRecord,
+        session_id: int,
+        state: SessionState,
+        now: datetime,
+    ) -> list[OutboundMessage]:
         welcome = [self._say(participant, "resumed")] if state.status is Status.ACTIVE else []
-        return welcome + self._says(self._engine(campaign).prompt(state))
+        state, events = self._engine(campaign).show_again(state, now)
+        return welcome + await self._persist(
+            tx, participant, campaign, state, events, now, session_id=session_id
+        )
 
     async def _persist(
         self,

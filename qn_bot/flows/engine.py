@@ -115,6 +115,11 @@ class Engine:
         self._show_current(state, out)
         return out
 
+    def show_again(self, state: SessionState, now: datetime) -> tuple[SessionState, list[Event]]:
+        """The screen put before the citizen anew (back in this campaign after another, or in
+        another chat): what arrived before ``now`` was meant for something else."""
+        return state.evolve(shown_at=now), self.prompt(state)
+
     def resume(
         self,
         state: SessionState,

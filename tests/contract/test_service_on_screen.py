@@ -376,3 +376,23 @@ async def test_a_chat_that_never_showed_the_question_does_not_answer_it(
     again = dataclasses.replace(bob.message("oui"), address=elsewhere)
     assert IDEAS in "\n".join(r.text for r in (await bob.send(again)).replies)
     assert await consent_versions(store) == [2]
+
+
+async def test_after_a_campaign_switch_text_sent_with_the_switch_answers_nothing(
+    store: Store, service: Service, campaign: CampaignRecord, clock: FixedClock
+) -> None:
+    """Back to a campaign left for another: its question is on screen again only once shown
+    again; what was sent with "/start" did not answer it."""
+    alice = Citizen(service, "alice")
+    await alice.join()
+    other = await open_campaign(store, clock, "autre-2030", "Autre")
+    clock.advance(seconds=1)
+    assert CONSENT in await say_at(alice, f"/start {other.slug}", clock())
+    polled = clock()
+    clock.advance(seconds=1)
+    assert IDEAS in await say_at(alice, f"/start {SLUG}", polled)
+    clock.advance(seconds=1)
+    assert NOT_ON_SCREEN in await say_at(alice, "une idée", polled)
+    assert await item_texts(store) == []
+    clock.advance(seconds=1)
+    assert "Noté" in await say_at(alice, "une idée", clock())

@@ -194,3 +194,15 @@ def test_a_button_of_an_older_item_menu_acts_on_nothing_else(engine: Engine) -> 
     # The menu on screen still works, pressed or typed.
     after, events = engine.resume(state, TextInput("Supprimer"), NOW)
     assert sorted(after.items) == [1]
+
+
+def test_a_screen_shown_again_is_dated_again(engine: Engine) -> None:
+    """Back in a campaign after another one: what was sent before it came back answers
+    nothing, even though the question itself is the one shown long ago."""
+    state = at_consent(engine)
+    later = NOW + 60 * SECOND
+    again, events = engine.show_again(state, later)
+    assert again.shown_at == later
+    assert "D'accord ?" in said(events)
+    _, events = engine.resume(again, TextInput("oui"), later, arrived_at=later - SECOND)
+    assert not any(isinstance(e, ConsentGiven) for e in events)
