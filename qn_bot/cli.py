@@ -249,7 +249,9 @@ async def cmd_chat(args: argparse.Namespace, config: Config) -> int:
 
     await prepare_database(config)
     name = args.as_name if args.as_name else getpass.getuser()
-    opening = f"/start {args.campaign}" if args.campaign else "/start"
+    # With a campaign its consent or first question is shown at once; without, a new citizen is
+    # asked nothing before their first line, a known one sees where they stand.
+    opening = f"/start {args.campaign}" if args.campaign else None
     # Imported by name: adapters/ is mapped to qn_bot.adapters only once installed.
     console_module = importlib.import_module("qn_bot.adapters.console")
     console: Adapter = console_module.ConsoleAdapter(name, opening=opening)

@@ -63,6 +63,9 @@ class InboundKind(enum.StrEnum):
     DELETE = "delete"  # the citizen deleted / redacted an earlier message
     # A private chat gained another member (sent with is_private=False): it is private no more.
     SHARED = "shared"
+    # The citizen opened the conversation (the console, at start): shown where they stand, if
+    # anywhere; nothing is asked of, or stored about, someone the bot does not know yet.
+    OPENED = "opened"
 
 
 class UnsupportedReason(enum.StrEnum):
@@ -90,6 +93,9 @@ class InboundMessage:
     language_hint: str | None = None
     private_link: str | None = None  # group chats: where to answer privately (t.me/bot?start=…)
     unsupported_reason: UnsupportedReason | None = None  # why an UNSUPPORTED message was unread
+    # When it arrived (an aware datetime: when the adapter received it, or the homeserver's
+    # timestamp): it answers only a question on screen by then. None: unknown, taken as the
+    # moment it is handled (the console reads a line only once the last answer is printed).
     received_at: datetime | None = None
 
 

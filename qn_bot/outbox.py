@@ -91,6 +91,9 @@ class OutboxWorker:
             4 * self.config.concurrency, max(self.config.concurrency, math.ceil(2 * pace))
         )
         self._leadership = leadership
+        # The claim loop's chats in flight, and whether it is claiming: drain() waits for them.
+        self._chats: dict[Address, asyncio.Task[None]] = {}
+        self._claiming = False
         self._owner: str | None = None
         self._alive: contextlib.AsyncExitStack | None = None
         self._next_recovery = 0.0
@@ -164,7 +167,7 @@ class OutboxWorker:
         """Claim the heads of idle chats and give each chat a task that sends its messages one
         after another, claiming the next as soon as the previous is sent: a reply committed
         meanwhile never waits for other chats' slow sends."""
-        chats: dict[Address, asyncio.Task[None]] = {}
+        chats = self._chats
         try:
             while not self._stop_requested.is_set():
                 self._wake.clear()
@@ -177,19 +180,23 @@ class OutboxWorker:
                     continue
                 try:
                     await self._recover_dead_leases()
-                    async with self.store.transaction() as tx:
-                        rows = await tx.claim_outbox(
-                            self.clock(),
-                            limit=room,
-                            lease=LEASE,
-                            platforms=self._reach(),
-                            skip_chats=list(chats),
-                            owner=self._owner,
-                        )
-                    for row in rows:
-                        chats[row.address] = asyncio.create_task(
-                            self._chat(row, chats), name=f"outbox-chat-{row.id}"
-                        )
+                    self._claiming = True
+                    try:
+                        async with self.store.transaction() as tx:
+                            rows = await tx.claim_outbox(
+                                self.clock(),
+                                limit=room,
+                                lease=LEASE,
+                                platforms=self._reach(),
+                                skip_chats=list(chats),
+                                owner=self._owner,
+                            )
+                        for row in rows:
+                            chats[row.address] = asyncio.create_task(
+                                self._chat(row, chats), name=f"outbox-chat-{row.id}"
+                            )
+                    finally:
+                        self._claiming = False
                     if len(rows) == room:
                         delay = 0.0
                     elif rows:
@@ -313,11 +320,20 @@ class OutboxWorker:
         return len(rows)
 
     async def drain(self, *, within: float = 30.0) -> None:
-        """Send until nothing is due (the console and tests wait for replies this way)."""
+        """Send until nothing is due (the console and tests wait for replies this way),
+        including what the claim loop took meanwhile: its rows are leased, so they are not due,
+        yet not sent either."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while loop.time() < deadline:
             if await self.run_once() == 0:
+                in_flight = [task for task in self._chats.values() if not task.done()]
+                if in_flight:
+                    await asyncio.wait(in_flight, timeout=max(0.0, deadline - loop.time()))
+                    continue
+                if self._claiming:
+                    await asyncio.sleep(0.01)
+                    continue
                 async with self.store.snapshot() as tx:
                     due = await tx.next_outbox_due(self._reach())
                 if due is None or due > self.clock():

@@ -9,6 +9,7 @@ changes nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -49,6 +50,7 @@ from qn_bot.flows.events import (
     ItemAdded,
     ItemDeleted,
     ItemRevised,
+    ItemWithdrawn,
     LanguageChanged,
     Say,
 )
@@ -285,7 +287,9 @@ class Service:
                 continue
             inp = inputs[n]
             assert inp is not None
-            state, events = engine.resume(SessionState.from_json(at.state), inp, now)
+            state, events = engine.resume(
+                SessionState.from_json(at.state), inp, now, arrived_at=msg.received_at
+            )
             if not all(isinstance(event, Say | ItemAdded) for event in events):
                 continue
             writes.claim_message(msg.sender.platform, msg.message_id, now, at.participant_id)
@@ -315,6 +319,8 @@ class Service:
         """Any message, the general way, inside the caller's transaction."""
         if not msg.is_private:
             return await self._handle_group(tx, msg, now)
+        if msg.kind is InboundKind.OPENED:
+            return await self._opened(tx, msg, now)
         participant = await tx.participant(msg.sender, for_update=True)
         # The key is claimed before anything is written: a redelivery changes nothing, not
         # even by re-creating a citizen who has been erased since.
@@ -337,7 +343,9 @@ class Service:
             await tx.update_participant(
                 participant.id, now, reply_chat_id=msg.address.chat_id, unreachable=False
             )
-            participant = await self._reload(tx, participant)
+            # reply_to stays the chat they wrote from before: what was asked there was not on
+            # screen here (see _dispatch).
+            participant = dataclasses.replace(participant, unreachable=False)
         replies = await self._dispatch(tx, participant, msg, now)
         # After /oublier the participant row is gone: the goodbye is tied to no one, and once
         # sent it loses its chat id too. Only a confirmed /oublier erases a participant, and
@@ -353,6 +361,21 @@ class Service:
                 now,
                 participant_id=participant.id if still_there else None,
                 forget_after_send=not still_there,
+            )
+        return HandleResult(replies=replies)
+
+    async def _opened(self, tx: Tx, msg: InboundMessage, now: datetime) -> HandleResult:
+        """The conversation was opened (the console, at start): show a known citizen where they
+        stand, and only greet someone new — no question is put before their first message, so
+        that message cannot be taken as its answer. Nothing is stored about someone new."""
+        participant = await tx.participant(msg.sender)
+        if participant is None:
+            replies = [OutboundMessage(self.catalog.t(self.default_language, "not_started"))]
+        else:
+            replies = await self._on_screen(tx, participant, now)
+        for reply in replies:
+            await tx.enqueue(
+                msg.address, reply, now, participant_id=participant.id if participant else None
             )
         return HandleResult(replies=replies)
 
@@ -427,6 +450,19 @@ class Service:
         if msg.kind in (InboundKind.EDIT, InboundKind.DELETE):
             return await self._edit_or_delete(tx, participant, msg, now)
         command = parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
+        if command is None and participant.reply_to != msg.address:
+            # Another chat of the same person (a second Matrix direct chat): what the bot asked
+            # was shown elsewhere, not there. Shown there first; answered from there next.
+            shown = await self._on_screen(tx, participant, now)
+            if shown:
+                return shown
+        if (
+            participant.pending_action is not None
+            and command is None
+            and _arrived_before(msg, participant.pending_since)
+        ):
+            # Not an answer to a question that was not on screen yet: asked again.
+            return [self._say(participant, "not_on_screen"), *await self._pending(tx, participant)]
         if participant.pending_action == _FORGET:
             return await self._confirm_forget(tx, participant, msg, command, now)
         if participant.pending_action == _CHOOSE_CAMPAIGN and command is None:
@@ -442,7 +478,9 @@ class Service:
             inp = ChoiceInput(msg.choice_id)
         else:
             inp = TextInput(msg.text)
-        return await self._to_engine(tx, participant, inp, now, source=msg.message_id)
+        return await self._to_engine(
+            tx, participant, inp, now, source=msg.message_id, arrived_at=msg.received_at
+        )
 
     async def _participant_command(
         self, tx: Tx, participant: ParticipantRecord, command: Command, now: datetime
@@ -462,19 +500,10 @@ class Service:
             return [self._say(participant, "stopped")]
         if name == "reprendre" and participant.stopped:
             await tx.update_participant(participant.id, now, stopped=False)
-            return [self._say(participant, "resumed"), *await self._prompt(tx, participant, now)]
+            return await self._prompt(tx, participant, now)
         if name == "oublier":
             await tx.update_participant(participant.id, now, pending_action=_FORGET)
-            lang = self._lang(participant)
-            return [
-                OutboundMessage(
-                    self.catalog.t(lang, "forget_confirm"),
-                    buttons=(
-                        Button(ButtonKind.CHOICE, "forget_yes", self.catalog.t(lang, "forget_yes")),
-                        Button(ButtonKind.CHOICE, "forget_no", self.catalog.t(lang, "forget_no")),
-                    ),
-                )
-            ]
+            return [self._forget_question(participant)]
         if name == "mes_donnees":
             return [await self._my_data(tx, participant)]
         if name == "signer":
@@ -484,7 +513,7 @@ class Service:
             if wanted in SUPPORTED_LANGUAGES:
                 await tx.update_participant(participant.id, now, language=wanted)
                 participant = await self._reload(tx, participant)
-                if participant.active_campaign_id is None:
+                if await self._open_campaign(tx, participant) is None:
                     return [self._say(participant, "language_changed")]
         return None
 
@@ -501,6 +530,33 @@ class Service:
         if not await tx.set_signature(participant.id, signature, now):
             return self._say(participant, "signature_taken", name=signature.text)
         return self._say(participant, "signed", name=signature.text)
+
+    def _forget_question(self, participant: ParticipantRecord) -> OutboundMessage:
+        lang = self._lang(participant)
+        return OutboundMessage(
+            self.catalog.t(lang, "forget_confirm"),
+            buttons=(
+                Button(ButtonKind.CHOICE, "forget_yes", self.catalog.t(lang, "forget_yes")),
+                Button(ButtonKind.CHOICE, "forget_no", self.catalog.t(lang, "forget_no")),
+            ),
+        )
+
+    async def _pending(self, tx: Tx, participant: ParticipantRecord) -> list[OutboundMessage]:
+        """The question a pending action waits on, asked again."""
+        if participant.pending_action == _FORGET:
+            return [self._forget_question(participant)]
+        if participant.pending_action == _CHOOSE_CAMPAIGN:
+            return [self._campaign_choice(participant, await tx.campaigns(CampaignStatus.OPEN))]
+        return []
+
+    async def _open_campaign(self, tx: Tx, participant: ParticipantRecord) -> CampaignRecord | None:
+        """The citizen's active campaign, if it is open (None: no campaign, or a closed one)."""
+        if participant.active_campaign_id is None:
+            return None
+        campaign = await tx.campaign_by_id(participant.active_campaign_id)
+        if campaign is None or campaign.status is not CampaignStatus.OPEN:
+            return None
+        return campaign
 
     async def _reload(self, tx: Tx, participant: ParticipantRecord) -> ParticipantRecord:
         fresh = await tx.participant_by_id(participant.id)
@@ -520,6 +576,7 @@ class Service:
             if campaign.status is not CampaignStatus.OPEN:
                 return [self._say(participant, "campaign_closed", title=campaign.title)]
             return await self._enter_campaign(tx, participant, campaign, now)
+        active: CampaignRecord | None = None
         if participant.active_campaign_id is not None:
             active = await tx.campaign_by_id(participant.active_campaign_id)
             session = await tx.session(participant.id, participant.active_campaign_id)
@@ -532,19 +589,24 @@ class Service:
                 return await self._enter_campaign(tx, participant, active, now)
         open_campaigns = await tx.campaigns(CampaignStatus.OPEN)
         if not open_campaigns:
+            if active is not None and active.status is not CampaignStatus.OPEN:
+                return [self._say(participant, "campaign_closed", title=active.title)]
             return [self._say(participant, "no_campaign")]
         if len(open_campaigns) == 1:
             return await self._enter_campaign(tx, participant, open_campaigns[0], now)
         await tx.update_participant(participant.id, now, pending_action=_CHOOSE_CAMPAIGN)
-        return [
-            OutboundMessage(
-                self.catalog.t(self._lang(participant), "choose_campaign"),
-                buttons=tuple(
-                    Button(ButtonKind.CHOICE, f"{_CAMPAIGN_PREFIX}{c.slug}", c.title)
-                    for c in open_campaigns
-                ),
-            )
-        ]
+        return [self._campaign_choice(participant, open_campaigns)]
+
+    def _campaign_choice(
+        self, participant: ParticipantRecord, open_campaigns: Sequence[CampaignRecord]
+    ) -> OutboundMessage:
+        return OutboundMessage(
+            self.catalog.t(self._lang(participant), "choose_campaign"),
+            buttons=tuple(
+                Button(ButtonKind.CHOICE, f"{_CAMPAIGN_PREFIX}{c.slug}", c.title)
+                for c in open_campaigns
+            ),
+        )
 
     async def _choose_campaign(
         self, tx: Tx, participant: ParticipantRecord, msg: InboundMessage, now: datetime
@@ -577,10 +639,7 @@ class Service:
         if session is not None:
             state = SessionState.from_json(session.state)
             if state.status is not Status.REFUSED:
-                replies = []
-                if state.status is Status.ACTIVE:
-                    replies.append(self._say(participant, "resumed"))
-                return replies + self._says(engine.prompt(state))
+                return await self._show_again(tx, participant, campaign, session.id, state, now)
             await tx.delete_session(session.id)
         language = self._lang(participant)
         state, events = engine.start(language, now)
@@ -604,6 +663,7 @@ class Service:
         now: datetime,
         *,
         source: str | None = None,
+        arrived_at: datetime | None = None,
     ) -> list[OutboundMessage]:
         if participant.active_campaign_id is None:
             if isinstance(inp, CommandInput) and inp.name == "aide":
@@ -618,13 +678,36 @@ class Service:
         engine = self._engine(campaign)
         state = SessionState.from_json(session.state)
         if campaign.status is not CampaignStatus.OPEN:
-            reviewing = isinstance(inp, CommandInput) and inp.name in ("mes_reponses", "aide")
-            if not reviewing:
-                return [self._say(participant, "campaign_closed", title=campaign.title)]
-        state, events = engine.resume(state, inp, now)
+            return self._closed_campaign(participant, campaign, engine, state, inp)
+        state, events = engine.resume(state, inp, now, arrived_at=arrived_at)
         return await self._persist(
             tx, participant, campaign, state, events, now, source=source, session_id=session.id
         )
+
+    def _closed_campaign(
+        self,
+        participant: ParticipantRecord,
+        campaign: CampaignRecord,
+        engine: Engine,
+        state: SessionState,
+        inp: Input,
+    ) -> list[OutboundMessage]:
+        """A closed (or archived) campaign: the answers may be read, not changed; the
+        session is left as it is. Rights commands are served before (see _participant_command)."""
+        language = self._lang(participant)
+        if isinstance(inp, CommandInput) and not inp.known:
+            return [self._say(participant, "unknown_command", command=inp.name)]
+        if isinstance(inp, CommandInput) and inp.name == "mes_reponses":
+            return [
+                *self._says(engine.review_read_only(state, language)),
+                self._say(participant, "campaign_closed_review", title=campaign.title),
+            ]
+        if isinstance(inp, CommandInput) and inp.name == "aide":
+            return [self._say(participant, "help")]
+        if isinstance(inp, CommandInput) and inp.name == "langue":  # no language, or unknown
+            usage = ", ".join(f"/langue {code}" for code in SUPPORTED_LANGUAGES)
+            return [self._say(participant, "language_usage", languages=usage)]
+        return [self._say(participant, "campaign_closed", title=campaign.title)]
 
     async def _edit_or_delete(
         self, tx: Tx, participant: ParticipantRecord, msg: InboundMessage, now: datetime
@@ -672,15 +755,50 @@ class Service:
     async def _prompt(
         self, tx: Tx, participant: ParticipantRecord, now: datetime
     ) -> list[OutboundMessage]:
+        """Back after /stop: where the citizen was (a new start if nowhere)."""
         if participant.active_campaign_id is None:
             return await self._start(tx, participant, "", now)
         campaign = await tx.campaign_by_id(participant.active_campaign_id)
         session = await tx.session(participant.id, participant.active_campaign_id)
         if campaign is None or session is None:
             return await self._start(tx, participant, "", now)
+        return await self._on_screen(tx, participant, now)
+
+    async def _on_screen(
+        self, tx: Tx, participant: ParticipantRecord, now: datetime
+    ) -> list[OutboundMessage]:
+        """What the citizen has in front of them, shown again (and dated again: what arrived
+        before was meant for something else, e.g. another chat); no answer changes."""
+        if participant.pending_action is not None:
+            await tx.update_participant(
+                participant.id, now, pending_action=participant.pending_action
+            )
+            return await self._pending(tx, participant)
+        if participant.active_campaign_id is None:
+            return []
+        campaign = await tx.campaign_by_id(participant.active_campaign_id)
+        session = await tx.session(participant.id, participant.active_campaign_id)
+        if campaign is None or session is None:
+            return []
         if campaign.status is not CampaignStatus.OPEN:
             return [self._say(participant, "campaign_closed", title=campaign.title)]
-        return self._says(self._engine(campaign).prompt(SessionState.from_json(session.state)))
+        state = SessionState.from_json(session.state)
+        return await self._show_again(tx, participant, campaign, session.id, state, now)
+
+    async def _show_again(
+        self,
+        tx: Tx,
+        participant: ParticipantRecord,
+        campaign: CampaignRecord,
+        session_id: int,
+        state: SessionState,
+        now: datetime,
+    ) -> list[OutboundMessage]:
+        welcome = [self._say(participant, "resumed")] if state.status is Status.ACTIVE else []
+        state, events = self._engine(campaign).show_again(state, now)
+        return welcome + await self._persist(
+            tx, participant, campaign, state, events, now, session_id=session_id
+        )
 
     async def _persist(
         self,
@@ -728,7 +846,8 @@ class Service:
                         value=_jsonable(value),
                         now=now,
                     )
-                case ItemDeleted(seq=seq):
+                case ItemDeleted(seq=seq) | ItemWithdrawn(seq=seq):
+                    # A withdrawn item (its step no longer applies) is a deleted revision too.
                     await tx.delete_item(session_id=session_id, seq=seq, now=now)
                 case ConsentGiven(flow_version=version):
                     await tx.record_consent(session_id, version, now)
@@ -874,6 +993,11 @@ def _flow_input(msg: InboundMessage) -> Input | None:
     if command.known and command.name in FLOW_COMMANDS:
         return CommandInput(command.name, command.arg, command.known)
     return None
+
+
+def _arrived_before(msg: InboundMessage, moment: datetime | None) -> bool:
+    """The message was already on its way when ``moment`` came (unknown times: it was not)."""
+    return msg.received_at is not None and moment is not None and msg.received_at < moment
 
 
 def _jsonable(value: object) -> object:

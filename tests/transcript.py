@@ -11,9 +11,9 @@ from pathlib import Path
 from qn_bot.commands import parse_command
 from qn_bot.domain import ButtonKind
 from qn_bot.flows.engine import ChoiceInput, CommandInput, Engine, Input, TextInput
-from qn_bot.flows.events import Event, ItemAdded, ItemDeleted, ItemRevised, Say
+from qn_bot.flows.events import Event, ItemAdded, ItemDeleted, ItemRevised, ItemWithdrawn, Say
 from qn_bot.flows.format import Flow
-from qn_bot.flows.state import SessionState
+from qn_bot.flows.state import Mode, SessionState
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 NOW = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
@@ -49,7 +49,21 @@ def _describe(event: Event) -> str:
         return f"{event.seq} r{event.revision} {event.text!r}"
     if isinstance(event, ItemDeleted):
         return str(event.seq)
+    if isinstance(event, ItemWithdrawn):
+        return f"{event.seq} {event.step_id}"
     return ""
+
+
+def check_conditions(engine: Engine, state: SessionState) -> None:
+    """The flow's conditions hold: no live item, and no question asked, belongs to a step whose
+    `when` is false."""
+    values = engine.values(state)
+    for seq, item in state.items.items():
+        when = engine.flow.step(item.step_id).when
+        assert when is None or when.evaluate(values), f"item {seq} of {item.step_id} is live"
+    if state.mode is Mode.ASK and state.step_id is not None:
+        when = engine.flow.step(state.step_id).when
+        assert when is None or when.evaluate(values), f"{state.step_id} asked"
 
 
 @dataclass
@@ -71,6 +85,7 @@ class Run:
         reloaded = SessionState.from_json(json.loads(json.dumps(self.state.to_json())))
         assert reloaded == self.state
         self.state, events = self.engine.resume(reloaded, to_input(line), NOW)
+        check_conditions(self.engine, self.state)
         self._record(line, events)
         return events
 

@@ -1,8 +1,9 @@
 """Console protocol (DESIGN.md §4): one message per stdin line, the bot's messages on stdout.
 
 Choices print as ``[1] label`` lines; command buttons (Suivant, Exemples) are not printed, the
-text already names their commands. Every line is answered before the next one is read, and only
-after the transaction that produced the answer committed.
+text already names their commands. Every line is answered before the next one is handled, and
+only after the transaction that produced the answer committed; at the end of input every answer
+is printed before the chat ends. Output closed by its reader (``| head -1``) ends the chat quietly.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import os
 import sys
+import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TextIO
@@ -59,38 +62,63 @@ class ConsoleAdapter(Adapter):
         self.stdin = stdin if stdin is not None else sys.stdin
         self.stdout = stdout if stdout is not None else sys.stdout
         self.flush = flush
-        self.opening = opening  # e.g. "/start construire-2030", sent before the first line
+        # Sent for the citizen before the first line, e.g. "/start construire-2030". Without
+        # one the chat is only opened: a known citizen sees where they stand, a new one is
+        # asked nothing before their first line (which therefore answers nothing).
+        self.opening = opening
         self._task: asyncio.Task[None] | None = None
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._output_closed = False
         self.finished = asyncio.Event()
 
-    def _inbound(self, text: str) -> InboundMessage:
+    def _inbound(self, text: str, kind: InboundKind = InboundKind.TEXT) -> InboundMessage:
+        # No received_at: a line is handled only once the answer to the previous one was shown,
+        # so it answers what is on screen.
         return InboundMessage(
             sender=self.user,
             address=self.address,
             message_id=f"{self.user.user_id}:{uuid.uuid4()}",
-            kind=InboundKind.TEXT,
+            kind=kind,
             text=text,
             is_private=True,
         )
 
     async def run(self, sink: InboundSink) -> None:
-        """Read stdin until EOF, handing each line to ``sink`` and waiting for its answers."""
+        """Hand each stdin line to ``sink`` and wait for its answers, until EOF or until the
+        output is closed."""
         loop = asyncio.get_running_loop()
+        # A daemon thread: a read blocked on a terminal must not keep the process alive once
+        # the chat has ended (the default executor's threads are waited for at exit).
+        threading.Thread(target=self._read, args=(loop,), name="console-stdin", daemon=True).start()
         try:
             if self.opening is not None:
-                await self._one(sink, self.opening)
-            while True:
-                line = await loop.run_in_executor(None, self.stdin.readline)
-                if line == "":
+                await self._one(sink, self._inbound(self.opening))
+            else:
+                await self._one(sink, self._inbound("", InboundKind.OPENED))
+            while not self._output_closed:
+                line = await self._lines.get()
+                if line is None:
                     return
-                await self._one(sink, line.rstrip("\r\n"))
+                await self._one(sink, self._inbound(line.rstrip("\r\n")))
         finally:
             self.finished.set()
 
-    async def _one(self, sink: InboundSink, text: str) -> None:
-        await sink(self._inbound(text))
+    def _read(self, loop: asyncio.AbstractEventLoop) -> None:
+        def hand(line: str | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the chat is over
+                loop.call_soon_threadsafe(self._lines.put_nowait, line)
+
+        try:
+            for line in iter(self.stdin.readline, ""):
+                hand(line)
+        except (OSError, ValueError):  # stdin closed under us: as good as EOF
+            pass
+        hand(None)
+
+    async def _one(self, sink: InboundSink, message: InboundMessage) -> None:
+        await sink(message)
         if self.flush is not None:
-            await self.flush()
+            await self.flush()  # every answer printed before the next line is handled
 
     def reachable_chats(self) -> frozenset[str]:
         return frozenset({self.address.chat_id})
@@ -112,12 +140,30 @@ class ConsoleAdapter(Adapter):
                 await task
 
     async def send(self, envelope: Envelope) -> None:
-        self.stdout.write(render(envelope) + "\n")
-        self.stdout.flush()
+        if self._output_closed:
+            return  # nobody reads any more: what is left is dropped, as a closed window would
+        try:
+            self.stdout.write(render(envelope) + "\n")
+            self.stdout.flush()
+        except BrokenPipeError:
+            self._close_output()
+
+    def _close_output(self) -> None:
+        """The reader closed our output: stop after the line in hand, quietly."""
+        self._output_closed = True
+        # Python flushes stdout once more at exit and would complain about the broken pipe;
+        # from now on stdout leads nowhere.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self.stdout.fileno())
+            finally:
+                os.close(devnull)
+        self._lines.put_nowait(None)
 
 
 def ConsoleAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:
     """`qn-bot run` chats on the console when no platform is configured."""
     del config, context
-    # Show the open campaign (or the question one was at) at once, as `qn-bot chat` does.
-    return ConsoleAdapter(getpass.getuser(), opening="/start")
+    # Opened as `qn-bot chat` without --campaign: the question one was at is shown at once.
+    return ConsoleAdapter(getpass.getuser())

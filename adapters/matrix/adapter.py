@@ -17,7 +17,7 @@ import contextlib
 import logging
 import secrets
 from collections import OrderedDict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import ClientError
@@ -69,6 +69,11 @@ class MatrixAdapter(Adapter):
         self.config = config
         self.kv = context.kv
         self.leadership = context.leadership
+        self.clock = context.clock
+        # When the sync response being handled arrived: every event in it arrived then, before
+        # any of them was answered (a "/start" and a "oui" of one batch: the consent the first
+        # one shows was not on screen when the second arrived).
+        self._batch_received: datetime | None = None
         self.sync_role = f"matrix:{config.user_id}"
         self._lease: Lease | None = None
         self.client: Any = None
@@ -171,6 +176,7 @@ class MatrixAdapter(Adapter):
     # ------------------------------------------------------------------ inbound
 
     async def _handle_sync(self, resp: Any, initial: bool) -> None:
+        self._batch_received = self.clock()
         if not self._ready.is_set():
             log.info(
                 "matrix: first sync done as %s (device %s)", self.user_id, self.client.device_id
@@ -332,7 +338,6 @@ class MatrixAdapter(Adapter):
             command = parse_command(text)
             if command is not None and command.name == "start":
                 private_link = await self._open_direct_chat(sender, command.arg, event_id)
-        ts = source.get("origin_server_ts")
         msg = InboundMessage(
             sender=UserRef(PLATFORM, sender),
             address=Address(PLATFORM, room.room_id),
@@ -345,7 +350,10 @@ class MatrixAdapter(Adapter):
             display_name=room.user_name(sender),
             private_link=private_link,
             unsupported_reason=parsed.unsupported_reason,
-            received_at=datetime.fromtimestamp(ts / 1000, UTC) if isinstance(ts, int) else None,
+            # The bot's own clock, not origin_server_ts: that is the sender's homeserver's
+            # clock (another machine under federation), and a few seconds of skew would date
+            # a quick answer before the question it answers.
+            received_at=self._batch_received,
         )
         await self._emit(msg)
 

@@ -22,6 +22,7 @@ from telegram import Bot, CallbackQuery, LinkPreviewOptions
 from telegram import error as tg
 from telegram.constants import ParseMode
 
+from qn_bot.clock import Clock, utcnow
 from qn_bot.config import Config
 from qn_bot.domain import Attachment, Envelope
 from qn_bot.errors import (
@@ -36,7 +37,7 @@ from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, Key
 from .dispatch import ChatDispatcher
 from .errors import delivery_error, retry_after_seconds
 from .http import AiohttpRequest
-from .inbound import ALLOWED_UPDATES, PLATFORM, UpdateReader, chat_key
+from .inbound import ALLOWED_UPDATES, PLATFORM, RECEIVED_KEY, UpdateReader, chat_key
 from .menu import menu
 from .pacing import Limits, Pacer
 from .receiving import Poller, WebhookServer, default_webhook_secret
@@ -111,10 +112,15 @@ class TelegramAdapter(Adapter):
     platform = PLATFORM
 
     def __init__(
-        self, settings: TelegramSettings, kv: KeyValue, leadership: Leadership | None = None
+        self,
+        settings: TelegramSettings,
+        kv: KeyValue,
+        leadership: Leadership | None = None,
+        clock: Clock = utcnow,
     ) -> None:
         self.settings = settings
         self.kv = kv
+        self.clock = clock
         # Processes sharing a database share this bot: one of them polls (the token is never
         # part of the role's name, only a digest of it).
         self.leadership = leadership if leadership is not None else Granted()
@@ -270,6 +276,9 @@ class TelegramAdapter(Adapter):
         return f"{base}?start={slug}" if slug else base
 
     def _process(self, update: dict[str, Any]) -> asyncio.Future[None]:
+        # Stamped as it arrives, before it waits behind the chat's earlier updates; the poller
+        # journals the stamp with the update, so a replay after a crash keeps it.
+        update.setdefault(RECEIVED_KEY, self.clock().isoformat())
         return self.dispatcher.submit(chat_key(update), lambda: self._handle(update))
 
     async def _handle(self, update: dict[str, Any]) -> None:
@@ -380,7 +389,7 @@ def TelegramAdapterFactory(config: Config, context: AdapterContext) -> Adapter |
     settings = TelegramSettings.from_config(config)
     if settings is None:
         return None
-    return TelegramAdapter(settings, context.kv, context.leadership)
+    return TelegramAdapter(settings, context.kv, context.leadership, context.clock)
 
 
 __all__ = ["TelegramAdapter", "TelegramAdapterFactory", "TelegramSettings"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from telegram import Bot, CallbackQuery, Chat, Message, Update
@@ -26,6 +27,11 @@ PLATFORM = "telegram"
 
 #: What the bot asks Telegram for (others are never needed).
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+
+#: Added to a raw update when the bot receives it (ISO time), journaled with it: a message
+#: answers only what was on screen by then. Telegram's own dates are whole seconds (an answer
+#: typed within the second would look older than its question) and button presses have none.
+RECEIVED_KEY = "qn_received_at"
 
 #: Builds the link a group chat is answered with: (chat id, campaign slug typed or "") → URL.
 PrivateLink = Callable[[int, str], str]
@@ -137,12 +143,14 @@ class UpdateReader:
     async def read_raw(self, raw: dict[str, Any], bot: Bot) -> Reading:
         """Parse and read one update; one python-telegram-bot cannot parse (a field of a newer
         Bot API) is still answered, as unsupported, when it is a private message."""
+        stamp = raw.get(RECEIVED_KEY)
+        received_at = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
         try:
-            update = Update.de_json(raw, bot)
+            update = Update.de_json({k: v for k, v in raw.items() if k != RECEIVED_KEY}, bot)
         except Exception:
             log.warning("unparsable Telegram update %s", raw.get("update_id"), exc_info=True)
             return Reading(self._unparsable(raw))
-        return await self.read(update)
+        return await self.read(update, received_at)
 
     def _unparsable(self, raw: dict[str, Any]) -> InboundMessage | None:
         message = raw.get("message")
@@ -163,16 +171,19 @@ class UpdateReader:
             language_hint=_dig(message, "from", "language_code"),
         )
 
-    async def read(self, update: Update) -> Reading:
+    async def read(self, update: Update, received_at: datetime | None = None) -> Reading:
+        """``received_at``: when the bot received the update (else Telegram's date, if any)."""
         if update.callback_query is not None:
-            return await self._callback(update.callback_query)
+            return await self._callback(update.callback_query, received_at)
         if update.message is not None:
-            return Reading(self._message(update.message))
+            return Reading(self._message(update.message, received_at))
         if update.edited_message is not None:
-            return Reading(self._edit(update.edited_message))
+            return Reading(self._edit(update.edited_message, received_at))
         return Reading(None)
 
-    def _message(self, message: Message) -> InboundMessage | None:
+    def _message(
+        self, message: Message, received_at: datetime | None = None
+    ) -> InboundMessage | None:
         user = message.from_user
         if user is None or user.is_bot:
             return None
@@ -192,10 +203,10 @@ class UpdateReader:
             kind=kind,
             text=text,
             language_hint=user.language_code,
-            received_at=message.date,
+            received_at=received_at if received_at is not None else message.date,
         )
 
-    def _edit(self, message: Message) -> InboundMessage | None:
+    def _edit(self, message: Message, received_at: datetime | None = None) -> InboundMessage | None:
         user = message.from_user
         if user is None or user.is_bot or message.text is None:
             return None
@@ -211,10 +222,10 @@ class UpdateReader:
             text=message.text,
             target_message_id=f"{message.chat.id}:{message.message_id}",
             language_hint=user.language_code,
-            received_at=message.edit_date,
+            received_at=received_at if received_at is not None else message.edit_date,
         )
 
-    async def _callback(self, query: CallbackQuery) -> Reading:
+    async def _callback(self, query: CallbackQuery, received_at: datetime | None) -> Reading:
         user = query.from_user
         pressed = await self.codec.decode(query.data)
         if pressed is None or user.is_bot:
@@ -238,5 +249,6 @@ class UpdateReader:
             text=text,
             choice_id=choice,
             language_hint=user.language_code,
+            received_at=received_at,
         )
         return Reading(inbound, query)

@@ -21,6 +21,7 @@ from qn_bot.flows.events import (
     ItemAdded,
     ItemDeleted,
     ItemRevised,
+    ItemWithdrawn,
     LanguageChanged,
     Say,
 )
@@ -73,6 +74,9 @@ _MENU_EDIT, _MENU_DELETE, _MENU_BACK = "edit", "delete", "back"
 _CONSENT_ACCEPT, _CONSENT_REFUSE = "accept", "refuse"
 _YES_WORDS = frozenset({"oui", "yes", "ok", "d'accord", "j'accepte", "i agree", "accept"})
 _NO_WORDS = frozenset({"non", "no", "refuse", "je refuse", "i refuse"})
+#: Commands that settle the question on screen, as an answer does.
+_ANSWERING_COMMANDS = frozenset({"suivant", "passer"})
+_ITEM_EVENTS = (ItemAdded, ItemRevised, ItemDeleted)
 
 
 _DECORATION_RE = re.compile(r"^[^\w'\"(«]+|[^\w'\")».?!]+$")
@@ -98,13 +102,12 @@ class Engine:
 
     def start(self, language: str, now: datetime) -> tuple[SessionState, list[Event]]:
         """A new session: shows the opening info steps and asks the first question."""
-        del now  # part of the signature so that every transition is reproducible with a fixed clock
         if language not in self.flow.languages:
             language = self.flow.default_language
         state = SessionState(self.flow.id, self.flow.version, language)
         out: list[Event] = []
         state = self._enter_next(state, out, after=-1)
-        return state, out
+        return state.evolve(shown_at=now), out
 
     def prompt(self, state: SessionState) -> list[Event]:
         """What to show a citizen who comes back (/reprendre, a restarted chat)."""
@@ -112,28 +115,80 @@ class Engine:
         self._show_current(state, out)
         return out
 
+    def show_again(self, state: SessionState, now: datetime) -> tuple[SessionState, list[Event]]:
+        """The screen put before the citizen anew (back in this campaign after another, or in
+        another chat): what arrived before ``now`` was meant for something else."""
+        return state.evolve(shown_at=now), self.prompt(state)
+
     def resume(
-        self, state: SessionState, inp: Input, now: datetime
+        self,
+        state: SessionState,
+        inp: Input,
+        now: datetime,
+        *,
+        arrived_at: datetime | None = None,
     ) -> tuple[SessionState, list[Event]]:
-        del now
+        """``arrived_at``: when the message reached the host (None: unknown, taken as ``now``).
+        A message that arrived before the question on screen was shown does not answer it."""
         out: list[Event] = []
+        new = self._resume(state, inp, out, arrived_at)
+        if any(isinstance(event, _ITEM_EVENTS) for event in out):
+            new = self._withdraw_inapplicable(new, out)
+        if _screen(new) != _screen(state):
+            new = new.evolve(shown_at=now)
+        return new, out
+
+    def _resume(
+        self,
+        state: SessionState,
+        inp: Input,
+        out: list[Event],
+        arrived_at: datetime | None,
+    ) -> SessionState:
         if state.status is Status.REFUSED:
             self._say(out, state, "refused_reminder")
-            return state, out
+            return state
         if isinstance(inp, EditItem | DeleteItem):
-            return self._external_change(state, inp, out), out
+            return self._external_change(state, inp, out)
+        if self._arrived_before_screen(state, inp, arrived_at):
+            self._say(out, state, "not_on_screen")
+            self._show_current(state, out)
+            return state
         if isinstance(inp, CommandInput):
-            return self._command(state, inp, out), out
+            return self._command(state, inp, out)
         if state.status is Status.COMPLETED and state.mode is Mode.ASK:
             self._say(out, state, "already_completed")
-            return state, out
+            return state
         if isinstance(inp, TextInput):
             text = normalize(inp.text)
             if is_blank(text):
                 self._say(out, state, "empty_message")
-                return state, out
-            return self._text(state, text, out), out
-        return self._choice(state, inp.choice_id, out), out
+                return state
+            return self._text(state, text, out)
+        return self._choice(state, inp.choice_id, out)
+
+    @staticmethod
+    def _arrived_before_screen(
+        state: SessionState, inp: Input, arrived_at: datetime | None
+    ) -> bool:
+        """An answer (typed, pressed, or /suivant and /passer) that was on its way before what
+        is on screen appeared — a burst read in one poll, a replay after a crash — answers
+        something the citizen had not seen. Other commands work whenever they come."""
+        if arrived_at is None or state.shown_at is None:
+            return False
+        if isinstance(inp, CommandInput):
+            answers = inp.known and inp.name in _ANSWERING_COMMANDS
+        else:
+            answers = isinstance(inp, TextInput | ChoiceInput)
+        return answers and arrived_at < state.shown_at
+
+    def review_read_only(self, state: SessionState, language: str) -> list[Event]:
+        """The citizen's answers as text, with nothing to pick (a closed campaign's review)."""
+        if language not in self.flow.languages:
+            language = state.language
+        out: list[Event] = []
+        self._say(out, state, None, text=self._review_text(state.evolve(language=language), False))
+        return out
 
     def values(self, state: SessionState) -> dict[str, Value]:
         """Each step's answer as `when` conditions see it; unanswered steps are absent (None)."""
@@ -175,22 +230,103 @@ class Engine:
         if state.reviewed or not any(s.is_question for s in self.flow.steps):
             return self._complete(state, out)
         history = state.history if state.step_id is None else (*state.history, state.step_id)
-        state = state.evolve(
-            step_id=None, mode=Mode.REVIEW, review_final=True, history=history, pending_choices=()
-        )
-        self._show_review(state, out)
-        return state
+        state = state.evolve(step_id=None, review_final=True, history=history, pending_choices=())
+        return self._review(state, out)
 
     def _advance(self, state: SessionState, out: list[Event]) -> SessionState:
         """Leave the current step: back to the review if it sent us here, else onwards."""
         if state.return_to_review:
-            state = state.evolve(mode=Mode.REVIEW, return_to_review=False, pending_choices=())
-            if state.review_final:
-                state = state.evolve(step_id=None)
-            self._show_review(state, out)
-            return state
+            return self._review(self._leave_edit(state), out)
         assert state.step_id is not None
         return self._enter_next(state, out, after=self.flow.index(state.step_id))
+
+    def _leave_edit(self, state: SessionState, *, passed: bool = True) -> SessionState:
+        """Done with a question asked from the review (answered, skipped or left): it counts as
+        passed, and the review takes its place in the flow back."""
+        if passed:
+            state = self._passed(state)
+        step_id = state.resume_step
+        if step_id is None and not (state.review_final or state.status is Status.COMPLETED):
+            step_id = state.step_id  # nowhere recorded to go back to: stay
+        return state.evolve(
+            step_id=step_id, return_to_review=False, resume_step=None, pending_choices=()
+        )
+
+    def _passed(self, state: SessionState) -> SessionState:
+        """The history with the current step in it, kept in the flow's order (/retour's way)."""
+        step_id = state.step_id
+        if step_id is None or step_id in state.history:
+            return state
+        index = self.flow.index(step_id)
+        order = {s.id: i for i, s in enumerate(self.flow.steps)}
+        history = list(state.history)
+        at = next((n for n, h in enumerate(history) if order.get(h, -1) > index), len(history))
+        history.insert(at, step_id)
+        return state.evolve(history=tuple(history))
+
+    def _review(self, state: SessionState, out: list[Event]) -> SessionState:
+        """Show the review — unless a question became applicable behind the citizen (an answer
+        changed): that question is asked first, and the review comes after it."""
+        state = state.evolve(mode=Mode.REVIEW, selected=None, pending_choices=())
+        pending = self._pending_step(state)
+        if pending is not None:
+            state = state.evolve(
+                mode=Mode.ASK, step_id=pending.id, return_to_review=True, resume_step=state.step_id
+            )
+            self._ask(pending, state, out)
+            return state
+        self._show_review(state, out)
+        return state
+
+    def _pending_step(self, state: SessionState) -> Step | None:
+        """The first question before where the citizen stands (``step_id``; None: the end of
+        the flow) that applies but was never passed: its condition became true afterwards."""
+        frontier = len(self.flow.steps) if state.step_id is None else self.flow.index(state.step_id)
+        for step in self.flow.steps[:frontier]:
+            if (
+                step.is_question
+                and step.kind is not StepKind.CONSENT
+                and step.id not in state.history
+                and self._applies(step, state)
+            ):
+                return step
+        return None
+
+    def _withdraw_inapplicable(self, state: SessionState, out: list[Event]) -> SessionState:
+        """Keep the flow's conditions true after an answer changed: the items of steps whose
+        `when` no longer holds are withdrawn, and those steps leave the history, so that they
+        are asked afresh should their condition hold again. Withdrawing may falsify further
+        conditions: repeated until nothing changes."""
+        while True:
+            values = self.values(state)
+            gone = {
+                step.id
+                for step in self.flow.steps
+                if step.when is not None
+                and not step.when.evaluate(values)
+                and (step.id in state.history or state.items_of(step.id))
+            }
+            if not gone:
+                return state
+            for seq, item in sorted(state.items.items()):
+                if item.step_id in gone:
+                    out.append(ItemWithdrawn(seq, item.step_id))
+            state = state.evolve(
+                items={seq: it for seq, it in state.items.items() if it.step_id not in gone},
+                history=tuple(h for h in state.history if h not in gone),
+            )
+
+    def _on_an_applicable_step(self, state: SessionState, out: list[Event]) -> SessionState:
+        """The question on screen may no longer apply (an answer it depends on changed): go
+        back to the review if it was asked from there, else on to the next one that applies."""
+        step_id = state.step_id
+        if state.mode is not Mode.ASK or step_id is None:
+            return state
+        if self._applies(self.flow.step(step_id), state):
+            return state
+        if state.return_to_review:
+            return self._review(self._leave_edit(state, passed=False), out)
+        return self._enter_next(state.evolve(step_id=None), out, after=self.flow.index(step_id))
 
     def _last_question_index(self) -> int:
         return max((i for i, s in enumerate(self.flow.steps) if s.is_question), default=-1)
@@ -236,9 +372,9 @@ class Engine:
             if state.mode is Mode.REVIEW:
                 self._show_review(state, out)
                 return state
-            state = state.evolve(mode=Mode.REVIEW, selected=None, return_to_review=False)
-            self._show_review(state, out)
-            return state
+            if state.return_to_review:
+                state = self._leave_edit(state)
+            return self._review(state, out)
         if name == "reprendre":
             self._show_current(state, out)
             return state
@@ -290,6 +426,8 @@ class Engine:
             previous = self.flow.step(history.pop())
             if previous.kind is StepKind.CONSENT:
                 continue  # consent cannot be revisited: /oublier is the way out
+            if not self._applies(previous, state):
+                continue
             state = state.evolve(
                 step_id=previous.id, mode=Mode.ASK, history=tuple(history), pending_choices=()
             )
@@ -452,7 +590,7 @@ class Engine:
             new_items[seq] = Item(step.id, item_text)
             out.append(ItemAdded(seq, step.id, item_text, None))
             seq += 1
-        state = state.evolve(items=new_items, next_seq=seq)
+        state = self._withdraw_inapplicable(state.evolve(items=new_items, next_seq=seq), out)
         count += len(items)
         if count >= step.max_items:
             self._say(out, state, "list_full", max=step.max_items)
@@ -513,6 +651,7 @@ class Engine:
             items[seq] = Item(step.id, text, value)
             out.append(ItemAdded(seq, step.id, text, value))
             state = state.evolve(items=items, next_seq=seq + 1, pending_choices=())
+        state = self._withdraw_inapplicable(state, out)
         self._say(out, state, "answer_noted")
         return self._advance(state, out)
 
@@ -530,6 +669,10 @@ class Engine:
         return (step.section or step.prompt).get(language)
 
     def _show_review(self, state: SessionState, out: list[Event]) -> None:
+        text = self._review_text(state, True)
+        self._say(out, state, None, text=text, buttons=self._mode_buttons(state))
+
+    def _review_text(self, state: SessionState, pick: bool) -> str:
         lines: list[str] = []
         heading = None
         for _, item, step in self._review_entries(state):
@@ -538,25 +681,29 @@ class Engine:
                 lines.append(f"\n{title}")
                 heading = title
             lines.append(f"  • {item.text}")
-        if lines:
-            intro = self.catalog.t(state.language, "review_intro")
-            text = (
-                intro
-                + "\n"
-                + "\n".join(lines).strip("\n")
-                + "\n\n"
-                + self.catalog.t(state.language, "review_pick")
-            )
-        else:
-            text = self.catalog.t(state.language, "review_empty")
-        self._say(out, state, None, text=text, buttons=self._mode_buttons(state))
+        if not lines:
+            return self.catalog.t(state.language, "review_empty")
+        text = self.catalog.t(state.language, "review_intro") + "\n" + "\n".join(lines).strip("\n")
+        if pick:
+            text += "\n\n" + self.catalog.t(state.language, "review_pick")
+        return text
 
     def _mode_buttons(self, state: SessionState) -> tuple[Button, ...]:
         t = self.catalog.t
         if state.mode is Mode.ITEM_MENU:
+            # The item's seq in the values: a menu left on screen for another item acts on
+            # nothing when pressed later.
             return (
-                Button(ButtonKind.CHOICE, _MENU_EDIT, t(state.language, "menu_edit")),
-                Button(ButtonKind.CHOICE, _MENU_DELETE, t(state.language, "menu_delete")),
+                Button(
+                    ButtonKind.CHOICE,
+                    f"{_MENU_EDIT}:{state.selected}",
+                    t(state.language, "menu_edit"),
+                ),
+                Button(
+                    ButtonKind.CHOICE,
+                    f"{_MENU_DELETE}:{state.selected}",
+                    t(state.language, "menu_delete"),
+                ),
                 Button(ButtonKind.CHOICE, _MENU_BACK, t(state.language, "menu_back")),
             )
         buttons = [
@@ -593,15 +740,15 @@ class Engine:
             self._show_item_edit(state, out)
             return state
         if state.mode is Mode.ITEM_MENU:
-            if choice_id == _MENU_EDIT:
+            if choice_id == f"{_MENU_EDIT}:{state.selected}":
                 state = state.evolve(mode=Mode.ITEM_EDIT)
                 self._show_item_edit(state, out)
                 return state
-            if choice_id == _MENU_DELETE and state.selected in state.items:
+            if choice_id == f"{_MENU_DELETE}:{state.selected}" and state.selected in state.items:
                 items = dict(state.items)
                 del items[state.selected]
                 out.append(ItemDeleted(state.selected))
-                state = state.evolve(items=items)
+                state = self._withdraw_inapplicable(state.evolve(items=items), out)
                 self._say(out, state, "item_deleted")
                 return self._back_to_review(state, out)
             if choice_id == _MENU_BACK:
@@ -610,6 +757,8 @@ class Engine:
             self._show_item_menu(state, out)
             return state
         if choice_id == _DONE:
+            if self._pending_step(state) is not None:  # e.g. after a platform edit meanwhile
+                return self._review(state, out)
             if state.review_final:
                 return self._complete(state.evolve(reviewed=True), out)
             if state.status is Status.COMPLETED:
@@ -617,8 +766,10 @@ class Engine:
                 self._say(out, state, "review_closed")
                 return state
             state = state.evolve(mode=Mode.ASK, selected=None)
-            self._show_current(state, out)
-            return state
+            moved = self._on_an_applicable_step(state, out)
+            if moved is state:
+                self._show_current(state, out)
+            return moved
         if choice_id.startswith(_ITEM_PREFIX):
             seq_text = choice_id.removeprefix(_ITEM_PREFIX)
             seq = int(seq_text) if seq_text.isdigit() else -1
@@ -629,15 +780,13 @@ class Engine:
                     state = state.evolve(mode=Mode.ITEM_MENU, selected=seq)
                     self._show_item_menu(state, out)
                     return state
-                # One-answer steps are asked again, then we come back here.
-                history = state.history
-                if state.step_id is not None and not state.review_final:
-                    history = (*history, state.step_id)
+                # One-answer steps are asked again, then we come back here (and, mid-flow,
+                # to the question the review was opened from).
                 state = state.evolve(
                     mode=Mode.ASK,
                     step_id=step.id,
                     return_to_review=True,
-                    history=history,
+                    resume_step=None if state.review_final else state.step_id,
                     selected=None,
                 )
                 self._ask(step, state, out)
@@ -647,9 +796,7 @@ class Engine:
         return state
 
     def _back_to_review(self, state: SessionState, out: list[Event]) -> SessionState:
-        state = state.evolve(mode=Mode.REVIEW, selected=None)
-        self._show_review(state, out)
-        return state
+        return self._review(state, out)
 
     def _show_item_menu(self, state: SessionState, out: list[Event]) -> None:
         item = state.items.get(state.selected) if state.selected is not None else None
@@ -675,7 +822,7 @@ class Engine:
         if text != item.text:
             items[seq] = Item(item.step_id, text, item.value, item.revision + 1)
             out.append(ItemRevised(seq, item.revision + 1, text, item.value))
-        state = state.evolve(items=items)
+        state = self._withdraw_inapplicable(state.evolve(items=items), out)
         self._say(out, state, "item_updated")
         return self._back_to_review(state, out)
 
@@ -689,9 +836,9 @@ class Engine:
         if isinstance(inp, DeleteItem):
             del items[inp.seq]
             out.append(ItemDeleted(inp.seq))
-            state = state.evolve(items=items)
+            state = self._withdraw_inapplicable(state.evolve(items=items), out)
             self._say(out, state, "item_deleted")
-            return state
+            return self._on_an_applicable_step(state, out)
         text = normalize(inp.text)
         step = self.flow.step(item.step_id)
         if is_blank(text):
@@ -703,8 +850,9 @@ class Engine:
         if text != item.text and step.kind in (StepKind.LIST, StepKind.TEXT):
             items[inp.seq] = Item(item.step_id, text, item.value, item.revision + 1)
             out.append(ItemRevised(inp.seq, item.revision + 1, text, item.value))
-            state = state.evolve(items=items)
+            state = self._withdraw_inapplicable(state.evolve(items=items), out)
             self._say(out, state, "item_updated")
+            return self._on_an_applicable_step(state, out)
         return state
 
     # ------------------------------------------------------------------ rendering
@@ -852,6 +1000,11 @@ class Engine:
                 return ()
             chosen.append(match)
         return tuple(dict.fromkeys(chosen))
+
+
+def _screen(state: SessionState) -> tuple[object, ...]:
+    """What the citizen has in front of them; when it changes, it was shown anew."""
+    return (state.status, state.mode, state.step_id, state.selected, state.review_final)
 
 
 def _fmt(value: float | int | str | tuple[str, ...] | None) -> str:

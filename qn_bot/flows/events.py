@@ -37,6 +37,15 @@ class ItemDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemWithdrawn:
+    """The item's step no longer applies (its `when` became false after an answer changed): the
+    host keeps it as a deleted revision, shown nowhere. Asked again, the step starts afresh."""
+
+    seq: int
+    step_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentGiven:
     flow_version: int
 
@@ -61,6 +70,7 @@ Event = (
     | ItemAdded
     | ItemRevised
     | ItemDeleted
+    | ItemWithdrawn
     | ConsentGiven
     | ConsentRefused
     | Completed

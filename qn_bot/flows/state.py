@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from qn_bot.errors import StateVersionError
 
-STATE_VERSION = 1
+#: 2 added ``shown_at`` and ``resume_step``; version 1 states are upgraded when read.
+STATE_VERSION = 2
 
 #: A stored answer value: None for free text, a choice id, choice ids, or a number.
 AnswerValue = None | str | tuple[str, ...] | int | float
@@ -56,6 +58,11 @@ class SessionState:
     pending_choices: tuple[str, ...] = ()  # multichoice buttons pressed, not yet confirmed
     example_offsets: dict[str, int] = field(default_factory=dict)
     consent_version: int | None = None
+    # When the current question (or review, or item menu) was put before the citizen: a message
+    # that arrived earlier cannot answer it. None: not known (a state written before version 2).
+    shown_at: datetime | None = None
+    # The question a mid-flow review goes back to once an answer edited from it is given.
+    resume_step: str | None = None
     version: int = STATE_VERSION
 
     def evolve(self, **changes: Any) -> SessionState:
@@ -91,10 +98,13 @@ class SessionState:
             "pending_choices": list(self.pending_choices),
             "example_offsets": dict(self.example_offsets),
             "consent_version": self.consent_version,
+            "shown_at": None if self.shown_at is None else self.shown_at.isoformat(),
+            "resume_step": self.resume_step,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SessionState:
+        data = _upgrade(data)
         version = data.get("version")
         if version != STATE_VERSION:
             raise StateVersionError(f"session state version {version!r}, expected {STATE_VERSION}")
@@ -125,4 +135,21 @@ class SessionState:
             pending_choices=tuple(data["pending_choices"]),
             example_offsets={str(k): int(v) for k, v in data["example_offsets"].items()},
             consent_version=data["consent_version"],
+            shown_at=None if data["shown_at"] is None else datetime.fromisoformat(data["shown_at"]),
+            resume_step=data["resume_step"],
         )
+
+
+def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """Older states, as sessions already stored have them, in the current shape."""
+    if data.get("version") == 1:
+        # Nothing was known of what was on screen: no message will count as early.
+        data = {**data, "version": 2, "shown_at": None, "resume_step": None}
+        if data["return_to_review"] and not data["review_final"] and data["status"] == "active":
+            # An answer edited from a mid-flow review: version 1 pushed the question to come
+            # back to onto the history.
+            history = list(data["history"])
+            if history:
+                data["resume_step"] = history.pop()
+                data["history"] = history
+    return data

@@ -40,6 +40,7 @@ class ParticipantRecord:
     created_at: datetime
     timezone: str | None = None
     signature: str | None = None
+    pending_since: datetime | None = None  # when ``pending_action`` was asked
 
 
 @dataclass(frozen=True, slots=True)

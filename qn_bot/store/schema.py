@@ -105,6 +105,8 @@ participants = Table(
     Column("reply_chat_id", String(255), nullable=False),
     Column("active_campaign_id", Integer, ForeignKey("campaigns.id"), nullable=True),
     Column("pending_action", String(32), nullable=True),  # e.g. awaiting /oublier confirmation
+    # When that pending question was asked: a message that arrived earlier does not answer it.
+    Column("pending_since", UTCDateTime, nullable=True),
     Column("stopped", Boolean, nullable=False, default=False),
     Column("unreachable", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),

@@ -124,6 +124,7 @@ def _participant(row: Row[Any]) -> ParticipantRecord:
         created_at=m["created_at"],
         timezone=m["timezone"],
         signature=m["signature"],
+        pending_since=m["pending_since"],
     )
 
 
@@ -523,6 +524,9 @@ class Tx:
         unknown = set(values) - allowed
         if unknown:
             raise TypeError(f"not participant columns: {sorted(unknown)}")
+        if "pending_action" in values:
+            # A pending question dates from now: messages that arrived before cannot answer it.
+            values["pending_since"] = None if values["pending_action"] is None else now
         await self.conn.execute(
             update(t.participants)
             .where(t.participants.c.id == participant_id)

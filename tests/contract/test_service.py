@@ -385,10 +385,10 @@ async def test_one_bad_message_in_a_batch_fails_alone(
     await asyncio.gather(*(c.join() for c in citizens))
     real = Engine.resume
 
-    def resume(self: Engine, state: Any, inp: Any, now: Any) -> Any:
+    def resume(self: Engine, state: Any, inp: Any, now: Any, **kw: Any) -> Any:
         if getattr(inp, "text", "") == "boom":
             raise RuntimeError("injected engine failure")
-        return real(self, state, inp, now)
+        return real(self, state, inp, now, **kw)
 
     monkeypatch.setattr(Engine, "resume", resume)
     sizes = batch_sizes(monkeypatch, service)

@@ -132,10 +132,10 @@ def test_golden_small_flow_every_kind(small: tuple[Flow, Engine]) -> None:
         "42,5",
         "42",
         "#item:1",
-        "#edit",
+        "#edit:1",
         "première, corrigée",
         "#item:2",
-        "#delete",
+        "#delete:2",
         "#done",
         "encore ?",
     ]:
@@ -328,7 +328,7 @@ def test_completed_session_can_still_review(small: tuple[Flow, Engine]) -> None:
     run.send("/mes_reponses")
     assert run.state.mode is Mode.REVIEW
     run.send("#item:1")
-    run.send("#edit")
+    run.send("#edit:1")
     events = run.send("idée revue")
     assert any(isinstance(e, ItemRevised) and e.text == "idée revue" for e in events)
     run.send("#done")

@@ -165,6 +165,11 @@ class BotHub:
         result: dict[str, Any] = await self.call("/_qn/update", update=update)
         return result
 
+    async def updates(self, updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Several updates the bot then gets in one getUpdates."""
+        result: list[dict[str, Any]] = await self.call("/_qn/updates", updates=updates)
+        return result
+
     async def collect(self) -> int:
         found = await self.call("/_qn/bot_messages")
         if found:
@@ -261,11 +266,23 @@ class Citizen:
         return result
 
     async def say(self, text: str) -> dict[str, Any]:
+        return await self.message(self._text(text))
+
+    async def burst(self, *texts: str) -> list[dict[str, Any]]:
+        """Messages sent quickly one after another: the bot reads them in one poll."""
+        results = await self.hub.updates(
+            [{"message": {"from": self.user, "chat": self.chat, **self._text(t)}} for t in texts]
+        )
+        self.sent.extend(results)
+        return results
+
+    @staticmethod
+    def _text(text: str) -> dict[str, Any]:
         fields: dict[str, Any] = {"text": text}
         if text.startswith("/"):
             length = len(text.split(" ", 1)[0])
             fields["entities"] = [{"offset": 0, "length": length, "type": "bot_command"}]
-        return await self.message(fields)
+        return fields
 
     def last_keyboard(self) -> BotMessage:
         for message in reversed(self.history):

@@ -11,6 +11,7 @@
 //   /_qn/update {token, update}          a citizen's update (message / edited_message /
 //                                        callback_query…, Telegram-shaped); update_id and, for
 //                                        messages without one, message_id are assigned → {update_id, message_id}
+//   /_qn/updates {token, updates}        several at once, delivered to the bot in one getUpdates
 //   /_qn/bot_messages {token}            every bot message not read yet, all chats at once (and marks them read)
 //   /_qn/message {token, chat_id, message_id}  a bot message as it is now (after edits)
 //   /_qn/state {token}                   answered callback ids, commands set, webhook, calls per method
@@ -455,6 +456,12 @@ function installShims(app, server) {
   // --- routes for the tests, playing the citizens and steering faults
   app.all('/_qn/health', (_req, res) => sendOk(res, true));
   app.post('/_qn/update', (req, res) => sendOk(res, addUpdate(server, req.body.token, req.body.update)));
+  // Several updates stored at once: a getUpdates waiting for them wakes after the last one (its
+  // continuation runs once this handler has returned), so they come in one batch, as messages
+  // a person sent before the bot polled again.
+  app.post('/_qn/updates', (req, res) => sendOk(
+    res, req.body.updates.map((update) => addUpdate(server, req.body.token, update)),
+  ));
   app.post('/_qn/bot_messages', (req, res) => {
     const list = perToken(shim.unread, req.body.token, () => []);
     shim.unread.set(req.body.token, []);
