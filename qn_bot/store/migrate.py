@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
-from qn_bot.store.database import async_url, create_engine
+from qn_bot.store.database import async_url, create_engine, database_errors
 
 
 def alembic_config(url: str) -> Config:
@@ -33,7 +33,7 @@ async def upgrade(url: str, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
     try:
-        async with engine.begin() as connection:
+        async with database_errors(engine.url), engine.begin() as connection:
             await connection.run_sync(_upgrade)
     finally:
         await engine.dispose()
