@@ -21,6 +21,7 @@ from tests.integration.telegram.harness import Emulator
 
 pytestmark = pytest.mark.integration
 
+
 def failures(caplog: pytest.LogCaptureFixture) -> int:
     """Log records saying a citizen's message could not be handled or stored."""
     return sum(
