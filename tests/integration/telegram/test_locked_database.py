@@ -43,8 +43,9 @@ async def test_an_answer_that_met_a_locked_database_is_stored_and_answered_once(
             await citizen.press("J'accepte")
             await citizen.expect(prompt("pourquoi"))
 
-        other = sqlite3.connect(db, isolation_level=None, timeout=30)
-        other.execute("BEGIN IMMEDIATE")
+        other = sqlite3.connect(db, isolation_level=None, timeout=30, check_same_thread=False)
+        # In a thread: the bot may be committing, and its commit needs this event loop.
+        await asyncio.to_thread(other.execute, "BEGIN IMMEDIATE")
         try:
             await alice.say("Dite pendant le verrou")
             await bob.say("Bob aussi, pendant le verrou")
