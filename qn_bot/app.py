@@ -13,6 +13,7 @@ from qn_bot.campaigns import create_campaign, set_status
 from qn_bot.clock import Clock, utcnow
 from qn_bot.config import Config
 from qn_bot.domain import CampaignStatus, InboundMessage
+from qn_bot.errors import DatabaseUnavailable
 from qn_bot.flows.loader import resolve_flow
 from qn_bot.heap import freeze_startup_heap
 from qn_bot.leadership import Leadership, leadership_for
@@ -20,11 +21,16 @@ from qn_bot.outbox import OutboxWorker
 from qn_bot.ports import Adapter, AdapterContext, adapter_factories
 from qn_bot.scheduler import Scheduler
 from qn_bot.service import Service
+from qn_bot.store.instance import single_process
 from qn_bot.store.kv import StoreKeyValue
 from qn_bot.store.migrate import upgrade
 from qn_bot.store.sql import PseudonymFactory, Store, random_pseudonym
 
 log = logging.getLogger(__name__)
+
+#: A message the database could not take is tried again after this, doubling up to the cap.
+HANDLE_RETRY_FIRST = 0.5
+HANDLE_RETRY_MAX = 10.0
 
 DEFAULT_CAMPAIGN = ("construire-2030", "construire-2030", "Construire 2030", None)
 
@@ -104,16 +110,35 @@ class Application:
         self._started: list[Adapter] = []
 
     async def handle(self, msg: InboundMessage) -> None:
-        # One failing message must never stop an adapter's loop: log it, apologise, go on.
-        # Its idempotency key was rolled back with the rest, so a redelivery is tried afresh.
-        try:
-            await self.service.handle(msg)
-        except Exception:
-            log.exception("failed to handle a message from %s", msg.sender.platform)
+        # A database that cannot answer now (SQLite locked by another process longer than
+        # busy_timeout, PostgreSQL restarting) loses nothing: the message is handled again,
+        # with a capped backoff, until it commits. Telegram's polling would not deliver it
+        # again, and an adapter only confirms a message once this returns. Only this
+        # conversation waits (the adapters handle other chats concurrently); its later
+        # messages queue behind it, in order.
+        delay = HANDLE_RETRY_FIRST
+        while True:
             try:
-                await self.service.apologise(msg)
+                await self.service.handle(msg)
+                return
+            except DatabaseUnavailable as exc:
+                log.warning(
+                    "a message from %s could not be stored (%s); retrying in %.1f s",
+                    msg.sender.platform,
+                    exc,
+                    delay,
+                )
             except Exception:
-                log.exception("could not even queue an apology")
+                # One failing message must never stop an adapter's loop: log it, apologise, go
+                # on. Its idempotency key was rolled back, so a redelivery is tried afresh.
+                log.exception("failed to handle a message from %s", msg.sender.platform)
+                try:
+                    await self.service.apologise(msg)
+                except Exception:
+                    log.exception("could not even queue an apology")
+                return
+            await asyncio.sleep(delay)
+            delay = min(HANDLE_RETRY_MAX, delay * 2)
 
     async def start(self) -> None:
         await self.worker.start()
@@ -167,7 +192,7 @@ def configured_adapters(
         for name, factory in sorted(factories.items())
         if name != "console" and (adapter := factory(config, context(name))) is not None
     ]
-    if not adapters and "console" in factories:
+    if not any(adapter.receives for adapter in adapters) and "console" in factories:
         console = factories["console"](config, context("console"))
         if console is not None:
             adapters.append(console)
@@ -175,6 +200,13 @@ def configured_adapters(
 
 
 async def run_forever(config: Config) -> None:
+    # Before anything else: a second process on one SQLite file stops here, having touched
+    # nothing (the lock is the kernel's: it goes with the process, even on SIGKILL).
+    with single_process(config.database.url):
+        await _serve(config)
+
+
+async def _serve(config: Config) -> None:
     await prepare_database(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -16,9 +17,11 @@ from qn_bot.clock import utcnow
 from qn_bot.config import Config, load_config
 from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS
 from qn_bot.domain import CampaignStatus, UserRef
-from qn_bot.errors import CampaignError, ConfigError, FlowError
+from qn_bot.errors import CampaignError, FlowError, QnBotError
 from qn_bot.flows.loader import builtin_flow_paths, load_flow_file, resolve_flow
 from qn_bot.ports import Adapter
+from qn_bot.redact import Redactor, config_secrets
+from qn_bot.redact import install as install_redaction
 from qn_bot.store.sql import Store, Tx
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -201,8 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = digest.add_parser(
         "send",
         help="send a team's digest now (once per period)",
-        description="E-mails go out from this command through [smtp]; chat destinations are "
-        "queued for the running bot. A period already sent is not sent again unless --force.",
+        description="E-mails get one attempt from this command through [smtp]; what fails, and "
+        "chat destinations, are left to the running bot (`qn-bot run`), which retries with "
+        "backoff. Exits 1 when a destination failed, is not sent yet, or cannot be reached with "
+        "this configuration. A period already sent is not sent again unless --force.",
     )
     p.add_argument("team", help="a [[teams]] name of the config")
     p.add_argument("--force", action="store_true", help="send even if already sent")
@@ -466,27 +471,42 @@ async def cmd_facilitator_list(args: argparse.Namespace, config: Config) -> int:
 # ---------------------------------------------------------------------- entry point
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     if args.command == "run":
         level = min(level, logging.INFO)
-    logging.basicConfig(
-        stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(stream=sys.stderr, level=level, format=LOG_FORMAT)
     if args.verbose < 2:
         # Their INFO lines (every job run, every migration step) drown ours; -vv shows them.
         for noisy in ("apscheduler", "alembic", "aiosqlite", "httpx", "asyncio"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    redact = Redactor(())
+    umask: int | None = None
+    restore_logging: Callable[[], None] | None = None
     try:
         config = load_config(args.config)
+        redact = Redactor(config_secrets(config))
+        restore_logging = install_redaction(redact, LOG_FORMAT)
+        # Before anything is created: the database, its -wal and -shm, exports, the site.
+        umask = os.umask(config.umask)
         return int(asyncio.run(args.func(args, config)))
-    except (ConfigError, FlowError, CampaignError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (QnBotError, ValueError) as exc:
+        # What the user must fix or wait for, said in one line each: no traceback.
+        print(redact(f"error: {exc}"), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    finally:
+        # main() may be called in-process (tests): leave the process as it was.
+        if umask is not None:
+            os.umask(umask)
+        if restore_logging is not None:
+            restore_logging()
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ Suggested wiring::
     q.add_argument("dir"); q.add_argument("--language", choices=("fr", "en"))
     q.set_defaults(func=cmd_export_site)
 
-Chat destinations get outbox rows: the running bot (`qn-bot run`) sends them. E-mails are sent by
-this command itself, through ``[smtp]``.
+Every destination gets an outbox row. Chat messages are sent by the running bot (`qn-bot run`);
+e-mails get one attempt from this command itself, through ``[smtp]``, and what fails is retried
+by the running bot.
 """
 
 from __future__ import annotations
@@ -38,11 +39,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qn_bot.clock import utcnow
 from qn_bot.config import Config
 from qn_bot.heap import freeze_startup_heap
 from qn_bot.store.sql import Store
+
+if TYPE_CHECKING:  # the digest modules are imported when a digest command runs
+    from qn_bot.digest.send import DeliveryState
 
 EXIT_OK, EXIT_ERROR = 0, 1
 
@@ -68,15 +73,12 @@ async def cmd_digest_preview(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_digest_send(args: argparse.Namespace, config: Config) -> int:
-    """Send the digest of team ``args.team`` now; once per period unless ``args.force``."""
-    from qn_bot.digest.send import (
-        chat_destinations,
-        digest_status,
-        email_destinations,
-        find_team,
-        period_to_send,
-        send_digest,
-    )
+    """Send the digest of team ``args.team`` now; once per period unless ``args.force``.
+
+    E-mails get one attempt from here (what fails is retried by the running bot); chat
+    messages are left to the running bot. Exits 1 when a destination failed, is not sent yet,
+    or cannot be reached with this configuration."""
+    from qn_bot.digest.send import digest_status, find_team, period_to_send, send_digest
 
     team = find_team(config, args.team)
     now = utcnow()
@@ -95,19 +97,76 @@ async def cmd_digest_send(args: argparse.Namespace, config: Config) -> int:
             )
             return EXIT_OK
         status = await digest_status(store, team.name)
+        if status is not None and not status.quiet:
+            mails = [
+                d.destination.removeprefix(MAILTO_PREFIX)
+                for d in status.deliveries
+                if d.destination.startswith(MAILTO_PREFIX) and d.status == "pending"
+            ]
+            if mails:
+                await _send_emails_now(store, config, mails)
+                status = await digest_status(store, team.name)
     if status is not None and status.quiet:
         print(f"digest of {team.name}: nothing new and no open campaign, nothing sent")
         return EXIT_OK
-    states = status.emails if status is not None else {}
     print(f"digest of {team.name} for the week of {period.start_date}:")
-    for destination, _ in chat_destinations(team):
-        print(f"  queued for {destination} (sent by the running bot)")
     failed = 0
-    for address in email_destinations(team):
-        state = states.get(address, "unknown")
-        failed += state != "sent"
-        print(f"  e-mail to {address}: {state}")
+    for delivery in status.deliveries if status is not None else ():
+        line, ok = _report(delivery, config.outbox.max_attempts)
+        failed += not ok
+        print(f"  {line}")
+    if failed:
+        print(
+            f"error: the digest did not reach {failed} destination(s) (see above)",
+            file=sys.stderr,
+        )
     return EXIT_ERROR if failed else EXIT_OK
+
+
+MAILTO_PREFIX = "mailto:"
+
+
+async def _send_emails_now(store: Store, config: Config, addresses: list[str]) -> None:
+    """One attempt at the e-mails queued for ``addresses``, through the outbox like the bot's
+    own (a failure is recorded there and retried by the running bot)."""
+    import importlib
+
+    from qn_bot.outbox import OutboxWorker
+
+    # Imported by name: adapters/ is mapped to qn_bot.adapters only once installed.
+    email = importlib.import_module("qn_bot.adapters.email")
+    adapter = email.EmailAdapter(config.smtp, reach=addresses)
+    worker = OutboxWorker(store, {adapter.platform: adapter}, config=config.outbox)
+    await worker.drain(within=SEND_WITHIN_SECONDS)
+
+
+#: How long `digest send` keeps sending its e-mails before leaving the rest to the running bot.
+SEND_WITHIN_SECONDS = 120.0
+
+
+def _report(delivery: DeliveryState, max_attempts: int) -> tuple[str, bool]:
+    """One line about one destination, and whether it counts as reached (or on its way)."""
+    destination, error = delivery.destination, delivery.error or "unknown error"
+    if delivery.status == "unreachable":
+        return f"{destination}: cannot be reached: {error}", False
+    if destination.startswith(MAILTO_PREFIX):
+        address = destination.removeprefix(MAILTO_PREFIX)
+        if delivery.status == "sent":
+            return f"e-mail to {address}: sent", True
+        if delivery.status == "failed":
+            return f"e-mail to {address}: failed, not retried: {error}", False
+        if delivery.attempts == 0:
+            return f"e-mail to {address}: queued (being sent by the running bot)", True
+        return (
+            f"e-mail to {address}: not sent yet ({delivery.attempts} of {max_attempts} "
+            f"attempts): {error}; the running bot (`qn-bot run`) retries it",
+            False,
+        )
+    if delivery.status == "sent":
+        return f"sent to {destination}", True
+    if delivery.status == "failed":
+        return f"{destination}: failed, not retried: {error}", False
+    return f"queued for {destination} (sent by the running bot)", True
 
 
 async def cmd_export_site(args: argparse.Namespace, config: Config) -> int:

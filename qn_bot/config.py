@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
+from email.errors import HeaderParseError, MessageError
+from email.headerregistry import Address as MailAddress
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,6 +31,35 @@ def _check_timezone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown IANA time zone {value!r}") from exc
     return value
+
+
+def check_destination(value: str) -> str:
+    """A team destination: ``mailto:ADDRESS`` (a single plain address) or ``PLATFORM:CHAT``."""
+    if value.startswith("mailto:"):
+        address = value.removeprefix("mailto:")
+        try:
+            parsed = MailAddress(addr_spec=address)
+        except (ValueError, IndexError, HeaderParseError, MessageError):
+            parsed = None
+        if parsed is None or not parsed.username or not parsed.domain:
+            raise ValueError(
+                f"destination {value!r}: not an e-mail address (mailto:name@example.org)"
+            )
+        return value
+    platform, _, chat = value.partition(":")
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", platform) or not chat.strip():
+        raise ValueError(
+            f"destination {value!r}: expected PLATFORM:CHAT (matrix:!room:example.org, "
+            "telegram:-1001234567) or mailto:ADDRESS"
+        )
+    return value
+
+
+def _octal_umask(value: object) -> int:
+    # A string, because a TOML integer written 027 is an error and 27 would silently be 0o33.
+    if isinstance(value, str) and re.fullmatch(r"0?[0-7]{3}", value.strip()):
+        return int(value.strip(), 8)
+    raise ValueError('umask: octal digits in a string, e.g. "077" (owner only) or "027"')
 
 
 class _Section(BaseModel):
@@ -92,6 +124,13 @@ class TeamConfig(_Section):
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         return _check_timezone(value)
+
+    @field_validator("destinations")
+    @classmethod
+    def _destinations(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for destination in value:
+            check_destination(destination)
+        return value
 
 
 class SiteConfig(_Section):
@@ -178,7 +217,15 @@ class Config(_Section):
     language: Literal["fr", "en"] = "fr"
     flows_dir: Path | None = None  # extra flow files for `flow list` and `campaign create`
     teams: tuple[TeamConfig, ...] = ()
+    # Files and folders qn-bot creates (database, lock file, exports, site) are readable by
+    # the bot's user only, unless the operator widens this ("027": the group may read).
+    umask: int = 0o077
     source: Path | None = Field(None, exclude=True)
+
+    @field_validator("umask", mode="before")
+    @classmethod
+    def _umask(cls, value: object) -> int:
+        return _octal_umask(value)
 
     @field_validator("admins")
     @classmethod
@@ -222,10 +269,14 @@ def load_config(
     if path is not None:
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {path}") from exc
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deep") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from None
     for suffix, (section, key) in ENV_OVERRIDES.items():
         value = env.get(ENV_PREFIX + suffix)
         if value:

@@ -66,5 +66,21 @@ class CampaignError(QnBotError):
     """A campaign operation is not possible (unknown slug, wrong status transition…)."""
 
 
+class DatabaseError(QnBotError):
+    """The database cannot be used; the message says why and what to do (no secret in it)."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database is there but cannot answer now (locked, unreachable): retry later."""
+
+
+class DatabaseBusy(DatabaseUnavailable):
+    """Another connection held SQLite's write lock longer than we wait for it."""
+
+
+class DatabaseInUse(DatabaseError):
+    """Another `qn-bot run` already serves this SQLite database (one process per file)."""
+
+
 class StateVersionError(QnBotError):
     """A stored session state has a schema this code cannot read (a bug or a downgrade)."""

@@ -29,7 +29,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from qn_bot.store.database import async_url
+from qn_bot.store.database import async_url, check_url
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,10 @@ class PostgresLeadership(Leadership):
         self.retry = retry
         self.check = check
         self.check_timeout = check_timeout
+        url = async_url(url)
+        check_url(make_url(url))
         self._engine: AsyncEngine = create_async_engine(
-            async_url(url),
+            url,
             poolclass=NullPool,
             isolation_level="AUTOCOMMIT",  # the lock is the session's, no transaction stays open
             # Lets an operator see who holds what: pg_locks joined with pg_stat_activity.
@@ -193,7 +195,7 @@ class PostgresLeadership(Leadership):
 
 def leadership_for(url: str | URL) -> Leadership:
     """Advisory locks on PostgreSQL; every role granted on SQLite (one process per file)."""
-    parsed = url if isinstance(url, URL) else make_url(url)
+    parsed = url if isinstance(url, URL) else make_url(async_url(url))
     if parsed.get_backend_name() == "postgresql":
         return PostgresLeadership(parsed)
     return Granted()

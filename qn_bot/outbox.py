@@ -129,11 +129,13 @@ class OutboxWorker:
                 await self._alive.enter_async_context(self._leadership.hold(_role(owner)))
                 self._owner = owner
             if self.store.dialect == "sqlite":
-                # One process per SQLite file: a lease still held is a dead process's, and would
-                # hold that chat back for a whole lease after a crash. (On PostgreSQL other
-                # workers may be alive: a dead one's leases go through _recover_dead_leases.)
+                # One `qn-bot run` per SQLite file (qn_bot.store.instance): a lease still held on
+                # a chat this worker reaches is a dead process's, and would hold that chat back
+                # for a whole lease after a crash. Only those: a `qn-bot chat` beside the running
+                # bot reaches its own console, and must leave the bot's leases alone. (On
+                # PostgreSQL other workers may be alive: see _recover_dead_leases.)
                 async with self.store.transaction() as tx:
-                    await tx.outbox_release_leases()
+                    await tx.outbox_release_leases(self._reach())
             self._task = asyncio.create_task(self._run(), name="outbox-worker")
 
     async def stop(self, *, grace: float = 5.0) -> None:

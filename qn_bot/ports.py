@@ -70,6 +70,8 @@ class Adapter(abc.ABC):
 
     platform: str
     capabilities: Capabilities = Capabilities()
+    #: False for a platform that only sends (e-mail): it is no conversation to fall back from.
+    receives: bool = True
 
     @abc.abstractmethod
     async def start(self, sink: InboundSink) -> None:

@@ -7,15 +7,18 @@ team's digest. Those messages are still sent, without the words:
 - in the text (and button labels), each occurrence of one of the texts — as typed, or on one
   line, or cut with "…" as digests shorten items — becomes "[…]";
 - a file that holds one of the texts (in any of the forms exports write: Markdown, HTML, CSV,
-  JSON) is taken out of the message, and a line of the text says so: the recipient may ask for
-  it again, it will be made without them. Rewriting a file in place could leave a variant behind
-  (an escaped or shortened copy); taking it out cannot.
+  JSON; a ready-made e-mail is read part by part, decoded) is taken out of the message, and a
+  line of the text says so: the recipient may ask for it again, it will be made without them.
+  Rewriting a file in place could leave a variant behind (an escaped or shortened copy);
+  taking it out cannot.
 
 Pure functions: no I/O.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import html
 import json
 import re
@@ -27,6 +30,8 @@ from typing import Any
 from qn_bot.domain import Attachment, OutboundMessage
 
 REDACTED = "[…]"
+#: A ready-made e-mail in the outbox (a team's digest: see qn_bot.adapters.email).
+RFC822 = "message/rfc822"
 ELLIPSIS = "…"
 #: A shortened copy ("the beginning…") is recognised from this many characters on.
 MIN_CUT = 12
@@ -118,12 +123,37 @@ def _redact(text: str, words: Sequence[_Words]) -> str:
 
 
 def _mentions(attachment: Attachment, words: Sequence[_Words]) -> bool:
-    try:
-        content = attachment.data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False  # an image (a digest's chart): no words in it
-    haystack = "\n".join(_searchable(variant) for variant in _readings(content))
+    if attachment.media_type == RFC822:
+        contents = list(_email_parts(attachment.data))
+    else:
+        try:
+            contents = [attachment.data.decode("utf-8")]
+        except UnicodeDecodeError:
+            return False  # an image (a digest's chart): no words in it
+    haystack = "\n".join(
+        _searchable(variant) for content in contents for variant in _readings(content)
+    )
     return any(w.found_in(haystack) for w in words)
+
+
+def _email_parts(data: bytes) -> Iterator[str]:
+    """A ready-made e-mail's parts as its reader sees them: decoded from quoted-printable or
+    base64, where the raw bytes hide the words (a soft line break can cut one in two)."""
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        try:
+            content = part.get_content()
+        except (LookupError, ValueError):  # an unknown charset, a broken encoding
+            content = part.get_payload(decode=True)
+        if isinstance(content, str):
+            yield content
+        elif isinstance(content, bytes):
+            try:
+                yield content.decode("utf-8")
+            except UnicodeDecodeError:
+                continue  # an image (a digest's chart): no words in it
 
 
 def _readings(content: str) -> Iterator[str]:

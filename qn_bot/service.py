@@ -32,6 +32,7 @@ from qn_bot.domain import (
     UnsupportedReason,
     UserRef,
 )
+from qn_bot.errors import DatabaseUnavailable
 from qn_bot.facilitation import FacilitatorContext, run_facilitator_command
 from qn_bot.flood import FloodGate, Verdict
 from qn_bot.flows.engine import (
@@ -217,6 +218,9 @@ class Service:
         try:
             async with self.store.transaction() as tx:
                 return list(await self._in_batch(tx, msgs))
+        except DatabaseUnavailable as exc:
+            # No message's fault: one by one, each would wait out the same lock or outage.
+            return [exc] * len(msgs)
         except Exception as exc:
             if len(msgs) == 1:
                 return [exc]

@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
 MAX_REMEMBERED_PROGRESS = 10_000
+#: Telegram unreachable at start: try again after this, doubling up to the cap (a chat bot
+#: should answer within seconds of the network coming back).
+CONNECT_BACKOFF_FIRST = 0.5
+CONNECT_BACKOFF_MAX = 5.0
 
 Step = Callable[[], Awaitable[None]]
 
@@ -132,18 +136,20 @@ class TelegramAdapter(Adapter):
             messages_per_second=settings.limits.per_bot_per_second,
         )
         base_url = settings.base_url or "https://api.telegram.org/bot"
-        self.bot = Bot(
-            settings.token,
-            base_url=base_url,
-            request=AiohttpRequest(
+        self._requests = (
+            AiohttpRequest(
                 connection_pool_size=settings.connection_pool_size,
                 read_timeout=15.0,
                 pool_timeout=10.0,
                 media_write_timeout=60.0,
             ),
-            get_updates_request=AiohttpRequest(
-                connection_pool_size=1, read_timeout=settings.poll_timeout + 10
-            ),
+            AiohttpRequest(connection_pool_size=1, read_timeout=settings.poll_timeout + 10),
+        )
+        self.bot = Bot(
+            settings.token,
+            base_url=base_url,
+            request=self._requests[0],
+            get_updates_request=self._requests[1],
         )
         self.codec = CallbackCodec(kv)
         self.pacer = Pacer(settings.limits)
@@ -158,12 +164,30 @@ class TelegramAdapter(Adapter):
         self._background: set[asyncio.Task[None]] = set()
         self._progress: OrderedDict[int, int] = OrderedDict()  # outbox id → parts already sent
         self._initialized = False
+        self._connect_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
-        await self._initialize()
+        # Telegram may be unreachable at start (network, DNS, a proxy not up yet): the bot keeps
+        # trying in the background, as the Matrix adapter does, instead of failing to start.
+        # Only a token Telegram refuses is the operator's to fix, and is said at once.
+        if await self._initialize_once(warn=False):
+            await self._begin()
+        else:
+            self._connect_task = asyncio.create_task(self._connect(), name="telegram-connect")
+            self._connect_task.add_done_callback(_log_end)
+
+    async def _connect(self) -> None:
+        delay = CONNECT_BACKOFF_FIRST
+        while not await self._initialize_once(warn=True, delay=delay):
+            await asyncio.sleep(delay)
+            delay = min(CONNECT_BACKOFF_MAX, delay * 2)
+        log.info("Telegram reachable again: receiving and sending")
+        await self._begin()
+
+    async def _begin(self) -> None:
         self.username = self.settings.bot_username or self.bot.username
         await self._set_commands()
         if self.settings.mode == "webhook":
@@ -171,21 +195,24 @@ class TelegramAdapter(Adapter):
         else:
             await self._start_polling()
 
-    async def _initialize(self) -> None:
-        delay = 0.5
-        for attempt in range(6):
-            try:
-                await self.bot.initialize()  # getMe
-                self._initialized = True
-                return
-            except tg.InvalidToken as exc:
-                raise ConfigError(f"[telegram] token refused by Telegram: {exc}") from exc
-            except tg.TelegramError as exc:
-                if attempt == 5:
-                    raise
+    async def _initialize_once(self, *, warn: bool, delay: float = 0.0) -> bool:
+        """getMe; False when Telegram cannot be reached (logged, one line)."""
+        try:
+            await self.bot.initialize()
+        except tg.InvalidToken as exc:
+            raise ConfigError(f"[telegram] token refused by Telegram: {exc}") from None
+        except tg.TelegramError as exc:
+            if warn:
                 log.warning("Telegram unreachable (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay *= 2
+            else:
+                log.warning("Telegram unreachable at start (%s); retrying in the background", exc)
+            return False
+        self._initialized = True
+        return True
+
+    def reachable_chats(self) -> frozenset[str] | None:
+        # Until Telegram answered once, replies wait in the outbox without spending attempts.
+        return None if self._initialized else frozenset()
 
     async def _set_commands(self) -> None:
         try:
@@ -250,6 +277,11 @@ class TelegramAdapter(Adapter):
         )
 
     async def stop(self) -> None:
+        connecting, self._connect_task = self._connect_task, None
+        if connecting is not None:
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await connecting
         task, self._poll_task = self._poll_task, None
         if task is not None:
             task.cancel()
@@ -267,6 +299,10 @@ class TelegramAdapter(Adapter):
             self._initialized = False
             with contextlib.suppress(Exception):
                 await self.bot.shutdown()
+        # A getMe that failed left the connection pools open (Bot.shutdown skips them then).
+        for request in self._requests:
+            with contextlib.suppress(Exception):
+                await request.shutdown()
 
     # ------------------------------------------------------------------ receiving
 
@@ -380,8 +416,13 @@ class TelegramAdapter(Adapter):
 
 
 def _log_end(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.critical("Telegram polling stopped", exc_info=task.exception())
+    if task.cancelled() or task.exception() is None:
+        return
+    error = task.exception()
+    if isinstance(error, ConfigError):  # the token was refused: nothing to retry
+        log.critical("Telegram stopped: %s", error)
+    else:
+        log.critical("Telegram stopped", exc_info=error)
 
 
 def TelegramAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:

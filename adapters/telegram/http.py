@@ -12,12 +12,23 @@ server); python-telegram-bot supports custom transports through
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 import urllib.request
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+#: The bot token in a Bot API URL (``…/bot<token>/method``, ``…/file/bot<token>/path``).
+_TOKEN_IN_URL = re.compile(r"/bot[^/\s]+")
+
+
+def without_token(text: str) -> str:
+    """``text`` with any Bot API URL's token masked: some aiohttp errors quote the URL, and
+    their text ends up in logs and in the outbox's last_error."""
+    return _TOKEN_IN_URL.sub("/bot[secret]", text)
+
 
 #: The type of python-telegram-bot's "not given" markers (its class is private).
 _Default = type(BaseRequest.DEFAULT_NONE)
@@ -120,4 +131,5 @@ class AiohttpRequest(BaseRequest):
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+            # Not chained: the original's text and traceback may hold the URL, token included.
+            raise NetworkError(without_token(f"aiohttp.{type(exc).__name__}: {exc}")) from None

@@ -10,33 +10,22 @@ Layout (what mail clients expect)::
     │       └── image/png              one chart per campaign, inline, Content-ID
     └── text/html (attachment)         one synthesis page per campaign
 
-Sent with aiosmtplib to ``[smtp]``. The password is read from its SecretStr only when handed to
-the SMTP client and never formatted into a log line or an error message.
+Built once when the digest is queued, stored whole in the outbox, sent by the e-mail adapter
+(``qn_bot.adapters.email``) through ``[smtp]``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-import aiosmtplib
-
-from qn_bot.config import SmtpConfig
 from qn_bot.domain import Attachment
 
-log = logging.getLogger(__name__)
-
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
-SMTP_TIMEOUT = 30.0
-
-
-class EmailError(Exception):
-    """Sending failed; the message says why, without any secret."""
 
 
 def chart_cid(slug: str, key: str) -> str:
@@ -106,26 +95,3 @@ def build_email(
             filename=attachment.filename,
         )
     return msg
-
-
-async def send_email(
-    smtp: SmtpConfig, message: EmailMessage, *, smtp_timeout: float = SMTP_TIMEOUT
-) -> None:
-    """Send one message; raises :class:`EmailError` with a secret-free reason."""
-    password = smtp.password.get_secret_value() if smtp.password is not None else None
-    try:
-        await aiosmtplib.send(
-            message,
-            hostname=smtp.host,
-            port=smtp.port,
-            username=smtp.username or None,
-            password=password if smtp.username else None,
-            start_tls=smtp.starttls,
-            timeout=smtp_timeout,
-        )
-    except aiosmtplib.SMTPException as exc:
-        # aiosmtplib's messages hold server replies, never our credentials.
-        raise EmailError(f"SMTP {smtp.host}:{smtp.port}: {type(exc).__name__}: {exc}") from None
-    except OSError as exc:
-        raise EmailError(f"SMTP {smtp.host}:{smtp.port}: {exc.strerror or exc}") from None
-    log.info("digest e-mail sent to %s through %s:%s", message["To"], smtp.host, smtp.port)

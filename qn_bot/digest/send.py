@@ -1,26 +1,25 @@
-"""Sending digests: exactly once per team and period, to chats through the outbox and by e-mail.
+"""Sending digests: exactly once per team and period, to chats and e-mail addresses alike.
 
 How "exactly once" holds, also with several bot processes on one database:
 
 1. The digest is read and rendered first, outside any write transaction (rendering a chart takes
-   a moment and SQLite would hold its write lock meanwhile).
+   a moment and SQLite would hold its write lock meanwhile), and so is each e-mail.
 2. One transaction then claims the job ``digest:<team>:<period-start>`` (``INSERT … ON CONFLICT DO
-   NOTHING``: only one process ever gets it) and, in the same commit, queues one outbox row per chat
-   destination (dedupe key ``digest:<team>:<period>:<destination>``) and records, per e-mail
-   address, that attempt 1 is in progress (a job row ``…:mailto:ADDR#1`` and a kv row). Whoever
-   loses the claim does nothing. Chat rows are then the outbox worker's job: committed rows are
-   never lost and are sent in order, at least once (see :mod:`qn_bot.outbox`).
-3. E-mails are sent after that commit, one per address, and marked sent in kv.
+   NOTHING``: only one process ever gets it) and, in the same commit, queues one outbox row per
+   destination (dedupe key ``digest:<team>:<period>:<destination>``). Whoever loses the claim
+   does nothing.
+3. The outbox worker sends the rows: chats through their adapters, ``mailto:`` addresses through
+   the e-mail adapter (SMTP). Committed rows are never lost, are retried with backoff by the
+   running bot, and each has a status (sent, pending with its last error, failed).
 
-SMTP has no idempotency key, so e-mail is where a crash matters. A process that dies after the
-commit of step 2 but before an e-mail is marked sent leaves its kv row at "sending" (or "failed"
-when the server refused it). :func:`retry_pending_emails` — run at start by :func:`catch_up` —
-retries such an address once: it claims the job ``…:mailto:ADDR#2`` (so two restarting processes
-cannot both retry) and only for rows older than :data:`MAIL_RETRY_AFTER` (so it never races a
-process that is still sending attempt 1). The result: an address gets its digest once normally;
-twice at worst, when the crash fell between the server's acceptance and our "sent" mark, and then
-both copies carry the same Message-ID, which mail clients and lists recognise as one message;
-never more than twice, and never zero times unless both attempts fail.
+An e-mail is built once, when it is queued, and stored whole as its row's payload: every attempt
+sends the same bytes with the same Message-ID (derived from the digest's key and the address),
+so the one resend a crash can cause (after the server accepted, before the row was marked sent)
+is recognised by mail clients and lists as one message. One address refused by the server fails
+only its own row.
+
+A destination this configuration cannot reach (a Matrix room with no ``[matrix]`` account) gets
+no row: it is logged, and `qn-bot digest send` names it.
 
 A digest missed while the bot was down (no process held the schedule at the send time) is found
 at start by :func:`catch_up` through :func:`qn_bot.digest.period.due_periods` and sent once, marked
@@ -39,19 +38,18 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from importlib.metadata import entry_points
 
 from qn_bot.campaigns import campaign_flow
 from qn_bot.config import Config, TeamConfig
 from qn_bot.digest.attachment import SynthesisSource, load_synthesis_source, synthesis_attachment
-from qn_bot.digest.email import EmailError, build_email, chart_cid, send_email
+from qn_bot.digest.email import build_email, chart_cid
 from qn_bot.digest.model import DEFAULT_CAP, CampaignFacts, CampaignInput, Digest, build_digest
 from qn_bot.digest.period import (
     Period,
     completed_period,
     current_period,
     due_periods,
-    period_for_start,
     recent_periods,
 )
 from qn_bot.digest.queries import StepCounts, period_facts
@@ -71,9 +69,9 @@ OWNER = f"{socket.gethostname()}:{os.getpid()}"
 CHART_WEEKS = 8
 #: A send a scheduler fires a little early still reports on the week that is ending.
 SCHEDULE_TOLERANCE = timedelta(minutes=2)
-#: An e-mail attempt still "sending" after this long is taken as dead (crashed process).
-MAIL_RETRY_AFTER = timedelta(minutes=10)
-MAX_MAIL_ATTEMPTS = 2
+MAILTO = "mailto"
+#: How the outbox stores a ready-made e-mail (see qn_bot.adapters.email).
+RFC822 = "message/rfc822"
 #: A missed digest sent this soon after its time (a restart at 09:00:30) is not called late.
 LATE_GRACE = timedelta(minutes=15)
 
@@ -81,24 +79,56 @@ LATE_GRACE = timedelta(minutes=15)
 # --- destinations --------------------------------------------------------------------------------
 
 
-def chat_destinations(team: TeamConfig) -> list[tuple[str, Address]]:
-    """``(destination, address)`` of every chat destination ("matrix:ROOM", "telegram:CHAT")."""
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A team destination as configured, and why this configuration cannot reach it (if so)."""
+
+    raw: str  # "matrix:!room:example.org", "mailto:equipe@example.org"
+    address: Address
+    unreachable: str | None = None
+
+
+def unreachable_reason(config: Config, platform: str) -> str | None:
+    """Why no adapter of this configuration can deliver to ``platform``; None when one can."""
+    if platform == MAILTO:
+        return None
+    if platform == "telegram":
+        return None if config.telegram.token is not None else "no [telegram] token is configured"
+    if platform == "matrix":
+        configured = config.matrix.homeserver and config.matrix.user_id
+        return None if configured else "no [matrix] account is configured"
+    if platform == "console":
+        return "a console chat cannot receive digests"
+    if platform in {ep.name for ep in entry_points(group="qn_bot.adapters")}:
+        return None
+    return f"no adapter for the platform {platform!r} is installed"
+
+
+def destinations(config: Config, team: TeamConfig) -> list[Destination]:
+    """Every destination of ``team`` (the config checked their form when it was loaded)."""
     out = []
     for raw in team.destinations:
-        if raw.startswith("mailto:"):
-            continue
         try:
-            out.append((raw, Address.parse(raw)))
+            address = Address.parse(raw)
         except ValueError:
-            # One mistyped destination must not cost the team its other ones.
             log.error(
                 "team %s: destination %r is not PLATFORM:CHAT or mailto:ADDRESS", team.name, raw
             )
+            continue
+        out.append(Destination(raw, address, unreachable_reason(config, address.platform)))
     return out
 
 
 def email_destinations(team: TeamConfig) -> list[str]:
     return [raw.removeprefix("mailto:") for raw in team.destinations if raw.startswith("mailto:")]
+
+
+def destination_key(send_key: str, destination: str) -> str:
+    """The outbox dedupe key of one destination of one digest (at most 255 characters)."""
+    key = f"{send_key}:{destination}"
+    if len(key) <= 255:
+        return key
+    return f"{send_key}:sha256-{hashlib.sha256(destination.encode()).hexdigest()}"
 
 
 def find_team(config: Config, name: str) -> TeamConfig:
@@ -292,11 +322,14 @@ def _last_key(team: str) -> str:
     return f"digest-last:{team}"
 
 
-def _mail_key(key: str, address: str) -> str:
-    # Keys are at most 255 characters; an address can be 254 on its own.
-    if len(address) > 120:
-        address = "sha256-" + hashlib.sha256(address.encode()).hexdigest()
-    return f"{key}:mailto:{address}"
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    """What became of a digest at one destination."""
+
+    destination: str
+    status: str  # "sent", "pending" (queued or to be retried), "failed", "unreachable"
+    attempts: int = 0
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,25 +340,35 @@ class DigestStatus:
     period_start: date
     late: bool
     quiet: bool  # nothing to report and no open campaign: nothing was sent
-    emails: dict[str, str]  # address → "sending", "sent" or "failed"
+    deliveries: tuple[DeliveryState, ...]
 
 
 async def digest_status(store: Store, team: str) -> DigestStatus | None:
-    async with store.transaction() as tx:
+    async with store.snapshot() as tx:
         record = await tx.kv_get(_last_key(team))
         if not isinstance(record, dict):
             return None
         key = str(record["key"])
-        emails = {}
-        for address in record.get("mail", []):
-            state = await tx.kv_get(_mail_key(key, address))
-            emails[address] = str(state.get("status")) if isinstance(state, dict) else "unknown"
+        queued = [str(d) for d in record.get("queued", [])]
+        rows = await tx.outbox_states([destination_key(key, d) for d in queued])
+    deliveries = []
+    for destination in queued:
+        row = rows.get(destination_key(key, destination))
+        if row is None:
+            deliveries.append(DeliveryState(destination, "pending"))
+        else:
+            status, attempts, error = row
+            deliveries.append(DeliveryState(destination, status, attempts, error))
+    deliveries += [
+        DeliveryState(str(d), "unreachable", error=str(reason))
+        for d, reason in dict(record.get("unreachable", {})).items()
+    ]
     return DigestStatus(
         key=key,
         period_start=date.fromisoformat(str(record["period"])),
         late=bool(record.get("late")),
         quiet=bool(record.get("quiet")),
-        emails=emails,
+        deliveries=tuple(deliveries),
     )
 
 
@@ -338,34 +381,24 @@ async def last_sent_period(store: Store, team: str) -> date | None:
     return date.fromisoformat(record["period"])
 
 
-def _sending(attempt: int, now: datetime) -> dict[str, Any]:
-    return {"status": "sending", "attempt": attempt, "at": now.isoformat()}
-
-
 # --- sending -------------------------------------------------------------------------------------
 
 
-async def _send_emails(
-    store: Store,
-    config: Config,
-    package: DigestPackage,
-    key: str,
-    addresses: Sequence[str],
-    now: datetime,
-    attempts: dict[str, int],
-) -> int:
-    """Send the e-mail to each address and record the outcome; returns how many were sent."""
-    if not addresses:
-        return 0
+def email_messages(
+    config: Config, package: DigestPackage, key: str, addresses: Sequence[str], now: datetime
+) -> dict[str, OutboundMessage]:
+    """Each address's e-mail, ready to send, as an outbox message (CPU only: run it outside
+    any transaction). Its Message-ID depends on ``key`` and the address only."""
     digest = package.digest
     cids = {slug: chart_cid(slug, key) for slug in package.charts}
     html = render_html(digest, cids)
-    sent = 0
+    title = subject(digest)
+    messages = {}
     for address in addresses:
-        message = build_email(
+        email = build_email(
             sender=config.smtp.from_,
             recipient=address,
-            subject=subject(digest),
+            subject=title,
             text=package.chat_text,
             html=html,
             charts={cids[slug]: png for slug, png in package.charts.items()},
@@ -374,18 +407,10 @@ async def _send_emails(
             now=now,
             language=digest.language,
         )
-        try:
-            await send_email(config.smtp, message)
-        except EmailError as exc:
-            log.error("digest %s: e-mail to %s failed: %s", key, address, exc)
-            state = {"status": "failed", "attempt": attempts[address], "at": now.isoformat()}
-            state["error"] = str(exc)[:300]
-        else:
-            sent += 1
-            state = {"status": "sent", "attempt": attempts[address], "at": now.isoformat()}
-        async with store.transaction() as tx:
-            await tx.kv_set(_mail_key(key, address), state, now)
-    return sent
+        messages[address] = OutboundMessage(
+            text=title, attachments=(Attachment("digest.eml", RFC822, email.as_bytes()),)
+        )
+    return messages
 
 
 def period_to_send(team: TeamConfig, now: datetime) -> Period:
@@ -417,9 +442,20 @@ async def send_digest(
             return False  # cheap early exit; the claim below is what guarantees it
     package, data = await build_package(store, team, period, now, late=late)
     send_key = f"{key}:forced:{now.strftime('%Y%m%dT%H%M%S%f')}" if force else key
-    chats = chat_destinations(team)
-    mails = email_destinations(team)
+    targets = destinations(config, team)
+    for target in targets:
+        if target.unreachable is not None:
+            log.error(
+                "digest %s: %s cannot be reached: %s", send_key, target.raw, target.unreachable
+            )
+    reachable = [target for target in targets if target.unreachable is None]
     quiet = not force and _quiet(package.digest, data.inputs)
+    mails = [t.address.chat_id for t in reachable if t.address.platform == MAILTO]
+    emails = (
+        {}
+        if quiet
+        else await asyncio.to_thread(email_messages, config, package, send_key, mails, now)
+    )
     async with store.transaction() as tx:
         claimed = await tx.claim_job(key, OWNER, now)
         if force:
@@ -434,7 +470,8 @@ async def send_digest(
                 "key": send_key,
                 "late": late,
                 "quiet": quiet,
-                "mail": [] if quiet else mails,
+                "queued": [] if quiet else [t.raw for t in reachable],
+                "unreachable": {t.raw: t.unreachable for t in targets if t.unreachable is not None},
             },
             now,
         )
@@ -442,61 +479,26 @@ async def send_digest(
             log.info("digest %s: nothing to report and no open campaign; not sent", key)
             return True
         message = package.chat_message()
-        for destination, chat in chats:
-            await tx.enqueue(chat, message, now, dedupe_key=f"{send_key}:{destination}")
-        for email in mails:
-            await tx.claim_job(f"{_mail_key(send_key, email)}#1", OWNER, now)
-            await tx.kv_set(_mail_key(send_key, email), _sending(1, now), now)
+        for target in reachable:
+            if target.address.platform == MAILTO:
+                queued = emails[target.address.chat_id]
+            else:
+                queued = message
+            await tx.enqueue(
+                target.address, queued, now, dedupe_key=destination_key(send_key, target.raw)
+            )
     log.info(
-        "digest %s%s: %d chat message(s) queued, %d e-mail(s) to send",
+        "digest %s%s: queued for %d destination(s)",
         send_key,
         " (late)" if late else "",
-        len(chats),
-        len(mails),
+        len(reachable),
     )
-    await _send_emails(store, config, package, send_key, mails, now, dict.fromkeys(mails, 1))
     return True
 
 
-async def retry_pending_emails(store: Store, config: Config, now: datetime) -> int:
-    """Retry, once, the e-mails of each team's last digest that a crash left unsent."""
-    retried = 0
-    for team in config.teams:
-        async with store.transaction() as tx:
-            record = await tx.kv_get(_last_key(team.name))
-        if not isinstance(record, dict) or not record.get("mail"):
-            continue
-        key = str(record["key"])
-        due: dict[str, int] = {}
-        async with store.transaction() as tx:
-            for address in record["mail"]:
-                state = await tx.kv_get(_mail_key(key, address))
-                if not isinstance(state, dict) or state.get("status") == "sent":
-                    continue
-                attempt = int(state.get("attempt", 1)) + 1
-                at = datetime.fromisoformat(str(state.get("at")))
-                if attempt > MAX_MAIL_ATTEMPTS:
-                    continue
-                if state.get("status") == "sending" and now - at < MAIL_RETRY_AFTER:
-                    continue  # maybe still being sent by a live process
-                if await tx.claim_job(f"{_mail_key(key, address)}#{attempt}", OWNER, now):
-                    await tx.kv_set(_mail_key(key, address), _sending(attempt, now), now)
-                    due[address] = attempt
-        if not due:
-            continue
-        period = period_for_start(team, date.fromisoformat(str(record["period"])))
-        package, _ = await build_package(store, team, period, now, late=bool(record["late"]))
-        log.warning("digest %s: retrying %d e-mail(s) left unsent", key, len(due))
-        retried += await _send_emails(store, config, package, key, list(due), now, due)
-    return retried
-
-
 async def catch_up(store: Store, config: Config, now: datetime) -> list[str]:
-    """At start: finish e-mails a crash left unsent, then send missed digests once, marked late.
-
-    Returns the keys of the late digests this call sent.
-    """
-    await retry_pending_emails(store, config, now)
+    """At start: send missed digests once, marked late (what a crash left unsent is the
+    outbox's: it resumes by itself). Returns the keys of the late digests this call sent."""
     sent = []
     for team in config.teams:
         for period in due_periods(team, await last_sent_period(store, team.name), now):

@@ -603,13 +603,16 @@ _LENGTH_KINDS = KEY_KINDS["max_length"]
 
 def load_flow_text(text: str, file: str) -> Flow:
     """Parse and check a flow; raises FlowError listing every problem, each naming ``file``."""
+    checker = _Checker(file)
     try:
         data: dict[str, object] = tomllib.loads(text)
+        flow = checker.flow(data, text)
     except tomllib.TOMLDecodeError as error:
         # The message carries "(at line L, column C)".
         raise FlowError([FlowProblem(file, None, f"TOML syntax error: {error}")]) from None
-    checker = _Checker(file)
-    flow = checker.flow(data, text)
+    except RecursionError:
+        # tomllib (and our checker) recurse once per level of nested arrays or tables.
+        raise FlowError([FlowProblem(file, None, "arrays or tables nested too deep")]) from None
     if flow is None or checker.problems:
         raise FlowError(checker.problems)
     return flow

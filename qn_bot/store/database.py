@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from qn_bot.errors import (
+    ConfigError,
+    DatabaseBusy,
+    DatabaseError,
+    DatabaseUnavailable,
+)
 from qn_bot.store.sqlite_driver import OneHopDBAPI
 
 #: Execution option marking a connection whose transactions only read.
@@ -33,7 +43,12 @@ SQLITE_PRAGMAS = (
 
 def async_url(url: str) -> str:
     """Accept the URLs people write (sqlite:///x.db, postgresql://…) and pick the async driver."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError:
+        raise ConfigError(
+            "[database] url: not a database URL (sqlite:///FILE or postgresql://…)"
+        ) from None
     driver = {
         "sqlite": "sqlite+aiosqlite",
         "postgresql": "postgresql+asyncpg",
@@ -46,6 +61,94 @@ def async_url(url: str) -> str:
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of a SQLite database; None for PostgreSQL and in-memory SQLite."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def describe(url: str | URL) -> str:
+    """The database as error messages name it: a file, or a server without its password."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    path = sqlite_path(parsed)
+    if path is not None:
+        return str(path)
+    host = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    return f"{parsed.get_backend_name()} database {parsed.database or ''!r} on {host}"
+
+
+def check_url(parsed: URL) -> None:
+    """What would otherwise surface as a traceback at the first connection."""
+    try:
+        dialect = parsed.get_dialect()
+        dialect.import_dbapi()
+    except sa_exc.NoSuchModuleError as exc:
+        raise ConfigError(f"[database] url: unknown database kind {parsed.drivername!r}") from exc
+    except ImportError as exc:
+        missing = exc.name or parsed.get_driver_name()
+        raise ConfigError(
+            f"[database] url: the driver {parsed.get_driver_name()!r} of {parsed.drivername!r} "
+            f"is not installed (missing Python module {missing!r}); use postgresql:// "
+            "(asyncpg, installed with qn-bot) or install the driver"
+        ) from None
+    if not dialect.is_async:
+        raise ConfigError(
+            f"[database] url: the driver {parsed.get_driver_name()!r} is not asynchronous; "
+            "write postgresql:// or sqlite:/// and qn-bot picks its own"
+        )
+    path = sqlite_path(parsed)
+    if path is not None and not path.parent.is_dir():
+        raise ConfigError(
+            f"[database] url: the folder {path.parent} of the SQLite database does not exist"
+        )
+
+
+def translate_error(exc: BaseException, url: str | URL) -> DatabaseError | None:
+    """A driver's error as one of ours when it says the database cannot be used (locked,
+    unreachable, refused); None for errors that are bugs or bad data."""
+    if isinstance(exc, DatabaseError):
+        return exc
+    where = describe(url)
+    original = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    text = (
+        str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    )
+    if isinstance(exc, sa_exc.OperationalError) and "database is locked" in text:
+        return DatabaseBusy(f"the database {where} is locked by another process")
+    if isinstance(exc, sa_exc.OperationalError) and "unable to open database file" in text:
+        return DatabaseError(f"cannot open the SQLite database {where} (missing folder or rights)")
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return DatabaseUnavailable(f"lost the connection to {where}: {text}")
+    if isinstance(original, OSError):
+        return DatabaseUnavailable(f"cannot reach {where}: {original.strerror or text}")
+    if type(original).__module__.startswith("asyncpg"):
+        # Refused at the door: wrong password, unknown database or role, too many clients.
+        name = type(original).__name__
+        if (
+            name.startswith(("Invalid", "TooMany", "CannotConnectNow"))
+            or "connection" in name.lower()
+        ):
+            return DatabaseError(f"{where}: {text}")
+    return None
+
+
+@contextlib.asynccontextmanager
+async def database_errors(url: str | URL) -> AsyncIterator[None]:
+    """Raise :func:`translate_error`'s error in place of the driver's, when there is one."""
+    try:
+        yield
+    except (sa_exc.DBAPIError, OSError) as exc:
+        ours = translate_error(exc, url)
+        if ours is None:
+            raise
+        raise ours from exc
 
 
 def _json_dumps(value: Any) -> str:
@@ -66,6 +169,7 @@ JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer
 
 def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     url = async_url(url)
+    check_url(make_url(url))
     # A failed statement's error (logged with the message that failed) must not carry its
     # values: user ids, answers.
     private = {"hide_parameters": True}

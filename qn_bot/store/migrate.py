@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection, make_url
 
-from qn_bot.store.database import async_url, create_engine, is_sqlite
+from qn_bot.store.database import async_url, create_engine, database_errors, is_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ async def upgrade(url: str, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
     try:
-        async with engine.begin() as connection:
+        async with database_errors(engine.url), engine.begin() as connection:
             await connection.run_sync(_upgrade)
     finally:
         await engine.dispose()

@@ -52,7 +52,7 @@ from qn_bot.domain import Address, CampaignStatus, OutboundMessage, UserRef
 from qn_bot.errors import CampaignError
 from qn_bot.identity import Signature
 from qn_bot.store import schema as t
-from qn_bot.store.database import READ_ONLY, create_engine
+from qn_bot.store.database import READ_ONLY, create_engine, database_errors
 from qn_bot.store.records import (
     CampaignRecord,
     Conversation,
@@ -1358,12 +1358,32 @@ class Tx:
         )
         return int(result.rowcount)
 
-    async def outbox_release_leases(self) -> None:
+    async def outbox_release_leases(self, platforms: Reach) -> None:
+        """Hand back the leases on the chats ``platforms`` reaches (a dead process's)."""
         await self.conn.execute(
             update(t.outbox)
-            .where(t.outbox.c.status == "pending", t.outbox.c.locked_until.is_not(None))
+            .where(
+                t.outbox.c.status == "pending",
+                t.outbox.c.locked_until.is_not(None),
+                _reachable(platforms),
+            )
             .values(locked_until=None)
         )
+
+    async def outbox_states(
+        self, dedupe_keys: Collection[str]
+    ) -> dict[str, tuple[str, int, str | None]]:
+        """(status, attempts, last error) of the outbox rows with these dedupe keys."""
+        if not dedupe_keys:
+            return {}
+        o = t.outbox.c
+        stmt = select(o.dedupe_key, o.status, o.attempts, o.last_error).where(
+            o.dedupe_key.in_(list(dedupe_keys))
+        )
+        return {
+            r.dedupe_key: (r.status, r.attempts, r.last_error)
+            for r in (await self.conn.execute(stmt)).all()
+        }
 
     async def outbox_pending(self, platforms: Sequence[str] | None = None) -> int:
         stmt = select(func.count()).select_from(t.outbox).where(t.outbox.c.status == "pending")
@@ -1551,7 +1571,7 @@ class Store:
         """A read-write transaction. ``urgent``: a tiny write that everything else waits for
         (an adapter's receive journal) — on SQLite it goes before the writers already queued."""
         if self._writers is None:
-            async with self.engine.begin() as conn:
+            async with database_errors(self.engine.url), self.engine.begin() as conn:
                 yield Tx(conn)
             return
         if _holding.get() is self:
@@ -1559,7 +1579,7 @@ class Store:
         async with self._writers.turn(urgent=urgent):
             token = _holding.set(self)
             try:
-                async with self.engine.begin() as conn:
+                async with database_errors(self.engine.url), self.engine.begin() as conn:
                     tx = Tx(conn)
                     yield tx
             finally:
@@ -1633,7 +1653,7 @@ class Store:
         database as of its first read. Writing through it is a bug (SQLite refuses: the
         snapshot cannot be upgraded once a writer has committed)."""
         if self._writers is None:
-            async with self.engine.connect() as conn:
+            async with database_errors(self.engine.url), self.engine.connect() as conn:
                 # One snapshot for the whole read: a digest's counts and items agree.
                 await conn.execution_options(
                     isolation_level="REPEATABLE READ", postgresql_readonly=True
@@ -1641,7 +1661,7 @@ class Store:
                 async with conn.begin():
                     yield Tx(conn)
             return
-        async with self.engine.connect() as conn:
+        async with database_errors(self.engine.url), self.engine.connect() as conn:
             await conn.execution_options(**{READ_ONLY: True})
             async with conn.begin():
                 yield Tx(conn)

@@ -6,6 +6,8 @@ tests/integration/test_erasure_process.py; here every row of every table is read
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 from dataclasses import replace
 from datetime import timedelta
@@ -32,7 +34,10 @@ MARKER = "Zéphyrine veut des jardins partagés au marqueur 83b1"
 REVISED = "Zéphyrine revue au marqueur 83b2"
 SIGNATURE = "Zéphyrine Signataire 83b3"
 CITIZEN_ID = "zephyrine-7q4k"
-TEAM_ROOM = Address(PLATFORM, "team-room")
+TEAM_ROOM = Address("matrix", "!team-room:example.org")
+TEAM_MAIL = Address("mailto", "equipe@example.org")
+#: Matrix configured, so that the team's room is a destination this bot can reach.
+MATRIX = {"homeserver": "http://127.0.0.1:9", "user_id": "@qn-bot:example.org", "password": "x"}
 
 
 @pytest.fixture
@@ -48,7 +53,10 @@ async def campaign(store: Store, clock: FixedClock) -> CampaignRecord:
 
 def team() -> TeamConfig:
     return TeamConfig(
-        name="equipe", campaigns=(SLUG,), destinations=(str(TEAM_ROOM),), min_respondents=1
+        name="equipe",
+        campaigns=(SLUG,),
+        destinations=(str(TEAM_ROOM), str(TEAM_MAIL)),
+        min_respondents=1,
     )
 
 
@@ -64,8 +72,19 @@ async def everything(store: Store) -> str:
                     payload = row.payload
                     out.append(json.dumps(payload, ensure_ascii=False))
                     for attachment in payload.get("attachments", []):
-                        out.append(bytes.fromhex(attachment["data"]).decode(errors="replace"))
+                        out.extend(readable(attachment))
     return "\n".join(out)
+
+
+def readable(attachment: dict[str, Any]) -> list[str]:
+    """An outbox attachment as a person would read it: an e-mail's parts decoded (its text is
+    quoted-printable or base64 on the wire)."""
+    data = bytes.fromhex(attachment["data"])
+    if attachment["media_type"] != "message/rfc822":
+        return [data.decode(errors="replace")]
+    parts = email.message_from_bytes(data, policy=email.policy.default).walk()
+    contents = [part.get_content() for part in parts if not part.is_multipart()]
+    return [c if isinstance(c, str) else c.decode(errors="replace") for c in contents]
 
 
 def traces(dump: str) -> list[str]:
@@ -126,11 +145,13 @@ async def test_forget_leaves_no_trace_in_any_row(
         await tx.outbox_sent(sent_export.id, clock(), keep_payload=True)
     # … another one still waiting to be sent, and the team's digest queued.
     await boss.say(f"/export {SLUG} json")
-    config = Config(teams=(team(),))
+    config = Config.model_validate({"matrix": MATRIX, "teams": [team()]})
     period = current_period(team(), clock())
     assert await send_digest(store, config, team(), clock(), late=False, period=period)
     (digest,) = await outbox_rows(store, t.outbox.c.chat_id == TEAM_ROOM.chat_id)
     assert REVISED in digest.payload["text"]
+    (email,) = await outbox_rows(store, t.outbox.c.chat_id == TEAM_MAIL.chat_id)
+    assert REVISED in "\n".join(readable(email.payload["attachments"][0]))
     dump = await everything(store)
     assert MARKER in dump
     assert REVISED in dump
@@ -156,6 +177,11 @@ async def test_forget_leaves_no_trace_in_any_row(
     assert pending_export.status == "pending"
     assert pending_export.payload["attachments"] == []
     assert "mini-2030.json" in pending_export.payload["text"]
+    # The team's e-mail held her words in its encoded parts: it goes without them too.
+    (email,) = await outbox_rows(store, t.outbox.c.chat_id == TEAM_MAIL.chat_id)
+    assert email.status == "pending"
+    assert email.payload["attachments"] == []
+    assert "digest.eml" in email.payload["text"]
     # Bob and his state are untouched.
     async with store.transaction() as tx:
         assert await tx.participant(bob.user) is not None

@@ -21,8 +21,10 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from qn_bot.adapters.email import EmailAdapter
 from sqlalchemy import select
 
+from qn_bot.app import Application
 from qn_bot.cli_digest import cmd_digest_preview, cmd_digest_send
 from qn_bot.config import Config
 from qn_bot.digest.period import completed_period
@@ -38,11 +40,13 @@ from qn_bot.errors import CampaignError
 from qn_bot.export import export_campaign
 from qn_bot.flows.format import Flow, StepKind
 from qn_bot.flows.loader import resolve_flow
+from qn_bot.outbox import OutboxWorker
 from qn_bot.service import Service
 from qn_bot.store import schema as t
 from qn_bot.store.sql import Store
 from qn_bot.synthesis import step_heading
 from tests.contract.test_service import Citizen
+from tests.integration.processes import QnBot
 
 pytestmark = pytest.mark.integration
 
@@ -59,20 +63,39 @@ SECRET_ID = "777000111"
 class Handler:
     messages: list[EmailMessage] = field(default_factory=list)
     refuse: int = 0  # refuse this many messages with a 451 first
+    refuse_for: dict[str, int] = field(default_factory=dict)  # address → 451s before accepting
+    unknown: set[str] = field(default_factory=set)  # addresses refused for good (550)
     delay: float = 0.0  # hold DATA this long after recording the message (to crash the client)
     received: threading.Event = field(default_factory=threading.Event)
+    refused_ids: list[str] = field(default_factory=list)  # Message-IDs of refused attempts
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.unknown:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.refuse:
-            self.refuse -= 1
-            return "451 4.3.0 try again later"
         message = email.message_from_bytes(envelope.content, policy=default_policy)
         assert isinstance(message, EmailMessage)
+        (recipient,) = envelope.rcpt_tos
+        if self.refuse or self.refuse_for.get(recipient, 0):
+            if self.refuse:
+                self.refuse -= 1
+            else:
+                self.refuse_for[recipient] -= 1
+            self.refused_ids.append(str(message["Message-ID"]))
+            return "451 4.3.0 try again later"
         self.messages.append(message)
         self.received.set()
         if self.delay:
             await asyncio.sleep(self.delay)
         return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
 
 
 def free_port() -> int:
@@ -98,6 +121,13 @@ def make_config(db: str, port: int) -> Config:
         {
             "database": {"url": db},
             "smtp": {"host": "127.0.0.1", "port": port, "from": "qn-bot@example.org"},
+            # Configured, so that their destinations are reachable (nothing connects here).
+            "telegram": {"token": "123456:TEST-not-used"},
+            "matrix": {
+                "homeserver": "http://127.0.0.1:9",
+                "user_id": "@qn-bot:example.org",
+                "password": "not-used",
+            },
             "teams": [
                 {
                     "name": "equipe-2030",
@@ -234,6 +264,14 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
+async def deliver(store: Store, config: Config, **worker: Any) -> None:
+    """What the running bot's outbox worker does with the e-mails queued, until none is due."""
+    sender = OutboxWorker(
+        store, {"mailto": EmailAdapter(config.smtp)}, config=config.outbox, **worker
+    )
+    await sender.drain(within=60)
+
+
 async def outbox_rows(store: Store) -> list[Any]:
     async with store.transaction() as tx:
         return list((await tx.conn.execute(select(t.outbox).order_by(t.outbox.c.id))).all())
@@ -252,6 +290,8 @@ async def test_digest_of_the_seed_reaches_chats_and_email(
     flow = await fill_with_seed(store, period.start + timedelta(days=1))
 
     assert await send_digest(store, config, team, NOW, late=False)
+    assert handler.messages == []  # queued: the outbox worker sends it
+    await deliver(store, config)
 
     # One e-mail: multipart/alternative text + HTML, the chart inline, the synthesis attached.
     assert len(handler.messages) == 1
@@ -298,9 +338,10 @@ async def test_digest_of_the_seed_reaches_chats_and_email(
         assert SECRET_ID not in part
         assert "P-" not in part
     rows = await outbox_rows(store)
-    assert sorted((r.platform, r.chat_id, r.dedupe_key) for r in rows) == [
-        ("matrix", "!salle:example.org", f"{period.key}:matrix:!salle:example.org"),
-        ("telegram", "-1001234567", f"{period.key}:telegram:-1001234567"),
+    assert sorted((r.platform, r.chat_id, r.dedupe_key, r.status) for r in rows) == [
+        ("mailto", MAIL, f"{period.key}:mailto:{MAIL}", "sent"),
+        ("matrix", "!salle:example.org", f"{period.key}:matrix:!salle:example.org", "pending"),
+        ("telegram", "-1001234567", f"{period.key}:telegram:-1001234567", "pending"),
     ]
     message = OutboundMessage.from_json(rows[0].payload)
     assert [a.media_type for a in message.attachments] == ["image/png", "text/html"]
@@ -311,8 +352,9 @@ async def test_digest_of_the_seed_reaches_chats_and_email(
 
     # Once per period: a second send does nothing.
     assert not await send_digest(store, config, team, NOW + timedelta(hours=1), late=False)
+    await deliver(store, config)
     assert len(handler.messages) == 1
-    assert len(await outbox_rows(store)) == 2
+    assert len(await outbox_rows(store)) == 3
     assert await last_sent_period(store, team.name) == period.start_date
 
     preview = await preview_digest(store, config, team, NOW)
@@ -332,14 +374,16 @@ async def test_two_processes_send_once(db: str, smtp: tuple[Handler, int]) -> No
             send_digest(second, config, team, NOW, late=False),
         )
         assert sorted(results) == [False, True]
+        await asyncio.gather(deliver(first, config), deliver(second, config))
         assert len(handler.messages) == 1
-        assert len(await outbox_rows(first)) == 2
+        assert len(await outbox_rows(first)) == 3
         # At restart both look for missed digests: nothing is missed, nothing resent.
         results = await asyncio.gather(
             catch_up(first, config, NOW + timedelta(minutes=30)),
             catch_up(second, config, NOW + timedelta(minutes=30)),
         )
         assert results == [[], []]
+        await deliver(first, config)
         assert len(handler.messages) == 1
         # The claim alone decides: a process that claimed next week's job, and has not yet
         # recorded anything else, keeps every other process from sending it.
@@ -347,8 +391,9 @@ async def test_two_processes_send_once(db: str, smtp: tuple[Handler, int]) -> No
         async with second.transaction() as tx:
             assert await tx.claim_job(completed_period(team, later).key, "other", later)
         assert not await send_digest(first, config, team, later, late=False)
+        await deliver(first, config)
         assert len(handler.messages) == 1
-        assert len(await outbox_rows(first)) == 2
+        assert len(await outbox_rows(first)) == 3
     finally:
         await first.close()
         await second.close()
@@ -364,10 +409,12 @@ async def test_a_missed_digest_is_sent_once_marked_late(
     await fill_with_seed(store, period.start + timedelta(days=1))
     # The previous week's digest went out on time; then the bot was down on Monday.
     assert await send_digest(store, config, team, NOW - timedelta(days=7), late=False)
+    await deliver(store, config)
     assert len(handler.messages) == 1
     assert not handler.messages[0]["Subject"].startswith("[en retard]")
 
     assert await catch_up(store, config, NOW) == [period.key]
+    await deliver(store, config)
     assert len(handler.messages) == 2
     late = handler.messages[1]
     assert late["Subject"].startswith("[en retard]")
@@ -375,63 +422,72 @@ async def test_a_missed_digest_is_sent_once_marked_late(
     assert body is not None
     assert "En retard" in body.get_content()
     rows = await outbox_rows(store)
-    assert len(rows) == 4
-    assert "En retard" in OutboundMessage.from_json(rows[-1].payload).text
+    assert len(rows) == 6
+    late_chat = [r for r in rows if r.platform == "matrix"][-1]
+    assert "En retard" in OutboundMessage.from_json(late_chat.payload).text
 
     # A second restart, or the scheduler's own run, sends nothing more.
     assert await catch_up(store, config, NOW + timedelta(hours=1)) == []
     assert not await send_digest(store, config, team, NOW + timedelta(hours=1), late=False)
+    await deliver(store, config)
     assert len(handler.messages) == 2
-    assert len(await outbox_rows(store)) == 4
+    assert len(await outbox_rows(store)) == 6
 
 
-async def test_an_email_refused_is_retried_once_at_restart(
+async def test_a_refused_email_is_retried_by_the_running_bot_with_backoff(
     store: Store, db: str, smtp: tuple[Handler, int]
 ) -> None:
     handler, port = smtp
     config = make_config(db, port)
     team = config.teams[0]
     await fill_with_seed(store, completed_period(team, NOW).start + timedelta(days=1))
-    handler.refuse = 5  # the server refuses everything for a while
-    assert await send_digest(store, config, team, NOW, late=False)
-    assert handler.messages == []
-    assert len(await outbox_rows(store)) == 2  # chats do not wait for e-mail
-    status = await digest_status(store, team.name)
-    assert status is not None
-    assert status.emails == {MAIL: "failed"}
-    handler.refuse = 0
-    await catch_up(store, config, NOW + timedelta(minutes=1))
+    handler.refuse = 2  # the server refuses the first attempts (451: try again later)
+    # The running bot: its outbox worker and the e-mail adapter (no digest schedule of its own).
+    bot = Config.model_validate(
+        {"database": {"url": db}, "outbox": {"backoff_base_seconds": 0.2}, "smtp": config.smtp}
+    )
+    async with Application(bot, [EmailAdapter(config.smtp)]) as app:
+        assert await send_digest(app.store, config, team, NOW, late=False)
+        app.worker.notify()
+        assert await asyncio.to_thread(handler.received.wait, 60)
     assert len(handler.messages) == 1
-    await catch_up(store, config, NOW + timedelta(hours=1))
-    assert len(handler.messages) == 1  # sent: never again
+    assert len(handler.refused_ids) == 2
+    # Every attempt carried the same message, Message-ID included.
+    assert set(handler.refused_ids) == {handler.messages[0]["Message-ID"]}
     status = await digest_status(store, team.name)
     assert status is not None
-    assert status.emails == {MAIL: "sent"}
+    mail = next(d for d in status.deliveries if d.destination == f"mailto:{MAIL}")
+    assert (mail.status, mail.attempts) == ("sent", 3)
+    # Sent: never again, whatever restarts.
+    await catch_up(store, config, NOW + timedelta(hours=1))
+    await deliver(store, config)
+    assert len(handler.messages) == 1
 
 
-async def test_a_crash_while_sending_is_retried_once_with_the_same_message_id(
+async def test_a_crash_while_sending_resends_once_with_the_same_message_id(
     store: Store, db: str, smtp: tuple[Handler, int]
 ) -> None:
     handler, port = smtp
     config = make_config(db, port)
     team = config.teams[0]
     await fill_with_seed(store, completed_period(team, NOW).start + timedelta(days=1))
+    assert await send_digest(store, config, team, NOW, late=False)
     handler.delay = 1.0  # the server holds its reply: the client dies before hearing it
-    task = asyncio.create_task(send_digest(store, config, team, NOW, late=False))
+    task = asyncio.create_task(deliver(store, config))
     assert await asyncio.to_thread(handler.received.wait, 20)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     handler.delay = 0.0
     assert len(handler.messages) == 1
-    # A restart right away leaves attempt 1 alone: its process might still be sending.
-    await catch_up(store, config, NOW + timedelta(minutes=1))
+    # Another worker leaves the row alone while the dead one's lease runs…
+    await deliver(store, config)
     assert len(handler.messages) == 1
-    # Later it is taken as dead and retried, once.
-    await catch_up(store, config, NOW + timedelta(minutes=15))
+    # …and sends it once the lease is over, as the same message.
+    await deliver(store, config, clock=lambda: datetime.now(UTC) + timedelta(minutes=2))
     assert len(handler.messages) == 2
     assert handler.messages[0]["Message-ID"] == handler.messages[1]["Message-ID"]
-    await catch_up(store, config, NOW + timedelta(hours=2))
+    await deliver(store, config, clock=lambda: datetime.now(UTC) + timedelta(minutes=5))
     assert len(handler.messages) == 2
 
 
@@ -461,7 +517,7 @@ async def test_cli_preview_and_send(
     assert len(handler.messages) == 1
     assert await cmd_digest_send(argparse.Namespace(team="equipe-2030", force=True), config) == 0
     assert len(handler.messages) == 2
-    assert len(await outbox_rows(store)) == 4
+    assert len(await outbox_rows(store)) == 6
     with pytest.raises(CampaignError, match="no team named 'nope'"):
         await cmd_digest_send(argparse.Namespace(team="nope"), config)
 
@@ -476,6 +532,7 @@ async def test_a_restart_just_after_the_send_time_is_not_late(
     await fill_with_seed(store, period.start + timedelta(days=1))
     assert await send_digest(store, config, team, period.start + timedelta(hours=1), late=False)
     assert await catch_up(store, config, period.end + timedelta(minutes=1)) == [period.key]
+    await deliver(store, config)
     assert len(handler.messages) == 2
     assert not handler.messages[1]["Subject"].startswith("[en retard]")
 
@@ -497,6 +554,55 @@ async def test_nothing_is_sent_for_a_closed_campaign_without_news(
     status = await digest_status(store, team.name)
     assert status is not None
     assert status.quiet
+    assert status.deliveries == ()
+
+
+async def test_digest_send_names_what_failed_and_a_bad_address_costs_the_others_nothing(
+    store: Store, db: str, smtp: tuple[Handler, int], tmp_path: Any
+) -> None:
+    """A real `qn-bot digest send`: one address unknown to the server (550), one refused once
+    (451), one configured platform missing; the running bot then retries what can be."""
+    handler, port = smtp
+    good, later, bad = "a@example.org", "b@example.org", "inconnu@example.org"
+    handler.unknown = {bad}
+    handler.refuse_for = {later: 1}
+    config_file = tmp_path / "qn_bot.toml"
+    config_file.write_text(
+        f'[database]\nurl = "{db}"\n\n'
+        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nfrom = "qn-bot@example.org"\n\n'
+        '[[teams]]\nname = "equipe-2030"\ncampaigns = ["construire-2030"]\n'
+        f'destinations = ["mailto:{good}", "mailto:{bad}", "mailto:{later}", '
+        '"matrix:!salle:example.org"]\n',
+        encoding="utf-8",
+    )
+    config = make_config(db, port)
+    now = datetime.now(UTC)
+    await fill_with_seed(store, completed_period(config.teams[0], now).start + timedelta(hours=1))
+
+    result = await asyncio.to_thread(QnBot(tmp_path, config_file), "digest", "send", "equipe-2030")
+    assert result.rc == 1, str(result)
+    assert "Traceback" not in result.stderr
+    assert f"e-mail to {good}: sent" in result.stdout
+    assert f"e-mail to {bad}: failed, not retried: SMTP 127.0.0.1:{port}: 550" in result.stdout
+    assert f"e-mail to {later}: not sent yet (1 of 8 attempts)" in result.stdout
+    assert "451" in result.stdout
+    assert (
+        "matrix:!salle:example.org: cannot be reached: no [matrix] account is configured"
+        in result.stdout
+    )
+    assert "error: the digest did not reach 3 destination(s)" in result.stderr
+    assert [len(handler.to(a)) for a in (good, later, bad)] == [1, 0, 0]
+
+    # The running bot retries the one that can still go, with the same Message-ID.
+    await deliver(store, config, clock=lambda: datetime.now(UTC) + timedelta(seconds=5))
+    assert [len(handler.to(a)) for a in (good, later, bad)] == [1, 1, 0]
+    assert handler.refused_ids == [handler.to(later)[0]["Message-ID"]]
+    rows = await outbox_rows(store)
+    assert sorted((r.chat_id, r.status) for r in rows) == [
+        (good, "sent"),
+        (later, "sent"),
+        (bad, "failed"),
+    ]
 
 
 LONE = "Le projet secret de Paul"
@@ -546,6 +652,8 @@ async def test_a_lone_respondent_is_in_no_public_output(
                 )
 
     assert await send_digest(store, config, team, NOW, late=False)
+    chat_rows = [r for r in await outbox_rows(store) if r.platform != "mailto"]
+    await deliver(store, config)
     (msg,) = handler.messages
     plain, html_part = msg.get_body(("plain",)), msg.get_body(("html",))
     assert plain is not None
@@ -556,7 +664,7 @@ async def test_a_lone_respondent_is_in_no_public_output(
         if part.get_content_type() == "text/html":
             outputs["attachment"] = data.decode() if isinstance(data, bytes) else data
     assert len(outputs) == 3
-    for row in await outbox_rows(store):  # the Matrix room and the Telegram group
+    for row in chat_rows:  # the Matrix room and the Telegram group
         message = OutboundMessage.from_json(row.payload)
         outputs[f"chat {row.chat_id}"] = message.text
         for a in message.attachments:

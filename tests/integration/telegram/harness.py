@@ -47,8 +47,8 @@ def new_token() -> str:
 class Emulator:
     """`node launcher.js PORT`; fails loudly when node or the npm package is missing."""
 
-    def __init__(self, *, delay_ms: int = 0) -> None:
-        self.port = free_port()
+    def __init__(self, *, delay_ms: int = 0, port: int | None = None) -> None:
+        self.port = port if port is not None else free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, TELEGRAM_EMULATOR_DELAY_MS=str(delay_ms))
         self.proc = subprocess.Popen(

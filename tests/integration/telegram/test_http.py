@@ -188,3 +188,17 @@ async def test_the_environments_proxy_is_used_unless_no_proxy_says_otherwise(
         async with Bot(TOKEN, base_url="http://api.telegram.invalid/bot", request=request):
             pass
     assert through_proxy == ["sendMessage"]  # (getMe is answered by the fixture itself)
+
+
+async def test_an_error_quoting_the_url_does_not_quote_the_token() -> None:
+    """aiohttp puts the URL in some errors; the bot token is part of every Bot API URL."""
+    request = AiohttpRequest(connection_pool_size=1)
+    await request.initialize()
+    try:
+        with pytest.raises(NetworkError) as caught:
+            await request.do_request("http://127.0.0.1:99999/bot123456:SECRETabc/getMe", "POST")
+    finally:
+        await request.shutdown()
+    assert "SECRETabc" not in str(caught.value)
+    assert "/bot[secret]/getMe" in str(caught.value)
+    assert caught.value.__cause__ is None

@@ -25,13 +25,15 @@ pytestmark = pytest.mark.integration
 class BotProcess:
     """`qn-bot run` polling the emulator; token from QN_BOT_TELEGRAM_TOKEN, like production."""
 
-    def __init__(self, directory: Path, config: Path, token: str, n: int) -> None:
+    def __init__(
+        self, directory: Path, config: Path, token: str, n: int, *, verbosity: str = "-v"
+    ) -> None:
         env = clean_env()
         env["QN_BOT_TELEGRAM_TOKEN"] = token
         self.log = directory / f"bot-{n}.log"
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
-                [*qn_bot_command(), "--config", str(config), "-v", "run"],
+                [*qn_bot_command(), "--config", str(config), verbosity, "run"],
                 cwd=directory,
                 env=env,
                 stdin=subprocess.DEVNULL,
