@@ -277,7 +277,30 @@ class _Checker:
                     earlier[raw_id] = step
             if step is not None:
                 built.append(step)
+        self.consent_first(built)
         return tuple(built)
+
+    def consent_first(self, built: list[Step]) -> None:
+        """A consent step comes before every question, once: an answer given before it would
+        be stored before the citizen agreed to anything."""
+        questions: list[str] = []
+        consent: str | None = None
+        for step in built:
+            if step.kind is StepKind.CONSENT:
+                if consent is not None:
+                    self.problem(
+                        step.id, f"a flow has only one consent step ({consent!r} is the first)"
+                    )
+                elif questions:
+                    asked = ", ".join(repr(q) for q in questions)
+                    self.problem(
+                        step.id,
+                        "the consent step must come before every question "
+                        f"(asked before it: {asked}); only info steps may precede it",
+                    )
+                consent = consent if consent is not None else step.id
+            elif step.is_question:
+                questions.append(step.id)
 
     def step(
         self,

@@ -76,12 +76,12 @@ choices = [{ id = "oui", label = "Oui" }, { id = "non", label = "Non" }]
 def test_a_one_language_flow_may_use_plain_strings(tmp_path: Path) -> None:
     text = steps(
         'id = "bonjour"\nkind = "info"\nprompt = "Bonjour"',
+        'id = "ok"\nkind = "consent"\nprompt = "D\'accord ?"',
         LIST_STEP + '\nexamples = ["un", "deux"]\nmax_items = 3\nmax_length = 50\nmin_items = 1',
         'id = "t"\nkind = "text"\nprompt = "Dites"\nrequired = true\nhelp = "Librement"',
         CHOICE_STEP + '\nwhen = "l"',
         'id = "s"\nkind = "scale"\nprompt = "Note ?"\nwhen = "c == \'oui\'"',
         'id = "n"\nkind = "number"\nprompt = "Combien ?"\nmin = 0\nmax = 2.5\ninteger = false',
-        'id = "ok"\nkind = "consent"\nprompt = "D\'accord ?"',
     )
     flow = load_flow_file(write(tmp_path, text))
     assert isinstance(flow, Flow)
@@ -89,7 +89,7 @@ def test_a_one_language_flow_may_use_plain_strings(tmp_path: Path) -> None:
     assert flow.languages == ("fr",)
     assert flow.title.get("fr") == "Mini"
     assert flow.source == text
-    assert [s.id for s in flow.steps] == ["bonjour", "l", "t", "c", "s", "n", "ok"]
+    assert [s.id for s in flow.steps] == ["bonjour", "ok", "l", "t", "c", "s", "n"]
     listing = flow.step("l")
     assert listing.kind is StepKind.LIST
     assert listing.examples == {"fr": ("un", "deux")}
@@ -863,3 +863,25 @@ def test_template_list_limits(template: Flow) -> None:
             assert step.max_items == 30
             assert step.max_length == 500
             assert step.max_length >= longest
+
+
+CONSENT_STEP = 'id = "accord"\nkind = "consent"\nprompt = "D\'accord ?"'
+INFO_STEP = 'id = "bienvenue"\nkind = "info"\nprompt = "Bienvenue"'
+
+
+def test_consent_comes_before_every_question(tmp_path: Path) -> None:
+    """An answer given before the consent would be stored before anyone agreed to anything."""
+    problem = only_problem(tmp_path, steps(LIST_STEP, CONSENT_STEP))
+    assert problem.step == "accord"
+    assert "consent step must come before every question" in problem.problem
+    assert "'l'" in problem.problem
+    # Info steps may come first: they ask nothing.
+    flow = load_flow_file(write(tmp_path, steps(INFO_STEP, CONSENT_STEP, LIST_STEP)))
+    assert [s.id for s in flow.steps] == ["bienvenue", "accord", "l"]
+
+
+def test_a_flow_asks_for_consent_once(tmp_path: Path) -> None:
+    second = CONSENT_STEP.replace('"accord"', '"encore"')
+    problem = only_problem(tmp_path, steps(CONSENT_STEP, second, LIST_STEP))
+    assert problem.step == "encore"
+    assert "only one consent step" in problem.problem
