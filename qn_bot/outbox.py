@@ -4,19 +4,27 @@ Rows are written in the same transaction as the state that caused them, so nothi
 that transaction commits and nothing is lost if the process dies: a restarted worker finds the
 rows still pending. Delivery is at-least-once (a crash between sending and marking sent resends
 one message); adapters that can make sends idempotent (Matrix transaction ids) do so.
+
+What the worker learnt about a message in hand (sent, or failed and when to retry) is recorded
+even when the database cannot answer at that moment (SQLite locked by another program,
+PostgreSQL restarting): the record is tried again until it commits (qn_bot.retrying). Given up,
+the message would stay leased for the whole lease, holding back every later message to that
+chat (a citizen's next replies among them), and would then be sent a second time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import random
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from aiolimiter import AsyncLimiter
 
@@ -24,6 +32,7 @@ from qn_bot.clock import utcnow
 from qn_bot.config import OutboxConfig, RetentionConfig
 from qn_bot.domain import Address, Envelope
 from qn_bot.errors import (
+    DatabaseUnavailable,
     PermanentDeliveryError,
     RecipientUnreachable,
     RetryAfter,
@@ -32,10 +41,13 @@ from qn_bot.errors import (
 from qn_bot.group_commit import GroupCommit
 from qn_bot.leadership import Leadership
 from qn_bot.ports import Adapter
+from qn_bot.retrying import FIRST_WAIT, MAX_WAIT, until_available
 from qn_bot.store.records import OutboxRecord
 from qn_bot.store.sql import Store
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 LEASE = timedelta(seconds=60)
 RECOVER_SECONDS = 2.0  # how often a worker looks for leases held by workers that died
@@ -233,7 +245,7 @@ class OutboxWorker:
                 # A commit notified before the ack is visible to the ack's claim of this chat's
                 # next message; one notified after it may have queued one the claim missed.
                 notified = self._notifications
-                next_row = await self._acks.submit(_Ack(next_row, delivered, claim_next=True))
+                next_row = await self._ack(_Ack(next_row, delivered, claim_next=True))
             # Also after a failed send: its retry is due soon, and the loop's idle delay was
             # computed while this chat was in flight (left out).
             wake = (
@@ -250,6 +262,27 @@ class OutboxWorker:
             # claim ~3 times per message under Telegram's pace (most of the bot's CPU).
             if wake or self._stop_requested.is_set():
                 self._wake.set()
+
+    async def _ack(self, ack: _Ack) -> OutboxRecord | None:
+        """Record ``ack`` (with other chats' in one transaction), however long the database
+        takes to answer; returns the chat's next message, claimed, if asked to."""
+        return await self._recorded(ack.row, lambda: self._acks.submit(ack))
+
+    async def _recorded(self, row: OutboxRecord, record: Callable[[], Awaitable[T]]) -> T:
+        """``record()`` (what became of ``row``) until the database takes it. Only this chat
+        waits; the row stays leased to this worker meanwhile, so nobody sends it again."""
+
+        def waiting(error: DatabaseUnavailable, delay: float) -> None:
+            log.warning(
+                "outbox: what became of message %s (to a %s chat) cannot be recorded yet (%s); "
+                "retrying in %.1f s",
+                row.id,
+                row.address.platform,
+                error,
+                delay,
+            )
+
+        return await until_available(record, waiting)
 
     async def _ack_batch(self, acks: Sequence[_Ack]) -> list[OutboxRecord | None]:
         """Record many chats' deliveries and claim each chat's next message, in one transaction
@@ -316,9 +349,7 @@ class OutboxWorker:
         if rows:
             delivered = await asyncio.gather(*(self._send(row) for row in rows))
             sent = [row for row, ok in zip(rows, delivered, strict=True) if ok]
-            await asyncio.gather(
-                *(self._acks.submit(_Ack(r, True, claim_next=False)) for r in sent)
-            )
+            await asyncio.gather(*(self._ack(_Ack(r, True, claim_next=False)) for r in sent))
         return len(rows)
 
     async def drain(self, *, within: float = 30.0) -> None:
@@ -327,54 +358,77 @@ class OutboxWorker:
         yet not sent either."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
+        wait = FIRST_WAIT
         while loop.time() < deadline:
-            if await self.run_once() == 0:
-                in_flight = [task for task in self._chats.values() if not task.done()]
-                if in_flight:
-                    await asyncio.wait(in_flight, timeout=max(0.0, deadline - loop.time()))
-                    continue
-                if self._claiming:
-                    await asyncio.sleep(0.01)
-                    continue
-                async with self.store.snapshot() as tx:
-                    due = await tx.next_outbox_due(self._reach())
-                if due is None or due > self.clock():
+            try:
+                if await self._drained(deadline):
                     return
+                wait = FIRST_WAIT
+            except DatabaseUnavailable as exc:
+                # Nothing was claimed (a failed claim is rolled back): look again later. The
+                # console calls this after each line, and must not end the chat for it.
+                log.warning("outbox: cannot look for messages to send (%s); retrying", exc)
+                await asyncio.sleep(max(0.0, min(wait, deadline - loop.time())))
+                wait = min(MAX_WAIT, wait * 2)
+
+    async def _drained(self, deadline: float) -> bool:
+        """One pass of :meth:`drain`; True once nothing is due."""
+        loop = asyncio.get_running_loop()
+        if await self.run_once() == 0:
+            in_flight = [task for task in self._chats.values() if not task.done()]
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=max(0.0, deadline - loop.time()))
+                return False
+            if self._claiming:
                 await asyncio.sleep(0.01)
+                return False
+            async with self.store.snapshot() as tx:
+                due = await tx.next_outbox_due(self._reach())
+            if due is None or due > self.clock():
+                return True
+            await asyncio.sleep(0.01)
+        return False
 
     async def _send(self, row: OutboxRecord) -> bool:
         """Try one message; True when delivered (the caller records it), failures recorded."""
         adapter = self.adapters[row.address.platform]
         envelope = Envelope(row.id, row.address, row.message, attempt=row.attempts + 1)
-        async with self._semaphore:
-            try:
+        try:
+            async with self._semaphore:
                 async with self._pace_line[row.address.platform]:
                     await self._pace[row.address.platform].acquire()
                 await adapter.send(envelope)
-            except RetryAfter as exc:
-                await self._retry(row, exc.seconds, str(exc), count_failure=False)
-            except RecipientUnreachable as exc:
+        except Exception as exc:
+            if isinstance(exc, RecipientUnreachable):
                 log.info("recipient %s unreachable: %s", row.address.platform, exc)
-                async with self.store.transaction() as tx:
-                    await tx.mark_unreachable(row.address, self.clock())
-                    await tx.outbox_failed(row.id, str(exc), keep_payload=self._keep_sent)
-                    await tx.outbox_fail_chat(
-                        row.address,
-                        f"recipient unreachable: {exc}",
-                        keep_payload=self._keep_sent,
-                    )
-            except PermanentDeliveryError as exc:
+            elif isinstance(exc, PermanentDeliveryError):
                 log.error("message %s rejected for good: %s", row.id, exc)
-                async with self.store.transaction() as tx:
-                    await tx.outbox_failed(row.id, str(exc), keep_payload=self._keep_sent)
-            except TransientDeliveryError as exc:
-                await self._retry(row, self._backoff(row.attempts), str(exc))
-            except Exception as exc:  # a bug in an adapter must not stop the worker
+            elif not isinstance(exc, RetryAfter | TransientDeliveryError):
+                # A bug in an adapter must not stop the worker.
                 log.exception("adapter %s failed to send message %s", row.address.platform, row.id)
-                await self._retry(row, self._backoff(row.attempts), f"{type(exc).__name__}: {exc}")
-            else:
-                return True
-        return False
+            # Outside the send slot: a database that cannot answer holds up this chat only.
+            await self._recorded(row, functools.partial(self._failed, row, exc))
+            return False
+        return True
+
+    async def _failed(self, row: OutboxRecord, exc: Exception) -> None:
+        """Record a failed send: when to try again, or why never."""
+        if isinstance(exc, RetryAfter):
+            await self._retry(row, exc.seconds, str(exc), count_failure=False)
+        elif isinstance(exc, RecipientUnreachable):
+            async with self.store.transaction() as tx:
+                await tx.mark_unreachable(row.address, self.clock())
+                await tx.outbox_failed(row.id, str(exc), keep_payload=self._keep_sent)
+                await tx.outbox_fail_chat(
+                    row.address, f"recipient unreachable: {exc}", keep_payload=self._keep_sent
+                )
+        elif isinstance(exc, PermanentDeliveryError):
+            async with self.store.transaction() as tx:
+                await tx.outbox_failed(row.id, str(exc), keep_payload=self._keep_sent)
+        elif isinstance(exc, TransientDeliveryError):
+            await self._retry(row, self._backoff(row.attempts), str(exc))
+        else:
+            await self._retry(row, self._backoff(row.attempts), f"{type(exc).__name__}: {exc}")
 
     def _backoff(self, attempts: int) -> float:
         base = self.config.backoff_base_seconds * (2**attempts)

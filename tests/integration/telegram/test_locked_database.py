@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from tests.integration.construire import CONSENT_QUESTION, prompt
 from tests.integration.processes import SLUG
 from tests.integration.telegram.conftest import running_bot, telegram_config
-from tests.integration.telegram.harness import Emulator
+from tests.integration.telegram.harness import Citizen, Emulator
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +29,35 @@ def failures(caplog: pytest.LogCaptureFixture) -> int:
         r.name == "qn_bot.app" and r.levelno >= logging.WARNING and "message from" in r.message
         for r in caplog.records
     )
+
+
+def delivery_troubles(caplog: pytest.LogCaptureFixture) -> int:
+    """Log records of the outbox worker about a message in hand (sent, or failed to send) that
+    it could not record. Its claim loop's failures ("pass failed": nothing claimed, nothing
+    sent) are not counted: they say nothing of the message in hand."""
+    return sum(
+        r.name == "qn_bot.outbox"
+        and r.levelno >= logging.WARNING
+        and "pass failed" not in r.getMessage()
+        for r in caplog.records
+    )
+
+
+async def until(condition: Callable[[], bool], within: float) -> None:
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110 - a database or log records, nothing to await
+            await asyncio.sleep(0.05)
+
+
+def outbox_rows(db: Path, citizen: Citizen) -> list[tuple[str, bool]]:
+    """(status, leased) of each message queued for the citizen's chat, oldest first. Read
+    without a transaction of the bot's: a reader never waits for SQLite's write lock (WAL)."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT status, locked_until IS NOT NULL FROM outbox WHERE chat_id = ? ORDER BY id",
+            (str(citizen.chat_id),),
+        ).fetchall()
+    return [(str(status), bool(leased)) for status, leased in rows]
 
 
 async def test_an_answer_that_met_a_locked_database_is_stored_and_answered_once(
@@ -73,3 +103,49 @@ async def test_an_answer_that_met_a_locked_database_is_stored_and_answered_once(
         assert sum("(1 au total)" in m.plain for m in citizen.history) == 1
         # Retried, not apologised for.
         assert not any("erreur" in m.plain.lower() for m in citizen.history)
+
+
+async def test_a_reply_sent_while_the_database_got_locked_is_recorded_and_the_chat_goes_on(
+    emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lock is taken while a reply is on its way to Telegram: the message is delivered, but
+    recording it as sent meets the lock. It must be recorded once the lock is gone (not left
+    leased for a minute, holding back every later reply to the citizen, then sent twice)."""
+    caplog.set_level(logging.WARNING, logger="qn_bot.outbox")
+    config = telegram_config(emulator, tmp_path)
+    db = tmp_path / "telegram.db"
+    async with running_bot(config) as bot:
+        alice = bot.hub.citizen()
+        await alice.send(f"/start {SLUG}", CONSENT_QUESTION)
+        await alice.press("J'accepte")
+        await alice.expect(prompt("pourquoi"))
+        await alice.settle()
+        assert all(status == "sent" for status, _ in outbox_rows(db, alice))
+
+        other = sqlite3.connect(db, isolation_level=None, timeout=30, check_same_thread=False)
+        # A slow network: the reply stays on its way to Telegram for seconds, long enough
+        # to lock the database behind the bot's back once it was claimed.
+        await bot.hub.delay(3000)
+        try:
+            await alice.say("Dite juste avant le verrou")
+            await until(lambda: ("pending", True) in outbox_rows(db, alice), within=60)
+            await asyncio.to_thread(other.execute, "BEGIN IMMEDIATE")
+            try:
+                await alice.expect("(1 au total)", within=30)
+                # Held until the bot's transaction recording it gave up waiting (busy_timeout);
+                # other writers of the bot may be in line before it.
+                await until(lambda: delivery_troubles(caplog) > 0, within=120)
+            finally:
+                other.execute("ROLLBACK")
+                other.close()
+        finally:
+            await bot.hub.delay(0)
+
+        # Well within the minute a claimed message stays leased to its worker.
+        await alice.send("Dite après le verrou", "(2 au total)", within=25)
+        await alice.settle(1.0)
+        rows = outbox_rows(db, alice)
+
+    assert rows
+    assert all(status == "sent" for status, _ in rows), rows
+    assert sum("(1 au total)" in m.plain for m in alice.history) == 1

@@ -1,0 +1,52 @@
+"""Trying again what met a database that cannot answer now (SQLite locked by another program
+longer than busy_timeout, PostgreSQL restarting or unreachable).
+
+Whoever already acted on the outside world cannot drop what the database was to learn: a
+citizen's message that Telegram will not deliver again, a reply Telegram already shows, a Matrix
+event the sync moves past. They wait for the database instead, with a capped backoff, however
+long it takes; only that piece of work waits, the rest of the bot goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+
+from qn_bot.errors import DatabaseUnavailable
+
+T = TypeVar("T")
+
+#: The first wait; each failure doubles it, up to the cap: a lock of a few seconds costs a
+#: second, an outage of an hour a try every ten seconds.
+FIRST_WAIT = 0.5
+MAX_WAIT = 10.0
+
+#: Told of each failure and of the wait before the next try (to log it: no ids in it).
+Waiting = Callable[[DatabaseUnavailable, float], None]
+
+
+async def until_available(attempt: Callable[[], Awaitable[T]], waiting: Waiting) -> T:
+    """``attempt()`` again until it no longer raises :class:`DatabaseUnavailable`. Any other
+    error, and cancellation, ends it at once. ``attempt`` must be safe to run again after a
+    failure (a rolled-back transaction is)."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        if isinstance(error, DatabaseUnavailable):
+            waiting(error, delay)
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(DatabaseUnavailable),
+        wait=wait_exponential(multiplier=FIRST_WAIT, max=MAX_WAIT),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+    async def call() -> T:  # tenacity awaits only what a coroutine function returns
+        return await attempt()
+
+    result: T = await retrying(call)
+    return result
