@@ -19,6 +19,7 @@ from qn_bot.heap import freeze_startup_heap
 from qn_bot.leadership import Leadership, leadership_for
 from qn_bot.outbox import OutboxWorker
 from qn_bot.ports import Adapter, AdapterContext, adapter_factories
+from qn_bot.retrying import until_available
 from qn_bot.scheduler import Scheduler
 from qn_bot.service import Service
 from qn_bot.store.instance import single_process
@@ -27,10 +28,6 @@ from qn_bot.store.migrate import upgrade
 from qn_bot.store.sql import PseudonymFactory, Store, random_pseudonym
 
 log = logging.getLogger(__name__)
-
-#: A message the database could not take is tried again after this, doubling up to the cap.
-HANDLE_RETRY_FIRST = 0.5
-HANDLE_RETRY_MAX = 10.0
 
 DEFAULT_CAMPAIGN = ("construire-2030", "construire-2030", "Construire 2030", None)
 
@@ -115,30 +112,27 @@ class Application:
         # with a capped backoff, until it commits. Telegram's polling would not deliver it
         # again, and an adapter only confirms a message once this returns. Only this
         # conversation waits (the adapters handle other chats concurrently); its later
-        # messages queue behind it, in order.
-        delay = HANDLE_RETRY_FIRST
-        while True:
+        # messages queue behind it, in order. It counts once against the flood limit.
+        verdict = self.service.admit(msg)
+
+        def waiting(error: DatabaseUnavailable, delay: float) -> None:
+            log.warning(
+                "a message from %s could not be stored (%s); retrying in %.1f s",
+                msg.sender.platform,
+                error,
+                delay,
+            )
+
+        try:
+            await until_available(lambda: self.service.handle(msg, verdict), waiting)
+        except Exception:
+            # One failing message must never stop an adapter's loop: log it, apologise, go
+            # on. Its idempotency key was rolled back, so a redelivery is tried afresh.
+            log.exception("failed to handle a message from %s", msg.sender.platform)
             try:
-                await self.service.handle(msg)
-                return
-            except DatabaseUnavailable as exc:
-                log.warning(
-                    "a message from %s could not be stored (%s); retrying in %.1f s",
-                    msg.sender.platform,
-                    exc,
-                    delay,
-                )
+                await self.service.apologise(msg)
             except Exception:
-                # One failing message must never stop an adapter's loop: log it, apologise, go
-                # on. Its idempotency key was rolled back, so a redelivery is tried afresh.
-                log.exception("failed to handle a message from %s", msg.sender.platform)
-                try:
-                    await self.service.apologise(msg)
-                except Exception:
-                    log.exception("could not even queue an apology")
-                return
-            await asyncio.sleep(delay)
-            delay = min(HANDLE_RETRY_MAX, delay * 2)
+                log.exception("could not even queue an apology")
 
     async def start(self) -> None:
         await self.worker.start()

@@ -142,15 +142,24 @@ class Service:
 
     # ------------------------------------------------------------------ entry point
 
-    async def handle(self, msg: InboundMessage) -> HandleResult:
-        """Handle one inbound message; returns after the transaction that holds it committed."""
-        if self._flood is not None and self._limited(msg):
-            verdict = self._flood.check(str(msg.sender), self.clock().timestamp())
-            if verdict is Verdict.WARN:
-                # In the conversation's turn: after the replies to what came before it.
-                return await self._locks.run(str(msg.sender), lambda: self._slow_down(msg))
-            if verdict is Verdict.REFUSE:
-                return HandleResult(refused=True)
+    def admit(self, msg: InboundMessage) -> Verdict:
+        """Count ``msg`` against its sender's flood limit: once per message, when it arrives.
+        Handling it again (the database could not take it) must not count it again: a message
+        tried a few times would be taken for a flood and dropped."""
+        if self._flood is None or not self._limited(msg):
+            return Verdict.ACCEPT
+        return self._flood.check(str(msg.sender), self.clock().timestamp())
+
+    async def handle(self, msg: InboundMessage, verdict: Verdict | None = None) -> HandleResult:
+        """Handle one inbound message; returns after the transaction that holds it committed.
+        ``verdict``: what :meth:`admit` said of it (asked here when not given)."""
+        if verdict is None:
+            verdict = self.admit(msg)
+        if verdict is Verdict.WARN:
+            # In the conversation's turn: after the replies to what came before it.
+            return await self._locks.run(str(msg.sender), lambda: self._slow_down(msg))
+        if verdict is Verdict.REFUSE:
+            return HandleResult(refused=True)
 
         async def run() -> HandleResult:
             result = await self._commits.submit(msg)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from qn_bot.config import LimitsConfig
 from tests.integration.construire import CONSENT_QUESTION, prompt
 from tests.integration.processes import SLUG
 from tests.integration.telegram.conftest import running_bot, telegram_config
@@ -149,3 +150,32 @@ async def test_a_reply_sent_while_the_database_got_locked_is_recorded_and_the_ch
     assert rows
     assert all(status == "sent" for status, _ in rows), rows
     assert sum("(1 au total)" in m.plain for m in alice.history) == 1
+
+
+async def test_a_message_tried_again_after_a_locked_database_counts_once_against_flood_limits(
+    emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A citizen's message is counted against their flood limit when it arrives, not at each try:
+    a retried message must not be taken for a flood and dropped ("doucement", then silence)."""
+    caplog.set_level(logging.WARNING, logger="qn_bot.app")
+    config = telegram_config(emulator, tmp_path).model_copy(
+        # One message an hour: a single extra count would refuse the very first message.
+        update={"limits": LimitsConfig(messages_per_window=1, window_seconds=3600)}
+    )
+    db = tmp_path / "telegram.db"
+    async with running_bot(config) as bot:
+        alice, bob = bot.hub.citizen(), bot.hub.citizen()
+        await bob.send(f"/start {SLUG}", CONSENT_QUESTION)  # the bot is up and polling
+        await bob.settle()
+        other = sqlite3.connect(db, isolation_level=None, timeout=30, check_same_thread=False)
+        await asyncio.to_thread(other.execute, "BEGIN IMMEDIATE")
+        try:
+            await alice.say(f"/start {SLUG}")
+            await until(lambda: failures(caplog) > 0, within=90)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await alice.expect(CONSENT_QUESTION, within=40)
+        await alice.settle(1.0)
+
+    assert not any("Doucement" in m.plain for m in alice.history), alice.transcript()
