@@ -459,6 +459,83 @@ async def test_a_database_error_between_passes_does_not_stop_the_worker(
     assert adapter.texts() == ["après la panne"]
 
 
+def unavailable_once_in(monkeypatch: pytest.MonkeyPatch, method: str, times: int = 1) -> list[int]:
+    """Fault injection: ``Tx.<method>`` fails ``times`` times as a database that cannot answer
+    (SQLite locked past busy_timeout; PostgreSQL has no such lock, and a dropped connection is
+    the same error to the worker). Returns the list of calls made."""
+    calls: list[int] = []
+    real = getattr(Tx, method)
+
+    async def flaky(self: Tx, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= times:
+            raise sqlalchemy.exc.OperationalError(
+                f"UPDATE outbox ({method})", None, Exception("database is locked")
+            )
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Tx, method, flaky)
+    return calls
+
+
+async def test_a_delivery_the_database_could_not_record_is_recorded_once_it_can(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sent, then recording it as sent fails: the worker records it again until it commits.
+    Given up, the message stayed leased for the whole lease (60 s), holding back the chat's
+    next messages, then was sent a second time."""
+    calls = unavailable_once_in(monkeypatch, "outbox_sent", times=2)
+    adapter = RecordingAdapter()
+    await queue(store, ("chat-a", "a0"), ("chat-a", "a1"))
+    async with background(worker_for(store, adapter)):
+        await eventually(lambda: adapter.texts() == ["a0", "a1"], within=15)
+        await eventually(lambda: nothing_pending(store), within=15)
+    assert len(calls) >= 3
+    assert [e.message.text for _, e in adapter.attempts] == ["a0", "a1"]
+    assert await statuses(store) == {"a0": "sent", "a1": "sent"}
+
+
+async def test_a_failed_send_the_database_could_not_record_is_retried_soon(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transient failure whose retry time cannot be recorded at once: recorded once the
+    database answers, and retried then, not after the whole lease."""
+    calls = unavailable_once_in(monkeypatch, "outbox_retry")
+    adapter = RecordingAdapter(
+        lambda e: TransientDeliveryError("reset") if len(adapter.attempts) == 1 else None
+    )
+    await queue(store, ("chat-a", "a0"))
+    async with background(worker_for(store, adapter)):
+        await eventually(lambda: adapter.texts() == ["a0"], within=15)
+        await eventually(lambda: nothing_pending(store), within=15)
+    assert len(calls) == 2
+    assert [e.attempt for e in adapter.tries("a0")] == [1, 2]
+
+
+async def test_drain_waits_for_a_database_that_could_not_record_a_delivery(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console prints each answer through drain(): a record that fails must neither end
+    the chat (drain raising) nor leave the answer to be printed again."""
+    unavailable_once_in(monkeypatch, "outbox_sent")
+    adapter = RecordingAdapter()
+    await queue(store, ("chat-a", "a0"))
+    await worker_for(store, adapter).drain(within=15)
+    assert adapter.texts() == ["a0"]
+    assert await nothing_pending(store)
+
+
+async def test_drain_waits_for_a_database_that_could_not_claim(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unavailable_once_in(monkeypatch, "claim_outbox")
+    adapter = RecordingAdapter()
+    await queue(store, ("chat-a", "a0"))
+    await worker_for(store, adapter).drain(within=15)
+    assert adapter.texts() == ["a0"]
+    assert await nothing_pending(store)
+
+
 # ------------------------------------------------------------------ the application
 
 FLOW = """
