@@ -27,12 +27,14 @@ from qn_bot.config import Config
 from qn_bot.domain import Attachment, Envelope
 from qn_bot.errors import (
     ConfigError,
+    DatabaseUnavailable,
     PermanentDeliveryError,
     RetryAfter,
     TransientDeliveryError,
 )
 from qn_bot.leadership import Granted, Leadership, Lease, run_exclusively, secret_label
 from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, KeyValue
+from qn_bot.retrying import until_available
 
 from .dispatch import ChatDispatcher
 from .errors import delivery_error, retry_after_seconds
@@ -318,7 +320,12 @@ class TelegramAdapter(Adapter):
         return self.dispatcher.submit(chat_key(update), lambda: self._handle(update))
 
     async def _handle(self, update: dict[str, Any]) -> None:
-        reading = await self.reader.read_raw(update, self.bot)
+        # Reading a pressed button may need the database (data too long for Telegram is kept
+        # there): one that cannot answer now is waited for, since polling confirmed the update
+        # to Telegram already and the journal lets go of it once this returns.
+        reading = await until_available(
+            lambda: self.reader.read_raw(update, self.bot), _waiting_to_read
+        )
         if reading.callback is not None:
             self._spawn(self._acknowledge(reading.callback))
         if reading.inbound is not None and self._sink is not None:
@@ -413,6 +420,10 @@ class TelegramAdapter(Adapter):
             await self.bot.send_document(
                 chat_id=chat_id, document=attachment.data, filename=attachment.filename
             )
+
+
+def _waiting_to_read(error: DatabaseUnavailable, delay: float) -> None:
+    log.warning("a Telegram update cannot be read yet (%s); retrying in %.1f s", error, delay)
 
 
 def _log_end(task: asyncio.Task[None]) -> None:

@@ -15,7 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from qn_bot.campaigns import create_campaign, set_status
+from qn_bot.clock import utcnow
 from qn_bot.config import LimitsConfig
+from qn_bot.domain import CampaignStatus
+from qn_bot.flows.loader import resolve_flow
 from tests.integration.construire import CONSENT_QUESTION, prompt
 from tests.integration.processes import SLUG
 from tests.integration.telegram.conftest import running_bot, telegram_config
@@ -179,3 +183,50 @@ async def test_a_message_tried_again_after_a_locked_database_counts_once_against
         await alice.settle(1.0)
 
     assert not any("Doucement" in m.plain for m in alice.history), alice.transcript()
+
+
+def reading_troubles(caplog: pytest.LogCaptureFixture) -> int:
+    """Log records of the Telegram adapter about an update it could not read or handle (not the
+    poller's journal, which has its own retries)."""
+    return sum(
+        r.name.startswith("qn_bot.adapters.telegram")
+        and r.name != "qn_bot.adapters.telegram.receiving"
+        and r.levelno >= logging.WARNING
+        for r in caplog.records
+    )
+
+
+async def test_a_button_pressed_while_the_database_is_locked_is_answered_after_it(
+    emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A button whose data was too long for Telegram carries a digest, looked up in the
+    database once the bot has restarted: a press that meets a lock must wait for it, not be
+    dropped (Telegram will not deliver it again)."""
+    caplog.set_level(logging.WARNING)
+    config = telegram_config(emulator, tmp_path)
+    db = tmp_path / "telegram.db"
+    slug = "atelier-" + "x" * 55  # its button's data is longer than Telegram's 64 bytes
+    async with running_bot(config) as bot:
+        async with bot.app.store.transaction() as tx:
+            flow = resolve_flow("construire-2030")
+            await create_campaign(tx, slug=slug, flow=flow, title="Atelier long", now=utcnow())
+            await set_status(tx, slug, CampaignStatus.OPEN, utcnow())
+        first = bot.hub.citizen()
+        (listing,) = await first.send("/start", "Atelier long")
+        (data,) = [b["callback_data"] for b in listing.buttons if b["text"] == "Atelier long"]
+        assert str(data).startswith("h:")
+
+    async with running_bot(config) as bot:  # restarted: the digest is only in the database
+        alice = Citizen(bot.hub, first.user_id, first.chat_id)
+        bob = bot.hub.citizen()
+        await bob.send("/aide", "/suivant")  # the bot is up and polling
+        await alice.settle()
+        other = sqlite3.connect(db, isolation_level=None, timeout=30, check_same_thread=False)
+        await asyncio.to_thread(other.execute, "BEGIN IMMEDIATE")
+        try:
+            await alice.press_data(listing, str(data))
+            await until(lambda: reading_troubles(caplog) > 0, within=90)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await alice.expect(CONSENT_QUESTION, within=40)
