@@ -10,11 +10,13 @@ long it takes; only that piece of work waits, the rest of the bot goes on.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
+from qn_bot.domain import Address, UserRef
 from qn_bot.errors import DatabaseUnavailable
+from qn_bot.ports import KeyValue
 
 T = TypeVar("T")
 
@@ -50,3 +52,22 @@ async def until_available(attempt: Callable[[], Awaitable[T]], waiting: Waiting)
 
     result: T = await retrying(call)
     return result
+
+
+class PatientKeyValue:
+    """A :class:`~qn_bot.ports.KeyValue` whose calls wait for a database that cannot answer now:
+    for an adapter whose state is part of handling an event (what it opened, what it owes a
+    citizen), so that the event is not dropped for want of the database."""
+
+    def __init__(self, kv: KeyValue, waiting: Waiting) -> None:
+        self.kv = kv
+        self.waiting = waiting
+
+    async def get(self, key: str) -> Any:
+        return await until_available(lambda: self.kv.get(key), self.waiting)
+
+    async def set(self, key: str, value: Any, *, about: UserRef | Address | None = None) -> None:
+        await until_available(lambda: self.kv.set(key, value, about=about), self.waiting)
+
+    async def delete(self, key: str) -> None:
+        await until_available(lambda: self.kv.delete(key), self.waiting)

@@ -26,9 +26,16 @@ from nio import InviteMemberEvent, JoinResponse, MegolmEvent, RoomCreateResponse
 from qn_bot.commands import parse_command
 from qn_bot.config import Config, MatrixConfig
 from qn_bot.domain import Address, Envelope, InboundKind, InboundMessage, UnsupportedReason, UserRef
-from qn_bot.errors import ConfigError, RecipientUnreachable, RetryAfter, TransientDeliveryError
+from qn_bot.errors import (
+    ConfigError,
+    DatabaseUnavailable,
+    RecipientUnreachable,
+    RetryAfter,
+    TransientDeliveryError,
+)
 from qn_bot.leadership import Lease, run_exclusively
 from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink
+from qn_bot.retrying import PatientKeyValue
 
 from .inbound import Action, Parsed, parse_event
 from .logs import guard_nio_logs
@@ -67,7 +74,10 @@ class MatrixAdapter(Adapter):
             nio_log.setLevel(logging.WARNING)  # nio logs every state event at INFO
         guard_nio_logs()
         self.config = config
-        self.kv = context.kv
+        # What the adapter records while handling an event (a direct chat it opened, a
+        # citizen's pending /start, its last questions) waits for a database that cannot
+        # answer now: given up, the event was dropped while the sync moved past it.
+        self.kv = PatientKeyValue(context.kv, _waiting_for_database)
         self.leadership = context.leadership
         self.clock = context.clock
         # When the sync response being handled arrived: every event in it arrived then, before
@@ -540,6 +550,12 @@ class MatrixAdapter(Adapter):
         recent.insert(0, {"event_id": event_id, "choices": list(choice_ids)})
         del recent[RECENT_QUESTIONS:]
         await self.kv.set(f"choices:{room_id}", recent, about=Address(PLATFORM, room_id))
+
+
+def _waiting_for_database(error: DatabaseUnavailable, delay: float) -> None:
+    log.warning(
+        "matrix: cannot record the adapter's state yet (%s); retrying in %.1f s", error, delay
+    )
 
 
 def _error(resp: Any) -> str:
