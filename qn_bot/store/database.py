@@ -110,6 +110,14 @@ def check_url(parsed: URL) -> None:
         )
 
 
+#: SQLSTATEs of a PostgreSQL that cannot answer now but will: a connection lost (08), the server
+#: starting up, shutting down or restarting (57P), out of connections or other resources (53),
+#: a transaction to run again (serialization failure, deadlock). What met one is tried again.
+PG_TRY_AGAIN = ("08", "57P", "53", "40001", "40P01")
+#: Refused at the door for good: wrong password or role (28), unknown database (3D000).
+PG_REFUSED = ("28", "3D000")
+
+
 def translate_error(exc: BaseException, url: str | URL) -> DatabaseError | None:
     """A driver's error as one of ours when it says the database cannot be used (locked,
     unreachable, refused); None for errors that are bugs or bad data."""
@@ -128,13 +136,14 @@ def translate_error(exc: BaseException, url: str | URL) -> DatabaseError | None:
         return DatabaseUnavailable(f"lost the connection to {where}: {text}")
     if isinstance(original, OSError):
         return DatabaseUnavailable(f"cannot reach {where}: {original.strerror or text}")
-    if type(original).__module__.startswith("asyncpg"):
-        # Refused at the door: wrong password, unknown database or role, too many clients.
-        name = type(original).__name__
-        if (
-            name.startswith(("Invalid", "TooMany", "CannotConnectNow"))
-            or "connection" in name.lower()
-        ):
+    # PostgreSQL says why in its SQLSTATE (SQLAlchemy's wrapper of the driver's error carries
+    # it; the driver's own error is the wrapper's cause).
+    driver = original.__cause__ if original is not None else None
+    state = getattr(original, "sqlstate", None) or getattr(driver, "sqlstate", None)
+    if isinstance(state, str):
+        if state.startswith(PG_TRY_AGAIN):
+            return DatabaseUnavailable(f"{where} cannot answer now: {text}")
+        if state.startswith(PG_REFUSED):
             return DatabaseError(f"{where}: {text}")
     return None
 

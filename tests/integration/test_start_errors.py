@@ -3,12 +3,14 @@ wrong, exit code 1, no traceback. Real `qn-bot` processes."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import POSTGRES_ENV
 from tests.integration.processes import QnBot, Result
 
 pytestmark = pytest.mark.integration
@@ -54,6 +56,14 @@ def test_postgresql_that_does_not_answer(tmp_path: Path) -> None:
     assert "cannot reach" in error
     assert "127.0.0.1:1" in error
     assert "hunter2" not in error
+
+
+@pytest.mark.skipif(not os.environ.get(POSTGRES_ENV), reason="needs PostgreSQL")
+def test_a_postgresql_database_that_does_not_exist(tmp_path: Path) -> None:
+    server = os.environ[POSTGRES_ENV].rpartition("/")[0]
+    error = one_line_error(qn_on(tmp_path, f"{server}/qn_no_such_database")("db", "upgrade"))
+    assert "qn_no_such_database" in error
+    assert "does not exist" in error
 
 
 def test_a_sqlite_file_in_a_missing_folder(tmp_path: Path) -> None:
