@@ -103,6 +103,10 @@ class OutboxWorker:
             4 * self.config.concurrency, max(self.config.concurrency, math.ceil(2 * pace))
         )
         self._leadership = leadership
+        # SQLite, once started: per platform, the chats whose dead leases were handed back
+        # (None: all of them); claims go no further (see _release_dead_leases_on_sqlite).
+        self._released: dict[str, frozenset[str] | None] | None = None
+        self._releasing = asyncio.Lock()  # the claim loop and drain() may both get there
         # The claim loop's chats in flight, and whether it is claiming: drain() waits for them.
         self._chats: dict[Address, asyncio.Task[None]] = {}
         self._claiming = False
@@ -124,7 +128,43 @@ class OutboxWorker:
     def _reach(self) -> dict[str, frozenset[str] | None]:
         """Asked at every pass: what an adapter can reach may change (a Matrix process that is
         not the account's sync holder reaches no one until it takes the role over)."""
+        reach = self._adapters_reach()
+        if self._released is None:
+            return reach
+        return {name: _within(chats, self._released.get(name)) for name, chats in reach.items()}
+
+    def _adapters_reach(self) -> dict[str, frozenset[str] | None]:
         return {name: adapter.reachable_chats() for name, adapter in self.adapters.items()}
+
+    async def _release_dead_leases_on_sqlite(self) -> None:
+        """One `qn-bot run` per SQLite file (qn_bot.store.instance): a lease still held on a
+        chat this worker reaches is a dead process's, and would hold that chat back for a whole
+        lease after a crash. Handed back when this worker first reaches the chat — an adapter
+        may reach nothing for a while after the start (Telegram until it first answered,
+        Matrix until the sync is this process's) — and only then claimed: never a lease of
+        this worker's own. Only the chats it reaches: a `qn-bot chat` beside the running bot
+        reaches its own console, and must leave the bot's leases alone. (On PostgreSQL other
+        workers may be alive: see _recover_dead_leases.)"""
+        released = self._released
+        if released is None:
+            return
+        async with self._releasing:
+            fresh: dict[str, frozenset[str] | None] = {}
+            for name, chats in self._adapters_reach().items():
+                done = released.get(name, frozenset())
+                if done is None:
+                    continue
+                if chats is None:
+                    fresh[name] = None
+                elif chats - done:
+                    fresh[name] = chats - done
+            if not fresh:
+                return
+            async with self.store.transaction() as tx:
+                await tx.outbox_release_leases(fresh)
+            for name, chats in fresh.items():
+                done = released.get(name, frozenset())
+                released[name] = None if chats is None or done is None else done | chats
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -141,13 +181,8 @@ class OutboxWorker:
                 await self._alive.enter_async_context(self._leadership.hold(_role(owner)))
                 self._owner = owner
             if self.store.dialect == "sqlite":
-                # One `qn-bot run` per SQLite file (qn_bot.store.instance): a lease still held on
-                # a chat this worker reaches is a dead process's, and would hold that chat back
-                # for a whole lease after a crash. Only those: a `qn-bot chat` beside the running
-                # bot reaches its own console, and must leave the bot's leases alone. (On
-                # PostgreSQL other workers may be alive: see _recover_dead_leases.)
-                async with self.store.transaction() as tx:
-                    await tx.outbox_release_leases(self._reach())
+                self._released = {}
+                await self._release_dead_leases_on_sqlite()
             self._task = asyncio.create_task(self._run(), name="outbox-worker")
 
     async def stop(self, *, grace: float = 5.0) -> None:
@@ -193,6 +228,7 @@ class OutboxWorker:
                     await self._wake.wait()  # a chat task ended
                     continue
                 try:
+                    await self._release_dead_leases_on_sqlite()
                     await self._recover_dead_leases()
                     self._claiming = True
                     try:
@@ -341,6 +377,7 @@ class OutboxWorker:
 
     async def run_once(self) -> int:
         """Send the head message of every chat that has one due; returns how many were tried."""
+        await self._release_dead_leases_on_sqlite()
         now = self.clock()
         async with self.store.transaction() as tx:
             rows = await tx.claim_outbox(
@@ -451,3 +488,10 @@ class OutboxWorker:
                     error,
                     failed_attempt=count_failure,
                 )
+
+
+def _within(chats: frozenset[str] | None, limit: frozenset[str] | None) -> frozenset[str] | None:
+    """The chats of ``chats`` that are also in ``limit`` (None: every chat)."""
+    if chats is None:
+        return limit
+    return chats if limit is None else chats & limit

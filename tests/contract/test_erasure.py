@@ -41,11 +41,6 @@ MATRIX = {"homeserver": "http://127.0.0.1:9", "user_id": "@qn-bot:example.org", 
 
 
 @pytest.fixture
-def service(store: Store, clock: FixedClock, pseudonyms: Pseudonyms) -> Service:
-    return Service(store, clock=clock, pseudonyms=pseudonyms)
-
-
-@pytest.fixture
 async def campaign(store: Store, clock: FixedClock) -> CampaignRecord:
     # A threshold of one: the digest must show her words before she asks for their erasure.
     return await open_campaign(store, clock, min_respondents=1)

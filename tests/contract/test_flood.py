@@ -20,7 +20,7 @@ from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock, Pseudonyms
 
-from .test_service import Citizen, item_texts, open_campaign, rows, snapshot
+from .test_service import Citizen, item_texts, rows, snapshot
 
 SLOW_DOWN = "Doucement"
 LIMITS = LimitsConfig(messages_per_window=6, window_seconds=10)
@@ -29,11 +29,6 @@ LIMITS = LimitsConfig(messages_per_window=6, window_seconds=10)
 @pytest.fixture
 def service(store: Store, clock: FixedClock, pseudonyms: Pseudonyms) -> Service:
     return Service(store, clock=clock, pseudonyms=pseudonyms, limits=LIMITS, admins=("test:boss",))
-
-
-@pytest.fixture
-async def campaign(store: Store, clock: FixedClock) -> CampaignRecord:
-    return await open_campaign(store, clock)
 
 
 def without_notices(snap: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:

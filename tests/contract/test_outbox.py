@@ -380,7 +380,7 @@ async def test_restarted_worker_sends_what_was_queued(store: Store, migrated_url
     await worker.start()
     worker.notify()
     await eventually(lambda: len(dying.attempts) == 2)  # both heads are in flight
-    await worker.stop()
+    await worker.stop(grace=0.05)  # the send never ends: the process dies
     assert dying.sent == []
 
     later = lambda: utcnow() + timedelta(seconds=61)  # noqa: E731 - after the 60 s lease
@@ -394,6 +394,52 @@ async def test_restarted_worker_sends_what_was_queued(store: Store, migrated_url
         await fresh_store.close()
     assert adapter.texts("chat-a") == ["a0", "a1", "a2"]
     assert adapter.texts("chat-b") == ["b0"]
+
+
+class LateAdapter(RecordingAdapter):
+    """Reaches no chat until ``ready`` (the Telegram adapter until Telegram first answered,
+    the Matrix one until it holds the account's sync)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = False
+
+    def reachable_chats(self) -> frozenset[str] | None:
+        return None if self.ready else frozenset()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_restarted_bot_on_sqlite_sends_what_the_dead_one_held_at_once(
+    store: Store, migrated_url: str
+) -> None:
+    """One `qn-bot run` per SQLite file: the leases a restarted worker finds on the chats it
+    reaches are a dead process's, also when its adapter reaches them only some time after the
+    start. Waiting for them to run out held a chat's replies back for a whole minute."""
+    hang = asyncio.Event()
+
+    class Hanging(RecordingAdapter):
+        async def send(self, envelope: Envelope) -> None:
+            self.attempts.append((0.0, envelope))
+            await hang.wait()  # never set: the process "dies" here
+
+    await queue(store, ("chat-a", "a0"), ("chat-a", "a1"))
+    dying = Hanging()
+    worker = worker_for(store, dying)
+    await worker.start()
+    worker.notify()
+    await eventually(lambda: len(dying.attempts) == 1)
+    await worker.stop(grace=0.05)  # the send never ends: the process dies
+
+    fresh_store = Store.from_url(migrated_url)
+    adapter = LateAdapter()
+    try:
+        async with background(worker_for(fresh_store, adapter)) as fresh:
+            adapter.ready = True  # connected after the worker started
+            fresh.notify()
+            await eventually(lambda: nothing_pending(fresh_store), within=20)
+    finally:
+        await fresh_store.close()
+    assert adapter.texts("chat-a") == ["a0", "a1"]
 
 
 async def test_queued_rows_survive_a_restart_before_any_send(

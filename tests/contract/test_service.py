@@ -183,16 +183,6 @@ class Citizen:
         assert "Vos idées ?" in await self.say("oui")
 
 
-@pytest.fixture
-def service(store: Store, clock: FixedClock, pseudonyms: Pseudonyms) -> Service:
-    return Service(store, clock=clock, pseudonyms=pseudonyms)
-
-
-@pytest.fixture
-async def campaign(store: Store, clock: FixedClock) -> CampaignRecord:
-    return await open_campaign(store, clock)
-
-
 # ------------------------------------------------------------------ a whole conversation
 
 

@@ -73,16 +73,6 @@ section = { fr = "Fin", en = "End" }
 """
 
 
-@pytest.fixture
-def service(store: Store, clock: FixedClock, pseudonyms: Any) -> Service:
-    return Service(store, clock=clock, pseudonyms=pseudonyms)
-
-
-@pytest.fixture
-async def campaign(store: Store, clock: FixedClock) -> CampaignRecord:
-    return await open_campaign(store, clock)
-
-
 def arrived(msg: InboundMessage, at: datetime) -> InboundMessage:
     return dataclasses.replace(msg, received_at=at)
 

@@ -6,28 +6,16 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
-import pytest
-
 from qn_bot.domain import InboundKind, InboundMessage, OutboundMessage
 from qn_bot.service import Service
 from qn_bot.store import schema as t
 from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
-from tests.conftest import FixedClock, Pseudonyms
+from tests.conftest import FixedClock
 
-from .test_service import Citizen, item_texts, open_campaign, rows
+from .test_service import Citizen, item_texts, rows
 
 _ids = itertools.count(1)
-
-
-@pytest.fixture
-def service(store: Store, clock: FixedClock, pseudonyms: Pseudonyms) -> Service:
-    return Service(store, clock=clock, pseudonyms=pseudonyms)
-
-
-@pytest.fixture
-async def campaign(store: Store, clock: FixedClock) -> CampaignRecord:
-    return await open_campaign(store, clock)
 
 
 def shared(citizen: Citizen, sender: str = "carol") -> InboundMessage:

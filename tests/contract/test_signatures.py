@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
-
 from qn_bot.export import export_campaign
 from qn_bot.identity import parse_signature
 from qn_bot.service import Service
@@ -16,17 +14,7 @@ from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock, Pseudonyms
 
-from .test_service import SLUG, Citizen, export_json, open_campaign, rows
-
-
-@pytest.fixture
-def service(store: Store, clock: FixedClock, pseudonyms: Pseudonyms) -> Service:
-    return Service(store, clock=clock, pseudonyms=pseudonyms)
-
-
-@pytest.fixture
-async def campaign(store: Store, clock: FixedClock) -> CampaignRecord:
-    return await open_campaign(store, clock)
+from .test_service import SLUG, Citizen, export_json, rows
 
 
 async def export(store: Store, clock: FixedClock, fmt: str) -> str:

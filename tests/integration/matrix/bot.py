@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,25 +19,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from qn_bot.store.sql import Store
+from tests.integration.processes import clean_env, qn_bot_command
 
 T = TypeVar("T")
 
 READY_LINE = "matrix: first sync done"
 SLUG = "construire-2030"
-
-
-def qn_bot_command() -> list[str]:
-    script = Path(sys.executable).with_name("qn-bot")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("qn-bot")
-    return [found] if found else [sys.executable, "-m", "qn_bot.cli"]
-
-
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QN_BOT_")}
-    env.setdefault("PYTHONIOENCODING", "utf-8")
-    return env
 
 
 def on_store(url: str, work: Callable[[Store], Awaitable[T]]) -> T:

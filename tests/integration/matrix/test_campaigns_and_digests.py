@@ -7,7 +7,9 @@ import subprocess
 
 import pytest
 
-from .bot import BotProcess, clean_env, qn_bot_command
+from tests.integration.processes import clean_env, qn_bot_command
+
+from .bot import BotProcess
 from .flow import CONSENT
 
 pytestmark = pytest.mark.integration

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -78,8 +79,13 @@ async def test_fields_and_files_reach_the_server_intact(serve: Serve) -> None:
 
 
 async def test_errors_come_back_as_telegram_errors(serve: Serve) -> None:
+    gave_up = asyncio.Event()
+
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(5)
+        # Answers once the client gave up (or after 5 s, too late for its 0.3 s timeout); a
+        # handler still running would hold the server's shutdown up.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(gave_up.wait(), timeout=5)
         return ok(MESSAGE)
 
     async def refused(request: web.Request) -> web.Response:
@@ -96,6 +102,7 @@ async def test_errors_come_back_as_telegram_errors(serve: Serve) -> None:
     async with Bot(TOKEN, base_url=await serve(slow), request=request) as bot:
         with pytest.raises(TimedOut):
             await bot.send_message(42, "hello")
+        gave_up.set()
     async with Bot(
         TOKEN, base_url=await serve(refused), request=AiohttpRequest(connection_pool_size=2)
     ) as bot:
