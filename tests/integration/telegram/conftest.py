@@ -90,7 +90,9 @@ async def running_bot(
 
 
 @pytest.fixture
-async def bot(emulator: Emulator, tmp_path: Path, database_url: str) -> AsyncIterator[RunningBot]:
-    config = telegram_config(emulator, tmp_path, database_url=database_url)
+async def bot(emulator: Emulator, tmp_path: Path, migrated_url: str) -> AsyncIterator[RunningBot]:
+    # Already migrated (a copy of the session's migrated database): the start still checks it
+    # and creates the campaign, as on a first `qn-bot run`.
+    config = telegram_config(emulator, tmp_path, database_url=migrated_url)
     async with running_bot(config) as running:
         yield running
