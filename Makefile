@@ -61,9 +61,10 @@ postgres:
 test-servers: $(TELEGRAM_EMULATOR)/node_modules/.installed $(SYNAPSE_VENV)/.installed postgres
 	sh tests/servers/chromium/install.sh
 
-# The storage contract tests run on SQLite and on a throwaway PostgreSQL cluster.
+# The storage contract tests run on SQLite and on a throwaway PostgreSQL cluster; the 25 slowest
+# tests are listed at the end, so a run that grows shows where.
 test: lint typecheck test-servers
-	tests/servers/postgres/with-postgres.sh $(BIN)/pytest -q
+	tests/servers/postgres/with-postgres.sh $(BIN)/pytest -q --durations=25
 
 bench: install-test test-servers
 	tests/servers/postgres/with-postgres.sh $(BIN)/python -m bench
