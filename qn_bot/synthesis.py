@@ -14,16 +14,8 @@ from datetime import UTC, date, datetime
 
 from qn_bot.disclosure import Disclosure
 from qn_bot.flows.format import Flow, Step, StepKind
+from qn_bot.i18n import default_catalog
 from qn_bot.store.records import CampaignRecord, ItemRecord
-
-_MONTHS_FR = (
-    "janvier", "février", "mars", "avril", "mai", "juin",
-    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-)  # fmt: skip
-_MONTHS_EN = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
 
 _TEXT_KINDS = frozenset({StepKind.LIST, StepKind.TEXT})
 _CHOICE_KINDS = frozenset({StepKind.CHOICE, StepKind.MULTICHOICE})
@@ -65,20 +57,21 @@ class Synthesis:
 
 
 def format_date_fr(d: date) -> str:
-    # French writes the first day of a month as an ordinal: « 1er mai ».
-    day = "1er" if d.day == 1 else str(d.day)
-    return f"{day} {_MONTHS_FR[d.month - 1]} {d.year}"
+    return format_date(d, "fr")
 
 
 def format_date_en(d: date) -> str:
-    return f"{d.day} {_MONTHS_EN[d.month - 1]} {d.year}"
+    return format_date(d, "en")
 
 
 def format_date(d: date, language: str) -> str:
     """A long date in ``language``; French for any language we have no month names for."""
     if isinstance(d, datetime):
         d = utc(d).date()
-    return format_date_en(d) if language == "en" else format_date_fr(d)
+    t = default_catalog().t
+    # French writes the first day of a month as an ordinal: « 1er mai ».
+    day = t(language, "date_first_day") if d.day == 1 else str(d.day)
+    return t(language, "date_long", day=day, month=t(language, f"month_{d.month}"), year=d.year)
 
 
 def utc(d: datetime) -> datetime:
@@ -95,7 +88,7 @@ def format_number(value: float, language: str) -> str:
     text = f"{value:.2f}".rstrip("0").rstrip(".")
     if text == "-0":
         text = "0"
-    return text.replace(".", ",") if language != "en" else text
+    return text.replace(".", default_catalog().t(language, "decimal_separator"))
 
 
 def build_synthesis(
@@ -203,8 +196,8 @@ def _number_bullets(items: Sequence[ItemRecord], language: str) -> tuple[str, ..
     count = len(numbers)
     mean = format_number(sum(numbers) / count, language)
     low, high = format_number(min(numbers), language), format_number(max(numbers), language)
-    if language == "en":
-        answers = "1 answer" if count == 1 else f"{count} answers"
-        return (f"{answers} · mean {mean} · min {low} · max {high}",)
-    answers = f"{count} réponse" if count <= 1 else f"{count} réponses"
-    return (f"{answers} · moyenne {mean} · min {low} · max {high}",)
+    catalog = default_catalog()
+    answers = catalog.plural(language, "page_answers", count)
+    return (
+        catalog.t(language, "synthesis_numbers", answers=answers, mean=mean, low=low, high=high),
+    )

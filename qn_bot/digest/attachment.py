@@ -23,6 +23,7 @@ from qn_bot.disclosure import Disclosure
 from qn_bot.domain import Attachment
 from qn_bot.export import render_html
 from qn_bot.flows.format import Flow, StepKind
+from qn_bot.i18n import default_catalog
 from qn_bot.participants import campaign_disclosure, campaign_participants, count_participants
 from qn_bot.store.records import CampaignRecord, ItemRecord, RevisionRecord
 from qn_bot.store.sql import Tx
@@ -30,17 +31,6 @@ from qn_bot.synthesis import Bullet, Synthesis, build_synthesis, utc
 
 FULL_MAX_ITEMS = 10_000
 SECTION_CAP = 1_000
-
-_NOTE = {
-    "fr": (
-        "[…] {count} contribution(s) plus ancienne(s) ne figurent pas dans cette pièce jointe ; "
-        "la synthèse complète s'obtient avec « qn-bot export {slug} --format html »."
-    ),
-    "en": (
-        "[…] {count} earlier contribution(s) are not in this attachment; "
-        "the full synthesis is produced by “qn-bot export {slug} --format html”."
-    ),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +88,6 @@ async def load_synthesis_source(
 
 
 def _capped(s: Synthesis, source: SynthesisSource, totals: CampaignTotals) -> Synthesis:
-    note = _NOTE.get(s.language, _NOTE["fr"])
     sections = []
     for section in s.sections:
         total = totals.per_step.get(section.step_id, 0)
@@ -109,7 +98,11 @@ def _capped(s: Synthesis, source: SynthesisSource, totals: CampaignTotals) -> Sy
             elif total > len(section.bullets):
                 left = total - len(section.bullets)
                 bullets = (
-                    Bullet(note.format(count=left, slug=source.campaign.slug)),
+                    Bullet(
+                        default_catalog().t(
+                            s.language, "attachment_note", count=left, slug=source.campaign.slug
+                        )
+                    ),
                     *section.bullets,
                 )
                 section = dataclasses.replace(section, bullets=bullets)
