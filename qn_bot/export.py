@@ -14,28 +14,21 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Any
 
-from qn_bot.campaigns import campaign_flow
-from qn_bot.errors import CampaignError
 from qn_bot.flows.format import Flow, StepKind
 from qn_bot.i18n import default_catalog
-from qn_bot.participants import campaign_participants, count_participants
 from qn_bot.store.records import ItemRecord, RevisionRecord
-from qn_bot.store.sql import Tx
 from qn_bot.synthesis import (
     Bullet,
     Section,
     Synthesis,
-    build_synthesis,
     format_date,
     step_heading,
     utc,
 )
 from qn_bot.templating import templates
-
-ExportFormat = Literal["md", "html", "csv", "json"]
 
 #: The JSON export contract (DESIGN.md §4); CSV uses the same columns in the same order.
 FIELDS = (
@@ -256,40 +249,3 @@ def render_csv(items: list[ItemRecord], flow: Flow, language: str) -> str:
 
 def render_json(items: list[ItemRecord], flow: Flow, language: str) -> str:
     return json.dumps(item_rows(items, flow, language), ensure_ascii=False, indent=2) + "\n"
-
-
-# --- campaign ---------------------------------------------------------------------------------
-
-
-async def export_campaign(
-    tx: Tx,
-    slug: str,
-    fmt: ExportFormat,
-    language: str | None = None,
-    now: datetime | None = None,
-) -> str:
-    """Render campaign ``slug`` in ``fmt``.
-
-    ``language`` defaults to the flow's first language; a language the flow does not have (a
-    facilitator chatting in English about a French-only flow) falls back to it as well.
-    """
-    campaign = await tx.campaign_by_slug(slug)
-    if campaign is None:
-        raise CampaignError(f"no campaign named {slug!r}")
-    if fmt not in ("md", "html", "csv", "json"):
-        raise CampaignError(f"unknown export format {fmt!r}: expected md, html, csv or json")
-    flow = campaign_flow(campaign)
-    lang = language if language in flow.languages else flow.default_language
-    items = await tx.campaign_items(campaign.id)
-    if fmt == "csv":
-        return render_csv(items, flow, lang)
-    if fmt == "json":
-        return render_json(items, flow, lang)
-    # The data controller's copy: every answer, none withheld.
-    participants = count_participants(await campaign_participants(tx, campaign, flow))
-    synthesis = build_synthesis(
-        campaign, flow, items, lang, now or datetime.now(UTC), participants=participants
-    )
-    if fmt == "md":
-        return render_markdown(synthesis)
-    return render_html(synthesis, await tx.campaign_revisions(campaign.id))
