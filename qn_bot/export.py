@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from qn_bot.flows.format import Flow, StepKind
+from qn_bot.flows.format import Flow
+from qn_bot.flows.kinds import KINDS
 from qn_bot.i18n import default_catalog
 from qn_bot.store.records import ItemRecord, RevisionRecord
 from qn_bot.synthesis import (
@@ -50,7 +51,7 @@ def _plural(language: str, key: str, count: int) -> str:
 
 def withheld_text(s: Synthesis, section: Section) -> str:
     """What a section withheld for its few respondents says instead of its bullets."""
-    key = "contributions" if section.kind in (StepKind.LIST, StepKind.TEXT) else "answers"
+    key = "contributions" if KINDS[section.kind].free_text else "answers"
     return _labels(s.language)["withheld"].format(
         answers=_plural(s.language, key, section.count), minimum=s.min_respondents
     )

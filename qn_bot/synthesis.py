@@ -8,19 +8,15 @@ store (:mod:`qn_bot.participants`), never from the items at hand: the page may h
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from qn_bot.disclosure import Disclosure
-from qn_bot.flows.format import Flow, Step, StepKind
+from qn_bot.flows.format import Flow, Step
+from qn_bot.flows.kinds import KINDS
 from qn_bot.i18n import default_catalog
 from qn_bot.store.records import CampaignRecord, ItemRecord
-
-_TEXT_KINDS = frozenset({StepKind.LIST, StepKind.TEXT})
-_CHOICE_KINDS = frozenset({StepKind.CHOICE, StepKind.MULTICHOICE})
-_NUMBER_KINDS = frozenset({StepKind.SCALE, StepKind.NUMBER})
-_SKIPPED_KINDS = frozenset({StepKind.INFO, StepKind.CONSENT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +29,7 @@ class Bullet:
 @dataclass(frozen=True, slots=True)
 class Section:
     step_id: str
-    kind: StepKind
+    kind: str  # a name in qn_bot.flows.kinds.KINDS
     heading: str
     # Set only on the first section of a part, so renderers print each part heading once.
     part: str | None
@@ -83,14 +79,6 @@ def step_heading(step: Step, language: str) -> str:
     return (step.section or step.prompt).get(language)
 
 
-def format_number(value: float, language: str) -> str:
-    """At most two decimals, no trailing zeros, a decimal comma in French."""
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    if text == "-0":
-        text = "0"
-    return text.replace(".", default_catalog().t(language, "decimal_separator"))
-
-
 def build_synthesis(
     campaign: CampaignRecord,
     flow: Flow,
@@ -116,7 +104,7 @@ def build_synthesis(
             if part != current_part:
                 current_part = part
                 pending_part = part
-        if step.kind in _SKIPPED_KINDS:
+        if not KINDS.of(step).in_synthesis:
             # A part declared on an info step still heads the next section shown.
             continue
         answers = by_step.get(step.id, [])
@@ -150,54 +138,7 @@ def build_synthesis(
 
 
 def _bullets(step: Step, items: Sequence[ItemRecord], language: str) -> tuple[Bullet, ...]:
-    if step.kind in _TEXT_KINDS:
+    kind = KINDS.of(step)
+    if kind.free_text:
         return tuple(Bullet(i.text, i.signature) for i in items)
-    if step.kind in _CHOICE_KINDS:
-        return tuple(Bullet(text) for text in _choice_bullets(step, items, language))
-    if step.kind in _NUMBER_KINDS:
-        return tuple(Bullet(text) for text in _number_bullets(items, language))
-    return ()
-
-
-def _choice_ids(value: object) -> Iterable[str]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list | tuple):
-        # A participant counts once per choice even if a value repeats an id.
-        return dict.fromkeys(v for v in value if isinstance(v, str))
-    return ()
-
-
-def _choice_bullets(step: Step, items: Sequence[ItemRecord], language: str) -> tuple[str, ...]:
-    counts: dict[str, int] = {}
-    for item in items:
-        for choice_id in _choice_ids(item.value):
-            counts[choice_id] = counts.get(choice_id, 0) + 1
-    # Flow order, as the seed numbers its means 1) to 5); ids the flow no longer has are dropped.
-    return tuple(
-        f"{c.label.get(language)} ({counts[c.id]})" for c in step.choices if counts.get(c.id)
-    )
-
-
-def _number_of(item: ItemRecord) -> float | None:
-    value = item.value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    try:
-        return float(item.text.replace("\u202f", "").replace(" ", "").replace(",", "."))
-    except ValueError:
-        return None
-
-
-def _number_bullets(items: Sequence[ItemRecord], language: str) -> tuple[str, ...]:
-    numbers = [n for n in (_number_of(i) for i in items) if n is not None and n == n]
-    if not numbers:
-        return ()
-    count = len(numbers)
-    mean = format_number(sum(numbers) / count, language)
-    low, high = format_number(min(numbers), language), format_number(max(numbers), language)
-    catalog = default_catalog()
-    answers = catalog.plural(language, "page_answers", count)
-    return (
-        catalog.t(language, "synthesis_numbers", answers=answers, mean=mean, low=low, high=high),
-    )
+    return tuple(Bullet(text) for text in kind.summary(step, items, language))
