@@ -104,7 +104,7 @@ def build_synthesis(
             if part != current_part:
                 current_part = part
                 pending_part = part
-        if not KINDS.of(step).in_synthesis:
+        if not KINDS.of(step).stores_answers:
             # A part declared on an info step still heads the next section shown.
             continue
         answers = by_step.get(step.id, [])

@@ -274,7 +274,7 @@ class _Checker:
         consent: str | None = None
         for step in built:
             kind = KINDS.of(step)
-            if not kind.revisitable:
+            if kind.asks_consent:
                 if consent is not None:
                     self.problem(
                         step.id, f"a flow has only one consent step ({consent!r} is the first)"

@@ -62,8 +62,10 @@ class StepKindBase:
     free_text: bool = False
     #: Its answers are ids of its ``choices`` (a `when` comparing it to a literal is checked).
     answers_with_choice_ids: bool = False
-    #: Shown in syntheses (a section per step).
-    in_synthesis: bool = True
+    #: It stores an answer of its own: it has respondents and a section in syntheses.
+    stores_answers: bool = True
+    #: It asks for consent: nothing is stored before it is given (one per flow, first).
+    asks_consent: bool = False
     #: The current answer is recalled when the step is asked again.
     recalls_answer: bool = False
 
@@ -78,6 +80,10 @@ class StepKindBase:
         return checker.number_bounds(raw, label)
 
     # --- engine ----------------------------------------------------------------------------
+
+    def answers_at_most(self, step: Step) -> int:
+        """The most live answers one participant can have in a step of this kind."""
+        return 1
 
     def value(self, items: Sequence[Item]) -> Value:
         """The step's answer as `when` conditions see it (``items`` is never empty)."""

@@ -27,7 +27,8 @@ class ConsentKind(StepKindBase):
     keys = frozenset({"choices"})
     # Cannot be revisited: /oublier is the way out.
     revisitable = False
-    in_synthesis = False
+    asks_consent = True
+    stores_answers = False
 
     def check(self, checker: _Checker, raw: dict[str, object], label: str) -> None:
         value = raw.get("choices")

@@ -10,4 +10,4 @@ class InfoKind(StepKindBase):
     name = StepKind.INFO
     keys = frozenset({"when"})
     is_question = False
-    in_synthesis = False
+    stores_answers = False

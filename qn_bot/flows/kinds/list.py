@@ -26,6 +26,9 @@ class ListKind(StepKindBase):
     keys = frozenset({"examples", "when", "min_items", "max_items", "max_length"})
     free_text = True
 
+    def answers_at_most(self, step: Step) -> int:
+        return step.max_items
+
     def value(self, items: Sequence[Item]) -> Value:
         return tuple(item.text for item in items)
 
