@@ -18,6 +18,7 @@ from qn_bot.config import Config, load_config
 from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS
 from qn_bot.domain import CampaignStatus, UserRef
 from qn_bot.errors import CampaignError, FlowError, QnBotError
+from qn_bot.exporters import EXPORTERS, export_campaign
 from qn_bot.flows.loader import builtin_flow_paths, load_flow_file, resolve_flow
 from qn_bot.ports import Adapter
 from qn_bot.redact import Redactor, config_secrets
@@ -179,12 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "export",
         help="export a campaign's answers",
-        description="md and html have the synthesis page's shape; csv and json "
-        "have one row per answer item. Participants appear as pseudonyms, or by the name "
-        "they chose to sign with (/signer); never by a platform id.",
+        description="Participants appear as pseudonyms, or by the name they chose to sign "
+        "with (/signer); never by a platform id.",
     )
     p.add_argument("slug")
-    p.add_argument("--format", choices=("md", "html", "csv", "json"), default="md")
+    p.add_argument(
+        "--format",
+        choices=EXPORTERS.names(),
+        default="md",
+        help="; ".join(f"{e.name}: {e.description}" for e in EXPORTERS),
+    )
     p.add_argument("--language", choices=("fr", "en"), default=None)
     p.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
     p.set_defaults(func=cmd_export)
@@ -420,8 +425,6 @@ async def cmd_campaign_list(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_export(args: argparse.Namespace, config: Config) -> int:
-    from qn_bot.export import export_campaign
-
     async def go(tx: Tx) -> int:
         text = await export_campaign(tx, args.slug, args.format, args.language, utcnow())
         if args.output:

@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from qn_bot.flows.format import Step, StepKind
+from qn_bot.flows.format import Step
+from qn_bot.flows.kinds import KINDS
 
 #: The threshold when nobody says otherwise: the site, teams and new campaigns.
 DEFAULT_MIN_RESPONDENTS = 5
@@ -38,7 +39,7 @@ def answers_per_participant(step: Step) -> int:
     A list step takes up to ``max_items`` items; every other kind, one answer. The respondent
     count reads that many rows per respondent at most (:mod:`qn_bot.participants`).
     """
-    return step.max_items if step.kind is StepKind.LIST else 1
+    return KINDS.of(step).answers_at_most(step)
 
 
 @dataclass(frozen=True, slots=True)

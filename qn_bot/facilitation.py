@@ -16,7 +16,7 @@ from qn_bot.digest.period import completed_period
 from qn_bot.digest.send import load_team_data, render_package
 from qn_bot.domain import Attachment, CampaignStatus, OutboundMessage, UserRef
 from qn_bot.errors import CampaignError
-from qn_bot.export import export_campaign
+from qn_bot.exporters import EXPORTERS, export_campaign
 from qn_bot.i18n import Catalog
 from qn_bot.participants import (
     campaign_participants,
@@ -29,12 +29,6 @@ from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Tx
 from qn_bot.text import quote
 
-_EXPORT_TYPES = {
-    "md": "text/markdown",
-    "html": "text/html",
-    "csv": "text/csv",
-    "json": "application/json",
-}
 _INVITE_WORDS = frozenset({"inviter", "invite", "invitation", "broadcast"})
 _ADD_WORDS = frozenset({"ajouter", "add", "+"})
 _REMOVE_WORDS = frozenset({"retirer", "remove", "supprimer", "-"})
@@ -122,15 +116,15 @@ async def _run(ctx: FacilitatorContext, command: Command) -> list[OutboundMessag
             # Every answer, unthresholded: the data controller's copy, not a room's.
             return say("fac_export_private_only", slug=campaign.slug)
         fmt = args[1] if len(args) > 1 else "md"
-        if fmt not in _EXPORT_TYPES:
-            return say("fac_export_formats")
-        body = await export_campaign(tx, campaign.slug, fmt, lang, now)  # type: ignore[arg-type]
+        if fmt not in EXPORTERS:
+            return say("fac_export_formats", formats=", ".join(EXPORTERS.names()))
+        exporter = EXPORTERS.get(fmt)
+        body = await export_campaign(tx, campaign.slug, fmt, lang, now)
+        name = f"{campaign.slug}.{exporter.extension}"
         return [
             OutboundMessage(
                 t(lang, "fac_export", slug=campaign.slug),
-                attachments=(
-                    Attachment(f"{campaign.slug}.{fmt}", _EXPORT_TYPES[fmt], body.encode()),
-                ),
+                attachments=(Attachment(name, exporter.media_type, body.encode()),),
             )
         ]
     return say("fac_not_available", command=name)

@@ -16,6 +16,8 @@ from pathlib import Path
 LOCALES_DIR = Path(__file__).with_name("locales")
 DEFAULT_LANGUAGE = "fr"
 SUPPORTED_LANGUAGES = ("fr", "en")
+#: Languages whose singular covers zero as well as one (CLDR: « 0 participant », "0 participants").
+_ZERO_IS_SINGULAR = frozenset({"fr"})
 
 
 class Catalog:
@@ -35,6 +37,24 @@ class Catalog:
         if template is None:
             template = self._messages[DEFAULT_LANGUAGE][key]  # KeyError here is a bug
         return template.format_map(params) if params else template
+
+    def table(self, language: str, prefix: str) -> Mapping[str, str]:
+        """The unformatted templates whose key starts with ``prefix``, keyed by the rest of the
+        key: the labels of one page, handed whole to its Jinja2 template."""
+        table = self._messages.get(language) or self._messages[DEFAULT_LANGUAGE]
+        fallback = self._messages[DEFAULT_LANGUAGE]
+        return {
+            key.removeprefix(prefix): table.get(key, template)
+            for key, template in fallback.items()
+            if key.startswith(prefix)
+        }
+
+    def plural(self, language: str, key: str, count: int) -> str:
+        """``key_one`` or ``key_many``, as ``count`` asks in ``language``, filled in."""
+        # A language without a catalogue is spoken in the default one's words and rules.
+        spoken = language if language in self._messages else DEFAULT_LANGUAGE
+        singular = count == 1 or (count == 0 and spoken in _ZERO_IS_SINGULAR)
+        return self.t(language, f"{key}_{'one' if singular else 'many'}", count=count)
 
     def keys(self, language: str) -> frozenset[str]:
         return frozenset(self._messages[language])

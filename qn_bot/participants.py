@@ -24,16 +24,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, Select, distinct, exists, func, select
 
 from qn_bot.disclosure import Disclosure, answers_per_participant
-from qn_bot.flows.format import Flow, Step, StepKind
+from qn_bot.flows.format import Flow, Step
+from qn_bot.flows.kinds import KINDS
 from qn_bot.store import schema as t
 from qn_bot.synthesis import utc
 
 if TYPE_CHECKING:
     from qn_bot.store.records import CampaignRecord
     from qn_bot.store.sql import Tx
-
-#: Steps that hold no answer of their own: they are in no synthesis and have no respondents.
-_NO_ANSWER = frozenset({StepKind.INFO, StepKind.CONSENT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +44,7 @@ class Participation:
 
 
 def asks_consent(flow: Flow) -> bool:
-    return any(step.kind is StepKind.CONSENT for step in flow.steps)
+    return any(KINDS.of(step).asks_consent for step in flow.steps)
 
 
 def _consented(consent_required: bool) -> list[ColumnElement[bool]]:
@@ -156,7 +154,8 @@ async def section_respondents(
 
 def answer_steps(flow: Flow) -> list[Step]:
     """The steps a synthesis has a section for."""
-    return [step for step in flow.steps if step.kind not in _NO_ANSWER]
+    # Info and consent steps hold no answer: they are in no synthesis and have no respondents.
+    return [step for step in flow.steps if KINDS.of(step).stores_answers]
 
 
 async def campaign_disclosure(

@@ -8,27 +8,15 @@ store (:mod:`qn_bot.participants`), never from the items at hand: the page may h
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from qn_bot.disclosure import Disclosure
-from qn_bot.flows.format import Flow, Step, StepKind
+from qn_bot.flows.format import Flow, Step
+from qn_bot.flows.kinds import KINDS
+from qn_bot.i18n import default_catalog
 from qn_bot.store.records import CampaignRecord, ItemRecord
-
-_MONTHS_FR = (
-    "janvier", "février", "mars", "avril", "mai", "juin",
-    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-)  # fmt: skip
-_MONTHS_EN = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
-
-_TEXT_KINDS = frozenset({StepKind.LIST, StepKind.TEXT})
-_CHOICE_KINDS = frozenset({StepKind.CHOICE, StepKind.MULTICHOICE})
-_NUMBER_KINDS = frozenset({StepKind.SCALE, StepKind.NUMBER})
-_SKIPPED_KINDS = frozenset({StepKind.INFO, StepKind.CONSENT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +29,7 @@ class Bullet:
 @dataclass(frozen=True, slots=True)
 class Section:
     step_id: str
-    kind: StepKind
+    kind: str  # a name in qn_bot.flows.kinds.KINDS
     heading: str
     # Set only on the first section of a part, so renderers print each part heading once.
     part: str | None
@@ -65,20 +53,21 @@ class Synthesis:
 
 
 def format_date_fr(d: date) -> str:
-    # French writes the first day of a month as an ordinal: « 1er mai ».
-    day = "1er" if d.day == 1 else str(d.day)
-    return f"{day} {_MONTHS_FR[d.month - 1]} {d.year}"
+    return format_date(d, "fr")
 
 
 def format_date_en(d: date) -> str:
-    return f"{d.day} {_MONTHS_EN[d.month - 1]} {d.year}"
+    return format_date(d, "en")
 
 
 def format_date(d: date, language: str) -> str:
     """A long date in ``language``; French for any language we have no month names for."""
     if isinstance(d, datetime):
         d = utc(d).date()
-    return format_date_en(d) if language == "en" else format_date_fr(d)
+    t = default_catalog().t
+    # French writes the first day of a month as an ordinal: « 1er mai ».
+    day = t(language, "date_first_day") if d.day == 1 else str(d.day)
+    return t(language, "date_long", day=day, month=t(language, f"month_{d.month}"), year=d.year)
 
 
 def utc(d: datetime) -> datetime:
@@ -88,14 +77,6 @@ def utc(d: datetime) -> datetime:
 
 def step_heading(step: Step, language: str) -> str:
     return (step.section or step.prompt).get(language)
-
-
-def format_number(value: float, language: str) -> str:
-    """At most two decimals, no trailing zeros, a decimal comma in French."""
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    if text == "-0":
-        text = "0"
-    return text.replace(".", ",") if language != "en" else text
 
 
 def build_synthesis(
@@ -123,7 +104,7 @@ def build_synthesis(
             if part != current_part:
                 current_part = part
                 pending_part = part
-        if step.kind in _SKIPPED_KINDS:
+        if not KINDS.of(step).stores_answers:
             # A part declared on an info step still heads the next section shown.
             continue
         answers = by_step.get(step.id, [])
@@ -157,54 +138,7 @@ def build_synthesis(
 
 
 def _bullets(step: Step, items: Sequence[ItemRecord], language: str) -> tuple[Bullet, ...]:
-    if step.kind in _TEXT_KINDS:
+    kind = KINDS.of(step)
+    if kind.free_text:
         return tuple(Bullet(i.text, i.signature) for i in items)
-    if step.kind in _CHOICE_KINDS:
-        return tuple(Bullet(text) for text in _choice_bullets(step, items, language))
-    if step.kind in _NUMBER_KINDS:
-        return tuple(Bullet(text) for text in _number_bullets(items, language))
-    return ()
-
-
-def _choice_ids(value: object) -> Iterable[str]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list | tuple):
-        # A participant counts once per choice even if a value repeats an id.
-        return dict.fromkeys(v for v in value if isinstance(v, str))
-    return ()
-
-
-def _choice_bullets(step: Step, items: Sequence[ItemRecord], language: str) -> tuple[str, ...]:
-    counts: dict[str, int] = {}
-    for item in items:
-        for choice_id in _choice_ids(item.value):
-            counts[choice_id] = counts.get(choice_id, 0) + 1
-    # Flow order, as the seed numbers its means 1) to 5); ids the flow no longer has are dropped.
-    return tuple(
-        f"{c.label.get(language)} ({counts[c.id]})" for c in step.choices if counts.get(c.id)
-    )
-
-
-def _number_of(item: ItemRecord) -> float | None:
-    value = item.value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    try:
-        return float(item.text.replace("\u202f", "").replace(" ", "").replace(",", "."))
-    except ValueError:
-        return None
-
-
-def _number_bullets(items: Sequence[ItemRecord], language: str) -> tuple[str, ...]:
-    numbers = [n for n in (_number_of(i) for i in items) if n is not None and n == n]
-    if not numbers:
-        return ()
-    count = len(numbers)
-    mean = format_number(sum(numbers) / count, language)
-    low, high = format_number(min(numbers), language), format_number(max(numbers), language)
-    if language == "en":
-        answers = "1 answer" if count == 1 else f"{count} answers"
-        return (f"{answers} · mean {mean} · min {low} · max {high}",)
-    answers = f"{count} réponse" if count <= 1 else f"{count} réponses"
-    return (f"{answers} · moyenne {mean} · min {low} · max {high}",)
+    return tuple(Bullet(text) for text in kind.summary(step, items, language))

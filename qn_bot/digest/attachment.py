@@ -22,7 +22,9 @@ from qn_bot.digest.queries import StepCounts, latest_items, step_items
 from qn_bot.disclosure import Disclosure
 from qn_bot.domain import Attachment
 from qn_bot.export import render_html
-from qn_bot.flows.format import Flow, StepKind
+from qn_bot.flows.format import Flow
+from qn_bot.flows.kinds import KINDS
+from qn_bot.i18n import default_catalog
 from qn_bot.participants import campaign_disclosure, campaign_participants, count_participants
 from qn_bot.store.records import CampaignRecord, ItemRecord, RevisionRecord
 from qn_bot.store.sql import Tx
@@ -30,17 +32,6 @@ from qn_bot.synthesis import Bullet, Synthesis, build_synthesis, utc
 
 FULL_MAX_ITEMS = 10_000
 SECTION_CAP = 1_000
-
-_NOTE = {
-    "fr": (
-        "[…] {count} contribution(s) plus ancienne(s) ne figurent pas dans cette pièce jointe ; "
-        "la synthèse complète s'obtient avec « qn-bot export {slug} --format html »."
-    ),
-    "en": (
-        "[…] {count} earlier contribution(s) are not in this attachment; "
-        "the full synthesis is produced by “qn-bot export {slug} --format html”."
-    ),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +80,7 @@ async def load_synthesis_source(
     for step_id in texts:
         if disclosure.shows(step_id):  # a withheld section needs its count only
             chosen += await latest_items(tx, campaign.id, step_id, SECTION_CAP)
-    skipped = {StepKind.INFO, StepKind.CONSENT}
-    others = [s.id for s in flow.steps if s.id not in texts and s.kind not in skipped]
+    others = [s.id for s in flow.steps if s.id not in texts and KINDS.of(s).stores_answers]
     chosen += await step_items(tx, campaign.id, others)
     chosen.sort(key=lambda i: (utc(i.created_at), i.id))
     totals = CampaignTotals(counts.total_per_step, counts.updated_at)
@@ -98,18 +88,21 @@ async def load_synthesis_source(
 
 
 def _capped(s: Synthesis, source: SynthesisSource, totals: CampaignTotals) -> Synthesis:
-    note = _NOTE.get(s.language, _NOTE["fr"])
     sections = []
     for section in s.sections:
         total = totals.per_step.get(section.step_id, 0)
-        if section.kind in (StepKind.LIST, StepKind.TEXT):
+        if KINDS[section.kind].free_text:
             if total and not source.disclosure.shows(section.step_id):
                 # None of its items were loaded: the campaign's count is what it shows.
                 section = dataclasses.replace(section, count=total, withheld=True, bullets=())
             elif total > len(section.bullets):
                 left = total - len(section.bullets)
                 bullets = (
-                    Bullet(note.format(count=left, slug=source.campaign.slug)),
+                    Bullet(
+                        default_catalog().t(
+                            s.language, "attachment_note", count=left, slug=source.campaign.slug
+                        )
+                    ),
                     *section.bullets,
                 )
                 section = dataclasses.replace(section, bullets=bullets)

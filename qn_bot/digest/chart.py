@@ -16,11 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from qn_bot.digest.model import CampaignDigest
+from qn_bot.i18n import default_catalog
 
-_LABELS = {
-    "fr": {"title": "Nouvelles contributions par semaine", "week": "Semaine du", "none": "Aucune"},
-    "en": {"title": "New contributions per week", "week": "Week of", "none": "None"},
-}
 MAX_LEGEND = 42  # characters of a section heading in the legend
 
 
@@ -39,7 +36,7 @@ def render_chart(
     digest: CampaignDigest, language: str = "fr", timezone: str = "UTC", *, dpi: int = 100
 ) -> bytes:
     """A stacked bar per week (oldest left), one colour per section with new items."""
-    labels = _LABELS.get(language, _LABELS["fr"])
+    labels = default_catalog().table(language, "chart_")
     zone = ZoneInfo(timezone)
     weeks = digest.weeks
     # Only sections that got something in the charted weeks: twelve empty legend rows help no one.

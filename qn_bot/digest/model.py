@@ -28,7 +28,8 @@ from qn_bot.digest.themes import (
     words,
 )
 from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS, strictest
-from qn_bot.flows.format import Flow, Step, StepKind
+from qn_bot.flows.format import Flow, Step
+from qn_bot.flows.kinds import KINDS
 from qn_bot.participants import (
     Participation,
     completed_between,
@@ -40,7 +41,6 @@ from qn_bot.synthesis import step_heading, utc
 
 #: How many new items a section lists before "… et N autres".
 DEFAULT_CAP = 5
-_TEXT_KINDS = frozenset({StepKind.LIST, StepKind.TEXT})
 
 __all__ = [  # the text analysis lives in qn_bot.digest.themes; these names stay importable here
     "MAX_THEMES",
@@ -165,7 +165,7 @@ def _completions(people: Sequence[Participation], period: Period) -> int:
 
 
 def text_steps(flow: Flow) -> list[Step]:
-    return [step for step in flow.steps if step.kind in _TEXT_KINDS]
+    return [step for step in flow.steps if KINDS.of(step).free_text]
 
 
 def campaign_facts(
@@ -247,7 +247,7 @@ def build_campaign_digest(
         if step.part is not None and step.part.get(lang) != current_part:
             current_part = step.part.get(lang)
             pending_part = current_part
-        if step.kind not in _TEXT_KINDS:
+        if not KINDS.of(step).free_text:
             continue  # a part declared on a choice or info step heads the next text section
         count = data.new_per_step.get(step.id, 0)
         if not count:

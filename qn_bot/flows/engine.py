@@ -6,8 +6,6 @@ persists the events and the new state in one transaction, then sends the replies
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,8 +13,6 @@ from datetime import datetime
 from qn_bot.domain import Button, ButtonKind, OutboundMessage
 from qn_bot.flows.events import (
     Completed,
-    ConsentGiven,
-    ConsentRefused,
     Event,
     ItemAdded,
     ItemDeleted,
@@ -26,10 +22,12 @@ from qn_bot.flows.events import (
     Say,
 )
 from qn_bot.flows.expr import Value
-from qn_bot.flows.format import Flow, Step, StepKind
+from qn_bot.flows.format import Flow, Step
+from qn_bot.flows.kinds import KINDS, fold
+from qn_bot.flows.kinds.number import fmt as _fmt
 from qn_bot.flows.state import AnswerValue, Item, Mode, SessionState, Status
 from qn_bot.i18n import Catalog
-from qn_bot.text import is_blank, normalize, quote, shorten, split_items
+from qn_bot.text import is_blank, normalize, quote, shorten
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,24 +69,13 @@ REVIEW_LABEL_WIDTH = 70
 _DONE = "done"
 _ITEM_PREFIX = "item:"
 _MENU_EDIT, _MENU_DELETE, _MENU_BACK = "edit", "delete", "back"
-_CONSENT_ACCEPT, _CONSENT_REFUSE = "accept", "refuse"
-_YES_WORDS = frozenset({"oui", "yes", "ok", "d'accord", "j'accepte", "i agree", "accept"})
-_NO_WORDS = frozenset({"non", "no", "refuse", "je refuse", "i refuse"})
 #: Commands that settle the question on screen, as an answer does.
 _ANSWERING_COMMANDS = frozenset({"suivant", "passer"})
 _ITEM_EVENTS = (ItemAdded, ItemRevised, ItemDeleted)
 
 
-_DECORATION_RE = re.compile(r"^[^\w'\"(«]+|[^\w'\")».?!]+$")
-
-
-def _fold(text: str) -> str:
-    """Case-, accent- and space-insensitive form used to match typed labels."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    # Labels carry decorations ("✅ Valider", "Suivant ➡") that nobody types.
-    bare = _DECORATION_RE.sub("", bare.replace("’", "'"))
-    return " ".join(bare.split())
+#: Kinds match typed labels with it too (qn_bot.flows.kinds.base).
+_fold = fold
 
 
 class Engine:
@@ -197,11 +184,7 @@ class Engine:
             items = state.items_of(step.id)
             if not items:
                 continue
-            if step.kind is StepKind.LIST:
-                values[step.id] = tuple(item.text for _, item in items)
-            else:
-                item = items[0][1]
-                values[step.id] = item.text if item.value is None else item.value
+            values[step.id] = KINDS.of(step).value([item for _, item in items])
         return values
 
     # ------------------------------------------------------------------ navigation
@@ -216,7 +199,7 @@ class Engine:
                 break  # closing info steps come after the review, from _complete
             if not self._applies(step, state):
                 continue
-            if step.kind is StepKind.INFO:
+            if not KINDS.of(step).is_question:
                 self._say(out, state, None, text=self._text_of(step, state))
                 continue
             history = state.history
@@ -227,7 +210,7 @@ class Engine:
             )
             self._ask(step, state, out)
             return state
-        if state.reviewed or not any(s.is_question for s in self.flow.steps):
+        if state.reviewed or not any(KINDS.of(s).is_question for s in self.flow.steps):
             return self._complete(state, out)
         history = state.history if state.step_id is None else (*state.history, state.step_id)
         state = state.evolve(step_id=None, review_final=True, history=history, pending_choices=())
@@ -283,9 +266,10 @@ class Engine:
         the flow) that applies but was never passed: its condition became true afterwards."""
         frontier = len(self.flow.steps) if state.step_id is None else self.flow.index(state.step_id)
         for step in self.flow.steps[:frontier]:
+            kind = KINDS.of(step)
             if (
-                step.is_question
-                and step.kind is not StepKind.CONSENT
+                kind.is_question
+                and kind.revisitable
                 and step.id not in state.history
                 and self._applies(step, state)
             ):
@@ -329,11 +313,13 @@ class Engine:
         return self._enter_next(state.evolve(step_id=None), out, after=self.flow.index(step_id))
 
     def _last_question_index(self) -> int:
-        return max((i for i, s in enumerate(self.flow.steps) if s.is_question), default=-1)
+        return max(
+            (i for i, s in enumerate(self.flow.steps) if KINDS.of(s).is_question), default=-1
+        )
 
     def _complete(self, state: SessionState, out: list[Event]) -> SessionState:
         for step in self.flow.steps[self._last_question_index() + 1 :]:
-            if step.kind is StepKind.INFO and self._applies(step, state):
+            if not KINDS.of(step).is_question and self._applies(step, state):
                 self._say(out, state, None, text=self._text_of(step, state))
         state = state.evolve(
             status=Status.COMPLETED, mode=Mode.ASK, step_id=None, review_final=False, reviewed=True
@@ -392,7 +378,7 @@ class Engine:
         if name == "suivant":
             return self._next(step, state, out)
         if name == "passer":
-            if step.kind is StepKind.CONSENT or step.required or step.min_items > 0:
+            if not KINDS.of(step).skippable(step):
                 self._say(out, state, "cannot_skip")
                 return state
             return self._advance(state.evolve(pending_choices=()), out)
@@ -400,23 +386,7 @@ class Engine:
         return state
 
     def _next(self, step: Step, state: SessionState, out: list[Event]) -> SessionState:
-        answered = bool(state.items_of(step.id))
-        if step.kind is StepKind.LIST:
-            count = len(state.items_of(step.id))
-            if count < step.min_items:
-                self._say(out, state, "list_min_items", min=step.min_items, count=count)
-                return state
-            return self._advance(state, out)
-        if step.kind is StepKind.MULTICHOICE and state.pending_choices:
-            return self._store_single(step, state, state.pending_choices, out)
-        if step.kind is StepKind.CONSENT:
-            self._say(out, state, "consent_needed")
-            self._ask(step, state, out)
-            return state
-        if not answered and step.required:
-            self._say(out, state, "answer_required")
-            return state
-        return self._advance(state, out)
+        return KINDS.of(step).on_next(self, step, state, out)
 
     def _back(self, state: SessionState, out: list[Event]) -> SessionState:
         if state.return_to_review:
@@ -424,7 +394,7 @@ class Engine:
         history = list(state.history)
         while history:
             previous = self.flow.step(history.pop())
-            if previous.kind is StepKind.CONSENT:
+            if not KINDS.of(previous).revisitable:
                 continue  # consent cannot be revisited: /oublier is the way out
             if not self._applies(previous, state):
                 continue
@@ -490,41 +460,7 @@ class Engine:
             return self._choice(state, choice, out)
         assert state.step_id is not None
         step = self.flow.step(state.step_id)
-        kind = step.kind
-        if kind is StepKind.LIST:
-            return self._add_list_items(step, state, text, out)
-        if kind is StepKind.TEXT:
-            if len(text) > step.max_length:
-                self._say(out, state, "too_long", length=len(text), max=step.max_length)
-                return state
-            return self._store_single(step, state, None, out, text=text)
-        if kind is StepKind.NUMBER:
-            return self._number(step, state, text, out)
-        if kind is StepKind.MULTICHOICE:
-            ids = self._match_many(step, state, text)
-            if not ids:
-                self._say(out, state, "choice_not_understood")
-                self._ask(step, state, out)
-                return state
-            return self._store_single(step, state, ids, out)
-        # choice, scale, consent: one of the offered buttons, typed
-        choice = self._match(self._step_buttons(step, state), text)
-        if choice is None and kind is StepKind.CONSENT:
-            folded = _fold(text)
-            choice = (
-                _CONSENT_ACCEPT
-                if folded in _YES_WORDS
-                else _CONSENT_REFUSE
-                if folded in _NO_WORDS
-                else None
-            )
-        if choice is None and kind is StepKind.SCALE:
-            return self._number(step, state, text, out)
-        if choice is None:
-            self._say(out, state, "choice_not_understood")
-            self._ask(step, state, out)
-            return state
-        return self._choice(state, choice, out)
+        return KINDS.of(step).on_text(self, step, state, text, out)
 
     def _choice(self, state: SessionState, choice_id: str, out: list[Event]) -> SessionState:
         if state.mode in (Mode.REVIEW, Mode.ITEM_MENU, Mode.ITEM_EDIT):
@@ -536,89 +472,7 @@ class Engine:
             self._say(out, state, "stale_button")
             self._ask(step, state, out)
             return state
-        if step.kind is StepKind.CONSENT:
-            if choice_id == _CONSENT_ACCEPT:
-                out.append(ConsentGiven(self.flow.version))
-                state = state.evolve(consent_version=self.flow.version)
-                self._say(out, state, "consent_thanks")
-                return self._advance(state, out)
-            for seq, _ in sorted(state.items.items()):
-                out.append(ItemDeleted(seq))
-            out.append(ConsentRefused())
-            state = state.evolve(status=Status.REFUSED, items={}, step_id=None, mode=Mode.ASK)
-            self._say(out, state, "consent_refused")
-            return state
-        if step.kind is StepKind.MULTICHOICE:
-            pending = list(state.pending_choices)
-            if choice_id in pending:
-                pending.remove(choice_id)
-            else:
-                pending.append(choice_id)
-            state = state.evolve(pending_choices=tuple(pending))
-            labels = ", ".join(self._choice_label(step, cid, state) for cid in pending) or "—"
-            self._say(
-                out,
-                state,
-                "multichoice_selected",
-                selection=labels,
-                buttons=self._step_buttons(step, state),
-            )
-            return state
-        if step.kind is StepKind.SCALE:
-            return self._store_single(step, state, int(choice_id), out, text=choice_id)
-        return self._store_single(step, state, choice_id, out)
-
-    def _add_list_items(
-        self, step: Step, state: SessionState, text: str, out: list[Event]
-    ) -> SessionState:
-        items = split_items(text)
-        too_long = [item for item in items if len(item) > step.max_length]
-        if too_long:
-            self._say(out, state, "too_long", length=len(too_long[0]), max=step.max_length)
-            return state
-        if not items:
-            self._say(out, state, "empty_message")
-            return state
-        count = len(state.items_of(step.id))
-        room = step.max_items - count
-        if len(items) > room:
-            self._say(out, state, "list_too_many", room=room, max=step.max_items)
-            return state
-        new_items = dict(state.items)
-        seq = state.next_seq
-        for item_text in items:
-            new_items[seq] = Item(step.id, item_text)
-            out.append(ItemAdded(seq, step.id, item_text, None))
-            seq += 1
-        state = self._withdraw_inapplicable(state.evolve(items=new_items, next_seq=seq), out)
-        count += len(items)
-        if count >= step.max_items:
-            self._say(out, state, "list_full", max=step.max_items)
-            return self._advance(state, out)
-        key = "item_noted" if len(items) == 1 else "items_noted"
-        self._say(
-            out, state, key, added=len(items), count=count, buttons=self._list_buttons(step, state)
-        )
-        return state
-
-    def _number(self, step: Step, state: SessionState, text: str, out: list[Event]) -> SessionState:
-        raw = text.replace("\u202f", "").replace(" ", "").replace(",", ".")
-        try:
-            number = float(raw)
-        except ValueError:
-            number = float("nan")
-        if number != number or number in (float("inf"), float("-inf")):
-            self._say(out, state, "number_expected")
-            return state
-        if (step.integer or step.kind is StepKind.SCALE) and not number.is_integer():
-            self._say(out, state, "integer_expected")
-            return state
-        low, high = self._bounds(step)
-        if (low is not None and number < low) or (high is not None and number > high):
-            self._say(out, state, "number_out_of_range", min=_fmt(low), max=_fmt(high))
-            return state
-        value: int | float = int(number) if number.is_integer() else number
-        return self._store_single(step, state, value, out, text=_fmt(value))
+        return KINDS.of(step).on_choice(self, step, state, choice_id, out)
 
     def _store_single(
         self,
@@ -776,7 +630,7 @@ class Engine:
             item = state.items.get(seq)
             if item is not None:
                 step = self.flow.step(item.step_id)
-                if step.kind in (StepKind.LIST, StepKind.TEXT):
+                if KINDS.of(step).free_text:
                     state = state.evolve(mode=Mode.ITEM_MENU, selected=seq)
                     self._show_item_menu(state, out)
                     return state
@@ -847,7 +701,7 @@ class Engine:
         if len(text) > step.max_length:
             self._say(out, state, "too_long", length=len(text), max=step.max_length)
             return state
-        if text != item.text and step.kind in (StepKind.LIST, StepKind.TEXT):
+        if text != item.text and KINDS.of(step).free_text:
             items[inp.seq] = Item(item.step_id, text, item.value, item.revision + 1)
             out.append(ItemRevised(inp.seq, item.revision + 1, text, item.value))
             state = self._withdraw_inapplicable(state.evolve(items=items), out)
@@ -860,13 +714,6 @@ class Engine:
     def _text_of(self, step: Step, state: SessionState) -> str:
         return step.prompt.get(state.language)
 
-    def _bounds(self, step: Step) -> tuple[float | None, float | None]:
-        if step.kind is StepKind.SCALE:
-            low = 1 if step.min_value is None else step.min_value
-            high = 5 if step.max_value is None else step.max_value
-            return low, high
-        return step.min_value, step.max_value
-
     def _choice_label(
         self, step: Step, choice_id: str, state: SessionState, default: bool = False
     ) -> str:
@@ -874,51 +721,8 @@ class Engine:
         choice = step.choice(choice_id)
         return choice.label.get(language) if choice else choice_id
 
-    def _list_buttons(self, step: Step, state: SessionState) -> tuple[Button, ...]:
-        t = self.catalog.t
-        buttons = [Button(ButtonKind.COMMAND, "suivant", t(state.language, "button_next"))]
-        if step.examples.get(state.language):
-            buttons.append(
-                Button(ButtonKind.COMMAND, "exemple", t(state.language, "button_examples"))
-            )
-        return tuple(buttons)
-
     def _step_buttons(self, step: Step, state: SessionState) -> tuple[Button, ...]:
-        t = self.catalog.t
-        lang = state.language
-        if step.kind is StepKind.CONSENT:
-            if step.choices:
-                return tuple(
-                    Button(ButtonKind.CHOICE, c.id, c.label.get(lang)) for c in step.choices
-                )
-            return (
-                Button(ButtonKind.CHOICE, _CONSENT_ACCEPT, t(lang, "consent_accept")),
-                Button(ButtonKind.CHOICE, _CONSENT_REFUSE, t(lang, "consent_refuse")),
-            )
-        if step.kind in (StepKind.CHOICE, StepKind.MULTICHOICE):
-            marks = set(state.pending_choices)
-            buttons = [
-                Button(ButtonKind.CHOICE, c.id, ("✓ " if c.id in marks else "") + c.label.get(lang))
-                for c in step.choices
-            ]
-            if step.kind is StepKind.MULTICHOICE:
-                buttons.append(Button(ButtonKind.COMMAND, "suivant", t(lang, "button_validate")))
-            return tuple(buttons)
-        if step.kind is StepKind.SCALE:
-            low, high = self._bounds(step)
-            assert low is not None
-            assert high is not None
-            if high - low <= 10:
-                return tuple(
-                    Button(ButtonKind.CHOICE, str(v), str(v))
-                    for v in range(int(low), int(high) + 1)
-                )
-            return ()
-        if step.kind is StepKind.LIST:
-            return self._list_buttons(step, state)
-        if not step.required:
-            return (Button(ButtonKind.COMMAND, "passer", t(lang, "button_skip")),)
-        return ()
+        return KINDS.of(step).buttons(self, step, state)
 
     def _ask(self, step: Step, state: SessionState, out: list[Event]) -> None:
         lang = state.language
@@ -926,26 +730,9 @@ class Engine:
         parts = [step.prompt.get(lang)]
         if step.help is not None:
             parts.append(step.help.get(lang))
-        kind = step.kind
-        if kind is StepKind.LIST:
-            count = len(state.items_of(step.id))
-            parts.append(t(lang, "list_hint"))
-            if step.examples.get(lang):
-                parts.append(t(lang, "examples_hint"))
-            if count:
-                parts.append(t(lang, "list_already", count=count))
-        elif kind is StepKind.MULTICHOICE:
-            parts.append(t(lang, "multichoice_hint"))
-        elif kind is StepKind.SCALE:
-            low, high = self._bounds(step)
-            parts.append(t(lang, "scale_hint", min=_fmt(low), max=_fmt(high)))
-        elif kind is StepKind.NUMBER:
-            low, high = self._bounds(step)
-            if low is not None and high is not None:
-                parts.append(t(lang, "number_hint_range", min=_fmt(low), max=_fmt(high)))
-        elif kind is StepKind.TEXT and not step.required:
-            parts.append(t(lang, "text_hint_optional"))
-        if kind in (StepKind.TEXT, StepKind.CHOICE, StepKind.SCALE, StepKind.NUMBER):
+        kind = KINDS.of(step)
+        parts += kind.hints(self, step, state)
+        if kind.recalls_answer:
             existing = state.items_of(step.id)
             if existing:
                 parts.append(t(lang, "current_answer", answer=existing[0][1].text))
@@ -983,38 +770,10 @@ class Engine:
             return choices[int(stripped) - 1].value
         return None
 
-    def _match_many(self, step: Step, state: SessionState, text: str) -> tuple[str, ...]:
-        buttons = tuple(b for b in self._step_buttons(step, state) if b.kind is ButtonKind.CHOICE)
-        tokens = [tok for tok in re.split(r"[,;\n]+", text) if tok.strip()]
-        chosen: list[str] = []
-        for token in tokens:
-            match = self._match(buttons, token)
-            if match is None:
-                parts = token.split()
-                if parts and all(p.strip(".)").isdigit() for p in parts):
-                    matches = [self._match(buttons, p) for p in parts]
-                    if any(m is None for m in matches):
-                        return ()
-                    chosen.extend(m for m in matches if m is not None)
-                    continue
-                return ()
-            chosen.append(match)
-        return tuple(dict.fromkeys(chosen))
-
 
 def _screen(state: SessionState) -> tuple[object, ...]:
     """What the citizen has in front of them; when it changes, it was shown anew."""
     return (state.status, state.mode, state.step_id, state.selected, state.review_final)
-
-
-def _fmt(value: float | int | str | tuple[str, ...] | None) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if value is None:
-        return ""
-    if isinstance(value, tuple):
-        return ", ".join(value)
-    return str(value)
 
 
 def engines_for(flows: Mapping[str, Flow], catalog: Catalog) -> dict[str, Engine]:

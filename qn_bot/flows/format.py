@@ -11,6 +11,8 @@ from qn_bot.flows.expr import Expr
 
 
 class StepKind(enum.StrEnum):
+    """The built-in kinds' names; each kind's behaviour is in qn_bot.flows.kinds."""
+
     INFO = "info"
     CONSENT = "consent"
     TEXT = "text"
@@ -19,10 +21,6 @@ class StepKind(enum.StrEnum):
     MULTICHOICE = "multichoice"
     SCALE = "scale"
     NUMBER = "number"
-
-
-#: Kinds that ask the citizen something (info shows text and moves on).
-QUESTION_KINDS = frozenset(StepKind) - {StepKind.INFO}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +46,7 @@ class Choice:
 @dataclass(frozen=True, slots=True)
 class Step:
     id: str
-    kind: StepKind
+    kind: str  # a name in qn_bot.flows.kinds.KINDS: a StepKind for the built-in kinds
     prompt: Localized
     section: Localized | None = None
     part: Localized | None = None  # a heading above sections in syntheses ("2 – Expérimenter…")
@@ -70,10 +68,6 @@ class Step:
             if c.id == choice_id:
                 return c
         return None
-
-    @property
-    def is_question(self) -> bool:
-        return self.kind in QUESTION_KINDS
 
 
 @dataclass(frozen=True, slots=True)

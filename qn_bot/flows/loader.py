@@ -16,6 +16,7 @@ from types import MappingProxyType
 from qn_bot.errors import FlowError, FlowProblem
 from qn_bot.flows import expr
 from qn_bot.flows.format import Choice, Flow, Localized, Step, StepKind
+from qn_bot.flows.kinds import KINDS, StepKindBase
 
 TOP_LEVEL_KEYS = ("id", "version", "languages", "title", "description", "steps")
 STEP_KEYS = (
@@ -38,23 +39,8 @@ STEP_KEYS = (
 )
 CHOICE_KEYS = ("id", "label")
 
-#: Which step kinds each optional key makes sense for; keys absent here apply to every kind.
-KEY_KINDS: Mapping[str, frozenset[StepKind]] = MappingProxyType(
-    {
-        "examples": frozenset(StepKind) - {StepKind.INFO, StepKind.CONSENT},
-        "choices": frozenset({StepKind.CHOICE, StepKind.MULTICHOICE, StepKind.CONSENT}),
-        "when": frozenset(StepKind) - {StepKind.CONSENT},
-        "required": frozenset(
-            {StepKind.TEXT, StepKind.CHOICE, StepKind.MULTICHOICE, StepKind.SCALE, StepKind.NUMBER}
-        ),
-        "min_items": frozenset({StepKind.LIST}),
-        "max_items": frozenset({StepKind.LIST}),
-        "max_length": frozenset({StepKind.LIST, StepKind.TEXT}),
-        "min": frozenset({StepKind.SCALE, StepKind.NUMBER}),
-        "max": frozenset({StepKind.SCALE, StepKind.NUMBER}),
-        "integer": frozenset({StepKind.NUMBER}),
-    }
-)
+#: Keys every kind takes; the others are each kind's own (``keys`` in qn_bot.flows.kinds).
+COMMON_KEYS = frozenset({"id", "kind", "prompt", "section", "part", "help"})
 
 STEP_ID_RE = re.compile(r"[a-z][a-z0-9_]*")
 FLOW_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -63,16 +49,17 @@ LANGUAGE_RE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
 MAX_ID_LENGTH = 64
 MAX_ITEMS_LIMIT = 1000
 MAX_LENGTH_LIMIT = 10_000
-SCALE_DEFAULT = (1, 5)
-MAX_SCALE_SPAN = 20  # each point becomes a button; more would not fit any chat client
-CONSENT_CHOICE_IDS = ("accept", "refuse")
 
 # format.py owns the defaults; read them from a throwaway step rather than repeat them here.
 _DEFAULTS = Step(id="x", kind=StepKind.INFO, prompt=Localized.of(x="x"))
 
 
-def _kinds_text(kinds: frozenset[StepKind]) -> str:
-    return ", ".join(k.value for k in StepKind if k in kinds)
+def _kinds_text(kinds: list[str]) -> str:
+    return ", ".join(kinds)
+
+
+def _kinds_taking(key: str) -> list[str]:
+    return [kind.name for kind in KINDS if key in kind.keys]
 
 
 def _listing(items: tuple[str, ...] | list[str]) -> str:
@@ -286,7 +273,8 @@ class _Checker:
         questions: list[str] = []
         consent: str | None = None
         for step in built:
-            if step.kind is StepKind.CONSENT:
+            kind = KINDS.of(step)
+            if kind.asks_consent:
                 if consent is not None:
                     self.problem(
                         step.id, f"a flow has only one consent step ({consent!r} is the first)"
@@ -299,7 +287,7 @@ class _Checker:
                         f"(asked before it: {asked}); only info steps may precede it",
                     )
                 consent = consent if consent is not None else step.id
-            elif step.is_question:
+            elif kind.is_question:
                 questions.append(step.id)
 
     def step(
@@ -327,24 +315,24 @@ class _Checker:
                 f"starting with a letter, at most {MAX_ID_LENGTH} characters",
             )
 
-        kind: StepKind | None = None
+        kind: StepKindBase | None = None
         raw_kind = raw.get("kind")
         if "kind" in raw:
-            if isinstance(raw_kind, str) and raw_kind in {k.value for k in StepKind}:
-                kind = StepKind(raw_kind)
+            if isinstance(raw_kind, str) and raw_kind in KINDS:
+                kind = KINDS[raw_kind]
             else:
                 self.problem(
                     label,
-                    f"kind {raw_kind!r} is not one of {_kinds_text(frozenset(StepKind))}",
+                    f"kind {raw_kind!r} is not one of {_kinds_text(list(KINDS.names()))}",
                 )
 
         if kind is not None:
-            for key, kinds in KEY_KINDS.items():
-                if key in raw and kind not in kinds:
+            for key in STEP_KEYS:
+                if key in raw and key not in COMMON_KEYS and key not in kind.keys:
                     self.problem(
                         label,
-                        f"{key!r} does not apply to a {kind.value} step "
-                        f"(only to {_kinds_text(kinds)})",
+                        f"{key!r} does not apply to a {kind.name} step "
+                        f"(only to {_kinds_text(_kinds_taking(key))})",
                     )
 
         texts: dict[str, Localized | None] = {}
@@ -353,11 +341,18 @@ class _Checker:
                 texts[key] = self.localized(raw[key], label, key)
 
         choices = self.choices(raw, label, kind)
+        if kind is not None:
+            kind.check(self, raw, label)
         required = self.flag(raw, "required", label, default=_DEFAULTS.required)
         integer = self.flag(raw, "integer", label, default=_DEFAULTS.integer)
         min_items, max_items, max_length = self.sizes(raw, label)
-        min_value, max_value = self.bounds(raw, label, kind)
-        examples = self.examples(raw, label, max_length if kind in _LENGTH_KINDS else None)
+        min_value, max_value = (
+            kind.bounds_from(self, raw, label)
+            if kind is not None
+            else self.number_bounds(raw, label)
+        )
+        takes_length = kind is not None and "max_length" in kind.keys
+        examples = self.examples(raw, label, max_length if takes_length else None)
         when = self.when(raw, label, kind, earlier, all_ids)
 
         if len(self.problems) > before:
@@ -368,7 +363,7 @@ class _Checker:
         assert prompt is not None
         return Step(
             id=step_id,
-            kind=kind,
+            kind=kind.name,
             prompt=prompt,
             section=texts.get("section"),
             part=texts.get("part"),
@@ -415,32 +410,11 @@ class _Checker:
             self.problem(label, f"min_items ({min_items}) is greater than max_items ({max_items})")
         return min_items, max_items, max_length
 
-    def bounds(
-        self, raw: dict[str, object], label: str, kind: StepKind | None
+    def number_bounds(
+        self, raw: dict[str, object], label: str
     ) -> tuple[float | None, float | None]:
         low = raw.get("min")
         high = raw.get("max")
-        if kind is StepKind.SCALE:
-            low = SCALE_DEFAULT[0] if low is None else low
-            high = SCALE_DEFAULT[1] if high is None else high
-            ok = True
-            for key, value in (("min", low), ("max", high)):
-                if not _is_int(value):
-                    self.problem(label, f"{key} of a scale must be an integer, not {value!r}")
-                    ok = False
-            if not ok:
-                return None, None
-            assert isinstance(low, int)
-            assert isinstance(high, int)
-            if low >= high:
-                self.problem(label, f"min ({low}) must be less than max ({high})")
-            elif high - low > MAX_SCALE_SPAN:
-                self.problem(
-                    label,
-                    f"a scale offers at most {MAX_SCALE_SPAN + 1} points; "
-                    f"{low}..{high} has {high - low + 1}",
-                )
-            return low, high
         checked: list[float | None] = []
         for key, value in (("min", low), ("max", high)):
             if value is None:
@@ -513,13 +487,13 @@ class _Checker:
         return MappingProxyType(result)
 
     def choices(
-        self, raw: dict[str, object], label: str, kind: StepKind | None
+        self, raw: dict[str, object], label: str, kind: StepKindBase | None
     ) -> tuple[Choice, ...]:
         value = raw.get("choices")
-        if kind in (StepKind.CHOICE, StepKind.MULTICHOICE) and (value is None or value == []):
-            self.problem(label, f"a {kind.value} step needs a non-empty 'choices' list")
+        if kind is not None and kind.answers_with_choice_ids and (value is None or value == []):
+            self.problem(label, f"a {kind.name} step needs a non-empty 'choices' list")
             return ()
-        if value is None or value == [] or kind not in KEY_KINDS["choices"]:
+        if value is None or value == [] or kind is None or "choices" not in kind.keys:
             return ()
         if not isinstance(value, list):
             self.problem(label, f"choices must be an array of tables, not {_type_name(value)}")
@@ -555,25 +529,17 @@ class _Checker:
             text = self.localized(item["label"], label, f"{name} label")
             if isinstance(choice_id, str) and text is not None:
                 built.append(Choice(choice_id, text))
-        if kind is StepKind.CONSENT and sorted(seen) != sorted(CONSENT_CHOICE_IDS):
-            self.problem(
-                label,
-                "a consent step gives either no choices (the bot's own accept/refuse labels) "
-                "or exactly two, with ids 'accept' and 'refuse'",
-            )
-        elif kind is StepKind.CONSENT and len(value) != len(CONSENT_CHOICE_IDS):
-            self.problem(label, "a consent step gives exactly two choices, 'accept' and 'refuse'")
         return tuple(built)
 
     def when(
         self,
         raw: dict[str, object],
         label: str,
-        kind: StepKind | None,
+        kind: StepKindBase | None,
         earlier: Mapping[str, Step | None],
         all_ids: list[str],
     ) -> expr.Expr | None:
-        if "when" not in raw or kind is StepKind.CONSENT:
+        if "when" not in raw or (kind is not None and "when" not in kind.keys):
             return None  # a `when` on a consent step was reported with the other key checks
         source = raw["when"]
         if not isinstance(source, str):
@@ -599,7 +565,7 @@ class _Checker:
                 self.problem(label, f"when refers to unknown step {name!r}")
         for name, literal in condition.literal_comparisons():
             target = earlier.get(name)
-            if target is None or target.kind not in (StepKind.CHOICE, StepKind.MULTICHOICE):
+            if target is None or not KINDS.of(target).answers_with_choice_ids:
                 continue
             if target.choice(literal) is None:
                 ok = False
@@ -610,15 +576,12 @@ class _Checker:
                 )
         for name in sorted(condition.names()):
             target = earlier.get(name)
-            if target is not None and target.kind is StepKind.INFO:
+            if target is not None and not KINDS.of(target).is_question:
                 ok = False
                 self.problem(
                     label, f"when refers to step {name!r}, an info step, which never has an answer"
                 )
         return condition if ok else None
-
-
-_LENGTH_KINDS = KEY_KINDS["max_length"]
 
 
 # --- public API ---------------------------------------------------------------------------

@@ -289,7 +289,7 @@ async def test_close_by_facilitator_notifies_and_relancer_respects_stop(
 async def test_signing_replaces_the_pseudonym_in_exports_only_when_chosen(
     store: Store, clock: FixedClock, service: Service
 ) -> None:
-    from qn_bot.export import export_campaign
+    from qn_bot.exporters import export_campaign
 
     await new_campaign(store, clock, "signee")
     for user in ("ana", "ben"):

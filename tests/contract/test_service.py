@@ -24,7 +24,7 @@ from qn_bot.domain import (
     OutboundMessage,
     UserRef,
 )
-from qn_bot.export import export_campaign
+from qn_bot.exporters import export_campaign
 from qn_bot.flows.engine import Engine
 from qn_bot.flows.loader import load_flow_text
 from qn_bot.service import HandleResult, Service

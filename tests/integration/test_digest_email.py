@@ -37,7 +37,7 @@ from qn_bot.digest.send import (
 )
 from qn_bot.domain import Address, CampaignStatus, OutboundMessage, UserRef
 from qn_bot.errors import CampaignError
-from qn_bot.export import export_campaign
+from qn_bot.exporters import export_campaign
 from qn_bot.flows.format import Flow, StepKind
 from qn_bot.flows.loader import resolve_flow
 from qn_bot.outbox import OutboxWorker

@@ -17,7 +17,6 @@ from qn_bot.domain import Address, CampaignStatus, UserRef
 from qn_bot.errors import CampaignError
 from qn_bot.export import (
     FIELDS,
-    export_campaign,
     md_escape,
     render_csv,
     render_html,
@@ -25,6 +24,7 @@ from qn_bot.export import (
     render_markdown,
     revision_history,
 )
+from qn_bot.exporters import export_campaign
 from qn_bot.flows.format import Flow, StepKind
 from qn_bot.flows.loader import load_flow_text
 from qn_bot.store.migrate import upgrade
@@ -792,7 +792,7 @@ async def fill(store: Store, flow: Flow) -> None:
 async def test_export_campaign_formats(store: Store, flow: Flow, fmt: str) -> None:
     await fill(store, flow)
     async with store.transaction() as tx:
-        out = await export_campaign(tx, "mini-2030", fmt, None, NOW)  # type: ignore[arg-type]
+        out = await export_campaign(tx, "mini-2030", fmt, None, NOW)
     await store.close()
     assert SECRET_USER_ID not in out
     assert "telegram" not in out

@@ -21,7 +21,7 @@ from qn_bot.adapters.telegram.pacing import Pacer
 from qn_bot.app import Application, prepare_database
 from qn_bot.clock import utcnow
 from qn_bot.config import Config
-from qn_bot.export import export_campaign
+from qn_bot.exporters import export_campaign
 from tests.integration.processes import SLUG
 from tests.integration.telegram.harness import BotHub, Emulator, new_token
 

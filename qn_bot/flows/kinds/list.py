@@ -1,0 +1,100 @@
+"""``list``: several short items, one message each (a message of bullet lines is several), until
+/suivant; the method's most common question."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from qn_bot.domain import Button, ButtonKind
+from qn_bot.flows.events import ItemAdded
+from qn_bot.flows.format import StepKind
+from qn_bot.flows.kinds.base import StepKindBase
+from qn_bot.flows.state import Item
+from qn_bot.text import split_items
+
+if TYPE_CHECKING:
+    from qn_bot.flows.engine import Engine
+    from qn_bot.flows.events import Event
+    from qn_bot.flows.expr import Value
+    from qn_bot.flows.format import Step
+    from qn_bot.flows.state import SessionState
+
+
+class ListKind(StepKindBase):
+    name = StepKind.LIST
+    keys = frozenset({"examples", "when", "min_items", "max_items", "max_length"})
+    free_text = True
+
+    def answers_at_most(self, step: Step) -> int:
+        return step.max_items
+
+    def value(self, items: Sequence[Item]) -> Value:
+        return tuple(item.text for item in items)
+
+    def hints(self, engine: Engine, step: Step, state: SessionState) -> list[str]:
+        t = engine.catalog.t
+        lang = state.language
+        hints = [t(lang, "list_hint")]
+        if step.examples.get(lang):
+            hints.append(t(lang, "examples_hint"))
+        count = len(state.items_of(step.id))
+        if count:
+            hints.append(t(lang, "list_already", count=count))
+        return hints
+
+    def buttons(self, engine: Engine, step: Step, state: SessionState) -> tuple[Button, ...]:
+        t = engine.catalog.t
+        buttons = [Button(ButtonKind.COMMAND, "suivant", t(state.language, "button_next"))]
+        if step.examples.get(state.language):
+            buttons.append(
+                Button(ButtonKind.COMMAND, "exemple", t(state.language, "button_examples"))
+            )
+        return tuple(buttons)
+
+    def on_next(
+        self, engine: Engine, step: Step, state: SessionState, out: list[Event]
+    ) -> SessionState:
+        count = len(state.items_of(step.id))
+        if count < step.min_items:
+            engine._say(out, state, "list_min_items", min=step.min_items, count=count)
+            return state
+        return engine._advance(state, out)
+
+    def on_text(
+        self, engine: Engine, step: Step, state: SessionState, text: str, out: list[Event]
+    ) -> SessionState:
+        items = split_items(text)
+        too_long = [item for item in items if len(item) > step.max_length]
+        if too_long:
+            engine._say(out, state, "too_long", length=len(too_long[0]), max=step.max_length)
+            return state
+        if not items:
+            engine._say(out, state, "empty_message")
+            return state
+        count = len(state.items_of(step.id))
+        room = step.max_items - count
+        if len(items) > room:
+            engine._say(out, state, "list_too_many", room=room, max=step.max_items)
+            return state
+        new_items = dict(state.items)
+        seq = state.next_seq
+        for item_text in items:
+            new_items[seq] = Item(step.id, item_text)
+            out.append(ItemAdded(seq, step.id, item_text, None))
+            seq += 1
+        state = engine._withdraw_inapplicable(state.evolve(items=new_items, next_seq=seq), out)
+        count += len(items)
+        if count >= step.max_items:
+            engine._say(out, state, "list_full", max=step.max_items)
+            return engine._advance(state, out)
+        key = "item_noted" if len(items) == 1 else "items_noted"
+        engine._say(
+            out,
+            state,
+            key,
+            added=len(items),
+            count=count,
+            buttons=self.buttons(engine, step, state),
+        )
+        return state
