@@ -12,7 +12,7 @@ from qn_bot.errors import CampaignError, FlowError
 from qn_bot.flows.format import Flow
 from qn_bot.flows.loader import load_flow_text, resolve_flow
 from qn_bot.i18n import default_catalog
-from qn_bot.store.records import CampaignRecord
+from qn_bot.records import CampaignRecord
 from qn_bot.store.sql import Tx
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

@@ -25,7 +25,7 @@ from qn_bot.participants import (
     joined_between,
 )
 from qn_bot.reminders import remind_campaign_now
-from qn_bot.store.records import CampaignRecord
+from qn_bot.records import CampaignRecord
 from qn_bot.store.sql import Tx
 from qn_bot.text import quote
 

@@ -42,7 +42,7 @@ from qn_bot.group_commit import GroupCommit
 from qn_bot.leadership import Leadership
 from qn_bot.ports import Adapter
 from qn_bot.retrying import FIRST_WAIT, MAX_WAIT, until_available
-from qn_bot.store.records import OutboxRecord
+from qn_bot.records import OutboxRecord
 from qn_bot.store.sql import Store
 
 log = logging.getLogger(__name__)

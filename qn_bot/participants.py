@@ -29,7 +29,7 @@ from qn_bot.store import schema as t
 from qn_bot.synthesis import utc
 
 if TYPE_CHECKING:
-    from qn_bot.store.records import CampaignRecord
+    from qn_bot.records import CampaignRecord
     from qn_bot.store.sql import Tx
 
 #: Steps that hold no answer of their own: they are in no synthesis and have no respondents.

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from qn_bot.config import RemindersConfig
 from qn_bot.domain import OutboundMessage
 from qn_bot.i18n import Catalog, default_catalog
-from qn_bot.store.records import ParticipantRecord
+from qn_bot.records import ParticipantRecord
 from qn_bot.store.sql import Store, Tx
 
 #: Idle sessions read, reminded and committed at a time.

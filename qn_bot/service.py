@@ -62,7 +62,7 @@ from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_
 from qn_bot.identity import SignatureProblem, parse_signature
 from qn_bot.redaction import redact
 from qn_bot.store.batch import BatchWrites
-from qn_bot.store.records import CampaignRecord, ParticipantRecord
+from qn_bot.records import CampaignRecord, ParticipantRecord
 from qn_bot.store.sql import PseudonymFactory, Store, Tx, random_pseudonym
 from qn_bot.text import normalize, quote, split_items
 

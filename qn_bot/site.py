@@ -35,7 +35,7 @@ from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS, strictest
 from qn_bot.domain import CampaignStatus
 from qn_bot.export import render_html
 from qn_bot.participants import campaign_disclosure, campaign_participants, count_participants
-from qn_bot.store.records import CampaignRecord
+from qn_bot.records import CampaignRecord
 from qn_bot.store.sql import Store
 from qn_bot.synthesis import build_synthesis, format_date, utc
 from qn_bot.templating import templates

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 
 from qn_bot.disclosure import Disclosure
 from qn_bot.flows.format import Flow, Step, StepKind
-from qn_bot.store.records import CampaignRecord, ItemRecord
+from qn_bot.records import CampaignRecord, ItemRecord
 
 _MONTHS_FR = (
     "janvier", "février", "mars", "avril", "mai", "juin",

@@ -24,7 +24,7 @@ from qn_bot.domain import Attachment
 from qn_bot.export import render_html
 from qn_bot.flows.format import Flow, StepKind
 from qn_bot.participants import campaign_disclosure, campaign_participants, count_participants
-from qn_bot.store.records import CampaignRecord, ItemRecord, RevisionRecord
+from qn_bot.records import CampaignRecord, ItemRecord, RevisionRecord
 from qn_bot.store.sql import Tx
 from qn_bot.synthesis import Bullet, Synthesis, build_synthesis, utc
 

@@ -56,7 +56,7 @@ from qn_bot.participants import (
     section_respondents,
 )
 from qn_bot.store import schema as t
-from qn_bot.store.records import CampaignRecord, ItemRecord
+from qn_bot.records import CampaignRecord, ItemRecord
 from qn_bot.store.sql import Tx, item_records, item_select
 
 log = logging.getLogger(__name__)

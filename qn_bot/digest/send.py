@@ -59,7 +59,7 @@ from qn_bot.domain import Address, Attachment, CampaignStatus, OutboundMessage
 from qn_bot.errors import CampaignError
 from qn_bot.flows.format import Flow
 from qn_bot.participants import Participation, campaign_participants, count_participants
-from qn_bot.store.records import CampaignRecord
+from qn_bot.records import CampaignRecord
 from qn_bot.store.sql import Store, Tx
 
 log = logging.getLogger(__name__)

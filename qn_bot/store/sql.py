@@ -53,7 +53,7 @@ from qn_bot.errors import CampaignError
 from qn_bot.identity import Signature
 from qn_bot.store import schema as t
 from qn_bot.store.database import READ_ONLY, create_engine, database_errors
-from qn_bot.store.records import (
+from qn_bot.records import (
     CampaignRecord,
     Conversation,
     ItemRecord,

@@ -18,7 +18,7 @@ from qn_bot.digest.send import load_team_data, render_package
 from qn_bot.domain import Address, UserRef
 from qn_bot.flows.loader import resolve_flow
 from qn_bot.participants import campaign_participants
-from qn_bot.store.records import CampaignRecord
+from qn_bot.records import CampaignRecord
 from qn_bot.store.sql import Store, Tx
 
 TEAM = TeamConfig(name="equipe", campaigns=("grande",), min_respondents=2)

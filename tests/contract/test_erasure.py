@@ -25,7 +25,7 @@ from qn_bot.domain import Address, CampaignStatus, InboundKind, InboundMessage, 
 from qn_bot.service import Service
 from qn_bot.store import schema as t
 from qn_bot.store.kv import StoreKeyValue
-from qn_bot.store.records import CampaignRecord
+from qn_bot.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import T0, FixedClock, Pseudonyms
 from tests.contract.test_service import PLATFORM, SLUG, Citizen, open_campaign

@@ -15,7 +15,7 @@ from pathlib import Path
 from qn_bot.config import TeamConfig
 from qn_bot.service import Service
 from qn_bot.site import export_site
-from qn_bot.store.records import CampaignRecord
+from qn_bot.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock, Pseudonyms
 from tests.contract.test_service import SLUG, Citizen, item_texts, open_campaign

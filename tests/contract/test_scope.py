@@ -12,7 +12,7 @@ from qn_bot.config import TeamConfig
 from qn_bot.domain import Address, CampaignStatus, InboundKind, InboundMessage, UserRef
 from qn_bot.flows.loader import load_flow_text
 from qn_bot.service import Service
-from qn_bot.store.records import CampaignRecord
+from qn_bot.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock, Pseudonyms
 

@@ -29,7 +29,7 @@ from qn_bot.flows.engine import Engine
 from qn_bot.flows.loader import load_flow_text
 from qn_bot.service import HandleResult, Service
 from qn_bot.store import schema as t
-from qn_bot.store.records import CampaignRecord
+from qn_bot.records import CampaignRecord
 from qn_bot.store.sql import Store, message_key
 from tests.conftest import FixedClock, Pseudonyms
 

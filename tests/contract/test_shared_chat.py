@@ -9,7 +9,7 @@ from dataclasses import replace
 from qn_bot.domain import InboundKind, InboundMessage, OutboundMessage
 from qn_bot.service import Service
 from qn_bot.store import schema as t
-from qn_bot.store.records import CampaignRecord
+from qn_bot.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock
 

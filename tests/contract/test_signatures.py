@@ -10,7 +10,7 @@ from qn_bot.export import export_campaign
 from qn_bot.identity import parse_signature
 from qn_bot.service import Service
 from qn_bot.store import schema as t
-from qn_bot.store.records import CampaignRecord
+from qn_bot.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock, Pseudonyms
 

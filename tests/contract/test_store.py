@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from qn_bot.domain import Address, CampaignStatus, OutboundMessage, UserRef
 from qn_bot.errors import CampaignError
 from qn_bot.store import schema as t
-from qn_bot.store.records import CampaignRecord, ParticipantRecord
+from qn_bot.records import CampaignRecord, ParticipantRecord
 from qn_bot.store.sql import Store, Tx, message_key
 from tests.conftest import T0
 

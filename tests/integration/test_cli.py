@@ -16,7 +16,7 @@ import pytest
 from qn_bot.cli import build_parser, main
 from qn_bot.export import FIELDS
 from qn_bot.store.database import is_sqlite
-from qn_bot.store.records import CampaignRecord
+from qn_bot.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.integration.construire import TEMPLATE
 from tests.integration.processes import (

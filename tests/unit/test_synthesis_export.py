@@ -28,7 +28,7 @@ from qn_bot.export import (
 from qn_bot.flows.format import Flow, StepKind
 from qn_bot.flows.loader import load_flow_text
 from qn_bot.store.migrate import upgrade
-from qn_bot.store.records import CampaignRecord, ItemRecord, RevisionRecord
+from qn_bot.records import CampaignRecord, ItemRecord, RevisionRecord
 from qn_bot.store.sql import Store
 from qn_bot.synthesis import (
     Section,
