@@ -62,7 +62,7 @@ async def create_campaign(
         )
     if opens_at and closes_at and closes_at <= opens_at:
         raise CampaignError("--closes must come after --opens")
-    return await tx.create_campaign(
+    return await tx.campaigns.create_campaign(
         slug=slug,
         title=title,
         edition=edition,
@@ -80,17 +80,17 @@ async def set_min_respondents(tx: Tx, slug: str, minimum: int) -> CampaignRecord
     """Change the campaign's own anonymity threshold (public outputs apply the strictest)."""
     if minimum < 1:
         raise CampaignError(f"the minimum number of respondents must be at least 1, not {minimum}")
-    campaign = await tx.campaign_by_slug(slug)
+    campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
         raise CampaignError(f"no campaign named {slug!r} (see `qn-bot campaign list`)")
-    await tx.set_campaign_min_respondents(campaign.id, minimum)
-    updated = await tx.campaign_by_id(campaign.id)
+    await tx.campaigns.set_campaign_min_respondents(campaign.id, minimum)
+    updated = await tx.campaigns.campaign_by_id(campaign.id)
     assert updated is not None
     return updated
 
 
 async def set_status(tx: Tx, slug: str, status: CampaignStatus, now: datetime) -> CampaignRecord:
-    campaign = await tx.campaign_by_slug(slug)
+    campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
         raise CampaignError(f"no campaign named {slug!r} (see `qn-bot campaign list`)")
     if campaign.status is status:
@@ -101,9 +101,9 @@ async def set_status(tx: Tx, slug: str, status: CampaignStatus, now: datetime) -
             f"campaign {slug!r} is {campaign.status.value}: it cannot become {status.value} "
             f"(only from {', '.join(sorted(s.value for s in allowed))})"
         )
-    if not await tx.compare_and_set_status(campaign.id, campaign.status, status, now):
+    if not await tx.campaigns.compare_and_set_status(campaign.id, campaign.status, status, now):
         raise CampaignError(f"campaign {slug!r} changed meanwhile; try again")
-    updated = await tx.campaign_by_id(campaign.id)
+    updated = await tx.campaigns.campaign_by_id(campaign.id)
     assert updated is not None
     if status is CampaignStatus.CLOSED:
         await notify_closed(tx, updated, now)
@@ -123,7 +123,7 @@ async def notify_closed(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
         )
         for language in catalog.languages  # the first one for citizens who chose none
     }
-    return await tx.enqueue_to_audience(
+    return await tx.audiences.enqueue_to_audience(
         "mid_flow",
         campaign.id,
         messages,
@@ -136,12 +136,12 @@ async def notify_closed(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
 async def apply_schedule(tx: Tx, now: datetime) -> list[tuple[str, CampaignStatus]]:
     """Open and close the campaigns whose opens_at / closes_at has come (scheduler job)."""
     changed: list[tuple[str, CampaignStatus]] = []
-    for campaign, status in await tx.campaigns_due(now):
-        if not await tx.compare_and_set_status(campaign.id, campaign.status, status, now):
+    for campaign, status in await tx.campaigns.campaigns_due(now):
+        if not await tx.campaigns.compare_and_set_status(campaign.id, campaign.status, status, now):
             continue  # another process got there first
         changed.append((campaign.slug, status))
         if status is CampaignStatus.CLOSED:
-            updated = await tx.campaign_by_id(campaign.id)
+            updated = await tx.campaigns.campaign_by_id(campaign.id)
             assert updated is not None
             await notify_closed(tx, updated, now)
     return changed
@@ -167,7 +167,7 @@ async def invite(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
         )
         for language in catalog.languages  # the first one for citizens who chose none
     }
-    return await tx.enqueue_to_audience(
+    return await tx.audiences.enqueue_to_audience(
         "invitees", campaign.id, messages, now, dedupe_prefix=invite_prefix(campaign)
     )
 

@@ -330,14 +330,14 @@ async def export_campaign(
     ``language`` defaults to the flow's first language; a language the flow does not have (a
     facilitator chatting in English about a French-only flow) falls back to it as well.
     """
-    campaign = await tx.campaign_by_slug(slug)
+    campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
         raise CampaignError(f"no campaign named {slug!r}")
     if fmt not in ("md", "html", "csv", "json"):
         raise CampaignError(f"unknown export format {fmt!r}: expected md, html, csv or json")
     flow = campaign_flow(campaign)
     lang = language if language in flow.languages else flow.default_language
-    items = await tx.campaign_items(campaign.id)
+    items = await tx.sessions.campaign_items(campaign.id)
     if fmt == "csv":
         return render_csv(items, flow, lang)
     if fmt == "json":
@@ -349,4 +349,4 @@ async def export_campaign(
     )
     if fmt == "md":
         return render_markdown(synthesis)
-    return render_html(synthesis, await tx.campaign_revisions(campaign.id))
+    return render_html(synthesis, await tx.sessions.campaign_revisions(campaign.id))

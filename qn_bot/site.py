@@ -148,7 +148,7 @@ async def export_site(
     lab = LABELS.get(language, LABELS["fr"])
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     async with store.transaction() as tx:
-        campaigns = await tx.campaigns(*PUBLISHED)
+        campaigns = await tx.campaigns.campaigns(*PUBLISHED)
     taken: set[str] = set()
     links: dict[str | None, list[PageLink]] = {}
     with _progress(len(campaigns)) as progress:
@@ -158,8 +158,8 @@ async def export_site(
             lang = language if language in flow.languages else flow.default_language
             minimum = strictest(min_respondents, campaign.min_respondents)
             async with store.transaction() as tx:
-                items = await tx.campaign_items(campaign.id)
-                revisions = await tx.campaign_revisions(campaign.id)
+                items = await tx.sessions.campaign_items(campaign.id)
+                revisions = await tx.sessions.campaign_revisions(campaign.id)
                 people = count_participants(await campaign_participants(tx, campaign, flow))
                 disclosure = await campaign_disclosure(tx, campaign, flow, minimum)
             synthesis = build_synthesis(

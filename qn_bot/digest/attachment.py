@@ -81,8 +81,8 @@ async def load_synthesis_source(
         participants = count_participants(await campaign_participants(tx, campaign, flow))
     disclosure = await campaign_disclosure(tx, campaign, flow, minimum)
     if counts is None or counts.total <= FULL_MAX_ITEMS:
-        items = await tx.campaign_items(campaign.id)
-        revisions = await tx.campaign_revisions(campaign.id)
+        items = await tx.sessions.campaign_items(campaign.id)
+        revisions = await tx.sessions.campaign_revisions(campaign.id)
         return SynthesisSource(campaign, flow, items, revisions, None, participants, disclosure)
     chosen = []
     texts = {step.id for step in text_steps(flow)}

@@ -55,9 +55,10 @@ from qn_bot.participants import (
     campaign_participants,
     section_respondents,
 )
-from qn_bot.store import schema as t
 from qn_bot.records import CampaignRecord, ItemRecord
-from qn_bot.store.sql import Tx, item_records, item_select
+from qn_bot.store import schema as t
+from qn_bot.store.rows import item_records, item_select
+from qn_bot.store.sql import Tx
 
 log = logging.getLogger(__name__)
 

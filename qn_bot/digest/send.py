@@ -151,7 +151,7 @@ async def load_inputs(tx: Tx, team: TeamConfig) -> list[CampaignInput]:
             CampaignInput(
                 campaign=campaign,
                 flow=flow,
-                items=await tx.campaign_items(campaign.id),
+                items=await tx.sessions.campaign_items(campaign.id),
                 sessions=await campaign_participants(tx, campaign, flow),
             )
         )
@@ -166,7 +166,7 @@ def team_minimum(team: TeamConfig, campaign: CampaignRecord) -> int:
 async def _campaigns(tx: Tx, team: TeamConfig) -> list[tuple[CampaignRecord, Flow]]:
     found = []
     for slug in team.campaigns:
-        campaign = await tx.campaign_by_slug(slug)
+        campaign = await tx.campaigns.campaign_by_slug(slug)
         if campaign is None:
             log.warning("team %s: no campaign named %r", team.name, slug)
             continue
@@ -345,12 +345,12 @@ class DigestStatus:
 
 async def digest_status(store: Store, team: str) -> DigestStatus | None:
     async with store.snapshot() as tx:
-        record = await tx.kv_get(_last_key(team))
+        record = await tx.kv.kv_get(_last_key(team))
         if not isinstance(record, dict):
             return None
         key = str(record["key"])
         queued = [str(d) for d in record.get("queued", [])]
-        rows = await tx.outbox_states([destination_key(key, d) for d in queued])
+        rows = await tx.outbox.outbox_states([destination_key(key, d) for d in queued])
     deliveries = []
     for destination in queued:
         row = rows.get(destination_key(key, destination))
@@ -375,7 +375,7 @@ async def digest_status(store: Store, team: str) -> DigestStatus | None:
 async def last_sent_period(store: Store, team: str) -> date | None:
     """The start date of the last period whose digest was claimed for ``team``."""
     async with store.transaction() as tx:
-        record = await tx.kv_get(_last_key(team))
+        record = await tx.kv.kv_get(_last_key(team))
     if not isinstance(record, dict) or not isinstance(record.get("period"), str):
         return None
     return date.fromisoformat(record["period"])
@@ -457,13 +457,13 @@ async def send_digest(
         else await asyncio.to_thread(email_messages, config, package, send_key, mails, now)
     )
     async with store.transaction() as tx:
-        claimed = await tx.claim_job(key, OWNER, now)
+        claimed = await tx.idempotency.claim_job(key, OWNER, now)
         if force:
-            claimed = await tx.claim_job(send_key, OWNER, now)
+            claimed = await tx.idempotency.claim_job(send_key, OWNER, now)
         if not claimed:
             log.info("digest %s: already claimed by another process", key)
             return False
-        await tx.kv_set(
+        await tx.kv.kv_set(
             _last_key(team.name),
             {
                 "period": period.start_date.isoformat(),
@@ -484,7 +484,7 @@ async def send_digest(
                 queued = emails[target.address.chat_id]
             else:
                 queued = message
-            await tx.enqueue(
+            await tx.outbox.enqueue(
                 target.address, queued, now, dedupe_key=destination_key(send_key, target.raw)
             )
     log.info(

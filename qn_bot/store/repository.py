@@ -1,0 +1,50 @@
+"""What every repository of one transaction shares: the transaction's connection.
+
+A repository is a small class per concern (campaigns, participants, sessions…) whose methods
+run on the connection of the transaction that made it; :class:`qn_bot.store.sql.Tx` makes one
+of each, so everything done through them commits together or not at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+class Work:
+    """One open transaction as its repositories see it."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+        #: Set by writes that erase personal data: the store then scrubs the journal of the
+        #: database (SQLite's WAL) once the transaction committed.
+        self.erased = False
+
+
+class Repository:
+    """Base of the repositories: reads and writes of one concern, on one transaction."""
+
+    __slots__ = ("conn", "dialect", "work")
+
+    def __init__(self, work: Work) -> None:
+        self.work = work
+        self.conn = work.conn
+        self.dialect = work.dialect
+
+    def _insert(self, table: Table) -> Any:
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        if self.dialect == "sqlite":
+            return sqlite.insert(table)
+        return insert(table)
+
+    def _batch(self, rows: Select[Any], limit: int) -> Select[Any]:
+        """At most ``limit`` of ``rows``; on PostgreSQL none another process is purging (two
+        bots purging at once take different rows instead of waiting on, or deadlocking with,
+        each other)."""
+        rows = rows.limit(limit)
+        return rows.with_for_update(skip_locked=True) if self.dialect == "postgresql" else rows
