@@ -13,7 +13,7 @@ from qn_bot.flows.format import Flow
 from qn_bot.flows.loader import load_flow_text, resolve_flow
 from qn_bot.i18n import default_catalog
 from qn_bot.records import CampaignRecord
-from qn_bot.store.sql import Tx
+from qn_bot.repositories import Transaction
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -44,7 +44,7 @@ def _parse_stored_flow(slug: str, source: str, flow_id: str) -> Flow:
 
 
 async def create_campaign(
-    tx: Tx,
+    tx: Transaction,
     *,
     slug: str,
     flow: Flow,
@@ -76,7 +76,7 @@ async def create_campaign(
     )
 
 
-async def set_min_respondents(tx: Tx, slug: str, minimum: int) -> CampaignRecord:
+async def set_min_respondents(tx: Transaction, slug: str, minimum: int) -> CampaignRecord:
     """Change the campaign's own anonymity threshold (public outputs apply the strictest)."""
     if minimum < 1:
         raise CampaignError(f"the minimum number of respondents must be at least 1, not {minimum}")
@@ -89,7 +89,9 @@ async def set_min_respondents(tx: Tx, slug: str, minimum: int) -> CampaignRecord
     return updated
 
 
-async def set_status(tx: Tx, slug: str, status: CampaignStatus, now: datetime) -> CampaignRecord:
+async def set_status(
+    tx: Transaction, slug: str, status: CampaignStatus, now: datetime
+) -> CampaignRecord:
     campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
         raise CampaignError(f"no campaign named {slug!r} (see `qn-bot campaign list`)")
@@ -110,7 +112,7 @@ async def set_status(tx: Tx, slug: str, status: CampaignStatus, now: datetime) -
     return updated
 
 
-async def notify_closed(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
+async def notify_closed(tx: Transaction, campaign: CampaignRecord, now: datetime) -> int:
     """Tell, politely, the citizens who were mid-flow; what they gave is kept.
 
     Queued in the closing transaction with one dedupe key per citizen, so a second closing
@@ -133,7 +135,7 @@ async def notify_closed(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
     )
 
 
-async def apply_schedule(tx: Tx, now: datetime) -> list[tuple[str, CampaignStatus]]:
+async def apply_schedule(tx: Transaction, now: datetime) -> list[tuple[str, CampaignStatus]]:
     """Open and close the campaigns whose opens_at / closes_at has come (scheduler job)."""
     changed: list[tuple[str, CampaignStatus]] = []
     for campaign, status in await tx.campaigns.campaigns_due(now):
@@ -147,7 +149,7 @@ async def apply_schedule(tx: Tx, now: datetime) -> list[tuple[str, CampaignStatu
     return changed
 
 
-async def invite(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
+async def invite(tx: Transaction, campaign: CampaignRecord, now: datetime) -> int:
     """Invite the opted-in citizens of earlier campaigns (those who consented and did not /stop).
 
     One outbox row per citizen, keyed ``invite:<campaign>:<participant>``: running it again after

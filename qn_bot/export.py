@@ -22,7 +22,7 @@ from qn_bot.errors import CampaignError
 from qn_bot.flows.format import Flow, StepKind
 from qn_bot.participants import campaign_participants, count_participants
 from qn_bot.records import ItemRecord, RevisionRecord
-from qn_bot.store.sql import Tx
+from qn_bot.repositories import Transaction
 from qn_bot.synthesis import (
     Bullet,
     Section,
@@ -319,7 +319,7 @@ def render_json(items: list[ItemRecord], flow: Flow, language: str) -> str:
 
 
 async def export_campaign(
-    tx: Tx,
+    tx: Transaction,
     slug: str,
     fmt: ExportFormat,
     language: str | None = None,

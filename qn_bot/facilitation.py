@@ -26,7 +26,7 @@ from qn_bot.participants import (
 )
 from qn_bot.records import CampaignRecord
 from qn_bot.reminders import remind_campaign_now
-from qn_bot.store.sql import Tx
+from qn_bot.repositories import Transaction
 from qn_bot.text import quote
 
 _EXPORT_TYPES = {
@@ -45,7 +45,7 @@ MAX_USER_ID = 255
 
 @dataclass(frozen=True, slots=True)
 class FacilitatorContext:
-    tx: Tx
+    tx: Transaction
     actor: UserRef
     language: str
     now: datetime

@@ -42,8 +42,8 @@ from qn_bot.group_commit import GroupCommit
 from qn_bot.leadership import Leadership
 from qn_bot.ports import Adapter
 from qn_bot.records import OutboxRecord
+from qn_bot.repositories import Database
 from qn_bot.retrying import FIRST_WAIT, MAX_WAIT, until_available
-from qn_bot.store.sql import Store
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def _role(owner: str) -> str:
 class OutboxWorker:
     def __init__(
         self,
-        store: Store,
+        store: Database,
         adapters: Mapping[str, Adapter],
         *,
         config: OutboxConfig | None = None,

@@ -15,7 +15,7 @@ from qn_bot.config import RemindersConfig
 from qn_bot.domain import OutboundMessage
 from qn_bot.i18n import Catalog, default_catalog
 from qn_bot.records import ParticipantRecord
-from qn_bot.store.sql import Store, Tx
+from qn_bot.repositories import Database, Transaction
 
 #: Idle sessions read, reminded and committed at a time.
 PAGE = 500
@@ -37,7 +37,7 @@ def reminder_due(last_input: datetime, sent: int, delays_hours: tuple[float, ...
 
 
 async def queue_reminder(
-    tx: Tx,
+    tx: Transaction,
     participant: ParticipantRecord,
     campaign_title: str,
     now: datetime,
@@ -56,7 +56,7 @@ async def queue_reminder(
 
 
 async def send_due_reminders(
-    store: Store,
+    store: Database,
     config: RemindersConfig,
     now: datetime,
     catalog: Catalog | None = None,
@@ -103,7 +103,7 @@ async def send_due_reminders(
 
 
 async def remind_campaign_now(
-    tx: Tx, campaign_id: int, title: str, config: RemindersConfig, now: datetime
+    tx: Transaction, campaign_id: int, title: str, config: RemindersConfig, now: datetime
 ) -> int:
     """/relancer: one reminder now to each mid-flow citizen, quiet hours and /stop respected."""
     catalog = default_catalog()

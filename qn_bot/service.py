@@ -62,10 +62,9 @@ from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_
 from qn_bot.identity import SignatureProblem, parse_signature
 from qn_bot.records import CampaignRecord, ParticipantRecord
 from qn_bot.redaction import redact
-from qn_bot.repositories import PseudonymFactory
+from qn_bot.repositories import Database, PseudonymFactory, Transaction
 from qn_bot.store.batch import BatchWrites
 from qn_bot.store.rows import random_pseudonym
-from qn_bot.store.sql import Store, Tx
 from qn_bot.text import normalize, quote, split_items
 
 log = logging.getLogger(__name__)
@@ -110,7 +109,7 @@ class _KeyedLocks:
 class Service:
     def __init__(
         self,
-        store: Store,
+        store: Database,
         *,
         catalog: Catalog | None = None,
         clock: Clock = utcnow,
@@ -247,7 +246,9 @@ class Service:
                 results.append(exc)
         return results
 
-    async def _in_batch(self, tx: Tx, msgs: Sequence[InboundMessage]) -> list[HandleResult]:
+    async def _in_batch(
+        self, tx: Transaction, msgs: Sequence[InboundMessage]
+    ) -> list[HandleResult]:
         results: list[HandleResult | None] = [None] * len(msgs)
         await self._plain_answers(tx, msgs, results)
         # What the batched path left (commands, new citizens, edits, groups…) goes the general
@@ -258,7 +259,7 @@ class Service:
         ]
 
     async def _plain_answers(
-        self, tx: Tx, msgs: Sequence[InboundMessage], results: list[HandleResult | None]
+        self, tx: Transaction, msgs: Sequence[InboundMessage], results: list[HandleResult | None]
     ) -> None:
         """The common case, batched: a known citizen answering the question in front of them.
 
@@ -336,7 +337,7 @@ class Service:
             results[n] = HandleResult(replies=replies)
         await writes.flush(tx)
 
-    async def _handle_in(self, tx: Tx, msg: InboundMessage, now: datetime) -> HandleResult:
+    async def _handle_in(self, tx: Transaction, msg: InboundMessage, now: datetime) -> HandleResult:
         """Any message, the general way, inside the caller's transaction."""
         if not msg.is_private:
             return await self._handle_group(tx, msg, now)
@@ -387,7 +388,7 @@ class Service:
             )
         return HandleResult(replies=replies)
 
-    async def _opened(self, tx: Tx, msg: InboundMessage, now: datetime) -> HandleResult:
+    async def _opened(self, tx: Transaction, msg: InboundMessage, now: datetime) -> HandleResult:
         """The conversation was opened (the console, at start): show a known citizen where they
         stand, and only greet someone new — no question is put before their first message, so
         that message cannot be taken as its answer. Nothing is stored about someone new."""
@@ -402,7 +403,9 @@ class Service:
             )
         return HandleResult(replies=replies)
 
-    async def _handle_group(self, tx: Tx, msg: InboundMessage, now: datetime) -> HandleResult:
+    async def _handle_group(
+        self, tx: Transaction, msg: InboundMessage, now: datetime
+    ) -> HandleResult:
         """Group chats and rooms: answers are never collected in public.
 
         Only /start (answered with a link to a private chat) and facilitator commands are
@@ -435,7 +438,9 @@ class Service:
             await tx.outbox.enqueue(msg.address, reply, now)
         return HandleResult(replies=replies)
 
-    async def _chat_shared(self, tx: Tx, msg: InboundMessage, now: datetime) -> HandleResult:
+    async def _chat_shared(
+        self, tx: Transaction, msg: InboundMessage, now: datetime
+    ) -> HandleResult:
         """A citizen's private chat with the bot is private no more (someone else was invited):
         no answer is collected there any longer, nothing personal is sent there — reminders,
         recaps, files still waiting — and the citizen is told why, once."""
@@ -464,7 +469,7 @@ class Service:
         return OutboundMessage(self.catalog.t(self._lang(participant), key, **params))
 
     async def _dispatch(
-        self, tx: Tx, participant: ParticipantRecord, msg: InboundMessage, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, msg: InboundMessage, now: datetime
     ) -> list[OutboundMessage]:
         if msg.kind is InboundKind.UNSUPPORTED:
             if msg.unsupported_reason is UnsupportedReason.UNDECRYPTABLE:
@@ -506,7 +511,7 @@ class Service:
         )
 
     async def _participant_command(
-        self, tx: Tx, participant: ParticipantRecord, command: Command, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, command: Command, now: datetime
     ) -> list[OutboundMessage] | None:
         """Commands about the participant rather than the flow; None lets the engine handle it."""
         name = command.name
@@ -541,7 +546,7 @@ class Service:
         return None
 
     async def _sign(
-        self, tx: Tx, participant: ParticipantRecord, typed: str, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, typed: str, now: datetime
     ) -> OutboundMessage:
         """/signer NAME: one name names one participant; /signer alone: anonymous again."""
         signature = parse_signature(typed)
@@ -564,7 +569,9 @@ class Service:
             ),
         )
 
-    async def _pending(self, tx: Tx, participant: ParticipantRecord) -> list[OutboundMessage]:
+    async def _pending(
+        self, tx: Transaction, participant: ParticipantRecord
+    ) -> list[OutboundMessage]:
         """The question a pending action waits on, asked again."""
         if participant.pending_action == _FORGET:
             return [self._forget_question(participant)]
@@ -576,7 +583,9 @@ class Service:
             ]
         return []
 
-    async def _open_campaign(self, tx: Tx, participant: ParticipantRecord) -> CampaignRecord | None:
+    async def _open_campaign(
+        self, tx: Transaction, participant: ParticipantRecord
+    ) -> CampaignRecord | None:
         """The citizen's active campaign, if it is open (None: no campaign, or a closed one)."""
         if participant.active_campaign_id is None:
             return None
@@ -585,7 +594,7 @@ class Service:
             return None
         return campaign
 
-    async def _reload(self, tx: Tx, participant: ParticipantRecord) -> ParticipantRecord:
+    async def _reload(self, tx: Transaction, participant: ParticipantRecord) -> ParticipantRecord:
         fresh = await tx.participants.participant_by_id(participant.id)
         assert fresh is not None
         return fresh
@@ -593,7 +602,7 @@ class Service:
     # ------------------------------------------------------------------ campaigns
 
     async def _start(
-        self, tx: Tx, participant: ParticipantRecord, slug: str, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, slug: str, now: datetime
     ) -> list[OutboundMessage]:
         slug = normalize(slug).lower()
         if slug:
@@ -638,7 +647,7 @@ class Service:
         )
 
     async def _choose_campaign(
-        self, tx: Tx, participant: ParticipantRecord, msg: InboundMessage, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, msg: InboundMessage, now: datetime
     ) -> list[OutboundMessage]:
         open_campaigns = await tx.campaigns.campaigns(CampaignStatus.OPEN)
         await tx.participants.update_participant(participant.id, now, pending_action=None)
@@ -657,7 +666,11 @@ class Service:
         return await self._enter_campaign(tx, participant, picked, now)
 
     async def _enter_campaign(
-        self, tx: Tx, participant: ParticipantRecord, campaign: CampaignRecord, now: datetime
+        self,
+        tx: Transaction,
+        participant: ParticipantRecord,
+        campaign: CampaignRecord,
+        now: datetime,
     ) -> list[OutboundMessage]:
         engine = self._engine(campaign)
         if participant.active_campaign_id != campaign.id or participant.pending_action:
@@ -686,7 +699,7 @@ class Service:
 
     async def _to_engine(
         self,
-        tx: Tx,
+        tx: Transaction,
         participant: ParticipantRecord,
         inp: Input,
         now: datetime,
@@ -739,7 +752,7 @@ class Service:
         return [self._say(participant, "campaign_closed", title=campaign.title)]
 
     async def _edit_or_delete(
-        self, tx: Tx, participant: ParticipantRecord, msg: InboundMessage, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, msg: InboundMessage, now: datetime
     ) -> list[OutboundMessage]:
         """A platform edit or deletion of an earlier message revises or deletes its items."""
         if msg.target_message_id is None:
@@ -782,7 +795,7 @@ class Service:
         return replies
 
     async def _prompt(
-        self, tx: Tx, participant: ParticipantRecord, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, now: datetime
     ) -> list[OutboundMessage]:
         """Back after /stop: where the citizen was (a new start if nowhere)."""
         if participant.active_campaign_id is None:
@@ -794,7 +807,7 @@ class Service:
         return await self._on_screen(tx, participant, now)
 
     async def _on_screen(
-        self, tx: Tx, participant: ParticipantRecord, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, now: datetime
     ) -> list[OutboundMessage]:
         """What the citizen has in front of them, shown again (and dated again: what arrived
         before was meant for something else, e.g. another chat); no answer changes."""
@@ -816,7 +829,7 @@ class Service:
 
     async def _show_again(
         self,
-        tx: Tx,
+        tx: Transaction,
         participant: ParticipantRecord,
         campaign: CampaignRecord,
         session_id: int,
@@ -831,7 +844,7 @@ class Service:
 
     async def _persist(
         self,
-        tx: Tx,
+        tx: Transaction,
         participant: ParticipantRecord,
         campaign: CampaignRecord,
         state: SessionState,
@@ -896,7 +909,7 @@ class Service:
 
     async def _confirm_forget(
         self,
-        tx: Tx,
+        tx: Transaction,
         participant: ParticipantRecord,
         msg: InboundMessage,
         command: Command | None,
@@ -931,7 +944,12 @@ class Service:
         return replies
 
     async def _redact_queued(
-        self, tx: Tx, texts: list[str], since: datetime | None, *, besides: int | None = None
+        self,
+        tx: Transaction,
+        texts: list[str],
+        since: datetime | None,
+        *,
+        besides: int | None = None,
     ) -> None:
         """Take ``texts`` out of the messages queued since ``since`` (or kept once sent) for
         anyone but the participant ``besides``: see :mod:`qn_bot.redaction`."""
@@ -948,7 +966,7 @@ class Service:
             if redacted is not None:
                 await tx.outbox.replace_message(outbox_id, redacted)
 
-    async def _my_data(self, tx: Tx, participant: ParticipantRecord) -> OutboundMessage:
+    async def _my_data(self, tx: Transaction, participant: ParticipantRecord) -> OutboundMessage:
         data = {
             "pseudonym": participant.pseudonym,
             "signature": participant.signature,
@@ -968,13 +986,15 @@ class Service:
 
     # ------------------------------------------------------------------ facilitators
 
-    async def is_facilitator(self, tx: Tx, user: UserRef, campaign_id: int | None = None) -> bool:
+    async def is_facilitator(
+        self, tx: Transaction, user: UserRef, campaign_id: int | None = None
+    ) -> bool:
         """Admins (config) always; others when granted for all campaigns or for this one."""
         return str(user) in self.admins or await tx.facilitators.is_facilitator(user, campaign_id)
 
     async def _facilitate(
         self,
-        tx: Tx,
+        tx: Transaction,
         user: UserRef,
         language: str,
         command: Command,

@@ -25,7 +25,7 @@ from qn_bot.export import render_html
 from qn_bot.flows.format import Flow, StepKind
 from qn_bot.participants import campaign_disclosure, campaign_participants, count_participants
 from qn_bot.records import CampaignRecord, ItemRecord, RevisionRecord
-from qn_bot.store.sql import Tx
+from qn_bot.repositories import Transaction
 from qn_bot.synthesis import Bullet, Synthesis, build_synthesis, utc
 
 FULL_MAX_ITEMS = 10_000
@@ -67,7 +67,7 @@ class SynthesisSource:
 
 
 async def load_synthesis_source(
-    tx: Tx,
+    tx: Transaction,
     campaign: CampaignRecord,
     flow: Flow,
     counts: StepCounts | None,

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, false, insert, literal_column, select, update
 
 from qn_bot.domain import Address, OutboundMessage
+from qn_bot.repositories import Transaction
 from qn_bot.store import schema as t
 from qn_bot.store.lean import LeanStatement
-from qn_bot.store.repository import Work
+from qn_bot.store.repository import connection_of
 from qn_bot.store.rows import item_row, message_key, outbox_row
 
 if TYPE_CHECKING:
@@ -137,8 +138,8 @@ class BatchWrites:
             )
         )
 
-    async def flush(self, tx: Work) -> None:
-        conn = tx.conn
+    async def flush(self, tx: Transaction) -> None:
+        conn = connection_of(tx)
         await _CLAIM.executemany(conn, self.messages)
         await _SAVE_SESSION.executemany(conn, self.sessions)
         await _SAVE_COMPLETED_SESSION.executemany(conn, self.completed)

@@ -13,6 +13,8 @@ from sqlalchemy import Select, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from qn_bot.repositories import Transaction
+
 
 class Work:
     """One open transaction as its repositories see it."""
@@ -48,3 +50,12 @@ class Repository:
         each other)."""
         rows = rows.limit(limit)
         return rows.with_for_update(skip_locked=True) if self.dialect == "postgresql" else rows
+
+
+def connection_of(tx: Transaction) -> AsyncConnection:
+    """The connection under a transaction, for the readers that write SQL of their own outside
+    qn_bot/store (the digest's counts in qn_bot/digest/queries.py, qn_bot/participants.py):
+    everything else reaches the database through the repositories' Protocols."""
+    if not isinstance(tx, Work):
+        raise TypeError(f"not a transaction of the SQL store: {type(tx).__name__}")
+    return tx.conn
