@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -30,6 +31,9 @@ from qn_bot.store.participants import SqlParticipants
 from qn_bot.store.repository import Work
 from qn_bot.store.sessions import SqlSessions
 from qn_bot.store.writer_queue import WriterQueue
+
+if TYPE_CHECKING:
+    from qn_bot.repositories import Database
 
 log = logging.getLogger(__name__)
 
@@ -210,3 +214,11 @@ class Store:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+if TYPE_CHECKING:
+    # mypy proves that the store is what the service, the outbox worker and the digest take
+    # (qn_bot.repositories.Database), and so each repository its Protocol.
+
+    def _is_a_database(store: Store) -> Database:
+        return store
