@@ -106,9 +106,9 @@ async def ingest(url: str, citizens: int, *, paced: bool = False) -> dict[str, A
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu
         async with store.transaction() as tx:
-            campaign = await tx.campaign_by_slug("bench")
+            campaign = await tx.campaigns.campaign_by_slug("bench")
             assert campaign is not None
-            stored = len(await tx.campaign_items(campaign.id))
+            stored = len(await tx.sessions.campaign_items(campaign.id))
     finally:
         await store.close()
     answers = citizens * answers_each

@@ -19,13 +19,15 @@ from qn_bot.heap import freeze_startup_heap
 from qn_bot.leadership import Leadership, leadership_for
 from qn_bot.outbox import OutboxWorker
 from qn_bot.ports import Adapter, AdapterContext, adapter_factories
+from qn_bot.repositories import PseudonymFactory
 from qn_bot.retrying import until_available
 from qn_bot.scheduler import Scheduler
 from qn_bot.service import Service
 from qn_bot.store.instance import single_process
 from qn_bot.store.kv import StoreKeyValue
 from qn_bot.store.migrate import upgrade
-from qn_bot.store.sql import PseudonymFactory, Store, random_pseudonym
+from qn_bot.store.rows import random_pseudonym
+from qn_bot.store.sql import Store
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ async def _prepare(config: Config, clock: Clock) -> None:
     store = Store.from_url(config.database.url)
     try:
         async with store.transaction() as tx:
-            if await tx.campaigns():
+            if await tx.campaigns.campaigns():
                 return
             slug, flow_id, title, edition = DEFAULT_CAMPAIGN
             await create_campaign(

@@ -12,8 +12,8 @@ from qn_bot.errors import CampaignError, FlowError
 from qn_bot.flows.format import Flow
 from qn_bot.flows.loader import load_flow_text, resolve_flow
 from qn_bot.i18n import default_catalog
-from qn_bot.store.records import CampaignRecord
-from qn_bot.store.sql import Tx
+from qn_bot.records import CampaignRecord
+from qn_bot.repositories import Transaction
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -44,7 +44,7 @@ def _parse_stored_flow(slug: str, source: str, flow_id: str) -> Flow:
 
 
 async def create_campaign(
-    tx: Tx,
+    tx: Transaction,
     *,
     slug: str,
     flow: Flow,
@@ -62,7 +62,7 @@ async def create_campaign(
         )
     if opens_at and closes_at and closes_at <= opens_at:
         raise CampaignError("--closes must come after --opens")
-    return await tx.create_campaign(
+    return await tx.campaigns.create_campaign(
         slug=slug,
         title=title,
         edition=edition,
@@ -76,21 +76,23 @@ async def create_campaign(
     )
 
 
-async def set_min_respondents(tx: Tx, slug: str, minimum: int) -> CampaignRecord:
+async def set_min_respondents(tx: Transaction, slug: str, minimum: int) -> CampaignRecord:
     """Change the campaign's own anonymity threshold (public outputs apply the strictest)."""
     if minimum < 1:
         raise CampaignError(f"the minimum number of respondents must be at least 1, not {minimum}")
-    campaign = await tx.campaign_by_slug(slug)
+    campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
         raise CampaignError(f"no campaign named {slug!r} (see `qn-bot campaign list`)")
-    await tx.set_campaign_min_respondents(campaign.id, minimum)
-    updated = await tx.campaign_by_id(campaign.id)
+    await tx.campaigns.set_campaign_min_respondents(campaign.id, minimum)
+    updated = await tx.campaigns.campaign_by_id(campaign.id)
     assert updated is not None
     return updated
 
 
-async def set_status(tx: Tx, slug: str, status: CampaignStatus, now: datetime) -> CampaignRecord:
-    campaign = await tx.campaign_by_slug(slug)
+async def set_status(
+    tx: Transaction, slug: str, status: CampaignStatus, now: datetime
+) -> CampaignRecord:
+    campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
         raise CampaignError(f"no campaign named {slug!r} (see `qn-bot campaign list`)")
     if campaign.status is status:
@@ -101,16 +103,16 @@ async def set_status(tx: Tx, slug: str, status: CampaignStatus, now: datetime) -
             f"campaign {slug!r} is {campaign.status.value}: it cannot become {status.value} "
             f"(only from {', '.join(sorted(s.value for s in allowed))})"
         )
-    if not await tx.compare_and_set_status(campaign.id, campaign.status, status, now):
+    if not await tx.campaigns.compare_and_set_status(campaign.id, campaign.status, status, now):
         raise CampaignError(f"campaign {slug!r} changed meanwhile; try again")
-    updated = await tx.campaign_by_id(campaign.id)
+    updated = await tx.campaigns.campaign_by_id(campaign.id)
     assert updated is not None
     if status is CampaignStatus.CLOSED:
         await notify_closed(tx, updated, now)
     return updated
 
 
-async def notify_closed(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
+async def notify_closed(tx: Transaction, campaign: CampaignRecord, now: datetime) -> int:
     """Tell, politely, the citizens who were mid-flow; what they gave is kept.
 
     Queued in the closing transaction with one dedupe key per citizen, so a second closing
@@ -123,7 +125,7 @@ async def notify_closed(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
         )
         for language in catalog.languages  # the first one for citizens who chose none
     }
-    return await tx.enqueue_to_audience(
+    return await tx.audiences.enqueue_to_audience(
         "mid_flow",
         campaign.id,
         messages,
@@ -133,21 +135,21 @@ async def notify_closed(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
     )
 
 
-async def apply_schedule(tx: Tx, now: datetime) -> list[tuple[str, CampaignStatus]]:
+async def apply_schedule(tx: Transaction, now: datetime) -> list[tuple[str, CampaignStatus]]:
     """Open and close the campaigns whose opens_at / closes_at has come (scheduler job)."""
     changed: list[tuple[str, CampaignStatus]] = []
-    for campaign, status in await tx.campaigns_due(now):
-        if not await tx.compare_and_set_status(campaign.id, campaign.status, status, now):
+    for campaign, status in await tx.campaigns.campaigns_due(now):
+        if not await tx.campaigns.compare_and_set_status(campaign.id, campaign.status, status, now):
             continue  # another process got there first
         changed.append((campaign.slug, status))
         if status is CampaignStatus.CLOSED:
-            updated = await tx.campaign_by_id(campaign.id)
+            updated = await tx.campaigns.campaign_by_id(campaign.id)
             assert updated is not None
             await notify_closed(tx, updated, now)
     return changed
 
 
-async def invite(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
+async def invite(tx: Transaction, campaign: CampaignRecord, now: datetime) -> int:
     """Invite the opted-in citizens of earlier campaigns (those who consented and did not /stop).
 
     One outbox row per citizen, keyed ``invite:<campaign>:<participant>``: running it again after
@@ -167,7 +169,7 @@ async def invite(tx: Tx, campaign: CampaignRecord, now: datetime) -> int:
         )
         for language in catalog.languages  # the first one for citizens who chose none
     }
-    return await tx.enqueue_to_audience(
+    return await tx.audiences.enqueue_to_audience(
         "invitees", campaign.id, messages, now, dedupe_prefix=invite_prefix(campaign)
     )
 

@@ -398,7 +398,7 @@ async def _follow_outbox(config: Config, prefix: str, *, stall_hint_seconds: flo
             last_done, last_change = -1, asyncio.get_running_loop().time()
             while True:
                 async with store.transaction() as tx:
-                    done, total = await tx.outbox_progress(prefix)
+                    done, total = await tx.outbox.outbox_progress(prefix)
                 progress.update(task, completed=done, total=total)
                 if done >= total:
                     return
@@ -416,7 +416,7 @@ async def _follow_outbox(config: Config, prefix: str, *, stall_hint_seconds: flo
 
 async def cmd_campaign_list(args: argparse.Namespace, config: Config) -> int:
     async def go(tx: Tx) -> int:
-        for c in await tx.campaigns():
+        for c in await tx.campaigns.campaigns():
             edition = f"\t{c.edition}" if c.edition else ""
             print(f"{c.slug}\t{c.status.value}\t{c.title}{edition}")
         return EXIT_OK
@@ -443,15 +443,15 @@ async def cmd_facilitator(args: argparse.Namespace, config: Config) -> int:
     async def go(tx: Tx) -> int:
         campaign_id = None
         if args.campaign:
-            campaign = await tx.campaign_by_slug(args.campaign)
+            campaign = await tx.campaigns.campaign_by_slug(args.campaign)
             if campaign is None:
                 raise CampaignError(f"no campaign named {args.campaign!r}")
             campaign_id = campaign.id
         if args.action == "add":
-            changed = await tx.grant_facilitator(user, "cli", utcnow(), campaign_id)
+            changed = await tx.facilitators.grant_facilitator(user, "cli", utcnow(), campaign_id)
             print(f"{user} is a facilitator" + ("" if changed else " (already)"))
         else:
-            changed = await tx.revoke_facilitator(user, campaign_id)
+            changed = await tx.facilitators.revoke_facilitator(user, campaign_id)
             print(
                 f"{user} is no longer a facilitator" if changed else f"{user} was not a facilitator"
             )
@@ -462,7 +462,7 @@ async def cmd_facilitator(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_facilitator_list(args: argparse.Namespace, config: Config) -> int:
     async def go(tx: Tx) -> int:
-        for user, slug in await tx.facilitators():
+        for user, slug in await tx.facilitators.facilitators():
             print(f"{user}\t{slug if slug else '(all campaigns)'}")
         for admin in config.admins:
             print(f"{admin}\t(admin, from the config)")

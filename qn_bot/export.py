@@ -20,7 +20,7 @@ from typing import Any
 from qn_bot.flows.format import Flow
 from qn_bot.flows.kinds import KINDS
 from qn_bot.i18n import default_catalog
-from qn_bot.store.records import ItemRecord, RevisionRecord
+from qn_bot.records import ItemRecord, RevisionRecord
 from qn_bot.synthesis import (
     Bullet,
     Section,

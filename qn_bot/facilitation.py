@@ -24,9 +24,9 @@ from qn_bot.participants import (
     count_participants,
     joined_between,
 )
+from qn_bot.records import CampaignRecord
 from qn_bot.reminders import remind_campaign_now
-from qn_bot.store.records import CampaignRecord
-from qn_bot.store.sql import Tx
+from qn_bot.repositories import Transaction
 from qn_bot.text import quote
 
 _INVITE_WORDS = frozenset({"inviter", "invite", "invitation", "broadcast"})
@@ -39,7 +39,7 @@ MAX_USER_ID = 255
 
 @dataclass(frozen=True, slots=True)
 class FacilitatorContext:
-    tx: Tx
+    tx: Transaction
     actor: UserRef
     language: str
     now: datetime
@@ -67,7 +67,7 @@ async def run_facilitator_command(
 
 
 async def _campaign(ctx: FacilitatorContext, slug: str) -> CampaignRecord:
-    campaign = await ctx.tx.campaign_by_slug(slug)
+    campaign = await ctx.tx.campaigns.campaign_by_slug(slug)
     # A campaign outside the facilitator's scope is answered as one that does not exist: a
     # different answer would tell them it does.
     if campaign is None or not await ctx.may(campaign.id):
@@ -84,7 +84,7 @@ async def _run(ctx: FacilitatorContext, command: Command) -> list[OutboundMessag
 
     if name == "campagnes":
         # A facilitator of one campaign is not told the others exist, not even their titles.
-        campaigns = [c for c in await tx.campaigns() if await ctx.may(c.id)]
+        campaigns = [c for c in await tx.campaigns.campaigns() if await ctx.may(c.id)]
         if not campaigns:
             return say("fac_no_campaigns")
         lines = [
@@ -135,7 +135,7 @@ async def _stats(ctx: FacilitatorContext, campaign: CampaignRecord) -> OutboundM
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     week_start = day_start - timedelta(days=day_start.weekday())
     people = await campaign_participants(ctx.tx, campaign, campaign_flow(campaign))
-    items = await ctx.tx.campaign_stats(campaign.id, day_start, week_start)
+    items = await ctx.tx.sessions.campaign_stats(campaign.id, day_start, week_start)
     head = ctx.catalog.t(
         ctx.language,
         "fac_stats_detail",
@@ -173,7 +173,7 @@ async def _digest(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMess
 
 async def _may_see_team(ctx: FacilitatorContext, team: TeamConfig) -> bool:
     for slug in team.campaigns:
-        campaign = await ctx.tx.campaign_by_slug(slug)
+        campaign = await ctx.tx.campaigns.campaign_by_slug(slug)
         if campaign is not None and not await ctx.may(campaign.id):
             return False
     return True
@@ -197,7 +197,7 @@ async def _role(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessag
         campaign = await _campaign(ctx, args[2])
         campaign_id, scope = campaign.id, f" ({campaign.slug})"
     if args[0].lower() in _ADD_WORDS:
-        await ctx.tx.grant_facilitator(user, str(ctx.actor), ctx.now, campaign_id)
+        await ctx.tx.facilitators.grant_facilitator(user, str(ctx.actor), ctx.now, campaign_id)
         return [OutboundMessage(t(lang, "fac_granted", user=quote(str(user)), scope=scope))]
-    await ctx.tx.revoke_facilitator(user, campaign_id)
+    await ctx.tx.facilitators.revoke_facilitator(user, campaign_id)
     return [OutboundMessage(t(lang, "fac_revoked", user=quote(str(user)), scope=scope))]

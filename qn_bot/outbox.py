@@ -41,9 +41,9 @@ from qn_bot.errors import (
 from qn_bot.group_commit import GroupCommit
 from qn_bot.leadership import Leadership
 from qn_bot.ports import Adapter
+from qn_bot.records import OutboxRecord
+from qn_bot.repositories import Database
 from qn_bot.retrying import FIRST_WAIT, MAX_WAIT, until_available
-from qn_bot.store.records import OutboxRecord
-from qn_bot.store.sql import Store
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def _role(owner: str) -> str:
 class OutboxWorker:
     def __init__(
         self,
-        store: Store,
+        store: Database,
         adapters: Mapping[str, Adapter],
         *,
         config: OutboxConfig | None = None,
@@ -161,7 +161,7 @@ class OutboxWorker:
             if not fresh:
                 return
             async with self.store.transaction() as tx:
-                await tx.outbox_release_leases(fresh)
+                await tx.outbox.outbox_release_leases(fresh)
             for name, chats in fresh.items():
                 done = released.get(name, frozenset())
                 released[name] = None if chats is None or done is None else done | chats
@@ -233,7 +233,7 @@ class OutboxWorker:
                     self._claiming = True
                     try:
                         async with self.store.transaction() as tx:
-                            rows = await tx.claim_outbox(
+                            rows = await tx.outbox.claim_outbox(
                                 self.clock(),
                                 limit=room,
                                 lease=LEASE,
@@ -333,11 +333,11 @@ class OutboxWorker:
             if ack.claim_next and (reachable is None or chat_id in reachable):
                 wanted.setdefault(platform, set()).add(chat_id)
         async with self.store.transaction() as tx:
-            await tx.outbox_sent(
+            await tx.outbox.outbox_sent(
                 [a.row.id for a in acks if a.delivered], now, keep_payload=self._keep_sent
             )
             claimed = (
-                await tx.claim_outbox(
+                await tx.outbox.claim_outbox(
                     now,
                     limit=sum(len(chats) for chats in wanted.values()),
                     lease=LEASE,
@@ -358,17 +358,17 @@ class OutboxWorker:
             return
         self._next_recovery = loop.time() + RECOVER_SECONDS
         async with self.store.snapshot() as tx:
-            others = await tx.outbox_lease_owners(self.clock(), besides=owner)
+            others = await tx.outbox.outbox_lease_owners(self.clock(), besides=owner)
         for other in others:
             if await leadership.vacant(_role(other)):
                 async with self.store.transaction() as tx:
-                    released = await tx.outbox_release_owner(other)
+                    released = await tx.outbox.outbox_release_owner(other)
                 log.warning("released %d outbox leases of a worker that died", released)
 
     async def _idle_delay(self, *, skip_chats: list[Address]) -> float:
         # A read: the snapshot leaves the writer to the answers.
         async with self.store.snapshot() as tx:
-            due = await tx.next_outbox_due(self._reach(), skip_chats=skip_chats)
+            due = await tx.outbox.next_outbox_due(self._reach(), skip_chats=skip_chats)
         if due is None:
             return IDLE_POLL_SECONDS
         return max(0.0, min(IDLE_POLL_SECONDS, (due - self.clock()).total_seconds()))
@@ -380,7 +380,7 @@ class OutboxWorker:
         await self._release_dead_leases_on_sqlite()
         now = self.clock()
         async with self.store.transaction() as tx:
-            rows = await tx.claim_outbox(
+            rows = await tx.outbox.claim_outbox(
                 now, limit=self.batch, lease=LEASE, platforms=self._reach(), owner=self._owner
             )
         if rows:
@@ -420,7 +420,7 @@ class OutboxWorker:
                 await asyncio.sleep(0.01)
                 return False
             async with self.store.snapshot() as tx:
-                due = await tx.next_outbox_due(self._reach())
+                due = await tx.outbox.next_outbox_due(self._reach())
             if due is None or due > self.clock():
                 return True
             await asyncio.sleep(0.01)
@@ -454,14 +454,14 @@ class OutboxWorker:
             await self._retry(row, exc.seconds, str(exc), count_failure=False)
         elif isinstance(exc, RecipientUnreachable):
             async with self.store.transaction() as tx:
-                await tx.mark_unreachable(row.address, self.clock())
-                await tx.outbox_failed(row.id, str(exc), keep_payload=self._keep_sent)
-                await tx.outbox_fail_chat(
+                await tx.participants.mark_unreachable(row.address, self.clock())
+                await tx.outbox.outbox_failed(row.id, str(exc), keep_payload=self._keep_sent)
+                await tx.outbox.outbox_fail_chat(
                     row.address, f"recipient unreachable: {exc}", keep_payload=self._keep_sent
                 )
         elif isinstance(exc, PermanentDeliveryError):
             async with self.store.transaction() as tx:
-                await tx.outbox_failed(row.id, str(exc), keep_payload=self._keep_sent)
+                await tx.outbox.outbox_failed(row.id, str(exc), keep_payload=self._keep_sent)
         elif isinstance(exc, TransientDeliveryError):
             await self._retry(row, self._backoff(row.attempts), str(exc))
         else:
@@ -480,9 +480,9 @@ class OutboxWorker:
                 log.error(
                     "giving up on message %s after %d attempts: %s", row.id, row.attempts + 1, error
                 )
-                await tx.outbox_failed(row.id, error, keep_payload=self._keep_sent)
+                await tx.outbox.outbox_failed(row.id, error, keep_payload=self._keep_sent)
             else:
-                await tx.outbox_retry(
+                await tx.outbox.outbox_retry(
                     row.id,
                     self.clock() + timedelta(seconds=delay),
                     error,

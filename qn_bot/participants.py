@@ -27,11 +27,12 @@ from qn_bot.disclosure import Disclosure, answers_per_participant
 from qn_bot.flows.format import Flow, Step
 from qn_bot.flows.kinds import KINDS
 from qn_bot.store import schema as t
+from qn_bot.store.repository import connection_of
 from qn_bot.synthesis import utc
 
 if TYPE_CHECKING:
-    from qn_bot.store.records import CampaignRecord
-    from qn_bot.store.sql import Tx
+    from qn_bot.records import CampaignRecord
+    from qn_bot.repositories import Transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +63,10 @@ def participants_select(campaign_id: int, *, consent_required: bool) -> Select[A
 
 
 async def campaign_participants(
-    tx: Tx, campaign: CampaignRecord, flow: Flow
+    tx: Transaction, campaign: CampaignRecord, flow: Flow
 ) -> list[Participation]:
     stmt = participants_select(campaign.id, consent_required=asks_consent(flow))
-    rows = (await tx.conn.execute(stmt)).all()
+    rows = (await connection_of(tx).execute(stmt)).all()
     return [Participation(r.participant_id, r.created_at, r.completed_at) for r in rows]
 
 
@@ -131,7 +132,7 @@ def _respondents_of(
 
 
 async def section_respondents(
-    tx: Tx,
+    tx: Transaction,
     campaign_id: int,
     steps: Sequence[Step],
     *,
@@ -148,7 +149,7 @@ async def section_respondents(
         _respondents_of(campaign_id, step, enough, consent_required, since, until).label(f"s{n}")
         for n, step in enumerate(steps)
     ]
-    row = (await tx.conn.execute(select(*columns))).one()
+    row = (await connection_of(tx).execute(select(*columns))).one()
     return {step.id: min(int(n), enough) for step, n in zip(steps, row, strict=True) if n}
 
 
@@ -159,7 +160,7 @@ def answer_steps(flow: Flow) -> list[Step]:
 
 
 async def campaign_disclosure(
-    tx: Tx, campaign: CampaignRecord, flow: Flow, minimum: int
+    tx: Transaction, campaign: CampaignRecord, flow: Flow, minimum: int
 ) -> Disclosure:
     """What a public output may show of ``campaign`` under ``minimum`` (the strictest
     threshold that applies: see :func:`qn_bot.disclosure.strictest`)."""

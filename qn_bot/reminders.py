@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from qn_bot.config import RemindersConfig
 from qn_bot.domain import OutboundMessage
 from qn_bot.i18n import Catalog, default_catalog
-from qn_bot.store.records import ParticipantRecord
-from qn_bot.store.sql import Store, Tx
+from qn_bot.records import ParticipantRecord
+from qn_bot.repositories import Database, Transaction
 
 #: Idle sessions read, reminded and committed at a time.
 PAGE = 500
@@ -37,7 +37,7 @@ def reminder_due(last_input: datetime, sent: int, delays_hours: tuple[float, ...
 
 
 async def queue_reminder(
-    tx: Tx,
+    tx: Transaction,
     participant: ParticipantRecord,
     campaign_title: str,
     now: datetime,
@@ -45,7 +45,7 @@ async def queue_reminder(
     catalog: Catalog,
 ) -> bool:
     language = participant.language if participant.language else catalog.languages[0]
-    row = await tx.enqueue(
+    row = await tx.outbox.enqueue(
         participant.reply_to,
         OutboundMessage(catalog.t(language, "reminder", title=campaign_title)),
         now,
@@ -56,7 +56,7 @@ async def queue_reminder(
 
 
 async def send_due_reminders(
-    store: Store,
+    store: Database,
     config: RemindersConfig,
     now: datetime,
     catalog: Catalog | None = None,
@@ -79,7 +79,7 @@ async def send_due_reminders(
     after = 0
     while True:
         async with store.transaction() as tx:
-            candidates = await tx.reminder_candidates(
+            candidates = await tx.audiences.reminder_candidates(
                 now, first, len(config.delays_hours), after_session_id=after, limit=page
             )
             for participant, session_id, campaign_id, sent, last_input in candidates:
@@ -88,10 +88,10 @@ async def send_due_reminders(
                 zone = participant.timezone if participant.timezone else config.timezone
                 if in_quiet_hours(now, zone, config.quiet_start, config.quiet_end):
                     continue  # picked up again by the first check after the quiet hours
-                if not await tx.count_reminder(session_id, sent):
+                if not await tx.audiences.count_reminder(session_id, sent):
                     continue
                 if campaign_id not in titles:
-                    campaign = await tx.campaign_by_id(campaign_id)
+                    campaign = await tx.campaigns.campaign_by_id(campaign_id)
                     titles[campaign_id] = campaign.title if campaign else ""
                 key = f"reminder:{session_id}:{last_input:%Y%m%d%H%M%S%f}:{sent}"
                 queued += await queue_reminder(
@@ -103,7 +103,7 @@ async def send_due_reminders(
 
 
 async def remind_campaign_now(
-    tx: Tx, campaign_id: int, title: str, config: RemindersConfig, now: datetime
+    tx: Transaction, campaign_id: int, title: str, config: RemindersConfig, now: datetime
 ) -> int:
     """/relancer: one reminder now to each mid-flow citizen, quiet hours and /stop respected."""
     catalog = default_catalog()
@@ -112,7 +112,7 @@ async def remind_campaign_now(
     while True:
         # Pages: 100,000 citizens mid-flow are never all in memory at once. One transaction
         # still (the facilitator's command is answered once every reminder is queued).
-        page = await tx.mid_flow(campaign_id, after_participant_id=after, limit=PAGE)
+        page = await tx.audiences.mid_flow(campaign_id, after_participant_id=after, limit=PAGE)
         for participant in page:
             zone = participant.timezone if participant.timezone else config.timezone
             if in_quiet_hours(now, zone, config.quiet_start, config.quiet_end):

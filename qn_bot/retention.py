@@ -5,7 +5,7 @@ plain "delete (or empty) what is older than" in bounded transactions: running it
 two processes on one PostgreSQL at once, does the work once and no harm — no claim needed.
 
 - Sent (or given up) messages keep their content ``sent_payload_hours`` (0: it goes at once,
-  when the message is marked sent, see :meth:`qn_bot.store.sql.Tx.outbox_sent`); their rows go
+  when the message is marked sent, see `SqlOutbox.outbox_sent`); their rows go
   after ``outbox_days``, except those whose dedupe key makes a send exactly-once.
 - Keys of received messages go after ``processed_keys_days``: long enough that no platform can
   still redeliver the message (see :class:`qn_bot.config.RetentionConfig`).
@@ -47,11 +47,15 @@ async def purge(store: Store, retention: RetentionConfig, now: datetime) -> Purg
     sent_before = now - timedelta(hours=retention.sent_payload_hours)
     rows_before = now - timedelta(days=retention.outbox_days)
     keys_before = now - timedelta(days=retention.processed_keys_days)
-    payloads = await _chunked(store, lambda tx: tx.purge_sent_payloads(sent_before, limit=CHUNK))
-    rows = await _chunked(store, lambda tx: tx.purge_outbox_rows(rows_before, limit=CHUNK))
-    keys = await _chunked(store, lambda tx: tx.purge_message_keys(keys_before, limit=CHUNK))
+    payloads = await _chunked(
+        store, lambda tx: tx.outbox.purge_sent_payloads(sent_before, limit=CHUNK)
+    )
+    rows = await _chunked(store, lambda tx: tx.outbox.purge_outbox_rows(rows_before, limit=CHUNK))
+    keys = await _chunked(
+        store, lambda tx: tx.idempotency.purge_message_keys(keys_before, limit=CHUNK)
+    )
     async with store.transaction() as tx:
-        state = await tx.purge_adapter_state(now - timedelta(days=retention.adapter_state_days))
+        state = await tx.kv.purge_adapter_state(now - timedelta(days=retention.adapter_state_days))
     pages = 0
     if payloads or rows or keys or state:
         pages = await store.release_free_pages()

@@ -60,10 +60,11 @@ from qn_bot.flows.state import SessionState, Status
 from qn_bot.group_commit import GroupCommit
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
 from qn_bot.identity import SignatureProblem, parse_signature
+from qn_bot.records import CampaignRecord, ParticipantRecord
 from qn_bot.redaction import redact
+from qn_bot.repositories import Database, PseudonymFactory, Transaction
 from qn_bot.store.batch import BatchWrites
-from qn_bot.store.records import CampaignRecord, ParticipantRecord
-from qn_bot.store.sql import PseudonymFactory, Store, Tx, random_pseudonym
+from qn_bot.store.rows import random_pseudonym
 from qn_bot.text import normalize, quote, split_items
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class _KeyedLocks:
 class Service:
     def __init__(
         self,
-        store: Store,
+        store: Database,
         *,
         catalog: Catalog | None = None,
         clock: Clock = utcnow,
@@ -184,7 +185,7 @@ class Service:
     async def _slow_down(self, msg: InboundMessage) -> HandleResult:
         """The first message refused in a flood: say why, once; store nothing of it."""
         async with self.store.transaction() as tx:
-            participant = await tx.participant(msg.sender)
+            participant = await tx.participants.participant(msg.sender)
             hint = msg.language_hint
             if participant is not None:
                 language = self._lang(participant)
@@ -193,7 +194,7 @@ class Service:
             else:
                 language = self.default_language
             reply = OutboundMessage(self.catalog.t(language, "slow_down"))
-            await tx.enqueue(
+            await tx.outbox.enqueue(
                 msg.address,
                 reply,
                 self.clock(),
@@ -206,9 +207,9 @@ class Service:
     async def apologise(self, msg: InboundMessage) -> None:
         """Tell the citizen their message could not be handled (after an unexpected error)."""
         async with self.store.transaction() as tx:
-            participant = await tx.participant(msg.sender)
+            participant = await tx.participants.participant(msg.sender)
             language = self._lang(participant) if participant else self.default_language
-            await tx.enqueue(
+            await tx.outbox.enqueue(
                 msg.address,
                 OutboundMessage(self.catalog.t(language, "internal_error")),
                 self.clock(),
@@ -245,7 +246,9 @@ class Service:
                 results.append(exc)
         return results
 
-    async def _in_batch(self, tx: Tx, msgs: Sequence[InboundMessage]) -> list[HandleResult]:
+    async def _in_batch(
+        self, tx: Transaction, msgs: Sequence[InboundMessage]
+    ) -> list[HandleResult]:
         results: list[HandleResult | None] = [None] * len(msgs)
         await self._plain_answers(tx, msgs, results)
         # What the batched path left (commands, new citizens, edits, groups…) goes the general
@@ -256,7 +259,7 @@ class Service:
         ]
 
     async def _plain_answers(
-        self, tx: Tx, msgs: Sequence[InboundMessage], results: list[HandleResult | None]
+        self, tx: Transaction, msgs: Sequence[InboundMessage], results: list[HandleResult | None]
     ) -> None:
         """The common case, batched: a known citizen answering the question in front of them.
 
@@ -270,8 +273,8 @@ class Service:
         if not plain:
             return
         now = self.clock()
-        conversations = await tx.conversations([msgs[n].sender for n in plain])
-        seen = await tx.already_claimed(
+        conversations = await tx.sessions.conversations([msgs[n].sender for n in plain])
+        seen = await tx.idempotency.already_claimed(
             [(msgs[n].sender.platform, msgs[n].message_id) for n in plain]
         )
         writes = BatchWrites()
@@ -305,13 +308,19 @@ class Service:
             )
             if not all(isinstance(event, Say | ItemAdded) for event in events):
                 continue
-            writes.claim_message(msg.sender.platform, msg.message_id, now, at.participant_id)
-            writes.save_session(
-                at.session_id, state.to_json(), state.status.value, state.step_id, now
+            await writes.claim_message(msg.sender.platform, msg.message_id, now, at.participant_id)
+            await writes.save_session(
+                at.participant_id,
+                at.campaign_id,
+                state.to_json(),
+                now,
+                status=state.status.value,
+                step_id=state.step_id,
+                session_id=at.session_id,
             )
             for event in events:
                 if isinstance(event, ItemAdded):
-                    writes.add_item(
+                    await writes.add_item(
                         session_id=at.session_id,
                         campaign_id=at.campaign_id,
                         participant_id=at.participant_id,
@@ -324,36 +333,38 @@ class Service:
                     )
             replies = self._says(events)
             for reply in replies:
-                writes.enqueue(msg.address, reply, now, at.participant_id)
+                await writes.enqueue(msg.address, reply, now, participant_id=at.participant_id)
             results[n] = HandleResult(replies=replies)
         await writes.flush(tx)
 
-    async def _handle_in(self, tx: Tx, msg: InboundMessage, now: datetime) -> HandleResult:
+    async def _handle_in(self, tx: Transaction, msg: InboundMessage, now: datetime) -> HandleResult:
         """Any message, the general way, inside the caller's transaction."""
         if not msg.is_private:
             return await self._handle_group(tx, msg, now)
         if msg.kind is InboundKind.OPENED:
             return await self._opened(tx, msg, now)
-        participant = await tx.participant(msg.sender, for_update=True)
+        participant = await tx.participants.participant(msg.sender, for_update=True)
         # The key is claimed before anything is written: a redelivery changes nothing, not
         # even by re-creating a citizen who has been erased since.
         known_id = participant.id if participant is not None else None
-        if not await tx.claim_message(msg.sender.platform, msg.message_id, now, known_id):
+        if not await tx.idempotency.claim_message(
+            msg.sender.platform, msg.message_id, now, known_id
+        ):
             log.info("duplicate %s message ignored", msg.sender.platform)
             return HandleResult(duplicate=True)
         if participant is None:
             language = msg.language_hint if msg.language_hint in SUPPORTED_LANGUAGES else None
-            participant = await tx.create_participant(
+            participant = await tx.participants.create_participant(
                 msg.sender,
                 msg.address,
                 now,
                 language=language,
                 pseudonym_factory=self.pseudonyms,
             )
-            await tx.attach_message(msg.sender.platform, msg.message_id, participant.id)
+            await tx.idempotency.attach_message(msg.sender.platform, msg.message_id, participant.id)
         elif participant.reply_to != msg.address or participant.unreachable:
             # Writing to us privately: this chat reaches them (again).
-            await tx.update_participant(
+            await tx.participants.update_participant(
                 participant.id, now, reply_chat_id=msg.address.chat_id, unreachable=False
             )
             # reply_to stays the chat they wrote from before: what was asked there was not on
@@ -365,10 +376,10 @@ class Service:
         # only while it is pending.
         still_there = (
             participant.pending_action != _FORGET
-            or await tx.participant_by_id(participant.id) is not None
+            or await tx.participants.participant_by_id(participant.id) is not None
         )
         for reply in replies:
-            await tx.enqueue(
+            await tx.outbox.enqueue(
                 msg.address,
                 reply,
                 now,
@@ -377,22 +388,24 @@ class Service:
             )
         return HandleResult(replies=replies)
 
-    async def _opened(self, tx: Tx, msg: InboundMessage, now: datetime) -> HandleResult:
+    async def _opened(self, tx: Transaction, msg: InboundMessage, now: datetime) -> HandleResult:
         """The conversation was opened (the console, at start): show a known citizen where they
         stand, and only greet someone new — no question is put before their first message, so
         that message cannot be taken as its answer. Nothing is stored about someone new."""
-        participant = await tx.participant(msg.sender)
+        participant = await tx.participants.participant(msg.sender)
         if participant is None:
             replies = [OutboundMessage(self.catalog.t(self.default_language, "not_started"))]
         else:
             replies = await self._on_screen(tx, participant, now)
         for reply in replies:
-            await tx.enqueue(
+            await tx.outbox.enqueue(
                 msg.address, reply, now, participant_id=participant.id if participant else None
             )
         return HandleResult(replies=replies)
 
-    async def _handle_group(self, tx: Tx, msg: InboundMessage, now: datetime) -> HandleResult:
+    async def _handle_group(
+        self, tx: Transaction, msg: InboundMessage, now: datetime
+    ) -> HandleResult:
         """Group chats and rooms: answers are never collected in public.
 
         Only /start (answered with a link to a private chat) and facilitator commands are
@@ -405,14 +418,14 @@ class Service:
         if command is None or not command.known:
             # A citizen answering in what was their private chat: it gained a member without
             # the adapter telling us (a gap in its history) — the same as being told.
-            known = await tx.participant(msg.sender)
+            known = await tx.participants.participant(msg.sender)
             if known is not None and known.reply_to == msg.address and not known.unreachable:
                 return await self._chat_shared(tx, msg, now)
             return HandleResult()
         replies: list[OutboundMessage] = []
-        if not await tx.claim_message(msg.sender.platform, msg.message_id, now):
+        if not await tx.idempotency.claim_message(msg.sender.platform, msg.message_id, now):
             return HandleResult(duplicate=True)
-        known = await tx.participant(msg.sender)
+        known = await tx.participants.participant(msg.sender)
         language = self._lang(known) if known is not None else self.default_language
         if command.name == "start":
             link = msg.private_link if msg.private_link else ""
@@ -422,27 +435,29 @@ class Service:
         elif is_facilitator_command(command.name):
             replies += await self._facilitate(tx, msg.sender, language, command, now, private=False)
         for reply in replies:
-            await tx.enqueue(msg.address, reply, now)
+            await tx.outbox.enqueue(msg.address, reply, now)
         return HandleResult(replies=replies)
 
-    async def _chat_shared(self, tx: Tx, msg: InboundMessage, now: datetime) -> HandleResult:
+    async def _chat_shared(
+        self, tx: Transaction, msg: InboundMessage, now: datetime
+    ) -> HandleResult:
         """A citizen's private chat with the bot is private no more (someone else was invited):
         no answer is collected there any longer, nothing personal is sent there — reminders,
         recaps, files still waiting — and the citizen is told why, once."""
-        if not await tx.claim_message(msg.sender.platform, msg.message_id, now):
+        if not await tx.idempotency.claim_message(msg.sender.platform, msg.message_id, now):
             return HandleResult(duplicate=True)
-        owners = await tx.reached_at(msg.address)
+        owners = await tx.participants.reached_at(msg.address)
         if not owners:
             return HandleResult()  # a group room all along, or already told
-        await tx.mark_unreachable(msg.address, now)
-        dropped = await tx.outbox_fail_chat(msg.address, "the chat is no longer private")
+        await tx.participants.mark_unreachable(msg.address, now)
+        dropped = await tx.outbox.outbox_fail_chat(msg.address, "the chat is no longer private")
         log.info(
             "a private %s chat gained a member: %d waiting messages dropped",
             msg.address.platform,
             dropped,
         )
         reply = self._say(owners[0], "chat_shared")
-        await tx.enqueue(msg.address, reply, now)
+        await tx.outbox.enqueue(msg.address, reply, now)
         return HandleResult(replies=[reply])
 
     # ------------------------------------------------------------------ dispatch
@@ -454,7 +469,7 @@ class Service:
         return OutboundMessage(self.catalog.t(self._lang(participant), key, **params))
 
     async def _dispatch(
-        self, tx: Tx, participant: ParticipantRecord, msg: InboundMessage, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, msg: InboundMessage, now: datetime
     ) -> list[OutboundMessage]:
         if msg.kind is InboundKind.UNSUPPORTED:
             if msg.unsupported_reason is UnsupportedReason.UNDECRYPTABLE:
@@ -496,7 +511,7 @@ class Service:
         )
 
     async def _participant_command(
-        self, tx: Tx, participant: ParticipantRecord, command: Command, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, command: Command, now: datetime
     ) -> list[OutboundMessage] | None:
         """Commands about the participant rather than the flow; None lets the engine handle it."""
         name = command.name
@@ -506,16 +521,16 @@ class Service:
             )
         if name == "start":
             if participant.stopped:
-                await tx.update_participant(participant.id, now, stopped=False)
+                await tx.participants.update_participant(participant.id, now, stopped=False)
             return await self._start(tx, participant, command.arg, now)
         if name == "stop":
-            await tx.update_participant(participant.id, now, stopped=True)
+            await tx.participants.update_participant(participant.id, now, stopped=True)
             return [self._say(participant, "stopped")]
         if name == "reprendre" and participant.stopped:
-            await tx.update_participant(participant.id, now, stopped=False)
+            await tx.participants.update_participant(participant.id, now, stopped=False)
             return await self._prompt(tx, participant, now)
         if name == "oublier":
-            await tx.update_participant(participant.id, now, pending_action=_FORGET)
+            await tx.participants.update_participant(participant.id, now, pending_action=_FORGET)
             return [self._forget_question(participant)]
         if name == "mes_donnees":
             return [await self._my_data(tx, participant)]
@@ -524,23 +539,23 @@ class Service:
         if name == "langue" and command.arg:
             wanted = command.arg.strip().lower()[:2]
             if wanted in SUPPORTED_LANGUAGES:
-                await tx.update_participant(participant.id, now, language=wanted)
+                await tx.participants.update_participant(participant.id, now, language=wanted)
                 participant = await self._reload(tx, participant)
                 if await self._open_campaign(tx, participant) is None:
                     return [self._say(participant, "language_changed")]
         return None
 
     async def _sign(
-        self, tx: Tx, participant: ParticipantRecord, typed: str, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, typed: str, now: datetime
     ) -> OutboundMessage:
         """/signer NAME: one name names one participant; /signer alone: anonymous again."""
         signature = parse_signature(typed)
         if signature is SignatureProblem.EMPTY:
-            await tx.set_signature(participant.id, None, now)
+            await tx.participants.set_signature(participant.id, None, now)
             return self._say(participant, "unsigned", pseudonym=participant.pseudonym)
         if isinstance(signature, SignatureProblem):
             return self._say(participant, f"signature_{signature.value}")
-        if not await tx.set_signature(participant.id, signature, now):
+        if not await tx.participants.set_signature(participant.id, signature, now):
             return self._say(participant, "signature_taken", name=signature.text)
         return self._say(participant, "signed", name=signature.text)
 
@@ -554,36 +569,44 @@ class Service:
             ),
         )
 
-    async def _pending(self, tx: Tx, participant: ParticipantRecord) -> list[OutboundMessage]:
+    async def _pending(
+        self, tx: Transaction, participant: ParticipantRecord
+    ) -> list[OutboundMessage]:
         """The question a pending action waits on, asked again."""
         if participant.pending_action == _FORGET:
             return [self._forget_question(participant)]
         if participant.pending_action == _CHOOSE_CAMPAIGN:
-            return [self._campaign_choice(participant, await tx.campaigns(CampaignStatus.OPEN))]
+            return [
+                self._campaign_choice(
+                    participant, await tx.campaigns.campaigns(CampaignStatus.OPEN)
+                )
+            ]
         return []
 
-    async def _open_campaign(self, tx: Tx, participant: ParticipantRecord) -> CampaignRecord | None:
+    async def _open_campaign(
+        self, tx: Transaction, participant: ParticipantRecord
+    ) -> CampaignRecord | None:
         """The citizen's active campaign, if it is open (None: no campaign, or a closed one)."""
         if participant.active_campaign_id is None:
             return None
-        campaign = await tx.campaign_by_id(participant.active_campaign_id)
+        campaign = await tx.campaigns.campaign_by_id(participant.active_campaign_id)
         if campaign is None or campaign.status is not CampaignStatus.OPEN:
             return None
         return campaign
 
-    async def _reload(self, tx: Tx, participant: ParticipantRecord) -> ParticipantRecord:
-        fresh = await tx.participant_by_id(participant.id)
+    async def _reload(self, tx: Transaction, participant: ParticipantRecord) -> ParticipantRecord:
+        fresh = await tx.participants.participant_by_id(participant.id)
         assert fresh is not None
         return fresh
 
     # ------------------------------------------------------------------ campaigns
 
     async def _start(
-        self, tx: Tx, participant: ParticipantRecord, slug: str, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, slug: str, now: datetime
     ) -> list[OutboundMessage]:
         slug = normalize(slug).lower()
         if slug:
-            campaign = await tx.campaign_by_slug(slug)
+            campaign = await tx.campaigns.campaign_by_slug(slug)
             if campaign is None or campaign.status is CampaignStatus.DRAFT:
                 return [self._say(participant, "unknown_campaign", slug=quote(slug))]
             if campaign.status is not CampaignStatus.OPEN:
@@ -591,8 +614,8 @@ class Service:
             return await self._enter_campaign(tx, participant, campaign, now)
         active: CampaignRecord | None = None
         if participant.active_campaign_id is not None:
-            active = await tx.campaign_by_id(participant.active_campaign_id)
-            session = await tx.session(participant.id, participant.active_campaign_id)
+            active = await tx.campaigns.campaign_by_id(participant.active_campaign_id)
+            session = await tx.sessions.session(participant.id, participant.active_campaign_id)
             if (
                 active is not None
                 and active.status is CampaignStatus.OPEN
@@ -600,14 +623,16 @@ class Service:
                 and session.status == Status.ACTIVE.value
             ):
                 return await self._enter_campaign(tx, participant, active, now)
-        open_campaigns = await tx.campaigns(CampaignStatus.OPEN)
+        open_campaigns = await tx.campaigns.campaigns(CampaignStatus.OPEN)
         if not open_campaigns:
             if active is not None and active.status is not CampaignStatus.OPEN:
                 return [self._say(participant, "campaign_closed", title=active.title)]
             return [self._say(participant, "no_campaign")]
         if len(open_campaigns) == 1:
             return await self._enter_campaign(tx, participant, open_campaigns[0], now)
-        await tx.update_participant(participant.id, now, pending_action=_CHOOSE_CAMPAIGN)
+        await tx.participants.update_participant(
+            participant.id, now, pending_action=_CHOOSE_CAMPAIGN
+        )
         return [self._campaign_choice(participant, open_campaigns)]
 
     def _campaign_choice(
@@ -622,10 +647,10 @@ class Service:
         )
 
     async def _choose_campaign(
-        self, tx: Tx, participant: ParticipantRecord, msg: InboundMessage, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, msg: InboundMessage, now: datetime
     ) -> list[OutboundMessage]:
-        open_campaigns = await tx.campaigns(CampaignStatus.OPEN)
-        await tx.update_participant(participant.id, now, pending_action=None)
+        open_campaigns = await tx.campaigns.campaigns(CampaignStatus.OPEN)
+        await tx.participants.update_participant(participant.id, now, pending_action=None)
         participant = await self._reload(tx, participant)
         picked: CampaignRecord | None = None
         if msg.kind is InboundKind.CHOICE and msg.choice_id:
@@ -641,19 +666,23 @@ class Service:
         return await self._enter_campaign(tx, participant, picked, now)
 
     async def _enter_campaign(
-        self, tx: Tx, participant: ParticipantRecord, campaign: CampaignRecord, now: datetime
+        self,
+        tx: Transaction,
+        participant: ParticipantRecord,
+        campaign: CampaignRecord,
+        now: datetime,
     ) -> list[OutboundMessage]:
         engine = self._engine(campaign)
         if participant.active_campaign_id != campaign.id or participant.pending_action:
-            await tx.update_participant(
+            await tx.participants.update_participant(
                 participant.id, now, active_campaign_id=campaign.id, pending_action=None
             )
-        session = await tx.session(participant.id, campaign.id)
+        session = await tx.sessions.session(participant.id, campaign.id)
         if session is not None:
             state = SessionState.from_json(session.state)
             if state.status is not Status.REFUSED:
                 return await self._show_again(tx, participant, campaign, session.id, state, now)
-            await tx.delete_session(session.id)
+            await tx.sessions.delete_session(session.id)
         language = self._lang(participant)
         state, events = engine.start(language, now)
         return await self._persist(tx, participant, campaign, state, events, now)
@@ -670,7 +699,7 @@ class Service:
 
     async def _to_engine(
         self,
-        tx: Tx,
+        tx: Transaction,
         participant: ParticipantRecord,
         inp: Input,
         now: datetime,
@@ -684,8 +713,8 @@ class Service:
             if isinstance(inp, CommandInput) and not inp.known:
                 return [self._say(participant, "unknown_command", command=quote(inp.name))]
             return await self._start(tx, participant, "", now)
-        campaign = await tx.campaign_by_id(participant.active_campaign_id)
-        session = await tx.session(participant.id, participant.active_campaign_id)
+        campaign = await tx.campaigns.campaign_by_id(participant.active_campaign_id)
+        session = await tx.sessions.session(participant.id, participant.active_campaign_id)
         if campaign is None or session is None:
             return await self._start(tx, participant, "", now)
         engine = self._engine(campaign)
@@ -723,17 +752,17 @@ class Service:
         return [self._say(participant, "campaign_closed", title=campaign.title)]
 
     async def _edit_or_delete(
-        self, tx: Tx, participant: ParticipantRecord, msg: InboundMessage, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, msg: InboundMessage, now: datetime
     ) -> list[OutboundMessage]:
         """A platform edit or deletion of an earlier message revises or deletes its items."""
         if msg.target_message_id is None:
             return []
-        found = await tx.items_from_message(participant.id, msg.target_message_id)
+        found = await tx.sessions.items_from_message(participant.id, msg.target_message_id)
         if not found:
             return []  # the message gave no item (a command, a refused answer): nothing to do
         campaign_id, session_id, _ = found[0]
-        campaign = await tx.campaign_by_id(campaign_id)
-        session = await tx.session(participant.id, campaign_id)
+        campaign = await tx.campaigns.campaign_by_id(campaign_id)
+        session = await tx.sessions.session(participant.id, campaign_id)
         if campaign is None or session is None or session.id != session_id:
             return []
         # A closed campaign takes no edits; a deletion is the citizen withdrawing their words,
@@ -761,36 +790,36 @@ class Service:
         if msg.kind is InboundKind.DELETE:
             # Deleted on the platform: the words go, from every revision and from what waits
             # to be sent; the item stays, marked deleted.
-            since, texts = await tx.erase_item_texts(session_id=session.id, seqs=seqs)
+            since, texts = await tx.sessions.erase_item_texts(session_id=session.id, seqs=seqs)
             await self._redact_queued(tx, texts, since)
         return replies
 
     async def _prompt(
-        self, tx: Tx, participant: ParticipantRecord, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, now: datetime
     ) -> list[OutboundMessage]:
         """Back after /stop: where the citizen was (a new start if nowhere)."""
         if participant.active_campaign_id is None:
             return await self._start(tx, participant, "", now)
-        campaign = await tx.campaign_by_id(participant.active_campaign_id)
-        session = await tx.session(participant.id, participant.active_campaign_id)
+        campaign = await tx.campaigns.campaign_by_id(participant.active_campaign_id)
+        session = await tx.sessions.session(participant.id, participant.active_campaign_id)
         if campaign is None or session is None:
             return await self._start(tx, participant, "", now)
         return await self._on_screen(tx, participant, now)
 
     async def _on_screen(
-        self, tx: Tx, participant: ParticipantRecord, now: datetime
+        self, tx: Transaction, participant: ParticipantRecord, now: datetime
     ) -> list[OutboundMessage]:
         """What the citizen has in front of them, shown again (and dated again: what arrived
         before was meant for something else, e.g. another chat); no answer changes."""
         if participant.pending_action is not None:
-            await tx.update_participant(
+            await tx.participants.update_participant(
                 participant.id, now, pending_action=participant.pending_action
             )
             return await self._pending(tx, participant)
         if participant.active_campaign_id is None:
             return []
-        campaign = await tx.campaign_by_id(participant.active_campaign_id)
-        session = await tx.session(participant.id, participant.active_campaign_id)
+        campaign = await tx.campaigns.campaign_by_id(participant.active_campaign_id)
+        session = await tx.sessions.session(participant.id, participant.active_campaign_id)
         if campaign is None or session is None:
             return []
         if campaign.status is not CampaignStatus.OPEN:
@@ -800,7 +829,7 @@ class Service:
 
     async def _show_again(
         self,
-        tx: Tx,
+        tx: Transaction,
         participant: ParticipantRecord,
         campaign: CampaignRecord,
         session_id: int,
@@ -815,7 +844,7 @@ class Service:
 
     async def _persist(
         self,
-        tx: Tx,
+        tx: Transaction,
         participant: ParticipantRecord,
         campaign: CampaignRecord,
         state: SessionState,
@@ -827,7 +856,7 @@ class Service:
     ) -> list[OutboundMessage]:
         """Write the engine's events and the new state; ``source`` is the message behind them,
         ``session_id`` the session's row when it exists already (None: a new session)."""
-        session_id = await tx.save_session(
+        session_id = await tx.sessions.save_session(
             participant.id,
             campaign.id,
             state.to_json(),
@@ -839,7 +868,7 @@ class Service:
         for event in events:
             match event:
                 case ItemAdded(seq=seq, step_id=step_id, text=text, value=value):
-                    await tx.add_item(
+                    await tx.sessions.add_item(
                         session_id=session_id,
                         campaign_id=campaign.id,
                         participant_id=participant.id,
@@ -851,7 +880,7 @@ class Service:
                         source_message_id=source,
                     )
                 case ItemRevised(seq=seq, revision=revision, text=text, value=value):
-                    await tx.revise_item(
+                    await tx.sessions.revise_item(
                         session_id=session_id,
                         seq=seq,
                         revision=revision,
@@ -861,13 +890,13 @@ class Service:
                     )
                 case ItemDeleted(seq=seq) | ItemWithdrawn(seq=seq):
                     # A withdrawn item (its step no longer applies) is a deleted revision too.
-                    await tx.delete_item(session_id=session_id, seq=seq, now=now)
+                    await tx.sessions.delete_item(session_id=session_id, seq=seq, now=now)
                 case ConsentGiven(flow_version=version):
-                    await tx.record_consent(session_id, version, now)
+                    await tx.sessions.record_consent(session_id, version, now)
                 case ConsentRefused():
-                    await tx.record_consent(session_id, None, now)
+                    await tx.sessions.record_consent(session_id, None, now)
                 case LanguageChanged(language=language):
-                    await tx.update_participant(participant.id, now, language=language)
+                    await tx.participants.update_participant(participant.id, now, language=language)
                 case _:
                     pass
         return self._says(events)
@@ -880,7 +909,7 @@ class Service:
 
     async def _confirm_forget(
         self,
-        tx: Tx,
+        tx: Transaction,
         participant: ParticipantRecord,
         msg: InboundMessage,
         command: Command | None,
@@ -897,17 +926,17 @@ class Service:
             }
             answer = "forget_yes" if typed in yes else "forget_no"
         if answer == "forget_yes":
-            since, texts = await tx.participant_texts(participant.id)
+            since, texts = await tx.participants.participant_texts(participant.id)
             if participant.signature is not None:  # a name she gave: hers to take back too
                 texts.append(participant.signature)
             await self._redact_queued(tx, texts, since, besides=participant.id)
-            await tx.delete_participant(participant.id)
+            await tx.participants.delete_participant(participant.id)
             # The erasure removed this message's key with the rest; keep it, unattached (keys
             # are digests: it names no one), so a redelivery cannot bring the citizen back.
-            await tx.claim_message(msg.sender.platform, msg.message_id, now, None)
+            await tx.idempotency.claim_message(msg.sender.platform, msg.message_id, now, None)
             log.info("a %s participant was erased on request", participant.user.platform)
             return [self._say(participant, "forget_done")]
-        await tx.update_participant(participant.id, now, pending_action=None)
+        await tx.participants.update_participant(participant.id, now, pending_action=None)
         replies = [self._say(participant, "forget_cancelled")]
         if command is not None:
             participant = await self._reload(tx, participant)
@@ -915,7 +944,12 @@ class Service:
         return replies
 
     async def _redact_queued(
-        self, tx: Tx, texts: list[str], since: datetime | None, *, besides: int | None = None
+        self,
+        tx: Transaction,
+        texts: list[str],
+        since: datetime | None,
+        *,
+        besides: int | None = None,
     ) -> None:
         """Take ``texts`` out of the messages queued since ``since`` (or kept once sent) for
         anyone but the participant ``besides``: see :mod:`qn_bot.redaction`."""
@@ -925,14 +959,14 @@ class Service:
         def note(filename: str) -> str:
             return self.catalog.t(self.default_language, "erased_attachment", filename=filename)
 
-        for outbox_id, message in await tx.messages_with_content(
+        for outbox_id, message in await tx.outbox.messages_with_content(
             since, besides_participant=besides
         ):
             redacted = redact(message, texts, dropped_note=note)
             if redacted is not None:
-                await tx.replace_message(outbox_id, redacted)
+                await tx.outbox.replace_message(outbox_id, redacted)
 
-    async def _my_data(self, tx: Tx, participant: ParticipantRecord) -> OutboundMessage:
+    async def _my_data(self, tx: Transaction, participant: ParticipantRecord) -> OutboundMessage:
         data = {
             "pseudonym": participant.pseudonym,
             "signature": participant.signature,
@@ -941,8 +975,8 @@ class Service:
             "language": participant.language,
             "created_at": participant.created_at.isoformat(),
             "stopped": participant.stopped,
-            "sessions": await tx.participant_sessions(participant.id),
-            "answers": await tx.participant_items(participant.id),
+            "sessions": await tx.sessions.participant_sessions(participant.id),
+            "answers": await tx.sessions.participant_items(participant.id),
         }
         body = json.dumps(data, ensure_ascii=False, indent=2).encode()
         return OutboundMessage(
@@ -952,13 +986,15 @@ class Service:
 
     # ------------------------------------------------------------------ facilitators
 
-    async def is_facilitator(self, tx: Tx, user: UserRef, campaign_id: int | None = None) -> bool:
+    async def is_facilitator(
+        self, tx: Transaction, user: UserRef, campaign_id: int | None = None
+    ) -> bool:
         """Admins (config) always; others when granted for all campaigns or for this one."""
-        return str(user) in self.admins or await tx.is_facilitator(user, campaign_id)
+        return str(user) in self.admins or await tx.facilitators.is_facilitator(user, campaign_id)
 
     async def _facilitate(
         self,
-        tx: Tx,
+        tx: Transaction,
         user: UserRef,
         language: str,
         command: Command,

@@ -35,7 +35,7 @@ from qn_bot.domain import CampaignStatus
 from qn_bot.export import render_html
 from qn_bot.i18n import default_catalog
 from qn_bot.participants import campaign_disclosure, campaign_participants, count_participants
-from qn_bot.store.records import CampaignRecord
+from qn_bot.records import CampaignRecord
 from qn_bot.store.sql import Store
 from qn_bot.synthesis import build_synthesis, format_date, utc
 from qn_bot.templating import templates
@@ -119,7 +119,7 @@ async def export_site(
     lab = default_catalog().table(language, "site_")
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     async with store.transaction() as tx:
-        campaigns = await tx.campaigns(*PUBLISHED)
+        campaigns = await tx.campaigns.campaigns(*PUBLISHED)
     taken: set[str] = set()
     links: dict[str | None, list[PageLink]] = {}
     with _progress(len(campaigns)) as progress:
@@ -129,8 +129,8 @@ async def export_site(
             lang = language if language in flow.languages else flow.default_language
             minimum = strictest(min_respondents, campaign.min_respondents)
             async with store.transaction() as tx:
-                items = await tx.campaign_items(campaign.id)
-                revisions = await tx.campaign_revisions(campaign.id)
+                items = await tx.sessions.campaign_items(campaign.id)
+                revisions = await tx.sessions.campaign_revisions(campaign.id)
                 people = count_participants(await campaign_participants(tx, campaign, flow))
                 disclosure = await campaign_disclosure(tx, campaign, flow, minimum)
             synthesis = build_synthesis(

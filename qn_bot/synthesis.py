@@ -16,7 +16,7 @@ from qn_bot.disclosure import Disclosure
 from qn_bot.flows.format import Flow, Step
 from qn_bot.flows.kinds import KINDS
 from qn_bot.i18n import default_catalog
-from qn_bot.store.records import CampaignRecord, ItemRecord
+from qn_bot.records import CampaignRecord, ItemRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,8 @@ from qn_bot.flows.format import Flow
 from qn_bot.flows.kinds import KINDS
 from qn_bot.i18n import default_catalog
 from qn_bot.participants import campaign_disclosure, campaign_participants, count_participants
-from qn_bot.store.records import CampaignRecord, ItemRecord, RevisionRecord
-from qn_bot.store.sql import Tx
+from qn_bot.records import CampaignRecord, ItemRecord, RevisionRecord
+from qn_bot.repositories import Transaction
 from qn_bot.synthesis import Bullet, Synthesis, build_synthesis, utc
 
 FULL_MAX_ITEMS = 10_000
@@ -58,7 +58,7 @@ class SynthesisSource:
 
 
 async def load_synthesis_source(
-    tx: Tx,
+    tx: Transaction,
     campaign: CampaignRecord,
     flow: Flow,
     counts: StepCounts | None,
@@ -72,8 +72,8 @@ async def load_synthesis_source(
         participants = count_participants(await campaign_participants(tx, campaign, flow))
     disclosure = await campaign_disclosure(tx, campaign, flow, minimum)
     if counts is None or counts.total <= FULL_MAX_ITEMS:
-        items = await tx.campaign_items(campaign.id)
-        revisions = await tx.campaign_revisions(campaign.id)
+        items = await tx.sessions.campaign_items(campaign.id)
+        revisions = await tx.sessions.campaign_revisions(campaign.id)
         return SynthesisSource(campaign, flow, items, revisions, None, participants, disclosure)
     chosen = []
     texts = {step.id for step in text_steps(flow)}

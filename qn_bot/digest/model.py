@@ -36,7 +36,7 @@ from qn_bot.participants import (
     count_participants,
     joined_between,
 )
-from qn_bot.store.records import CampaignRecord, ItemRecord
+from qn_bot.records import CampaignRecord, ItemRecord
 from qn_bot.synthesis import step_heading, utc
 
 #: How many new items a section lists before "… et N autres".

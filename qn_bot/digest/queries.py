@@ -55,9 +55,11 @@ from qn_bot.participants import (
     campaign_participants,
     section_respondents,
 )
+from qn_bot.records import CampaignRecord, ItemRecord
+from qn_bot.repositories import Transaction
 from qn_bot.store import schema as t
-from qn_bot.store.records import CampaignRecord, ItemRecord
-from qn_bot.store.sql import Tx, item_records, item_select
+from qn_bot.store.repository import connection_of
+from qn_bot.store.rows import item_records, item_select
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +81,16 @@ class _Scope:
     items: int  # the campaign's items, deleted ones included
 
 
-async def _campaign_scope(tx: Tx, campaign_id: int) -> _Scope:
+async def _campaign_scope(tx: Transaction, campaign_id: int) -> _Scope:
     items = t.items.c
     mine = (
-        await tx.conn.execute(select(func.count()).where(items.campaign_id == campaign_id))
+        await connection_of(tx).execute(
+            select(func.count()).where(items.campaign_id == campaign_id)
+        )
     ).scalar_one()
-    if tx.conn.dialect.name != "sqlite":
+    if connection_of(tx).dialect.name != "sqlite":
         return _Scope(items.campaign_id == campaign_id, mine)
-    top = (await tx.conn.execute(select(func.max(items.id)))).scalar_one() or 0
+    top = (await connection_of(tx).execute(select(func.max(items.id)))).scalar_one() or 0
     if mine <= top * SCAN_SHARE:
         return _Scope(items.campaign_id == campaign_id, mine)
     # "campaign_id + 0" is no longer a column: SQLite reads the table in order instead of
@@ -208,17 +212,17 @@ class _IntervalCount:
             statements.append((_GROUPS.format(union), values))
         return statements
 
-    async def run(self, tx: Tx) -> None:
-        dialect = tx.conn.dialect
+    async def run(self, tx: Transaction) -> None:
+        dialect = connection_of(tx).dialect
         if dialect.name != "sqlite":
-            self._add((await tx.conn.execute(self._grouped())).all())
+            self._add((await connection_of(tx).execute(self._grouped())).all())
             return
-        text = (await tx.conn.execute(self._steps())).scalar_one()
+        text = (await connection_of(tx).execute(self._steps())).scalar_one()
         steps = text.split(_RECORD) if text is not None else []
         instant = t.items.c.updated_at.type.dialect_impl(dialect).result_processor(dialect, None)
         for sql, params in self._ranges(steps, dialect):
             found = []
-            row: Sequence[Any] = (await tx.conn.exec_driver_sql(sql, tuple(params))).one()
+            row: Sequence[Any] = (await connection_of(tx).exec_driver_sql(sql, tuple(params))).one()
             text, updated = row
             if updated is not None and instant is not None:
                 updated = instant(updated)
@@ -242,14 +246,18 @@ class _IntervalCount:
         )
 
 
-async def step_week_counts(tx: Tx, campaign_id: int, periods: Sequence[Period]) -> StepCounts:
+async def step_week_counts(
+    tx: Transaction, campaign_id: int, periods: Sequence[Period]
+) -> StepCounts:
     """Live items of a campaign per step and per interval between the periods' boundaries."""
     counter = _IntervalCount(periods, campaign_id)
     await counter.run(tx)
     return counter.result()
 
 
-async def _partitions(tx: Tx, stmt: Select[Any]) -> AsyncGenerator[Sequence[tuple[Any, ...]], None]:
+async def _partitions(
+    tx: Transaction, stmt: Select[Any]
+) -> AsyncGenerator[Sequence[tuple[Any, ...]], None]:
     """The rows of ``stmt`` in partitions of :data:`PARTITION` plain tuples.
 
     On SQLite and on PostgreSQL through asyncpg they come straight from the driver's cursor, in
@@ -257,9 +265,9 @@ async def _partitions(tx: Tx, stmt: Select[Any]) -> AsyncGenerator[Sequence[tupl
     here need no conversion, and SQLAlchemy's rows cost 0.2 s of CPU more for a week of 170,000
     contributions. Parameters still go through their types (instants).
     """
-    dialect = tx.conn.dialect
+    dialect = connection_of(tx).dialect
     if dialect.name != "sqlite" and dialect.driver != "asyncpg":
-        result = await tx.conn.stream(stmt)
+        result = await connection_of(tx).stream(stmt)
         async for partition in result.partitions(PARTITION):
             yield [tuple(row) for row in partition]
         return
@@ -269,7 +277,7 @@ async def _partitions(tx: Tx, stmt: Select[Any]) -> AsyncGenerator[Sequence[tupl
     for name in compiled.positiontup or ():
         convert = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
         params.append(values[name] if convert is None else convert(values[name]))
-    driver = (await tx.conn.get_raw_connection()).driver_connection
+    driver = (await connection_of(tx).get_raw_connection()).driver_connection
     assert driver is not None
     if dialect.name != "sqlite":  # asyncpg: a server-side cursor, as SQLAlchemy's stream
         pages = await driver.cursor(str(compiled), *params)
@@ -293,7 +301,7 @@ async def _fold_process(steps: Sequence[str], language: str, cap: int) -> FoldPr
 
 
 async def _fold_in_thread(
-    tx: Tx, stmt: Select[Any], fold: PeriodFold
+    tx: Transaction, stmt: Select[Any], fold: PeriodFold
 ) -> asyncio.Future[FoldResult]:
     """Stream the rows to ``fold`` in a worker thread; the future ends with the fold.
 
@@ -319,7 +327,7 @@ async def _fold_in_thread(
 
 
 async def period_facts(
-    tx: Tx,
+    tx: Transaction,
     campaign: CampaignRecord,
     flow: Flow,
     period: Period,
@@ -436,7 +444,9 @@ async def period_facts(
 # --- for a capped synthesis attachment ------------------------------------------------------------
 
 
-async def latest_items(tx: Tx, campaign_id: int, step_id: str, limit: int) -> list[ItemRecord]:
+async def latest_items(
+    tx: Transaction, campaign_id: int, step_id: str, limit: int
+) -> list[ItemRecord]:
     """The ``limit`` last live items of a step (by id: insertion order), in answer order."""
     items = t.items.c
     # The ids alone first: the campaign index covers the filter, so only ``limit`` rows of the
@@ -449,12 +459,14 @@ async def latest_items(tx: Tx, campaign_id: int, step_id: str, limit: int) -> li
         .limit(limit)
     )
     stmt = item_select().where(items.id.in_(latest.scalar_subquery()))
-    found = item_records((await tx.conn.execute(stmt)).all())
+    found = item_records((await connection_of(tx).execute(stmt)).all())
     found.sort(key=lambda i: (i.created_at, i.id))
     return found
 
 
-async def step_items(tx: Tx, campaign_id: int, step_ids: Sequence[str]) -> list[ItemRecord]:
+async def step_items(
+    tx: Transaction, campaign_id: int, step_ids: Sequence[str]
+) -> list[ItemRecord]:
     """Every live item of the given steps, in answer order."""
     if not step_ids:
         return []
@@ -465,4 +477,4 @@ async def step_items(tx: Tx, campaign_id: int, step_ids: Sequence[str]) -> list[
         .where(items.deleted_at.is_(None))
         .order_by(items.created_at, items.id)
     )
-    return item_records((await tx.conn.execute(stmt)).all())
+    return item_records((await connection_of(tx).execute(stmt)).all())

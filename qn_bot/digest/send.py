@@ -59,8 +59,8 @@ from qn_bot.domain import Address, Attachment, CampaignStatus, OutboundMessage
 from qn_bot.errors import CampaignError
 from qn_bot.flows.format import Flow
 from qn_bot.participants import Participation, campaign_participants, count_participants
-from qn_bot.store.records import CampaignRecord
-from qn_bot.store.sql import Store, Tx
+from qn_bot.records import CampaignRecord
+from qn_bot.repositories import Database, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def find_team(config: Config, name: str) -> TeamConfig:
 # --- reading -------------------------------------------------------------------------------------
 
 
-async def load_inputs(tx: Tx, team: TeamConfig) -> list[CampaignInput]:
+async def load_inputs(tx: Transaction, team: TeamConfig) -> list[CampaignInput]:
     """Every item of the team's campaigns, as records: for small campaigns and callers that do
     not know the period yet. :func:`load_team_data` with a period counts in SQL instead."""
     inputs = []
@@ -151,7 +151,7 @@ async def load_inputs(tx: Tx, team: TeamConfig) -> list[CampaignInput]:
             CampaignInput(
                 campaign=campaign,
                 flow=flow,
-                items=await tx.campaign_items(campaign.id),
+                items=await tx.sessions.campaign_items(campaign.id),
                 sessions=await campaign_participants(tx, campaign, flow),
             )
         )
@@ -163,10 +163,10 @@ def team_minimum(team: TeamConfig, campaign: CampaignRecord) -> int:
     return strictest(team.min_respondents, campaign.min_respondents)
 
 
-async def _campaigns(tx: Tx, team: TeamConfig) -> list[tuple[CampaignRecord, Flow]]:
+async def _campaigns(tx: Transaction, team: TeamConfig) -> list[tuple[CampaignRecord, Flow]]:
     found = []
     for slug in team.campaigns:
-        campaign = await tx.campaign_by_slug(slug)
+        campaign = await tx.campaigns.campaign_by_slug(slug)
         if campaign is None:
             log.warning("team %s: no campaign named %r", team.name, slug)
             continue
@@ -228,7 +228,7 @@ class TeamData:
 
 
 async def load_team_data(
-    tx: Tx, team: TeamConfig, period: Period | None = None, *, syntheses: bool = True
+    tx: Transaction, team: TeamConfig, period: Period | None = None, *, syntheses: bool = True
 ) -> TeamData:
     """With ``period``, the digest is counted by the database and the items of a big campaign
     are never all loaded; without, every item is read (fine for small campaigns only).
@@ -300,7 +300,7 @@ def render_package(
 
 
 async def build_package(
-    store: Store, team: TeamConfig, period: Period, now: datetime, *, late: bool
+    store: Database, team: TeamConfig, period: Period, now: datetime, *, late: bool
 ) -> tuple[DigestPackage, TeamData]:
     async with store.snapshot() as tx:  # seconds of reading must not hold up the answers
         data = await load_team_data(tx, team, period)
@@ -343,14 +343,14 @@ class DigestStatus:
     deliveries: tuple[DeliveryState, ...]
 
 
-async def digest_status(store: Store, team: str) -> DigestStatus | None:
+async def digest_status(store: Database, team: str) -> DigestStatus | None:
     async with store.snapshot() as tx:
-        record = await tx.kv_get(_last_key(team))
+        record = await tx.kv.kv_get(_last_key(team))
         if not isinstance(record, dict):
             return None
         key = str(record["key"])
         queued = [str(d) for d in record.get("queued", [])]
-        rows = await tx.outbox_states([destination_key(key, d) for d in queued])
+        rows = await tx.outbox.outbox_states([destination_key(key, d) for d in queued])
     deliveries = []
     for destination in queued:
         row = rows.get(destination_key(key, destination))
@@ -372,10 +372,10 @@ async def digest_status(store: Store, team: str) -> DigestStatus | None:
     )
 
 
-async def last_sent_period(store: Store, team: str) -> date | None:
+async def last_sent_period(store: Database, team: str) -> date | None:
     """The start date of the last period whose digest was claimed for ``team``."""
     async with store.transaction() as tx:
-        record = await tx.kv_get(_last_key(team))
+        record = await tx.kv.kv_get(_last_key(team))
     if not isinstance(record, dict) or not isinstance(record.get("period"), str):
         return None
     return date.fromisoformat(record["period"])
@@ -419,7 +419,7 @@ def period_to_send(team: TeamConfig, now: datetime) -> Period:
 
 
 async def send_digest(
-    store: Store,
+    store: Database,
     config: Config,
     team: TeamConfig,
     now: datetime,
@@ -457,13 +457,13 @@ async def send_digest(
         else await asyncio.to_thread(email_messages, config, package, send_key, mails, now)
     )
     async with store.transaction() as tx:
-        claimed = await tx.claim_job(key, OWNER, now)
+        claimed = await tx.idempotency.claim_job(key, OWNER, now)
         if force:
-            claimed = await tx.claim_job(send_key, OWNER, now)
+            claimed = await tx.idempotency.claim_job(send_key, OWNER, now)
         if not claimed:
             log.info("digest %s: already claimed by another process", key)
             return False
-        await tx.kv_set(
+        await tx.kv.kv_set(
             _last_key(team.name),
             {
                 "period": period.start_date.isoformat(),
@@ -484,7 +484,7 @@ async def send_digest(
                 queued = emails[target.address.chat_id]
             else:
                 queued = message
-            await tx.enqueue(
+            await tx.outbox.enqueue(
                 target.address, queued, now, dedupe_key=destination_key(send_key, target.raw)
             )
     log.info(
@@ -496,7 +496,7 @@ async def send_digest(
     return True
 
 
-async def catch_up(store: Store, config: Config, now: datetime) -> list[str]:
+async def catch_up(store: Database, config: Config, now: datetime) -> list[str]:
     """At start: send missed digests once, marked late (what a crash left unsent is the
     outbox's: it resumes by itself). Returns the keys of the late digests this call sent."""
     sent = []
@@ -509,7 +509,7 @@ async def catch_up(store: Store, config: Config, now: datetime) -> list[str]:
 
 
 async def preview_digest(
-    store: Store, config: Config, team: TeamConfig, now: datetime, *, current: bool = False
+    store: Database, config: Config, team: TeamConfig, now: datetime, *, current: bool = False
 ) -> str:
     """The digest as the terminal shows it: the last completed week, or the week so far."""
     del config  # same signature as send_digest; the preview needs nothing from it
@@ -520,7 +520,7 @@ async def preview_digest(
 
 
 async def digest_message(
-    store: Store, config: Config, team: TeamConfig, now: datetime, *, current: bool = False
+    store: Database, config: Config, team: TeamConfig, now: datetime, *, current: bool = False
 ) -> OutboundMessage:
     """The digest as a chat message (text, chart, synthesis), sent to no one: for /digest."""
     del config

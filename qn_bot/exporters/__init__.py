@@ -10,7 +10,7 @@ from qn_bot.campaigns import campaign_flow
 from qn_bot.errors import CampaignError
 from qn_bot.exporters import csv_items, html, json_items, markdown
 from qn_bot.exporters.base import Exporter, ExporterRegistry, ExportSource
-from qn_bot.store.sql import Tx
+from qn_bot.repositories import Transaction
 
 __all__ = ["EXPORTERS", "ExportSource", "Exporter", "ExporterRegistry", "export_campaign"]
 
@@ -22,7 +22,7 @@ EXPORTERS.register(json_items.EXPORTER)
 
 
 async def export_campaign(
-    tx: Tx,
+    tx: Transaction,
     slug: str,
     fmt: str,
     language: str | None = None,
@@ -33,13 +33,13 @@ async def export_campaign(
     ``language`` defaults to the flow's first language; a language the flow does not have (a
     facilitator chatting in English about a French-only flow) falls back to it as well.
     """
-    campaign = await tx.campaign_by_slug(slug)
+    campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
         raise CampaignError(f"no campaign named {slug!r}")
     exporter = EXPORTERS.get(fmt)
     flow = campaign_flow(campaign)
     lang = language if language in flow.languages else flow.default_language
-    items = await tx.campaign_items(campaign.id)
+    items = await tx.sessions.campaign_items(campaign.id)
     return await exporter.render(
         ExportSource(tx, campaign, flow, items, lang, now or datetime.now(UTC))
     )

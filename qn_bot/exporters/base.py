@@ -8,8 +8,8 @@ from datetime import datetime
 
 from qn_bot.errors import CampaignError
 from qn_bot.flows.format import Flow
-from qn_bot.store.records import CampaignRecord, ItemRecord
-from qn_bot.store.sql import Tx
+from qn_bot.records import CampaignRecord, ItemRecord
+from qn_bot.repositories import Transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +17,7 @@ class ExportSource:
     """A campaign as every exporter starts from it; an exporter that needs more (participants,
     revisions) reads it through ``tx``."""
 
-    tx: Tx
+    tx: Transaction
     campaign: CampaignRecord
     flow: Flow
     items: list[ItemRecord]  # every live item, in answer order

@@ -10,29 +10,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, false, insert, literal_column, select, update
 
 from qn_bot.domain import Address, OutboundMessage
+from qn_bot.repositories import Transaction
 from qn_bot.store import schema as t
 from qn_bot.store.lean import LeanStatement
-from qn_bot.store.sql import Tx, item_row, message_key, outbox_row
+from qn_bot.store.repository import connection_of
+from qn_bot.store.rows import item_row, message_key, outbox_row
+
+if TYPE_CHECKING:
+    from qn_bot.repositories import MessageClaims, OutboxWrites, SessionWrites
+    from qn_bot.store.sql import Tx
 
 
 @dataclass(slots=True)
 class BatchWrites:
+    """Gathers writes; :meth:`flush` sends them. Its write methods are a transaction's (the
+    Protocols :class:`~qn_bot.repositories.MessageClaims`,
+    :class:`~qn_bot.repositories.SessionWrites` and :class:`~qn_bot.repositories.OutboxWrites`,
+    same names, same signatures), so one function turns engine events into rows for either."""
+
     messages: list[dict[str, Any]] = field(default_factory=list)
     sessions: list[dict[str, Any]] = field(default_factory=list)
     completed: list[dict[str, Any]] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
 
-    def claim_message(
-        self, platform: str, message_id: str, now: datetime, participant_id: int
-    ) -> None:
-        """The caller checked with :meth:`Tx.already_claimed` and holds the participant's lock;
-        a plain INSERT still fails the batch if another writer got there first."""
+    async def claim_message(
+        self, platform: str, message_id: str, now: datetime, participant_id: int | None = None
+    ) -> bool:
+        """The caller checked with :meth:`SqlIdempotency.already_claimed` and holds the
+        participant's lock, so the claim is taken as won; a plain INSERT still fails the batch
+        if another writer got there first."""
         self.messages.append(
             {
                 "platform": platform,
@@ -41,16 +53,24 @@ class BatchWrites:
                 "participant_id": participant_id,
             }
         )
+        return True
 
-    def save_session(
+    async def save_session(
         self,
-        session_id: int,
+        participant_id: int,
+        campaign_id: int,
         state: dict[str, Any],
+        now: datetime,
+        *,
         status: str,
         step_id: str | None,
-        now: datetime,
-    ) -> None:
-        # As Tx.save_session: every save follows something the citizen sent.
+        session_id: int | None = None,
+    ) -> int:
+        """Update a session that exists: a new one's id would have to come back from the
+        database before its items could name it."""
+        if session_id is None:
+            raise ValueError("a batch only updates existing sessions: give their id")
+        # As SqlSessions.save_session: every save follows something the citizen sent.
         row = {
             "b_id": session_id,
             "state": state,
@@ -65,8 +85,9 @@ class BatchWrites:
             self.completed.append(row)
         else:
             self.sessions.append(row)
+        return session_id
 
-    def add_item(
+    async def add_item(
         self,
         *,
         session_id: int,
@@ -77,7 +98,7 @@ class BatchWrites:
         text: str,
         value: Any,
         now: datetime,
-        source_message_id: str | None,
+        source_message_id: str | None = None,
     ) -> None:
         self.items.append(
             item_row(
@@ -93,13 +114,32 @@ class BatchWrites:
             )
         )
 
-    def enqueue(
-        self, address: Address, message: OutboundMessage, now: datetime, participant_id: int
+    async def enqueue(
+        self,
+        address: Address,
+        message: OutboundMessage,
+        now: datetime,
+        *,
+        participant_id: int | None = None,
+        dedupe_key: str | None = None,
+        forget_after_send: bool = False,
     ) -> None:
-        self.outbox.append(outbox_row(address, message, now, participant_id))
+        """Queue a message; its id is not known before the flush. A ``dedupe_key`` already
+        queued fails the flush (a multi-row INSERT has no per-row ON CONFLICT here): the caller
+        then handles the batch's messages one transaction each."""
+        self.outbox.append(
+            outbox_row(
+                address,
+                message,
+                now,
+                participant_id,
+                dedupe_key,
+                forget_after_send=forget_after_send,
+            )
+        )
 
-    async def flush(self, tx: Tx) -> None:
-        conn = tx.conn
+    async def flush(self, tx: Transaction) -> None:
+        conn = connection_of(tx)
         await _CLAIM.executemany(conn, self.messages)
         await _SAVE_SESSION.executemany(conn, self.sessions)
         await _SAVE_COMPLETED_SESSION.executemany(conn, self.completed)
@@ -155,3 +195,13 @@ _FIRST_REVISION = LeanStatement(
 _ENQUEUE = LeanStatement(
     insert(t.outbox), _keys(outbox_row(Address("", ""), OutboundMessage(""), _NOW, None))
 )
+
+
+if TYPE_CHECKING:
+    # mypy proves that a batch and a transaction's repositories take the same writes.
+
+    def _same_writes(batch: BatchWrites, tx: Tx) -> None:
+        claims: list[MessageClaims] = [batch, tx.idempotency]
+        sessions: list[SessionWrites] = [batch, tx.sessions]
+        outbox: list[OutboxWrites] = [batch, tx.outbox]
+        del claims, sessions, outbox

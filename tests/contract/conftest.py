@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from qn_bot.records import CampaignRecord
 from qn_bot.service import Service
-from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock, Pseudonyms
 from tests.contract.test_service import open_campaign

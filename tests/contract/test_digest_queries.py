@@ -18,7 +18,7 @@ from qn_bot.digest.send import load_team_data, render_package
 from qn_bot.domain import Address, UserRef
 from qn_bot.flows.loader import resolve_flow
 from qn_bot.participants import campaign_participants
-from qn_bot.store.records import CampaignRecord
+from qn_bot.records import CampaignRecord
 from qn_bot.store.sql import Store, Tx
 
 TEAM = TeamConfig(name="equipe", campaigns=("grande",), min_respondents=2)
@@ -56,21 +56,21 @@ async def _fill(tx: Tx, slug: str, people: int, per_person: int, offset: int) ->
         PERIOD.end,  # exclusive: the next week
     ]
     for n in range(people):
-        person = await tx.create_participant(
+        person = await tx.participants.create_participant(
             UserRef("test", f"{slug}-{n}"),
             Address("test", f"{slug}-{n}"),
             instants[n % 3],
             language="fr",
             pseudonym_factory=lambda n=n: f"P-{slug}-{n}",
         )
-        session = await tx.save_session(
+        session = await tx.sessions.save_session(
             person.id, campaign.id, {}, instants[n % 5], status="active", step_id=None
         )
-        await tx.record_consent(session, flow.version, instants[n % 5])
+        await tx.sessions.record_consent(session, flow.version, instants[n % 5])
         common = {"session_id": session, "campaign_id": campaign.id, "participant_id": person.id}
         for k in range(per_person):
             at = instants[(n + k + offset) % len(instants)]
-            await tx.add_item(
+            await tx.sessions.add_item(
                 seq=k + 1,
                 step_id=steps[(n * 3 + k) % len(steps)],
                 text=f"{TEXTS[(n + k) % len(TEXTS)]} {n}-{k}",
@@ -78,7 +78,7 @@ async def _fill(tx: Tx, slug: str, people: int, per_person: int, offset: int) ->
                 now=at,
                 **common,
             )
-        await tx.add_item(
+        await tx.sessions.add_item(
             seq=per_person + 1,
             step_id="moyens_types",
             text="juridiques",
@@ -87,7 +87,9 @@ async def _fill(tx: Tx, slug: str, people: int, per_person: int, offset: int) ->
             **common,
         )
         if n % 4 == 0:  # deleted items count nowhere
-            await tx.delete_item(session_id=session, seq=1, now=PERIOD.start + timedelta(hours=1))
+            await tx.sessions.delete_item(
+                session_id=session, seq=1, now=PERIOD.start + timedelta(hours=1)
+            )
     return campaign
 
 
@@ -101,7 +103,7 @@ async def _both(tx: Tx, campaign: CampaignRecord, period: Period = PERIOD) -> No
     data = CampaignInput(
         campaign,
         flow,
-        await tx.campaign_items(campaign.id),
+        await tx.sessions.campaign_items(campaign.id),
         await campaign_participants(tx, campaign, flow),
     )
     loaded = campaign_facts(data, period, previous, "fr", cap=3, chart_periods=CHART, enough=2)
@@ -202,7 +204,7 @@ async def test_big_campaigns_get_a_capped_synthesis(
         campaign = await _fill(tx, "grande", people=12, per_person=6, offset=1)
     async with store.transaction() as tx:
         data = await load_team_data(tx, TEAM, PERIOD)
-        full = await tx.campaign_items(campaign.id)
+        full = await tx.sessions.campaign_items(campaign.id)
     package = render_package(TEAM, data, PERIOD, NOW, late=False)
     html = package.syntheses[0].data.decode("utf-8")
     live = [i for i in full if i.step_id == "pourquoi"]
@@ -232,15 +234,15 @@ async def test_no_attachment_shows_a_section_below_the_threshold(
         monkeypatch.setattr(attachment, "SECTION_CAP", 2)
     async with store.transaction() as tx:
         campaign = await _fill(tx, "grande", people=12, per_person=6, offset=1)
-        lone = await tx.create_participant(
+        lone = await tx.participants.create_participant(
             UserRef("test", "seul"), Address("test", "seul"), PERIOD.start, language="fr"
         )
-        session = await tx.save_session(
+        session = await tx.sessions.save_session(
             lone.id, campaign.id, {}, PERIOD.start, status="active", step_id=None
         )
-        await tx.record_consent(session, 1, PERIOD.start)
+        await tx.sessions.record_consent(session, 1, PERIOD.start)
         for seq, text in enumerate((LONE, f"{LONE}, encore"), start=1):
-            await tx.add_item(
+            await tx.sessions.add_item(
                 session_id=session,
                 campaign_id=campaign.id,
                 participant_id=lone.id,

@@ -22,10 +22,10 @@ from qn_bot.config import Config, TeamConfig
 from qn_bot.digest.period import current_period
 from qn_bot.digest.send import send_digest
 from qn_bot.domain import Address, CampaignStatus, InboundKind, InboundMessage, UserRef
+from qn_bot.records import CampaignRecord
 from qn_bot.service import Service
 from qn_bot.store import schema as t
 from qn_bot.store.kv import StoreKeyValue
-from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import T0, FixedClock, Pseudonyms
 from tests.contract.test_service import PLATFORM, SLUG, Citizen, open_campaign
@@ -96,10 +96,10 @@ async def outbox_rows(store: Store, *where: Any) -> list[Any]:
 async def deliver(store: Store, clock: FixedClock, chat: Address) -> None:
     """What the outbox worker does with a chat's next message: claim it, send it, ack it."""
     async with store.transaction() as tx:
-        (row,) = await tx.claim_outbox(
+        (row,) = await tx.outbox.claim_outbox(
             clock(), limit=1, lease=timedelta(seconds=60), platforms=[PLATFORM], chat=chat
         )
-        await tx.outbox_sent(row.id, clock())
+        await tx.outbox.outbox_sent(row.id, clock())
 
 
 def edit(citizen: Citizen, target: str, text: str) -> InboundMessage:
@@ -137,7 +137,7 @@ async def test_forget_leaves_no_trace_in_any_row(
     await boss.say(f"/export {SLUG} md")
     sent_export = (await outbox_rows(store, t.outbox.c.chat_id == "chat-boss"))[-1]
     async with store.transaction() as tx:
-        await tx.outbox_sent(sent_export.id, clock(), keep_payload=True)
+        await tx.outbox.outbox_sent(sent_export.id, clock(), keep_payload=True)
     # … another one still waiting to be sent, and the team's digest queued.
     await boss.say(f"/export {SLUG} json")
     config = Config.model_validate({"matrix": MATRIX, "teams": [team()]})
@@ -179,8 +179,8 @@ async def test_forget_leaves_no_trace_in_any_row(
     assert "digest.eml" in email.payload["text"]
     # Bob and his state are untouched.
     async with store.transaction() as tx:
-        assert await tx.participant(bob.user) is not None
-        assert await tx.kv_get("adapter:test:pending_dm:room-b") == {"user": "bob"}
+        assert await tx.participants.participant(bob.user) is not None
+        assert await tx.kv.kv_get("adapter:test:pending_dm:room-b") == {"user": "bob"}
 
 
 async def test_forget_erases_the_key_of_every_message_and_a_redelivery_changes_nothing(
@@ -201,7 +201,7 @@ async def test_forget_erases_the_key_of_every_message_and_a_redelivery_changes_n
         assert not any(CITIZEN_ID in key for key in keys)
     assert (await service.handle(confirm)).duplicate
     async with store.transaction() as tx:
-        assert await tx.participant(zephyrine.user) is None
+        assert await tx.participants.participant(zephyrine.user) is None
 
 
 async def test_a_platform_redaction_erases_the_text_of_every_revision(
@@ -250,7 +250,9 @@ async def test_database_errors_do_not_carry_the_values_into_logs(store: Store) -
     such errors end up in the log (app.py logs a message that failed)."""
     user = UserRef(PLATFORM, CITIZEN_ID)
     async with store.transaction() as tx:
-        await tx.create_participant(user, Address(PLATFORM, CITIZEN_ID), T0, language=None)
+        await tx.participants.create_participant(
+            user, Address(PLATFORM, CITIZEN_ID), T0, language=None
+        )
     with pytest.raises(sqlalchemy.exc.IntegrityError) as failed:
         async with store.transaction() as tx:
             await tx.conn.execute(
@@ -283,4 +285,4 @@ async def test_a_redaction_after_the_campaign_closed_still_erases_the_words(
     await zephyrine.send(redaction(zephyrine, answer.message_id))
     assert MARKER not in await everything(store)
     async with store.transaction() as tx:
-        assert await tx.campaign_items(campaign.id) == []
+        assert await tx.sessions.campaign_items(campaign.id) == []

@@ -14,9 +14,9 @@ import pytest
 
 from qn_bot.config import LimitsConfig
 from qn_bot.domain import InboundKind
+from qn_bot.records import CampaignRecord
 from qn_bot.service import Service
 from qn_bot.store import schema as t
-from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock, Pseudonyms
 

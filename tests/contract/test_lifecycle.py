@@ -98,9 +98,9 @@ async def test_scheduled_opening_and_closing_tell_mid_flow_citizens_once(
     reply = await service.handle(message("ana", "encore une idée"))
     assert "close" in reply.replies[0].text
     async with store.transaction() as tx:
-        campaign = await tx.campaign_by_slug("planifiee")
+        campaign = await tx.campaigns.campaign_by_slug("planifiee")
         assert campaign is not None
-        items = await tx.campaign_items(campaign.id)
+        items = await tx.sessions.campaign_items(campaign.id)
     assert [item.text for item in items] == ["une idée"]  # kept, and nothing added after closing
 
 
@@ -132,7 +132,7 @@ async def test_apscheduler_runs_the_campaign_job_at_start(store: Store, clock: F
     async with scheduler:
         for _ in range(100):
             async with store.transaction() as tx:
-                campaign = await tx.campaign_by_slug("demarrage")
+                campaign = await tx.campaigns.campaign_by_slug("demarrage")
             assert campaign is not None
             if campaign.status is CampaignStatus.OPEN:
                 break

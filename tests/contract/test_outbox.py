@@ -44,7 +44,8 @@ from qn_bot.outbox import OutboxWorker
 from qn_bot.ports import Adapter, Capabilities, InboundSink
 from qn_bot.service import Service
 from qn_bot.store import schema as t
-from qn_bot.store.sql import Store, Tx
+from qn_bot.store.outbox import SqlOutbox
+from qn_bot.store.sql import Store
 from tests.conftest import FixedClock, Pseudonyms
 
 PLATFORM = "test"
@@ -111,7 +112,9 @@ async def queue(store: Store, *messages: tuple[str, str], now: datetime | None =
     """Queue (chat id, text) messages in one transaction, in this order."""
     async with store.transaction() as tx:
         for chat_id, text in messages:
-            await tx.enqueue(Address(PLATFORM, chat_id), OutboundMessage(text), now or utcnow())
+            await tx.outbox.enqueue(
+                Address(PLATFORM, chat_id), OutboundMessage(text), now or utcnow()
+            )
 
 
 async def outbox_rows(store: Store) -> list[Any]:
@@ -125,7 +128,7 @@ async def statuses(store: Store) -> dict[str, str]:
 
 async def nothing_pending(store: Store) -> bool:
     async with store.transaction() as tx:
-        return await tx.outbox_pending() == 0
+        return await tx.outbox.outbox_pending() == 0
 
 
 #: These tests look at sent messages by their text: the worker keeps it (the default empties it,
@@ -178,7 +181,9 @@ async def test_two_consoles_on_one_database_each_print_only_their_own_replies(
     async with store.transaction() as tx:
         for n in range(5):
             for name in ("alice", "bob"):
-                await tx.enqueue(Address("console", name), OutboundMessage(f"{name} {n}"), utcnow())
+                await tx.outbox.enqueue(
+                    Address("console", name), OutboundMessage(f"{name} {n}"), utcnow()
+                )
     async with background(workers[0]), background(workers[1]):
         await eventually(lambda: nothing_pending(store))
     for name, out in outputs.items():
@@ -193,7 +198,9 @@ async def test_nothing_is_sent_before_the_transaction_commits(store: Store) -> N
     async with background(worker_for(store, adapter)) as worker:
         async with store.transaction() as tx:
             for n in range(3):
-                await tx.enqueue(Address(PLATFORM, "chat-a"), OutboundMessage(f"m{n}"), utcnow())
+                await tx.outbox.enqueue(
+                    Address(PLATFORM, "chat-a"), OutboundMessage(f"m{n}"), utcnow()
+                )
             worker.notify()
             await asyncio.sleep(0.3)
             assert adapter.attempts == []
@@ -207,7 +214,7 @@ async def test_rolled_back_rows_are_never_sent(store: Store) -> None:
 
     async def rolled_back() -> None:
         async with store.transaction() as tx:
-            await tx.enqueue(Address(PLATFORM, "chat-a"), OutboundMessage("ghost"), utcnow())
+            await tx.outbox.enqueue(Address(PLATFORM, "chat-a"), OutboundMessage("ghost"), utcnow())
             raise RuntimeError("rollback")
 
     with pytest.raises(RuntimeError):
@@ -293,7 +300,7 @@ async def test_unreachable_recipient_fails_the_chat_and_others_continue(
 
     async with store.transaction() as tx:
         for name in ("a", "b"):
-            p = await tx.create_participant(
+            p = await tx.participants.create_participant(
                 UserRef(PLATFORM, name),
                 Address(PLATFORM, f"chat-{name}"),
                 utcnow(),
@@ -301,7 +308,7 @@ async def test_unreachable_recipient_fails_the_chat_and_others_continue(
                 pseudonym_factory=lambda name=name: f"P-{name.upper()}",
             )
             for n in range(3):
-                await tx.enqueue(
+                await tx.outbox.enqueue(
                     p.reply_to, OutboundMessage(f"{name}{n}"), utcnow(), participant_id=p.id
                 )
     adapter = RecordingAdapter(blocked)
@@ -317,8 +324,8 @@ async def test_unreachable_recipient_fails_the_chat_and_others_continue(
         "b2": "sent",
     }
     async with store.transaction() as tx:
-        a = await tx.participant(UserRef(PLATFORM, "a"))
-        b = await tx.participant(UserRef(PLATFORM, "b"))
+        a = await tx.participants.participant(UserRef(PLATFORM, "a"))
+        b = await tx.participants.participant(UserRef(PLATFORM, "b"))
     assert a is not None
     assert b is not None
     assert a.unreachable
@@ -484,9 +491,9 @@ async def test_a_database_error_between_passes_does_not_stop_the_worker(
     connection) while the idle worker asks when the next message is due. The worker must go
     on: a message queued afterwards is still delivered."""
     calls: list[int] = []
-    real = Tx.next_outbox_due
+    real = SqlOutbox.next_outbox_due
 
-    async def flaky_due(self: Tx, platforms: Any, **kwargs: Any) -> Any:
+    async def flaky_due(self: SqlOutbox, platforms: Any, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
             raise sqlalchemy.exc.OperationalError(
@@ -494,7 +501,7 @@ async def test_a_database_error_between_passes_does_not_stop_the_worker(
             )
         return await real(self, platforms, **kwargs)
 
-    monkeypatch.setattr(Tx, "next_outbox_due", flaky_due)
+    monkeypatch.setattr(SqlOutbox, "next_outbox_due", flaky_due)
     adapter = RecordingAdapter()
     async with background(worker_for(store, adapter)) as worker:
         await eventually(lambda: calls)  # the worker went idle and hit the failure
@@ -506,13 +513,13 @@ async def test_a_database_error_between_passes_does_not_stop_the_worker(
 
 
 def unavailable_once_in(monkeypatch: pytest.MonkeyPatch, method: str, times: int = 1) -> list[int]:
-    """Fault injection: ``Tx.<method>`` fails ``times`` times as a database that cannot answer
-    (SQLite locked past busy_timeout; PostgreSQL has no such lock, and a dropped connection is
-    the same error to the worker). Returns the list of calls made."""
+    """Fault injection: ``SqlOutbox.<method>`` fails ``times`` times as a database that cannot
+    answer (SQLite locked past busy_timeout; PostgreSQL has no such lock, and a dropped
+    connection is the same error to the worker). Returns the list of calls made."""
     calls: list[int] = []
-    real = getattr(Tx, method)
+    real = getattr(SqlOutbox, method)
 
-    async def flaky(self: Tx, *args: Any, **kwargs: Any) -> Any:
+    async def flaky(self: SqlOutbox, *args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) <= times:
             raise sqlalchemy.exc.OperationalError(
@@ -520,7 +527,7 @@ def unavailable_once_in(monkeypatch: pytest.MonkeyPatch, method: str, times: int
             )
         return await real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Tx, method, flaky)
+    monkeypatch.setattr(SqlOutbox, method, flaky)
     return calls
 
 
@@ -662,7 +669,7 @@ async def test_application_apologises_when_the_service_fails(
     (apology,) = adapter.texts("chat-alice")
     assert "erreur" in apology
     async with store.transaction() as tx:
-        assert await tx.participant(UserRef(PLATFORM, "alice")) is None
+        assert await tx.participants.participant(UserRef(PLATFORM, "alice")) is None
         keys = (await tx.conn.execute(select(t.processed_messages))).all()
     assert keys == []  # rolled back: a redelivery is handled afresh
 

@@ -18,7 +18,7 @@ async def test_claims_search_the_pending_heads_index(store: Store) -> None:
         pytest.skip("SQLite's plan; PostgreSQL plans by its statistics")
     async with store.transaction() as tx:
         for n in range(50):
-            await tx.enqueue(Address("test", f"c{n % 5}"), OutboundMessage(f"m{n}"), T0)
+            await tx.outbox.enqueue(Address("test", f"c{n % 5}"), OutboundMessage(f"m{n}"), T0)
         await tx.conn.execute(update(t.outbox).where(t.outbox.c.id <= 40).values(status="sent"))
     plans: list[str] = []
 
@@ -30,7 +30,7 @@ async def test_claims_search_the_pending_heads_index(store: Store) -> None:
     event.listen(store.engine.sync_engine, "before_cursor_execute", explain)
     try:
         async with store.transaction() as tx:
-            rows = await tx.claim_outbox(
+            rows = await tx.outbox.claim_outbox(
                 T0, limit=10, lease=timedelta(seconds=60), platforms=["test"]
             )
     finally:

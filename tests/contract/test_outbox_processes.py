@@ -42,13 +42,13 @@ async def test_a_row_claimed_by_an_open_transaction_is_skipped_not_waited_for(
     other = Store.from_url(migrated_url)  # another process
     try:
         async with store.transaction() as first:
-            mine = await first.claim_outbox(
+            mine = await first.outbox.claim_outbox(
                 clock(), limit=1, lease=LEASE, platforms={PLATFORM: None}
             )
             assert [r.message.text for r in mine] == ["a1"]
             # Not committed yet: without SKIP LOCKED this claim would block on row a1.
             async with asyncio.timeout(5), other.transaction() as second:
-                theirs = await second.claim_outbox(
+                theirs = await second.outbox.claim_outbox(
                     clock(), limit=10, lease=LEASE, platforms={PLATFORM: None}
                 )
             assert sorted(r.message.text for r in theirs) == ["b1", "c1"]
@@ -99,7 +99,7 @@ async def test_leases_of_a_worker_that_died_are_taken_over_at_once_not_after_the
     try:
         async with doomed.hold("outbox-worker:0123456789abcdef"):
             async with store.transaction() as tx:
-                held = await tx.claim_outbox(
+                held = await tx.outbox.claim_outbox(
                     utcnow(), limit=10, lease=LEASE, platforms=[PLATFORM], owner="0123456789abcdef"
                 )
             assert len(held) == 2

@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 
 from qn_bot.config import TeamConfig
+from qn_bot.records import CampaignRecord
 from qn_bot.service import Service
 from qn_bot.site import export_site
-from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock, Pseudonyms
 from tests.contract.test_service import SLUG, Citizen, item_texts, open_campaign
@@ -126,14 +126,14 @@ async def test_a_campaign_without_consent_step_counts_who_answered(
             tx, slug="libre", flow=flow, title="Libre", now=clock()
         )
         for n, answers in enumerate((1, 0, 2)):
-            p = await tx.create_participant(
+            p = await tx.participants.create_participant(
                 UserRef("test", f"u{n}"), Address("test", f"u{n}"), clock(), language="fr"
             )
-            session = await tx.save_session(
+            session = await tx.sessions.save_session(
                 p.id, campaign.id, {}, clock(), status="active", step_id="idees"
             )
             for seq in range(1, answers + 1):
-                await tx.add_item(
+                await tx.sessions.add_item(
                     session_id=session,
                     campaign_id=campaign.id,
                     participant_id=p.id,

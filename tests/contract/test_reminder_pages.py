@@ -43,7 +43,7 @@ async def test_relancer_in_pages_reminds_every_mid_flow_citizen_once(
             await service.handle(message(user, text))
     await service.handle(message("r2", "/stop"))
     async with store.transaction() as tx:
-        campaign = await tx.campaign_by_slug("relance")
+        campaign = await tx.campaigns.campaign_by_slug("relance")
         assert campaign is not None
         queued = await reminders.remind_campaign_now(tx, campaign.id, "Relance", config, clock())
     assert queued == 4  # pages of 2, 2, 1 (r2 said /stop)

@@ -60,7 +60,7 @@ async def test_200_data_requests_are_purged_once_sent_and_the_file_shrinks_back(
     # All but the last five were sent, by a worker keeping sent payloads for a day.
     sent, waiting = files[:-5], files[-5:]
     async with store.transaction() as tx:
-        await tx.outbox_sent([r.id for r in sent], clock(), keep_payload=True)
+        await tx.outbox.outbox_sent([r.id for r in sent], clock(), keep_payload=True)
 
     clock.advance(hours=23)
     assert (await purge(store, KEEP_A_DAY, clock())).sent_payloads == 0
@@ -92,7 +92,7 @@ async def test_a_sent_message_keeps_no_content_by_default(store: Store, clock: F
     adapter = RecordingAdapter()
     async with store.transaction() as tx:
         for text in ("premier", "second"):
-            await tx.enqueue(Address(PLATFORM, "chat-a"), OutboundMessage(text), clock())
+            await tx.outbox.enqueue(Address(PLATFORM, "chat-a"), OutboundMessage(text), clock())
     worker = OutboxWorker(store, {PLATFORM: adapter}, clock=clock)
     await pump(worker, store)
     assert adapter.texts() == ["premier", "second"]
@@ -100,7 +100,7 @@ async def test_a_sent_message_keeps_no_content_by_default(store: Store, clock: F
 
     kept = OutboxWorker(store, {PLATFORM: adapter}, clock=clock, retention=KEEP_A_DAY)
     async with store.transaction() as tx:
-        await tx.enqueue(Address(PLATFORM, "chat-a"), OutboundMessage("gardé"), clock())
+        await tx.outbox.enqueue(Address(PLATFORM, "chat-a"), OutboundMessage("gardé"), clock())
     await pump(kept, store)
     assert (await outbox(store))[-1].payload["text"] == "gardé"
 
@@ -112,21 +112,25 @@ async def test_message_keys_old_rows_and_adapter_state_go_after_their_time(
     start = clock()
     kv = StoreKeyValue(store, clock, "adapter:test")
     async with store.transaction() as tx:
-        assert await tx.claim_message(PLATFORM, "ancien", clock())
-        old_sent = await tx.enqueue(Address(PLATFORM, "c"), OutboundMessage("vieux"), clock())
-        keyed = await tx.enqueue(
+        assert await tx.idempotency.claim_message(PLATFORM, "ancien", clock())
+        old_sent = await tx.outbox.enqueue(
+            Address(PLATFORM, "c"), OutboundMessage("vieux"), clock()
+        )
+        keyed = await tx.outbox.enqueue(
             Address(PLATFORM, "c"), OutboundMessage("clé"), clock(), dedupe_key="invite:1:1"
         )
         assert old_sent is not None
         assert keyed is not None
-        await tx.outbox_sent([old_sent, keyed], clock())
-        old_pending = await tx.enqueue(Address(PLATFORM, "d"), OutboundMessage("attend"), clock())
+        await tx.outbox.outbox_sent([old_sent, keyed], clock())
+        old_pending = await tx.outbox.enqueue(
+            Address(PLATFORM, "d"), OutboundMessage("attend"), clock()
+        )
     await kv.set("pending_dm:room-1", {"user": "u1"}, about=Address(PLATFORM, "room-1"))
     await kv.set("sync_token", "s42")
 
     clock.advance(days=retention.processed_keys_days - 1)
     async with store.transaction() as tx:
-        assert await tx.claim_message(PLATFORM, "récent", clock())
+        assert await tx.idempotency.claim_message(PLATFORM, "récent", clock())
     nothing = await purge(store, retention, clock())
     assert (nothing.message_keys, nothing.outbox_rows, nothing.adapter_state) == (0, 0, 0)
 
@@ -135,8 +139,8 @@ async def test_message_keys_old_rows_and_adapter_state_go_after_their_time(
     assert purged.message_keys == 1
     async with store.transaction() as tx:
         # A redelivery within the window is still recognised; an ancient one is not.
-        assert not await tx.claim_message(PLATFORM, "récent", clock())
-        assert await tx.claim_message(PLATFORM, "ancien", clock())
+        assert not await tx.idempotency.claim_message(PLATFORM, "récent", clock())
+        assert await tx.idempotency.claim_message(PLATFORM, "ancien", clock())
 
     clock.now = start + timedelta(days=max(retention.outbox_days, retention.adapter_state_days))
     clock.advance(days=1)
@@ -153,12 +157,12 @@ async def test_message_keys_old_rows_and_adapter_state_go_after_their_time(
 
 async def test_the_scheduler_runs_the_purge(store: Store, clock: FixedClock) -> None:
     async with store.transaction() as tx:
-        assert await tx.claim_message(PLATFORM, "ancien", clock())
+        assert await tx.idempotency.claim_message(PLATFORM, "ancien", clock())
     scheduler = Scheduler(store, Config(retention=RetentionConfig()), clock=clock)
     clock.advance(days=30)
     await scheduler.purge_old_data()
     async with store.transaction() as tx:
-        assert await tx.claim_message(PLATFORM, "ancien", clock())
+        assert await tx.idempotency.claim_message(PLATFORM, "ancien", clock())
 
 
 def test_keys_must_outlive_telegrams_redelivery_window() -> None:
@@ -173,7 +177,7 @@ async def test_two_bots_purging_at_once_do_the_work_once(
     shared and nothing is counted twice."""
     async with store.transaction() as tx:
         for n in range(1200):
-            assert await tx.claim_message(PLATFORM, f"m{n}", clock())
+            assert await tx.idempotency.claim_message(PLATFORM, f"m{n}", clock())
     clock.advance(days=8)
     async with Store.from_url(migrated_url) as other:
         done = await asyncio.gather(

@@ -11,8 +11,8 @@ from qn_bot.campaigns import create_campaign, set_status
 from qn_bot.config import TeamConfig
 from qn_bot.domain import Address, CampaignStatus, InboundKind, InboundMessage, UserRef
 from qn_bot.flows.loader import load_flow_text
+from qn_bot.records import CampaignRecord
 from qn_bot.service import Service
-from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock, Pseudonyms
 
@@ -43,7 +43,9 @@ async def campaigns(store: Store, clock: FixedClock) -> list[CampaignRecord]:
             now=clock(),
         )
         other = await set_status(tx, OTHER, CampaignStatus.OPEN, clock())
-        await tx.grant_facilitator(UserRef(PLATFORM, "anim"), "test:boss", clock(), mini.id)
+        await tx.facilitators.grant_facilitator(
+            UserRef(PLATFORM, "anim"), "test:boss", clock(), mini.id
+        )
     return [mini, other]
 
 

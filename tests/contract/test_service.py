@@ -27,10 +27,11 @@ from qn_bot.domain import (
 from qn_bot.exporters import export_campaign
 from qn_bot.flows.engine import Engine
 from qn_bot.flows.loader import load_flow_text
+from qn_bot.records import CampaignRecord
 from qn_bot.service import HandleResult, Service
 from qn_bot.store import schema as t
-from qn_bot.store.records import CampaignRecord
-from qn_bot.store.sql import Store, message_key
+from qn_bot.store.rows import message_key
+from qn_bot.store.sql import Store
 from tests.conftest import FixedClock, Pseudonyms
 
 PLATFORM = "test"
@@ -118,9 +119,9 @@ async def rows(store: Store, table: t.Table, *where: Any) -> list[Any]:
 
 async def item_texts(store: Store, slug: str = SLUG) -> list[str]:
     async with store.transaction() as tx:
-        campaign = await tx.campaign_by_slug(slug)
+        campaign = await tx.campaigns.campaign_by_slug(slug)
         assert campaign is not None
-        return [i.text for i in await tx.campaign_items(campaign.id)]
+        return [i.text for i in await tx.sessions.campaign_items(campaign.id)]
 
 
 async def export_json(store: Store, clock: FixedClock, slug: str = SLUG) -> list[dict[str, Any]]:
@@ -696,7 +697,7 @@ async def test_item_edited_through_the_review_is_a_new_revision(
     assert "Modifié" in await alice.say("des vélos partout")
 
     async with store.transaction() as tx:
-        revisions = await tx.campaign_revisions(campaign.id)
+        revisions = await tx.sessions.campaign_revisions(campaign.id)
     history = sorted((r.item_id, r.revision, r.text, r.deleted) for r in revisions)
     first_id = history[0][0]
     assert [h[1:] for h in history if h[0] == first_id] == [
@@ -766,7 +767,7 @@ async def test_admin_runs_facilitator_commands(
 
     await boss.say(f"/cloturer {SLUG}")
     async with store.transaction() as tx:
-        closed = await tx.campaign_by_slug(SLUG)
+        closed = await tx.campaigns.campaign_by_slug(SLUG)
     assert closed is not None
     assert closed.status is CampaignStatus.CLOSED
     assert "close" in await alice.say("encore une idée")
@@ -777,6 +778,6 @@ async def test_facilitator_granted_in_the_database_runs_commands(
     store: Store, service: Service, campaign: CampaignRecord, clock: FixedClock
 ) -> None:
     async with store.transaction() as tx:
-        await tx.grant_facilitator(UserRef(PLATFORM, "anim"), "test", clock())
+        await tx.facilitators.grant_facilitator(UserRef(PLATFORM, "anim"), "test", clock())
     anim = Citizen(service, "anim")
     assert SLUG in await anim.say("/campaigns")

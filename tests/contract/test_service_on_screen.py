@@ -17,9 +17,9 @@ import pytest
 from qn_bot.campaigns import create_campaign, set_status
 from qn_bot.domain import Address, CampaignStatus, InboundKind, InboundMessage
 from qn_bot.flows.loader import load_flow_text
+from qn_bot.records import CampaignRecord
 from qn_bot.service import Service
 from qn_bot.store import schema as t
-from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock
 from tests.contract.test_service import (

@@ -7,9 +7,9 @@ import itertools
 from dataclasses import replace
 
 from qn_bot.domain import InboundKind, InboundMessage, OutboundMessage
+from qn_bot.records import CampaignRecord
 from qn_bot.service import Service
 from qn_bot.store import schema as t
-from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock
 
@@ -38,7 +38,7 @@ async def test_a_shared_chat_stops_collecting_and_says_why_once(
     # Something personal still waits to be sent there (a file, a reminder…).
     (participant,) = await rows(store, t.participants)
     async with store.transaction() as tx:
-        await tx.enqueue(
+        await tx.outbox.enqueue(
             alice.address,
             OutboundMessage("votre fichier personnel"),
             clock(),

@@ -8,9 +8,9 @@ import json
 
 from qn_bot.exporters import export_campaign
 from qn_bot.identity import parse_signature
+from qn_bot.records import CampaignRecord
 from qn_bot.service import Service
 from qn_bot.store import schema as t
-from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock, Pseudonyms
 
@@ -19,7 +19,7 @@ from .test_service import SLUG, Citizen, export_json, rows
 
 async def export(store: Store, clock: FixedClock, fmt: str) -> str:
     async with store.transaction() as tx:
-        return await export_campaign(tx, SLUG, fmt, None, clock())
+        return await export_campaign(tx, SLUG, fmt, None, clock())  # type: ignore[arg-type]
 
 
 async def test_a_signature_cannot_be_a_pseudonym_or_someone_elses_signature(
@@ -107,11 +107,11 @@ async def test_the_unique_key_holds_while_a_transaction_is_still_open(
     other = Store.from_url(migrated_url)
     try:
         async with store.transaction() as tx:
-            assert await tx.set_signature(ana.id, sig, clock())
+            assert await tx.participants.set_signature(ana.id, sig, clock())  # type: ignore[arg-type]
 
             async def ben_signs() -> bool:
                 async with other.transaction() as tx2:
-                    return await tx2.set_signature(ben.id, other_sig, clock())
+                    return await tx2.participants.set_signature(ben.id, other_sig, clock())  # type: ignore[arg-type]
 
             racing = asyncio.create_task(ben_signs())
             await asyncio.sleep(0.3)  # ben's write is now waiting for ana's transaction

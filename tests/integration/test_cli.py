@@ -15,8 +15,8 @@ import pytest
 
 from qn_bot.cli import build_parser, main
 from qn_bot.export import FIELDS
+from qn_bot.records import CampaignRecord
 from qn_bot.store.database import is_sqlite
-from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store
 from tests.integration.construire import TEMPLATE
 from tests.integration.processes import (
@@ -84,7 +84,7 @@ def campaign_record(config: Path, slug: str) -> CampaignRecord:
 
     async def read() -> CampaignRecord:
         async with Store.from_url(url) as store, store.transaction() as tx:
-            record = await tx.campaign_by_slug(slug)
+            record = await tx.campaigns.campaign_by_slug(slug)
         assert record is not None
         return record
 

@@ -173,7 +173,7 @@ async def fill_with_seed(store: Store, at: datetime) -> Flow:
     threshold is 3, as the team's."""
     flow = seed_flow()
     async with store.transaction() as tx:
-        c = await tx.create_campaign(
+        c = await tx.campaigns.create_campaign(
             slug="construire-2030",
             title="Construire 2030",
             flow_id=flow.id,
@@ -186,15 +186,17 @@ async def fill_with_seed(store: Store, at: datetime) -> Flow:
         )
         people = []
         for n in range(3):
-            p = await tx.create_participant(
+            p = await tx.participants.create_participant(
                 UserRef("telegram", f"{SECRET_ID}{n}"),
                 Address("telegram", f"{SECRET_ID}{n}"),
                 at,
                 language="fr",
             )
             status = "completed" if n == 0 else "active"
-            session = await tx.save_session(p.id, c.id, {}, at, status=status, step_id=None)
-            await tx.record_consent(session, flow.version, at)
+            session = await tx.sessions.save_session(
+                p.id, c.id, {}, at, status=status, step_id=None
+            )
+            await tx.sessions.record_consent(session, flow.version, at)
             people.append((p.id, session))
         seq = 0
         for step in flow.steps:
@@ -203,7 +205,7 @@ async def fill_with_seed(store: Store, at: datetime) -> Flow:
             for k, text in enumerate(step.examples.get("fr", ())):
                 participant, session = people[k % 3]
                 seq += 1
-                await tx.add_item(
+                await tx.sessions.add_item(
                     session_id=session,
                     campaign_id=c.id,
                     participant_id=participant,
@@ -214,7 +216,7 @@ async def fill_with_seed(store: Store, at: datetime) -> Flow:
                     now=at + timedelta(minutes=seq),
                 )
         participant, session = people[1]
-        await tx.add_item(
+        await tx.sessions.add_item(
             session_id=session,
             campaign_id=c.id,
             participant_id=participant,
@@ -389,7 +391,7 @@ async def test_two_processes_send_once(db: str, smtp: tuple[Handler, int]) -> No
         # recorded anything else, keeps every other process from sending it.
         later = NOW + timedelta(days=7)
         async with second.transaction() as tx:
-            assert await tx.claim_job(completed_period(team, later).key, "other", later)
+            assert await tx.idempotency.claim_job(completed_period(team, later).key, "other", later)
         assert not await send_digest(first, config, team, later, late=False)
         await deliver(first, config)
         assert len(handler.messages) == 1
@@ -545,9 +547,9 @@ async def test_nothing_is_sent_for_a_closed_campaign_without_news(
     team = config.teams[0]
     await fill_with_seed(store, NOW - timedelta(days=60))
     async with store.transaction() as tx:
-        campaign = await tx.campaign_by_slug("construire-2030")
+        campaign = await tx.campaigns.campaign_by_slug("construire-2030")
         assert campaign is not None
-        await tx.set_campaign_status(campaign.id, CampaignStatus.CLOSED, NOW)
+        await tx.campaigns.set_campaign_status(campaign.id, CampaignStatus.CLOSED, NOW)
     assert await send_digest(store, config, team, NOW, late=False)
     assert handler.messages == []
     assert await outbox_rows(store) == []
@@ -620,7 +622,7 @@ async def test_a_lone_respondent_is_in_no_public_output(
     period = completed_period(team, NOW)
     flow = seed_flow()
     async with store.transaction() as tx:
-        c = await tx.create_campaign(
+        c = await tx.campaigns.create_campaign(
             slug="construire-2030",
             title="Construire 2030",
             flow_id=flow.id,
@@ -629,18 +631,20 @@ async def test_a_lone_respondent_is_in_no_public_output(
             now=period.start - timedelta(days=30),
             status=CampaignStatus.OPEN,
         )
-        p = await tx.create_participant(
+        p = await tx.participants.create_participant(
             UserRef("telegram", SECRET_ID),
             Address("telegram", SECRET_ID),
             period.start,
             language="fr",
         )
         at = period.start + timedelta(days=1)
-        session = await tx.save_session(p.id, c.id, {}, at, status="completed", step_id=None)
-        await tx.record_consent(session, flow.version, at)
+        session = await tx.sessions.save_session(
+            p.id, c.id, {}, at, status="completed", step_id=None
+        )
+        await tx.sessions.record_consent(session, flow.version, at)
         for seq, step in enumerate(flow.steps, start=1):
             if step.kind is StepKind.LIST:
-                await tx.add_item(
+                await tx.sessions.add_item(
                     session_id=session,
                     campaign_id=c.id,
                     participant_id=p.id,

@@ -112,7 +112,7 @@ async def test_two_scheduler_processes_share_one_database(
     store = Store.from_url(url)
     try:
         async with store.transaction() as tx:
-            later = await tx.campaign_by_slug("later")
+            later = await tx.campaigns.campaign_by_slug("later")
             rows = (
                 await tx.conn.execute(
                     select(schema.outbox.c.chat_id, schema.outbox.c.dedupe_key).where(

@@ -89,9 +89,11 @@ async def fill(store: Store) -> None:
         for n in range(5):
             user = UserRef("telegram", f"{SECRET_ID}{n}")
             address = Address("telegram", f"{SECRET_ID}{n}")
-            people.append(await tx.create_participant(user, address, T0, language="fr"))
+            people.append(
+                await tx.participants.create_participant(user, address, T0, language="fr")
+            )
         for slug, title, edition, status, days in specs:
-            c = await tx.create_campaign(
+            c = await tx.campaigns.create_campaign(
                 slug=slug,
                 title=title,
                 flow_id=flow.id,
@@ -102,15 +104,17 @@ async def fill(store: Store) -> None:
                 status=status,
             )
             for n, p in enumerate(people):
-                session = await tx.save_session(p.id, c.id, {}, T0, status="active", step_id=None)
-                await tx.record_consent(session, flow.version, T0)
+                session = await tx.sessions.save_session(
+                    p.id, c.id, {}, T0, status="active", step_id=None
+                )
+                await tx.sessions.record_consent(session, flow.version, T0)
                 texts = [("pourquoi", f"Idée {n}"), ("meurt", f"Mort {n}")]
                 if n == 0:
                     texts = [("pourquoi", "Révolution numérique"), ("meurt", ATTACK)]
                 if slug == "brouillon":
                     texts = [("pourquoi", "texte d'un brouillon")]
                 for seq, (step, text) in enumerate(texts, start=1):
-                    await tx.add_item(
+                    await tx.sessions.add_item(
                         session_id=session,
                         campaign_id=c.id,
                         participant_id=p.id,
@@ -121,7 +125,7 @@ async def fill(store: Store) -> None:
                         now=T0 + timedelta(days=days, hours=seq),
                     )
                 if n == 0:
-                    await tx.revise_item(
+                    await tx.sessions.revise_item(
                         session_id=session,
                         seq=1,
                         revision=2,
@@ -248,7 +252,7 @@ async def answer(
     """A campaign where ``answers[step]`` distinct citizens answered ``step`` (one each)."""
     flow = resolve_flow("construire-2030")
     async with store.transaction() as tx:
-        c = await tx.create_campaign(
+        c = await tx.campaigns.create_campaign(
             slug=slug,
             title=slug,
             flow_id=flow.id,
@@ -261,14 +265,16 @@ async def answer(
         )
         for n in range(max(answers.values())):
             user = UserRef("telegram", f"{slug}-{n}")
-            p = await tx.create_participant(
+            p = await tx.participants.create_participant(
                 user, Address("telegram", f"{slug}-{n}"), T0, language="fr"
             )
-            session = await tx.save_session(p.id, c.id, {}, T0, status="active", step_id=None)
-            await tx.record_consent(session, flow.version, T0)
+            session = await tx.sessions.save_session(
+                p.id, c.id, {}, T0, status="active", step_id=None
+            )
+            await tx.sessions.record_consent(session, flow.version, T0)
             steps = [step for step, count in answers.items() if n < count]
             for seq, step in enumerate(steps, start=1):
-                await tx.add_item(
+                await tx.sessions.add_item(
                     session_id=session,
                     campaign_id=c.id,
                     participant_id=p.id,
@@ -321,9 +327,9 @@ async def test_the_site_threshold_holds_per_section_and_the_strictest_one_wins(
         assert "6 participants" in text
 
         async with store.transaction() as tx:
-            campaign = await tx.campaign_by_slug("mixte")
+            campaign = await tx.campaigns.campaign_by_slug("mixte")
             assert campaign is not None
-            await tx.set_campaign_min_respondents(campaign.id, 2)
+            await tx.campaigns.set_campaign_min_respondents(campaign.id, 2)
         text = await published(2)
         assert "MARQUE-meurt de mixte-1" in text
         assert "MARQUE-acteurs de mixte-3" in text

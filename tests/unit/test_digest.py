@@ -39,7 +39,7 @@ from qn_bot.digest.render import (
 from qn_bot.domain import CampaignStatus
 from qn_bot.flows.format import Flow
 from qn_bot.flows.loader import load_flow_text
-from qn_bot.store.records import CampaignRecord, ItemRecord
+from qn_bot.records import CampaignRecord, ItemRecord
 
 PARIS = "Europe/Paris"
 TEAM = TeamConfig(name="equipe-2030", campaigns=("mini",), min_respondents=3)

@@ -46,15 +46,15 @@ async def test_pending_since_upgrades_and_downgrades_on_every_backend(database_u
         store = Store.from_url(database_url)
         try:
             async with store.transaction() as tx:
-                p = await tx.create_participant(
+                p = await tx.participants.create_participant(
                     UserRef("test", "a"), Address("test", "a"), NOW, language=None
                 )
                 assert p.pending_since is None
-                await tx.update_participant(p.id, NOW, pending_action="forget")
-                again = await tx.participant_by_id(p.id)
+                await tx.participants.update_participant(p.id, NOW, pending_action="forget")
+                again = await tx.participants.participant_by_id(p.id)
                 assert again is not None
                 assert (again.pending_action, again.pending_since) == ("forget", NOW)
-                await tx.update_participant(p.id, NOW, pending_action=None)
+                await tx.participants.update_participant(p.id, NOW, pending_action=None)
                 row = (await tx.conn.execute(select(t.participants.c.pending_since))).one()
                 assert row.pending_since is None
         finally:

@@ -18,8 +18,9 @@ from qn_bot.domain import Address, OutboundMessage
 from qn_bot.store import schema as t
 from qn_bot.store.database import create_engine
 from qn_bot.store.migrate import alembic_config, upgrade
+from qn_bot.store.rows import message_key
 from qn_bot.store.schema import metadata, participants
-from qn_bot.store.sql import Store, message_key
+from qn_bot.store.sql import Store
 from tests.conftest import T0
 
 
@@ -247,13 +248,13 @@ async def test_erasure_migration_hashes_keys_and_keeps_outbox_ids_on_every_backe
         async with store.transaction() as tx:
             keys = (await tx.conn.execute(select(t.processed_messages.c.message_id))).scalars()
             assert list(keys) == [message_key("913572468:41")]
-            assert await tx.claim_message("telegram", "913572468:41", T0) is False
+            assert await tx.idempotency.claim_message("telegram", "913572468:41", T0) is False
             rows = (await tx.conn.execute(select(t.kv.c.key, t.kv.c.subject))).all()
             assert sorted(map(tuple, rows)) == [
                 ("adapter:matrix:pending_dm:!dm:example.org", "matrix:@zephyrine:example.org"),
                 ("adapter:matrix:sync_token", None),
             ]
-            new = await tx.enqueue(Address("test", "c"), OutboundMessage("m4"), T0)
+            new = await tx.outbox.enqueue(Address("test", "c"), OutboundMessage("m4"), T0)
             assert new == 4
         engine = store.engine
 

@@ -17,7 +17,7 @@ from qn_bot.flows.kinds import KINDS
 from qn_bot.flows.loader import load_flow_text
 from qn_bot.flows.state import Status
 from qn_bot.i18n import default_catalog
-from qn_bot.store.records import CampaignRecord, ItemRecord
+from qn_bot.records import CampaignRecord, ItemRecord
 from qn_bot.synthesis import build_synthesis
 from tests.step_kind_yesno import YesNoKind
 from tests.transcript import NOW, Run, render

@@ -27,8 +27,8 @@ from qn_bot.export import (
 from qn_bot.exporters import export_campaign
 from qn_bot.flows.format import Flow, StepKind
 from qn_bot.flows.loader import load_flow_text
+from qn_bot.records import CampaignRecord, ItemRecord, RevisionRecord
 from qn_bot.store.migrate import upgrade
-from qn_bot.store.records import CampaignRecord, ItemRecord, RevisionRecord
 from qn_bot.store.sql import Store
 from qn_bot.synthesis import (
     Section,
@@ -738,7 +738,7 @@ async def store(tmp_path: Path) -> Store:
 
 async def fill(store: Store, flow: Flow) -> None:
     async with store.transaction() as tx:
-        c = await tx.create_campaign(
+        c = await tx.campaigns.create_campaign(
             slug="mini-2030",
             title="Construire 2030",
             flow_id=flow.id,
@@ -749,14 +749,16 @@ async def fill(store: Store, flow: Flow) -> None:
             status=CampaignStatus.OPEN,
         )
         user = UserRef("telegram", SECRET_USER_ID)
-        p = await tx.create_participant(
+        p = await tx.participants.create_participant(
             user,
             Address("telegram", "chat-" + SECRET_USER_ID),
             T0,
             language="fr",
             pseudonym_factory=lambda: "P-SAFE",
         )
-        session = await tx.save_session(p.id, c.id, {}, T0, status="active", step_id="pourquoi")
+        session = await tx.sessions.save_session(
+            p.id, c.id, {}, T0, status="active", step_id="pourquoi"
+        )
         for seq, (step, text, value) in enumerate(
             [
                 ("pourquoi", "Révolution numérique", None),
@@ -766,7 +768,7 @@ async def fill(store: Store, flow: Flow) -> None:
             ],
             start=1,
         ):
-            await tx.add_item(
+            await tx.sessions.add_item(
                 session_id=session,
                 campaign_id=c.id,
                 participant_id=p.id,
@@ -777,7 +779,7 @@ async def fill(store: Store, flow: Flow) -> None:
                 now=T0,
             )
         later = T0 + timedelta(days=1)
-        await tx.revise_item(
+        await tx.sessions.revise_item(
             session_id=session,
             seq=1,
             revision=2,
@@ -785,7 +787,7 @@ async def fill(store: Store, flow: Flow) -> None:
             value=None,
             now=later,
         )
-        await tx.delete_item(session_id=session, seq=3, now=later)
+        await tx.sessions.delete_item(session_id=session, seq=3, now=later)
 
 
 @pytest.mark.parametrize("fmt", ["md", "html", "csv", "json"])

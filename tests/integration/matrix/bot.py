@@ -140,7 +140,7 @@ class BotProcess:
 
         async def read(store: Store) -> Any:
             async with store.transaction() as tx:
-                return await tx.kv_get(f"adapter:matrix:{key}")
+                return await tx.kv.kv_get(f"adapter:matrix:{key}")
 
         return on_store(self.database_url, read)
 
@@ -150,6 +150,6 @@ class BotProcess:
 
         async def write(store: Store) -> None:
             async with store.transaction() as tx:
-                await tx.kv_set(f"adapter:matrix:{key}", value, datetime.now(UTC))
+                await tx.kv.kv_set(f"adapter:matrix:{key}", value, datetime.now(UTC))
 
         on_store(self.database_url, write)

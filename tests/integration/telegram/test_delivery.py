@@ -54,7 +54,7 @@ async def test_a_user_who_blocked_the_bot_is_marked_unreachable_and_not_retried(
 
     async def unreachable() -> bool:
         async with bot.app.store.transaction() as tx:
-            participant = await tx.participant(UserRef("telegram", str(alice.user_id)))
+            participant = await tx.participants.participant(UserRef("telegram", str(alice.user_id)))
         return participant is not None and participant.unreachable
 
     for _ in range(100):

@@ -176,7 +176,9 @@ async def test_group_chat_answers_start_with_a_deep_link_and_never_collects(
         assert await carol.settle(0.7) == []
         assert await bot.export() == []
         async with bot.app.store.transaction() as tx:
-            assert await tx.participant(UserRef("telegram", str(carol.user_id))) is None
+            assert (
+                await tx.participants.participant(UserRef("telegram", str(carol.user_id))) is None
+            )
 
         # The same person in a private chat answers normally.
         private = Citizen(bot.hub, carol.user_id, carol.user_id)

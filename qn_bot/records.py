@@ -1,4 +1,6 @@
-"""Plain records the store hands out: no ORM objects escape the store."""
+"""Plain records the store hands out: no ORM objects escape the store. They live outside
+qn_bot.store so that the repository Protocols (qn_bot.repositories) can name them without
+importing SQLAlchemy."""
 
 from __future__ import annotations
 

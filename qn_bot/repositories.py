@@ -1,0 +1,340 @@
+"""The storage ports: narrow Protocols for the repositories of qn_bot.store, which the
+service, the outbox worker and the digest depend on instead of the SQL classes.
+
+Each repository is one concern (campaigns, participants, sessions and items, outbox…); a
+transaction (:class:`Transaction`) exposes one of each as an attribute and commits them together.
+Nothing here imports SQLAlchemy: the records are plain dataclasses (qn_bot.records).
+
+The write Protocols (:class:`SessionWrites`, :class:`OutboxWrites`, :class:`MessageClaims`) are
+what one message's handling writes; both a transaction's repositories and
+:class:`qn_bot.store.batch.BatchWrites` (group commit's multi-row statements) implement them, so
+one function turns engine events into rows for either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from qn_bot.domain import Address, CampaignStatus, OutboundMessage, UserRef
+from qn_bot.identity import Signature
+from qn_bot.records import (
+    CampaignRecord,
+    Conversation,
+    ItemRecord,
+    OutboxRecord,
+    ParticipantRecord,
+    RevisionRecord,
+    SessionRecord,
+)
+
+#: Makes a participant's pseudonym (random: see qn_bot.store.rows.random_pseudonym).
+PseudonymFactory = Callable[[], str]
+
+#: The chats a worker can deliver to: platform -> its chat ids, or None for every chat of that
+#: platform (a bot account reaches anyone; a console reaches only its own terminal). A bare
+#: sequence of platform names means every chat of each.
+Reach = Mapping[str, Collection[str] | None] | Sequence[str]
+
+#: Who a campaign-wide message goes to: see :meth:`Audiences.enqueue_to_audience`.
+Audience = Literal["invitees", "mid_flow"]
+
+
+class MessageClaims(Protocol):
+    """Claiming an inbound message's key, with the writes it caused."""
+
+    async def claim_message(
+        self, platform: str, message_id: str, now: datetime, participant_id: int | None = ...
+    ) -> bool:
+        """Record an inbound message id; False when it was already handled (a redelivery)."""
+        ...
+
+
+class SessionWrites(Protocol):
+    """A session's new state and the items an answer added."""
+
+    async def save_session(
+        self,
+        participant_id: int,
+        campaign_id: int,
+        state: dict[str, Any],
+        now: datetime,
+        *,
+        status: str,
+        step_id: str | None,
+        session_id: int | None = ...,
+    ) -> int:
+        """Insert or update the session; returns its id."""
+        ...
+
+    async def add_item(
+        self,
+        *,
+        session_id: int,
+        campaign_id: int,
+        participant_id: int,
+        seq: int,
+        step_id: str,
+        text: str,
+        value: Any,
+        now: datetime,
+        source_message_id: str | None = ...,
+    ) -> None: ...
+
+
+class OutboxWrites(Protocol):
+    """Queueing a message (sent once the transaction committed)."""
+
+    async def enqueue(
+        self,
+        address: Address,
+        message: OutboundMessage,
+        now: datetime,
+        *,
+        participant_id: int | None = ...,
+        dedupe_key: str | None = ...,
+        forget_after_send: bool = ...,
+    ) -> object:
+        """Queue a message. What it returns is the writer's (see :meth:`Outbox.enqueue`)."""
+        ...
+
+
+class Idempotency(MessageClaims, Protocol):
+    """Keys of handled inbound messages and of claimed scheduled jobs: a redelivery or a
+    second claimant changes nothing."""
+
+    async def attach_message(self, platform: str, message_id: str, participant_id: int) -> None: ...
+    async def claim_job(self, key: str, owner: str, now: datetime) -> bool: ...
+    async def already_claimed(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]: ...
+    async def purge_message_keys(self, before: datetime, *, limit: int) -> int: ...
+
+
+class Campaigns(Protocol):
+    """Campaigns, their status and their schedule."""
+
+    async def create_campaign(
+        self,
+        *,
+        slug: str,
+        title: str,
+        flow_id: str,
+        flow_version: int,
+        flow_source: str,
+        now: datetime,
+        edition: str | None = ...,
+        status: CampaignStatus = ...,
+        opens_at: datetime | None = ...,
+        closes_at: datetime | None = ...,
+        min_respondents: int = ...,
+    ) -> CampaignRecord: ...
+    async def campaign_by_slug(self, slug: str) -> CampaignRecord | None: ...
+    async def campaign_by_id(self, campaign_id: int) -> CampaignRecord | None: ...
+    async def campaigns(self, *statuses: CampaignStatus) -> list[CampaignRecord]: ...
+    async def set_campaign_status(
+        self, campaign_id: int, status: CampaignStatus, now: datetime
+    ) -> None: ...
+    async def set_campaign_min_respondents(self, campaign_id: int, minimum: int) -> None: ...
+    async def compare_and_set_status(
+        self, campaign_id: int, expected: CampaignStatus, status: CampaignStatus, now: datetime
+    ) -> bool: ...
+    async def campaigns_due(self, now: datetime) -> list[tuple[CampaignRecord, CampaignStatus]]: ...
+
+
+class Participants(Protocol):
+    """Citizens: their row, their signature, whether they can be reached, their erasure."""
+
+    async def participant(
+        self, user: UserRef, *, for_update: bool = ...
+    ) -> ParticipantRecord | None: ...
+    async def participant_by_id(self, participant_id: int) -> ParticipantRecord | None: ...
+    async def create_participant(
+        self,
+        user: UserRef,
+        reply_to: Address,
+        now: datetime,
+        *,
+        language: str | None,
+        pseudonym_factory: PseudonymFactory = ...,
+    ) -> ParticipantRecord: ...
+    async def update_participant(
+        self, participant_id: int, now: datetime, **values: Any
+    ) -> None: ...
+    async def set_signature(
+        self, participant_id: int, signature: Signature | None, now: datetime
+    ) -> bool: ...
+    async def reached_at(self, address: Address) -> list[ParticipantRecord]: ...
+    async def mark_unreachable(self, address: Address, now: datetime) -> None: ...
+    async def delete_participant(self, participant_id: int) -> None: ...
+    async def participant_texts(self, participant_id: int) -> tuple[datetime | None, list[str]]: ...
+
+
+class Audiences(Protocol):
+    """Whom reminders and campaign-wide messages go to."""
+
+    async def mid_flow(
+        self, campaign_id: int, *, after_participant_id: int = ..., limit: int | None = ...
+    ) -> list[ParticipantRecord]: ...
+    async def reminder_candidates(
+        self,
+        now: datetime,
+        first_delay: timedelta,
+        max_reminders: int,
+        *,
+        after_session_id: int = ...,
+        limit: int | None = ...,
+    ) -> list[tuple[ParticipantRecord, int, int, int, datetime]]: ...
+    async def count_reminder(self, session_id: int, sent_before: int) -> bool: ...
+    async def enqueue_to_audience(
+        self,
+        audience: Audience,
+        campaign_id: int,
+        messages: Mapping[str, OutboundMessage],
+        now: datetime,
+        *,
+        dedupe_prefix: str,
+        dedupe_suffix: str = ...,
+    ) -> int: ...
+
+
+class Sessions(SessionWrites, Protocol):
+    """Where each citizen stands in a campaign, their answer items and every revision."""
+
+    async def session(self, participant_id: int, campaign_id: int) -> SessionRecord | None: ...
+    async def conversations(self, users: Sequence[UserRef]) -> dict[UserRef, Conversation]: ...
+    async def record_consent(
+        self, session_id: int, flow_version: int | None, now: datetime
+    ) -> None: ...
+    async def delete_session(self, session_id: int) -> None: ...
+    async def revise_item(
+        self, *, session_id: int, seq: int, revision: int, text: str, value: Any, now: datetime
+    ) -> None: ...
+    async def delete_item(self, *, session_id: int, seq: int, now: datetime) -> None: ...
+    async def erase_item_texts(
+        self, *, session_id: int, seqs: Collection[int]
+    ) -> tuple[datetime | None, list[str]]: ...
+    async def items_from_message(
+        self, participant_id: int, message_id: str
+    ) -> list[tuple[int, int, int]]: ...
+    async def campaign_items(self, campaign_id: int) -> list[ItemRecord]: ...
+    async def campaign_revisions(self, campaign_id: int) -> list[RevisionRecord]: ...
+    async def participant_items(self, participant_id: int) -> list[dict[str, Any]]: ...
+    async def participant_sessions(self, participant_id: int) -> list[dict[str, Any]]: ...
+    async def campaign_stats(
+        self, campaign_id: int, since_day: datetime, since_week: datetime
+    ) -> dict[str, tuple[int, int, int]]: ...
+
+
+class Outbox(OutboxWrites, Protocol):
+    """Messages queued with the state that caused them, leased to a worker, then sent, retried
+    or failed (the outbox worker's view of the database)."""
+
+    async def enqueue(
+        self,
+        address: Address,
+        message: OutboundMessage,
+        now: datetime,
+        *,
+        participant_id: int | None = ...,
+        dedupe_key: str | None = ...,
+        forget_after_send: bool = ...,
+    ) -> int | None: ...
+    async def claim_outbox(
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        lease: timedelta,
+        platforms: Reach,
+        chat: Address | None = ...,
+        skip_chats: Collection[Address] = ...,
+        owner: str | None = ...,
+    ) -> list[OutboxRecord]: ...
+    async def outbox_sent(
+        self, outbox_ids: int | Collection[int], now: datetime, *, keep_payload: bool = ...
+    ) -> None: ...
+    async def outbox_retry(
+        self, outbox_id: int, at: datetime, error: str, *, failed_attempt: bool = ...
+    ) -> None: ...
+    async def outbox_failed(
+        self, outbox_id: int, error: str, *, keep_payload: bool = ...
+    ) -> None: ...
+    async def outbox_fail_chat(
+        self, address: Address, error: str, *, keep_payload: bool = ...
+    ) -> int: ...
+    async def outbox_lease_owners(self, now: datetime, *, besides: str) -> list[str]: ...
+    async def outbox_release_owner(self, owner: str) -> int: ...
+    async def outbox_release_leases(self, platforms: Reach) -> None: ...
+    async def outbox_states(
+        self, dedupe_keys: Collection[str]
+    ) -> dict[str, tuple[str, int, str | None]]: ...
+    async def outbox_pending(self, platforms: Sequence[str] | None = ...) -> int: ...
+    async def next_outbox_due(
+        self, platforms: Reach, *, skip_chats: Collection[Address] = ...
+    ) -> datetime | None: ...
+    async def outbox_progress(self, prefix: str) -> tuple[int, int]: ...
+    async def messages_with_content(
+        self, since: datetime, *, besides_participant: int | None = ...
+    ) -> list[tuple[int, OutboundMessage]]: ...
+    async def replace_message(self, outbox_id: int, message: OutboundMessage) -> None: ...
+    async def purge_sent_payloads(self, before: datetime, *, limit: int) -> int: ...
+    async def purge_outbox_rows(self, before: datetime, *, limit: int) -> int: ...
+
+
+class Facilitators(Protocol):
+    """Who may run facilitator commands, everywhere or for one campaign."""
+
+    async def grant_facilitator(
+        self, user: UserRef, granted_by: str, now: datetime, campaign_id: int | None = ...
+    ) -> bool: ...
+    async def revoke_facilitator(self, user: UserRef, campaign_id: int | None = ...) -> bool: ...
+    async def facilitators(self) -> list[tuple[UserRef, str | None]]: ...
+    async def is_facilitator(self, user: UserRef, campaign_id: int | None = ...) -> bool: ...
+
+
+class KeyValues(Protocol):
+    """Small durable values by key (adapter state)."""
+
+    async def kv_get(self, key: str, *, for_update: bool = ...) -> Any: ...
+    async def kv_set(
+        self, key: str, value: Any, now: datetime, *, subject: str | None = ...
+    ) -> None: ...
+    async def kv_delete(self, key: str) -> None: ...
+    async def purge_adapter_state(self, before: datetime) -> int: ...
+
+
+class Transaction(Protocol):
+    """One open transaction: its repositories commit together or not at all."""
+
+    @property
+    def idempotency(self) -> Idempotency: ...
+    @property
+    def campaigns(self) -> Campaigns: ...
+    @property
+    def participants(self) -> Participants: ...
+    @property
+    def audiences(self) -> Audiences: ...
+    @property
+    def sessions(self) -> Sessions: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def facilitators(self) -> Facilitators: ...
+    @property
+    def kv(self) -> KeyValues: ...
+
+
+class Database(Protocol):
+    """Where transactions come from."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    def transaction(self, *, urgent: bool = ...) -> AbstractAsyncContextManager[Transaction]:
+        """A read-write transaction (``urgent``: a tiny write everything else waits for)."""
+        ...
+
+    def snapshot(self) -> AbstractAsyncContextManager[Transaction]:
+        """A transaction that only reads, and does not hold up writers."""
+        ...

@@ -1,0 +1,363 @@
+"""The transactional outbox: messages queued with the state that caused them, leased to a
+worker chat by chat (each chat's head only, so a chat's messages go in order), then marked
+sent, retried or failed; and what stays of them afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Subquery,
+    and_,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.sql.elements import BindParameter
+
+from qn_bot.domain import Address, OutboundMessage
+from qn_bot.records import OutboxRecord
+from qn_bot.repositories import Reach
+from qn_bot.store import schema as t
+from qn_bot.store.repository import Repository
+from qn_bot.store.rows import PENDING, by_platform, outbox_row
+
+
+def _reachable(reach: Reach) -> ColumnElement[bool]:
+    o = t.outbox
+    if not isinstance(reach, Mapping):
+        return o.c.platform.in_(list(reach))
+    everywhere = [platform for platform, chats in reach.items() if chats is None]
+    conditions: list[ColumnElement[bool]] = [o.c.platform.in_(everywhere)] if everywhere else []
+    for platform, chats in reach.items():
+        if chats is not None:
+            conditions.append(and_(o.c.platform == platform, o.c.chat_id.in_(list(chats))))
+    return or_(false(), *conditions)
+
+
+def _chat_heads(
+    platforms: Reach, chat: Address | None, skip_chats: Collection[Address]
+) -> Subquery:
+    """The id of each reachable chat's oldest pending message (its head), as a subquery."""
+    o = t.outbox
+    pending = [PENDING, _reachable(platforms)]
+    if chat is not None:
+        pending += [o.c.platform == chat.platform, o.c.chat_id == chat.chat_id]
+    for n, (platform, chat_ids) in enumerate(
+        by_platform((a.platform, a.chat_id) for a in skip_chats)
+    ):
+        # One expanding parameter: hundreds of ids as literals were hundreds of expression
+        # objects to build and to hash at every claim.
+        skipped: BindParameter[str] = bindparam(f"skip_{n}", chat_ids, expanding=True)
+        pending.append(~and_(o.c.platform == platform, o.c.chat_id.in_(skipped)))
+    return (
+        select(func.min(o.c.id).label("id"))
+        .where(*pending)
+        .group_by(o.c.platform, o.c.chat_id)
+        .subquery()
+    )
+
+
+class SqlOutbox(Repository):
+    """Outbox rows: queued, leased, sent, retried, failed, purged."""
+
+    __slots__ = ()
+
+    async def enqueue(
+        self,
+        address: Address,
+        message: OutboundMessage,
+        now: datetime,
+        *,
+        participant_id: int | None = None,
+        dedupe_key: str | None = None,
+        forget_after_send: bool = False,
+    ) -> int | None:
+        """Queue a message; None when ``dedupe_key`` was already queued (exactly-once sends).
+        ``forget_after_send``: the recipient erased themselves; once sent, the row loses its
+        chat id too."""
+        values = outbox_row(
+            address, message, now, participant_id, dedupe_key, forget_after_send=forget_after_send
+        )
+        if dedupe_key is None:
+            result = await self.conn.execute(
+                insert(t.outbox).values(**values).returning(t.outbox.c.id)
+            )
+            return int(result.scalar_one())
+        stmt = (
+            self._insert(t.outbox)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(t.outbox.c.id)
+        )
+        row = (await self.conn.execute(stmt)).first()
+        return None if row is None else int(row[0])
+
+    async def claim_outbox(
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        lease: timedelta,
+        platforms: Reach,
+        chat: Address | None = None,
+        skip_chats: Collection[Address] = (),
+        owner: str | None = None,
+    ) -> list[OutboxRecord]:
+        """The oldest pending message of each chat that is due, leased to this worker.
+
+        Only a chat's head is handed out, so one chat's messages are always sent in order.
+        ``chat`` restricts the claim to one chat; ``skip_chats`` leaves out chats this worker is
+        already sending to; ``owner`` names the worker in the lease (see
+        :meth:`outbox_lease_owners`).
+        """
+        o = t.outbox
+        heads = _chat_heads(platforms, chat, skip_chats)
+        stmt = (
+            select(o.c.id, o.c.platform, o.c.chat_id, o.c.payload, o.c.attempts, o.c.participant_id)
+            .where(
+                o.c.id.in_(select(heads.c.id)),
+                o.c.next_attempt_at <= now,
+                or_(o.c.locked_until.is_(None), o.c.locked_until < now),
+            )
+            .order_by(o.c.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=o)
+        rows = (await self.conn.execute(stmt)).all()
+        if not rows:
+            return []
+        await self.conn.execute(
+            update(o)
+            .where(o.c.id.in_([r.id for r in rows]))
+            .values(locked_until=now + lease, locked_by=owner)
+        )
+        return [
+            OutboxRecord(
+                id=r.id,
+                address=Address(r.platform, r.chat_id),
+                message=OutboundMessage.from_json(r.payload),
+                attempts=r.attempts,
+                participant_id=r.participant_id,
+            )
+            for r in rows
+        ]
+
+    async def outbox_sent(
+        self, outbox_ids: int | Collection[int], now: datetime, *, keep_payload: bool = False
+    ) -> None:
+        """Mark messages sent. Their content goes at once unless ``keep_payload`` ([retention]
+        sent_payload_hours: the purge empties it later)."""
+        ids = [outbox_ids] if isinstance(outbox_ids, int) else list(outbox_ids)
+        if not ids:
+            return
+        o = t.outbox
+        values: dict[str, Any] = {
+            "status": "sent",
+            "sent_at": now,
+            "locked_until": None,
+            "attempts": o.c.attempts + 1,
+        }
+        if not keep_payload:
+            values["payload"] = null()
+        await self.conn.execute(update(o).where(o.c.id.in_(ids)).values(**values))
+        forgotten = await self.conn.execute(
+            update(o)
+            .where(o.c.id.in_(ids), o.c.forget_after_send)
+            .values(chat_id="", payload=null(), participant_id=None)
+        )
+        if forgotten.rowcount:
+            self.work.erased = True
+
+    async def outbox_retry(
+        self, outbox_id: int, at: datetime, error: str, *, failed_attempt: bool = True
+    ) -> None:
+        """Try again at ``at``. A platform's "slow down" is no failed attempt: it must not use up
+        the retry budget of a message held back by rate limits."""
+        values: dict[str, Any] = {
+            "next_attempt_at": at,
+            "locked_until": None,
+            "last_error": error[:2000],
+        }
+        if failed_attempt:
+            values["attempts"] = t.outbox.c.attempts + 1
+        await self.conn.execute(update(t.outbox).where(t.outbox.c.id == outbox_id).values(**values))
+
+    async def outbox_failed(
+        self, outbox_id: int, error: str, *, keep_payload: bool = False
+    ) -> None:
+        """Give up on a message; like a sent one, it keeps its content only if asked to."""
+        values: dict[str, Any] = {
+            "status": "failed",
+            "locked_until": None,
+            "last_error": error[:2000],
+            "attempts": t.outbox.c.attempts + 1,
+        }
+        if not keep_payload:
+            values["payload"] = null()
+        await self.conn.execute(update(t.outbox).where(t.outbox.c.id == outbox_id).values(**values))
+
+    async def outbox_fail_chat(
+        self, address: Address, error: str, *, keep_payload: bool = False
+    ) -> int:
+        """Give up on every pending message of one chat (the recipient blocked the bot)."""
+        values: dict[str, Any] = {
+            "status": "failed",
+            "locked_until": None,
+            "last_error": error[:2000],
+        }
+        if not keep_payload:
+            values["payload"] = null()
+        result = await self.conn.execute(
+            update(t.outbox)
+            .where(
+                t.outbox.c.platform == address.platform,
+                t.outbox.c.chat_id == address.chat_id,
+                PENDING,
+            )
+            .values(**values)
+        )
+        return int(result.rowcount)
+
+    async def outbox_lease_owners(self, now: datetime, *, besides: str) -> list[str]:
+        """Workers other than ``besides`` that hold leases still running."""
+        o = t.outbox
+        stmt = (
+            select(o.c.locked_by)
+            .where(
+                o.c.status == "pending",
+                o.c.locked_until > now,
+                o.c.locked_by.is_not(None),
+                o.c.locked_by != besides,
+            )
+            .distinct()
+        )
+        return [r.locked_by for r in (await self.conn.execute(stmt)).all()]
+
+    async def outbox_release_owner(self, owner: str) -> int:
+        """Hand back every lease of a worker that died; returns how many rows it held."""
+        o = t.outbox
+        result = await self.conn.execute(
+            update(o)
+            .where(o.c.status == "pending", o.c.locked_by == owner)
+            .values(locked_until=None, locked_by=None)
+        )
+        return int(result.rowcount)
+
+    async def outbox_release_leases(self, platforms: Reach) -> None:
+        """Hand back the leases on the chats ``platforms`` reaches (a dead process's)."""
+        await self.conn.execute(
+            update(t.outbox)
+            .where(
+                t.outbox.c.status == "pending",
+                t.outbox.c.locked_until.is_not(None),
+                _reachable(platforms),
+            )
+            .values(locked_until=None)
+        )
+
+    async def outbox_states(
+        self, dedupe_keys: Collection[str]
+    ) -> dict[str, tuple[str, int, str | None]]:
+        """(status, attempts, last error) of the outbox rows with these dedupe keys."""
+        if not dedupe_keys:
+            return {}
+        o = t.outbox.c
+        stmt = select(o.dedupe_key, o.status, o.attempts, o.last_error).where(
+            o.dedupe_key.in_(list(dedupe_keys))
+        )
+        return {
+            r.dedupe_key: (r.status, r.attempts, r.last_error)
+            for r in (await self.conn.execute(stmt)).all()
+        }
+
+    async def outbox_pending(self, platforms: Sequence[str] | None = None) -> int:
+        stmt = select(func.count()).select_from(t.outbox).where(t.outbox.c.status == "pending")
+        if platforms is not None:
+            stmt = stmt.where(t.outbox.c.platform.in_(list(platforms)))
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def next_outbox_due(
+        self, platforms: Reach, *, skip_chats: Collection[Address] = ()
+    ) -> datetime | None:
+        """When :meth:`claim_outbox` (with the same ``skip_chats``) will next find something:
+        the earliest a chat's head is due and not leased. A chat's later messages wait for
+        its head; counting them, or heads leased to a sending worker, made an idle worker poll
+        every 10 ms while a paced backlog waited."""
+        o = t.outbox
+        heads = _chat_heads(platforms, None, skip_chats)
+        free_at = case(
+            (o.c.locked_until > o.c.next_attempt_at, o.c.locked_until), else_=o.c.next_attempt_at
+        )
+        stmt = select(func.min(free_at)).where(o.c.id.in_(select(heads.c.id)))
+        value = (await self.conn.execute(stmt)).scalar_one()
+        return t.UTCDateTime().process_result_value(value, self.conn.dialect)
+
+    async def outbox_progress(self, prefix: str) -> tuple[int, int]:
+        """(sent or failed, total) of the outbox rows whose dedupe key starts with ``prefix``."""
+        o = t.outbox.c
+        like = prefix.replace("%", r"\%").replace("_", r"\_") + "%"
+        stmt = select(func.count(), func.count().filter(o.status != "pending")).where(
+            o.dedupe_key.like(like, escape="\\")
+        )
+        total, done = (await self.conn.execute(stmt)).one()
+        return int(done), int(total)
+
+    async def messages_with_content(
+        self, since: datetime, *, besides_participant: int | None = None
+    ) -> list[tuple[int, OutboundMessage]]:
+        """Messages queued since ``since`` that still hold content — waiting to be sent, or sent
+        and kept ([retention] sent_payload_hours) — with their ids."""
+        o = t.outbox.c
+        stmt = select(o.id, o.payload).where(o.payload.is_not(None), o.created_at >= since)
+        if besides_participant is not None:
+            stmt = stmt.where(
+                or_(o.participant_id.is_(None), o.participant_id != besides_participant)
+            )
+        rows = (await self.conn.execute(stmt.order_by(o.id))).all()
+        return [(r.id, OutboundMessage.from_json(r.payload)) for r in rows]
+
+    async def replace_message(self, outbox_id: int, message: OutboundMessage) -> None:
+        await self.conn.execute(
+            update(t.outbox).where(t.outbox.c.id == outbox_id).values(payload=message.to_json())
+        )
+        self.work.erased = True
+
+    async def purge_sent_payloads(self, before: datetime, *, limit: int) -> int:
+        """Empty up to ``limit`` sent (or failed) messages last tried before ``before``."""
+        o = t.outbox.c
+        kept = select(o.id).where(
+            o.status != literal_column("'pending'"),
+            o.payload.is_not(None),
+            o.next_attempt_at < before,
+        )
+        result = await self.conn.execute(
+            update(t.outbox).where(o.id.in_(self._batch(kept, limit))).values(payload=null())
+        )
+        return int(result.rowcount)
+
+    async def purge_outbox_rows(self, before: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` sent or failed messages last tried before ``before``; those
+        with a dedupe key stay (they make a send exactly-once)."""
+        o = t.outbox.c
+        done = select(o.id).where(
+            o.status.in_(["sent", "failed"]),
+            o.next_attempt_at < before,
+            # Not "dedupe_key IS NULL": without statistics SQLite then picks the dedupe keys'
+            # index (NULL for most rows) and walks the whole history instead of ix_outbox_due.
+            func.coalesce(o.dedupe_key, "") == "",
+        )
+        result = await self.conn.execute(delete(t.outbox).where(o.id.in_(self._batch(done, limit))))
+        return int(result.rowcount)
