@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from qn_bot.campaigns import campaign_flow
 from qn_bot.errors import CampaignError
 from qn_bot.flows.format import Flow, StepKind
+from qn_bot.flows.stored import campaign_flow
 from qn_bot.participants import campaign_participants, count_participants
 from qn_bot.store.records import ItemRecord, RevisionRecord
 from qn_bot.store.sql import Tx

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib.metadata import entry_points
 
-from qn_bot.campaigns import campaign_flow
 from qn_bot.config import Config, TeamConfig
 from qn_bot.digest.attachment import SynthesisSource, load_synthesis_source, synthesis_attachment
 from qn_bot.digest.email import build_email, chart_cid
@@ -58,6 +57,7 @@ from qn_bot.disclosure import strictest
 from qn_bot.domain import Address, Attachment, CampaignStatus, OutboundMessage
 from qn_bot.errors import CampaignError
 from qn_bot.flows.format import Flow
+from qn_bot.flows.stored import campaign_flow
 from qn_bot.participants import Participation, campaign_participants, count_participants
 from qn_bot.store.records import CampaignRecord
 from qn_bot.store.sql import Store, Tx
