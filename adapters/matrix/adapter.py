@@ -506,7 +506,7 @@ class MatrixAdapter(Adapter):
             await self._join_for_sending(room_id)
         base = f"{self._txn_prefix}-{envelope.outbox_id}"
         message = envelope.message
-        for index, part in enumerate(render(message)):
+        for index, part in enumerate(render(message, self.capabilities.max_text_length)):
             event_id = await send_event(client, room_id, part.content(), f"{base}-t{index}")
             if part.choice_ids:
                 await self._remember_choices(room_id, event_id, part.choice_ids)

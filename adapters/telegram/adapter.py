@@ -43,7 +43,7 @@ from .inbound import ALLOWED_UPDATES, PLATFORM, RECEIVED_KEY, UpdateReader, chat
 from .menu import menu
 from .pacing import Limits, Pacer
 from .receiving import Poller, WebhookServer, default_webhook_secret
-from .render import CallbackCodec, Part, render
+from .render import MAX_TEXT, CallbackCodec, Part, render
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class TelegramAdapter(Adapter):
         self.polling_role = secret_label("telegram", settings.token)
         self.capabilities = Capabilities(
             buttons=True,
-            max_text_length=4096,
+            max_text_length=MAX_TEXT,
             attachments=True,
             messages_per_second=settings.limits.per_bot_per_second,
         )
@@ -397,7 +397,7 @@ class TelegramAdapter(Adapter):
         message = envelope.message
         steps: list[Step] = [
             functools.partial(self._send_part, chat_id, part)
-            for part in await render(message, self.codec)
+            for part in await render(message, self.codec, self.capabilities.max_text_length)
         ]
         steps += [functools.partial(self._send_file, chat_id, a) for a in message.attachments]
         return steps
