@@ -63,10 +63,16 @@ class AdapterContext:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
+    """What a platform can do, declared by its adapter and read by the core."""
+
     buttons: bool = False  # can render choices as buttons (else numbered options in text)
+    # The longest text one message may hold; a longer one is cut by qn_bot.textsplit.
     max_text_length: int = 4096
     attachments: bool = False
     messages_per_second: float = 30.0  # global pace of the outbox for this platform
+    # The adapter paces its sends itself (per chat, per bot, flood replies): the outbox does
+    # not add its own limiter, one layer is enough (Telegram: adapters/telegram/pacing.py).
+    paces_itself: bool = False
     # Per-citizen flood limits ([limits]) apply to its senders. Not to a local terminal: one
     # trusted person at the keyboard, whose scripted input may come as fast as a pipe allows.
     sender_limits: bool = True

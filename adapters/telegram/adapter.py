@@ -136,6 +136,7 @@ class TelegramAdapter(Adapter):
             max_text_length=MAX_TEXT,
             attachments=True,
             messages_per_second=settings.limits.per_bot_per_second,
+            paces_itself=True,  # self.pacer: per chat, per group, per bot and 429 pauses
         )
         base_url = settings.base_url or "https://api.telegram.org/bot"
         self._requests = (
