@@ -129,6 +129,9 @@ class Platform:
 
     build: AdapterFactory
     config_section: type[BaseModel] | None = None
+    # What its adapters can do, known without building one: the core shapes what it queues
+    # for the platform by it (a digest fits one message of ``max_text_length``).
+    capabilities: Capabilities | None = None
 
     def __call__(self, config: Config, context: AdapterContext) -> Adapter | None:
         return self.build(config, context)
@@ -156,3 +159,13 @@ def declared_sections(names: set[str]) -> dict[str, type[BaseModel]]:
         if isinstance(declared, Platform) and declared.config_section is not None:
             found[ep.name] = declared.config_section
     return found
+
+
+def declared_capabilities(platform: str) -> Capabilities:
+    """What the installed ``platform`` declares it can do; the defaults when it declares
+    nothing (or is not installed: nothing will be sent there anyway)."""
+    for ep in entry_points(group=ADAPTER_GROUP, name=platform):
+        declared = ep.load()
+        if isinstance(declared, Platform) and declared.capabilities is not None:
+            return declared.capabilities
+    return Capabilities()

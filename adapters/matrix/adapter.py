@@ -34,7 +34,7 @@ from qn_bot.errors import (
     TransientDeliveryError,
 )
 from qn_bot.leadership import Lease, run_exclusively
-from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink
+from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, Platform
 from qn_bot.retrying import PatientKeyValue
 
 from .inbound import Action, Parsed, parse_event
@@ -62,11 +62,14 @@ def matrix_link(room_id: str) -> str:
     return f"https://matrix.to/#/{room_id}"
 
 
+CAPABILITIES = Capabilities(
+    buttons=False, max_text_length=MAX_BODY_CHARS, attachments=True, messages_per_second=20.0
+)
+
+
 class MatrixAdapter(Adapter):
     platform = PLATFORM
-    capabilities = Capabilities(
-        buttons=False, max_text_length=MAX_BODY_CHARS, attachments=True, messages_per_second=20.0
-    )
+    capabilities = CAPABILITIES
 
     def __init__(self, config: MatrixConfig, context: AdapterContext) -> None:
         nio_log = logging.getLogger("nio")
@@ -564,7 +567,7 @@ def _error(resp: Any) -> str:
     return str(code) if code else type(resp).__name__
 
 
-def MatrixAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:
+def build_adapter(config: Config, context: AdapterContext) -> Adapter | None:
     """Entry point: the adapter when ``[matrix]`` names a homeserver and an account."""
     matrix = config.matrix
     if not matrix.homeserver or not matrix.user_id:
@@ -572,3 +575,8 @@ def MatrixAdapterFactory(config: Config, context: AdapterContext) -> Adapter | N
     if matrix.password is None and matrix.access_token is None:
         raise ConfigError("[matrix] needs a password (QN_BOT_MATRIX_PASSWORD) or an access_token")
     return MatrixAdapter(matrix, context)
+
+
+#: The entry point (pyproject.toml, group qn_bot.adapters): how to build the adapter, and what
+#: it can do.
+MatrixAdapterFactory = Platform(build_adapter, capabilities=CAPABILITIES)

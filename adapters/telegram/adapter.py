@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 from collections import OrderedDict
@@ -33,7 +34,7 @@ from qn_bot.errors import (
     TransientDeliveryError,
 )
 from qn_bot.leadership import Granted, Leadership, Lease, run_exclusively, secret_label
-from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, KeyValue
+from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, KeyValue, Platform
 from qn_bot.retrying import until_available
 
 from .dispatch import ChatDispatcher
@@ -114,6 +115,15 @@ class TelegramSettings:
         )
 
 
+CAPABILITIES = Capabilities(
+    buttons=True,
+    max_text_length=MAX_TEXT,
+    attachments=True,
+    messages_per_second=30.0,  # [telegram] messages_per_second sets each adapter's own
+    paces_itself=True,  # TelegramAdapter.pacer: per chat, per group, per bot and 429 pauses
+)
+
+
 class TelegramAdapter(Adapter):
     platform = PLATFORM
 
@@ -131,12 +141,8 @@ class TelegramAdapter(Adapter):
         # part of the role's name, only a digest of it).
         self.leadership = leadership if leadership is not None else Granted()
         self.polling_role = secret_label("telegram", settings.token)
-        self.capabilities = Capabilities(
-            buttons=True,
-            max_text_length=MAX_TEXT,
-            attachments=True,
-            messages_per_second=settings.limits.per_bot_per_second,
-            paces_itself=True,  # self.pacer: per chat, per group, per bot and 429 pauses
+        self.capabilities = dataclasses.replace(
+            CAPABILITIES, messages_per_second=settings.limits.per_bot_per_second
         )
         base_url = settings.base_url or "https://api.telegram.org/bot"
         self._requests = (
@@ -437,12 +443,16 @@ def _log_end(task: asyncio.Task[None]) -> None:
         log.critical("Telegram stopped", exc_info=error)
 
 
-def TelegramAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:
+def build_adapter(config: Config, context: AdapterContext) -> Adapter | None:
     """Entry point `telegram`: an adapter when ``[telegram] token`` is set, else None."""
     settings = TelegramSettings.from_config(config)
     if settings is None:
         return None
     return TelegramAdapter(settings, context.kv, context.leadership, context.clock)
 
+
+#: The entry point (pyproject.toml, group qn_bot.adapters): how to build the adapter, and what
+#: it can do.
+TelegramAdapterFactory = Platform(build_adapter, capabilities=CAPABILITIES)
 
 __all__ = ["TelegramAdapter", "TelegramAdapterFactory", "TelegramSettings"]
