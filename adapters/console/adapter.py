@@ -1,4 +1,5 @@
-"""Console protocol (DESIGN.md §4): one message per stdin line, the bot's messages on stdout.
+"""Console protocol (docs/architecture.md, "Contracts"): one message per stdin line, the
+bot's messages on stdout.
 
 Choices print as ``[1] label`` lines; command buttons (Suivant, Exemples) are not printed, the
 text already names their commands. Every line is answered before the next one is handled, and
