@@ -326,10 +326,15 @@ def _quiet(digest: Digest, inputs: Sequence[CampaignInput | CampaignFacts]) -> b
     return not any(c.new_items or c.new_participants or c.completions for c in digest.campaigns)
 
 
-# --- kv bookkeeping ------------------------------------------------------------------------------
+# --- the last digest of each team ----------------------------------------------------------------
 
 
 def _last_key(team: str) -> str:
+    """One kv record per team: which period its last digest reported on (the schedule's catch-up
+    starts there), whether it was quiet, where it was queued and which destinations this
+    configuration could not reach (they have no outbox row). It holds no delivery state: what
+    became of each destination — sent, retried with backoff, failed — is its outbox row's, read
+    by its dedupe key (:func:`digest_status`)."""
     return f"digest-last:{team}"
 
 
