@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import ClientError
 from nio import InviteMemberEvent, JoinResponse, MegolmEvent, RoomCreateResponse, RoomPreset
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from qn_bot.commands import parse_command
 from qn_bot.config import Config, MatrixConfig
@@ -43,7 +44,7 @@ from .outbound import send_event, upload_attachment
 from .policy import invite_allowed
 from .render import KEYCAPS, MAX_BODY_CHARS, keycap_index, render
 from .session import SESSION_KEY, open_session
-from .sync import LoggedOut, SyncLoop, backoff
+from .sync import BACKOFF_CAP, BACKOFF_FIRST, LoggedOut, SyncLoop, backoff
 
 log = logging.getLogger(__name__)
 
@@ -171,18 +172,24 @@ class MatrixAdapter(Adapter):
                 await asyncio.sleep(backoff(crashes))
 
     async def _connect(self) -> bool:
-        failures = 0
-        while self.client is None:
+        def waiting(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            log.warning("matrix: homeserver unreachable at start (%s); retrying", error)
+
+        # The same capped backoff as the sync loop's (adapters/matrix/sync.py).
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type((ClientError, TimeoutError, OSError)),
+            wait=wait_exponential(multiplier=BACKOFF_FIRST, max=BACKOFF_CAP),
+            before_sleep=waiting,
+            reraise=True,
+        )
+        if self.client is None:
             try:
-                self.client = await open_session(self.config, self.kv)
+                self.client = await retrying(open_session, self.config, self.kv)
             except ConfigError:
                 log.exception("matrix adapter cannot start")
                 self._ended.set()
                 return False
-            except (ClientError, TimeoutError, OSError) as exc:
-                failures += 1
-                log.warning("matrix: homeserver unreachable at start (%s); retrying", exc)
-                await asyncio.sleep(backoff(failures))
         self.user_id = str(self.client.user_id)
         return True
 

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from telegram import Bot, CallbackQuery, LinkPreviewOptions
 from telegram import error as tg
 from telegram.constants import ParseMode
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from qn_bot.clock import Clock, utcnow
 from qn_bot.config import Config
@@ -182,17 +183,29 @@ class TelegramAdapter(Adapter):
         # Telegram may be unreachable at start (network, DNS, a proxy not up yet): the bot keeps
         # trying in the background, as the Matrix adapter does, instead of failing to start.
         # Only a token Telegram refuses is the operator's to fix, and is said at once.
-        if await self._initialize_once(warn=False):
-            await self._begin()
-        else:
+        try:
+            await self._initialize()
+        except tg.TelegramError as exc:
+            log.warning("Telegram unreachable at start (%s); retrying in the background", exc)
             self._connect_task = asyncio.create_task(self._connect(), name="telegram-connect")
             self._connect_task.add_done_callback(_log_end)
+        else:
+            await self._begin()
 
     async def _connect(self) -> None:
-        delay = CONNECT_BACKOFF_FIRST
-        while not await self._initialize_once(warn=True, delay=delay):
-            await asyncio.sleep(delay)
-            delay = min(CONNECT_BACKOFF_MAX, delay * 2)
+        def waiting(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            delay = state.next_action.sleep if state.next_action is not None else 0.0
+            log.warning("Telegram unreachable (%s); retrying in %.1f s", error, delay)
+
+        # A refused token is a ConfigError, not a TelegramError: it ends this at once.
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(tg.TelegramError),
+            wait=wait_exponential(multiplier=CONNECT_BACKOFF_FIRST, max=CONNECT_BACKOFF_MAX),
+            before_sleep=waiting,
+            reraise=True,
+        )
+        await retrying(self._initialize)
         log.info("Telegram reachable again: receiving and sending")
         await self._begin()
 
@@ -204,20 +217,13 @@ class TelegramAdapter(Adapter):
         else:
             await self._start_polling()
 
-    async def _initialize_once(self, *, warn: bool, delay: float = 0.0) -> bool:
-        """getMe; False when Telegram cannot be reached (logged, one line)."""
+    async def _initialize(self) -> None:
+        """getMe; a token Telegram refuses is the operator's to fix (ConfigError)."""
         try:
             await self.bot.initialize()
         except tg.InvalidToken as exc:
             raise ConfigError(f"[telegram] token refused by Telegram: {exc}") from None
-        except tg.TelegramError as exc:
-            if warn:
-                log.warning("Telegram unreachable (%s); retrying in %.1f s", exc, delay)
-            else:
-                log.warning("Telegram unreachable at start (%s); retrying in the background", exc)
-            return False
         self._initialized = True
-        return True
 
     def reachable_chats(self) -> frozenset[str] | None:
         # Until Telegram answered once, replies wait in the outbox without spending attempts.
