@@ -41,7 +41,7 @@ typecheck: install-test
 unit: install-test
 	$(BIN)/pytest tests/unit -q
 
-# Real servers the integration tests start on loopback (DESIGN.md §5).
+# Real servers the integration tests start on loopback (docs/architecture.md, "Tests").
 TELEGRAM_EMULATOR := tests/servers/telegram
 SYNAPSE_VENV ?= .venv-synapse
 

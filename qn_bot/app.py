@@ -16,7 +16,7 @@ from qn_bot.domain import CampaignStatus, InboundMessage
 from qn_bot.errors import DatabaseUnavailable
 from qn_bot.flows.loader import resolve_flow
 from qn_bot.heap import freeze_startup_heap
-from qn_bot.leadership import Leadership, leadership_for
+from qn_bot.leadership import Leadership
 from qn_bot.outbox import OutboxWorker
 from qn_bot.ports import Adapter, AdapterContext, adapter_factories
 from qn_bot.repositories import PseudonymFactory
@@ -25,6 +25,7 @@ from qn_bot.scheduler import Scheduler
 from qn_bot.service import Service
 from qn_bot.store.instance import single_process
 from qn_bot.store.kv import StoreKeyValue
+from qn_bot.store.leadership import leadership_for
 from qn_bot.store.migrate import upgrade
 from qn_bot.store.rows import random_pseudonym
 from qn_bot.store.sql import Store

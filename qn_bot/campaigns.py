@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import lru_cache
 
 from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS
 from qn_bot.domain import Button, ButtonKind, CampaignStatus, OutboundMessage
-from qn_bot.errors import CampaignError, FlowError
+from qn_bot.errors import CampaignError
 from qn_bot.flows.format import Flow
-from qn_bot.flows.loader import load_flow_text, resolve_flow
+from qn_bot.flows.stored import campaign_flow as campaign_flow  # the service layer's callers
 from qn_bot.i18n import default_catalog
 from qn_bot.records import CampaignRecord
 from qn_bot.repositories import Transaction
@@ -24,23 +23,6 @@ TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
     CampaignStatus.CLOSED: frozenset({CampaignStatus.OPEN}),
     CampaignStatus.ARCHIVED: frozenset({CampaignStatus.DRAFT, CampaignStatus.CLOSED}),
 }
-
-
-def campaign_flow(campaign: CampaignRecord) -> Flow:
-    """The flow a campaign runs: the copy stored with it (editing the file never changes it)."""
-    try:
-        return _parse_stored_flow(campaign.slug, campaign.flow_source, campaign.flow_id)
-    except FlowError as error:
-        raise CampaignError(
-            f"campaign {campaign.slug!r}: its flow cannot be read: {error}"
-        ) from error
-
-
-@lru_cache(maxsize=64)
-def _parse_stored_flow(slug: str, source: str, flow_id: str) -> Flow:
-    if source.strip():
-        return load_flow_text(source, f"campaign {slug}")
-    return resolve_flow(flow_id)
 
 
 async def create_campaign(

@@ -1,4 +1,5 @@
-"""`qn-bot` command line (DESIGN.md §4). Logs go to stderr; results go to stdout."""
+"""`qn-bot` command line (docs/architecture.md, "Contracts"): logs go to stderr, results to
+stdout."""
 
 from __future__ import annotations
 

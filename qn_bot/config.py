@@ -1,7 +1,10 @@
-"""Typed configuration: a TOML file, then environment variables for secrets (DESIGN.md §4).
+"""Typed configuration: a TOML file, then environment variables for secrets
+(docs/architecture.md, "Contracts").
 
 Order: ``--config PATH``, else ``$QN_BOT_CONFIG``, else ``./qn_bot.toml`` if present, else the
-defaults (SQLite file ``./qn_bot.db``, console adapter).
+defaults (SQLite file ``./qn_bot.db``, console adapter). A section this module does not know is
+an error unless an installed platform package declares it (qn_bot.ports.Platform): then its own
+model validates it, as strictly as the built-in sections.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ import tomllib
 from email.errors import HeaderParseError, MessageError
 from email.headerregistry import Address as MailAddress
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS
 from qn_bot.errors import ConfigError
+from qn_bot.ports import declared_sections
 
 ENV_PREFIX = "QN_BOT_"
 DEFAULT_CONFIG_FILE = Path("qn_bot.toml")
@@ -64,6 +68,13 @@ def _octal_umask(value: object) -> int:
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlatformSection(_Section):
+    """A base for a platform package's config section: unknown keys are errors, values frozen."""
+
+
+S = TypeVar("S", bound=BaseModel)
 
 
 class DatabaseConfig(_Section):
@@ -221,6 +232,17 @@ class Config(_Section):
     # the bot's user only, unless the operator widens this ("027": the group may read).
     umask: int = 0o077
     source: Path | None = Field(None, exclude=True)
+    # The sections of platforms from other packages, each validated by the model it declares.
+    platforms: dict[str, BaseModel] = Field(default_factory=dict, exclude=True)
+
+    def section(self, name: str, model: type[S]) -> S | None:
+        """The ``[name]`` section a platform package declared with ``model``; None if absent."""
+        value = self.platforms.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, model):
+            raise TypeError(f"[{name}] was validated as {type(value).__name__}, not {model}")
+        return value
 
     @field_validator("umask", mode="before")
     @classmethod
@@ -284,11 +306,59 @@ def load_config(
             if not isinstance(table, dict):
                 raise ConfigError(f"{path}: [{section}] must be a table")
             table[key] = value
+    # Fields set by this function only; in a file they are unknown sections like any other.
+    own = set(Config.model_fields) - {"source", "platforms"}
+    models = declared_sections({name for name in raw if name not in own})
+    platforms: dict[str, BaseModel] = {}
+    problems = [
+        f"{name}: Extra inputs are not permitted"
+        for name in ("source", "platforms")
+        if name in raw and name not in models
+    ]
+    for name in ("source", "platforms"):
+        if name not in models:
+            raw.pop(name, None)
+    for name, model in models.items():
+        table = raw.pop(name)
+        try:
+            platforms[name] = _strict(model).model_validate(_with_env(name, model, table, env))
+        except ValidationError as exc:
+            problems += _problems(exc, prefix=(name,))
     try:
-        config = Config.model_validate({**raw, "source": path})
+        config = Config.model_validate({**raw, "source": path, "platforms": platforms})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path or 'configuration'}: {problems}") from None
+        problems = _problems(exc) + problems
+    if problems:
+        raise ConfigError(f"{path or 'configuration'}: {'; '.join(problems)}")
     return config
+
+
+def _problems(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[str]:
+    return [
+        f"{'.'.join(str(p) for p in (*prefix, *err['loc']))}: {err['msg']}" for err in exc.errors()
+    ]
+
+
+def _strict(model: type[S]) -> type[S]:
+    """``model`` refusing unknown keys, whatever its own config says: a typo in a platform's
+    section must not pass silently any more than in ours."""
+    if model.model_config.get("extra") == "forbid":
+        return model
+    strict: type[S] = type(
+        model.__name__,
+        (model,),
+        {"model_config": ConfigDict(extra="forbid"), "__module__": model.__module__},
+    )
+    return strict
+
+
+def _with_env(name: str, model: type[BaseModel], table: Any, env: dict[str, str]) -> Any:
+    """``QN_BOT_<NAME>_<KEY>`` overrides a key of a platform's section (its secrets)."""
+    if not isinstance(table, dict):
+        return table  # the model says what is wrong
+    for key in model.model_fields:
+        variable = f"{ENV_PREFIX}{name}_{key}".upper().replace("-", "_")
+        value = env.get(variable)
+        if value:
+            table = {**table, key: value}
+    return table

@@ -31,7 +31,7 @@ from qn_bot.synthesis import (
 )
 from qn_bot.templating import templates
 
-#: The JSON export contract (DESIGN.md §4); CSV uses the same columns in the same order.
+#: The JSON export contract (docs/architecture.md); CSV uses the same columns in the same order.
 FIELDS = (
     "campaign", "participant", "step", "section", "text", "revision", "created_at", "updated_at",
 )  # fmt: skip

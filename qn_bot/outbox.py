@@ -114,11 +114,12 @@ class OutboxWorker:
         self._alive: contextlib.AsyncExitStack | None = None
         self._next_recovery = 0.0
         self._acks: GroupCommit[_Ack, OutboxRecord | None] = GroupCommit(self._ack_batch)
-        # Each platform's global pace (Telegram ~30 msg/s per bot); per-chat limits are the
-        # adapters' business, they know their platform.
+        # Each platform's global pace; per-chat limits are the adapters' business, they know
+        # their platform. One that paces itself (Telegram) is not paced twice.
         self._pace = {
             name: AsyncLimiter(adapter.capabilities.messages_per_second, 1.0)
             for name, adapter in self.adapters.items()
+            if not adapter.capabilities.paces_itself
         }
         # aiolimiter's waiters each wake up every 1/rate s to look again: with a paced backlog
         # (100 chats waiting at 30 msg/s) that was ~3,000 wake-ups a second, most of the bot's
@@ -432,8 +433,10 @@ class OutboxWorker:
         envelope = Envelope(row.id, row.address, row.message, attempt=row.attempts + 1)
         try:
             async with self._semaphore:
-                async with self._pace_line[row.address.platform]:
-                    await self._pace[row.address.platform].acquire()
+                pace = self._pace.get(row.address.platform)
+                if pace is not None:
+                    async with self._pace_line[row.address.platform]:
+                        await pace.acquire()
                 await adapter.send(envelope)
         except Exception as exc:
             if isinstance(exc, RecipientUnreachable):

@@ -1,7 +1,9 @@
 """The adapter port: what a platform must provide to qn-bot, and nothing more.
 
 Adapters live in ``qn_bot.adapters.*`` (the repository's ``adapters/`` folder) or in third-party
-packages, found through the ``qn_bot.adapters`` entry-point group.
+packages, found through the ``qn_bot.adapters`` entry-point group. A third-party package names a
+:class:`Platform` there: how to build its adapter and the pydantic model of its config section,
+which `qn-bot run` validates as strictly as its own (docs/architecture.md, "Add a platform").
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pydantic import BaseModel
+
 from qn_bot.clock import Clock
 from qn_bot.domain import Address, Envelope, InboundMessage, UserRef
 from qn_bot.leadership import Granted, Leadership
 
 log = logging.getLogger(__name__)
+
+#: The entry-point group where platforms are found; an entry point's name is its platform.
+ADAPTER_GROUP = "qn_bot.adapters"
 
 if TYPE_CHECKING:
     from qn_bot.config import Config
@@ -56,10 +63,16 @@ class AdapterContext:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
+    """What a platform can do, declared by its adapter and read by the core."""
+
     buttons: bool = False  # can render choices as buttons (else numbered options in text)
+    # The longest text one message may hold; a longer one is cut by qn_bot.textsplit.
     max_text_length: int = 4096
     attachments: bool = False
     messages_per_second: float = 30.0  # global pace of the outbox for this platform
+    # The adapter paces its sends itself (per chat, per bot, flood replies): the outbox does
+    # not add its own limiter, one layer is enough (Telegram: adapters/telegram/pacing.py).
+    paces_itself: bool = False
     # Per-citizen flood limits ([limits]) apply to its senders. Not to a local terminal: one
     # trusted person at the keyboard, whose scripted input may come as fast as a pipe allows.
     sender_limits: bool = True
@@ -107,12 +120,52 @@ class AdapterFactory(Protocol):
     def __call__(self, config: Config, context: AdapterContext) -> Adapter | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """What a platform package names at its entry point: how to build its adapter, and the
+    model of its config section (``[<entry point name>]``), if it has one. Unknown keys in that
+    section are errors, whatever the model says; environment variables
+    ``QN_BOT_<NAME>_<KEY>`` override its keys, as for the built-in sections."""
+
+    build: AdapterFactory
+    config_section: type[BaseModel] | None = None
+    # What its adapters can do, known without building one: the core shapes what it queues
+    # for the platform by it (a digest fits one message of ``max_text_length``).
+    capabilities: Capabilities | None = None
+
+    def __call__(self, config: Config, context: AdapterContext) -> Adapter | None:
+        return self.build(config, context)
+
+
 def adapter_factories() -> dict[str, AdapterFactory]:
     """Installed adapters by platform name. One that fails to import is logged and left out."""
     factories: dict[str, AdapterFactory] = {}
-    for ep in entry_points(group="qn_bot.adapters"):
+    for ep in entry_points(group=ADAPTER_GROUP):
         try:
             factories[ep.name] = ep.load()
         except Exception:
             log.exception("adapter %r (%s) cannot be loaded; skipped", ep.name, ep.value)
     return factories
+
+
+def declared_sections(names: set[str]) -> dict[str, type[BaseModel]]:
+    """The config models that installed platforms named in ``names`` declare. Only those
+    entry points are loaded: a config without such sections imports no platform library."""
+    found: dict[str, type[BaseModel]] = {}
+    for ep in entry_points(group=ADAPTER_GROUP):
+        if ep.name not in names:
+            continue
+        declared = ep.load()  # a package that cannot load fails the config: its section is set
+        if isinstance(declared, Platform) and declared.config_section is not None:
+            found[ep.name] = declared.config_section
+    return found
+
+
+def declared_capabilities(platform: str) -> Capabilities:
+    """What the installed ``platform`` declares it can do; the defaults when it declares
+    nothing (or is not installed: nothing will be sent there anyway)."""
+    for ep in entry_points(group=ADAPTER_GROUP, name=platform):
+        declared = ep.load()
+        if isinstance(declared, Platform) and declared.capabilities is not None:
+            return declared.capabilities
+    return Capabilities()

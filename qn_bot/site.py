@@ -29,10 +29,10 @@ from markupsafe import escape
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from qn_bot.campaigns import campaign_flow
 from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS, strictest
 from qn_bot.domain import CampaignStatus
 from qn_bot.export import render_html
+from qn_bot.flows.stored import campaign_flow
 from qn_bot.i18n import default_catalog
 from qn_bot.participants import campaign_disclosure, campaign_participants, count_participants
 from qn_bot.records import CampaignRecord

@@ -1,4 +1,5 @@
-"""Console protocol (DESIGN.md §4): one message per stdin line, the bot's messages on stdout.
+"""Console protocol (docs/architecture.md, "Contracts"): one message per stdin line, the
+bot's messages on stdout.
 
 Choices print as ``[1] label`` lines; command buttons (Suivant, Exemples) are not printed, the
 text already names their commands. Every line is answered before the next one is handled, and
@@ -20,7 +21,7 @@ from typing import TextIO
 
 from qn_bot.config import Config
 from qn_bot.domain import Address, ButtonKind, Envelope, InboundKind, InboundMessage, UserRef
-from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink
+from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, Platform
 
 PLATFORM = "console"
 TEXT_MEDIA_TYPES = ("text/", "application/json")
@@ -38,15 +39,18 @@ def render(envelope: Envelope) -> str:
     return "\n".join(lines)
 
 
+CAPABILITIES = Capabilities(
+    buttons=False,
+    max_text_length=1_000_000,
+    attachments=True,
+    messages_per_second=1e9,
+    sender_limits=False,
+)
+
+
 class ConsoleAdapter(Adapter):
     platform = PLATFORM
-    capabilities = Capabilities(
-        buttons=False,
-        max_text_length=1_000_000,
-        attachments=True,
-        messages_per_second=1e9,
-        sender_limits=False,
-    )
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -162,8 +166,13 @@ class ConsoleAdapter(Adapter):
         self._lines.put_nowait(None)
 
 
-def ConsoleAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:
+def build_adapter(config: Config, context: AdapterContext) -> Adapter | None:
     """`qn-bot run` chats on the console when no platform is configured."""
     del config, context
     # Opened as `qn-bot chat` without --campaign: the question one was at is shown at once.
     return ConsoleAdapter(getpass.getuser())
+
+
+#: The entry point (pyproject.toml, group qn_bot.adapters): how to build the adapter, and what
+#: it can do.
+ConsoleAdapterFactory = Platform(build_adapter, capabilities=CAPABILITIES)

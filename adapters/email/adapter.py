@@ -31,7 +31,7 @@ from qn_bot.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink
+from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, Platform
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,15 @@ def smtp_error(smtp: SmtpConfig, exc: BaseException) -> DeliveryError:
     return TransientDeliveryError(message)
 
 
+CAPABILITIES = Capabilities(
+    buttons=False, max_text_length=10_000_000, attachments=True, messages_per_second=5.0
+)
+
+
 class EmailAdapter(Adapter):
     platform = PLATFORM
     receives = False
-    capabilities = Capabilities(
-        buttons=False, max_text_length=10_000_000, attachments=True, messages_per_second=5.0
-    )
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -138,8 +141,13 @@ class EmailAdapter(Adapter):
         return msg
 
 
-def EmailAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:
+def build_adapter(config: Config, context: AdapterContext) -> Adapter | None:
     """Entry point `mailto`: an adapter when a team sends digests by e-mail."""
     del context
     wanted = any(d.startswith(f"{PLATFORM}:") for team in config.teams for d in team.destinations)
     return EmailAdapter(config.smtp) if wanted else None
+
+
+#: The entry point (pyproject.toml, group qn_bot.adapters): how to build the adapter, and what
+#: it can do.
+EmailAdapterFactory = Platform(build_adapter, capabilities=CAPABILITIES)

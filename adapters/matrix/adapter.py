@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import ClientError
 from nio import InviteMemberEvent, JoinResponse, MegolmEvent, RoomCreateResponse, RoomPreset
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from qn_bot.commands import parse_command
 from qn_bot.config import Config, MatrixConfig
@@ -34,7 +35,7 @@ from qn_bot.errors import (
     TransientDeliveryError,
 )
 from qn_bot.leadership import Lease, run_exclusively
-from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink
+from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, Platform
 from qn_bot.retrying import PatientKeyValue
 
 from .inbound import Action, Parsed, parse_event
@@ -43,7 +44,7 @@ from .outbound import send_event, upload_attachment
 from .policy import invite_allowed
 from .render import KEYCAPS, MAX_BODY_CHARS, keycap_index, render
 from .session import SESSION_KEY, open_session
-from .sync import LoggedOut, SyncLoop, backoff
+from .sync import BACKOFF_CAP, BACKOFF_FIRST, LoggedOut, SyncLoop, backoff
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +63,14 @@ def matrix_link(room_id: str) -> str:
     return f"https://matrix.to/#/{room_id}"
 
 
+CAPABILITIES = Capabilities(
+    buttons=False, max_text_length=MAX_BODY_CHARS, attachments=True, messages_per_second=20.0
+)
+
+
 class MatrixAdapter(Adapter):
     platform = PLATFORM
-    capabilities = Capabilities(
-        buttons=False, max_text_length=MAX_BODY_CHARS, attachments=True, messages_per_second=20.0
-    )
+    capabilities = CAPABILITIES
 
     def __init__(self, config: MatrixConfig, context: AdapterContext) -> None:
         nio_log = logging.getLogger("nio")
@@ -168,18 +172,24 @@ class MatrixAdapter(Adapter):
                 await asyncio.sleep(backoff(crashes))
 
     async def _connect(self) -> bool:
-        failures = 0
-        while self.client is None:
+        def waiting(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            log.warning("matrix: homeserver unreachable at start (%s); retrying", error)
+
+        # The same capped backoff as the sync loop's (adapters/matrix/sync.py).
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type((ClientError, TimeoutError, OSError)),
+            wait=wait_exponential(multiplier=BACKOFF_FIRST, max=BACKOFF_CAP),
+            before_sleep=waiting,
+            reraise=True,
+        )
+        if self.client is None:
             try:
-                self.client = await open_session(self.config, self.kv)
+                self.client = await retrying(open_session, self.config, self.kv)
             except ConfigError:
                 log.exception("matrix adapter cannot start")
                 self._ended.set()
                 return False
-            except (ClientError, TimeoutError, OSError) as exc:
-                failures += 1
-                log.warning("matrix: homeserver unreachable at start (%s); retrying", exc)
-                await asyncio.sleep(backoff(failures))
         self.user_id = str(self.client.user_id)
         return True
 
@@ -506,7 +516,7 @@ class MatrixAdapter(Adapter):
             await self._join_for_sending(room_id)
         base = f"{self._txn_prefix}-{envelope.outbox_id}"
         message = envelope.message
-        for index, part in enumerate(render(message)):
+        for index, part in enumerate(render(message, self.capabilities.max_text_length)):
             event_id = await send_event(client, room_id, part.content(), f"{base}-t{index}")
             if part.choice_ids:
                 await self._remember_choices(room_id, event_id, part.choice_ids)
@@ -564,7 +574,7 @@ def _error(resp: Any) -> str:
     return str(code) if code else type(resp).__name__
 
 
-def MatrixAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:
+def build_adapter(config: Config, context: AdapterContext) -> Adapter | None:
     """Entry point: the adapter when ``[matrix]`` names a homeserver and an account."""
     matrix = config.matrix
     if not matrix.homeserver or not matrix.user_id:
@@ -572,3 +582,8 @@ def MatrixAdapterFactory(config: Config, context: AdapterContext) -> Adapter | N
     if matrix.password is None and matrix.access_token is None:
         raise ConfigError("[matrix] needs a password (QN_BOT_MATRIX_PASSWORD) or an access_token")
     return MatrixAdapter(matrix, context)
+
+
+#: The entry point (pyproject.toml, group qn_bot.adapters): how to build the adapter, and what
+#: it can do.
+MatrixAdapterFactory = Platform(build_adapter, capabilities=CAPABILITIES)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qn_bot.domain import ButtonKind, OutboundMessage
+from qn_bot.textsplit import split_text
 
 HTML_FORMAT = "org.matrix.custom.html"
 #: Reactions a citizen can put on a bot message to pick its n-th choice.
@@ -50,38 +51,15 @@ def _html_lines(text: str) -> str:
     return "<br/>".join(html.escape(line) for line in text.split("\n"))
 
 
-def _chunks(text: str, limit: int) -> list[str]:
-    """Split on line boundaries (a single overlong line is cut hard)."""
-    if len(text) <= limit:
-        return [text]
-    chunks: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            if current:
-                chunks.append(current)
-                current = ""
-            chunks.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            chunks.append(current)
-            current = line
-        else:
-            current = candidate
-    if current:
-        chunks.append(current)
-    return chunks
-
-
 def render(message: OutboundMessage, limit: int = MAX_BODY_CHARS) -> list[Rendered]:
-    """Render a message as one event, or several when the text is too long.
+    """Render a message as one event, or several when the text is longer than ``limit`` (the
+    adapter's declared ``max_text_length``).
 
     Choices become ``1. label`` lines (an ordered list in HTML) at the end of the last event;
     command buttons are left out: the text already names their commands (``/suivant``).
     """
     choices = [b for b in message.buttons if b.kind is ButtonKind.CHOICE]
-    parts = _chunks(message.text, limit) if message.text else [""]
+    parts = split_text(message.text, limit) if message.text else [""]
     rendered = [Rendered(part, _html_lines(part)) for part in parts[:-1]]
     last = parts[-1]
     body = last

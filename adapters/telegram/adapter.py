@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 from collections import OrderedDict
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 from telegram import Bot, CallbackQuery, LinkPreviewOptions
 from telegram import error as tg
 from telegram.constants import ParseMode
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from qn_bot.clock import Clock, utcnow
 from qn_bot.config import Config
@@ -33,7 +35,7 @@ from qn_bot.errors import (
     TransientDeliveryError,
 )
 from qn_bot.leadership import Granted, Leadership, Lease, run_exclusively, secret_label
-from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, KeyValue
+from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, KeyValue, Platform
 from qn_bot.retrying import until_available
 
 from .dispatch import ChatDispatcher
@@ -43,7 +45,7 @@ from .inbound import ALLOWED_UPDATES, PLATFORM, RECEIVED_KEY, UpdateReader, chat
 from .menu import menu
 from .pacing import Limits, Pacer
 from .receiving import Poller, WebhookServer, default_webhook_secret
-from .render import CallbackCodec, Part, render
+from .render import MAX_TEXT, CallbackCodec, Part, render
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,15 @@ class TelegramSettings:
         )
 
 
+CAPABILITIES = Capabilities(
+    buttons=True,
+    max_text_length=MAX_TEXT,
+    attachments=True,
+    messages_per_second=30.0,  # [telegram] messages_per_second sets each adapter's own
+    paces_itself=True,  # TelegramAdapter.pacer: per chat, per group, per bot and 429 pauses
+)
+
+
 class TelegramAdapter(Adapter):
     platform = PLATFORM
 
@@ -131,11 +142,8 @@ class TelegramAdapter(Adapter):
         # part of the role's name, only a digest of it).
         self.leadership = leadership if leadership is not None else Granted()
         self.polling_role = secret_label("telegram", settings.token)
-        self.capabilities = Capabilities(
-            buttons=True,
-            max_text_length=4096,
-            attachments=True,
-            messages_per_second=settings.limits.per_bot_per_second,
+        self.capabilities = dataclasses.replace(
+            CAPABILITIES, messages_per_second=settings.limits.per_bot_per_second
         )
         base_url = settings.base_url or "https://api.telegram.org/bot"
         self._requests = (
@@ -175,17 +183,29 @@ class TelegramAdapter(Adapter):
         # Telegram may be unreachable at start (network, DNS, a proxy not up yet): the bot keeps
         # trying in the background, as the Matrix adapter does, instead of failing to start.
         # Only a token Telegram refuses is the operator's to fix, and is said at once.
-        if await self._initialize_once(warn=False):
-            await self._begin()
-        else:
+        try:
+            await self._initialize()
+        except tg.TelegramError as exc:
+            log.warning("Telegram unreachable at start (%s); retrying in the background", exc)
             self._connect_task = asyncio.create_task(self._connect(), name="telegram-connect")
             self._connect_task.add_done_callback(_log_end)
+        else:
+            await self._begin()
 
     async def _connect(self) -> None:
-        delay = CONNECT_BACKOFF_FIRST
-        while not await self._initialize_once(warn=True, delay=delay):
-            await asyncio.sleep(delay)
-            delay = min(CONNECT_BACKOFF_MAX, delay * 2)
+        def waiting(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            delay = state.next_action.sleep if state.next_action is not None else 0.0
+            log.warning("Telegram unreachable (%s); retrying in %.1f s", error, delay)
+
+        # A refused token is a ConfigError, not a TelegramError: it ends this at once.
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(tg.TelegramError),
+            wait=wait_exponential(multiplier=CONNECT_BACKOFF_FIRST, max=CONNECT_BACKOFF_MAX),
+            before_sleep=waiting,
+            reraise=True,
+        )
+        await retrying(self._initialize)
         log.info("Telegram reachable again: receiving and sending")
         await self._begin()
 
@@ -197,20 +217,13 @@ class TelegramAdapter(Adapter):
         else:
             await self._start_polling()
 
-    async def _initialize_once(self, *, warn: bool, delay: float = 0.0) -> bool:
-        """getMe; False when Telegram cannot be reached (logged, one line)."""
+    async def _initialize(self) -> None:
+        """getMe; a token Telegram refuses is the operator's to fix (ConfigError)."""
         try:
             await self.bot.initialize()
         except tg.InvalidToken as exc:
             raise ConfigError(f"[telegram] token refused by Telegram: {exc}") from None
-        except tg.TelegramError as exc:
-            if warn:
-                log.warning("Telegram unreachable (%s); retrying in %.1f s", exc, delay)
-            else:
-                log.warning("Telegram unreachable at start (%s); retrying in the background", exc)
-            return False
         self._initialized = True
-        return True
 
     def reachable_chats(self) -> frozenset[str] | None:
         # Until Telegram answered once, replies wait in the outbox without spending attempts.
@@ -397,7 +410,7 @@ class TelegramAdapter(Adapter):
         message = envelope.message
         steps: list[Step] = [
             functools.partial(self._send_part, chat_id, part)
-            for part in await render(message, self.codec)
+            for part in await render(message, self.codec, self.capabilities.max_text_length)
         ]
         steps += [functools.partial(self._send_file, chat_id, a) for a in message.attachments]
         return steps
@@ -436,12 +449,16 @@ def _log_end(task: asyncio.Task[None]) -> None:
         log.critical("Telegram stopped", exc_info=error)
 
 
-def TelegramAdapterFactory(config: Config, context: AdapterContext) -> Adapter | None:
+def build_adapter(config: Config, context: AdapterContext) -> Adapter | None:
     """Entry point `telegram`: an adapter when ``[telegram] token`` is set, else None."""
     settings = TelegramSettings.from_config(config)
     if settings is None:
         return None
     return TelegramAdapter(settings, context.kv, context.leadership, context.clock)
 
+
+#: The entry point (pyproject.toml, group qn_bot.adapters): how to build the adapter, and what
+#: it can do.
+TelegramAdapterFactory = Platform(build_adapter, capabilities=CAPABILITIES)
 
 __all__ = ["TelegramAdapter", "TelegramAdapterFactory", "TelegramSettings"]

@@ -1,4 +1,4 @@
-"""Plain text in, Telegram out: HTML escaping, splitting at 4096 characters, inline keyboards.
+"""Plain text in, Telegram out: HTML escaping, splitting (qn_bot.textsplit), inline keyboards.
 
 Everything an :class:`OutboundMessage` carries is plain text (participants' answers included), so
 it is escaped as a whole; the bot adds no markup of its own. Buttons become inline keyboards whose
@@ -17,7 +17,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from qn_bot.domain import Button, ButtonKind, OutboundMessage
 from qn_bot.ports import KeyValue
+from qn_bot.textsplit import split_text
 
+#: Telegram refuses longer messages (characters, counted after the HTML is parsed).
 MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64  # bytes
 CHOICE_PREFIX = "c:"
@@ -44,29 +46,6 @@ class Pressed:
 def escape(text: str) -> str:
     """Plain text → Telegram HTML (only <, > and & are special)."""
     return html.escape(text, quote=False)
-
-
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Cut ``text`` into chunks of at most ``limit`` characters, at paragraph boundaries when
-    possible, else at line breaks, else at spaces, else anywhere."""
-    chunks: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        window = rest[: limit + 1]
-        cut = -1
-        for separator in ("\n\n", "\n", " "):
-            cut = window.rfind(separator, 0, limit + 1)
-            if cut > 0:
-                head, rest = rest[:cut], rest[cut + len(separator) :]
-                break
-        if cut <= 0:
-            head, rest = rest[:limit], rest[limit:]
-        if head.strip():
-            chunks.append(head.rstrip())
-        rest = rest.lstrip("\n")
-    if rest.strip() or not chunks:
-        chunks.append(rest)
-    return chunks
 
 
 class CallbackCodec:
@@ -125,14 +104,17 @@ async def keyboard(
     return InlineKeyboardMarkup(rows)
 
 
-async def render(message: OutboundMessage, codec: CallbackCodec) -> list[Part]:
-    """The text messages of ``message`` (attachments are sent apart)."""
+async def render(
+    message: OutboundMessage, codec: CallbackCodec, limit: int = MAX_TEXT
+) -> list[Part]:
+    """The text messages of ``message``, each at most ``limit`` characters (the adapter's
+    declared ``max_text_length``); attachments are sent apart."""
     markup = await keyboard(message.buttons, codec)
     if not message.text.strip():
         if markup is None:
             return []
         return [Part("…", markup)]
-    chunks = split_text(message.text)
+    chunks = split_text(message.text, limit)
     parts = [Part(escape(chunk)) for chunk in chunks[:-1]]
     parts.append(Part(escape(chunks[-1]), markup))
     return parts

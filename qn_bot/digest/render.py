@@ -22,8 +22,6 @@ from qn_bot.i18n import default_catalog
 from qn_bot.synthesis import format_date
 from qn_bot.templating import templates
 
-#: Telegram refuses messages over 4096 characters; keep a margin for the adapter's markup.
-CHAT_LIMIT = 3800
 ITEM_CHARS = 200
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -164,8 +162,9 @@ def render_text(
     return "\n".join(out)
 
 
-def render_chat_text(digest: Digest, limit: int = CHAT_LIMIT) -> str:
-    """The chat text, shortened until it fits one message (fewer and shorter items)."""
+def render_chat_text(digest: Digest, limit: int) -> str:
+    """The chat text, shortened until it fits one message of ``limit`` characters (the
+    destination platform's ``max_text_length``) with fewer and shorter items."""
     for max_items, chars in ((None, ITEM_CHARS), (3, 120), (2, 80), (1, 60), (0, 60)):
         text = render_text(digest, max_items=max_items, item_chars=chars)
         if len(text) <= limit:

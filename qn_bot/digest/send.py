@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib.metadata import entry_points
 
-from qn_bot.campaigns import campaign_flow
 from qn_bot.config import Config, TeamConfig
 from qn_bot.digest.attachment import SynthesisSource, load_synthesis_source, synthesis_attachment
 from qn_bot.digest.email import build_email, chart_cid
@@ -53,12 +52,20 @@ from qn_bot.digest.period import (
     recent_periods,
 )
 from qn_bot.digest.queries import StepCounts, period_facts
-from qn_bot.digest.render import render_chat_text, render_html, render_preview, subject
+from qn_bot.digest.render import (
+    render_chat_text,
+    render_html,
+    render_preview,
+    render_text,
+    subject,
+)
 from qn_bot.disclosure import strictest
 from qn_bot.domain import Address, Attachment, CampaignStatus, OutboundMessage
 from qn_bot.errors import CampaignError
 from qn_bot.flows.format import Flow
+from qn_bot.flows.stored import campaign_flow
 from qn_bot.participants import Participation, campaign_participants, count_participants
+from qn_bot.ports import Capabilities, declared_capabilities
 from qn_bot.records import CampaignRecord
 from qn_bot.repositories import Database, Transaction
 
@@ -182,7 +189,7 @@ class DigestPackage:
     """A digest rendered for every destination."""
 
     digest: Digest
-    chat_text: str
+    chat_text: str  # all of it: the e-mail's text part; a chat gets what fits one message
     charts: dict[str, bytes]  # campaign slug → PNG
     syntheses: tuple[Attachment, ...]
 
@@ -191,9 +198,13 @@ class DigestPackage:
             Attachment(f"digest-{slug}.png", "image/png", png) for slug, png in self.charts.items()
         )
 
-    def chat_message(self) -> OutboundMessage:
+    def chat_message(self, platform: str | None = None) -> OutboundMessage:
+        """The digest as one chat message of ``platform`` (its declared ``max_text_length``;
+        the default one when the platform is not known)."""
+        capabilities = Capabilities() if platform is None else declared_capabilities(platform)
         return OutboundMessage(
-            text=self.chat_text, attachments=self.chart_attachments() + self.syntheses
+            text=render_chat_text(self.digest, capabilities.max_text_length),
+            attachments=self.chart_attachments() + self.syntheses,
         )
 
 
@@ -296,7 +307,7 @@ def render_package(
     from qn_bot.digest.chart import render_chart  # matplotlib: ~40 MB, only when drawing
 
     charts = {c.slug: render_chart(c, team.language, team.timezone) for c in digest.campaigns}
-    return DigestPackage(digest, render_chat_text(digest), charts, syntheses)
+    return DigestPackage(digest, render_text(digest), charts, syntheses)
 
 
 async def build_package(
@@ -315,10 +326,15 @@ def _quiet(digest: Digest, inputs: Sequence[CampaignInput | CampaignFacts]) -> b
     return not any(c.new_items or c.new_participants or c.completions for c in digest.campaigns)
 
 
-# --- kv bookkeeping ------------------------------------------------------------------------------
+# --- the last digest of each team ----------------------------------------------------------------
 
 
 def _last_key(team: str) -> str:
+    """One kv record per team: which period its last digest reported on (the schedule's catch-up
+    starts there), whether it was quiet, where it was queued and which destinations this
+    configuration could not reach (they have no outbox row). It holds no delivery state: what
+    became of each destination — sent, retried with backoff, failed — is its outbox row's, read
+    by its dedupe key (:func:`digest_status`)."""
     return f"digest-last:{team}"
 
 
@@ -456,6 +472,8 @@ async def send_digest(
         if quiet
         else await asyncio.to_thread(email_messages, config, package, send_key, mails, now)
     )
+    platforms = {t.address.platform for t in reachable if t.address.platform != MAILTO}
+    chats = {platform: package.chat_message(platform) for platform in platforms}
     async with store.transaction() as tx:
         claimed = await tx.idempotency.claim_job(key, OWNER, now)
         if force:
@@ -478,12 +496,11 @@ async def send_digest(
         if quiet:
             log.info("digest %s: nothing to report and no open campaign; not sent", key)
             return True
-        message = package.chat_message()
         for target in reachable:
             if target.address.platform == MAILTO:
                 queued = emails[target.address.chat_id]
             else:
-                queued = message
+                queued = chats[target.address.platform]
             await tx.outbox.enqueue(
                 target.address, queued, now, dedupe_key=destination_key(send_key, target.raw)
             )

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from qn_bot.campaigns import campaign_flow
 from qn_bot.errors import CampaignError
 from qn_bot.exporters import csv_items, html, json_items, markdown
 from qn_bot.exporters.base import Exporter, ExporterRegistry, ExportSource
+from qn_bot.flows.stored import campaign_flow
 from qn_bot.repositories import Transaction
 
 __all__ = ["EXPORTERS", "ExportSource", "Exporter", "ExporterRegistry", "export_campaign"]

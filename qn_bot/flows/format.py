@@ -1,4 +1,4 @@
-"""The in-memory model of a flow file (see DESIGN.md §4 and the README's "Flow format")."""
+"""The in-memory model of a flow file (see docs/architecture.md and the README's "Flow format")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Read and check flow files (DESIGN.md §4 "Flow files").
+"""Read and check flow files (docs/architecture.md, "Contracts").
 
 Facilitators write these files by hand, so the loader reports every problem it finds at once,
 each naming the file, the step and what to change, rather than stopping at the first one.

@@ -1,4 +1,5 @@
-"""Exclusive roles between processes (qn_bot.leadership), on every test backend.
+"""Exclusive roles between processes (qn_bot.leadership and its PostgreSQL implementation),
+on every test backend.
 
 On PostgreSQL two helpers stand for two processes: each holds roles on connections of its own,
 so killing the holder's backend is what the server sees when a process dies by SIGKILL.
@@ -14,16 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from qn_bot.leadership import (
-    Granted,
-    Leadership,
-    Lease,
-    PostgresLeadership,
-    leadership_for,
-    role_key,
-    run_exclusively,
-    secret_label,
-)
+from qn_bot.leadership import Granted, Leadership, Lease, run_exclusively, secret_label
+from qn_bot.store.leadership import PostgresLeadership, leadership_for, role_key
 
 ROLE = "telegram:0123456789abcdef"
 FAST = {"retry": 0.1, "check": 0.1, "check_timeout": 2.0}

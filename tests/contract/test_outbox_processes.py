@@ -11,8 +11,8 @@ import pytest
 from qn_bot.clock import utcnow
 from qn_bot.config import OutboxConfig
 from qn_bot.domain import Address
-from qn_bot.leadership import PostgresLeadership
 from qn_bot.outbox import RECOVER_SECONDS, OutboxWorker
+from qn_bot.store.leadership import PostgresLeadership
 from qn_bot.store.sql import Store
 from tests.conftest import FixedClock
 from tests.contract.test_outbox import (

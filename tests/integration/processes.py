@@ -5,8 +5,8 @@ test is parametrised over the backends (``database_url`` of tests/conftest.py, s
 tests/integration/conftest.py).
 
 `qn` runs one command to completion; `qn.chat(...)` starts an interactive `qn-bot chat` and
-talks to it line by line through the console protocol (DESIGN.md §4): every input line gets at
-least one line of answer, printed after its transaction committed.
+talks to it line by line through the console protocol (docs/architecture.md): every input line
+gets at least one line of answer, printed after its transaction committed.
 """
 
 from __future__ import annotations

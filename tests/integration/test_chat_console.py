@@ -1,5 +1,5 @@
 """`qn-bot chat` as a real process: the first line, the end of input, a closed output, a closed
-campaign (DESIGN.md §4, console protocol)."""
+campaign (docs/architecture.md, console protocol)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The `qn-bot` command line as users and scripts see it (DESIGN.md §4, CLI contract)."""
+"""The `qn-bot` command line as users and scripts see it (docs/architecture.md, CLI contract)."""
 
 from __future__ import annotations
 
@@ -493,7 +493,7 @@ def test_help_of_the_installed_command_and_of_python_m(tmp_path: Path) -> None:
         )
         for argv in (
             [*qn_bot_command(), "--help"],
-            [sys.executable, "-m", "qn_bot", "--help"],  # DESIGN.md §4: "also python -m qn_bot"
+            [sys.executable, "-m", "qn_bot", "--help"],  # "also python -m qn_bot"
         )
     ]
     outs = [(p.communicate(timeout=60), p.returncode) for p in procs]

@@ -58,6 +58,8 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ("not toml at all [", "invalid TOML"),
         ("[site]\nmin_respondents = 0\n", "min_respondents"),
         ("[[teams]]\nname = 'a'\nmin_respondents = 0\n", "min_respondents"),
+        ("[echo]\ntranscript = 'x'\n", "echo: Extra inputs"),  # no platform declares it
+        ("[platforms]\necho = 1\n", "platforms: Extra inputs"),
     ],
 )
 def test_bad_config_is_explained(tmp_path: Path, text: str, needle: str) -> None:

@@ -28,7 +28,6 @@ from qn_bot.digest.period import (
     recent_periods,
 )
 from qn_bot.digest.render import (
-    CHAT_LIMIT,
     clean,
     render_chat_text,
     render_html,
@@ -36,9 +35,11 @@ from qn_bot.digest.render import (
     render_text,
     subject,
 )
+from qn_bot.digest.send import DigestPackage
 from qn_bot.domain import CampaignStatus
 from qn_bot.flows.format import Flow
 from qn_bot.flows.loader import load_flow_text
+from qn_bot.ports import declared_capabilities
 from qn_bot.records import CampaignRecord, ItemRecord
 
 PARIS = "Europe/Paris"
@@ -317,7 +318,12 @@ def test_a_section_with_too_few_respondents_shows_its_count_only() -> None:
     assert not pourquoi.withheld
     assert meurt.withheld
     assert (meurt.new_count, meurt.items, meurt.more, meurt.themes) == (2, (), 0, ())
-    for rendered in (render_text(d), render_html(d), render_preview(d), render_chat_text(d)):
+    for rendered in (
+        render_text(d),
+        render_html(d),
+        render_preview(d),
+        render_chat_text(d, limit=4096),
+    ):
         assert "secret" not in rendered.lower()  # neither the texts nor their theme
         assert "Ce qui meurt" in rendered
         assert "idée a" in rendered
@@ -395,7 +401,7 @@ def test_participant_markup_is_escaped_in_every_format() -> None:
     assert any('<script>alert("x")</script>' in t for t in parser.text)
     assert "&lt;b&gt;campagne&lt;/b&gt;" in html  # a facilitator's title is text too
     assert 'src="cid:chart-1@qn-bot"' in html
-    for plain in (render_text(d), render_preview(d), render_chat_text(d)):
+    for plain in (render_text(d), render_preview(d), render_chat_text(d, limit=4096)):
         assert "\x1b" not in plain
         assert '<script>alert("x")</script>' in plain  # plain text: the adapters escape it
     assert clean("a\u202eb\x00c") == "abc"
@@ -424,10 +430,26 @@ def test_english_team() -> None:
     assert "New participants" in text
 
 
-def test_chat_text_fits_one_telegram_message() -> None:
+def test_chat_text_fits_one_message_of_the_destination_platform() -> None:
+    # The limit is the platform's declared max_text_length (qn_bot.ports), not Telegram's for
+    # every platform: a Matrix room gets what fits one Matrix event.
     long = "territoire " * 60
     d = digest_of(three_people([long] * 30) + three_people([long] * 30, "meurt"))
-    assert len(render_chat_text(d)) <= CHAT_LIMIT
+    items = three_people([long] * 30) + three_people([long] * 30, "meurt")
+    sessions = [SessionFact(p, PERIOD.start, None) for p in {i.participant_id for i in items}]
+    inputs = [
+        CampaignInput(dataclasses.replace(campaign(), id=n, slug=f"c{n}"), flow(), items, sessions)
+        for n in range(1, 4)
+    ]
+    three = build_digest(
+        TEAM.name, "fr", PERIOD, PERIOD.previous(TEAM), inputs, now=NOW, min_respondents=1
+    )
+    package = DigestPackage(three, render_text(three), {}, ())
+    telegram = declared_capabilities("telegram").max_text_length
+    matrix = declared_capabilities("matrix").max_text_length
+    assert telegram < matrix
+    assert len(package.chat_message("telegram").text) <= telegram
+    assert telegram < len(package.chat_message("matrix").text) <= matrix
     assert len(render_text(d)) > 1500
     text = render_chat_text(d, limit=1500)
     assert len(text) <= 1500

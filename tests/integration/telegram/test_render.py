@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from qn_bot.adapters.telegram.errors import delivery_error
-from qn_bot.adapters.telegram.render import CallbackCodec, escape, render, split_text
+from qn_bot.adapters.telegram.render import CallbackCodec, escape, render
 from telegram import error as tg
 
 from qn_bot.domain import Button, ButtonKind, OutboundMessage
@@ -16,20 +16,6 @@ from qn_bot.errors import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def test_split_prefers_paragraphs_then_lines_then_spaces() -> None:
-    paragraphs = [("a" * 1000) for _ in range(9)]
-    chunks = split_text("\n\n".join(paragraphs))
-    assert all(len(c) <= 4096 for c in chunks)
-    assert "\n\n".join(chunks) == "\n\n".join(paragraphs)
-    assert [c.count("a") for c in chunks] == [4000, 4000, 1000]
-    one_line = " ".join(["mot"] * 3000)
-    chunks = split_text(one_line)
-    assert all(len(c) <= 4096 and not c.startswith(" ") for c in chunks)
-    assert " ".join(chunks) == one_line
-    assert split_text("x" * 9000) == ["x" * 4096, "x" * 4096, "x" * 808]
-    assert split_text("court") == ["court"]
 
 
 def test_escape_leaves_nothing_telegram_would_read_as_markup() -> None:

@@ -1,0 +1,138 @@
+"""The layering rules of docs/architecture.md, checked on the source: each rule names what a
+module may not reach, directly or through the modules it imports.
+
+Walked with ``ast`` rather than grimp/import-linter: ``qn_bot.adapters`` lives in the
+repository's ``adapters/`` folder (setuptools ``package-dir``), outside ``qn_bot/``, and those
+tools find a package's modules by walking its own folder. Imports under ``TYPE_CHECKING`` count
+too: a type that names a layer it may not know is a dependency all the same.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import deque
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = {"qn_bot": ROOT / "qn_bot", "qn_bot.adapters": ROOT / "adapters"}
+
+#: The service layer: it decides what a message does and applies it through the store.
+SERVICE_LAYER = ("qn_bot.service", "qn_bot.facilitation", "qn_bot.campaigns")
+#: What drives the service layer: the command line, the wiring, the clock-driven jobs.
+DRIVERS = ("qn_bot.app", "qn_bot.cli", "qn_bot.cli_digest", "qn_bot.__main__", "qn_bot.scheduler")
+
+
+def _module_files() -> dict[str, Path]:
+    modules: dict[str, Path] = {}
+    for prefix, folder in PACKAGES.items():
+        for path in folder.rglob("*.py"):
+            parts = list(path.relative_to(folder).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            modules[".".join([prefix, *parts])] = path
+    return modules
+
+
+MODULES = _module_files()
+
+
+def _imported(name: str) -> set[str]:
+    """Modules ``name`` imports (absolute names; third-party ones as written)."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.add(module)
+            # ``from package import module`` imports that module.
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return {_resolve(module) for module in found}
+
+
+def _resolve(module: str) -> str:
+    """Our module an import names (``qn_bot.store.sql.Tx`` → ``qn_bot.store.sql``)."""
+    while module and module not in MODULES and module.startswith("qn_bot"):
+        module = module.rpartition(".")[0]
+    return module
+
+
+@cache
+def _edges(name: str) -> frozenset[str]:
+    return frozenset(_imported(name))
+
+
+def _chain(start: str, forbidden: tuple[str, ...]) -> list[str] | None:
+    """The shortest import chain from ``start`` to a module under ``forbidden``, if any."""
+    came_from: dict[str, str | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        current = queue.popleft()
+        for target in sorted(_edges(current)) if current in MODULES else ():
+            if target in came_from:
+                continue
+            came_from[target] = current
+            if _under(target, forbidden):
+                chain = [target]
+                step: str | None = current
+                while step is not None:
+                    chain.append(step)
+                    step = came_from[step]
+                return chain[::-1]
+            queue.append(target)
+    return None
+
+
+def _under(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def _violations(sources: list[str], forbidden: tuple[str, ...]) -> list[str]:
+    chains = (_chain(source, forbidden) for source in sources)
+    return [" -> ".join(chain) for chain in chains if chain is not None]
+
+
+def test_the_walker_sees_both_folders_and_follows_imports() -> None:
+    # Guards the rules below against passing on an empty graph.
+    assert "qn_bot.adapters.telegram.adapter" in MODULES
+    assert "qn_bot.store.sql" in MODULES
+    assert _chain("qn_bot.app", ("sqlalchemy",)) is not None
+    assert "qn_bot.ports" in _edges("qn_bot.adapters.console.adapter")
+
+
+def test_the_ports_import_no_sqlalchemy() -> None:
+    assert _violations(["qn_bot.ports", "qn_bot.leadership"], ("sqlalchemy",)) == []
+
+
+@pytest.mark.parametrize(
+    "forbidden",
+    [
+        ("qn_bot.store",),
+        ("sqlalchemy", "alembic", "asyncpg", "aiosqlite"),
+        (*SERVICE_LAYER, *DRIVERS, "qn_bot.outbox"),
+    ],
+    ids=["store", "database-libraries", "service-and-drivers"],
+)
+def test_adapters_reach_no_store_and_no_service(forbidden: tuple[str, ...]) -> None:
+    adapters = sorted(m for m in MODULES if _under(m, ("qn_bot.adapters",)))
+    assert _violations(adapters, forbidden) == []
+
+
+def test_nothing_below_the_service_imports_the_service_layer() -> None:
+    below = sorted(m for m in MODULES if not _under(m, (*SERVICE_LAYER, *DRIVERS)))
+    assert {"qn_bot.digest.send", "qn_bot.export", "qn_bot.site"} <= set(below)
+    assert _violations(below, SERVICE_LAYER) == []
+
+
+def test_the_core_imports_no_platform_library() -> None:
+    core = sorted(m for m in MODULES if not _under(m, ("qn_bot.adapters",)))
+    assert _violations(core, ("telegram", "nio", "aiosmtplib", "aiohttp")) == []
