@@ -69,6 +69,24 @@ _MIN_RESPONDENTS_HELP = (
 )
 
 
+def _config_after_the_command(parser: argparse.ArgumentParser) -> None:
+    """Accept ``--config PATH`` after any command too (``qn-bot run --config PATH``).
+
+    People write the option where they read it; the suppressed default keeps a value given
+    before the command when none is given after it.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.add_argument(
+                    "--config",
+                    metavar="PATH",
+                    default=argparse.SUPPRESS,
+                    help="configuration file (TOML); same as before the command",
+                )
+                _config_after_the_command(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -239,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_facilitator, action=name)
     p = fsub.add_parser("list", help="list facilitators")
     p.set_defaults(func=cmd_facilitator_list)
+    _config_after_the_command(parser)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -446,6 +447,35 @@ def test_config_comes_from_option_env_file_or_defaults(tmp_path: Path) -> None:
 
     missing = QnBot(tmp_path, tmp_path / "absent.toml").inproc("campaign", "list")
     assert_error(missing, 1, "absent.toml")
+
+
+def test_config_option_after_the_command(tmp_path: Path) -> None:
+    """`qn-bot run --config PATH` (the README's spelling) reads PATH as `qn-bot --config PATH run`.
+
+    SQLite only: which config was read shows in which database file was created.
+    """
+    after, before = tmp_path / "after", tmp_path / "before"
+    for directory in (after, before):
+        directory.mkdir()
+    command = qn_bot_command()
+    for cwd, argv in (
+        (after, [*command, "db", "upgrade", "--config", str(write_config(after))]),
+        (before, [*command, "--config", str(write_config(before)), "db", "upgrade"]),
+    ):
+        proc = subprocess.run(argv, cwd=cwd, env=clean_env(), capture_output=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert (cwd / "test.db").is_file()
+        assert not (cwd / "qn_bot.db").exists()
+    help_text = main_help(["run", "--help"])
+    assert "--config PATH" in help_text
+
+
+def main_help(argv: list[str]) -> str:
+    out = io.StringIO()
+    parser = build_parser()
+    with pytest.raises(SystemExit), contextlib.redirect_stdout(out):
+        parser.parse_args(argv)
+    return out.getvalue()
 
 
 # ---------------------------------------------------------------------------------- help
