@@ -173,7 +173,9 @@ async def test_updates_fetched_but_not_handled_survive_a_crash(emulator: Emulato
         await alice.say("message 3")
         restarted = Poller(bot, kv, handle, timeout=1)
         task = asyncio.create_task(restarted.run())
-        await wait_until(lambda: len(handled) == 4)
+        # An update leaves the journal in its handling's done-callback, which runs a loop turn
+        # after the handler returned: wait for that, not only for the handler's call.
+        await wait_until(lambda: len(handled) == 4 and not restarted._pending)
         task.cancel()
         assert handled == ["message 0", "message 1", "message 2", "message 3"]
         await restarted.save()
