@@ -24,7 +24,8 @@ from qn_bot.flows.loader import builtin_flow_paths, load_flow_file, resolve_flow
 from qn_bot.ports import Adapter
 from qn_bot.redact import Redactor, config_secrets
 from qn_bot.redact import install as install_redaction
-from qn_bot.store.sql import Store, Tx
+from qn_bot.repositories import Transaction
+from qn_bot.store.sql import Store
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -332,7 +333,7 @@ async def cmd_flow_list(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-async def _with_tx(config: Config, fn: Callable[[Tx], Awaitable[int]]) -> int:
+async def _with_tx(config: Config, fn: Callable[[Transaction], Awaitable[int]]) -> int:
     from qn_bot.store.migrate import upgrade
 
     await upgrade(config.database.url)
@@ -345,7 +346,7 @@ async def cmd_campaign_create(args: argparse.Namespace, config: Config) -> int:
 
     flow = resolve_flow(args.flow, config.flows_dir)
 
-    async def go(tx: Tx) -> int:
+    async def go(tx: Transaction) -> int:
         campaign = await create_campaign(
             tx,
             slug=args.slug,
@@ -368,7 +369,7 @@ async def cmd_campaign_create(args: argparse.Namespace, config: Config) -> int:
 async def cmd_campaign_set(args: argparse.Namespace, config: Config) -> int:
     from qn_bot.campaigns import set_min_respondents
 
-    async def go(tx: Tx) -> int:
+    async def go(tx: Transaction) -> int:
         campaign = await set_min_respondents(tx, args.slug, args.min_respondents)
         print(f"{campaign.slug}\tmin-respondents={campaign.min_respondents}")
         return EXIT_OK
@@ -381,7 +382,7 @@ async def cmd_campaign_status(args: argparse.Namespace, config: Config) -> int:
 
     prefix = ""
 
-    async def go(tx: Tx) -> int:
+    async def go(tx: Transaction) -> int:
         nonlocal prefix
         campaign = await set_status(tx, args.slug, args.status, utcnow())
         print(f"{campaign.slug}\t{campaign.status.value}")
@@ -435,7 +436,7 @@ async def _follow_outbox(config: Config, prefix: str, *, stall_hint_seconds: flo
 
 
 async def cmd_campaign_list(args: argparse.Namespace, config: Config) -> int:
-    async def go(tx: Tx) -> int:
+    async def go(tx: Transaction) -> int:
         for c in await tx.campaigns.campaigns():
             edition = f"\t{c.edition}" if c.edition else ""
             print(f"{c.slug}\t{c.status.value}\t{c.title}{edition}")
@@ -445,7 +446,7 @@ async def cmd_campaign_list(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_export(args: argparse.Namespace, config: Config) -> int:
-    async def go(tx: Tx) -> int:
+    async def go(tx: Transaction) -> int:
         text = await export_campaign(tx, args.slug, args.format, args.language, utcnow())
         if args.output:
             await asyncio.to_thread(Path(args.output).write_text, text, encoding="utf-8")
@@ -460,7 +461,7 @@ async def cmd_export(args: argparse.Namespace, config: Config) -> int:
 async def cmd_facilitator(args: argparse.Namespace, config: Config) -> int:
     user = UserRef.parse(args.user)
 
-    async def go(tx: Tx) -> int:
+    async def go(tx: Transaction) -> int:
         campaign_id = None
         if args.campaign:
             campaign = await tx.campaigns.campaign_by_slug(args.campaign)
@@ -481,7 +482,7 @@ async def cmd_facilitator(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_facilitator_list(args: argparse.Namespace, config: Config) -> int:
-    async def go(tx: Tx) -> int:
+    async def go(tx: Transaction) -> int:
         for user, slug in await tx.facilitators.facilitators():
             print(f"{user}\t{slug if slug else '(all campaigns)'}")
         for admin in config.admins:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 from qn_bot.clock import utcnow
 from qn_bot.config import Config
 from qn_bot.heap import freeze_startup_heap
+from qn_bot.repositories import Database
 from qn_bot.store.sql import Store
 
 if TYPE_CHECKING:  # the digest modules are imported when a digest command runs
@@ -126,7 +127,7 @@ async def cmd_digest_send(args: argparse.Namespace, config: Config) -> int:
 MAILTO_PREFIX = "mailto:"
 
 
-async def _send_emails_now(store: Store, config: Config, addresses: list[str]) -> None:
+async def _send_emails_now(store: Database, config: Config, addresses: list[str]) -> None:
     """One attempt at the e-mails queued for ``addresses``, through the outbox like the bot's
     own (a failure is recorded there and retried by the running bot)."""
     import importlib

@@ -10,64 +10,50 @@ their session began, and completed the flow when it was last completed.
 **The respondents of a section** are the participants with at least one live answer in it.
 
 ``/stats``, digests, exports and the site all count with the functions below, so a campaign has
-one number of participants wherever it is shown. Everything is counted by the database; nothing
-here loads a campaign's answers.
+one number of participants wherever it is shown. Everything is counted by the database (the SQL
+is the participants repository's, qn_bot.store.participants); nothing here loads a campaign's
+answers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import ColumnElement, Select, distinct, exists, func, select
+from typing import TYPE_CHECKING
 
 from qn_bot.disclosure import Disclosure, answers_per_participant
 from qn_bot.flows.format import Flow, Step
 from qn_bot.flows.kinds import KINDS
-from qn_bot.store import schema as t
-from qn_bot.store.repository import connection_of
+from qn_bot.records import Participation
 from qn_bot.synthesis import utc
 
 if TYPE_CHECKING:
     from qn_bot.records import CampaignRecord
     from qn_bot.repositories import Transaction
 
-
-@dataclass(frozen=True, slots=True)
-class Participation:
-    """One participant of one campaign. ``participant`` is an opaque key, never shown."""
-
-    participant: int
-    created_at: datetime  # when their session of the campaign began
-    completed_at: datetime | None
+__all__ = [
+    "Participation",
+    "answer_steps",
+    "asks_consent",
+    "campaign_disclosure",
+    "campaign_participants",
+    "completed_between",
+    "count_participants",
+    "joined_between",
+    "section_respondents",
+]
 
 
 def asks_consent(flow: Flow) -> bool:
     return any(KINDS.of(step).asks_consent for step in flow.steps)
 
 
-def _consented(consent_required: bool) -> list[ColumnElement[bool]]:
-    return [t.sessions.c.consent_version.is_not(None)] if consent_required else []
-
-
-def participants_select(campaign_id: int, *, consent_required: bool) -> Select[Any]:
-    """The participants of a campaign, one row each (a citizen has one session per campaign)."""
-    s, i = t.sessions.c, t.items.c
-    # One index seek per session (items' (session_id, seq) key); the first live item ends it.
-    live = exists().where(i.session_id == s.id, i.deleted_at.is_(None))
-    return select(s.participant_id, s.created_at, s.completed_at).where(
-        s.campaign_id == campaign_id, live, *_consented(consent_required)
-    )
-
-
 async def campaign_participants(
     tx: Transaction, campaign: CampaignRecord, flow: Flow
 ) -> list[Participation]:
-    stmt = participants_select(campaign.id, consent_required=asks_consent(flow))
-    rows = (await connection_of(tx).execute(stmt)).all()
-    return [Participation(r.participant_id, r.created_at, r.completed_at) for r in rows]
+    return await tx.participants.campaign_participants(
+        campaign.id, consent_required=asks_consent(flow)
+    )
 
 
 def _within(instant: datetime | None, start: datetime | None, end: datetime | None) -> bool:
@@ -98,15 +84,8 @@ def completed_between(
 # --- respondents ----------------------------------------------------------------------------------
 
 
-def _respondents_of(
-    campaign_id: int,
-    step: Step,
-    enough: int,
-    consent_required: bool,
-    since: datetime | None,
-    until: datetime | None,
-) -> ColumnElement[int]:
-    """The respondents of one step, counted up to ``enough``, as a scalar subquery.
+def _window(step: Step, enough: int) -> int:
+    """The rows that could hold ``enough`` respondents of ``step``.
 
     Only "enough or not" matters, so the database reads at most the rows that could hold
     ``enough`` respondents: ``enough - 1`` respondents have at most ``enough - 1`` times the
@@ -116,19 +95,7 @@ def _respondents_of(
     participant ever hold more answers than the flow allows, the count can only come out lower:
     the section is then withheld, never shown wrongly.
     """
-    i, s = t.items.c, t.sessions.c
-    window = max(enough - 1, 0) * answers_per_participant(step) + 1
-    where = [i.campaign_id == campaign_id, i.step_id == step.id, i.deleted_at.is_(None)]
-    if since is not None:
-        where.append(i.created_at >= since)
-    if until is not None:
-        where.append(i.created_at < until)
-    rows = select(i.participant_id).where(*where)
-    if consent_required:
-        rows = rows.join_from(t.items, t.sessions, s.id == i.session_id).where(*_consented(True))
-    rows = rows.limit(window)
-    counted = rows.subquery()
-    return select(func.count(distinct(counted.c.participant_id))).scalar_subquery()
+    return max(enough - 1, 0) * answers_per_participant(step) + 1
 
 
 async def section_respondents(
@@ -145,12 +112,14 @@ async def section_respondents(
     with ``since`` / ``until``, of the answers given in [since, until) only."""
     if not steps:
         return {}
-    columns = [
-        _respondents_of(campaign_id, step, enough, consent_required, since, until).label(f"s{n}")
-        for n, step in enumerate(steps)
-    ]
-    row = (await connection_of(tx).execute(select(*columns))).one()
-    return {step.id: min(int(n), enough) for step, n in zip(steps, row, strict=True) if n}
+    found = await tx.participants.section_respondents(
+        campaign_id,
+        {step.id: _window(step, enough) for step in steps},
+        consent_required=consent_required,
+        since=since,
+        until=until,
+    )
+    return {step.id: min(n, enough) for step in steps if (n := found[step.id])}
 
 
 def answer_steps(flow: Flow) -> list[Step]:

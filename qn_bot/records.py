@@ -4,6 +4,7 @@ importing SQLAlchemy."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -113,3 +114,24 @@ class OutboxRecord:
     message: OutboundMessage
     attempts: int
     participant_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Participation:
+    """One participant of one campaign (see qn_bot.participants). ``participant`` is an opaque
+    key, never shown."""
+
+    participant: int
+    created_at: datetime  # when their session of the campaign began
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalCounts:
+    """Live items of a campaign per step and per interval between sorted ``boundaries``:
+    interval k is [boundaries[k], boundaries[k+1]), -1 before the first boundary, the last
+    index after the last one."""
+
+    boundaries: tuple[datetime, ...]
+    counts: Mapping[tuple[str, int], int]  # (step, k) → live items; absent when none
+    updated_at: datetime | None  # the latest update of a live item

@@ -13,7 +13,7 @@ one function turns engine events into rows for either.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -23,9 +23,11 @@ from qn_bot.identity import Signature
 from qn_bot.records import (
     CampaignRecord,
     Conversation,
+    IntervalCounts,
     ItemRecord,
     OutboxRecord,
     ParticipantRecord,
+    Participation,
     RevisionRecord,
     SessionRecord,
 )
@@ -168,6 +170,24 @@ class Participants(Protocol):
     async def mark_unreachable(self, address: Address, now: datetime) -> None: ...
     async def delete_participant(self, participant_id: int) -> None: ...
     async def participant_texts(self, participant_id: int) -> tuple[datetime | None, list[str]]: ...
+    async def campaign_participants(
+        self, campaign_id: int, *, consent_required: bool
+    ) -> list[Participation]:
+        """The participants of a campaign (qn_bot.participants defines them), one each."""
+        ...
+
+    async def section_respondents(
+        self,
+        campaign_id: int,
+        windows: Mapping[str, int],
+        *,
+        consent_required: bool,
+        since: datetime | None = ...,
+        until: datetime | None = ...,
+    ) -> dict[str, int]:
+        """Per step id, the distinct participants among its first ``windows[step]`` live
+        answers (given in [since, until) when bounded), for every step of ``windows``."""
+        ...
 
 
 class Audiences(Protocol):
@@ -304,6 +324,41 @@ class KeyValues(Protocol):
     async def purge_adapter_state(self, before: datetime) -> int: ...
 
 
+class PeriodItems(Protocol):
+    """A period's new live items of one campaign, ready to stream (again, on the same
+    snapshot, if a reader failed half-way)."""
+
+    @property
+    def campaign_items(self) -> int:
+        """Every item of the campaign, deleted ones included: how big the job is."""
+        ...
+
+    def partitions(self) -> AsyncGenerator[Sequence[tuple[Any, ...]], None]:
+        """(step_id, text, participant_id, created_at as stored text, id) rows, in partitions;
+        close it (``contextlib.aclosing``) when stopping early."""
+        ...
+
+
+class DigestReads(Protocol):
+    """What a digest and its synthesis attachment read of a campaign's items, counted by the
+    database: a campaign of a million items is never loaded."""
+
+    async def interval_counts(
+        self, campaign_id: int, boundaries: Sequence[datetime]
+    ) -> IntervalCounts: ...
+    async def period_items(self, campaign_id: int, start: datetime, end: datetime) -> PeriodItems:
+        """The live items created in [start, end)."""
+        ...
+
+    async def latest_items(self, campaign_id: int, step_id: str, limit: int) -> list[ItemRecord]:
+        """The ``limit`` last live items of a step (by insertion), in answer order."""
+        ...
+
+    async def step_items(self, campaign_id: int, step_ids: Sequence[str]) -> list[ItemRecord]:
+        """Every live item of the given steps, in answer order."""
+        ...
+
+
 class Transaction(Protocol):
     """One open transaction: its repositories commit together or not at all."""
 
@@ -323,6 +378,8 @@ class Transaction(Protocol):
     def facilitators(self) -> Facilitators: ...
     @property
     def kv(self) -> KeyValues: ...
+    @property
+    def digest(self) -> DigestReads: ...
 
 
 class Database(Protocol):
@@ -337,4 +394,16 @@ class Database(Protocol):
 
     def snapshot(self) -> AbstractAsyncContextManager[Transaction]:
         """A transaction that only reads, and does not hold up writers."""
+        ...
+
+
+class CompactedDatabase(Database, Protocol):
+    """A database that can give the space of purged rows back (retention, qn_bot.retention)."""
+
+    async def release_free_pages(self) -> int:
+        """Hand free pages back to the file system; how many (0 where the server does it)."""
+        ...
+
+    def scrub(self) -> None:
+        """Soon drop what was deleted from the database's journal too (SQLite's WAL)."""
         ...

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from qn_bot.config import RetentionConfig
-from qn_bot.store.sql import Store, Tx
+from qn_bot.repositories import CompactedDatabase, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Purged:
         return self.sent_payloads + self.outbox_rows + self.message_keys + self.adapter_state
 
 
-async def purge(store: Store, retention: RetentionConfig, now: datetime) -> Purged:
+async def purge(store: CompactedDatabase, retention: RetentionConfig, now: datetime) -> Purged:
     sent_before = now - timedelta(hours=retention.sent_payload_hours)
     rows_before = now - timedelta(days=retention.outbox_days)
     keys_before = now - timedelta(days=retention.processed_keys_days)
@@ -74,7 +74,7 @@ async def purge(store: Store, retention: RetentionConfig, now: datetime) -> Purg
     return purged
 
 
-async def _chunked(store: Store, step: Callable[[Tx], Awaitable[int]]) -> int:
+async def _chunked(store: CompactedDatabase, step: Callable[[Transaction], Awaitable[int]]) -> int:
     """Run ``step`` (which handles at most CHUNK rows) in transactions until it is done."""
     total = 0
     while True:

@@ -28,8 +28,8 @@ from qn_bot.clock import Clock, utcnow
 from qn_bot.config import Config, TeamConfig
 from qn_bot.digest.send import catch_up, send_digest
 from qn_bot.reminders import send_due_reminders
+from qn_bot.repositories import CompactedDatabase
 from qn_bot.retention import purge
-from qn_bot.store.sql import Store
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Scheduler:
 
     def __init__(
         self,
-        store: Store,
+        store: CompactedDatabase,
         config: Config,
         *,
         clock: Clock = utcnow,

@@ -36,7 +36,7 @@ from qn_bot.flows.stored import campaign_flow
 from qn_bot.i18n import default_catalog
 from qn_bot.participants import campaign_disclosure, campaign_participants, count_participants
 from qn_bot.records import CampaignRecord
-from qn_bot.store.sql import Store
+from qn_bot.repositories import Database
 from qn_bot.synthesis import build_synthesis, format_date, utc
 from qn_bot.templating import templates
 
@@ -107,7 +107,7 @@ def current_editions(campaigns: list[CampaignRecord]) -> set[str | None]:
 
 
 async def export_site(
-    store: Store,
+    store: Database,
     out_dir: Path,
     now: datetime,
     *,

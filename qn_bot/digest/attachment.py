@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from qn_bot.digest.model import text_steps
-from qn_bot.digest.queries import StepCounts, latest_items, step_items
+from qn_bot.digest.queries import StepCounts
 from qn_bot.disclosure import Disclosure
 from qn_bot.domain import Attachment
 from qn_bot.export import render_html
@@ -79,9 +79,9 @@ async def load_synthesis_source(
     texts = {step.id for step in text_steps(flow)}
     for step_id in texts:
         if disclosure.shows(step_id):  # a withheld section needs its count only
-            chosen += await latest_items(tx, campaign.id, step_id, SECTION_CAP)
+            chosen += await tx.digest.latest_items(campaign.id, step_id, SECTION_CAP)
     others = [s.id for s in flow.steps if s.id not in texts and KINDS.of(s).stores_answers]
-    chosen += await step_items(tx, campaign.id, others)
+    chosen += await tx.digest.step_items(campaign.id, others)
     chosen.sort(key=lambda i: (utc(i.created_at), i.id))
     totals = CampaignTotals(counts.total_per_step, counts.updated_at)
     return SynthesisSource(campaign, flow, chosen, None, totals, participants, disclosure)

@@ -1,20 +1,74 @@
-"""Participants: who the citizens are to the bot, how to reach them, and their erasure."""
+"""Participants: who the citizens are to the bot, how to reach them, their erasure, and who
+took part in a campaign (the SQL of the definition in qn_bot.participants)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, null, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    distinct,
+    exists,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from qn_bot.domain import Address, UserRef
 from qn_bot.identity import Signature
-from qn_bot.records import ParticipantRecord
+from qn_bot.records import ParticipantRecord, Participation
 from qn_bot.repositories import PseudonymFactory
 from qn_bot.store import schema as t
 from qn_bot.store.repository import Repository
 from qn_bot.store.rows import PENDING, free_texts, participant_record, random_pseudonym
+
+
+def _consented(consent_required: bool) -> list[ColumnElement[bool]]:
+    return [t.sessions.c.consent_version.is_not(None)] if consent_required else []
+
+
+def _participants_select(campaign_id: int, *, consent_required: bool) -> Select[Any]:
+    """The participants of a campaign, one row each (a citizen has one session per campaign)."""
+    s, i = t.sessions.c, t.items.c
+    # One index seek per session (items' (session_id, seq) key); the first live item ends it.
+    live = exists().where(i.session_id == s.id, i.deleted_at.is_(None))
+    return select(s.participant_id, s.created_at, s.completed_at).where(
+        s.campaign_id == campaign_id, live, *_consented(consent_required)
+    )
+
+
+def _respondents_of(
+    campaign_id: int,
+    step_id: str,
+    window: int,
+    consent_required: bool,
+    since: datetime | None,
+    until: datetime | None,
+) -> ColumnElement[int]:
+    """The respondents of one step among its first ``window`` live answers, as a scalar
+    subquery: a range of ``ix_items_campaign_step_live``, each row looked up for its author
+    (see qn_bot.participants.section_respondents for why a window is enough)."""
+    i, s = t.items.c, t.sessions.c
+    where = [i.campaign_id == campaign_id, i.step_id == step_id, i.deleted_at.is_(None)]
+    if since is not None:
+        where.append(i.created_at >= since)
+    if until is not None:
+        where.append(i.created_at < until)
+    rows = select(i.participant_id).where(*where)
+    if consent_required:
+        rows = rows.join_from(t.items, t.sessions, s.id == i.session_id).where(*_consented(True))
+    rows = rows.limit(window)
+    counted = rows.subquery()
+    return select(func.count(distinct(counted.c.participant_id))).scalar_subquery()
 
 
 class SqlParticipants(Repository):
@@ -213,3 +267,34 @@ class SqlParticipants(Repository):
         ).all()
         since = min((row.created_at for row in rows), default=None)
         return since, free_texts(rows)
+
+    # --- who took part in a campaign (qn_bot.participants) -------------------------------------
+
+    async def campaign_participants(
+        self, campaign_id: int, *, consent_required: bool
+    ) -> list[Participation]:
+        stmt = _participants_select(campaign_id, consent_required=consent_required)
+        rows = (await self.conn.execute(stmt)).all()
+        return [Participation(r.participant_id, r.created_at, r.completed_at) for r in rows]
+
+    async def section_respondents(
+        self,
+        campaign_id: int,
+        windows: Mapping[str, int],
+        *,
+        consent_required: bool,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, int]:
+        """Per step, the respondents among its first ``windows[step]`` live answers (of those
+        given in [since, until) with ``since`` / ``until``), in one statement for every step."""
+        if not windows:
+            return {}
+        columns = [
+            _respondents_of(campaign_id, step_id, window, consent_required, since, until).label(
+                f"s{n}"
+            )
+            for n, (step_id, window) in enumerate(windows.items())
+        ]
+        row = (await self.conn.execute(select(*columns))).one()
+        return {step_id: int(n) for step_id, n in zip(windows, row, strict=True)}

@@ -53,9 +53,10 @@ class Repository:
 
 
 def connection_of(tx: Transaction) -> AsyncConnection:
-    """The connection under a transaction, for the readers that write SQL of their own outside
-    qn_bot/store (the digest's counts in qn_bot/digest/queries.py, qn_bot/participants.py):
-    everything else reaches the database through the repositories' Protocols."""
+    """The connection under a transaction the service hands back to the store (group commit's
+    :meth:`qn_bot.store.batch.BatchWrites.flush`). Only qn_bot/store may call it: everything
+    outside reaches the database through the repositories' Protocols (an import rule in
+    tests/unit/test_import_rules.py)."""
     if not isinstance(tx, Work):
         raise TypeError(f"not a transaction of the SQL store: {type(tx).__name__}")
     return tx.conn

@@ -166,7 +166,7 @@ items = Table(
     Column("source_message_id", String(255), nullable=True),
     UniqueConstraint("session_id", "seq"),
     # Covers the digest's count (live items per step and week, the latest update): SQLite
-    # counts ranges of this index instead of reading the table (qn_bot/digest/queries.py).
+    # counts ranges of this index instead of reading the table (qn_bot/store/digest_reads.py).
     Index(
         "ix_items_campaign_step_live",
         "campaign_id",

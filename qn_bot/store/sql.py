@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from qn_bot.store.audiences import SqlAudiences
 from qn_bot.store.campaigns import SqlCampaigns
 from qn_bot.store.database import READ_ONLY, create_engine, database_errors
+from qn_bot.store.digest_reads import SqlDigestReads
 from qn_bot.store.facilitators import SqlFacilitators
 from qn_bot.store.idempotency import SqlIdempotency
 from qn_bot.store.kv import SqlKeyValues
@@ -33,7 +34,7 @@ from qn_bot.store.sessions import SqlSessions
 from qn_bot.store.writer_queue import WriterQueue
 
 if TYPE_CHECKING:
-    from qn_bot.repositories import Database
+    from qn_bot.repositories import CompactedDatabase
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Tx(Work):
         self.outbox = SqlOutbox(self)
         self.facilitators = SqlFacilitators(self)
         self.kv = SqlKeyValues(self)
+        self.digest = SqlDigestReads(self)
 
 
 def _checkpoint(path: str) -> bool:
@@ -218,7 +220,8 @@ class Store:
 
 if TYPE_CHECKING:
     # mypy proves that the store is what the service, the outbox worker and the digest take
-    # (qn_bot.repositories.Database), and so each repository its Protocol.
+    # (qn_bot.repositories.Database; retention its CompactedDatabase), and so each repository
+    # its Protocol.
 
-    def _is_a_database(store: Store) -> Database:
+    def _is_a_database(store: Store) -> CompactedDatabase:
         return store

@@ -19,6 +19,7 @@ from qn_bot.domain import Address, UserRef
 from qn_bot.flows.loader import resolve_flow
 from qn_bot.participants import campaign_participants
 from qn_bot.records import CampaignRecord
+from qn_bot.store import digest_reads
 from qn_bot.store.sql import Store, Tx
 
 TEAM = TeamConfig(name="equipe", campaigns=("grande",), min_respondents=2)
@@ -145,7 +146,7 @@ async def test_counts_in_many_statements_and_a_fold_process_change_nothing(
 ) -> None:
     """Big campaigns: the count runs in many statements, the fold in a process of its own; when
     that process fails, the items are read again and folded in a thread."""
-    monkeypatch.setattr(queries, "MAX_TERMS", 7)  # a step's intervals over several statements
+    monkeypatch.setattr(digest_reads, "MAX_TERMS", 7)  # a step's intervals over several statements
     if fold_in != "thread":
         monkeypatch.setattr(queries, "FOLD_PROCESS_MIN_ITEMS", 0)
     if fold_in == "failing process":  # it fails once all is sent
@@ -160,7 +161,7 @@ async def test_counts_in_many_statements_and_a_fold_process_change_nothing(
             raise queries.FoldError("gone")
 
         monkeypatch.setattr(queries.FoldProcess, "add", die)
-    monkeypatch.setattr(queries, "PARTITION", 5)  # many partitions through the pipe
+    monkeypatch.setattr(digest_reads, "PARTITION", 5)  # many partitions through the pipe
     started = []
     start = queries.FoldProcess.start
 

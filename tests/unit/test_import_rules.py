@@ -136,3 +136,36 @@ def test_nothing_below_the_service_imports_the_service_layer() -> None:
 def test_the_core_imports_no_platform_library() -> None:
     core = sorted(m for m in MODULES if not _under(m, ("qn_bot.adapters",)))
     assert _violations(core, ("telegram", "nio", "aiosmtplib", "aiohttp")) == []
+
+
+#: Build the Store: the wiring and the command line open the database they run on.
+STORE_BUILDERS = ("qn_bot.app", "qn_bot.cli", "qn_bot.cli_digest")
+#: Known exceptions, each with why; a module leaves this list when it stops needing it.
+STORE_IMPORTS_ALLOWED = {
+    # The database URL's own syntax, parsed to find the password to mask in logs: no SQL.
+    "qn_bot.redact": ("sqlalchemy.engine",),
+    # Group commit's BatchWrites and the pseudonym factory, until the service has them
+    # injected by its driver (the service's own refactoring, issue 12 item 1).
+    "qn_bot.service": ("qn_bot.store.batch", "qn_bot.store.rows"),
+}
+
+
+def test_only_the_store_and_its_builders_import_sqlalchemy_or_the_store() -> None:
+    """Everything else reads and writes through the Protocols of qn_bot.repositories: SQL
+    written outside qn_bot/store (the digest's counts, the participant definition) had
+    reached the connection through a downcast."""
+    outside = sorted(
+        m
+        for m in MODULES
+        if _under(m, ("qn_bot",))
+        and not _under(m, ("qn_bot.store", *STORE_BUILDERS, "qn_bot.adapters"))
+    )
+    assert "qn_bot.digest.queries" in outside
+    found = [
+        f"{module} imports {target}"
+        for module in outside
+        for target in sorted(_edges(module))
+        if _under(target, ("sqlalchemy", "qn_bot.store"))
+        and not _under(target, STORE_IMPORTS_ALLOWED.get(module, ()))
+    ]
+    assert found == []
