@@ -405,7 +405,7 @@ async def test_the_batched_path_writes_what_the_general_path_writes(
     script = ["/start", "oui", "idée 1", "idée 2\n- idée 3", "x" * 500, "/suivant", "le mot"]
     alice, bob = Citizen(service, "alice"), Citizen(service, "bob")
     batched: list[int] = []
-    real = service._plain_answers
+    real = service._batched
 
     async def general_only(tx: Any, msgs: Any, results: list[Any]) -> None:
         del tx, msgs, results
@@ -414,9 +414,9 @@ async def test_the_batched_path_writes_what_the_general_path_writes(
         await real(tx, msgs, results)
         batched.extend(n for n, r in enumerate(results) if r is not None)
 
-    monkeypatch.setattr(service, "_plain_answers", general_only)
+    monkeypatch.setattr(service, "_batched", general_only)
     alice_replies = [await alice.say(text) for text in script]
-    monkeypatch.setattr(service, "_plain_answers", spy)
+    monkeypatch.setattr(service, "_batched", spy)
     bob_replies = [await bob.say(text) for text in script]
     assert len(batched) >= 5  # idée 1, idées 2-3, the refused long one, /suivant, le mot
     assert bob_replies == alice_replies
@@ -497,10 +497,11 @@ async def test_failure_on_a_first_message_leaves_no_participant(
     campaign: CampaignRecord,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def broken_start(*args: Any, **kw: Any) -> Any:
+    async def broken_apply(*args: Any, **kw: Any) -> Any:
         raise RuntimeError("injected start failure")
 
-    monkeypatch.setattr(Service, "_start", broken_start)
+    # After the participant was created and their message key claimed: both roll back.
+    monkeypatch.setattr(Service, "_decide_and_apply", broken_apply)
     alice = Citizen(service, "alice")
     before = await snapshot(store)
     msg = alice.message("/start")
