@@ -781,3 +781,61 @@ async def test_facilitator_granted_in_the_database_runs_commands(
         await tx.grant_facilitator(UserRef(PLATFORM, "anim"), "test", clock())
     anim = Citizen(service, "anim")
     assert SLUG in await anim.say("/campaigns")
+
+
+# ------------------------------------------------------------------ decided in one place
+
+FRENCH_ONLY = """
+id = "seul"
+version = 1
+languages = ["fr"]
+title = "Seul"
+
+[[steps]]
+id = "avis"
+kind = "text"
+prompt = "Votre avis ?"
+"""
+
+
+async def test_a_language_the_flow_lacks_leaves_the_citizen_in_the_flow_language(
+    store: Store, service: Service, clock: FixedClock
+) -> None:
+    """/langue was decided twice: the service switched the citizen to English, then the
+    French-only flow refused it (and went on in French under English service messages)."""
+    async with store.transaction() as tx:
+        flow = load_flow_text(FRENCH_ONLY, "seul.toml")
+        await create_campaign(tx, slug="seul", flow=flow, title="Seul", now=clock())
+        await set_status(tx, "seul", CampaignStatus.OPEN, clock())
+    alice = Citizen(service, "alice")
+    assert "Votre avis ?" in await alice.say("/start seul")
+    assert "/langue fr" in await alice.say("/langue en")
+    (p,) = await rows(store, t.participants)
+    assert p.language is None
+    assert "ne recevrez plus" in await alice.say("/stop")  # still spoken to in French
+
+
+async def test_an_unknown_command_in_a_closed_campaign_is_quoted_short(
+    store: Store, service: Service, campaign: CampaignRecord, clock: FixedClock
+) -> None:
+    alice = Citizen(service, "alice")
+    await alice.join()
+    async with store.transaction() as tx:
+        await set_status(tx, SLUG, CampaignStatus.CLOSED, clock())
+    answer = await alice.say("/" + "x" * 3000)
+    assert "Commande inconnue" in answer
+    assert len(answer) < 400  # quoted as everywhere else, not echoed whole
+
+
+async def test_help_lists_the_facilitator_commands_for_facilitators(
+    store: Store, campaign: CampaignRecord, clock: FixedClock, pseudonyms: Pseudonyms
+) -> None:
+    service = Service(store, clock=clock, pseudonyms=pseudonyms, admins=("test:boss",))
+    alice, boss = Citizen(service, "alice"), Citizen(service, "boss")
+    await alice.join()
+    await boss.join()
+    assert "/campagnes" not in await alice.say("/aide")
+    help_text = await boss.say("/aide")
+    assert "/suivant" in help_text
+    assert "/campagnes" in help_text
+    assert "/facilitateur" in help_text

@@ -17,6 +17,7 @@ from qn_bot.commands import (
     parse_command,
     readme_tables,
 )
+from qn_bot.facilitation import HANDLERS
 from qn_bot.i18n import default_catalog
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -76,3 +77,7 @@ def test_every_command_has_its_texts_and_is_parsed_under_each_spelling() -> None
             assert command.known
             assert command.spec is spec
     assert set(FACILITATOR_COMMANDS) == {s.name for s in COMMANDS if s.route is Route.FACILITATOR}
+
+
+def test_every_facilitator_command_has_its_handler() -> None:
+    assert set(HANDLERS) == {s.name for s in COMMANDS if s.route is Route.FACILITATOR}
