@@ -36,7 +36,7 @@ from qn_bot.flows.state import SessionState, Status
 from qn_bot.i18n import SUPPORTED_LANGUAGES, Catalog
 from qn_bot.identity import Signature, SignatureProblem, parse_signature
 from qn_bot.store.records import CampaignRecord
-from qn_bot.text import normalize, quote
+from qn_bot.text import normalize, quote, split_items
 
 CAMPAIGN_PREFIX = "campaign:"
 FORGET_YES, FORGET_NO = "forget_yes", "forget_no"
@@ -133,6 +133,17 @@ class Received:
         if self.kind is Kind.CHOICE and self.choice_id is not None:
             return ChoiceInput(self.choice_id)
         return TextInput(self.text)
+
+
+@dataclass(frozen=True, slots=True)
+class Edited:
+    """The citizen edited (or deleted) on the platform a message that gave these items."""
+
+    deleted: bool
+    campaign_id: int
+    session_id: int
+    seqs: tuple[int, ...]
+    text: str = ""  # the message as edited
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +252,16 @@ class SetSignature:
     done: OutboundMessage
 
 
-Effect = Say | FlowChanged | Facilitate | SendMyData | Erase | SetSignature
+@dataclass(frozen=True, slots=True)
+class EraseTexts:
+    """Items deleted on the platform: their words go from every revision and from what waits
+    to be sent (the items stay, marked deleted)."""
+
+    session_id: int
+    seqs: tuple[int, ...]
+
+
+Effect = Say | FlowChanged | Facilitate | SendMyData | Erase | SetSignature | EraseTexts
 
 
 # ---------------------------------------------------------------------- the machine
@@ -271,6 +291,17 @@ class Machine:
         try:
             decision = _Decision(self.catalog, snap, now)
             effects = decision.on_screen()
+            return decision.state, effects
+        except Missing as missing:
+            return missing
+
+    def edited(
+        self, snap: Snapshot, edit: Edited, now: datetime
+    ) -> tuple[ParticipantState, list[Effect]] | Missing:
+        """A platform edit or deletion of an earlier message revises or deletes its items."""
+        try:
+            decision = _Decision(self.catalog, snap, now)
+            effects = decision.edited(edit)
             return decision.state, effects
         except Missing as missing:
             return missing
@@ -549,6 +580,34 @@ class _Decision:
 
     # -------------------------------------------------------------- the flow
 
+    def edited(self, edit: Edited) -> list[Effect]:
+        campaign = self.snap.campaign(edit.campaign_id)
+        session = self.snap.session(edit.campaign_id)
+        if campaign is None or session is None or session.id != edit.session_id:
+            return []
+        # A closed campaign takes no edits; a deletion is the citizen withdrawing their words,
+        # a right that outlives the campaign (as /oublier does).
+        if campaign.status is not CampaignStatus.OPEN and not edit.deleted:
+            return [self.said("campaign_closed", title=campaign.title)]
+        inputs: list[Input]
+        if edit.deleted:
+            inputs = [DeleteItem(seq) for seq in edit.seqs]
+        else:
+            texts = split_items(normalize(edit.text))
+            if len(texts) != len(edit.seqs):  # the edit changed how many bullets there are
+                return [self.said("edit_not_applied")]
+            inputs = [EditItem(seq, text) for seq, text in zip(edit.seqs, texts, strict=True)]
+        engine = self.snap.engine(campaign)
+        state = session.state
+        events: list[Event] = []
+        for inp in inputs:
+            state, more = engine.resume(state, inp, self.now)
+            events += more
+        effects: list[Effect] = [FlowChanged(campaign, session.id, state, tuple(events))]
+        if edit.deleted:
+            effects.append(EraseTexts(session.id, edit.seqs))
+        return effects
+
     def to_flow(self, msg: Received) -> list[Effect]:
         inp = msg.flow_input()
         campaign_id = self.state.active_campaign_id
@@ -583,16 +642,6 @@ class _Decision:
                 self.said("campaign_closed_review", title=campaign.title),
             ]
         return [self.said("campaign_closed", title=campaign.title)]
-
-
-def edit_inputs(kind_delete: bool, seqs: list[int], texts: list[str]) -> list[Input] | None:
-    """The engine's inputs for a platform edit (or deletion) of a message that gave ``seqs``;
-    None when the edit changed how many bullets there are (nothing can be matched)."""
-    if kind_delete:
-        return [DeleteItem(seq) for seq in seqs]
-    if len(texts) != len(seqs):
-        return None
-    return [EditItem(seq, text) for seq, text in zip(seqs, texts, strict=True)]
 
 
 def _arrived_before(arrived_at: datetime | None, moment: datetime | None) -> bool:

@@ -23,8 +23,10 @@ from qn_bot.clock import Clock, utcnow
 from qn_bot.commands import Command, Route, parse_command, routed
 from qn_bot.config import LimitsConfig, RemindersConfig, TeamConfig
 from qn_bot.conversation import (
+    Edited,
     Effect,
     Erase,
+    EraseTexts,
     Facilitate,
     FlowChanged,
     Kind,
@@ -37,7 +39,6 @@ from qn_bot.conversation import (
     Session,
     SetSignature,
     Snapshot,
-    edit_inputs,
 )
 from qn_bot.domain import (
     Address,
@@ -53,7 +54,7 @@ from qn_bot.errors import DatabaseUnavailable
 from qn_bot.facilitation import FacilitatorContext, run_facilitator_command
 from qn_bot.flood import FloodGate, Verdict
 from qn_bot.flows.engine import Engine
-from qn_bot.flows.events import Event, Say
+from qn_bot.flows.events import Say
 from qn_bot.flows.format import Flow
 from qn_bot.flows.state import SessionState
 from qn_bot.group_commit import GroupCommit
@@ -62,7 +63,6 @@ from qn_bot.redaction import redact
 from qn_bot.store.batch import BatchWrites
 from qn_bot.store.records import CampaignRecord, Conversation, ParticipantRecord
 from qn_bot.store.sql import PseudonymFactory, Store, Tx, random_pseudonym
-from qn_bot.text import normalize, split_items
 
 log = logging.getLogger(__name__)
 
@@ -512,6 +512,9 @@ class Service:
                 case Erase():
                     await self._erase(tx, participant, msg, now)
                     erased = True
+                case EraseTexts(session_id=session_id, seqs=seqs):
+                    since, texts = await tx.erase_item_texts(session_id=session_id, seqs=seqs)
+                    await self._redact_queued(tx, texts, since)
         return replies, erased
 
     async def _snapshot(self, tx: Tx, participant: ParticipantRecord) -> Snapshot:
@@ -590,40 +593,23 @@ class Service:
     async def _edit_or_delete(
         self, tx: Tx, participant: ParticipantRecord, msg: InboundMessage, now: datetime
     ) -> list[OutboundMessage]:
-        """A platform edit or deletion of an earlier message revises or deletes its items."""
+        """A platform edit or deletion of an earlier message: the items it gave, decided on."""
         if msg.target_message_id is None:
             return []
         found = await tx.items_from_message(participant.id, msg.target_message_id)
         if not found:
             return []  # the message gave no item (a command, a refused answer): nothing to do
         campaign_id, session_id, _ = found[0]
-        campaign = await tx.campaign_by_id(campaign_id)
-        session = await tx.session(participant.id, campaign_id)
-        if campaign is None or session is None or session.id != session_id:
-            return []
-        # A closed campaign takes no edits; a deletion is the citizen withdrawing their words,
-        # a right that outlives the campaign (as /oublier does).
-        if campaign.status is not CampaignStatus.OPEN and msg.kind is not InboundKind.DELETE:
-            return [self._say(participant, "campaign_closed", title=campaign.title)]
-        engine = self._engine(campaign)
-        state = SessionState.from_json(session.state)
-        seqs = [seq for _, _, seq in found]
-        deleting = msg.kind is InboundKind.DELETE
-        inputs = edit_inputs(deleting, seqs, [] if deleting else split_items(normalize(msg.text)))
-        if inputs is None:  # the edit changed how many bullets there are
-            return [self._say(participant, "edit_not_applied")]
-        events: list[Event] = []
-        for inp in inputs:
-            state, more = engine.resume(state, inp, now)
-            events += more
-        replies = await write_flow(
-            tx, participant.id, FlowChanged(campaign, session.id, state, tuple(events)), now
+        edit = Edited(
+            deleted=msg.kind is InboundKind.DELETE,
+            campaign_id=campaign_id,
+            session_id=session_id,
+            seqs=tuple(seq for _, _, seq in found),
+            text=msg.text,
         )
-        if deleting:
-            # Deleted on the platform: the words go, from every revision and from what waits
-            # to be sent; the item stays, marked deleted.
-            since, texts = await tx.erase_item_texts(session_id=session.id, seqs=seqs)
-            await self._redact_queued(tx, texts, since)
+        replies, _ = await self._decide_and_apply(
+            tx, participant, msg, lambda snap: self.machine.edited(snap, edit, now), now
+        )
         return replies
 
     # ------------------------------------------------------------------ rights

@@ -13,8 +13,10 @@ import pytest
 from qn_bot.commands import parse_command
 from qn_bot.conversation import (
     Awaiting,
+    Edited,
     Effect,
     Erase,
+    EraseTexts,
     Facilitate,
     FlowChanged,
     Kind,
@@ -29,7 +31,7 @@ from qn_bot.conversation import (
 )
 from qn_bot.domain import CampaignStatus
 from qn_bot.flows.engine import Engine
-from qn_bot.flows.events import Say
+from qn_bot.flows.events import ItemDeleted, ItemRevised, Say
 from qn_bot.flows.loader import load_flow_text
 from qn_bot.flows.state import SessionState
 from qn_bot.i18n import default_catalog
@@ -295,3 +297,35 @@ def test_participant_state_round_trips_through_json() -> None:
     assert ParticipantState.from_json(json.loads(json.dumps(state.to_json()))) == state
     assert state.pending_action == "forget"
     assert ParticipantState().pending_action is None
+
+
+def test_platform_edits_and_deletions_are_decided_here() -> None:
+    world = World({1: campaign(1, "alpha")})
+    for line in ["/start", "oui", "une idée"]:
+        world.send(line)
+    session = world.sessions[1]
+    machine = Machine(default_catalog())
+
+    def edited(**kw: object) -> list[Effect]:
+        edit = Edited(campaign_id=1, session_id=session.id, seqs=(1,), **kw)  # type: ignore[arg-type]
+        decided = machine.edited(world.snapshot(), edit, NOW)
+        assert not isinstance(decided, Missing)
+        return decided[1]
+
+    (changed,) = edited(deleted=False, text="une idée revue")
+    assert isinstance(changed, FlowChanged)
+    assert isinstance(changed.events[0], ItemRevised)
+    (refused,) = edited(deleted=False, text="- deux\n- idées")
+    assert isinstance(refused, Say)
+    changed, erase = edited(deleted=True)
+    assert isinstance(changed, FlowChanged)
+    assert isinstance(changed.events[0], ItemDeleted)
+    assert erase == EraseTexts(session.id, (1,))
+    world.campaigns[1] = replace(world.campaigns[1], status=CampaignStatus.CLOSED)
+    (closed,) = edited(deleted=False, text="trop tard")
+    assert isinstance(closed, Say)
+    assert "close" in closed.message.text
+    changed, erase = edited(deleted=True)  # a right that outlives the campaign
+    assert isinstance(erase, EraseTexts)
+    wrong = Edited(deleted=True, campaign_id=1, session_id=session.id + 1, seqs=(1,))
+    assert machine.edited(world.snapshot(), wrong, NOW) == (world.state, [])
