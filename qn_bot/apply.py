@@ -81,6 +81,8 @@ async def write_participant(
     now: datetime,
 ) -> None:
     """The participant's columns that the decision changed (none: no statement)."""
+    if after == before:  # the common case: an answer
+        return
     values: dict[str, Any] = {}
     if after.language != before.language:
         values["language"] = after.language

@@ -294,7 +294,8 @@ class Service:
             if not all(isinstance(effect, Say | FlowChanged) for effect in effects):
                 continue
             writes.claim_message(msg.sender.platform, msg.message_id, now, at.participant_id)
-            await write_participant(rows, at.participant_id, snap.participant, after, now)
+            if after != snap.participant:
+                await write_participant(rows, at.participant_id, snap.participant, after, now)
             replies: list[OutboundMessage] = []
             for effect in effects:
                 if isinstance(effect, Say):
