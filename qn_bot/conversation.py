@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from qn_bot.commands import Command, Route, help_text, routed
 from qn_bot.domain import Button, ButtonKind, CampaignStatus, OutboundMessage
@@ -35,12 +35,28 @@ from qn_bot.flows.events import Event, Say
 from qn_bot.flows.state import SessionState, Status
 from qn_bot.i18n import SUPPORTED_LANGUAGES, Catalog
 from qn_bot.identity import Signature, SignatureProblem, parse_signature
-from qn_bot.store.records import CampaignRecord
 from qn_bot.text import normalize, quote, split_items
 
 CAMPAIGN_PREFIX = "campaign:"
 FORGET_YES, FORGET_NO = "forget_yes", "forget_no"
 _YES_WORDS = frozenset({"1", "oui", "yes"})
+
+
+class Campaign(Protocol):
+    """What the machine reads of a campaign (a qn_bot.store.records.Campaign is one:
+    the machine itself imports nothing of the store)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def slug(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def status(self) -> CampaignStatus: ...
 
 
 class Awaiting(StrEnum):
@@ -176,15 +192,15 @@ class Snapshot:
     participant: ParticipantState
     pseudonym: str
     default_language: str
-    engine: Callable[[CampaignRecord], Engine]
+    engine: Callable[[Campaign], Engine]
     #: campaign id → record, and → the citizen's session in it (None: known to have none)
-    campaigns: Mapping[int, CampaignRecord | None] = field(default_factory=dict)
+    campaigns: Mapping[int, Campaign | None] = field(default_factory=dict)
     sessions: Mapping[int, Session | None] = field(default_factory=dict)
     by_slug: Mapping[str, int | None] = field(default_factory=dict)  # None: no such campaign
     open_campaigns: tuple[int, ...] | None = None  # None: not loaded
     facilitator: bool | None = None  # None: not loaded
 
-    def campaign(self, campaign_id: int) -> CampaignRecord | None:
+    def campaign(self, campaign_id: int) -> Campaign | None:
         if campaign_id not in self.campaigns:
             raise Missing(Need(campaigns=frozenset({campaign_id})))
         return self.campaigns[campaign_id]
@@ -194,13 +210,13 @@ class Snapshot:
             raise Missing(Need(sessions=frozenset({campaign_id})))
         return self.sessions[campaign_id]
 
-    def slug(self, slug: str) -> CampaignRecord | None:
+    def slug(self, slug: str) -> Campaign | None:
         if slug not in self.by_slug:
             raise Missing(Need(slugs=frozenset({slug})))
         found = self.by_slug[slug]
         return None if found is None else self.campaigns.get(found)
 
-    def opened(self) -> list[CampaignRecord]:
+    def opened(self) -> list[Campaign]:
         if self.open_campaigns is None:
             raise Missing(Need(open_campaigns=True))
         found = [self.campaigns.get(cid) for cid in self.open_campaigns]
@@ -220,7 +236,7 @@ class FlowChanged:
     """The engine moved: save ``state`` (in a new session when ``session_id`` is None, after
     deleting the refused one ``replaces``) and write its events (items, consent, replies)."""
 
-    campaign: CampaignRecord
+    campaign: Campaign
     session_id: int | None
     state: SessionState
     events: tuple[Event, ...]
@@ -429,7 +445,7 @@ class _Decision:
         state, events = engine.change_language(session.state, wanted, self.now)
         return [FlowChanged(campaign, session.id, state, tuple(events))]
 
-    def open_flow(self) -> tuple[CampaignRecord, Session, Engine] | None:
+    def open_flow(self) -> tuple[Campaign, Session, Engine] | None:
         """The citizen's campaign, session and engine, when the campaign is open and the
         session a live one (not refused)."""
         campaign_id = self.state.active_campaign_id
@@ -472,7 +488,7 @@ class _Decision:
             ),
         )
 
-    def campaign_question(self, campaigns: list[CampaignRecord]) -> OutboundMessage:
+    def campaign_question(self, campaigns: list[Campaign]) -> OutboundMessage:
         return OutboundMessage(
             self.catalog.t(self.language, "choose_campaign"),
             buttons=tuple(
@@ -505,7 +521,7 @@ class _Decision:
     def choose_campaign(self, msg: Received) -> list[Effect]:
         open_campaigns = self.snap.opened()
         self.state = self.state.awaiting(Awaiting.NOTHING, self.now)
-        picked: CampaignRecord | None = None
+        picked: Campaign | None = None
         if msg.kind is Kind.CHOICE and msg.choice_id:
             slug = msg.choice_id.removeprefix(CAMPAIGN_PREFIX)
             picked = next((c for c in open_campaigns if c.slug == slug), None)
@@ -529,7 +545,7 @@ class _Decision:
             if campaign.status is not CampaignStatus.OPEN:
                 return [self.said("campaign_closed", title=campaign.title)]
             return self.enter(campaign)
-        active: CampaignRecord | None = None
+        active: Campaign | None = None
         if self.state.active_campaign_id is not None:
             active = self.snap.campaign(self.state.active_campaign_id)
             session = self.snap.session(self.state.active_campaign_id)
@@ -550,7 +566,7 @@ class _Decision:
         self.state = self.state.awaiting(Awaiting.CAMPAIGN_CHOICE, self.now)
         return [Say(self.campaign_question(open_campaigns))]
 
-    def enter(self, campaign: CampaignRecord) -> list[Effect]:
+    def enter(self, campaign: Campaign) -> list[Effect]:
         session = self.snap.session(campaign.id)
         engine = self.snap.engine(campaign)
         self.state = replace(
@@ -562,7 +578,7 @@ class _Decision:
         replaces = session.id if session is not None else None
         return [FlowChanged(campaign, None, state, tuple(events), replaces=replaces)]
 
-    def show_again(self, campaign: CampaignRecord, session: Session) -> list[Effect]:
+    def show_again(self, campaign: Campaign, session: Session) -> list[Effect]:
         welcome: list[Effect] = (
             [self.said("resumed")] if session.state.status is Status.ACTIVE else []
         )
@@ -626,7 +642,7 @@ class _Decision:
         return [FlowChanged(campaign, session.id, state, tuple(events), source=msg.message_id)]
 
     def closed_campaign(
-        self, campaign: CampaignRecord, session: Session, engine: Engine, inp: Input
+        self, campaign: Campaign, session: Session, engine: Engine, inp: Input
     ) -> list[Effect]:
         """A closed (or archived) campaign: the answers may be read, not changed; the
         session is left as it is. Rights commands are served before (see command)."""

@@ -23,6 +23,7 @@ from qn_bot.clock import Clock, utcnow
 from qn_bot.commands import Command, Route, parse_command, routed
 from qn_bot.config import LimitsConfig, RemindersConfig, TeamConfig
 from qn_bot.conversation import (
+    Campaign,
     Edited,
     Effect,
     Erase,
@@ -335,7 +336,7 @@ class Service:
             ),
             pseudonym="",  # /signer is never decided here (its effect leaves the batch)
             default_language=self.default_language,
-            engine=self._engine,
+            engine=self._engine_for,
             campaigns=campaigns,
             sessions=sessions,
         )
@@ -531,7 +532,7 @@ class Service:
             ),
             pseudonym=participant.pseudonym,
             default_language=self.default_language,
-            engine=self._engine,
+            engine=self._engine_for,
         )
         if participant.active_campaign_id is None:
             return snap
@@ -582,6 +583,10 @@ class Service:
             open_campaigns=open_campaigns,
             facilitator=facilitator,
         )
+
+    def _engine_for(self, campaign: Campaign) -> Engine:
+        """The machine's campaigns are records this service read (see _load)."""
+        return self._engine(self._campaigns[campaign.id])
 
     def _engine(self, campaign: CampaignRecord) -> Engine:
         key = (campaign.id, campaign.flow_version)

@@ -5,6 +5,8 @@ world stands for what the service loads and writes."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -96,7 +98,7 @@ class World:
             participant=self.state,
             pseudonym="P-TEST",
             default_language="fr",
-            engine=lambda c: ENGINES[c.flow_id],
+            engine=lambda c: ENGINES[self.campaigns[c.id].flow_id],
             campaigns=dict(self.campaigns),
             sessions={cid: self.sessions.get(cid) for cid in self.campaigns},
             by_slug={"gamma": None, **{c.slug: c.id for c in self.campaigns.values()}},
@@ -329,3 +331,12 @@ def test_platform_edits_and_deletions_are_decided_here() -> None:
     assert isinstance(erase, EraseTexts)
     wrong = Edited(deleted=True, campaign_id=1, session_id=session.id + 1, seqs=(1,))
     assert machine.edited(world.snapshot(), wrong, NOW) == (world.state, [])
+
+
+def test_the_machine_imports_nothing_of_the_store() -> None:
+    code = (
+        "import sys, qn_bot.conversation; "
+        "print(sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'qn_bot.store'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
