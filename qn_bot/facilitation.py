@@ -76,58 +76,101 @@ async def _campaign(ctx: FacilitatorContext, slug: str) -> CampaignRecord:
 
 
 async def _run(ctx: FacilitatorContext, command: Command) -> list[OutboundMessage]:
-    t, lang, tx, now = ctx.catalog.t, ctx.language, ctx.tx, ctx.now
-    name, args = command.name, command.arg.split()
+    handler = HANDLERS.get(command.name)
+    if handler is None:
+        return _say(ctx, "fac_not_available", command=command.name)
+    return await handler(ctx, command.arg.split())
 
-    def say(key: str, **params: object) -> list[OutboundMessage]:
-        return [OutboundMessage(t(lang, key, **params))]
 
-    if name == "campagnes":
-        # A facilitator of one campaign is not told the others exist, not even their titles.
-        campaigns = [c for c in await tx.campaigns.campaigns() if await ctx.may(c.id)]
-        if not campaigns:
-            return say("fac_no_campaigns")
-        lines = [
-            f"• {c.slug} — {c.title} [{c.status.value}]" + (f" ({c.edition})" if c.edition else "")
-            for c in campaigns
-        ]
-        return [OutboundMessage(t(lang, "fac_campaigns") + "\n" + "\n".join(lines))]
-    if name == "facilitateur":
-        return await _role(ctx, args)
-    if name == "digest":
-        return await _digest(ctx, args)
-    if not args:
-        return say("fac_usage_slug", command=name)
-    campaign = await _campaign(ctx, args[0])
-    if name in ("lancer", "cloturer"):
-        status = CampaignStatus.OPEN if name == "lancer" else CampaignStatus.CLOSED
-        campaign = await set_status(tx, campaign.slug, status, now)
-        replies = say("fac_status", slug=campaign.slug, status=status.value)
-        if name == "lancer" and _INVITE_WORDS.intersection(a.lower() for a in args[1:]):
-            replies += say("fac_invited", count=await invite(tx, campaign, now))
-        return replies
-    if name == "relancer":
-        count = await remind_campaign_now(tx, campaign.id, campaign.title, ctx.reminders, now)
-        return say("fac_reminded", count=count)
-    if name == "stats":
-        return [await _stats(ctx, campaign)]
-    if name == "export":
-        if not ctx.private:
-            # Every answer, unthresholded: the data controller's copy, not a room's.
-            return say("fac_export_private_only", slug=campaign.slug)
-        fmt = args[1] if len(args) > 1 else "md"
-        if fmt not in EXPORTERS:
-            return say("fac_export_formats", formats=", ".join(EXPORTERS.names()))
-        exporter = EXPORTERS.get(fmt)
-        body = await export_campaign(tx, campaign.slug, fmt, lang, now)
-        name = f"{campaign.slug}.{exporter.extension}"
-        return [
-            OutboundMessage(
-                t(lang, "fac_export", slug=campaign.slug),
-                attachments=(Attachment(name, exporter.media_type, body.encode()),),
-            )
-        ]
-    return say("fac_not_available", command=name)
+def _say(ctx: FacilitatorContext, key: str, **params: object) -> list[OutboundMessage]:
+    return [OutboundMessage(ctx.catalog.t(ctx.language, key, **params))]
+
+
+async def _campaigns(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessage]:
+    del args
+    t, lang, tx = ctx.catalog.t, ctx.language, ctx.tx
+    # A facilitator of one campaign is not told the others exist, not even their titles.
+    campaigns = [c for c in await tx.campaigns.campaigns() if await ctx.may(c.id)]
+    if not campaigns:
+        return _say(ctx, "fac_no_campaigns")
+    lines = [
+        f"• {c.slug} — {c.title} [{c.status.value}]" + (f" ({c.edition})" if c.edition else "")
+        for c in campaigns
+    ]
+    return [OutboundMessage(t(lang, "fac_campaigns") + "\n" + "\n".join(lines))]
+
+
+def _on_campaign(
+    name: str,
+    run: Callable[
+        [FacilitatorContext, CampaignRecord, list[str]], Awaitable[list[OutboundMessage]]
+    ],
+) -> Handler:
+    """A command whose first argument names a campaign the facilitator may act on."""
+
+    async def handler(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessage]:
+        if not args:
+            return _say(ctx, "fac_usage_slug", command=name)
+        return await run(ctx, await _campaign(ctx, args[0]), args)
+
+    return handler
+
+
+async def _status(
+    ctx: FacilitatorContext, campaign: CampaignRecord, args: list[str], status: CampaignStatus
+) -> list[OutboundMessage]:
+    campaign = await set_status(ctx.tx, campaign.slug, status, ctx.now)
+    replies = _say(ctx, "fac_status", slug=campaign.slug, status=status.value)
+    if status is CampaignStatus.OPEN and _INVITE_WORDS.intersection(a.lower() for a in args[1:]):
+        replies += _say(ctx, "fac_invited", count=await invite(ctx.tx, campaign, ctx.now))
+    return replies
+
+
+async def _launch(
+    ctx: FacilitatorContext, campaign: CampaignRecord, args: list[str]
+) -> list[OutboundMessage]:
+    return await _status(ctx, campaign, args, CampaignStatus.OPEN)
+
+
+async def _close(
+    ctx: FacilitatorContext, campaign: CampaignRecord, args: list[str]
+) -> list[OutboundMessage]:
+    return await _status(ctx, campaign, args, CampaignStatus.CLOSED)
+
+
+async def _remind(
+    ctx: FacilitatorContext, campaign: CampaignRecord, args: list[str]
+) -> list[OutboundMessage]:
+    del args
+    count = await remind_campaign_now(ctx.tx, campaign.id, campaign.title, ctx.reminders, ctx.now)
+    return _say(ctx, "fac_reminded", count=count)
+
+
+async def _stats_command(
+    ctx: FacilitatorContext, campaign: CampaignRecord, args: list[str]
+) -> list[OutboundMessage]:
+    del args
+    return [await _stats(ctx, campaign)]
+
+
+async def _export(
+    ctx: FacilitatorContext, campaign: CampaignRecord, args: list[str]
+) -> list[OutboundMessage]:
+    if not ctx.private:
+        # Every answer, unthresholded: the data controller's copy, not a room's.
+        return _say(ctx, "fac_export_private_only", slug=campaign.slug)
+    fmt = args[1] if len(args) > 1 else "md"
+    if fmt not in EXPORTERS:
+        return _say(ctx, "fac_export_formats", formats=", ".join(EXPORTERS.names()))
+    exporter = EXPORTERS.get(fmt)
+    body = await export_campaign(ctx.tx, campaign.slug, fmt, ctx.language, ctx.now)
+    name = f"{campaign.slug}.{exporter.extension}"
+    return [
+        OutboundMessage(
+            ctx.catalog.t(ctx.language, "fac_export", slug=campaign.slug),
+            attachments=(Attachment(name, exporter.media_type, body.encode()),),
+        )
+    ]
 
 
 async def _stats(ctx: FacilitatorContext, campaign: CampaignRecord) -> OutboundMessage:
@@ -201,3 +244,18 @@ async def _role(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessag
         return [OutboundMessage(t(lang, "fac_granted", user=quote(str(user)), scope=scope))]
     await ctx.tx.facilitators.revoke_facilitator(user, campaign_id)
     return [OutboundMessage(t(lang, "fac_revoked", user=quote(str(user)), scope=scope))]
+
+
+Handler = Callable[[FacilitatorContext, list[str]], Awaitable[list[OutboundMessage]]]
+
+#: Each facilitator command of the table (qn_bot.commands) → its handler.
+HANDLERS: dict[str, Handler] = {
+    "campagnes": _campaigns,
+    "lancer": _on_campaign("lancer", _launch),
+    "cloturer": _on_campaign("cloturer", _close),
+    "stats": _on_campaign("stats", _stats_command),
+    "export": _on_campaign("export", _export),
+    "relancer": _on_campaign("relancer", _remind),
+    "digest": _digest,
+    "facilitateur": _role,
+}

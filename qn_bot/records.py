@@ -61,6 +61,11 @@ class Conversation:
     campaign_status: CampaignStatus | None
     flow_version: int | None
     unreachable: bool = False  # the general path clears it: the citizen is writing to us
+    # The participant machine's state (qn_bot.conversation), beside pending_action.
+    pending_since: datetime | None = None
+    stopped: bool = False
+    language: str | None = None
+    active_campaign_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,14 +17,33 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from qn_bot.apply import BatchedRows, DirectRows, write_flow, write_participant
 from qn_bot.campaigns import campaign_flow
 from qn_bot.clock import Clock, utcnow
-from qn_bot.commands import FLOW_COMMANDS, Command, is_facilitator_command, parse_command
+from qn_bot.commands import Command, Route, parse_command, routed
 from qn_bot.config import LimitsConfig, RemindersConfig, TeamConfig
+from qn_bot.conversation import (
+    Campaign,
+    Edited,
+    Effect,
+    Erase,
+    EraseTexts,
+    Facilitate,
+    FlowChanged,
+    Kind,
+    Machine,
+    Missing,
+    Need,
+    ParticipantState,
+    Received,
+    SendMyData,
+    Session,
+    SetSignature,
+    Snapshot,
+)
 from qn_bot.domain import (
+    Address,
     Attachment,
-    Button,
-    ButtonKind,
     CampaignStatus,
     InboundKind,
     InboundMessage,
@@ -35,43 +54,19 @@ from qn_bot.domain import (
 from qn_bot.errors import DatabaseUnavailable
 from qn_bot.facilitation import FacilitatorContext, run_facilitator_command
 from qn_bot.flood import FloodGate, Verdict
-from qn_bot.flows.engine import (
-    ChoiceInput,
-    CommandInput,
-    DeleteItem,
-    EditItem,
-    Engine,
-    Input,
-    TextInput,
-)
-from qn_bot.flows.events import (
-    ConsentGiven,
-    ConsentRefused,
-    Event,
-    ItemAdded,
-    ItemDeleted,
-    ItemRevised,
-    ItemWithdrawn,
-    LanguageChanged,
-    Say,
-)
+from qn_bot.flows.engine import Engine
+from qn_bot.flows.events import Say
 from qn_bot.flows.format import Flow
-from qn_bot.flows.state import SessionState, Status
+from qn_bot.flows.state import SessionState
 from qn_bot.group_commit import GroupCommit
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
-from qn_bot.identity import SignatureProblem, parse_signature
-from qn_bot.records import CampaignRecord, ParticipantRecord
+from qn_bot.records import CampaignRecord, Conversation, ParticipantRecord
 from qn_bot.redaction import redact
 from qn_bot.repositories import Database, PseudonymFactory, Transaction
 from qn_bot.store.batch import BatchWrites
 from qn_bot.store.rows import random_pseudonym
-from qn_bot.text import normalize, quote, split_items
 
 log = logging.getLogger(__name__)
-
-_FORGET = "forget"
-_CHOOSE_CAMPAIGN = "choose_campaign"
-_CAMPAIGN_PREFIX = "campaign:"
 
 
 @dataclass(slots=True)
@@ -132,8 +127,12 @@ class Service:
         self.reminders = reminders if reminders is not None else RemindersConfig()
         self.teams = teams
         self._locks = _KeyedLocks()
-        self._commits: GroupCommit[InboundMessage, HandleResult] = GroupCommit(self._handle_batch)
+        self._commits: GroupCommit[Inbound, HandleResult] = GroupCommit(self._handle_batch)
+        self.machine = Machine(self.catalog)
         self._engines: dict[tuple[int, int], Engine] = {}
+        #: campaign records read so far (a campaign's title and flow never change): the
+        #: batched path decides with them when its fresh status and flow version agree
+        self._campaigns: dict[int, CampaignRecord] = {}
         self._flood = (
             FloodGate(limits.messages_per_window, limits.window_seconds)
             if limits is not None and limits.messages_per_window > 0
@@ -163,7 +162,7 @@ class Service:
             return HandleResult(refused=True)
 
         async def run() -> HandleResult:
-            result = await self._commits.submit(msg)
+            result = await self._commits.submit(Inbound(msg, _command_in(msg)))
             if result.replies and self.on_commit is not None:
                 self.on_commit()
             return result
@@ -179,7 +178,7 @@ class Service:
             return False
         if msg.is_private:
             return True
-        command = parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
+        command = _command_in(msg)
         return command is not None and command.known
 
     async def _slow_down(self, msg: InboundMessage) -> HandleResult:
@@ -218,9 +217,7 @@ class Service:
         if self.on_commit is not None:
             self.on_commit()
 
-    async def _handle_batch(
-        self, msgs: Sequence[InboundMessage]
-    ) -> list[HandleResult | BaseException]:
+    async def _handle_batch(self, msgs: Sequence[Inbound]) -> list[HandleResult | BaseException]:
         """Many conversations' messages in one transaction (group commit).
 
         Should anything fail, the batch is rolled back and its messages are handled again one
@@ -246,101 +243,113 @@ class Service:
                 results.append(exc)
         return results
 
-    async def _in_batch(
-        self, tx: Transaction, msgs: Sequence[InboundMessage]
-    ) -> list[HandleResult]:
-        results: list[HandleResult | None] = [None] * len(msgs)
-        await self._plain_answers(tx, msgs, results)
-        # What the batched path left (commands, new citizens, edits, groups…) goes the general
-        # way, after it: as if those messages had come just after the plain answers.
+    async def _in_batch(self, tx: Transaction, inbounds: Sequence[Inbound]) -> list[HandleResult]:
+        results: list[HandleResult | None] = [None] * len(inbounds)
+        await self._batched(tx, inbounds, results)
+        # What the batched reads could not decide (commands that read more, new citizens,
+        # edits, groups…) goes the general way, after it: as if those messages had come just
+        # after the others.
         return [
-            result if result is not None else await self._handle_in(tx, msg, self.clock())
-            for msg, result in zip(msgs, results, strict=True)
+            result if result is not None else await self._handle_in(tx, inbound, self.clock())
+            for inbound, result in zip(inbounds, results, strict=True)
         ]
 
-    async def _plain_answers(
-        self, tx: Transaction, msgs: Sequence[InboundMessage], results: list[HandleResult | None]
+    async def _batched(
+        self, tx: Transaction, inbounds: Sequence[Inbound], results: list[HandleResult | None]
     ) -> None:
-        """The common case, batched: a known citizen answering the question in front of them.
+        """The general path, batched: the batch's known citizens' conversations and message
+        keys read in two statements, each message decided (qn_bot.conversation, the engine),
+        and everything written in one statement per table.
 
-        Reads the batch's participants, sessions, campaigns and message keys in two statements,
-        runs the engine, and writes everything in one statement per table. A message this path
-        cannot fully handle the way :meth:`_handle_in` would is left for it (its result stays
-        None); the engine is pure, so running it twice costs nothing but CPU.
-        """
-        inputs = [_flow_input(msg) for msg in msgs]
-        plain = [n for n, inp in enumerate(inputs) if inp is not None]
+        A message whose decision needs more than those reads (Missing: decided before the
+        engine runs), or does more than answer and move the flow (erasure, a facilitator
+        command…), is left to :meth:`_handle_in` (its result stays None)."""
+        plain = [
+            n
+            for n, inbound in enumerate(inbounds)
+            if inbound.msg.is_private and inbound.msg.kind in _DECIDED_KINDS
+        ]
         if not plain:
             return
         now = self.clock()
-        conversations = await tx.sessions.conversations([msgs[n].sender for n in plain])
+        msgs = [inbounds[n].msg for n in plain]
+        conversations = await tx.sessions.conversations([msg.sender for msg in msgs])
         seen = await tx.idempotency.already_claimed(
-            [(msgs[n].sender.platform, msgs[n].message_id) for n in plain]
+            [(msg.sender.platform, msg.message_id) for msg in msgs]
         )
         writes = BatchWrites()
+        rows = BatchedRows(tx, writes)
         for n in plain:
-            msg = msgs[n]
+            inbound = inbounds[n]
+            msg = inbound.msg
             if (msg.sender.platform, msg.message_id) in seen:
                 # No message id in the log: Telegram's embed the chat id (the user id).
                 log.info("duplicate %s message ignored", msg.sender.platform)
                 results[n] = HandleResult(duplicate=True)
                 continue
             at = conversations.get(msg.sender)
-            if (
-                at is None
-                or at.pending_action is not None
-                or at.reply_to != msg.address
-                or at.unreachable
-                or at.campaign_status is not CampaignStatus.OPEN
-                or at.session_id is None
-                or at.campaign_id is None
-                or at.state is None
-                or at.flow_version is None
-            ):
+            if at is None or at.reply_to != msg.address or at.unreachable:
+                continue  # someone new, or back in a chat the general path records
+            snap = self._batched_snapshot(at)
+            decided = self.machine.decide(snap, _received(inbound, at.reply_to), now)
+            if isinstance(decided, Missing):
                 continue
-            engine = self._engines.get((at.campaign_id, at.flow_version))
-            if engine is None:  # not built since start: the general path builds it
-                continue
-            inp = inputs[n]
-            assert inp is not None
-            state, events = engine.resume(
-                SessionState.from_json(at.state), inp, now, arrived_at=msg.received_at
-            )
-            if not all(isinstance(event, Say | ItemAdded) for event in events):
+            after, effects = decided
+            if not all(isinstance(effect, Say | FlowChanged) for effect in effects):
                 continue
             await writes.claim_message(msg.sender.platform, msg.message_id, now, at.participant_id)
-            await writes.save_session(
-                at.participant_id,
-                at.campaign_id,
-                state.to_json(),
-                now,
-                status=state.status.value,
-                step_id=state.step_id,
-                session_id=at.session_id,
-            )
-            for event in events:
-                if isinstance(event, ItemAdded):
-                    await writes.add_item(
-                        session_id=at.session_id,
-                        campaign_id=at.campaign_id,
-                        participant_id=at.participant_id,
-                        seq=event.seq,
-                        step_id=event.step_id,
-                        text=event.text,
-                        value=_jsonable(event.value),
-                        now=now,
-                        source_message_id=msg.message_id,
-                    )
-            replies = self._says(events)
+            if after != snap.participant:
+                await write_participant(rows, at.participant_id, snap.participant, after, now)
+            replies: list[OutboundMessage] = []
+            for effect in effects:
+                if isinstance(effect, Say):
+                    replies.append(effect.message)
+                elif isinstance(effect, FlowChanged):
+                    replies += await write_flow(rows, at.participant_id, effect, now)
             for reply in replies:
                 await writes.enqueue(msg.address, reply, now, participant_id=at.participant_id)
             results[n] = HandleResult(replies=replies)
         await writes.flush(tx)
+        await rows.flush()
 
-    async def _handle_in(self, tx: Transaction, msg: InboundMessage, now: datetime) -> HandleResult:
+    def _batched_snapshot(self, at: Conversation) -> Snapshot:
+        """What the batched reads tell of a citizen; the campaign record comes from the
+        records the general path read (a campaign's title and flow never change; its status
+        and flow version are checked against the fresh read)."""
+        campaigns: dict[int, CampaignRecord | None] = {}
+        sessions: dict[int, Session | None] = {}
+        cid = at.campaign_id
+        known = self._campaigns.get(cid) if cid is not None else None
+        if (
+            cid is not None
+            and known is not None
+            and known.status is at.campaign_status
+            and known.flow_version == at.flow_version
+            and at.session_id is not None
+            and at.state is not None
+        ):
+            campaigns[cid] = known
+            sessions[cid] = Session(at.session_id, SessionState.from_json(at.state))
+        return Snapshot(
+            participant=ParticipantState.from_columns(
+                pending_action=at.pending_action,
+                pending_since=at.pending_since,
+                stopped=at.stopped,
+                language=at.language,
+                active_campaign_id=at.active_campaign_id,
+            ),
+            pseudonym="",  # /signer is never decided here (its effect leaves the batch)
+            default_language=self.default_language,
+            engine=self._engine_for,
+            campaigns=campaigns,
+            sessions=sessions,
+        )
+
+    async def _handle_in(self, tx: Transaction, inbound: Inbound, now: datetime) -> HandleResult:
         """Any message, the general way, inside the caller's transaction."""
+        msg = inbound.msg
         if not msg.is_private:
-            return await self._handle_group(tx, msg, now)
+            return await self._handle_group(tx, inbound, now)
         if msg.kind is InboundKind.OPENED:
             return await self._opened(tx, msg, now)
         participant = await tx.participants.participant(msg.sender, for_update=True)
@@ -368,23 +377,18 @@ class Service:
                 participant.id, now, reply_chat_id=msg.address.chat_id, unreachable=False
             )
             # reply_to stays the chat they wrote from before: what was asked there was not on
-            # screen here (see _dispatch).
+            # screen here (see Received.same_chat).
             participant = dataclasses.replace(participant, unreachable=False)
-        replies = await self._dispatch(tx, participant, msg, now)
+        replies, erased = await self._dispatch(tx, participant, inbound, now)
         # After /oublier the participant row is gone: the goodbye is tied to no one, and once
-        # sent it loses its chat id too. Only a confirmed /oublier erases a participant, and
-        # only while it is pending.
-        still_there = (
-            participant.pending_action != _FORGET
-            or await tx.participants.participant_by_id(participant.id) is not None
-        )
+        # sent it loses its chat id too.
         for reply in replies:
             await tx.outbox.enqueue(
                 msg.address,
                 reply,
                 now,
-                participant_id=participant.id if still_there else None,
-                forget_after_send=not still_there,
+                participant_id=None if erased else participant.id,
+                forget_after_send=erased,
             )
         return HandleResult(replies=replies)
 
@@ -396,25 +400,25 @@ class Service:
         if participant is None:
             replies = [OutboundMessage(self.catalog.t(self.default_language, "not_started"))]
         else:
-            replies = await self._on_screen(tx, participant, now)
+            replies, _ = await self._decide_and_apply(
+                tx, participant, msg, lambda snap: self.machine.on_screen(snap, now), now
+            )
         for reply in replies:
             await tx.outbox.enqueue(
                 msg.address, reply, now, participant_id=participant.id if participant else None
             )
         return HandleResult(replies=replies)
 
-    async def _handle_group(
-        self, tx: Transaction, msg: InboundMessage, now: datetime
-    ) -> HandleResult:
+    async def _handle_group(self, tx: Transaction, inbound: Inbound, now: datetime) -> HandleResult:
         """Group chats and rooms: answers are never collected in public.
 
         Only /start (answered with a link to a private chat) and facilitator commands are
         served; everything else is conversation between people and is ignored. No participant
         record is created for someone who only speaks in a group.
         """
+        msg, command = inbound.msg, inbound.command
         if msg.kind is InboundKind.SHARED:
             return await self._chat_shared(tx, msg, now)
-        command = parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
         if command is None or not command.known:
             # A citizen answering in what was their private chat: it gained a member without
             # the adapter telling us (a gap in its history) — the same as being told.
@@ -432,7 +436,7 @@ class Service:
             replies.append(
                 OutboundMessage(self.catalog.t(language, "group_use_private", link=link))
             )
-        elif is_facilitator_command(command.name):
+        elif routed(command.name, Route.FACILITATOR):
             replies += await self._facilitate(tx, msg.sender, language, command, now, private=False)
         for reply in replies:
             await tx.outbox.enqueue(msg.address, reply, now)
@@ -460,7 +464,7 @@ class Service:
         await tx.outbox.enqueue(msg.address, reply, now)
         return HandleResult(replies=[reply])
 
-    # ------------------------------------------------------------------ dispatch
+    # ------------------------------------------------------------------ decide, then apply
 
     def _lang(self, participant: ParticipantRecord) -> str:
         return participant.language if participant.language is not None else self.default_language
@@ -469,223 +473,132 @@ class Service:
         return OutboundMessage(self.catalog.t(self._lang(participant), key, **params))
 
     async def _dispatch(
-        self, tx: Transaction, participant: ParticipantRecord, msg: InboundMessage, now: datetime
-    ) -> list[OutboundMessage]:
+        self, tx: Transaction, participant: ParticipantRecord, inbound: Inbound, now: datetime
+    ) -> tuple[list[OutboundMessage], bool]:
+        """The replies to a citizen's message in their private chat, and whether it erased
+        them (/oublier confirmed)."""
+        msg = inbound.msg
         if msg.kind is InboundKind.UNSUPPORTED:
             if msg.unsupported_reason is UnsupportedReason.UNDECRYPTABLE:
-                return [self._say(participant, "undecryptable_message")]
-            return [self._say(participant, "unsupported_message")]
+                return [self._say(participant, "undecryptable_message")], False
+            return [self._say(participant, "unsupported_message")], False
         if msg.kind in (InboundKind.EDIT, InboundKind.DELETE):
-            return await self._edit_or_delete(tx, participant, msg, now)
-        command = parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
-        if command is None and participant.reply_to != msg.address:
-            # Another chat of the same person (a second Matrix direct chat): what the bot asked
-            # was shown elsewhere, not there. Shown there first; answered from there next.
-            shown = await self._on_screen(tx, participant, now)
-            if shown:
-                return shown
-        if (
-            participant.pending_action is not None
-            and command is None
-            and _arrived_before(msg, participant.pending_since)
-        ):
-            # Not an answer to a question that was not on screen yet: asked again.
-            return [self._say(participant, "not_on_screen"), *await self._pending(tx, participant)]
-        if participant.pending_action == _FORGET:
-            return await self._confirm_forget(tx, participant, msg, command, now)
-        if participant.pending_action == _CHOOSE_CAMPAIGN and command is None:
-            return await self._choose_campaign(tx, participant, msg, now)
-        if command is not None:
-            handled = await self._participant_command(tx, participant, command, now)
-            if handled is not None:
-                return handled
-        inp: Input
-        if command is not None:
-            inp = CommandInput(command.name, command.arg, command.known)
-        elif msg.kind is InboundKind.CHOICE and msg.choice_id is not None:
-            inp = ChoiceInput(msg.choice_id)
-        else:
-            inp = TextInput(msg.text)
-        return await self._to_engine(
-            tx, participant, inp, now, source=msg.message_id, arrived_at=msg.received_at
+            return await self._edit_or_delete(tx, participant, msg, now), False
+        received = _received(inbound, participant.reply_to)
+        return await self._decide_and_apply(
+            tx, participant, msg, lambda snap: self.machine.decide(snap, received, now), now
         )
 
-    async def _participant_command(
-        self, tx: Transaction, participant: ParticipantRecord, command: Command, now: datetime
-    ) -> list[OutboundMessage] | None:
-        """Commands about the participant rather than the flow; None lets the engine handle it."""
-        name = command.name
-        if is_facilitator_command(name):
-            return await self._facilitate(
-                tx, participant.user, self._lang(participant), command, now
-            )
-        if name == "start":
-            if participant.stopped:
-                await tx.participants.update_participant(participant.id, now, stopped=False)
-            return await self._start(tx, participant, command.arg, now)
-        if name == "stop":
-            await tx.participants.update_participant(participant.id, now, stopped=True)
-            return [self._say(participant, "stopped")]
-        if name == "reprendre" and participant.stopped:
-            await tx.participants.update_participant(participant.id, now, stopped=False)
-            return await self._prompt(tx, participant, now)
-        if name == "oublier":
-            await tx.participants.update_participant(participant.id, now, pending_action=_FORGET)
-            return [self._forget_question(participant)]
-        if name == "mes_donnees":
-            return [await self._my_data(tx, participant)]
-        if name == "signer":
-            return [await self._sign(tx, participant, command.arg, now)]
-        if name == "langue" and command.arg:
-            wanted = command.arg.strip().lower()[:2]
-            if wanted in SUPPORTED_LANGUAGES:
-                await tx.participants.update_participant(participant.id, now, language=wanted)
-                participant = await self._reload(tx, participant)
-                if await self._open_campaign(tx, participant) is None:
-                    return [self._say(participant, "language_changed")]
-        return None
-
-    async def _sign(
-        self, tx: Transaction, participant: ParticipantRecord, typed: str, now: datetime
-    ) -> OutboundMessage:
-        """/signer NAME: one name names one participant; /signer alone: anonymous again."""
-        signature = parse_signature(typed)
-        if signature is SignatureProblem.EMPTY:
-            await tx.participants.set_signature(participant.id, None, now)
-            return self._say(participant, "unsigned", pseudonym=participant.pseudonym)
-        if isinstance(signature, SignatureProblem):
-            return self._say(participant, f"signature_{signature.value}")
-        if not await tx.participants.set_signature(participant.id, signature, now):
-            return self._say(participant, "signature_taken", name=signature.text)
-        return self._say(participant, "signed", name=signature.text)
-
-    def _forget_question(self, participant: ParticipantRecord) -> OutboundMessage:
-        lang = self._lang(participant)
-        return OutboundMessage(
-            self.catalog.t(lang, "forget_confirm"),
-            buttons=(
-                Button(ButtonKind.CHOICE, "forget_yes", self.catalog.t(lang, "forget_yes")),
-                Button(ButtonKind.CHOICE, "forget_no", self.catalog.t(lang, "forget_no")),
-            ),
-        )
-
-    async def _pending(
-        self, tx: Transaction, participant: ParticipantRecord
-    ) -> list[OutboundMessage]:
-        """The question a pending action waits on, asked again."""
-        if participant.pending_action == _FORGET:
-            return [self._forget_question(participant)]
-        if participant.pending_action == _CHOOSE_CAMPAIGN:
-            return [
-                self._campaign_choice(
-                    participant, await tx.campaigns.campaigns(CampaignStatus.OPEN)
-                )
-            ]
-        return []
-
-    async def _open_campaign(
-        self, tx: Transaction, participant: ParticipantRecord
-    ) -> CampaignRecord | None:
-        """The citizen's active campaign, if it is open (None: no campaign, or a closed one)."""
-        if participant.active_campaign_id is None:
-            return None
-        campaign = await tx.campaigns.campaign_by_id(participant.active_campaign_id)
-        if campaign is None or campaign.status is not CampaignStatus.OPEN:
-            return None
-        return campaign
-
-    async def _reload(self, tx: Transaction, participant: ParticipantRecord) -> ParticipantRecord:
-        fresh = await tx.participants.participant_by_id(participant.id)
-        assert fresh is not None
-        return fresh
-
-    # ------------------------------------------------------------------ campaigns
-
-    async def _start(
-        self, tx: Transaction, participant: ParticipantRecord, slug: str, now: datetime
-    ) -> list[OutboundMessage]:
-        slug = normalize(slug).lower()
-        if slug:
-            campaign = await tx.campaigns.campaign_by_slug(slug)
-            if campaign is None or campaign.status is CampaignStatus.DRAFT:
-                return [self._say(participant, "unknown_campaign", slug=quote(slug))]
-            if campaign.status is not CampaignStatus.OPEN:
-                return [self._say(participant, "campaign_closed", title=campaign.title)]
-            return await self._enter_campaign(tx, participant, campaign, now)
-        active: CampaignRecord | None = None
-        if participant.active_campaign_id is not None:
-            active = await tx.campaigns.campaign_by_id(participant.active_campaign_id)
-            session = await tx.sessions.session(participant.id, participant.active_campaign_id)
-            if (
-                active is not None
-                and active.status is CampaignStatus.OPEN
-                and session is not None
-                and session.status == Status.ACTIVE.value
-            ):
-                return await self._enter_campaign(tx, participant, active, now)
-        open_campaigns = await tx.campaigns.campaigns(CampaignStatus.OPEN)
-        if not open_campaigns:
-            if active is not None and active.status is not CampaignStatus.OPEN:
-                return [self._say(participant, "campaign_closed", title=active.title)]
-            return [self._say(participant, "no_campaign")]
-        if len(open_campaigns) == 1:
-            return await self._enter_campaign(tx, participant, open_campaigns[0], now)
-        await tx.participants.update_participant(
-            participant.id, now, pending_action=_CHOOSE_CAMPAIGN
-        )
-        return [self._campaign_choice(participant, open_campaigns)]
-
-    def _campaign_choice(
-        self, participant: ParticipantRecord, open_campaigns: Sequence[CampaignRecord]
-    ) -> OutboundMessage:
-        return OutboundMessage(
-            self.catalog.t(self._lang(participant), "choose_campaign"),
-            buttons=tuple(
-                Button(ButtonKind.CHOICE, f"{_CAMPAIGN_PREFIX}{c.slug}", c.title)
-                for c in open_campaigns
-            ),
-        )
-
-    async def _choose_campaign(
-        self, tx: Transaction, participant: ParticipantRecord, msg: InboundMessage, now: datetime
-    ) -> list[OutboundMessage]:
-        open_campaigns = await tx.campaigns.campaigns(CampaignStatus.OPEN)
-        await tx.participants.update_participant(participant.id, now, pending_action=None)
-        participant = await self._reload(tx, participant)
-        picked: CampaignRecord | None = None
-        if msg.kind is InboundKind.CHOICE and msg.choice_id:
-            slug = msg.choice_id.removeprefix(_CAMPAIGN_PREFIX)
-            picked = next((c for c in open_campaigns if c.slug == slug), None)
-        else:
-            typed = normalize(msg.text).casefold()
-            for index, campaign in enumerate(open_campaigns, start=1):
-                if typed in (str(index), campaign.slug.casefold(), campaign.title.casefold()):
-                    picked = campaign
-        if picked is None:
-            return await self._start(tx, participant, "", now)
-        return await self._enter_campaign(tx, participant, picked, now)
-
-    async def _enter_campaign(
+    async def _decide_and_apply(
         self,
         tx: Transaction,
         participant: ParticipantRecord,
-        campaign: CampaignRecord,
+        msg: InboundMessage,
+        decide: Callable[[Snapshot], tuple[ParticipantState, list[Effect]] | Missing],
         now: datetime,
-    ) -> list[OutboundMessage]:
-        engine = self._engine(campaign)
-        if participant.active_campaign_id != campaign.id or participant.pending_action:
-            await tx.participants.update_participant(
-                participant.id, now, active_campaign_id=campaign.id, pending_action=None
+    ) -> tuple[list[OutboundMessage], bool]:
+        snap = await self._snapshot(tx, participant)
+        while isinstance(decided := decide(snap), Missing):
+            snap = await self._load(tx, participant, snap, decided.need)
+        after, effects = decided
+        await write_participant(DirectRows(tx), participant.id, snap.participant, after, now)
+        language = after.language if after.language is not None else self.default_language
+        replies: list[OutboundMessage] = []
+        erased = False
+        for effect in effects:
+            match effect:
+                case Say(message=message):
+                    replies.append(message)
+                case FlowChanged():
+                    replies += await write_flow(DirectRows(tx), participant.id, effect, now)
+                case Facilitate(command=command):
+                    replies += await self._facilitate(tx, participant.user, language, command, now)
+                case SendMyData():
+                    replies.append(await self._my_data(tx, participant))
+                case SetSignature(signature=signature, taken=taken, done=done):
+                    replies.append(
+                        done
+                        if await tx.participants.set_signature(participant.id, signature, now)
+                        else taken
+                    )
+                case Erase():
+                    await self._erase(tx, participant, msg, now)
+                    erased = True
+                case EraseTexts(session_id=session_id, seqs=seqs):
+                    since, texts = await tx.sessions.erase_item_texts(
+                        session_id=session_id, seqs=seqs
+                    )
+                    await self._redact_queued(tx, texts, since)
+        return replies, erased
+
+    async def _snapshot(self, tx: Transaction, participant: ParticipantRecord) -> Snapshot:
+        """The participant and, when they are in one, their campaign and session: what most
+        decisions need (more is loaded when a decision asks for it)."""
+        snap = Snapshot(
+            participant=ParticipantState.from_columns(
+                pending_action=participant.pending_action,
+                pending_since=participant.pending_since,
+                stopped=participant.stopped,
+                language=participant.language,
+                active_campaign_id=participant.active_campaign_id,
+            ),
+            pseudonym=participant.pseudonym,
+            default_language=self.default_language,
+            engine=self._engine_for,
+        )
+        if participant.active_campaign_id is None:
+            return snap
+        active = frozenset({participant.active_campaign_id})
+        return await self._load(tx, participant, snap, Need(campaigns=active, sessions=active))
+
+    async def _load(
+        self, tx: Transaction, participant: ParticipantRecord, snap: Snapshot, need: Need
+    ) -> Snapshot:
+        campaigns = dict(snap.campaigns)
+        sessions = dict(snap.sessions)
+        by_slug = dict(snap.by_slug)
+        open_campaigns = snap.open_campaigns
+        facilitator = snap.facilitator
+
+        def known(campaign: CampaignRecord) -> None:
+            campaigns[campaign.id] = self._campaigns[campaign.id] = campaign
+
+        for campaign_id in need.campaigns:
+            campaign = await tx.campaigns.campaign_by_id(campaign_id)
+            campaigns[campaign_id] = campaign
+            if campaign is not None:
+                known(campaign)
+        for slug in need.slugs:
+            campaign = await tx.campaigns.campaign_by_slug(slug)
+            by_slug[slug] = None if campaign is None else campaign.id
+            if campaign is not None:
+                known(campaign)
+        if need.open_campaigns:
+            found = await tx.campaigns.campaigns(CampaignStatus.OPEN)
+            for campaign in found:
+                known(campaign)
+            open_campaigns = tuple(campaign.id for campaign in found)
+        for campaign_id in need.sessions:
+            session = await tx.sessions.session(participant.id, campaign_id)
+            sessions[campaign_id] = (
+                None
+                if session is None
+                else Session(session.id, SessionState.from_json(session.state))
             )
-        session = await tx.sessions.session(participant.id, campaign.id)
-        if session is not None:
-            state = SessionState.from_json(session.state)
-            if state.status is not Status.REFUSED:
-                return await self._show_again(tx, participant, campaign, session.id, state, now)
-            await tx.sessions.delete_session(session.id)
-        language = self._lang(participant)
-        state, events = engine.start(language, now)
-        return await self._persist(tx, participant, campaign, state, events, now)
+        if need.facilitator:
+            facilitator = await self.is_facilitator(tx, participant.user)
+        return dataclasses.replace(
+            snap,
+            campaigns=campaigns,
+            sessions=sessions,
+            by_slug=by_slug,
+            open_campaigns=open_campaigns,
+            facilitator=facilitator,
+        )
+
+    def _engine_for(self, campaign: Campaign) -> Engine:
+        """The machine's campaigns are records this service read (see _load)."""
+        return self._engine(self._campaigns[campaign.id])
 
     def _engine(self, campaign: CampaignRecord) -> Engine:
         key = (campaign.id, campaign.flow_version)
@@ -695,253 +608,44 @@ class Service:
             engine = self._engines[key] = Engine(flow, self.catalog)
         return engine
 
-    # ------------------------------------------------------------------ the engine
-
-    async def _to_engine(
-        self,
-        tx: Transaction,
-        participant: ParticipantRecord,
-        inp: Input,
-        now: datetime,
-        *,
-        source: str | None = None,
-        arrived_at: datetime | None = None,
-    ) -> list[OutboundMessage]:
-        if participant.active_campaign_id is None:
-            if isinstance(inp, CommandInput) and inp.name == "aide":
-                return [self._say(participant, "help")]
-            if isinstance(inp, CommandInput) and not inp.known:
-                return [self._say(participant, "unknown_command", command=quote(inp.name))]
-            return await self._start(tx, participant, "", now)
-        campaign = await tx.campaigns.campaign_by_id(participant.active_campaign_id)
-        session = await tx.sessions.session(participant.id, participant.active_campaign_id)
-        if campaign is None or session is None:
-            return await self._start(tx, participant, "", now)
-        engine = self._engine(campaign)
-        state = SessionState.from_json(session.state)
-        if campaign.status is not CampaignStatus.OPEN:
-            return self._closed_campaign(participant, campaign, engine, state, inp)
-        state, events = engine.resume(state, inp, now, arrived_at=arrived_at)
-        return await self._persist(
-            tx, participant, campaign, state, events, now, source=source, session_id=session.id
-        )
-
-    def _closed_campaign(
-        self,
-        participant: ParticipantRecord,
-        campaign: CampaignRecord,
-        engine: Engine,
-        state: SessionState,
-        inp: Input,
-    ) -> list[OutboundMessage]:
-        """A closed (or archived) campaign: the answers may be read, not changed; the
-        session is left as it is. Rights commands are served before (see _participant_command)."""
-        language = self._lang(participant)
-        if isinstance(inp, CommandInput) and not inp.known:
-            return [self._say(participant, "unknown_command", command=inp.name)]
-        if isinstance(inp, CommandInput) and inp.name == "mes_reponses":
-            return [
-                *self._says(engine.review_read_only(state, language)),
-                self._say(participant, "campaign_closed_review", title=campaign.title),
-            ]
-        if isinstance(inp, CommandInput) and inp.name == "aide":
-            return [self._say(participant, "help")]
-        if isinstance(inp, CommandInput) and inp.name == "langue":  # no language, or unknown
-            usage = ", ".join(f"/langue {code}" for code in SUPPORTED_LANGUAGES)
-            return [self._say(participant, "language_usage", languages=usage)]
-        return [self._say(participant, "campaign_closed", title=campaign.title)]
-
     async def _edit_or_delete(
         self, tx: Transaction, participant: ParticipantRecord, msg: InboundMessage, now: datetime
     ) -> list[OutboundMessage]:
-        """A platform edit or deletion of an earlier message revises or deletes its items."""
+        """A platform edit or deletion of an earlier message: the items it gave, decided on."""
         if msg.target_message_id is None:
             return []
         found = await tx.sessions.items_from_message(participant.id, msg.target_message_id)
         if not found:
             return []  # the message gave no item (a command, a refused answer): nothing to do
         campaign_id, session_id, _ = found[0]
-        campaign = await tx.campaigns.campaign_by_id(campaign_id)
-        session = await tx.sessions.session(participant.id, campaign_id)
-        if campaign is None or session is None or session.id != session_id:
-            return []
-        # A closed campaign takes no edits; a deletion is the citizen withdrawing their words,
-        # a right that outlives the campaign (as /oublier does).
-        if campaign.status is not CampaignStatus.OPEN and msg.kind is not InboundKind.DELETE:
-            return [self._say(participant, "campaign_closed", title=campaign.title)]
-        engine = self._engine(campaign)
-        state = SessionState.from_json(session.state)
-        seqs = [seq for _, _, seq in found]
-        inputs: list[Input]
-        if msg.kind is InboundKind.DELETE:
-            inputs = [DeleteItem(seq) for seq in seqs]
-        else:
-            texts = split_items(normalize(msg.text))
-            if len(texts) != len(seqs):  # the edit changed how many bullets there are
-                return [self._say(participant, "edit_not_applied")]
-            inputs = [EditItem(seq, text) for seq, text in zip(seqs, texts, strict=True)]
-        events: list[Event] = []
-        for inp in inputs:
-            state, more = engine.resume(state, inp, now)
-            events += more
-        replies = await self._persist(
-            tx, participant, campaign, state, events, now, session_id=session.id
-        )
-        if msg.kind is InboundKind.DELETE:
-            # Deleted on the platform: the words go, from every revision and from what waits
-            # to be sent; the item stays, marked deleted.
-            since, texts = await tx.sessions.erase_item_texts(session_id=session.id, seqs=seqs)
-            await self._redact_queued(tx, texts, since)
-        return replies
-
-    async def _prompt(
-        self, tx: Transaction, participant: ParticipantRecord, now: datetime
-    ) -> list[OutboundMessage]:
-        """Back after /stop: where the citizen was (a new start if nowhere)."""
-        if participant.active_campaign_id is None:
-            return await self._start(tx, participant, "", now)
-        campaign = await tx.campaigns.campaign_by_id(participant.active_campaign_id)
-        session = await tx.sessions.session(participant.id, participant.active_campaign_id)
-        if campaign is None or session is None:
-            return await self._start(tx, participant, "", now)
-        return await self._on_screen(tx, participant, now)
-
-    async def _on_screen(
-        self, tx: Transaction, participant: ParticipantRecord, now: datetime
-    ) -> list[OutboundMessage]:
-        """What the citizen has in front of them, shown again (and dated again: what arrived
-        before was meant for something else, e.g. another chat); no answer changes."""
-        if participant.pending_action is not None:
-            await tx.participants.update_participant(
-                participant.id, now, pending_action=participant.pending_action
-            )
-            return await self._pending(tx, participant)
-        if participant.active_campaign_id is None:
-            return []
-        campaign = await tx.campaigns.campaign_by_id(participant.active_campaign_id)
-        session = await tx.sessions.session(participant.id, participant.active_campaign_id)
-        if campaign is None or session is None:
-            return []
-        if campaign.status is not CampaignStatus.OPEN:
-            return [self._say(participant, "campaign_closed", title=campaign.title)]
-        state = SessionState.from_json(session.state)
-        return await self._show_again(tx, participant, campaign, session.id, state, now)
-
-    async def _show_again(
-        self,
-        tx: Transaction,
-        participant: ParticipantRecord,
-        campaign: CampaignRecord,
-        session_id: int,
-        state: SessionState,
-        now: datetime,
-    ) -> list[OutboundMessage]:
-        welcome = [self._say(participant, "resumed")] if state.status is Status.ACTIVE else []
-        state, events = self._engine(campaign).show_again(state, now)
-        return welcome + await self._persist(
-            tx, participant, campaign, state, events, now, session_id=session_id
-        )
-
-    async def _persist(
-        self,
-        tx: Transaction,
-        participant: ParticipantRecord,
-        campaign: CampaignRecord,
-        state: SessionState,
-        events: list[Event],
-        now: datetime,
-        *,
-        source: str | None = None,
-        session_id: int | None = None,
-    ) -> list[OutboundMessage]:
-        """Write the engine's events and the new state; ``source`` is the message behind them,
-        ``session_id`` the session's row when it exists already (None: a new session)."""
-        session_id = await tx.sessions.save_session(
-            participant.id,
-            campaign.id,
-            state.to_json(),
-            now,
-            status=state.status.value,
-            step_id=state.step_id,
+        edit = Edited(
+            deleted=msg.kind is InboundKind.DELETE,
+            campaign_id=campaign_id,
             session_id=session_id,
+            seqs=tuple(seq for _, _, seq in found),
+            text=msg.text,
         )
-        for event in events:
-            match event:
-                case ItemAdded(seq=seq, step_id=step_id, text=text, value=value):
-                    await tx.sessions.add_item(
-                        session_id=session_id,
-                        campaign_id=campaign.id,
-                        participant_id=participant.id,
-                        seq=seq,
-                        step_id=step_id,
-                        text=text,
-                        value=_jsonable(value),
-                        now=now,
-                        source_message_id=source,
-                    )
-                case ItemRevised(seq=seq, revision=revision, text=text, value=value):
-                    await tx.sessions.revise_item(
-                        session_id=session_id,
-                        seq=seq,
-                        revision=revision,
-                        text=text,
-                        value=_jsonable(value),
-                        now=now,
-                    )
-                case ItemDeleted(seq=seq) | ItemWithdrawn(seq=seq):
-                    # A withdrawn item (its step no longer applies) is a deleted revision too.
-                    await tx.sessions.delete_item(session_id=session_id, seq=seq, now=now)
-                case ConsentGiven(flow_version=version):
-                    await tx.sessions.record_consent(session_id, version, now)
-                case ConsentRefused():
-                    await tx.sessions.record_consent(session_id, None, now)
-                case LanguageChanged(language=language):
-                    await tx.participants.update_participant(participant.id, now, language=language)
-                case _:
-                    pass
-        return self._says(events)
-
-    @staticmethod
-    def _says(events: list[Event]) -> list[OutboundMessage]:
-        return [event.message for event in events if isinstance(event, Say)]
+        replies, _ = await self._decide_and_apply(
+            tx, participant, msg, lambda snap: self.machine.edited(snap, edit, now), now
+        )
+        return replies
 
     # ------------------------------------------------------------------ rights
 
-    async def _confirm_forget(
-        self,
-        tx: Transaction,
-        participant: ParticipantRecord,
-        msg: InboundMessage,
-        command: Command | None,
-        now: datetime,
-    ) -> list[OutboundMessage]:
-        answer = msg.choice_id if msg.kind is InboundKind.CHOICE else None
-        if answer is None and command is None:
-            typed = normalize(msg.text).casefold()
-            yes = {
-                "1",
-                "oui",
-                "yes",
-                self.catalog.t(self._lang(participant), "forget_yes").casefold(),
-            }
-            answer = "forget_yes" if typed in yes else "forget_no"
-        if answer == "forget_yes":
-            since, texts = await tx.participants.participant_texts(participant.id)
-            if participant.signature is not None:  # a name she gave: hers to take back too
-                texts.append(participant.signature)
-            await self._redact_queued(tx, texts, since, besides=participant.id)
-            await tx.participants.delete_participant(participant.id)
-            # The erasure removed this message's key with the rest; keep it, unattached (keys
-            # are digests: it names no one), so a redelivery cannot bring the citizen back.
-            await tx.idempotency.claim_message(msg.sender.platform, msg.message_id, now, None)
-            log.info("a %s participant was erased on request", participant.user.platform)
-            return [self._say(participant, "forget_done")]
-        await tx.participants.update_participant(participant.id, now, pending_action=None)
-        replies = [self._say(participant, "forget_cancelled")]
-        if command is not None:
-            participant = await self._reload(tx, participant)
-            replies += await self._dispatch(tx, participant, msg, now)
-        return replies
+    async def _erase(
+        self, tx: Transaction, participant: ParticipantRecord, msg: InboundMessage, now: datetime
+    ) -> None:
+        """/oublier confirmed: the citizen, their answers, and their words in what waits to be
+        sent to others."""
+        since, texts = await tx.participants.participant_texts(participant.id)
+        if participant.signature is not None:  # a name she gave: hers to take back too
+            texts.append(participant.signature)
+        await self._redact_queued(tx, texts, since, besides=participant.id)
+        await tx.participants.delete_participant(participant.id)
+        # The erasure removed this message's key with the rest; keep it, unattached (keys
+        # are digests: it names no one), so a redelivery cannot bring the citizen back.
+        await tx.idempotency.claim_message(msg.sender.platform, msg.message_id, now, None)
+        log.info("a %s participant was erased on request", participant.user.platform)
 
     async def _redact_queued(
         self,
@@ -1027,27 +731,31 @@ class Service:
         return await run_facilitator_command(context, command)
 
 
-def _flow_input(msg: InboundMessage) -> Input | None:
-    """What the engine alone can answer: text that is no command, a flow command, or a pressed
-    choice, in a private chat; None for the rest (the general path)."""
-    if not msg.is_private:
-        return None
-    if msg.kind is InboundKind.CHOICE:
-        return None if msg.choice_id is None else ChoiceInput(msg.choice_id)
-    if msg.kind is not InboundKind.TEXT:
-        return None
-    command = parse_command(msg.text)
-    if command is None:
-        return TextInput(msg.text)
-    if command.known and command.name in FLOW_COMMANDS:
-        return CommandInput(command.name, command.arg, command.known)
-    return None
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A message as the core handles it: with its command, parsed once."""
+
+    msg: InboundMessage
+    command: Command | None
 
 
-def _arrived_before(msg: InboundMessage, moment: datetime | None) -> bool:
-    """The message was already on its way when ``moment`` came (unknown times: it was not)."""
-    return msg.received_at is not None and moment is not None and msg.received_at < moment
+#: The kinds the participant machine decides (the others: edits, files, groups… see _dispatch).
+_DECIDED_KINDS = frozenset({InboundKind.TEXT, InboundKind.CHOICE})
 
 
-def _jsonable(value: object) -> object:
-    return list(value) if isinstance(value, tuple) else value
+def _command_in(msg: InboundMessage) -> Command | None:
+    """The one place typed text is parsed for a command (adapters hand text over as it is)."""
+    return parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
+
+
+def _received(inbound: Inbound, reply_to: Address) -> Received:
+    msg = inbound.msg
+    return Received(
+        kind=Kind.CHOICE if msg.kind is InboundKind.CHOICE else Kind.TEXT,
+        text=msg.text,
+        choice_id=msg.choice_id,
+        command=inbound.command,
+        arrived_at=msg.received_at,
+        message_id=msg.message_id,
+        same_chat=reply_to == msg.address,
+    )

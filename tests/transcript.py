@@ -84,7 +84,12 @@ class Run:
         # Serialise and reload between steps: a session must survive any restart.
         reloaded = SessionState.from_json(json.loads(json.dumps(self.state.to_json())))
         assert reloaded == self.state
-        self.state, events = self.engine.resume(reloaded, to_input(line), NOW)
+        inp = to_input(line)
+        if isinstance(inp, CommandInput) and inp.name == "langue":
+            # Decided by the participant machine (qn_bot.conversation); the engine re-shows.
+            self.state, events = self.engine.change_language(reloaded, inp.arg, NOW)
+        else:
+            self.state, events = self.engine.resume(reloaded, inp, NOW)
         check_conditions(self.engine, self.state)
         self._record(line, events)
         return events

@@ -349,11 +349,6 @@ class Engine:
         if not cmd.known:
             self._say(out, state, "unknown_command", command=quote(name))
             return state
-        if name == "aide":
-            self._say(out, state, "help")
-            return state
-        if name == "langue":
-            return self._set_language(state, cmd.arg, out)
         if name == "mes_reponses":
             if state.mode is Mode.REVIEW:
                 self._show_review(state, out)
@@ -430,21 +425,20 @@ class Engine:
         offsets[step.id] = offset + len(shown)
         return state.evolve(example_offsets=offsets)
 
-    def _set_language(self, state: SessionState, arg: str, out: list[Event]) -> SessionState:
-        wanted = _fold(arg)[:2] if arg else ""
-        if wanted not in self.flow.languages:
-            self._say(
-                out,
-                state,
-                "language_usage",
-                languages=", ".join(f"/langue {code}" for code in self.flow.languages),
-            )
-            return state
-        state = state.evolve(language=wanted)
-        out.append(LanguageChanged(wanted))
-        self._say(out, state, "language_changed")
-        self._show_current(state, out)
-        return state
+    def change_language(
+        self, state: SessionState, language: str, now: datetime
+    ) -> tuple[SessionState, list[Event]]:
+        """The citizen now speaks ``language``, one of the flow's (/langue is decided in
+        qn_bot.conversation): said in it, and the screen shown again in it."""
+        assert language in self.flow.languages
+        out: list[Event] = []
+        new = state.evolve(language=language)
+        out.append(LanguageChanged(language))
+        self._say(out, new, "language_changed")
+        self._show_current(new, out)
+        if _screen(new) != _screen(state):
+            new = new.evolve(shown_at=now)
+        return new, out
 
     # ------------------------------------------------------------------ answers
 

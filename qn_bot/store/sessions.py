@@ -69,6 +69,10 @@ class SqlSessions(Repository):
                     p.c.reply_chat_id,
                     p.c.pending_action,
                     p.c.unreachable,
+                    p.c.pending_since,
+                    p.c.stopped,
+                    p.c.language,
+                    p.c.active_campaign_id,
                     s.c.id,
                     s.c.campaign_id,
                     s.c.state,
@@ -82,12 +86,31 @@ class SqlSessions(Repository):
             if self.dialect == "postgresql":
                 stmt = stmt.with_for_update(of=p)
             rows = (await self.conn.execute(stmt)).all()
-            for pid, user_id, chat, pending, unreachable, sid, cid, state, status, version in rows:
+            for (
+                pid,
+                user_id,
+                chat,
+                pending,
+                unreachable,
+                since,
+                stopped,
+                language,
+                active_id,
+                sid,
+                cid,
+                state,
+                status,
+                version,
+            ) in rows:
                 found[UserRef(platform, user_id)] = Conversation(
                     participant_id=pid,
                     reply_to=Address(platform, chat),
                     pending_action=pending,
                     unreachable=bool(unreachable),
+                    pending_since=since,
+                    stopped=bool(stopped),
+                    language=language,
+                    active_campaign_id=active_id,
                     session_id=sid,
                     campaign_id=cid,
                     state=state,

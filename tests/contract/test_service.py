@@ -406,7 +406,7 @@ async def test_the_batched_path_writes_what_the_general_path_writes(
     script = ["/start", "oui", "idée 1", "idée 2\n- idée 3", "x" * 500, "/suivant", "le mot"]
     alice, bob = Citizen(service, "alice"), Citizen(service, "bob")
     batched: list[int] = []
-    real = service._plain_answers
+    real = service._batched
 
     async def general_only(tx: Any, msgs: Any, results: list[Any]) -> None:
         del tx, msgs, results
@@ -415,9 +415,9 @@ async def test_the_batched_path_writes_what_the_general_path_writes(
         await real(tx, msgs, results)
         batched.extend(n for n, r in enumerate(results) if r is not None)
 
-    monkeypatch.setattr(service, "_plain_answers", general_only)
+    monkeypatch.setattr(service, "_batched", general_only)
     alice_replies = [await alice.say(text) for text in script]
-    monkeypatch.setattr(service, "_plain_answers", spy)
+    monkeypatch.setattr(service, "_batched", spy)
     bob_replies = [await bob.say(text) for text in script]
     assert len(batched) >= 5  # idée 1, idées 2-3, the refused long one, /suivant, le mot
     assert bob_replies == alice_replies
@@ -498,10 +498,11 @@ async def test_failure_on_a_first_message_leaves_no_participant(
     campaign: CampaignRecord,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def broken_start(*args: Any, **kw: Any) -> Any:
+    async def broken_apply(*args: Any, **kw: Any) -> Any:
         raise RuntimeError("injected start failure")
 
-    monkeypatch.setattr(Service, "_start", broken_start)
+    # After the participant was created and their message key claimed: both roll back.
+    monkeypatch.setattr(Service, "_decide_and_apply", broken_apply)
     alice = Citizen(service, "alice")
     before = await snapshot(store)
     msg = alice.message("/start")
@@ -781,3 +782,61 @@ async def test_facilitator_granted_in_the_database_runs_commands(
         await tx.facilitators.grant_facilitator(UserRef(PLATFORM, "anim"), "test", clock())
     anim = Citizen(service, "anim")
     assert SLUG in await anim.say("/campaigns")
+
+
+# ------------------------------------------------------------------ decided in one place
+
+FRENCH_ONLY = """
+id = "seul"
+version = 1
+languages = ["fr"]
+title = "Seul"
+
+[[steps]]
+id = "avis"
+kind = "text"
+prompt = "Votre avis ?"
+"""
+
+
+async def test_a_language_the_flow_lacks_leaves_the_citizen_in_the_flow_language(
+    store: Store, service: Service, clock: FixedClock
+) -> None:
+    """/langue was decided twice: the service switched the citizen to English, then the
+    French-only flow refused it (and went on in French under English service messages)."""
+    async with store.transaction() as tx:
+        flow = load_flow_text(FRENCH_ONLY, "seul.toml")
+        await create_campaign(tx, slug="seul", flow=flow, title="Seul", now=clock())
+        await set_status(tx, "seul", CampaignStatus.OPEN, clock())
+    alice = Citizen(service, "alice")
+    assert "Votre avis ?" in await alice.say("/start seul")
+    assert "/langue fr" in await alice.say("/langue en")
+    (p,) = await rows(store, t.participants)
+    assert p.language is None
+    assert "ne recevrez plus" in await alice.say("/stop")  # still spoken to in French
+
+
+async def test_an_unknown_command_in_a_closed_campaign_is_quoted_short(
+    store: Store, service: Service, campaign: CampaignRecord, clock: FixedClock
+) -> None:
+    alice = Citizen(service, "alice")
+    await alice.join()
+    async with store.transaction() as tx:
+        await set_status(tx, SLUG, CampaignStatus.CLOSED, clock())
+    answer = await alice.say("/" + "x" * 3000)
+    assert "Commande inconnue" in answer
+    assert len(answer) < 400  # quoted as everywhere else, not echoed whole
+
+
+async def test_help_lists_the_facilitator_commands_for_facilitators(
+    store: Store, campaign: CampaignRecord, clock: FixedClock, pseudonyms: Pseudonyms
+) -> None:
+    service = Service(store, clock=clock, pseudonyms=pseudonyms, admins=("test:boss",))
+    alice, boss = Citizen(service, "alice"), Citizen(service, "boss")
+    await alice.join()
+    await boss.join()
+    assert "/campagnes" not in await alice.say("/aide")
+    help_text = await boss.say("/aide")
+    assert "/suivant" in help_text
+    assert "/campagnes" in help_text
+    assert "/facilitateur" in help_text

@@ -174,7 +174,7 @@ async def test_the_batched_path_refuses_early_answers_as_the_general_path_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     answered: list[int] = []
-    real = service._plain_answers
+    real = service._batched
 
     async def spy(tx: Any, msgs: Any, results: list[Any]) -> None:
         await real(tx, msgs, results)
@@ -188,7 +188,7 @@ async def test_the_batched_path_refuses_early_answers_as_the_general_path_does(
         citizen = Citizen(service, user)
         await citizen.join()
         await citizen.say("une idée")
-        monkeypatch.setattr(service, "_plain_answers", path)
+        monkeypatch.setattr(service, "_batched", path)
         polled = clock()
         clock.advance(seconds=1)
         await say_at(citizen, "/suivant", polled)
