@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from qn_bot.records import CampaignRecord
 
 from qn_bot.commands import parse_command
 from qn_bot.conversation import (
@@ -38,6 +37,7 @@ from qn_bot.flows.events import ItemDeleted, ItemRevised, Say
 from qn_bot.flows.loader import load_flow_text
 from qn_bot.flows.state import SessionState
 from qn_bot.i18n import default_catalog
+from qn_bot.records import CampaignRecord
 from tests.transcript import check_golden, render
 from tests.unit.test_engine import SMALL_FLOW
 
