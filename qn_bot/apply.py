@@ -1,7 +1,8 @@
 """Decisions to rows: the one writer of what the participant machine and the engine decided.
 
-Both transactions use it: a message handled alone writes through the transaction's
-repositories (:class:`DirectRows`), a batch of messages of many conversations
+Both transactions use it: a message handled alone writes straight to the transaction's
+repositories (``tx.sessions`` is a :class:`FlowRows`, ``tx.participants`` a
+:class:`ParticipantRows`), a batch of messages of many conversations
 (group commit) through :class:`BatchedRows`, which gathers the common writes into one
 statement per table.
 """
@@ -26,8 +27,8 @@ from qn_bot.flows.events import (
 from qn_bot.repositories import SessionWrites, Transaction
 
 
-class Rows(Protocol):
-    """The writes a decision makes (named as the store names them)."""
+class FlowRows(Protocol):
+    """The writes an engine's decision makes (named as the sessions repository names them)."""
 
     async def save_session(
         self,
@@ -67,13 +68,17 @@ class Rows(Protocol):
         self, session_id: int, flow_version: int | None, now: datetime
     ) -> None: ...
 
+
+class ParticipantRows(Protocol):
+    """The write a participant machine's decision makes."""
+
     async def update_participant(
         self, participant_id: int, now: datetime, **values: Any
     ) -> None: ...
 
 
 async def write_participant(
-    rows: Rows,
+    rows: ParticipantRows,
     participant_id: int,
     before: ParticipantState,
     after: ParticipantState,
@@ -97,7 +102,7 @@ async def write_participant(
 
 
 async def write_flow(
-    rows: Rows, participant_id: int, change: FlowChanged, now: datetime
+    rows: FlowRows, participant_id: int, change: FlowChanged, now: datetime
 ) -> list[OutboundMessage]:
     """Write the engine's events and the new state; returns the replies they hold."""
     if change.replaces is not None:
@@ -153,10 +158,11 @@ async def write_flow(
 
 
 class BatchedRows:
-    """:class:`Rows` for group commit: the common writes (answers, saved sessions) wait in
-    :class:`BatchWrites` for one statement per table; the rare ones (revisions, deletions,
-    consent, the participant's columns) run after them, in order. A new session is inserted at
-    once: its id is needed for its items (and its refused predecessor deleted before it)."""
+    """:class:`FlowRows` and :class:`ParticipantRows` for group commit: the common writes
+    (answers, saved sessions) wait in :class:`BatchWrites` for one statement per table; the rare
+    ones (revisions, deletions, consent, the participant's columns) run after them, in order. A
+    new session is inserted at once: its id is needed for its items (and its refused
+    predecessor deleted before it)."""
 
     def __init__(self, tx: Transaction, writes: SessionWrites) -> None:
         self.tx = tx
@@ -247,81 +253,6 @@ class BatchedRows:
         for write in self._later:
             await write()
         self._later.clear()
-
-
-class DirectRows:
-    """:class:`Rows` for a message handled alone: each write goes to the transaction's
-    repository at once."""
-
-    def __init__(self, tx: Transaction) -> None:
-        self.tx = tx
-
-    async def save_session(
-        self,
-        participant_id: int,
-        campaign_id: int,
-        state: dict[str, Any],
-        now: datetime,
-        *,
-        status: str,
-        step_id: str | None,
-        session_id: int | None = None,
-    ) -> int:
-        return await self.tx.sessions.save_session(
-            participant_id,
-            campaign_id,
-            state,
-            now,
-            status=status,
-            step_id=step_id,
-            session_id=session_id,
-        )
-
-    async def delete_session(self, session_id: int) -> None:
-        await self.tx.sessions.delete_session(session_id)
-
-    async def add_item(
-        self,
-        *,
-        session_id: int,
-        campaign_id: int,
-        participant_id: int,
-        seq: int,
-        step_id: str,
-        text: str,
-        value: Any,
-        now: datetime,
-        source_message_id: str | None = None,
-    ) -> None:
-        await self.tx.sessions.add_item(
-            session_id=session_id,
-            campaign_id=campaign_id,
-            participant_id=participant_id,
-            seq=seq,
-            step_id=step_id,
-            text=text,
-            value=value,
-            now=now,
-            source_message_id=source_message_id,
-        )
-
-    async def revise_item(
-        self, *, session_id: int, seq: int, revision: int, text: str, value: Any, now: datetime
-    ) -> None:
-        await self.tx.sessions.revise_item(
-            session_id=session_id, seq=seq, revision=revision, text=text, value=value, now=now
-        )
-
-    async def delete_item(self, *, session_id: int, seq: int, now: datetime) -> None:
-        await self.tx.sessions.delete_item(session_id=session_id, seq=seq, now=now)
-
-    async def record_consent(
-        self, session_id: int, flow_version: int | None, now: datetime
-    ) -> None:
-        await self.tx.sessions.record_consent(session_id, flow_version, now)
-
-    async def update_participant(self, participant_id: int, now: datetime, **values: Any) -> None:
-        await self.tx.participants.update_participant(participant_id, now, **values)
 
 
 def _jsonable(value: object) -> object:

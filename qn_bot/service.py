@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from qn_bot.apply import BatchedRows, DirectRows, write_flow, write_participant
+from qn_bot.apply import BatchedRows, write_flow, write_participant
 from qn_bot.campaigns import campaign_flow
 from qn_bot.clock import Clock, utcnow
 from qn_bot.commands import Command, Route, parse_command, routed
@@ -501,7 +501,7 @@ class Service:
         while isinstance(decided := decide(snap), Missing):
             snap = await self._load(tx, participant, snap, decided.need)
         after, effects = decided
-        await write_participant(DirectRows(tx), participant.id, snap.participant, after, now)
+        await write_participant(tx.participants, participant.id, snap.participant, after, now)
         language = after.language if after.language is not None else self.default_language
         replies: list[OutboundMessage] = []
         erased = False
@@ -510,7 +510,7 @@ class Service:
                 case Say(message=message):
                     replies.append(message)
                 case FlowChanged():
-                    replies += await write_flow(DirectRows(tx), participant.id, effect, now)
+                    replies += await write_flow(tx.sessions, participant.id, effect, now)
                 case Facilitate(command=command):
                     replies += await self._facilitate(tx, participant.user, language, command, now)
                 case SendMyData():
