@@ -32,12 +32,12 @@ class YesNoKind(StepKindBase):
         answer = _TYPED.get(fold(text))
         if answer is None:
             return super().on_text(engine, step, state, text, out)
-        return engine._choice(state, answer, out)
+        return engine.choice(state, answer, out)
 
     def on_choice(
         self, engine: Engine, step: Step, state: SessionState, choice_id: str, out: list[Event]
     ) -> SessionState:
-        return engine._store_single(step, state, choice_id, out, text=_MARKS[choice_id])
+        return engine.store_single(step, state, choice_id, out, text=_MARKS[choice_id])
 
     def summary(self, step: Step, answers: Sequence[Answer], language: str) -> tuple[str, ...]:
         yes = sum(1 for a in answers if a.value == YES)

@@ -121,7 +121,7 @@ class Engine:
         out: list[Event] = []
         new = self._resume(state, inp, out, arrived_at)
         if any(isinstance(event, _ITEM_EVENTS) for event in out):
-            new = self._withdraw_inapplicable(new, out)
+            new = self.withdraw_inapplicable(new, out)
         if _screen(new) != _screen(state):
             new = new.evolve(shown_at=now)
         return new, out
@@ -134,26 +134,26 @@ class Engine:
         arrived_at: datetime | None,
     ) -> SessionState:
         if state.status is Status.REFUSED:
-            self._say(out, state, "refused_reminder")
+            self.say(out, state, "refused_reminder")
             return state
         if isinstance(inp, EditItem | DeleteItem):
             return self._external_change(state, inp, out)
         if self._arrived_before_screen(state, inp, arrived_at):
-            self._say(out, state, "not_on_screen")
+            self.say(out, state, "not_on_screen")
             self._show_current(state, out)
             return state
         if isinstance(inp, CommandInput):
             return self._command(state, inp, out)
         if state.status is Status.COMPLETED and state.mode is Mode.ASK:
-            self._say(out, state, "already_completed")
+            self.say(out, state, "already_completed")
             return state
         if isinstance(inp, TextInput):
             text = normalize(inp.text)
             if is_blank(text):
-                self._say(out, state, "empty_message")
+                self.say(out, state, "empty_message")
                 return state
             return self._text(state, text, out)
-        return self._choice(state, inp.choice_id, out)
+        return self.choice(state, inp.choice_id, out)
 
     @staticmethod
     def _arrived_before_screen(
@@ -175,7 +175,7 @@ class Engine:
         if language not in self.flow.languages:
             language = state.language
         out: list[Event] = []
-        self._say(out, state, None, text=self._review_text(state.evolve(language=language), False))
+        self.say(out, state, None, text=self._review_text(state.evolve(language=language), False))
         return out
 
     def values(self, state: SessionState) -> dict[str, Value]:
@@ -212,7 +212,7 @@ class Engine:
             if not self._applies(step, state):
                 continue
             if not KINDS.of(step).is_question:
-                self._say(out, state, None, text=self._text_of(step, state))
+                self.say(out, state, None, text=self._text_of(step, state))
                 continue
             history = state.history
             if state.step_id is not None and state.step_id != step.id:
@@ -220,7 +220,7 @@ class Engine:
             state = state.evolve(
                 step_id=step.id, mode=Mode.ASK, history=history, pending_choices=()
             )
-            self._ask(step, state, out)
+            self.ask(step, state, out)
             return state
         if state.reviewed or not any(KINDS.of(s).is_question for s in self.flow.steps):
             return self._complete(state, out)
@@ -228,7 +228,7 @@ class Engine:
         state = state.evolve(step_id=None, review_final=True, history=history, pending_choices=())
         return self._review(state, out)
 
-    def _advance(self, state: SessionState, out: list[Event]) -> SessionState:
+    def advance(self, state: SessionState, out: list[Event]) -> SessionState:
         """Leave the current step: back to the review if it sent us here, else onwards."""
         if state.return_to_review:
             return self._review(self._leave_edit(state), out)
@@ -268,7 +268,7 @@ class Engine:
             state = state.evolve(
                 mode=Mode.ASK, step_id=pending.id, return_to_review=True, resume_step=state.step_id
             )
-            self._ask(pending, state, out)
+            self.ask(pending, state, out)
             return state
         self._show_review(state, out)
         return state
@@ -288,7 +288,7 @@ class Engine:
                 return step
         return None
 
-    def _withdraw_inapplicable(self, state: SessionState, out: list[Event]) -> SessionState:
+    def withdraw_inapplicable(self, state: SessionState, out: list[Event]) -> SessionState:
         """Keep the flow's conditions true after an answer changed: the items of steps whose
         `when` no longer holds are withdrawn, and those steps leave the history, so that they
         are asked afresh should their condition hold again. Withdrawing may falsify further
@@ -335,19 +335,19 @@ class Engine:
     def _complete(self, state: SessionState, out: list[Event]) -> SessionState:
         for step in self.flow.steps[self._last_question_index() + 1 :]:
             if not KINDS.of(step).is_question and self._applies(step, state):
-                self._say(out, state, None, text=self._text_of(step, state))
+                self.say(out, state, None, text=self._text_of(step, state))
         state = state.evolve(
             status=Status.COMPLETED, mode=Mode.ASK, step_id=None, review_final=False, reviewed=True
         )
-        self._say(out, state, "completed")
+        self.say(out, state, "completed")
         out.append(Completed())
         return state
 
     def _show_current(self, state: SessionState, out: list[Event]) -> None:
         if state.status is Status.REFUSED:
-            self._say(out, state, "refused_reminder")
+            self.say(out, state, "refused_reminder")
         elif state.status is Status.COMPLETED and state.mode is not Mode.REVIEW:
-            self._say(out, state, "already_completed")
+            self.say(out, state, "already_completed")
         elif state.mode is Mode.REVIEW:
             self._show_review(state, out)
         elif state.mode is Mode.ITEM_MENU:
@@ -355,14 +355,14 @@ class Engine:
         elif state.mode is Mode.ITEM_EDIT:
             self._show_item_edit(state, out)
         elif state.step_id is not None:
-            self._ask(self.flow.step(state.step_id), state, out)
+            self.ask(self.flow.step(state.step_id), state, out)
 
     # ------------------------------------------------------------------ commands
 
     def _command(self, state: SessionState, cmd: CommandInput, out: list[Event]) -> SessionState:
         name = cmd.name
         if not cmd.known:
-            self._say(out, state, "unknown_command", command=quote(name))
+            self.say(out, state, "unknown_command", command=quote(name))
             return state
         if name == "mes_reponses":
             if state.mode is Mode.REVIEW:
@@ -375,7 +375,7 @@ class Engine:
             self._show_current(state, out)
             return state
         if state.status is Status.COMPLETED and state.mode is not Mode.REVIEW:
-            self._say(out, state, "already_completed")
+            self.say(out, state, "already_completed")
             return state
         if state.mode in (Mode.REVIEW, Mode.ITEM_MENU, Mode.ITEM_EDIT):
             return self._review_command(state, name, out)
@@ -389,10 +389,10 @@ class Engine:
             return self._next(step, state, out)
         if name == "passer":
             if not KINDS.of(step).skippable(step):
-                self._say(out, state, "cannot_skip")
+                self.say(out, state, "cannot_skip")
                 return state
-            return self._advance(state.evolve(pending_choices=()), out)
-        self._say(out, state, "command_not_here", command=name)
+            return self.advance(state.evolve(pending_choices=()), out)
+        self.say(out, state, "command_not_here", command=name)
         return state
 
     def _next(self, step: Step, state: SessionState, out: list[Event]) -> SessionState:
@@ -400,7 +400,7 @@ class Engine:
 
     def _back(self, state: SessionState, out: list[Event]) -> SessionState:
         if state.return_to_review:
-            return self._advance(state, out)
+            return self.advance(state, out)
         history = list(state.history)
         while history:
             previous = self.flow.step(history.pop())
@@ -411,15 +411,15 @@ class Engine:
             state = state.evolve(
                 step_id=previous.id, mode=Mode.ASK, history=tuple(history), pending_choices=()
             )
-            self._ask(previous, state, out)
+            self.ask(previous, state, out)
             return state
-        self._say(out, state, "no_previous_step")
+        self.say(out, state, "no_previous_step")
         return state
 
     def _examples(self, step: Step, state: SessionState, out: list[Event]) -> SessionState:
         examples = step.examples.get(state.language, ())
         if not examples:
-            self._say(out, state, "no_examples")
+            self.say(out, state, "no_examples")
             return state
         offset = state.example_offsets.get(step.id, 0) % len(examples)
         shown = [
@@ -435,7 +435,7 @@ class Engine:
             + "\n"
             + self.catalog.t(state.language, more)
         )
-        self._say(out, state, None, text=text)
+        self.say(out, state, None, text=text)
         offsets = dict(state.example_offsets)
         offsets[step.id] = offset + len(shown)
         return state.evolve(example_offsets=offsets)
@@ -449,7 +449,7 @@ class Engine:
         out: list[Event] = []
         new = state.evolve(language=language)
         out.append(LanguageChanged(language))
-        self._say(out, new, "language_changed")
+        self.say(out, new, "language_changed")
         self._show_current(new, out)
         if _screen(new) != _screen(state):
             new = new.evolve(shown_at=now)
@@ -461,29 +461,29 @@ class Engine:
         if state.mode is Mode.ITEM_EDIT:
             return self._edit_item(state, text, out)
         if state.mode in (Mode.REVIEW, Mode.ITEM_MENU):
-            choice = self._match(self._mode_buttons(state), text)
+            choice = self.match(self._mode_buttons(state), text)
             if choice is None:
-                self._say(out, state, "pick_a_choice")
+                self.say(out, state, "pick_a_choice")
                 self._show_current(state, out)
                 return state
-            return self._choice(state, choice, out)
+            return self.choice(state, choice, out)
         assert state.step_id is not None
         step = self.flow.step(state.step_id)
         return KINDS.of(step).on_text(self, step, state, text, out)
 
-    def _choice(self, state: SessionState, choice_id: str, out: list[Event]) -> SessionState:
+    def choice(self, state: SessionState, choice_id: str, out: list[Event]) -> SessionState:
         if state.mode in (Mode.REVIEW, Mode.ITEM_MENU, Mode.ITEM_EDIT):
             return self._review_choice(state, choice_id, out)
         assert state.step_id is not None
         step = self.flow.step(state.step_id)
         valid = {b.value for b in self._step_buttons(step, state) if b.kind is ButtonKind.CHOICE}
         if choice_id not in valid:
-            self._say(out, state, "stale_button")
-            self._ask(step, state, out)
+            self.say(out, state, "stale_button")
+            self.ask(step, state, out)
             return state
         return KINDS.of(step).on_choice(self, step, state, choice_id, out)
 
-    def _store_single(
+    def store_single(
         self,
         step: Step,
         state: SessionState,
@@ -494,11 +494,9 @@ class Engine:
         """Record the answer of a one-answer step: a new item, or a new revision of it."""
         if text is None:
             if isinstance(value, tuple):
-                text = ", ".join(
-                    self._choice_label(step, cid, state, default=True) for cid in value
-                )
+                text = ", ".join(self.choice_label(step, cid, state, default=True) for cid in value)
             elif isinstance(value, str):
-                text = self._choice_label(step, value, state, default=True)
+                text = self.choice_label(step, value, state, default=True)
             else:
                 text = _fmt(value)
         existing = state.items_of(step.id)
@@ -514,9 +512,9 @@ class Engine:
             items[seq] = Item(step.id, text, value)
             out.append(ItemAdded(seq, step.id, text, value))
             state = state.evolve(items=items, next_seq=seq + 1, pending_choices=())
-        state = self._withdraw_inapplicable(state, out)
-        self._say(out, state, "answer_noted")
-        return self._advance(state, out)
+        state = self.withdraw_inapplicable(state, out)
+        self.say(out, state, "answer_noted")
+        return self.advance(state, out)
 
     # ------------------------------------------------------------------ review
 
@@ -533,7 +531,7 @@ class Engine:
 
     def _show_review(self, state: SessionState, out: list[Event]) -> None:
         text = self._review_text(state, True)
-        self._say(out, state, None, text=text, buttons=self._mode_buttons(state))
+        self.say(out, state, None, text=text, buttons=self._mode_buttons(state))
 
     def _review_text(self, state: SessionState, pick: bool) -> str:
         lines: list[str] = []
@@ -594,12 +592,12 @@ class Engine:
             return self._back(state.evolve(review_final=False), out)
         if name == "retour":
             return self._review_choice(state, _DONE, out)
-        self._say(out, state, "command_not_here", command=name)
+        self.say(out, state, "command_not_here", command=name)
         return state
 
     def _review_choice(self, state: SessionState, choice_id: str, out: list[Event]) -> SessionState:
         if state.mode is Mode.ITEM_EDIT:
-            self._say(out, state, "stale_button")
+            self.say(out, state, "stale_button")
             self._show_item_edit(state, out)
             return state
         if state.mode is Mode.ITEM_MENU:
@@ -611,12 +609,12 @@ class Engine:
                 items = dict(state.items)
                 del items[state.selected]
                 out.append(ItemDeleted(state.selected))
-                state = self._withdraw_inapplicable(state.evolve(items=items), out)
-                self._say(out, state, "item_deleted")
+                state = self.withdraw_inapplicable(state.evolve(items=items), out)
+                self.say(out, state, "item_deleted")
                 return self._back_to_review(state, out)
             if choice_id == _MENU_BACK:
                 return self._back_to_review(state, out)
-            self._say(out, state, "stale_button")
+            self.say(out, state, "stale_button")
             self._show_item_menu(state, out)
             return state
         if choice_id == _DONE:
@@ -626,7 +624,7 @@ class Engine:
                 return self._complete(state.evolve(reviewed=True), out)
             if state.status is Status.COMPLETED:
                 state = state.evolve(mode=Mode.ASK, selected=None)
-                self._say(out, state, "review_closed")
+                self.say(out, state, "review_closed")
                 return state
             state = state.evolve(mode=Mode.ASK, selected=None)
             moved = self._on_an_applicable_step(state, out)
@@ -652,9 +650,9 @@ class Engine:
                     resume_step=None if state.review_final else state.step_id,
                     selected=None,
                 )
-                self._ask(step, state, out)
+                self.ask(step, state, out)
                 return state
-        self._say(out, state, "stale_button")
+        self.say(out, state, "stale_button")
         self._show_review(state, out)
         return state
 
@@ -666,11 +664,11 @@ class Engine:
         if item is None:
             self._show_review(state.evolve(mode=Mode.REVIEW), out)
             return
-        self._say(out, state, "item_menu", item=item.text, buttons=self._mode_buttons(state))
+        self.say(out, state, "item_menu", item=item.text, buttons=self._mode_buttons(state))
 
     def _show_item_edit(self, state: SessionState, out: list[Event]) -> None:
         item = state.items.get(state.selected) if state.selected is not None else None
-        self._say(out, state, "item_edit", item=item.text if item else "")
+        self.say(out, state, "item_edit", item=item.text if item else "")
 
     def _edit_item(self, state: SessionState, text: str, out: list[Event]) -> SessionState:
         seq = state.selected
@@ -679,14 +677,14 @@ class Engine:
             return self._back_to_review(state, out)
         step = self.flow.step(item.step_id)
         if len(text) > step.max_length:
-            self._say(out, state, "too_long", length=len(text), max=step.max_length)
+            self.say(out, state, "too_long", length=len(text), max=step.max_length)
             return state
         items = dict(state.items)
         if text != item.text:
             items[seq] = Item(item.step_id, text, item.value, item.revision + 1)
             out.append(ItemRevised(seq, item.revision + 1, text, item.value))
-        state = self._withdraw_inapplicable(state.evolve(items=items), out)
-        self._say(out, state, "item_updated")
+        state = self.withdraw_inapplicable(state.evolve(items=items), out)
+        self.say(out, state, "item_updated")
         return self._back_to_review(state, out)
 
     def _external_change(
@@ -699,22 +697,22 @@ class Engine:
         if isinstance(inp, DeleteItem):
             del items[inp.seq]
             out.append(ItemDeleted(inp.seq))
-            state = self._withdraw_inapplicable(state.evolve(items=items), out)
-            self._say(out, state, "item_deleted")
+            state = self.withdraw_inapplicable(state.evolve(items=items), out)
+            self.say(out, state, "item_deleted")
             return self._on_an_applicable_step(state, out)
         text = normalize(inp.text)
         step = self.flow.step(item.step_id)
         if is_blank(text):
-            self._say(out, state, "empty_message")
+            self.say(out, state, "empty_message")
             return state
         if len(text) > step.max_length:
-            self._say(out, state, "too_long", length=len(text), max=step.max_length)
+            self.say(out, state, "too_long", length=len(text), max=step.max_length)
             return state
         if text != item.text and KINDS.of(step).free_text:
             items[inp.seq] = Item(item.step_id, text, item.value, item.revision + 1)
             out.append(ItemRevised(inp.seq, item.revision + 1, text, item.value))
-            state = self._withdraw_inapplicable(state.evolve(items=items), out)
-            self._say(out, state, "item_updated")
+            state = self.withdraw_inapplicable(state.evolve(items=items), out)
+            self.say(out, state, "item_updated")
             return self._on_an_applicable_step(state, out)
         return state
 
@@ -723,7 +721,7 @@ class Engine:
     def _text_of(self, step: Step, state: SessionState) -> str:
         return step.prompt.get(state.language)
 
-    def _choice_label(
+    def choice_label(
         self, step: Step, choice_id: str, state: SessionState, default: bool = False
     ) -> str:
         language = self.flow.default_language if default else state.language
@@ -733,7 +731,7 @@ class Engine:
     def _step_buttons(self, step: Step, state: SessionState) -> tuple[Button, ...]:
         return KINDS.of(step).buttons(self, step, state)
 
-    def _ask(self, step: Step, state: SessionState, out: list[Event]) -> None:
+    def ask(self, step: Step, state: SessionState, out: list[Event]) -> None:
         lang = state.language
         t = self.catalog.t
         parts = [step.prompt.get(lang)]
@@ -745,9 +743,9 @@ class Engine:
             existing = state.items_of(step.id)
             if existing:
                 parts.append(t(lang, "current_answer", answer=existing[0][1].text))
-        self._say(out, state, None, text="\n".join(parts), buttons=self._step_buttons(step, state))
+        self.say(out, state, None, text="\n".join(parts), buttons=self._step_buttons(step, state))
 
-    def _say(
+    def say(
         self,
         out: list[Event],
         state: SessionState,
@@ -764,7 +762,7 @@ class Engine:
 
     # ------------------------------------------------------------------ matching typed answers
 
-    def _match(self, buttons: tuple[Button, ...], text: str) -> str | None:
+    def match(self, buttons: tuple[Button, ...], text: str) -> str | None:
         """A typed answer to offered choices: by id, by label, then by number."""
         choices = [b for b in buttons if b.kind is ButtonKind.CHOICE]
         folded = _fold(text)

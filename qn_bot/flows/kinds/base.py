@@ -3,7 +3,8 @@ summed up. The engine and the loader hold what every kind shares and ask the ste
 rest (:mod:`qn_bot.flows.kinds` is the registry).
 
 A kind is part of the engine: it stays pure (no I/O, no clock), and it answers through the
-engine's own helpers (``engine._say``, ``engine._store_single``, ``engine._advance``…), which it
+engine's public helpers for kinds (``engine.say``, ``engine.store_single``, ``engine.advance``,
+``engine.ask``, ``engine.choice``, ``engine.match``, ``engine.withdraw_inapplicable``), which it
 is handed, so that every kind says and records things the same way.
 """
 
@@ -110,27 +111,27 @@ class StepKindBase:
         self, engine: Engine, step: Step, state: SessionState, text: str, out: list[Event]
     ) -> SessionState:
         """A typed answer (not blank, normalised)."""
-        choice = engine._match(self.buttons(engine, step, state), text)
+        choice = engine.match(self.buttons(engine, step, state), text)
         if choice is None:
-            engine._say(out, state, "choice_not_understood")
-            engine._ask(step, state, out)
+            engine.say(out, state, "choice_not_understood")
+            engine.ask(step, state, out)
             return state
-        return engine._choice(state, choice, out)
+        return engine.choice(state, choice, out)
 
     def on_choice(
         self, engine: Engine, step: Step, state: SessionState, choice_id: str, out: list[Event]
     ) -> SessionState:
         """A pressed (or typed) button of this step; ``choice_id`` is one it offers."""
-        return engine._store_single(step, state, choice_id, out)
+        return engine.store_single(step, state, choice_id, out)
 
     def on_next(
         self, engine: Engine, step: Step, state: SessionState, out: list[Event]
     ) -> SessionState:
         """/suivant on this step."""
         if not state.items_of(step.id) and step.required:
-            engine._say(out, state, "answer_required")
+            engine.say(out, state, "answer_required")
             return state
-        return engine._advance(state, out)
+        return engine.advance(state, out)
 
     # --- synthesis -------------------------------------------------------------------------
 

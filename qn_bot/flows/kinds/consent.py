@@ -62,15 +62,15 @@ class ConsentKind(StepKindBase):
     def on_text(
         self, engine: Engine, step: Step, state: SessionState, text: str, out: list[Event]
     ) -> SessionState:
-        choice = engine._match(self.buttons(engine, step, state), text)
+        choice = engine.match(self.buttons(engine, step, state), text)
         if choice is None:
             folded = fold(text)
             choice = ACCEPT if folded in _YES_WORDS else REFUSE if folded in _NO_WORDS else None
         if choice is None:
-            engine._say(out, state, "choice_not_understood")
-            engine._ask(step, state, out)
+            engine.say(out, state, "choice_not_understood")
+            engine.ask(step, state, out)
             return state
-        return engine._choice(state, choice, out)
+        return engine.choice(state, choice, out)
 
     def on_choice(
         self, engine: Engine, step: Step, state: SessionState, choice_id: str, out: list[Event]
@@ -78,18 +78,18 @@ class ConsentKind(StepKindBase):
         if choice_id == ACCEPT:
             out.append(ConsentGiven(engine.flow.version))
             state = state.evolve(consent_version=engine.flow.version)
-            engine._say(out, state, "consent_thanks")
-            return engine._advance(state, out)
+            engine.say(out, state, "consent_thanks")
+            return engine.advance(state, out)
         for seq, _ in sorted(state.items.items()):
             out.append(ItemDeleted(seq))
         out.append(ConsentRefused())
         state = state.evolve(status=Status.REFUSED, items={}, step_id=None, mode=Mode.ASK)
-        engine._say(out, state, "consent_refused")
+        engine.say(out, state, "consent_refused")
         return state
 
     def on_next(
         self, engine: Engine, step: Step, state: SessionState, out: list[Event]
     ) -> SessionState:
-        engine._say(out, state, "consent_needed")
-        engine._ask(step, state, out)
+        engine.say(out, state, "consent_needed")
+        engine.ask(step, state, out)
         return state

@@ -57,9 +57,9 @@ class ListKind(StepKindBase):
     ) -> SessionState:
         count = len(state.items_of(step.id))
         if count < step.min_items:
-            engine._say(out, state, "list_min_items", min=step.min_items, count=count)
+            engine.say(out, state, "list_min_items", min=step.min_items, count=count)
             return state
-        return engine._advance(state, out)
+        return engine.advance(state, out)
 
     def on_text(
         self, engine: Engine, step: Step, state: SessionState, text: str, out: list[Event]
@@ -67,15 +67,15 @@ class ListKind(StepKindBase):
         items = split_items(text)
         too_long = [item for item in items if len(item) > step.max_length]
         if too_long:
-            engine._say(out, state, "too_long", length=len(too_long[0]), max=step.max_length)
+            engine.say(out, state, "too_long", length=len(too_long[0]), max=step.max_length)
             return state
         if not items:
-            engine._say(out, state, "empty_message")
+            engine.say(out, state, "empty_message")
             return state
         count = len(state.items_of(step.id))
         room = step.max_items - count
         if len(items) > room:
-            engine._say(out, state, "list_too_many", room=room, max=step.max_items)
+            engine.say(out, state, "list_too_many", room=room, max=step.max_items)
             return state
         new_items = dict(state.items)
         seq = state.next_seq
@@ -83,13 +83,13 @@ class ListKind(StepKindBase):
             new_items[seq] = Item(step.id, item_text)
             out.append(ItemAdded(seq, step.id, item_text, None))
             seq += 1
-        state = engine._withdraw_inapplicable(state.evolve(items=new_items, next_seq=seq), out)
+        state = engine.withdraw_inapplicable(state.evolve(items=new_items, next_seq=seq), out)
         count += len(items)
         if count >= step.max_items:
-            engine._say(out, state, "list_full", max=step.max_items)
-            return engine._advance(state, out)
+            engine.say(out, state, "list_full", max=step.max_items)
+            return engine.advance(state, out)
         key = "item_noted" if len(items) == 1 else "items_noted"
-        engine._say(
+        engine.say(
             out,
             state,
             key,

@@ -35,10 +35,10 @@ class MultichoiceKind(StepKindBase):
     ) -> SessionState:
         ids = self._match_many(engine, step, state, text)
         if not ids:
-            engine._say(out, state, "choice_not_understood")
-            engine._ask(step, state, out)
+            engine.say(out, state, "choice_not_understood")
+            engine.ask(step, state, out)
             return state
-        return engine._store_single(step, state, ids, out)
+        return engine.store_single(step, state, ids, out)
 
     def on_choice(
         self, engine: Engine, step: Step, state: SessionState, choice_id: str, out: list[Event]
@@ -49,8 +49,8 @@ class MultichoiceKind(StepKindBase):
         else:
             pending.append(choice_id)
         state = state.evolve(pending_choices=tuple(pending))
-        labels = ", ".join(engine._choice_label(step, cid, state) for cid in pending) or "—"
-        engine._say(
+        labels = ", ".join(engine.choice_label(step, cid, state) for cid in pending) or "—"
+        engine.say(
             out,
             state,
             "multichoice_selected",
@@ -63,7 +63,7 @@ class MultichoiceKind(StepKindBase):
         self, engine: Engine, step: Step, state: SessionState, out: list[Event]
     ) -> SessionState:
         if state.pending_choices:
-            return engine._store_single(step, state, state.pending_choices, out)
+            return engine.store_single(step, state, state.pending_choices, out)
         return super().on_next(engine, step, state, out)
 
     def summary(self, step: Step, answers: Sequence[Answer], language: str) -> tuple[str, ...]:
@@ -76,11 +76,11 @@ class MultichoiceKind(StepKindBase):
         tokens = [tok for tok in re.split(r"[,;\n]+", text) if tok.strip()]
         chosen: list[str] = []
         for token in tokens:
-            match = engine._match(buttons, token)
+            match = engine.match(buttons, token)
             if match is None:
                 parts = token.split()
                 if parts and all(p.strip(".)").isdigit() for p in parts):
-                    matches = [engine._match(buttons, p) for p in parts]
+                    matches = [engine.match(buttons, p) for p in parts]
                     if any(m is None for m in matches):
                         return ()
                     chosen.extend(m for m in matches if m is not None)

@@ -58,17 +58,17 @@ class NumberKind(StepKindBase):
         except ValueError:
             number = float("nan")
         if number != number or number in (float("inf"), float("-inf")):
-            engine._say(out, state, "number_expected")
+            engine.say(out, state, "number_expected")
             return state
         if self.integer_only(step) and not number.is_integer():
-            engine._say(out, state, "integer_expected")
+            engine.say(out, state, "integer_expected")
             return state
         low, high = self.bounds(step)
         if (low is not None and number < low) or (high is not None and number > high):
-            engine._say(out, state, "number_out_of_range", min=fmt(low), max=fmt(high))
+            engine.say(out, state, "number_out_of_range", min=fmt(low), max=fmt(high))
             return state
         value: int | float = int(number) if number.is_integer() else number
-        return engine._store_single(step, state, value, out, text=fmt(value))
+        return engine.store_single(step, state, value, out, text=fmt(value))
 
     def summary(self, step: Step, answers: Sequence[Answer], language: str) -> tuple[str, ...]:
         numbers = [n for n in (_number_of(a) for a in answers) if n is not None and n == n]

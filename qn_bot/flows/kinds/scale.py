@@ -75,12 +75,12 @@ class ScaleKind(NumberKind):
     def on_text(
         self, engine: Engine, step: Step, state: SessionState, text: str, out: list[Event]
     ) -> SessionState:
-        choice = engine._match(self.buttons(engine, step, state), text)
+        choice = engine.match(self.buttons(engine, step, state), text)
         if choice is None:
             return super().on_text(engine, step, state, text, out)
-        return engine._choice(state, choice, out)
+        return engine.choice(state, choice, out)
 
     def on_choice(
         self, engine: Engine, step: Step, state: SessionState, choice_id: str, out: list[Event]
     ) -> SessionState:
-        return engine._store_single(step, state, int(choice_id), out, text=choice_id)
+        return engine.store_single(step, state, int(choice_id), out, text=choice_id)

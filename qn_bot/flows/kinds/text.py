@@ -29,6 +29,6 @@ class TextKind(StepKindBase):
         self, engine: Engine, step: Step, state: SessionState, text: str, out: list[Event]
     ) -> SessionState:
         if len(text) > step.max_length:
-            engine._say(out, state, "too_long", length=len(text), max=step.max_length)
+            engine.say(out, state, "too_long", length=len(text), max=step.max_length)
             return state
-        return engine._store_single(step, state, None, out, text=text)
+        return engine.store_single(step, state, None, out, text=text)
