@@ -62,6 +62,8 @@ class Step:
     min_value: float | None = None  # scale / number bounds
     max_value: float | None = None
     integer: bool = True  # number steps: whole numbers only
+    # Keys a kind declares beyond the ones above (a plug-in kind's own settings), as written.
+    options: Mapping[str, object] = field(default_factory=dict)
 
     def choice(self, choice_id: str) -> Choice | None:
         for c in self.choices:

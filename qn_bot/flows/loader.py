@@ -91,8 +91,14 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _step_keys() -> tuple[str, ...]:
+    """Every key a step may have: the common ones, then the registered kinds' own options."""
+    own = {key for kind in KINDS for key in kind.keys} - set(STEP_KEYS)
+    return STEP_KEYS + tuple(sorted(own))
+
+
 @dataclass
-class _Checker:
+class Checker:
     """Collects problems while turning the parsed TOML into a Flow."""
 
     file: str
@@ -298,7 +304,8 @@ class _Checker:
         all_ids: list[str],
     ) -> Step | None:
         before = len(self.problems)
-        self.unknown_keys(raw, STEP_KEYS, label, "")
+        keys = _step_keys()
+        self.unknown_keys(raw, keys, label, "")
         for key in ("id", "kind", "prompt"):
             if key not in raw:
                 self.problem(label, f"missing required key {key!r}")
@@ -327,7 +334,7 @@ class _Checker:
                 )
 
         if kind is not None:
-            for key in STEP_KEYS:
+            for key in keys:
                 if key in raw and key not in COMMON_KEYS and key not in kind.keys:
                     self.problem(
                         label,
@@ -379,6 +386,7 @@ class _Checker:
             min_value=min_value,
             max_value=max_value,
             integer=integer,
+            options={k: raw[k] for k in sorted(kind.keys) if k in raw and k not in STEP_KEYS},
         )
 
     def flag(self, raw: dict[str, object], key: str, label: str, *, default: bool) -> bool:
@@ -589,7 +597,7 @@ class _Checker:
 
 def load_flow_text(text: str, file: str) -> Flow:
     """Parse and check a flow; raises FlowError listing every problem, each naming ``file``."""
-    checker = _Checker(file)
+    checker = Checker(file)
     try:
         data: dict[str, object] = tomllib.loads(text)
         flow = checker.flow(data, text)

@@ -73,6 +73,33 @@ def test_the_loader_checks_the_new_kind_by_its_keys() -> None:
 
 
 @pytest.mark.usefixtures("yesno")
+def test_a_kind_has_options_of_its_own() -> None:
+    """A key only the new kind declares reaches its steps (``Step.options``), is checked by the
+    kind, and is refused on another kind's step."""
+    own = FLOW.replace("required = true", 'required = true\nmarks = ["👍", "👎"]')
+    flow = load_flow_text(own, "oui-non.toml")
+    assert flow.step("velo").options == {"marks": ["👍", "👎"]}
+    assert flow.step("pourquoi").options == {}
+    run = Run.start(flow, Engine(flow, default_catalog()))
+    assert run.transcript[2:4] == ["  [#yes] 👍", "  [#no] 👎"]
+    events = run.send("non")
+    assert [e for e in events if isinstance(e, ItemAdded)] == [ItemAdded(1, "velo", "👎", "no")]
+
+    bad = FLOW.replace("required = true", 'marks = ["👍"]')
+    with pytest.raises(FlowError) as caught:
+        load_flow_text(bad, "oui-non.toml")
+    assert [p.problem for p in caught.value.problems] == [
+        "marks must be two labels, yes then no, not ['👍']"
+    ]
+    elsewhere = FLOW.replace('kind = "text"', 'kind = "text"\nmarks = ["a", "b"]')
+    with pytest.raises(FlowError) as caught:
+        load_flow_text(elsewhere, "oui-non.toml")
+    assert [p.problem for p in caught.value.problems] == [
+        "'marks' does not apply to a text step (only to yesno)"
+    ]
+
+
+@pytest.mark.usefixtures("yesno")
 def test_a_flow_runs_through_the_engine_with_the_new_kind() -> None:
     flow = load_flow_text(FLOW, "oui-non.toml")
     engine = Engine(flow, default_catalog())

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from qn_bot.flows.events import Event
     from qn_bot.flows.expr import Value
     from qn_bot.flows.format import Step
-    from qn_bot.flows.loader import _Checker
+    from qn_bot.flows.loader import Checker
 
 
 _DECORATION_RE = re.compile(r"^[^\w'\"(«]+|[^\w'\")».?!]+$")
@@ -72,11 +72,11 @@ class StepKindBase:
 
     # --- loader ----------------------------------------------------------------------------
 
-    def check(self, checker: _Checker, raw: dict[str, object], label: str) -> None:
+    def check(self, checker: Checker, raw: dict[str, object], label: str) -> None:
         """Problems only this kind knows of, reported through ``checker.problem``."""
 
     def bounds_from(
-        self, checker: _Checker, raw: dict[str, object], label: str
+        self, checker: Checker, raw: dict[str, object], label: str
     ) -> tuple[float | None, float | None]:
         return checker.number_bounds(raw, label)
 

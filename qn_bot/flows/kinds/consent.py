@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from qn_bot.flows.engine import Engine
     from qn_bot.flows.events import Event
     from qn_bot.flows.format import Step
-    from qn_bot.flows.loader import _Checker
+    from qn_bot.flows.loader import Checker
 
 ACCEPT, REFUSE = "accept", "refuse"
 CHOICE_IDS = (ACCEPT, REFUSE)
@@ -30,7 +30,7 @@ class ConsentKind(StepKindBase):
     asks_consent = True
     stores_answers = False
 
-    def check(self, checker: _Checker, raw: dict[str, object], label: str) -> None:
+    def check(self, checker: Checker, raw: dict[str, object], label: str) -> None:
         value = raw.get("choices")
         if not isinstance(value, list) or not value:
             return

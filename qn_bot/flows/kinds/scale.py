@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from qn_bot.flows.engine import Engine
     from qn_bot.flows.events import Event
     from qn_bot.flows.format import Step
-    from qn_bot.flows.loader import _Checker
+    from qn_bot.flows.loader import Checker
     from qn_bot.flows.state import SessionState
 
 DEFAULT = (1, 5)
@@ -33,7 +33,7 @@ class ScaleKind(NumberKind):
         return low, high
 
     def bounds_from(
-        self, checker: _Checker, raw: dict[str, object], label: str
+        self, checker: Checker, raw: dict[str, object], label: str
     ) -> tuple[float | None, float | None]:
         low = raw.get("min")
         high = raw.get("max")
