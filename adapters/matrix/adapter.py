@@ -35,14 +35,14 @@ from qn_bot.errors import (
     TransientDeliveryError,
 )
 from qn_bot.leadership import Lease, run_exclusively
-from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, Platform
+from qn_bot.ports import Adapter, AdapterContext, InboundSink, Platform
 from qn_bot.retrying import PatientKeyValue
 
 from .inbound import Action, Parsed, parse_event
 from .logs import guard_nio_logs
 from .outbound import send_event, upload_attachment
 from .policy import invite_allowed
-from .render import KEYCAPS, MAX_BODY_CHARS, keycap_index, render
+from .render import CAPABILITIES, KEYCAPS, keycap_index, render
 from .session import SESSION_KEY, open_session
 from .sync import BACKOFF_CAP, BACKOFF_FIRST, LoggedOut, SyncLoop, backoff
 
@@ -61,11 +61,6 @@ MEGOLM = "m.megolm.v1.aes-sha2"
 
 def matrix_link(room_id: str) -> str:
     return f"https://matrix.to/#/{room_id}"
-
-
-CAPABILITIES = Capabilities(
-    buttons=False, max_text_length=MAX_BODY_CHARS, attachments=True, messages_per_second=20.0
-)
 
 
 class MatrixAdapter(Adapter):
@@ -516,7 +511,7 @@ class MatrixAdapter(Adapter):
             await self._join_for_sending(room_id)
         base = f"{self._txn_prefix}-{envelope.outbox_id}"
         message = envelope.message
-        for index, part in enumerate(render(message, self.capabilities.max_text_length)):
+        for index, part in enumerate(render(message, self.capabilities)):
             event_id = await send_event(client, room_id, part.content(), f"{base}-t{index}")
             if part.choice_ids:
                 await self._remember_choices(room_id, event_id, part.choice_ids)
