@@ -1,8 +1,9 @@
 """Console protocol (docs/architecture.md, "Contracts"): one message per stdin line, the
 bot's messages on stdout.
 
-Choices print as ``[1] label`` lines; command buttons (Suivant, Exemples) are not printed, the
-text already names their commands. Every line is answered before the next one is handled, and
+Choices print as ``[1] label`` lines, numbered as qn_bot.offering decides for a platform
+without buttons; command buttons (Suivant, Exemples) are not printed, the text already names
+their commands. Every line is answered before the next one is handled, and
 only after the transaction that produced the answer committed; at the end of input every answer
 is printed before the chat ends. Output closed by its reader (``| head -1``) ends the chat quietly.
 """
@@ -20,23 +21,12 @@ from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from qn_bot.config import Config
-from qn_bot.domain import Address, ButtonKind, Envelope, InboundKind, InboundMessage, UserRef
+from qn_bot.domain import Address, Envelope, InboundKind, InboundMessage, UserRef
+from qn_bot.offering import offer
 from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, Platform
 
 PLATFORM = "console"
 TEXT_MEDIA_TYPES = ("text/", "application/json")
-
-
-def render(envelope: Envelope) -> str:
-    message = envelope.message
-    lines = [message.text] if message.text else []
-    choices = [b for b in message.buttons if b.kind is ButtonKind.CHOICE]
-    lines += [f"[{index}] {button.label}" for index, button in enumerate(choices, start=1)]
-    for attachment in message.attachments:
-        lines.append(f"📎 {attachment.filename} ({len(attachment.data)} octets / bytes)")
-        if attachment.media_type.startswith(TEXT_MEDIA_TYPES):
-            lines.append(attachment.data.decode("utf-8", errors="replace"))
-    return "\n".join(lines)
 
 
 CAPABILITIES = Capabilities(
@@ -46,6 +36,17 @@ CAPABILITIES = Capabilities(
     messages_per_second=1e9,
     sender_limits=False,
 )
+
+
+def render(envelope: Envelope, capabilities: Capabilities = CAPABILITIES) -> str:
+    message = envelope.message
+    lines = [message.text] if message.text else []
+    lines += [f"[{n.number}] {n.label}" for n in offer(message, capabilities).numbered]
+    for attachment in message.attachments:
+        lines.append(f"📎 {attachment.filename} ({len(attachment.data)} octets / bytes)")
+        if attachment.media_type.startswith(TEXT_MEDIA_TYPES):
+            lines.append(attachment.data.decode("utf-8", errors="replace"))
+    return "\n".join(lines)
 
 
 class ConsoleAdapter(Adapter):
@@ -147,7 +148,7 @@ class ConsoleAdapter(Adapter):
         if self._output_closed:
             return  # nobody reads any more: what is left is dropped, as a closed window would
         try:
-            self.stdout.write(render(envelope) + "\n")
+            self.stdout.write(render(envelope, self.capabilities) + "\n")
             self.stdout.flush()
         except BrokenPipeError:
             self._close_output()

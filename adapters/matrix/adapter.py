@@ -22,7 +22,13 @@ from typing import Any
 
 from aiohttp import ClientError
 from nio import InviteMemberEvent, JoinResponse, MegolmEvent, RoomCreateResponse, RoomPreset
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    wait_exponential,
+)
 
 from qn_bot.commands import parse_command
 from qn_bot.config import Config, MatrixConfig
@@ -35,16 +41,16 @@ from qn_bot.errors import (
     TransientDeliveryError,
 )
 from qn_bot.leadership import Lease, run_exclusively
-from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, Platform
+from qn_bot.ports import Adapter, AdapterContext, InboundSink, Platform
 from qn_bot.retrying import PatientKeyValue
 
 from .inbound import Action, Parsed, parse_event
 from .logs import guard_nio_logs
 from .outbound import send_event, upload_attachment
 from .policy import invite_allowed
-from .render import KEYCAPS, MAX_BODY_CHARS, keycap_index, render
+from .render import CAPABILITIES, KEYCAPS, keycap_index, render
 from .session import SESSION_KEY, open_session
-from .sync import BACKOFF_CAP, BACKOFF_FIRST, LoggedOut, SyncLoop, backoff
+from .sync import BACKOFF_CAP, BACKOFF_FIRST, LoggedOut, SyncLoop
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +67,6 @@ MEGOLM = "m.megolm.v1.aes-sha2"
 
 def matrix_link(room_id: str) -> str:
     return f"https://matrix.to/#/{room_id}"
-
-
-CAPABILITIES = Capabilities(
-    buttons=False, max_text_length=MAX_BODY_CHARS, attachments=True, messages_per_second=20.0
-)
 
 
 class MatrixAdapter(Adapter):
@@ -148,15 +149,19 @@ class MatrixAdapter(Adapter):
         return self._ended
 
     async def _run(self) -> None:
-        crashes = 0
+        # A crashed sync loop (e.g. the database briefly unavailable) starts again after a
+        # capped backoff; a revoked token is no crash: it logs in again at once.
+        restarting = AsyncRetrying(
+            retry=retry_if_exception_type(Exception) & retry_if_not_exception_type(LoggedOut),
+            wait=wait_exponential(multiplier=BACKOFF_FIRST, max=BACKOFF_CAP),
+            before_sleep=_sync_crashed,
+            reraise=True,
+        )
         while True:
             if not await self._connect():
                 return
-            self._sync = SyncLoop(self.client, self.kv, self._handle_sync)
             try:
-                await self._sync.run()
-            except asyncio.CancelledError:
-                raise
+                await restarting(self._sync_anew)
             except LoggedOut as exc:
                 # The token was revoked (logged out from another client, admin action): the
                 # device is gone with it, so log in again as a new device.
@@ -166,10 +171,10 @@ class MatrixAdapter(Adapter):
                     await self.client.close()
                 self.client = None
                 self._ready.clear()
-            except Exception:  # e.g. the database was briefly unavailable: start the loop again
-                crashes += 1
-                log.exception("matrix: the sync loop failed; restarting it")
-                await asyncio.sleep(backoff(crashes))
+
+    async def _sync_anew(self) -> None:
+        self._sync = SyncLoop(self.client, self.kv, self._handle_sync)
+        await self._sync.run()
 
     async def _connect(self) -> bool:
         def waiting(state: RetryCallState) -> None:
@@ -516,7 +521,7 @@ class MatrixAdapter(Adapter):
             await self._join_for_sending(room_id)
         base = f"{self._txn_prefix}-{envelope.outbox_id}"
         message = envelope.message
-        for index, part in enumerate(render(message, self.capabilities.max_text_length)):
+        for index, part in enumerate(render(message, self.capabilities)):
             event_id = await send_event(client, room_id, part.content(), f"{base}-t{index}")
             if part.choice_ids:
                 await self._remember_choices(room_id, event_id, part.choice_ids)
@@ -560,6 +565,11 @@ class MatrixAdapter(Adapter):
         recent.insert(0, {"event_id": event_id, "choices": list(choice_ids)})
         del recent[RECENT_QUESTIONS:]
         await self.kv.set(f"choices:{room_id}", recent, about=Address(PLATFORM, room_id))
+
+
+def _sync_crashed(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome is not None else None
+    log.error("matrix: the sync loop failed; restarting it", exc_info=error)
 
 
 def _waiting_for_database(error: DatabaseUnavailable, delay: float) -> None:

@@ -10,7 +10,9 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from qn_bot.domain import ButtonKind, OutboundMessage
+from qn_bot.domain import OutboundMessage
+from qn_bot.offering import offer
+from qn_bot.ports import Capabilities
 from qn_bot.textsplit import split_text
 
 HTML_FORMAT = "org.matrix.custom.html"
@@ -19,6 +21,10 @@ KEYCAPS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7�
 _VARIATION_SELECTOR = "\ufe0f"
 #: Keep events well below Matrix's 64 KiB limit, even with the HTML copy and encryption.
 MAX_BODY_CHARS = 12_000
+
+CAPABILITIES = Capabilities(
+    buttons=False, max_text_length=MAX_BODY_CHARS, attachments=True, messages_per_second=20.0
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,23 +57,27 @@ def _html_lines(text: str) -> str:
     return "<br/>".join(html.escape(line) for line in text.split("\n"))
 
 
-def render(message: OutboundMessage, limit: int = MAX_BODY_CHARS) -> list[Rendered]:
-    """Render a message as one event, or several when the text is longer than ``limit`` (the
-    adapter's declared ``max_text_length``).
+def render(
+    message: OutboundMessage, capabilities: Capabilities = CAPABILITIES, limit: int | None = None
+) -> list[Rendered]:
+    """Render a message as one event, or several when the text is longer than ``limit`` (by
+    default the adapter's declared ``max_text_length``).
 
-    Choices become ``1. label`` lines (an ordered list in HTML) at the end of the last event;
-    command buttons are left out: the text already names their commands (``/suivant``).
+    The numbered choices qn_bot.offering gives a platform without buttons become ``1. label``
+    lines (an ordered list in HTML) at the end of the last event.
     """
-    choices = [b for b in message.buttons if b.kind is ButtonKind.CHOICE]
-    parts = split_text(message.text, limit) if message.text else [""]
+    numbered = offer(message, capabilities).numbered
+    parts = (
+        split_text(message.text, limit or capabilities.max_text_length) if message.text else [""]
+    )
     rendered = [Rendered(part, _html_lines(part)) for part in parts[:-1]]
     last = parts[-1]
     body = last
     formatted = _html_lines(last)
-    if choices:
-        numbered = "\n".join(f"{i}. {b.label}" for i, b in enumerate(choices, start=1))
-        body = f"{last}\n\n{numbered}" if last else numbered
-        items = "".join(f"<li>{html.escape(b.label)}</li>" for b in choices)
+    if numbered:
+        lines = "\n".join(f"{n.number}. {n.label}" for n in numbered)
+        body = f"{last}\n\n{lines}" if last else lines
+        items = "".join(f"<li>{html.escape(n.label)}</li>" for n in numbered)
         formatted = f"{formatted}<ol>{items}</ol>" if last else f"<ol>{items}</ol>"
-    rendered.append(Rendered(body, formatted, tuple(b.value for b in choices)))
+    rendered.append(Rendered(body, formatted, tuple(n.value for n in numbered)))
     return [r for r in rendered if r.body]

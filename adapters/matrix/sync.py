@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import ClientError
 from nio import SyncError, SyncResponse
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from qn_bot.ports import KeyValue
 
@@ -41,10 +42,6 @@ class LoggedOut(Exception):
     """The homeserver no longer accepts the access token (M_UNKNOWN_TOKEN): log in again."""
 
 
-def backoff(failures: int) -> float:
-    return float(min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** max(0, failures - 1)))
-
-
 class SyncLoop:
     def __init__(self, client: Any, kv: KeyValue, handler: SyncHandler) -> None:
         self.client = client
@@ -58,27 +55,7 @@ class SyncLoop:
         fresh = token is None
         first = True
         while True:
-            try:
-                resp = await self.client.sync(
-                    timeout=0 if first else LONG_POLL_MS,
-                    sync_filter=SYNC_FILTER,
-                    since=token,
-                    full_state=True if first and token else None,
-                )
-            except asyncio.CancelledError:
-                raise
-            except (ClientError, TimeoutError, OSError) as exc:
-                await self._failed(f"homeserver unreachable: {type(exc).__name__}: {exc}")
-                continue
-            except Exception:
-                log.exception("matrix sync failed")
-                await self._failed("unexpected error")
-                continue
-            if isinstance(resp, SyncError) and resp.status_code == "M_UNKNOWN_TOKEN":
-                raise LoggedOut(str(resp.message))
-            if isinstance(resp, SyncError) or not isinstance(resp, SyncResponse):
-                await self._failed(f"sync error: {resp}")
-                continue
+            resp = await self._patient_sync(token, first)
             if self.failures:
                 log.info("matrix: homeserver reachable again after %d failures", self.failures)
             self.failures = 0
@@ -119,8 +96,44 @@ class SyncLoop:
             except Exception as exc:
                 log.warning("matrix: %s failed: %s", name, type(exc).__name__)
 
-    async def _failed(self, why: str) -> None:
-        self.failures += 1
-        delay = backoff(self.failures)
-        log.warning("matrix: %s; retrying in %.1fs", why, delay)
-        await asyncio.sleep(delay)
+    async def _patient_sync(self, token: str | None, first: bool) -> SyncResponse:
+        """/sync until it answers, waiting 0.5, 1, 2, 3, 3 … s between tries (``failures``
+        counts them); a rejected token raises :class:`LoggedOut`, cancellation ends it."""
+
+        async def sync() -> SyncResponse:
+            try:
+                resp = await self.client.sync(
+                    timeout=0 if first else LONG_POLL_MS,
+                    sync_filter=SYNC_FILTER,
+                    since=token,
+                    full_state=True if first and token else None,
+                )
+            except (ClientError, TimeoutError, OSError) as exc:
+                raise _SyncFailed(f"homeserver unreachable: {type(exc).__name__}: {exc}") from exc
+            except Exception as exc:
+                log.exception("matrix sync failed")
+                raise _SyncFailed("unexpected error") from exc
+            if isinstance(resp, SyncError) and resp.status_code == "M_UNKNOWN_TOKEN":
+                raise LoggedOut(str(resp.message))
+            if isinstance(resp, SyncError) or not isinstance(resp, SyncResponse):
+                raise _SyncFailed(f"sync error: {resp}")
+            return resp
+
+        def failed(state: RetryCallState) -> None:
+            self.failures += 1
+            error = state.outcome.exception() if state.outcome is not None else None
+            delay = state.next_action.sleep if state.next_action is not None else 0.0
+            log.warning("matrix: %s; retrying in %.1fs", error, delay)
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_SyncFailed),
+            wait=wait_exponential(multiplier=BACKOFF_FIRST, max=BACKOFF_CAP),
+            before_sleep=failed,
+            reraise=True,
+        )
+        resp: SyncResponse = await retrying(sync)
+        return resp
+
+
+class _SyncFailed(Exception):
+    """One /sync that did not answer; its message says why (no ids in it)."""

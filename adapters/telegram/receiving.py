@@ -31,6 +31,13 @@ from typing import Any
 from aiohttp import web
 from telegram import Bot
 from telegram import error as tg
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    wait_exponential,
+)
 
 from qn_bot.ports import KeyValue
 
@@ -93,32 +100,12 @@ class Poller:
 
     async def _poll(self) -> None:
         await self._replay()
-        backoff = 1.0
         while True:
             try:
-                updates = await self._get_updates()
-                backoff = 1.0
-            except tg.RetryAfter as exc:
-                await asyncio.sleep(retry_after_seconds(exc))
-                continue
+                updates = await self._patient_get_updates()
             except tg.InvalidToken:
                 log.critical("Telegram refused the bot token: polling stops")
                 raise
-            except tg.Conflict as exc:
-                log.error("another getUpdates or a webhook is active for this bot: %s", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(MAX_BACKOFF, backoff * 2)
-                continue
-            except tg.TelegramError as exc:
-                log.warning("getUpdates failed (%s); retrying in %.0f s", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(MAX_BACKOFF, backoff * 2)
-                continue
-            except Exception:  # a bug or a malformed answer must not end polling for good
-                log.exception("getUpdates failed unexpectedly; retrying in %.0f s", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(MAX_BACKOFF, backoff * 2)
-                continue
             fresh = [u for u in updates if int(u["update_id"]) >= self.offset]
             if fresh:
                 self.offset = int(fresh[-1]["update_id"]) + 1
@@ -127,6 +114,45 @@ class Poller:
                 await self.save()
             elif self.interval > 0:
                 await asyncio.sleep(self.interval)
+
+    async def _patient_get_updates(self) -> list[dict[str, Any]]:
+        """getUpdates until it answers. A flood reply waits what Telegram asks and does not
+        lengthen the backoff; any other failure (a bug or a malformed answer included: they must
+        not end polling for good) waits 1, 2, 4 … 30 s; a wrong token ends polling. Each call
+        starts from the shortest wait again. Cancellation (stop, a lost role) ends it at once:
+        tenacity retries only ``Exception``s."""
+        backoffs = 0  # failures other than flood replies, in this call
+
+        def wait(state: RetryCallState) -> float:
+            nonlocal backoffs
+            error = state.outcome.exception() if state.outcome is not None else None
+            if isinstance(error, tg.RetryAfter):
+                return retry_after_seconds(error)
+            backoffs += 1
+            return float(min(MAX_BACKOFF, 2 ** (backoffs - 1)))
+
+        def failed(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            delay = state.next_action.sleep if state.next_action is not None else 0.0
+            if isinstance(error, tg.RetryAfter):
+                return
+            if isinstance(error, tg.Conflict):
+                log.error("another getUpdates or a webhook is active for this bot: %s", error)
+            elif isinstance(error, tg.TelegramError):
+                log.warning("getUpdates failed (%s); retrying in %.0f s", error, delay)
+            else:
+                log.error(
+                    "getUpdates failed unexpectedly; retrying in %.0f s", delay, exc_info=error
+                )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Exception) & retry_if_not_exception_type(tg.InvalidToken),
+            wait=wait,
+            before_sleep=failed,
+            reraise=True,
+        )
+        updates: list[dict[str, Any]] = await retrying(self._get_updates)
+        return updates
 
     async def _get_updates(self) -> list[dict[str, Any]]:
         """getUpdates, raw: python-telegram-bot's get_updates parses the whole batch at once, and
@@ -147,15 +173,7 @@ class Poller:
         return [u for u in result if isinstance(u, dict) and "update_id" in u]
 
     async def _replay(self) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                state = await self.kv.get(JOURNAL_KEY)
-                break
-            except Exception:
-                log.exception("cannot read the Telegram update journal; retrying")
-                await asyncio.sleep(backoff)
-                backoff = min(MAX_BACKOFF, backoff * 2)
+        state: Any = await _patiently("read the Telegram update journal")(self.kv.get, JOURNAL_KEY)
         if not isinstance(state, dict):
             return
         self.offset = int(state.get("offset", 0))
@@ -193,21 +211,33 @@ class Poller:
     async def save(self) -> None:
         """Write offset and unhandled updates; retried until it works (nothing is confirmed
         to Telegram before). A state the journal already holds is not written again."""
-        backoff = 0.5
         async with self._saving:
-            while True:
-                current = (self.offset, frozenset(self._pending))
-                if current == self._saved:
-                    return
-                state = {"offset": self.offset, "pending": list(self._pending.values())}
-                try:
-                    await self.kv.set(JOURNAL_KEY, state)
-                    self._saved = current
-                    return
-                except Exception:
-                    log.exception("cannot record the Telegram offset; retrying")
-                    await asyncio.sleep(backoff)
-                    backoff = min(MAX_BACKOFF, backoff * 2)
+            await _patiently("record the Telegram offset")(self._save_once)
+
+    async def _save_once(self) -> None:
+        # Read anew at each try: what a retry writes is the latest state.
+        current = (self.offset, frozenset(self._pending))
+        if current == self._saved:
+            return
+        state = {"offset": self.offset, "pending": list(self._pending.values())}
+        await self.kv.set(JOURNAL_KEY, state)
+        self._saved = current
+
+
+def _patiently(what: str) -> AsyncRetrying:
+    """Retries for the journal: whatever fails (the database away, a bug), waiting 0.5, 1, 2 …
+    30 s, for as long as it takes; cancellation ends it at once."""
+
+    def failed(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        log.error("cannot %s; retrying", what, exc_info=error)
+
+    return AsyncRetrying(
+        retry=retry_if_exception_type(Exception),
+        wait=wait_exponential(multiplier=0.5, max=MAX_BACKOFF),
+        before_sleep=failed,
+        reraise=True,
+    )
 
 
 class WebhookServer:

@@ -1,0 +1,51 @@
+"""How choices are offered: buttons where the platform has them, numbered options elsewhere.
+
+The core decides it from ``Capabilities.buttons`` (qn_bot.ports), once for every adapter; an
+adapter only draws what it is given (Telegram an inline keyboard, the console ``[1] label``
+lines, Matrix ``1. label``, an HTML list and keycap reactions).
+
+The numbers are the ones the engine accepts when the citizen types them
+(``Engine._match``): the message's choice buttons, in their order, counted from 1. Command
+buttons (Suivant, Exemples) are left out of numbered options: the text already names their
+commands (``/suivant``), and a number must mean one answer only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qn_bot.domain import Button, OutboundMessage
+from qn_bot.ports import Capabilities
+
+
+@dataclass(frozen=True, slots=True)
+class Numbered:
+    """One choice shown as a numbered option: typing ``number`` answers ``value``."""
+
+    number: int
+    value: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What an adapter draws under a message's text: ``buttons`` (only on a platform that has
+    them) or ``numbered`` options (on one that has not); never both."""
+
+    buttons: tuple[Button, ...] = ()
+    numbered: tuple[Numbered, ...] = ()
+
+    @property
+    def choice_ids(self) -> tuple[str, ...]:
+        """The numbered choices' ids, ``choice_ids[n - 1]`` for number ``n``."""
+        return tuple(n.value for n in self.numbered)
+
+
+def offer(message: OutboundMessage, capabilities: Capabilities) -> Offer:
+    if capabilities.buttons:
+        return Offer(buttons=message.buttons)
+    return Offer(
+        numbered=tuple(
+            Numbered(number, b.value, b.label) for number, b in enumerate(message.choices, start=1)
+        )
+    )
