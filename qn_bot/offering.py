@@ -5,7 +5,7 @@ adapter only draws what it is given (Telegram an inline keyboard, the console ``
 lines, Matrix ``1. label``, an HTML list and keycap reactions).
 
 The numbers are the ones the engine accepts when the citizen types them
-(``Engine._match``): the message's choice buttons, in their order, counted from 1. Command
+(``Engine.match``): the message's choice buttons, in their order, counted from 1. Command
 buttons (Suivant, Exemples) are left out of numbered options: the text already names their
 commands (``/suivant``), and a number must mean one answer only.
 """
