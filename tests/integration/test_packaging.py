@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -26,6 +27,16 @@ WARNING = re.compile(r"\w*Warning\b|^\s*!!\s*$|^\s*warning:", re.MULTILINE)
 
 
 def test_wheel_builds_without_packaging_warnings(tmp_path: Path) -> None:
+    # A copy: setuptools writes build/ and *.egg-info/ next to the sources it builds.
+    source = tmp_path / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".*", "build", "*.egg-info", "__pycache__", "tests", "bench", "docs", "node_modules"
+        ),
+    )
+    wheels = tmp_path / "wheels"
     env = dict(os.environ)
     # With it, distutils warns that it cannot byte-compile: the environment's doing, not ours.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -34,7 +45,7 @@ def test_wheel_builds_without_packaging_warnings(tmp_path: Path) -> None:
         [
             *(sys.executable, "-m", "pip", "wheel", "--verbose", "--no-deps"),
             *("--no-build-isolation", "--disable-pip-version-check"),
-            *("--wheel-dir", str(tmp_path), str(ROOT)),
+            *("--wheel-dir", str(wheels), str(source)),
         ],
         capture_output=True,
         text=True,
@@ -48,7 +59,7 @@ def test_wheel_builds_without_packaging_warnings(tmp_path: Path) -> None:
     warnings = [line for line in log.splitlines() if WARNING.search(line)]
     assert not warnings, "\n".join(warnings)
 
-    (wheel,) = tmp_path.glob("qn_bot-*.whl")
+    (wheel,) = wheels.glob("qn_bot-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for data in (
         "qn_bot/py.typed",
