@@ -285,7 +285,9 @@ async def cmd_chat(args: argparse.Namespace, config: Config) -> int:
     opening = f"/start {args.campaign}" if args.campaign else None
     # Imported by name: adapters/ is mapped to qn_bot.adapters only once installed.
     console_module = importlib.import_module("qn_bot.adapters.console")
-    console: Adapter = console_module.ConsoleAdapter(name, opening=opening)
+    console: Adapter = console_module.ConsoleAdapter(
+        name, opening=opening, language=config.language
+    )
     ended = console.ended()
     assert ended is not None
     async with Application(config, [console]):

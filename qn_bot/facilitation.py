@@ -25,8 +25,9 @@ from qn_bot.participants import (
     joined_between,
 )
 from qn_bot.records import CampaignRecord
-from qn_bot.reminders import remind_campaign_now
+from qn_bot.reminders import Relance, remind_campaign_now
 from qn_bot.repositories import Transaction
+from qn_bot.synthesis import step_heading
 from qn_bot.text import quote
 
 _INVITE_WORDS = frozenset({"inviter", "invite", "invitation", "broadcast"})
@@ -94,10 +95,15 @@ async def _campaigns(ctx: FacilitatorContext, args: list[str]) -> list[OutboundM
     if not campaigns:
         return _say(ctx, "fac_no_campaigns")
     lines = [
-        f"• {c.slug} — {c.title} [{c.status.value}]" + (f" ({c.edition})" if c.edition else "")
+        f"• {c.slug} — {c.title} [{_status_word(ctx, c.status)}]"
+        + (f" ({c.edition})" if c.edition else "")
         for c in campaigns
     ]
     return [OutboundMessage(t(lang, "fac_campaigns") + "\n" + "\n".join(lines))]
+
+
+def _status_word(ctx: FacilitatorContext, status: CampaignStatus) -> str:
+    return ctx.catalog.t(ctx.language, f"fac_status_{status.value}")
 
 
 def _on_campaign(
@@ -120,9 +126,10 @@ async def _status(
     ctx: FacilitatorContext, campaign: CampaignRecord, args: list[str], status: CampaignStatus
 ) -> list[OutboundMessage]:
     campaign = await set_status(ctx.tx, campaign.slug, status, ctx.now)
-    replies = _say(ctx, "fac_status", slug=campaign.slug, status=status.value)
+    replies = _say(ctx, "fac_status", slug=campaign.slug, status=_status_word(ctx, status))
     if status is CampaignStatus.OPEN and _INVITE_WORDS.intersection(a.lower() for a in args[1:]):
-        replies += _say(ctx, "fac_invited", count=await invite(ctx.tx, campaign, ctx.now))
+        invited = await invite(ctx.tx, campaign, ctx.now)
+        replies.append(OutboundMessage(ctx.catalog.plural(ctx.language, "fac_invited", invited)))
     return replies
 
 
@@ -142,8 +149,30 @@ async def _remind(
     ctx: FacilitatorContext, campaign: CampaignRecord, args: list[str]
 ) -> list[OutboundMessage]:
     del args
-    count = await remind_campaign_now(ctx.tx, campaign.id, campaign.title, ctx.reminders, ctx.now)
-    return _say(ctx, "fac_reminded", count=count)
+    done = await remind_campaign_now(ctx.tx, campaign.id, campaign.title, ctx.reminders, ctx.now)
+    return [OutboundMessage(" ".join(_relance_sentences(ctx, done)))]
+
+
+def _relance_sentences(ctx: FacilitatorContext, done: Relance) -> list[str]:
+    plural, lang = ctx.catalog.plural, ctx.language
+    sentences = [plural(lang, "fac_reminded", done.queued)]
+    if done.already:
+        sentences.append(plural(lang, "fac_remind_already", done.already))
+    if done.quiet and done.quiet_until is not None:
+        sentences.append(
+            plural(lang, "fac_remind_quiet", done.quiet, when=_when(ctx, done.quiet_until))
+        )
+    sentences.append(ctx.catalog.t(lang, "fac_remind_stopped"))
+    return sentences
+
+
+def _when(ctx: FacilitatorContext, instant: datetime) -> str:
+    """``instant`` as the facilitator reads it: a time today or tomorrow, in the bot's zone."""
+    zone = ZoneInfo(ctx.reminders.timezone)
+    local, today = instant.astimezone(zone), ctx.now.astimezone(zone).date()
+    t, lang = ctx.catalog.t, ctx.language
+    clock = t(lang, "time_of_day", hour=local.hour, minute=f"{local.minute:02d}")
+    return t(lang, "fac_when_today" if local.date() == today else "fac_when_tomorrow", time=clock)
 
 
 async def _stats_command(
@@ -177,19 +206,34 @@ async def _stats(ctx: FacilitatorContext, campaign: CampaignRecord) -> OutboundM
     local = ctx.now.astimezone(ZoneInfo(ctx.reminders.timezone))
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     week_start = day_start - timedelta(days=day_start.weekday())
-    people = await campaign_participants(ctx.tx, campaign, campaign_flow(campaign))
+    flow = campaign_flow(campaign)
+    people = await campaign_participants(ctx.tx, campaign, flow)
     items = await ctx.tx.sessions.campaign_stats(campaign.id, day_start, week_start)
-    head = ctx.catalog.t(
-        ctx.language,
+    catalog, lang = ctx.catalog, ctx.language
+    head = catalog.t(
+        lang,
         "fac_stats_detail",
         slug=campaign.slug,
-        participants=count_participants(people),
+        participants=catalog.plural(lang, "fac_participants", count_participants(people)),
         today=joined_between(people, day_start),
         week=joined_between(people, week_start),
-        completed=completed_between(people),
+        completed=catalog.plural(lang, "fac_completed", completed_between(people)),
     )
+    # In the order the citizens answer, by the titles they read; a step the flow no longer has
+    # (its answers outlive it) comes last, by its id.
+    steps = {step.id: step for step in flow.steps}
+    order = [step.id for step in flow.steps if step.id in items]
+    order += sorted(step_id for step_id in items if step_id not in steps)
     lines = [
-        f"• {step} : {total} / {today} / {week}" for step, (total, today, week) in items.items()
+        catalog.t(
+            lang,
+            "fac_stats_line",
+            section=step_heading(steps[step_id], lang) if step_id in steps else step_id,
+            total=items[step_id][0],
+            today=items[step_id][1],
+            week=items[step_id][2],
+        )
+        for step_id in order
     ]
     return OutboundMessage("\n".join([head, *lines]))
 

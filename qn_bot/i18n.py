@@ -49,12 +49,13 @@ class Catalog:
             if key.startswith(prefix)
         }
 
-    def plural(self, language: str, key: str, count: int) -> str:
-        """``key_one`` or ``key_many``, as ``count`` asks in ``language``, filled in."""
+    def plural(self, language: str, key: str, count: int, /, **params: object) -> str:
+        """``key_one`` or ``key_many``, as ``count`` asks in ``language``, filled in with
+        ``count`` and ``params``."""
         # A language without a catalogue is spoken in the default one's words and rules.
         spoken = language if language in self._messages else DEFAULT_LANGUAGE
         singular = count == 1 or (count == 0 and spoken in _ZERO_IS_SINGULAR)
-        return self.t(language, f"{key}_{'one' if singular else 'many'}", count=count)
+        return self.t(language, f"{key}_{'one' if singular else 'many'}", count=count, **params)
 
     def keys(self, language: str) -> frozenset[str]:
         return frozenset(self._messages[language])

@@ -8,6 +8,7 @@ two scheduler processes never send the same reminder.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -29,6 +30,17 @@ def in_quiet_hours(now: datetime, timezone: str, start: time, end: time) -> bool
     if start < end:
         return start <= local < end
     return local >= start or local < end
+
+
+def quiet_hours_end(now: datetime, timezone: str, end: time) -> datetime:
+    """The first instant after ``now`` when the local clock of ``timezone`` reads ``end``."""
+    local = now.astimezone(ZoneInfo(timezone))
+    candidate = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if candidate <= local:
+        candidate = (local + timedelta(days=1)).replace(
+            hour=end.hour, minute=end.minute, second=0, microsecond=0
+        )
+    return candidate
 
 
 def reminder_due(last_input: datetime, sent: int, delays_hours: tuple[float, ...]) -> datetime:
@@ -102,12 +114,24 @@ async def send_due_reminders(
         after = candidates[-1][1]
 
 
+@dataclass(frozen=True, slots=True)
+class Relance:
+    """What /relancer did, for the facilitator's answer. Citizens who said /stop are not among
+    the mid-flow citizens it reads, so they are not counted here."""
+
+    queued: int = 0
+    already: int = 0  # reminded by a /relancer earlier in the same hour: not twice
+    quiet: int = 0  # in their quiet hours: not reminded now
+    quiet_until: datetime | None = None  # when the last of them leaves their quiet hours
+
+
 async def remind_campaign_now(
     tx: Transaction, campaign_id: int, title: str, config: RemindersConfig, now: datetime
-) -> int:
+) -> Relance:
     """/relancer: one reminder now to each mid-flow citizen, quiet hours and /stop respected."""
     catalog = default_catalog()
-    queued = 0
+    queued = already = quiet = 0
+    quiet_until: datetime | None = None
     after = 0
     while True:
         # Pages: 100,000 citizens mid-flow are never all in memory at once. One transaction
@@ -116,9 +140,15 @@ async def remind_campaign_now(
         for participant in page:
             zone = participant.timezone if participant.timezone else config.timezone
             if in_quiet_hours(now, zone, config.quiet_start, config.quiet_end):
+                quiet += 1
+                ends = quiet_hours_end(now, zone, config.quiet_end)
+                quiet_until = ends if quiet_until is None else max(quiet_until, ends)
                 continue
             key = f"relance:{campaign_id}:{participant.id}:{now:%Y%m%d%H}"
-            queued += await queue_reminder(tx, participant, title, now, key, catalog)
+            if await queue_reminder(tx, participant, title, now, key, catalog):
+                queued += 1
+            else:
+                already += 1
         if len(page) < PAGE:
-            return queued
+            return Relance(queued, already, quiet, quiet_until)
         after = page[-1].id

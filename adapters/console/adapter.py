@@ -5,7 +5,8 @@ Choices print as ``[1] label`` lines, numbered as qn_bot.offering decides for a 
 without buttons; command buttons (Suivant, Exemples) are not printed, the text already names
 their commands. Every line is answered before the next one is handled, and
 only after the transaction that produced the answer committed; at the end of input every answer
-is printed before the chat ends. Output closed by its reader (``| head -1``) ends the chat quietly.
+is printed before the chat ends, then a goodbye. Output closed by its reader (``| head -1``) ends
+the chat quietly.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TextIO
 
 from qn_bot.config import Config
 from qn_bot.domain import Address, Envelope, InboundKind, InboundMessage, UserRef
+from qn_bot.i18n import DEFAULT_LANGUAGE, default_catalog
 from qn_bot.offering import offer
 from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, Platform
 
@@ -61,6 +63,7 @@ class ConsoleAdapter(Adapter):
         stdout: TextIO | None = None,
         flush: Callable[[], Awaitable[None]] | None = None,
         opening: str | None = None,
+        language: str = DEFAULT_LANGUAGE,
     ) -> None:
         self.user = UserRef(PLATFORM, user_name)
         self.address = Address(PLATFORM, user_name)
@@ -71,6 +74,8 @@ class ConsoleAdapter(Adapter):
         # one the chat is only opened: a known citizen sees where they stand, a new one is
         # asked nothing before their first line (which therefore answers nothing).
         self.opening = opening
+        # The bot's language: the citizen's own is the core's to know, not the adapter's.
+        self.goodbye = default_catalog().t(language, "console_goodbye")
         self._task: asyncio.Task[None] | None = None
         self._lines: asyncio.Queue[str | None] = asyncio.Queue()
         self._output_closed = False
@@ -103,6 +108,8 @@ class ConsoleAdapter(Adapter):
             while not self._output_closed:
                 line = await self._lines.get()
                 if line is None:
+                    # Ctrl-D can look like a crash or a loss: say that nothing was lost.
+                    self._write(self.goodbye)
                     return
                 await self._one(sink, self._inbound(line.rstrip("\r\n")))
         finally:
@@ -145,10 +152,13 @@ class ConsoleAdapter(Adapter):
                 await task
 
     async def send(self, envelope: Envelope) -> None:
+        self._write(render(envelope, self.capabilities))
+
+    def _write(self, text: str) -> None:
         if self._output_closed:
             return  # nobody reads any more: what is left is dropped, as a closed window would
         try:
-            self.stdout.write(render(envelope, self.capabilities) + "\n")
+            self.stdout.write(text + "\n")
             self.stdout.flush()
         except BrokenPipeError:
             self._close_output()
@@ -169,9 +179,9 @@ class ConsoleAdapter(Adapter):
 
 def build_adapter(config: Config, context: AdapterContext) -> Adapter | None:
     """`qn-bot run` chats on the console when no platform is configured."""
-    del config, context
+    del context
     # Opened as `qn-bot chat` without --campaign: the question one was at is shown at once.
-    return ConsoleAdapter(getpass.getuser())
+    return ConsoleAdapter(getpass.getuser(), language=config.language)
 
 
 #: The entry point (pyproject.toml, group qn_bot.adapters): how to build the adapter, and what

@@ -99,8 +99,8 @@ def _capped(s: Synthesis, source: SynthesisSource, totals: CampaignTotals) -> Sy
                 left = total - len(section.bullets)
                 bullets = (
                     Bullet(
-                        default_catalog().t(
-                            s.language, "attachment_note", count=left, slug=source.campaign.slug
+                        default_catalog().plural(
+                            s.language, "attachment_note", left, slug=source.campaign.slug
                         )
                     ),
                     *section.bullets,

@@ -212,7 +212,7 @@ async def test_big_campaigns_get_a_capped_synthesis(
     latest = sorted(live, key=lambda i: i.id)[-2:]
     assert all(str(escape(i.text)) in html for i in latest)
     assert str(escape(sorted(live, key=lambda i: i.id)[0].text)) not in html
-    assert f"[…] {len(live) - 2} contribution(s) plus ancienne(s)" in html
+    assert f"[…] {len(live) - 2} contributions plus anciennes" in html
     assert "qn-bot export grande --format html" in html
     assert "12 participants" in html  # the campaign's, not the attachment's
     assert "Juridiques" in html or "juridiques" in html.lower()  # choice sections complete

@@ -281,7 +281,7 @@ async def test_close_by_facilitator_notifies_and_relancer_respects_stop(
     reminded = await service.handle(message("admin", "/relancer fermee"))
     assert "1 rappel" in reminded.replies[0].text
     closed = await service.handle(message("admin", "/cloturer fermee"))
-    assert "closed" in closed.replies[0].text
+    assert "clôturée" in closed.replies[0].text
     assert len([t for t in await outbox_texts(store, "ana") if "maintenant close" in t]) == 1
     assert [t for t in await outbox_texts(store, "ben") if "close" in t] == []
 

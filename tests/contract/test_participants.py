@@ -102,9 +102,9 @@ async def test_stats_digest_exports_and_site_count_the_same_participants(
 
     clock.advance(days=7)  # /digest reports on the last completed week: this one
     digest = await boss.say("/digest")
-    assert count_in(r"Nouveaux participants : (\d+)", digest) == 4
-    assert count_in(r"Parcours terminés : (\d+)", digest) == 1
-    assert count_in(r"Depuis le début : (\d+) participant", digest) == 4
+    assert count_in(r"Nouveaux participants\u00a0: (\d+)", digest) == 4
+    assert count_in(r"Parcours terminés\u00a0: (\d+)", digest) == 1
+    assert count_in(r"Depuis le début\u00a0: (\d+) participant", digest) == 4
 
 
 async def test_a_campaign_without_consent_step_counts_who_answered(

@@ -45,8 +45,8 @@ async def test_relancer_in_pages_reminds_every_mid_flow_citizen_once(
     async with store.transaction() as tx:
         campaign = await tx.campaigns.campaign_by_slug("relance")
         assert campaign is not None
-        queued = await reminders.remind_campaign_now(tx, campaign.id, "Relance", config, clock())
-    assert queued == 4  # pages of 2, 2, 1 (r2 said /stop)
+        done = await reminders.remind_campaign_now(tx, campaign.id, "Relance", config, clock())
+    assert done.queued == 4  # pages of 2, 2, 1 (r2 said /stop)
     for user in users:
         got = [t for t in await outbox_texts(store, user) if "Vous aviez commencé" in t]
         assert len(got) == (0 if user == "r2" else 1)

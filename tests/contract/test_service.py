@@ -758,7 +758,7 @@ async def test_admin_runs_facilitator_commands(
 
     listing = await boss.say("/campagnes")
     assert SLUG in listing
-    assert "open" in listing
+    assert "[ouverte]" in listing
     assert "1" in await boss.say(f"/stats {SLUG}")
 
     await boss.say(f"/export {SLUG} json")

@@ -56,7 +56,7 @@ async def test_a_signature_cannot_be_a_pseudonym_or_someone_elses_signature(
     assert "2 participants" in await export(store, clock, "html")
 
     # Ana may sign again with her own name; once she stops signing, the name is free.
-    assert "« ana LOPEZ »" in await ana.say("/signer  ana  LOPEZ ")
+    assert "«\u00a0ana LOPEZ\u00a0»" in await ana.say("/signer  ana  LOPEZ ")
     assert "anonymes" in await ana.say("/signer")
     assert "Ana Lopez" in await ben.say("/signer Ana Lopez")
 

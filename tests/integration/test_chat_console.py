@@ -15,7 +15,8 @@ from tests.integration.processes import SLUG, TIMEOUT, QnBot
 pytestmark = pytest.mark.integration
 
 WELCOME = "Bienvenue !"
-THANKS_CONSENT = "Merci ! Commençons."
+GOODBYE = "Au revoir\u00a0! Votre place est gardée"
+THANKS_CONSENT = "Merci\u00a0! Commençons."
 
 
 def consents(result_stdout: str) -> list[object]:
@@ -46,7 +47,9 @@ def test_a_first_line_bonjour_gets_the_welcome_and_the_consent(qn: QnBot) -> Non
     assert WELCOME in out
     assert CONSENT_QUESTION in out
     assert "pas compris" not in out
-    assert out.rstrip().endswith("[2] Je refuse"), out
+    assert (
+        out.rstrip().removesuffix(out.rstrip().splitlines()[-1]).rstrip().endswith("[2] Je refuse")
+    ), out
 
 
 def test_with_a_campaign_the_consent_is_on_screen_before_the_first_line(qn: QnBot) -> None:
@@ -70,8 +73,17 @@ def test_every_reply_is_printed_before_the_chat_ends_at_end_of_input(qn: QnBot) 
         out = qn.ok("chat", "--as", "erin", input="").stdout
         assert out.startswith(WELCOME_BACK), out
         assert prompt("pourquoi") in out, out
-        assert "10" in out.splitlines()[-1], out
+        *_, last_question_line, goodbye = out.splitlines()
+        assert "10" in last_question_line, out
+        assert goodbye.startswith(GOODBYE), out
         assert "Noté" not in out
+
+
+def test_end_of_input_says_goodbye_and_that_the_place_is_kept(qn: QnBot) -> None:
+    """Ctrl-D on the console: the chat ends with a goodbye, after every answer."""
+    out = qn.ok("chat", "--campaign", SLUG, "--as", "hal", input="1\nUne idée\n").stdout
+    assert out.rstrip().splitlines()[-1].startswith(GOODBYE), out
+    assert out.count(GOODBYE) == 1, out
 
 
 # ---------------------------------------------------------------------------------- closed output

@@ -39,5 +39,5 @@ def test_every_facilitator_command_is_refused_to_a_citizen(qn: QnBot) -> None:
     qn.ok("facilitator", "add", "console:eve", "--campaign", SLUG)
     after = qn.ok("chat", "--as", "eve", input=f"/stats {SLUG}\n/cloturer {SLUG}\n")
     assert "réservée" not in after.stdout
-    assert f"Campagne {SLUG} : 1 participant" in after.stdout
+    assert f"Campagne {SLUG}\u00a0: 1 participant" in after.stdout
     assert f"{SLUG}\tclosed" in qn.ok("campaign", "list").stdout

@@ -689,7 +689,7 @@ async def test_a_lone_respondent_is_in_no_public_output(
         assert SECRET_ID not in output, name
     # Counts are there: the campaign's own threshold (5 by default) is stricter than the team's.
     assert "Moins de 5 répondants" in outputs["text"]
-    assert "Nouvelles contributions : " in outputs["text"]
+    assert "Nouvelles contributions\u00a0: " in outputs["text"]
     assert "1 contribution — moins de 5 participants ont répondu ici" in squash(
         outputs["attachment"]
     )

@@ -249,7 +249,7 @@ def test_a_language_the_flow_lacks_is_refused_and_changes_nothing() -> None:
     world.send("/start")
     world.send("/langue en")
     assert world.state.language is None
-    assert "Langues disponibles : /langue fr" in world.text()
+    assert "Langues disponibles\u00a0: /langue fr" in world.text()
     world.send("/langue fr")
     assert world.state.language == "fr"
 

@@ -363,7 +363,7 @@ def test_themes_per_section_in_the_digest() -> None:
     items = three_people(["Les Territoires", "le territoire", "les collectivités territoriales"])
     section = digest_of(items).campaigns[0].sections[0]
     assert [(t.label, t.count) for t in section.themes] == [("territoire", 3)]
-    assert "Thèmes récurrents : territoire (3)" in render_text(digest_of(items))
+    assert "Thèmes récurrents\u00a0: territoire (3)" in render_text(digest_of(items))
 
 
 def test_weekly_counts_for_the_chart() -> None:

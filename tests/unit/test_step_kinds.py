@@ -115,7 +115,7 @@ def test_a_flow_runs_through_the_engine_with_the_new_kind() -> None:
     assert run.state.step_id == "pourquoi"  # its `when` sees the new kind's value
 
     run.send("/retour")
-    assert "Votre réponse actuelle : ✘" in "\n".join(render(run.events[-1:]))
+    assert "Votre réponse actuelle\u00a0: ✘" in "\n".join(render(run.events[-1:]))
     events = run.send("#yes")
     assert [e for e in events if isinstance(e, ItemRevised)] == [ItemRevised(1, 2, "✔", "yes")]
     assert run.state.step_id is None  # `pourquoi` no longer applies: on to the review

@@ -40,7 +40,8 @@ class ListKind(StepKindBase):
             hints.append(t(lang, "examples_hint"))
         count = len(state.items_of(step.id))
         if count:
-            hints.append(t(lang, "list_already", count=count))
+            ideas = engine.catalog.plural(lang, "count_ideas", count)
+            hints.append(t(lang, "list_already", ideas=ideas))
         return hints
 
     def buttons(self, engine: Engine, step: Step, state: SessionState) -> tuple[Button, ...]:
@@ -57,7 +58,8 @@ class ListKind(StepKindBase):
     ) -> SessionState:
         count = len(state.items_of(step.id))
         if count < step.min_items:
-            engine.say(out, state, "list_min_items", min=step.min_items, count=count)
+            ideas = engine.catalog.plural(state.language, "count_ideas", step.min_items)
+            engine.say(out, state, "list_min_items", ideas=ideas, count=count)
             return state
         return engine.advance(state, out)
 
@@ -75,7 +77,10 @@ class ListKind(StepKindBase):
         count = len(state.items_of(step.id))
         room = step.max_items - count
         if len(items) > room:
-            engine.say(out, state, "list_too_many", room=room, max=step.max_items)
+            plural = engine.catalog.plural
+            ideas = plural(state.language, "count_ideas", step.max_items)
+            left = plural(state.language, "list_room", room)
+            engine.say(out, state, "list_over_max", ideas=ideas, room=left)
             return state
         new_items = dict(state.items)
         seq = state.next_seq
@@ -86,7 +91,8 @@ class ListKind(StepKindBase):
         state = engine.withdraw_inapplicable(state.evolve(items=new_items, next_seq=seq), out)
         count += len(items)
         if count >= step.max_items:
-            engine.say(out, state, "list_full", max=step.max_items)
+            ideas = engine.catalog.plural(state.language, "count_ideas", step.max_items)
+            engine.say(out, state, "list_full", ideas=ideas)
             return engine.advance(state, out)
         key = "item_noted" if len(items) == 1 else "items_noted"
         engine.say(
