@@ -63,7 +63,7 @@ async def test_roles_closing_notice_and_forgetting_over_matrix(
 
     # The admin (from the config) closes the campaign: Bob, mid-flow, is told once.
     desk = await animatrice.open_dm(bot.user_id, encrypted=False)
-    await animatrice.say(desk, "/cloturer construire-2030", "closed")
+    await animatrice.say(desk, "/cloturer construire-2030", "clôturée")
     notice = await bob.expect(rooms[bob.user_id], "maintenant close")
     assert notice.msgtype == "m.notice"
     await bob.say(rooms[bob.user_id], "encore une idée", "est close")
