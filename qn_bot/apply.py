@@ -27,36 +27,12 @@ from qn_bot.flows.events import (
 from qn_bot.repositories import SessionWrites, Transaction
 
 
-class FlowRows(Protocol):
-    """The writes an engine's decision makes (named as the sessions repository names them)."""
-
-    async def save_session(
-        self,
-        participant_id: int,
-        campaign_id: int,
-        state: dict[str, Any],
-        now: datetime,
-        *,
-        status: str,
-        step_id: str | None,
-        session_id: int | None = None,
-    ) -> int: ...
+class FlowRows(SessionWrites, Protocol):
+    """The writes an engine's decision makes: the batch's :class:`SessionWrites` (a session's
+    state, the items an answer added) and the rarer ones, named as the sessions repository
+    names them."""
 
     async def delete_session(self, session_id: int) -> None: ...
-
-    async def add_item(
-        self,
-        *,
-        session_id: int,
-        campaign_id: int,
-        participant_id: int,
-        seq: int,
-        step_id: str,
-        text: str,
-        value: Any,
-        now: datetime,
-        source_message_id: str | None = None,
-    ) -> None: ...
 
     async def revise_item(
         self, *, session_id: int, seq: int, revision: int, text: str, value: Any, now: datetime

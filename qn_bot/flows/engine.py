@@ -202,7 +202,7 @@ class Engine:
     # ------------------------------------------------------------------ navigation
 
     def _applies(self, step: Step, state: SessionState) -> bool:
-        return step.when is None or step.when.evaluate(self.values(state))
+        return _holds(step, self.values(state))
 
     def _enter_next(self, state: SessionState, out: list[Event], after: int) -> SessionState:
         closing = self._last_question_index()
