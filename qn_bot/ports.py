@@ -98,6 +98,21 @@ class Adapter(abc.ABC):
     async def send(self, envelope: Envelope) -> None:
         """Deliver one message, or raise a :class:`qn_bot.errors.DeliveryError` subclass."""
 
+    async def open_private_chat(
+        self, user: UserRef, group: Address, campaign: str, message_id: str
+    ) -> str | None:
+        """Where ``user``, who typed /start [``campaign``] in the group chat ``group``, can talk
+        to the bot privately: a link to show them in the group, or None when this platform has
+        none to give (the core still tells them to write privately).
+
+        The core asks once it decided the message is a group /start (qn_bot.rooms), before
+        its transaction; the adapter may open the chat (Matrix invites the citizen to a new
+        direct chat) and start the campaign there by delivering a message to its sink. Asked
+        again for the same ``message_id`` (the core handles a message again when the
+        database could not take it), it gives the same chat."""
+        del user, group, campaign, message_id
+        return None
+
     def reachable_chats(self) -> frozenset[str] | None:
         """The chats this connection can deliver to; None means every chat of the platform.
 
@@ -112,6 +127,15 @@ class Adapter(abc.ABC):
     def ended(self) -> asyncio.Event | None:
         """Set when the adapter ends on its own (the console at end of input), if it can."""
         return None
+
+
+class PrivateChats(Protocol):
+    """What the core asks of a platform after deciding a group /start (qn_bot.rooms): every
+    :class:`Adapter` is one (:meth:`Adapter.open_private_chat`)."""
+
+    async def open_private_chat(
+        self, user: UserRef, group: Address, campaign: str, message_id: str
+    ) -> str | None: ...
 
 
 class AdapterFactory(Protocol):

@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +20,7 @@ from datetime import datetime
 from qn_bot.apply import BatchedRows, write_flow, write_participant
 from qn_bot.campaigns import campaign_flow
 from qn_bot.clock import Clock, utcnow
-from qn_bot.commands import Command, Route, parse_command, routed
+from qn_bot.commands import Command, parse_command
 from qn_bot.config import LimitsConfig, RemindersConfig, TeamConfig
 from qn_bot.conversation import (
     Campaign,
@@ -48,7 +48,6 @@ from qn_bot.domain import (
     InboundKind,
     InboundMessage,
     OutboundMessage,
-    UnsupportedReason,
     UserRef,
 )
 from qn_bot.errors import DatabaseUnavailable
@@ -60,9 +59,25 @@ from qn_bot.flows.format import Flow
 from qn_bot.flows.state import SessionState
 from qn_bot.group_commit import GroupCommit
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
+from qn_bot.ports import PrivateChats
 from qn_bot.records import CampaignRecord, Conversation, ParticipantRecord
 from qn_bot.redaction import redact
 from qn_bot.repositories import Database, PseudonymFactory, Transaction
+from qn_bot.rooms import (
+    Arrival,
+    Claim,
+    Converse,
+    FacilitateHere,
+    NoLongerPrivate,
+    Revise,
+    RoomEffect,
+    RoomNeed,
+    Rooms,
+    RoomSnapshot,
+    Sender,
+    Unknown,
+    private_chat_wanted,
+)
 from qn_bot.store.batch import BatchWrites
 from qn_bot.store.rows import random_pseudonym
 
@@ -116,7 +131,10 @@ class Service:
         teams: tuple[TeamConfig, ...] = (),
         limits: LimitsConfig | None = None,
         unlimited_platforms: frozenset[str] = frozenset(),
+        private_chats: Mapping[str, PrivateChats] | None = None,
     ) -> None:
+        """``private_chats``: by platform, what opens a private chat for a group /start (the
+        running adapters); a platform without one is answered without a link."""
         self.store = store
         self.catalog = catalog if catalog is not None else default_catalog()
         self.clock = clock
@@ -129,6 +147,10 @@ class Service:
         self._locks = _KeyedLocks()
         self._commits: GroupCommit[Inbound, HandleResult] = GroupCommit(self._handle_batch)
         self.machine = Machine(self.catalog)
+        self.rooms = Rooms(self.catalog)
+        self.private_chats: Mapping[str, PrivateChats] = (
+            private_chats if private_chats is not None else {}
+        )
         self._engines: dict[tuple[int, int], Engine] = {}
         #: campaign records read so far (a campaign's title and flow never change): the
         #: batched path decides with them when its fresh status and flow version agree
@@ -161,8 +183,16 @@ class Service:
         if verdict is Verdict.REFUSE:
             return HandleResult(refused=True)
 
+        inbound = Inbound(msg, _command_in(msg))
+        campaign = private_chat_wanted(_arrival(inbound))
+        if campaign is not None:
+            # Before the conversation's turn and outside any transaction: the platform may
+            # take its time, and may deliver the citizen's first private message meanwhile.
+            link = await self._open_private_chat(msg, campaign)
+            inbound = dataclasses.replace(inbound, private_link=link)
+
         async def run() -> HandleResult:
-            result = await self._commits.submit(Inbound(msg, _command_in(msg)))
+            result = await self._commits.submit(inbound)
             if result.replies and self.on_commit is not None:
                 self.on_commit()
             return result
@@ -170,6 +200,17 @@ class Service:
         # One message per conversation in flight: a conversation's messages are handled in
         # order, and no batch ever holds two messages of one citizen.
         return await self._locks.run(str(msg.sender), run)
+
+    async def _open_private_chat(self, msg: InboundMessage, campaign: str) -> str | None:
+        chats = self.private_chats.get(msg.sender.platform)
+        if chats is None:
+            return None
+        try:
+            return await chats.open_private_chat(msg.sender, msg.address, campaign, msg.message_id)
+        except Exception:
+            # The group is still told to write privately, without a link.
+            log.exception("could not open a private %s chat", msg.sender.platform)
+            return None
 
     def _limited(self, msg: InboundMessage) -> bool:
         """Flood limits count what the bot acts on: anything in a private chat, commands in a
@@ -410,67 +451,57 @@ class Service:
         return HandleResult(replies=replies)
 
     async def _handle_group(self, tx: Transaction, inbound: Inbound, now: datetime) -> HandleResult:
-        """Group chats and rooms: answers are never collected in public.
-
-        Only /start (answered with a link to a private chat) and facilitator commands are
-        served; everything else is conversation between people and is ignored. No participant
-        record is created for someone who only speaks in a group.
-        """
-        msg, command = inbound.msg, inbound.command
-        if msg.kind is InboundKind.SHARED:
-            return await self._chat_shared(tx, msg, now)
-        if command is None or not command.known:
-            # A citizen answering in what was their private chat: it gained a member without
-            # the adapter telling us (a gap in its history) — the same as being told.
-            known = await tx.participants.participant(msg.sender)
-            if known is not None and known.reply_to == msg.address and not known.unreachable:
-                return await self._chat_shared(tx, msg, now)
-            return HandleResult()
+        """Group chats and rooms (qn_bot.rooms decides): no answer is collected in public."""
+        msg = inbound.msg
+        effects = await self._decide_room(tx, inbound, RoomSnapshot(self.default_language))
         replies: list[OutboundMessage] = []
-        if not await tx.idempotency.claim_message(msg.sender.platform, msg.message_id, now):
-            return HandleResult(duplicate=True)
-        known = await tx.participants.participant(msg.sender)
-        language = self._lang(known) if known is not None else self.default_language
-        if command.name == "start":
-            link = msg.private_link if msg.private_link else ""
-            replies.append(
-                OutboundMessage(self.catalog.t(language, "group_use_private", link=link))
-            )
-        elif routed(command.name, Route.FACILITATOR):
-            replies += await self._facilitate(tx, msg.sender, language, command, now, private=False)
+        for effect in effects:
+            match effect:
+                case Claim():
+                    if not await tx.idempotency.claim_message(
+                        msg.sender.platform, msg.message_id, now
+                    ):
+                        return HandleResult(duplicate=True)
+                case NoLongerPrivate():
+                    await tx.participants.mark_unreachable(msg.address, now)
+                    dropped = await tx.outbox.outbox_fail_chat(
+                        msg.address, "the chat is no longer private"
+                    )
+                    log.info(
+                        "a private %s chat gained a member: %d waiting messages dropped",
+                        msg.address.platform,
+                        dropped,
+                    )
+                case Say(message=message):
+                    replies.append(message)
+                case FacilitateHere(command=command, language=language):
+                    replies += await self._facilitate(
+                        tx, msg.sender, language, command, now, private=False
+                    )
         for reply in replies:
             await tx.outbox.enqueue(msg.address, reply, now)
         return HandleResult(replies=replies)
 
-    async def _chat_shared(
-        self, tx: Transaction, msg: InboundMessage, now: datetime
-    ) -> HandleResult:
-        """A citizen's private chat with the bot is private no more (someone else was invited):
-        no answer is collected there any longer, nothing personal is sent there — reminders,
-        recaps, files still waiting — and the citizen is told why, once."""
-        if not await tx.idempotency.claim_message(msg.sender.platform, msg.message_id, now):
-            return HandleResult(duplicate=True)
-        owners = await tx.participants.reached_at(msg.address)
-        if not owners:
-            return HandleResult()  # a group room all along, or already told
-        await tx.participants.mark_unreachable(msg.address, now)
-        dropped = await tx.outbox.outbox_fail_chat(msg.address, "the chat is no longer private")
-        log.info(
-            "a private %s chat gained a member: %d waiting messages dropped",
-            msg.address.platform,
-            dropped,
-        )
-        reply = self._say(owners[0], "chat_shared")
-        await tx.outbox.enqueue(msg.address, reply, now)
-        return HandleResult(replies=[reply])
+    async def _decide_room(
+        self, tx: Transaction, inbound: Inbound, room: RoomSnapshot
+    ) -> tuple[RoomEffect, ...]:
+        """qn_bot.rooms' decision, with what it asks for loaded."""
+        msg = inbound.msg
+        arrival = _arrival(inbound)
+        room = dataclasses.replace(room, private_link=inbound.private_link)
+        while isinstance(decided := self.rooms.decide(room, arrival), Unknown):
+            if decided.need is RoomNeed.SENDER:
+                known = await tx.participants.participant(msg.sender)
+                room = dataclasses.replace(room, sender=_sender(known, msg.address))
+            else:
+                owners = await tx.participants.reached_at(msg.address)
+                room = dataclasses.replace(room, owners=tuple(o.language for o in owners))
+        return decided
 
     # ------------------------------------------------------------------ decide, then apply
 
     def _lang(self, participant: ParticipantRecord) -> str:
         return participant.language if participant.language is not None else self.default_language
-
-    def _say(self, participant: ParticipantRecord, key: str, **params: object) -> OutboundMessage:
-        return OutboundMessage(self.catalog.t(self._lang(participant), key, **params))
 
     async def _dispatch(
         self, tx: Transaction, participant: ParticipantRecord, inbound: Inbound, now: datetime
@@ -478,16 +509,24 @@ class Service:
         """The replies to a citizen's message in their private chat, and whether it erased
         them (/oublier confirmed)."""
         msg = inbound.msg
-        if msg.kind is InboundKind.UNSUPPORTED:
-            if msg.unsupported_reason is UnsupportedReason.UNDECRYPTABLE:
-                return [self._say(participant, "undecryptable_message")], False
-            return [self._say(participant, "unsupported_message")], False
-        if msg.kind in (InboundKind.EDIT, InboundKind.DELETE):
-            return await self._edit_or_delete(tx, participant, msg, now), False
+        room = RoomSnapshot(self.default_language, sender=_sender(participant, msg.address))
         received = _received(inbound, participant.reply_to)
-        return await self._decide_and_apply(
-            tx, participant, msg, lambda snap: self.machine.decide(snap, received, now), now
-        )
+        replies: list[OutboundMessage] = []
+        for effect in await self._decide_room(tx, inbound, room):
+            match effect:
+                case Say(message=message):
+                    replies.append(message)
+                case Revise():
+                    replies += await self._edit_or_delete(tx, participant, msg, now)
+                case Converse():
+                    return await self._decide_and_apply(
+                        tx,
+                        participant,
+                        msg,
+                        lambda snap: self.machine.decide(snap, received, now),
+                        now,
+                    )
+        return replies, False
 
     async def _decide_and_apply(
         self,
@@ -737,6 +776,8 @@ class Inbound:
 
     msg: InboundMessage
     command: Command | None
+    #: a group /start: where the adapter lets the sender talk privately (Service.handle)
+    private_link: str | None = None
 
 
 #: The kinds the participant machine decides (the others: edits, files, groups… see _dispatch).
@@ -746,6 +787,19 @@ _DECIDED_KINDS = frozenset({InboundKind.TEXT, InboundKind.CHOICE})
 def _command_in(msg: InboundMessage) -> Command | None:
     """The one place typed text is parsed for a command (adapters hand text over as it is)."""
     return parse_command(msg.text) if msg.kind is InboundKind.TEXT else None
+
+
+def _arrival(inbound: Inbound) -> Arrival:
+    msg = inbound.msg
+    return Arrival(msg.is_private, msg.kind, inbound.command, msg.unsupported_reason)
+
+
+def _sender(participant: ParticipantRecord | None, here: Address) -> Sender | None:
+    if participant is None:
+        return None
+    return Sender(
+        participant.language, participant.reply_to == here and not participant.unreachable
+    )
 
 
 def _received(inbound: Inbound, reply_to: Address) -> Received:
