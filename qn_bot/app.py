@@ -105,6 +105,7 @@ class Application:
             unlimited_platforms=frozenset(
                 name for name, a in self.adapters.items() if not a.capabilities.sender_limits
             ),
+            private_chats=self.adapters,
         )
         self.scheduler = Scheduler(self.store, config, clock=clock, on_queued=self.worker.notify)
         self._started: list[Adapter] = []

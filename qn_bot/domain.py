@@ -91,7 +91,6 @@ class InboundMessage:
     is_private: bool = True
     display_name: str | None = None
     language_hint: str | None = None
-    private_link: str | None = None  # group chats: where to answer privately (t.me/bot?start=…)
     unsupported_reason: UnsupportedReason | None = None  # why an UNSUPPORTED message was unread
     # When it arrived (an aware datetime: when the adapter received it, or the homeserver's
     # timestamp): it answers only a question on screen by then. None: unknown, taken as the

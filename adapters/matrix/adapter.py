@@ -30,7 +30,6 @@ from tenacity import (
     wait_exponential,
 )
 
-from qn_bot.commands import parse_command
 from qn_bot.config import Config, MatrixConfig
 from qn_bot.domain import Address, Envelope, InboundKind, InboundMessage, UnsupportedReason, UserRef
 from qn_bot.errors import (
@@ -58,6 +57,7 @@ PLATFORM = "matrix"
 SEEN_LIMIT = 20_000
 RECENT_QUESTIONS = 3  # reactions answer any of the bot's last questions with choices
 REACTION_CHOICES = 3  # questions with this many choices or fewer get clickable reactions
+_OFFERS_KEPT = 256  # group /start messages whose direct chat is remembered (open_private_chat)
 CONNECT_WAIT_SECONDS = 10.0
 #: A process without the sync role hands a Matrix message back for this long (the holder, or
 #: this process once it takes the role over, sends it); rate-limit style, so no attempt is spent.
@@ -102,6 +102,9 @@ class MatrixAdapter(Adapter):
         self._invites_handled: set[str] = set()
         self._join_retries: dict[str, tuple[str, bool]] = {}  # room → (inviter, is_direct)
         self._direct: set[str] = set()
+        # The chat opened for each recent group /start: asked again for one (the core retries
+        # a message the database could not take), the same one is given, not a second room.
+        self._offered: OrderedDict[str, str] = OrderedDict()
         # room → its last questions with choices: [{"event_id", "choices"}], newest first
         self._choices: dict[str, list[dict[str, Any]]] = {}
         self._txn_prefix = ""
@@ -356,24 +359,16 @@ class MatrixAdapter(Adapter):
             choice_id = await self._choice_for_reaction(room.room_id, parsed)
             if choice_id is None:
                 return
-        private = self._is_private(room)
-        private_link: str | None = None
-        text = parsed.text
-        if not private and parsed.kind is InboundKind.TEXT:
-            command = parse_command(text)
-            if command is not None and command.name == "start":
-                private_link = await self._open_direct_chat(sender, command.arg, event_id)
         msg = InboundMessage(
             sender=UserRef(PLATFORM, sender),
             address=Address(PLATFORM, room.room_id),
             message_id=event_id,
             kind=parsed.kind,
-            text=text,
+            text=parsed.text,
             choice_id=choice_id,
             target_message_id=parsed.target_event_id if parsed.action is Action.MESSAGE else None,
-            is_private=private,
+            is_private=self._is_private(room),
             display_name=room.user_name(sender),
-            private_link=private_link,
             unsupported_reason=parsed.unsupported_reason,
             # The bot's own clock, not origin_server_ts: that is the sender's homeserver's
             # clock (another machine under federation), and a few seconds of skew would date
@@ -462,6 +457,20 @@ class MatrixAdapter(Adapter):
             if member is not None and not member.invited:
                 return str(room_id)
         return None
+
+    async def open_private_chat(
+        self, user: UserRef, group: Address, campaign: str, message_id: str
+    ) -> str | None:
+        """A /start in a room, decided by the core: the direct chat where the citizen goes on."""
+        del group
+        link = self._offered.get(message_id)
+        if link is None:
+            link = await self._open_direct_chat(user.user_id, campaign, message_id)
+            if link is not None:
+                self._offered[message_id] = link
+                while len(self._offered) > _OFFERS_KEPT:
+                    self._offered.popitem(last=False)
+        return link
 
     async def _open_direct_chat(self, user_id: str, slug: str, event_id: str) -> str | None:
         """``/start slug`` in a room: open an encrypted direct chat and start there once joined."""

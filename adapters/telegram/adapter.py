@@ -26,7 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 
 from qn_bot.clock import Clock, utcnow
 from qn_bot.config import Config
-from qn_bot.domain import Attachment, Envelope
+from qn_bot.domain import Address, Attachment, Envelope, UserRef
 from qn_bot.errors import (
     ConfigError,
     DatabaseUnavailable,
@@ -163,7 +163,7 @@ class TelegramAdapter(Adapter):
         )
         self.codec = CallbackCodec(kv)
         self.pacer = Pacer(settings.limits)
-        self.reader = UpdateReader(self.codec, self._private_link)
+        self.reader = UpdateReader(self.codec)
         self.dispatcher = ChatDispatcher(settings.concurrent_chats)
         self._http_slots = asyncio.Semaphore(settings.connection_pool_size)
         self.username = settings.bot_username or ""
@@ -321,8 +321,13 @@ class TelegramAdapter(Adapter):
 
     # ------------------------------------------------------------------ receiving
 
-    def _private_link(self, chat_id: int, slug: str) -> str:
-        slug = slug or self.settings.group_campaigns.get(chat_id, "")
+    async def open_private_chat(
+        self, user: UserRef, group: Address, campaign: str, message_id: str
+    ) -> str | None:
+        """A /start in a group, decided by the core: a deep link to the bot's private chat,
+        starting the campaign typed, else the one the group's team follows."""
+        del user, message_id
+        slug = campaign or self.settings.group_campaigns.get(int(group.chat_id), "")
         base = f"https://t.me/{self.username}"
         return f"{base}?start={slug}" if slug else base
 

@@ -9,7 +9,6 @@ soon as it arrives.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,15 +32,11 @@ ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
 #: typed within the second would look older than its question) and button presses have none.
 RECEIVED_KEY = "qn_received_at"
 
-#: Builds the link a group chat is answered with: (chat id, campaign slug typed or "") → URL.
-PrivateLink = Callable[[int, str], str]
-
 
 @dataclass(frozen=True, slots=True)
 class _Where:
     address: Address
     is_private: bool
-    private_link: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,20 +120,12 @@ def chat_key(raw: dict[str, Any]) -> str:
     return f"update:{raw.get('update_id')}"
 
 
-def _start_argument(text: str) -> str:
-    first, _, rest = text.strip().partition(" ")
-    return rest.strip() if first.split("@")[0].lower() == "/start" else ""
-
-
 class UpdateReader:
-    def __init__(self, codec: CallbackCodec, private_link: PrivateLink) -> None:
+    def __init__(self, codec: CallbackCodec) -> None:
         self.codec = codec
-        self.private_link = private_link
 
-    def _where(self, chat: Chat, text: str) -> _Where:
-        private = chat.type == Chat.PRIVATE
-        link = None if private else self.private_link(chat.id, _start_argument(text))
-        return _Where(Address(PLATFORM, str(chat.id)), private, link)
+    def _where(self, chat: Chat) -> _Where:
+        return _Where(Address(PLATFORM, str(chat.id)), chat.type == Chat.PRIVATE)
 
     async def read_raw(self, raw: dict[str, Any], bot: Bot) -> Reading:
         """Parse and read one update; one python-telegram-bot cannot parse (a field of a newer
@@ -193,12 +180,11 @@ class UpdateReader:
             kind, text = InboundKind.UNSUPPORTED, ""  # photo, sticker, voice, location, poll…
         else:
             return None  # service messages: someone joined a group, a pinned message…
-        where = self._where(message.chat, text)
+        where = self._where(message.chat)
         return InboundMessage(
             sender=UserRef(PLATFORM, str(user.id)),
             address=where.address,
             is_private=where.is_private,
-            private_link=where.private_link,
             message_id=f"{message.chat.id}:{message.message_id}",
             kind=kind,
             text=text,
@@ -211,12 +197,11 @@ class UpdateReader:
         if user is None or user.is_bot or message.text is None:
             return None
         edited = int(message.edit_date.timestamp()) if message.edit_date else 0
-        where = self._where(message.chat, "")
+        where = self._where(message.chat)
         return InboundMessage(
             sender=UserRef(PLATFORM, str(user.id)),
             address=where.address,
             is_private=where.is_private,
-            private_link=where.private_link,
             message_id=f"{message.chat.id}:{message.message_id}:e{edited}",
             kind=InboundKind.EDIT,
             text=message.text,
@@ -232,9 +217,9 @@ class UpdateReader:
             return Reading(None, query)
         message = query.message
         if message is not None:
-            where = self._where(message.chat, "")
+            where = self._where(message.chat)
         else:  # a message too old to be shown: the press can only come from a private chat
-            where = _Where(Address(PLATFORM, str(user.id)), True, None)
+            where = _Where(Address(PLATFORM, str(user.id)), True)
         if pressed.command is not None:
             kind, text, choice = InboundKind.TEXT, f"/{pressed.command}", None
         else:
@@ -243,7 +228,6 @@ class UpdateReader:
             sender=UserRef(PLATFORM, str(user.id)),
             address=where.address,
             is_private=where.is_private,
-            private_link=where.private_link,
             message_id=f"cb:{query.id}",
             kind=kind,
             text=text,

@@ -48,15 +48,19 @@ def _imported(name: str) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                module = ".".join([*base, node.module] if node.module else base)
-            else:
-                module = node.module or ""
+            module = _from(node, package)
             found.add(module)
             # ``from package import module`` imports that module.
             found.update(f"{module}.{alias.name}" for alias in node.names)
     return {_resolve(module) for module in found}
+
+
+def _from(node: ast.ImportFrom, package: str) -> str:
+    """The absolute name of the module a ``from … import`` names."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+    return ".".join([*base, node.module] if node.module else base)
 
 
 def _resolve(module: str) -> str:
@@ -169,3 +173,28 @@ def test_only_the_store_and_its_builders_import_sqlalchemy_or_the_store() -> Non
         and not _under(target, STORE_IMPORTS_ALLOWED.get(module, ()))
     ]
     assert found == []
+
+
+def _parses_commands(name: str) -> bool:
+    """Whether module ``name`` reaches ``qn_bot.commands.parse_command``: imports it by name,
+    or calls it through the module."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if _resolve(_from(node, package)) == "qn_bot.commands" and any(
+                alias.name == "parse_command" for alias in node.names
+            ):
+                return True
+        elif isinstance(node, ast.Attribute) and node.attr == "parse_command":
+            return True
+    return False
+
+
+def test_no_adapter_parses_commands() -> None:
+    """The core parses a message's command once (qn_bot.service) and decides (qn_bot.rooms);
+    an adapter hands text over as it is and is asked afterwards for what the decision needs
+    from its platform (``Adapter.open_private_chat``: a group /start's private chat)."""
+    adapters = sorted(m for m in MODULES if _under(m, ("qn_bot.adapters",)))
+    assert "qn_bot.adapters.telegram.menu" in adapters  # reads the command table: allowed
+    assert [m for m in adapters if _parses_commands(m)] == []
