@@ -35,7 +35,7 @@ from qn_bot.errors import (
     TransientDeliveryError,
 )
 from qn_bot.leadership import Granted, Leadership, Lease, run_exclusively, secret_label
-from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, KeyValue, Platform
+from qn_bot.ports import Adapter, AdapterContext, InboundSink, KeyValue, Platform
 from qn_bot.retrying import until_available
 
 from .dispatch import ChatDispatcher
@@ -45,7 +45,7 @@ from .inbound import ALLOWED_UPDATES, PLATFORM, RECEIVED_KEY, UpdateReader, chat
 from .menu import menu
 from .pacing import Limits, Pacer
 from .receiving import Poller, WebhookServer, default_webhook_secret
-from .render import MAX_TEXT, CallbackCodec, Part, render
+from .render import CAPABILITIES, CallbackCodec, Part, render
 
 log = logging.getLogger(__name__)
 
@@ -114,15 +114,6 @@ class TelegramSettings:
             ),
             group_campaigns=groups,
         )
-
-
-CAPABILITIES = Capabilities(
-    buttons=True,
-    max_text_length=MAX_TEXT,
-    attachments=True,
-    messages_per_second=30.0,  # [telegram] messages_per_second sets each adapter's own
-    paces_itself=True,  # TelegramAdapter.pacer: per chat, per group, per bot and 429 pauses
-)
 
 
 class TelegramAdapter(Adapter):
@@ -415,7 +406,7 @@ class TelegramAdapter(Adapter):
         message = envelope.message
         steps: list[Step] = [
             functools.partial(self._send_part, chat_id, part)
-            for part in await render(message, self.codec, self.capabilities.max_text_length)
+            for part in await render(message, self.codec, self.capabilities)
         ]
         steps += [functools.partial(self._send_file, chat_id, a) for a in message.attachments]
         return steps

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from qn_bot.domain import Button, ButtonKind, OutboundMessage
-from qn_bot.ports import KeyValue
+from qn_bot.offering import offer
+from qn_bot.ports import Capabilities, KeyValue
 from qn_bot.textsplit import split_text
 
 #: Telegram refuses longer messages (characters, counted after the HTML is parsed).
@@ -25,6 +26,14 @@ MAX_CALLBACK_DATA = 64  # bytes
 CHOICE_PREFIX = "c:"
 COMMAND_PREFIX = "k:"
 DIGEST_PREFIX = "h:"
+
+CAPABILITIES = Capabilities(
+    buttons=True,
+    max_text_length=MAX_TEXT,
+    attachments=True,
+    messages_per_second=30.0,  # [telegram] messages_per_second sets each adapter's own
+    paces_itself=True,  # TelegramAdapter.pacer: per chat, per group, per bot and 429 pauses
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,16 +114,17 @@ async def keyboard(
 
 
 async def render(
-    message: OutboundMessage, codec: CallbackCodec, limit: int = MAX_TEXT
+    message: OutboundMessage, codec: CallbackCodec, capabilities: Capabilities = CAPABILITIES
 ) -> list[Part]:
-    """The text messages of ``message``, each at most ``limit`` characters (the adapter's
-    declared ``max_text_length``); attachments are sent apart."""
-    markup = await keyboard(message.buttons, codec)
+    """The text messages of ``message``, each at most the adapter's declared
+    ``max_text_length``; the keyboard draws the buttons qn_bot.offering gives (Telegram declares
+    buttons: all of them, in order); attachments are sent apart."""
+    markup = await keyboard(offer(message, capabilities).buttons, codec)
     if not message.text.strip():
         if markup is None:
             return []
         return [Part("…", markup)]
-    chunks = split_text(message.text, limit)
+    chunks = split_text(message.text, capabilities.max_text_length)
     parts = [Part(escape(chunk)) for chunk in chunks[:-1]]
     parts.append(Part(escape(chunks[-1]), markup))
     return parts

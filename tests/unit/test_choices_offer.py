@@ -3,6 +3,8 @@ the adapters only draw what it decided."""
 
 from __future__ import annotations
 
+from qn_bot.adapters.telegram.render import CAPABILITIES, CallbackCodec, render
+
 from qn_bot.domain import Button, ButtonKind, OutboundMessage
 from qn_bot.flows.engine import Engine
 from qn_bot.flows.events import ItemAdded, Say
@@ -95,3 +97,23 @@ def test_typing_an_offered_number_picks_that_choice_in_the_engine() -> None:
     added = [e.text for e in run.events if isinstance(e, ItemAdded)]
     assert added == picked[1:]  # consent records no item
     assert run.state.consent_version == 1
+
+
+async def test_telegram_draws_the_buttons_the_offer_gives() -> None:
+    # Choices one per row, the command buttons side by side below, in the offer's order; a
+    # platform the core offers no buttons gets no keyboard from the same renderer.
+    codec = CallbackCodec()
+    (part,) = await render(MESSAGE, codec, CAPABILITIES)
+    assert part.keyboard is not None
+    drawn = [[key.text for key in row] for row in part.keyboard.inline_keyboard]
+    assert drawn == [["Rouge"], ["Bleu"], ["Suivant"]]
+    pressed = [
+        await codec.decode(str(key.callback_data))
+        for row in part.keyboard.inline_keyboard
+        for key in row
+    ]
+    assert [p.choice_id or p.command for p in pressed if p is not None] == [
+        b.value for b in offer(MESSAGE, CAPABILITIES).buttons if b.kind is ButtonKind.CHOICE
+    ] + ["suivant"]
+    (plain,) = await render(MESSAGE, codec, WITHOUT_BUTTONS)
+    assert plain.keyboard is None
