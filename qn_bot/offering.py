@@ -4,18 +4,21 @@ The core decides it from ``Capabilities.buttons`` (qn_bot.ports), once for every
 adapter only draws what it is given (Telegram an inline keyboard, the console ``[1] label``
 lines, Matrix ``1. label``, an HTML list and keycap reactions).
 
-The numbers are the ones the engine accepts when the citizen types them
-(``Engine.match``): the message's choice buttons, in their order, counted from 1. Command
-buttons (Suivant, Exemples) are left out of numbered options: the text already names their
-commands (``/suivant``), and a number must mean one answer only.
+The numbers are defined here once (:func:`numbered`, :func:`by_number`), for what is drawn and
+for what the engine accepts typed (``Engine.match``): the message's choice buttons, in their
+order, counted from 1. Command buttons (Suivant, Exemples) are left out of numbered options: the
+text already names their commands (``/suivant``), and a number must mean one answer only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from qn_bot.domain import Button, OutboundMessage
-from qn_bot.ports import Capabilities
+from qn_bot.domain import Button, ButtonKind, OutboundMessage
+
+if TYPE_CHECKING:  # the engine reads the numbering: it imports nothing of the ports
+    from qn_bot.ports import Capabilities
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +44,18 @@ class Offer:
         return tuple(n.value for n in self.numbered)
 
 
+def numbered(buttons: tuple[Button, ...]) -> tuple[Numbered, ...]:
+    """The choices among ``buttons`` with the number that answers each."""
+    choices = (b for b in buttons if b.kind is ButtonKind.CHOICE)
+    return tuple(Numbered(number, b.value, b.label) for number, b in enumerate(choices, start=1))
+
+
+def by_number(buttons: tuple[Button, ...], number: int) -> str | None:
+    """The choice id that typing ``number`` answers, if any."""
+    return next((n.value for n in numbered(buttons) if n.number == number), None)
+
+
 def offer(message: OutboundMessage, capabilities: Capabilities) -> Offer:
     if capabilities.buttons:
         return Offer(buttons=message.buttons)
-    return Offer(
-        numbered=tuple(
-            Numbered(number, b.value, b.label) for number, b in enumerate(message.choices, start=1)
-        )
-    )
+    return Offer(numbered=numbered(message.buttons))

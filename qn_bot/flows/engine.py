@@ -28,6 +28,7 @@ from qn_bot.flows.kinds import KINDS, fold
 from qn_bot.flows.kinds.number import fmt as _fmt
 from qn_bot.flows.state import AnswerValue, Item, Mode, SessionState, Status
 from qn_bot.i18n import Catalog
+from qn_bot.offering import by_number
 from qn_bot.text import is_blank, normalize, quote, shorten
 
 
@@ -773,9 +774,7 @@ class Engine:
             if folded == _fold(button.label.removeprefix("✓ ")):
                 return button.value
         stripped = folded.strip(" .)]")
-        if stripped.isdigit() and 1 <= int(stripped) <= len(choices):
-            return choices[int(stripped) - 1].value
-        return None
+        return by_number(buttons, int(stripped)) if stripped.isdigit() else None
 
 
 def _screen(state: SessionState) -> tuple[object, ...]:

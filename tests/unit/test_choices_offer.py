@@ -10,7 +10,7 @@ from qn_bot.flows.engine import Engine
 from qn_bot.flows.events import ItemAdded, Say
 from qn_bot.flows.loader import load_flow_text
 from qn_bot.i18n import default_catalog
-from qn_bot.offering import Numbered, offer
+from qn_bot.offering import Numbered, by_number, numbered, offer
 from qn_bot.ports import Capabilities
 from tests.transcript import Run
 
@@ -40,6 +40,12 @@ def test_a_platform_without_buttons_gets_the_choices_numbered_and_no_commands() 
     assert offered.buttons == ()
     assert offered.numbered == (Numbered(1, "rouge", "Rouge"), Numbered(2, "bleu", "Bleu"))
     assert offered.choice_ids == ("rouge", "bleu")
+
+
+def test_one_definition_of_the_number_typed_for_an_option() -> None:
+    # What offer() draws and what the engine accepts typed are both this numbering.
+    assert numbered(MESSAGE.buttons) == offer(MESSAGE, WITHOUT_BUTTONS).numbered
+    assert [by_number(MESSAGE.buttons, n) for n in range(4)] == [None, "rouge", "bleu", None]
 
 
 def test_a_message_without_choices_offers_nothing() -> None:
@@ -90,9 +96,9 @@ def test_typing_an_offered_number_picks_that_choice_in_the_engine() -> None:
     picked: list[str] = []
     for pick in (1, 3, 2):  # consent: "J'accepte"; couleur: Vert; note: 2
         [shown] = [e for e in run.events if isinstance(e, Say) and e.message.choices][-1:]
-        numbered = offer(shown.message, WITHOUT_BUTTONS).numbered
-        assert [n.number for n in numbered] == list(range(1, len(numbered) + 1))
-        picked.append(next(n.label for n in numbered if n.number == pick))
+        options = offer(shown.message, WITHOUT_BUTTONS).numbered
+        assert [n.number for n in options] == list(range(1, len(options) + 1))
+        picked.append(next(n.label for n in options if n.number == pick))
         run.send(str(pick))
     added = [e.text for e in run.events if isinstance(e, ItemAdded)]
     assert added == picked[1:]  # consent records no item
