@@ -31,6 +31,7 @@ from qn_bot.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+from qn_bot.mime import attach
 from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, Platform
 
 log = logging.getLogger(__name__)
@@ -131,13 +132,7 @@ class EmailAdapter(Adapter):
         msg["Auto-Submitted"] = "auto-generated"
         msg.set_content(message.text, charset="utf-8")
         for attachment in message.attachments:
-            maintype, _, subtype = attachment.media_type.partition("/")
-            msg.add_attachment(
-                attachment.data,
-                maintype=maintype,
-                subtype=subtype or "octet-stream",
-                filename=attachment.filename,
-            )
+            attach(msg, attachment)
         return msg
 
 

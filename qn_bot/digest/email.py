@@ -24,6 +24,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from qn_bot.domain import Attachment
+from qn_bot.mime import attach
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
 
@@ -78,20 +79,5 @@ def build_email(
             disposition="inline",
         )
     for attachment in attachments:
-        maintype, _, subtype = attachment.media_type.partition("/")
-        if maintype == "text":
-            # As text with its charset, so that readers do not take UTF-8 for ASCII.
-            msg.add_attachment(
-                attachment.data.decode("utf-8"),
-                subtype=subtype or "plain",
-                charset="utf-8",
-                filename=attachment.filename,
-            )
-            continue
-        msg.add_attachment(
-            attachment.data,
-            maintype=maintype,
-            subtype=subtype or "octet-stream",
-            filename=attachment.filename,
-        )
+        attach(msg, attachment)
     return msg
