@@ -56,7 +56,7 @@ async def test_a_journal_entry_reads_as_the_update_itself_and_names_nobody(
         assert name not in text
     assert "ma photo" not in text  # a caption is never read: no need to keep it
     bot = Bot(new_token())  # parsing needs one, not a connection
-    reader = UpdateReader(CallbackCodec(), lambda chat, slug: f"https://t.me/bot?start={slug}")
+    reader = UpdateReader(CallbackCodec())
     full, stripped = await reader.read_raw(update, bot), await reader.read_raw(entry, bot)
     assert stripped.inbound == full.inbound
     assert (stripped.callback is None) == (full.callback is None)
