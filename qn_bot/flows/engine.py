@@ -23,7 +23,7 @@ from qn_bot.flows.events import (
     Say,
 )
 from qn_bot.flows.expr import Value
-from qn_bot.flows.format import Flow, Step
+from qn_bot.flows.format import Flow, Localized, Step
 from qn_bot.flows.kinds import KINDS, fold
 from qn_bot.flows.kinds.number import fmt as _fmt
 from qn_bot.flows.state import AnswerValue, Item, Mode, SessionState, Status
@@ -195,6 +195,35 @@ class Engine:
         return {step.id: step for step in self.flow.steps}
 
     @functools.cached_property
+    def _parts(self) -> dict[str, Localized | None]:
+        """Each step's part: the last one declared at or before it (a part's heading is
+        written on its first step, and runs until the next part)."""
+        parts: dict[str, Localized | None] = {}
+        current: Localized | None = None
+        for step in self.flow.steps:
+            if step.part is not None:
+                current = step.part
+            parts[step.id] = current
+        return parts
+
+    def _part_of(self, step_id: str | None) -> Localized | None:
+        return None if step_id is None else self._parts.get(step_id)
+
+    def _place(self, step: Step, state: SessionState) -> tuple[int, int] | None:
+        """Where ``step`` stands among the questions this citizen is asked, as things are
+        now (an answer that changes which steps apply changes the count): info and consent
+        steps are not questions to them."""
+        values = self.values(state)
+        asked = [
+            s.id
+            for s in self.flow.steps
+            if KINDS.of(s).is_question and not KINDS.of(s).asks_consent and _holds(s, values)
+        ]
+        if step.id not in asked:
+            return None
+        return asked.index(step.id) + 1, len(asked)
+
+    @functools.cached_property
     def _conditional(self) -> tuple[Step, ...]:
         """The steps asked only when their `when` holds: the only ones an answer can withdraw."""
         return tuple(step for step in self.flow.steps if step.when is not None)
@@ -217,10 +246,11 @@ class Engine:
             history = state.history
             if state.step_id is not None and state.step_id != step.id:
                 history = (*history, state.step_id)
+            new_part = self._part_of(step.id) is not self._part_of(state.step_id)
             state = state.evolve(
                 step_id=step.id, mode=Mode.ASK, history=history, pending_choices=()
             )
-            self.ask(step, state, out)
+            self.ask(step, state, out, heading=new_part)
             return state
         if state.reviewed or not any(KINDS.of(s).is_question for s in self.flow.steps):
             return self._complete(state, out)
@@ -731,10 +761,24 @@ class Engine:
     def _step_buttons(self, step: Step, state: SessionState) -> tuple[Button, ...]:
         return KINDS.of(step).buttons(self, step, state)
 
-    def ask(self, step: Step, state: SessionState, out: list[Event]) -> None:
+    def ask(
+        self, step: Step, state: SessionState, out: list[Event], *, heading: bool = False
+    ) -> None:
+        """Put ``step`` to the citizen; ``heading``: it opens a new part, whose title comes
+        first."""
         lang = state.language
         t = self.catalog.t
-        parts = [step.prompt.get(lang)]
+        parts: list[str] = []
+        part = self._part_of(step.id)
+        prompt = step.prompt.get(lang)
+        # A part named as its first question ("Avec quels moyens ?") is said once, by the
+        # question.
+        if heading and part is not None and not prompt.startswith(part.get(lang)):
+            parts += [part.get(lang), ""]
+        place = self._place(step, state)
+        if place is not None:
+            parts.append(t(lang, "question_place", number=place[0], total=place[1]))
+        parts.append(prompt)
         if step.help is not None:
             parts.append(step.help.get(lang))
         kind = KINDS.of(step)
