@@ -363,13 +363,18 @@ class Engine:
         )
 
     def _complete(self, state: SessionState, out: list[Event]) -> SessionState:
-        for step in self.flow.steps[self._last_question_index() + 1 :]:
-            if not KINDS.of(step).is_question and self._applies(step, state):
-                self.say(out, state, None, text=self._text_of(step, state))
+        closing = [
+            step
+            for step in self.flow.steps[self._last_question_index() + 1 :]
+            if not KINDS.of(step).is_question and self._applies(step, state)
+        ]
+        for step in closing:
+            self.say(out, state, None, text=self._text_of(step, state))
         state = state.evolve(
             status=Status.COMPLETED, mode=Mode.ASK, step_id=None, review_final=False, reviewed=True
         )
-        self.say(out, state, "completed")
+        # The flow's own closing words thank the citizen: the bot's would be a second thank-you.
+        self.say(out, state, "completed_after_closing" if closing else "completed")
         out.append(Completed())
         return state
 

@@ -88,3 +88,27 @@ def test_a_part_named_as_its_question_is_not_said_twice(construire: tuple[Flow, 
         run.send("/suivant")
     moyens = said(run.events[-1:]).replace("\u00a0", " ")
     assert moyens.count("Avec quels moyens ?") == 1
+
+
+# ---------------------------------------------------------------------- 2. say it once
+
+
+def test_a_list_question_states_its_instruction_once(construire: tuple[Flow, Engine]) -> None:
+    run = started(construire)
+    for language in ("fr", "en"):
+        if language == "en":
+            run = started(construire, "en")
+        question = said(run.events[-1:]).casefold()
+        assert question.count("une idée par message") + question.count("one idea per message") == 1
+        assert question.count("/suivant") + question.count("/next") == 1
+
+
+def test_one_thank_you_at_the_end(construire: tuple[Flow, Engine]) -> None:
+    run = started(construire)
+    run.send("une idée")
+    for _ in range(5):
+        run.send("/suivant")
+    run.send("/passer")  # the means: none chosen
+    run.send("/suivant")  # the actors
+    end = said(run.send("#done"))
+    assert end.casefold().count("merci") == 1, end
