@@ -25,6 +25,7 @@ from qn_bot.flows.events import (
 from qn_bot.flows.expr import Value
 from qn_bot.flows.format import Flow, Localized, Step
 from qn_bot.flows.kinds import KINDS, fold
+from qn_bot.flows.kinds.list import WORD_KEEP, WORD_NEXT, ListKind
 from qn_bot.flows.kinds.number import fmt as _fmt
 from qn_bot.flows.state import AnswerValue, Item, Mode, SessionState, Status
 from qn_bot.i18n import Catalog
@@ -74,6 +75,9 @@ _MENU_EDIT, _MENU_DELETE, _MENU_BACK = "edit", "delete", "back"
 _ANSWERING_COMMANDS = frozenset({"suivant", "passer"})
 _ITEM_EVENTS = (ItemAdded, ItemRevised, ItemDeleted)
 
+
+#: The list kind's word confirmation (« suivant » typed alone) is the engine's to route.
+_LIST = ListKind()
 
 #: Kinds match typed labels with it too (qn_bot.flows.kinds.base).
 _fold = fold
@@ -389,6 +393,8 @@ class Engine:
             self._show_item_menu(state, out)
         elif state.mode is Mode.ITEM_EDIT:
             self._show_item_edit(state, out)
+        elif state.mode is Mode.CONFIRM_WORD:
+            _LIST.confirm_word(self, state, out)
         elif state.step_id is not None:
             self.ask(self.flow.step(state.step_id), state, out)
 
@@ -396,6 +402,8 @@ class Engine:
 
     def _command(self, state: SessionState, cmd: CommandInput, out: list[Event]) -> SessionState:
         name = cmd.name
+        if state.mode is Mode.CONFIRM_WORD and name not in ("reprendre", "exemple"):
+            state = state.evolve(mode=Mode.ASK, pending_text=None)  # a command answers it
         if not cmd.known:
             self.say(out, state, "unknown_command", command=quote(name))
             return state
@@ -504,13 +512,31 @@ class Engine:
             return self.choice(state, choice, out)
         assert state.step_id is not None
         step = self.flow.step(state.step_id)
+        if state.mode is Mode.CONFIRM_WORD:
+            choice = self.match(self._confirm_buttons(state), text)
+            if choice is not None:
+                return _LIST.on_confirm(self, step, state, choice, out)
+            state = state.evolve(mode=Mode.ASK, pending_text=None)  # an idea like any other
         return KINDS.of(step).on_text(self, step, state, text, out)
+
+    def _confirm_buttons(self, state: SessionState) -> tuple[Button, ...]:
+        out: list[Event] = []
+        _LIST.confirm_word(self, state, out)
+        said = out[0]
+        assert isinstance(said, Say)
+        return said.message.buttons
 
     def choice(self, state: SessionState, choice_id: str, out: list[Event]) -> SessionState:
         if state.mode in (Mode.REVIEW, Mode.ITEM_MENU, Mode.ITEM_EDIT):
             return self._review_choice(state, choice_id, out)
         assert state.step_id is not None
         step = self.flow.step(state.step_id)
+        if state.mode is Mode.CONFIRM_WORD:
+            if choice_id in (WORD_NEXT, WORD_KEEP):
+                return _LIST.on_confirm(self, step, state, choice_id, out)
+            self.say(out, state, "stale_button")
+            _LIST.confirm_word(self, state, out)
+            return state
         valid = {b.value for b in self._step_buttons(step, state) if b.kind is ButtonKind.CHOICE}
         if choice_id not in valid:
             self.say(out, state, "stale_button")

@@ -7,12 +7,13 @@ import re
 
 import pytest
 
-from qn_bot.flows.engine import Engine
+from qn_bot.flows.engine import Engine, TextInput
 from qn_bot.flows.events import Say
 from qn_bot.flows.format import Flow
 from qn_bot.flows.loader import resolve_flow
+from qn_bot.flows.state import STATE_VERSION, SessionState
 from qn_bot.i18n import default_catalog
-from tests.transcript import Run
+from tests.transcript import NOW, Run
 
 
 @pytest.fixture
@@ -112,3 +113,135 @@ def test_one_thank_you_at_the_end(construire: tuple[Flow, Engine]) -> None:
     run.send("/suivant")  # the actors
     end = said(run.send("#done"))
     assert end.casefold().count("merci") == 1, end
+
+
+# ---------------------------------------------------------------------- 3. natural answers
+
+
+def at_the_means(construire: tuple[Flow, Engine]) -> Run:
+    run = started(construire)
+    for _ in range(5):
+        run.send("/suivant")
+    return run
+
+
+@pytest.mark.parametrize(
+    ("typed", "chosen"),
+    [
+        ("1 et 4", ("juridiques", "financement")),
+        ("1, 4", ("juridiques", "financement")),
+        ("1 4", ("juridiques", "financement")),
+        ("1 and 4", ("juridiques", "financement")),
+        ("les deux premiers", ("juridiques", "politico_techniques")),
+        ("les 3 premiers", ("juridiques", "politico_techniques", "lexicaux")),
+        ("le dernier", ("economiques",)),
+        ("des moyens juridiques et des modes de financement", ("juridiques", "financement")),
+    ],
+)
+def test_several_choices_typed_as_people_type_them(
+    construire: tuple[Flow, Engine], typed: str, chosen: tuple[str, ...]
+) -> None:
+    run = at_the_means(construire)
+    run.send(typed)
+    assert run.state.items_of("moyens_types")[0][1].value == chosen
+
+
+def test_the_first_two_in_english(construire: tuple[Flow, Engine]) -> None:
+    run = started(construire, "en")
+    for _ in range(5):
+        run.send("/next")
+    run.send("the first two")
+    assert run.state.items_of("moyens_types")[0][1].value == ("juridiques", "politico_techniques")
+
+
+@pytest.mark.parametrize("typed", ["les premiers", "1 et 9", "les six premiers", "n'importe"])
+def test_an_unclear_multichoice_answer_says_one_or_several_options(
+    construire: tuple[Flow, Engine], typed: str
+) -> None:
+    run = at_the_means(construire)
+    reply = said(run.send(typed))
+    assert not run.state.items_of("moyens_types")
+    assert "une ou plusieurs options" in reply
+
+
+@pytest.mark.parametrize("typed", ["oui", "OK", "yes", "d’accord"])
+def test_consent_by_a_plain_yes(construire: tuple[Flow, Engine], typed: str) -> None:
+    flow, engine = construire
+    run = Run.start(flow, engine)
+    run.send(typed)
+    assert run.state.consent_version == flow.version
+
+
+@pytest.mark.parametrize("word", ["suivant", "Fini", "next", "suivant !"])
+def test_next_without_the_slash_once_an_idea_is_given(
+    construire: tuple[Flow, Engine], word: str
+) -> None:
+    run = started(construire)
+    run.send("une idée")
+    run.send(word)
+    assert run.state.step_id == "meurt"
+    assert len(run.state.items) == 1
+
+
+def test_the_word_alone_as_a_first_idea_asks_which_was_meant(
+    construire: tuple[Flow, Engine],
+) -> None:
+    run = started(construire)
+    reply = said(run.send("suivant")).replace("\u00a0", " ")
+    assert "Voulez-vous passer à la question suivante ou enregistrer « suivant » comme idée ?" in (
+        reply
+    )
+    assert not run.state.items and run.state.step_id == "pourquoi"
+    run.send("2")  # the second option: keep it as an idea
+    assert [item.text for item in run.state.items.values()] == ["suivant"]
+    assert run.state.step_id == "pourquoi"
+    # Asked again, and this time it means: move on.
+    run2 = started(construire)
+    run2.send("fini")
+    run2.send("1")
+    assert run2.state.step_id == "meurt" and not run2.state.items
+    # Anything else typed instead is an idea like any other.
+    run3 = started(construire)
+    run3.send("next")
+    run3.send("Les temps longs de décision")
+    assert [item.text for item in run3.state.items.values()] == ["Les temps longs de décision"]
+
+
+def test_a_bare_number_on_a_list_step_is_still_an_idea(construire: tuple[Flow, Engine]) -> None:
+    run = started(construire)
+    run.send("1")
+    run.send("2")
+    assert [item.text for item in run.state.items.values()] == ["1", "2"]
+
+
+def test_a_version_2_state_stored_by_a_running_campaign_still_resumes(
+    construire: tuple[Flow, Engine],
+) -> None:
+    """State version 3 added ``pending_text``: a session stored before it goes on."""
+    _, engine = construire
+    stored = {
+        "version": 2,
+        "flow_id": "construire-2030",
+        "flow_version": 1,
+        "language": "fr",
+        "status": "active",
+        "mode": "ask",
+        "step_id": "pourquoi",
+        "history": ["consentement"],
+        "items": {"1": {"step_id": "pourquoi", "text": "une idée", "value": None, "revision": 1}},
+        "next_seq": 2,
+        "selected": None,
+        "review_final": False,
+        "reviewed": False,
+        "return_to_review": False,
+        "pending_choices": [],
+        "example_offsets": {},
+        "consent_version": 1,
+        "shown_at": "2026-01-15T09:00:00+00:00",
+        "resume_step": None,
+    }
+    state = SessionState.from_json(stored)
+    assert (state.version, state.pending_text) == (STATE_VERSION, None)
+    state, _ = engine.resume(state, TextInput("suivant"), NOW)
+    assert state.step_id == "meurt"
+    assert SessionState.from_json(state.to_json()) == state
