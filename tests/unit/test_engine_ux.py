@@ -191,7 +191,8 @@ def test_the_word_alone_as_a_first_idea_asks_which_was_meant(
     assert "Voulez-vous passer à la question suivante ou enregistrer « suivant » comme idée ?" in (
         reply
     )
-    assert not run.state.items and run.state.step_id == "pourquoi"
+    assert not run.state.items
+    assert run.state.step_id == "pourquoi"
     run.send("2")  # the second option: keep it as an idea
     assert [item.text for item in run.state.items.values()] == ["suivant"]
     assert run.state.step_id == "pourquoi"
@@ -199,7 +200,8 @@ def test_the_word_alone_as_a_first_idea_asks_which_was_meant(
     run2 = started(construire)
     run2.send("fini")
     run2.send("1")
-    assert run2.state.step_id == "meurt" and not run2.state.items
+    assert run2.state.step_id == "meurt"
+    assert not run2.state.items
     # Anything else typed instead is an idea like any other.
     run3 = started(construire)
     run3.send("next")
