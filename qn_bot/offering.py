@@ -44,8 +44,18 @@ class Offer:
 def offer(message: OutboundMessage, capabilities: Capabilities) -> Offer:
     if capabilities.buttons:
         return Offer(buttons=message.buttons)
+    # A choice labelled listed_label(n) is in the text already, numbered (a review's answers):
+    # "[3] ✏️ 3" would say nothing more. Those after it keep their numbers all the same.
     return Offer(
         numbered=tuple(
-            Numbered(number, b.value, b.label) for number, b in enumerate(message.choices, start=1)
+            Numbered(number, b.value, b.label)
+            for number, b in enumerate(message.choices, start=1)
+            if b.label != listed_label(number)
         )
     )
+
+
+def listed_label(number: int) -> str:
+    """The label of a choice that the message's text lists as item ``number`` (a review's
+    answers): a button to press where there are buttons, nothing more to print elsewhere."""
+    return f"✏️ {number}"

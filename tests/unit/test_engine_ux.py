@@ -8,7 +8,7 @@ import re
 import pytest
 
 from qn_bot.flows.engine import Engine, TextInput
-from qn_bot.flows.events import Say
+from qn_bot.flows.events import Completed, Say
 from qn_bot.flows.format import Flow
 from qn_bot.flows.loader import resolve_flow
 from qn_bot.flows.state import STATE_VERSION, SessionState
@@ -247,3 +247,91 @@ def test_a_version_2_state_stored_by_a_running_campaign_still_resumes(
     state, _ = engine.resume(state, TextInput("suivant"), NOW)
     assert state.step_id == "meurt"
     assert SessionState.from_json(state.to_json()) == state
+
+
+# ---------------------------------------------------------------------- 4. a light review
+
+
+def at_the_review(construire: tuple[Flow, Engine]) -> Run:
+    run = started(construire)
+    run.send("Les temps longs de décision")
+    run.send("/suivant")
+    run.send("Pouvoir vertical")
+    for _ in range(4):
+        run.send("/suivant")
+    run.send("1")  # the means: legal ones
+    run.send("Régulations intelligentes")
+    run.send("/suivant")
+    run.send("/suivant")  # the actors: nothing
+    assert run.state.review_final
+    return run
+
+
+def test_the_review_is_one_numbered_list_with_titles_above_their_items(
+    construire: tuple[Flow, Engine],
+) -> None:
+    run = at_the_review(construire)
+    (review,) = [e for e in run.events[-1:] if isinstance(e, Say)]
+    text = review.message.text
+    assert text.count("Pouvoir vertical") == 1
+    assert "\nCe qui meurt\n2. Pouvoir vertical\n" in text
+    items = [b for b in review.message.buttons if b.value.startswith("item:")]
+    # The buttons name the numbers only: the answers are not shown twice, and no section title
+    # squeezes an answer out of a button.
+    assert [b.label for b in items] == ["✏️ 1", "✏️ 2", "✏️ 3", "✏️ 4"]
+    assert all(b.label not in text.split("\n") for b in items)
+
+
+def test_numbered_options_already_listed_in_the_text_are_not_printed_again() -> None:
+    from qn_bot.domain import Button, ButtonKind, OutboundMessage
+    from qn_bot.offering import listed_label, offer
+    from qn_bot.ports import Capabilities
+
+    message = OutboundMessage(
+        "1. une idée\n2. une autre",
+        (
+            Button(ButtonKind.CHOICE, "item:1", listed_label(1)),
+            Button(ButtonKind.CHOICE, "item:2", listed_label(2)),
+            Button(ButtonKind.CHOICE, "done", "✅ Valider"),
+        ),
+    )
+    without = Capabilities(buttons=False, max_text_length=1000, messages_per_second=1.0)
+    assert [(n.number, n.label) for n in offer(message, without).numbered] == [(3, "✅ Valider")]
+
+
+def test_an_edit_reprints_only_what_changed(construire: tuple[Flow, Engine]) -> None:
+    run = at_the_review(construire)
+    run.send("2")
+    run.send("#edit:2")
+    reply = said(run.send("Pouvoir vertical sans horizontalité"))
+    assert "2. Pouvoir vertical sans horizontalité" in reply
+    assert "Les temps longs de décision" not in reply
+    assert "Régulations intelligentes" not in reply
+    assert run.state.review_final
+
+
+def test_a_delete_asks_to_confirm(construire: tuple[Flow, Engine]) -> None:
+    run = at_the_review(construire)
+    run.send("2")
+    reply = said(run.send("#delete:2"))
+    assert "Pouvoir vertical" in reply
+    assert len(run.state.items) == 4
+    run.send("non")
+    assert len(run.state.items) == 4
+    run.send("2")
+    run.send("#delete:2")
+    run.send("oui")
+    assert [i.text for i in run.state.items.values()] == [
+        "Les temps longs de décision",
+        "Des moyens juridiques",
+        "Régulations intelligentes",
+    ]
+
+
+def test_next_in_the_final_review_does_not_submit(construire: tuple[Flow, Engine]) -> None:
+    run = at_the_review(construire)
+    reply = said(run.send("/suivant")).replace("\u00a0", " ")
+    assert not any(isinstance(e, Completed) for e in run.events)
+    assert "« Valider et terminer »" in reply
+    run.send("Valider")
+    assert any(isinstance(e, Completed) for e in run.events)

@@ -125,8 +125,10 @@ def test_a_flow_runs_through_the_engine_with_the_new_kind() -> None:
     events = run.send("#yes")
     assert [e for e in events if isinstance(e, ItemRevised)] == [ItemRevised(1, 2, "✔", "yes")]
     assert run.state.step_id is None  # `pourquoi` no longer applies: on to the review
-    assert "À vélo\n  • ✔" in run.text()
-    run.send("/suivant")
+    assert "À vélo\n1. ✔" in run.text()
+    run.send("/suivant")  # does not send the answers: « Valider » does
+    assert run.state.status is Status.ACTIVE
+    run.send("Valider")
     assert run.state.status is Status.COMPLETED
 
 
