@@ -562,6 +562,14 @@ class _Decision:
                 return [self.said("campaign_closed", title=active.title)]
             return [self.said("no_campaign")]
         if len(open_campaigns) == 1:
+            only = self.snap.session(open_campaigns[0].id)
+            if only is not None and only.state.status is Status.COMPLETED:
+                # Entering it again would say "finished, /start for another": a loop.
+                self.state = replace(
+                    self.state.awaiting(Awaiting.NOTHING, self.now),
+                    active_campaign_id=open_campaigns[0].id,
+                )
+                return [self.said("nothing_more_to_answer", title=open_campaigns[0].title)]
             return self.enter(open_campaigns[0])
         self.state = self.state.awaiting(Awaiting.CAMPAIGN_CHOICE, self.now)
         return [Say(self.campaign_question(open_campaigns))]

@@ -58,4 +58,14 @@ def by_number(buttons: tuple[Button, ...], number: int) -> str | None:
 def offer(message: OutboundMessage, capabilities: Capabilities) -> Offer:
     if capabilities.buttons:
         return Offer(buttons=message.buttons)
-    return Offer(numbered=numbered(message.buttons))
+    # A choice labelled listed_label(n) is in the text already, numbered (a review's answers):
+    # "[3] ✏️ 3" would say nothing more. Those after it keep their numbers all the same.
+    return Offer(
+        numbered=tuple(n for n in numbered(message.buttons) if n.label != listed_label(n.number))
+    )
+
+
+def listed_label(number: int) -> str:
+    """The label of a choice that the message's text lists as item ``number`` (a review's
+    answers): a button to press where there are buttons, nothing more to print elsewhere."""
+    return f"✏️ {number}"

@@ -23,13 +23,15 @@ from qn_bot.flows.events import (
     Say,
 )
 from qn_bot.flows.expr import Value
-from qn_bot.flows.format import Flow, Step
+from qn_bot.flows.format import Flow, Localized, Step
 from qn_bot.flows.kinds import KINDS, fold
+from qn_bot.flows.kinds.base import NO_WORDS, YES_WORDS
+from qn_bot.flows.kinds.list import WORD_KEEP, WORD_NEXT, ListKind
 from qn_bot.flows.kinds.number import fmt as _fmt
 from qn_bot.flows.state import AnswerValue, Item, Mode, SessionState, Status
 from qn_bot.i18n import Catalog
-from qn_bot.offering import by_number
-from qn_bot.text import is_blank, normalize, quote, shorten
+from qn_bot.offering import by_number, listed_label
+from qn_bot.text import is_blank, normalize, quote
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +69,20 @@ class DeleteItem:
 Input = TextInput | ChoiceInput | CommandInput | EditItem | DeleteItem
 
 EXAMPLES_PER_PAGE = 5
-REVIEW_LABEL_WIDTH = 70
 _DONE = "done"
 _ITEM_PREFIX = "item:"
 _MENU_EDIT, _MENU_DELETE, _MENU_BACK = "edit", "delete", "back"
+_DELETE_YES, _DELETE_NO = "delete_yes", "delete_no"
+#: Typed in the review, the « Valider » button's word (its label says more: « Valider et
+#: terminer »).
+_SUBMIT_WORDS = frozenset({"valider", "terminer", "envoyer", "validate", "submit", "finish"})
 #: Commands that settle the question on screen, as an answer does.
 _ANSWERING_COMMANDS = frozenset({"suivant", "passer"})
 _ITEM_EVENTS = (ItemAdded, ItemRevised, ItemDeleted)
 
+
+#: The list kind's word confirmation (« suivant » typed alone) is the engine's to route.
+_LIST = ListKind()
 
 #: Kinds match typed labels with it too (qn_bot.flows.kinds.base).
 _fold = fold
@@ -196,6 +204,35 @@ class Engine:
         return {step.id: step for step in self.flow.steps}
 
     @functools.cached_property
+    def _parts(self) -> dict[str, Localized | None]:
+        """Each step's part: the last one declared at or before it (a part's heading is
+        written on its first step, and runs until the next part)."""
+        parts: dict[str, Localized | None] = {}
+        current: Localized | None = None
+        for step in self.flow.steps:
+            if step.part is not None:
+                current = step.part
+            parts[step.id] = current
+        return parts
+
+    def _part_of(self, step_id: str | None) -> Localized | None:
+        return None if step_id is None else self._parts.get(step_id)
+
+    def _place(self, step: Step, state: SessionState) -> tuple[int, int] | None:
+        """Where ``step`` stands among the questions this citizen is asked, as things are
+        now (an answer that changes which steps apply changes the count): info and consent
+        steps are not questions to them."""
+        values = self.values(state)
+        asked = [
+            s.id
+            for s in self.flow.steps
+            if KINDS.of(s).is_question and not KINDS.of(s).asks_consent and _holds(s, values)
+        ]
+        if step.id not in asked:
+            return None
+        return asked.index(step.id) + 1, len(asked)
+
+    @functools.cached_property
     def _conditional(self) -> tuple[Step, ...]:
         """The steps asked only when their `when` holds: the only ones an answer can withdraw."""
         return tuple(step for step in self.flow.steps if step.when is not None)
@@ -218,10 +255,11 @@ class Engine:
             history = state.history
             if state.step_id is not None and state.step_id != step.id:
                 history = (*history, state.step_id)
+            new_part = self._part_of(step.id) is not self._part_of(state.step_id)
             state = state.evolve(
                 step_id=step.id, mode=Mode.ASK, history=history, pending_choices=()
             )
-            self.ask(step, state, out)
+            self.ask(step, state, out, heading=new_part)
             return state
         if state.reviewed or not any(KINDS.of(s).is_question for s in self.flow.steps):
             return self._complete(state, out)
@@ -232,7 +270,10 @@ class Engine:
     def advance(self, state: SessionState, out: list[Event]) -> SessionState:
         """Leave the current step: back to the review if it sent us here, else onwards."""
         if state.return_to_review:
-            return self._review(self._leave_edit(state), out)
+            answered = state.items_of(state.step_id) if state.step_id is not None else []
+            withdrew = any(isinstance(event, ItemWithdrawn) for event in out)
+            changed = answered[0][0] if len(answered) == 1 and not withdrew else None
+            return self._review(self._leave_edit(state), out, changed=changed)
         assert state.step_id is not None
         return self._enter_next(state, out, after=self.flow.index(state.step_id))
 
@@ -260,9 +301,12 @@ class Engine:
         history.insert(at, step_id)
         return state.evolve(history=tuple(history))
 
-    def _review(self, state: SessionState, out: list[Event]) -> SessionState:
+    def _review(
+        self, state: SessionState, out: list[Event], *, changed: int | None = None
+    ) -> SessionState:
         """Show the review — unless a question became applicable behind the citizen (an answer
-        changed): that question is asked first, and the review comes after it."""
+        changed): that question is asked first, and the review comes after it. ``changed``:
+        the item just edited, reprinted alone (-1: nothing changed, no list again)."""
         state = state.evolve(mode=Mode.REVIEW, selected=None, pending_choices=())
         pending = self._pending_step(state)
         if pending is not None:
@@ -271,7 +315,7 @@ class Engine:
             )
             self.ask(pending, state, out)
             return state
-        self._show_review(state, out)
+        self._show_review(state, out, changed=changed)
         return state
 
     def _pending_step(self, state: SessionState) -> Step | None:
@@ -334,13 +378,18 @@ class Engine:
         )
 
     def _complete(self, state: SessionState, out: list[Event]) -> SessionState:
-        for step in self.flow.steps[self._last_question_index() + 1 :]:
-            if not KINDS.of(step).is_question and self._applies(step, state):
-                self.say(out, state, None, text=self._text_of(step, state))
+        closing = [
+            step
+            for step in self.flow.steps[self._last_question_index() + 1 :]
+            if not KINDS.of(step).is_question and self._applies(step, state)
+        ]
+        for step in closing:
+            self.say(out, state, None, text=self._text_of(step, state))
         state = state.evolve(
             status=Status.COMPLETED, mode=Mode.ASK, step_id=None, review_final=False, reviewed=True
         )
-        self.say(out, state, "completed")
+        # The flow's own closing words thank the citizen: the bot's would be a second thank-you.
+        self.say(out, state, "completed_after_closing" if closing else "completed")
         out.append(Completed())
         return state
 
@@ -353,8 +402,12 @@ class Engine:
             self._show_review(state, out)
         elif state.mode is Mode.ITEM_MENU:
             self._show_item_menu(state, out)
+        elif state.mode is Mode.CONFIRM_DELETE:
+            self._show_delete_confirm(state, out)
         elif state.mode is Mode.ITEM_EDIT:
             self._show_item_edit(state, out)
+        elif state.mode is Mode.CONFIRM_WORD:
+            _LIST.confirm_word(self, state, out)
         elif state.step_id is not None:
             self.ask(self.flow.step(state.step_id), state, out)
 
@@ -362,6 +415,8 @@ class Engine:
 
     def _command(self, state: SessionState, cmd: CommandInput, out: list[Event]) -> SessionState:
         name = cmd.name
+        if state.mode is Mode.CONFIRM_WORD and name not in ("reprendre", "exemple"):
+            state = state.evolve(mode=Mode.ASK, pending_text=None)  # a command answers it
         if not cmd.known:
             self.say(out, state, "unknown_command", command=quote(name))
             return state
@@ -378,7 +433,7 @@ class Engine:
         if state.status is Status.COMPLETED and state.mode is not Mode.REVIEW:
             self.say(out, state, "already_completed")
             return state
-        if state.mode in (Mode.REVIEW, Mode.ITEM_MENU, Mode.ITEM_EDIT):
+        if state.mode in (Mode.REVIEW, Mode.ITEM_MENU, Mode.ITEM_EDIT, Mode.CONFIRM_DELETE):
             return self._review_command(state, name, out)
         assert state.step_id is not None
         step = self.flow.step(state.step_id)
@@ -461,7 +516,14 @@ class Engine:
     def _text(self, state: SessionState, text: str, out: list[Event]) -> SessionState:
         if state.mode is Mode.ITEM_EDIT:
             return self._edit_item(state, text, out)
-        if state.mode in (Mode.REVIEW, Mode.ITEM_MENU):
+        if state.mode is Mode.CONFIRM_DELETE:
+            answer = _yes_or_no(text)
+            if answer is not None:
+                choice_id = f"{_DELETE_YES}:{state.selected}" if answer else _DELETE_NO
+                return self.choice(state, choice_id, out)
+        if state.mode is Mode.REVIEW and fold(text).strip(" .!") in _SUBMIT_WORDS:
+            return self.choice(state, _DONE, out)
+        if state.mode in (Mode.REVIEW, Mode.ITEM_MENU, Mode.CONFIRM_DELETE):
             choice = self.match(self._mode_buttons(state), text)
             if choice is None:
                 self.say(out, state, "pick_a_choice")
@@ -470,13 +532,31 @@ class Engine:
             return self.choice(state, choice, out)
         assert state.step_id is not None
         step = self.flow.step(state.step_id)
+        if state.mode is Mode.CONFIRM_WORD:
+            choice = self.match(self._confirm_buttons(state), text)
+            if choice is not None:
+                return _LIST.on_confirm(self, step, state, choice, out)
+            state = state.evolve(mode=Mode.ASK, pending_text=None)  # an idea like any other
         return KINDS.of(step).on_text(self, step, state, text, out)
 
+    def _confirm_buttons(self, state: SessionState) -> tuple[Button, ...]:
+        out: list[Event] = []
+        _LIST.confirm_word(self, state, out)
+        said = out[0]
+        assert isinstance(said, Say)
+        return said.message.buttons
+
     def choice(self, state: SessionState, choice_id: str, out: list[Event]) -> SessionState:
-        if state.mode in (Mode.REVIEW, Mode.ITEM_MENU, Mode.ITEM_EDIT):
+        if state.mode in (Mode.REVIEW, Mode.ITEM_MENU, Mode.ITEM_EDIT, Mode.CONFIRM_DELETE):
             return self._review_choice(state, choice_id, out)
         assert state.step_id is not None
         step = self.flow.step(state.step_id)
+        if state.mode is Mode.CONFIRM_WORD:
+            if choice_id in (WORD_NEXT, WORD_KEEP):
+                return _LIST.on_confirm(self, step, state, choice_id, out)
+            self.say(out, state, "stale_button")
+            _LIST.confirm_word(self, state, out)
+            return state
         valid = {b.value for b in self._step_buttons(step, state) if b.kind is ButtonKind.CHOICE}
         if choice_id not in valid:
             self.say(out, state, "stale_button")
@@ -530,24 +610,45 @@ class Engine:
     def _heading(self, step: Step, language: str) -> str:
         return (step.section or step.prompt).get(language)
 
-    def _show_review(self, state: SessionState, out: list[Event]) -> None:
-        text = self._review_text(state, True)
+    def _show_review(
+        self, state: SessionState, out: list[Event], *, changed: int | None = None
+    ) -> None:
+        """The review: the whole list, or — ``changed``, an item just edited — that item's line
+        alone, then what can be done next (the list above it is unchanged)."""
+        if changed is None or not state.items:
+            text = self._review_text(state, True)
+        elif changed in state.items:
+            text = self._review_line(state, changed) + "\n\n" + self._review_pick(state)
+        else:
+            text = self._review_pick(state)
         self.say(out, state, None, text=text, buttons=self._mode_buttons(state))
 
+    def _review_line(self, state: SessionState, seq: int) -> str:
+        number = next(n for n, (s, _, _) in enumerate(self._review_entries(state), 1) if s == seq)
+        return f"{number}. {state.items[seq].text}"
+
+    def _review_pick(self, state: SessionState) -> str:
+        done = self.catalog.t(
+            state.language, "review_done_final" if state.review_final else "review_done"
+        )
+        return self.catalog.t(state.language, "review_pick_number", done=_fold_label(done))
+
     def _review_text(self, state: SessionState, pick: bool) -> str:
+        """One numbered list, each section's title on a line of its own above its answers (a
+        long title wraps; it never crowds an answer out)."""
         lines: list[str] = []
         heading = None
-        for _, item, step in self._review_entries(state):
+        for number, (_, item, step) in enumerate(self._review_entries(state), start=1):
             title = self._heading(step, state.language)
             if title != heading:
-                lines.append(f"\n{title}")
+                lines += ["", title]
                 heading = title
-            lines.append(f"  • {item.text}")
+            lines.append(f"{number}. {item.text}")
         if not lines:
             return self.catalog.t(state.language, "review_empty")
-        text = self.catalog.t(state.language, "review_intro") + "\n" + "\n".join(lines).strip("\n")
+        text = self.catalog.t(state.language, "review_intro") + "\n" + "\n".join(lines)
         if pick:
-            text += "\n\n" + self.catalog.t(state.language, "review_pick")
+            text += "\n\n" + self._review_pick(state)
         return text
 
     def _mode_buttons(self, state: SessionState) -> tuple[Button, ...]:
@@ -568,13 +669,20 @@ class Engine:
                 ),
                 Button(ButtonKind.CHOICE, _MENU_BACK, t(state.language, "menu_back")),
             )
-        buttons = [
-            Button(
-                ButtonKind.CHOICE,
-                f"{_ITEM_PREFIX}{seq}",
-                shorten(f"{self._heading(step, state.language)} : {item.text}", REVIEW_LABEL_WIDTH),
+        if state.mode is Mode.CONFIRM_DELETE:
+            return (
+                Button(
+                    ButtonKind.CHOICE,
+                    f"{_DELETE_YES}:{state.selected}",
+                    t(state.language, "delete_yes"),
+                ),
+                Button(ButtonKind.CHOICE, _DELETE_NO, t(state.language, "delete_no")),
             )
-            for seq, item, step in self._review_entries(state)
+        # The text lists the answers, numbered: a button names the number only (platforms
+        # without buttons leave such options out, qn_bot.offering).
+        buttons = [
+            Button(ButtonKind.CHOICE, f"{_ITEM_PREFIX}{seq}", listed_label(number))
+            for number, (seq, _, _) in enumerate(self._review_entries(state), start=1)
         ]
         done_key = "review_done_final" if state.review_final else "review_done"
         buttons.append(Button(ButtonKind.CHOICE, _DONE, t(state.language, done_key)))
@@ -585,8 +693,14 @@ class Engine:
             state = state.evolve(mode=Mode.ITEM_MENU)
             self._show_item_menu(state, out)
             return state
-        if state.mode is Mode.ITEM_MENU and name in ("retour", "passer"):
+        if state.mode in (Mode.ITEM_MENU, Mode.CONFIRM_DELETE) and name in ("retour", "passer"):
             return self._back_to_review(state, out)
+        if name == "suivant" and state.review_final:
+            # Sending the answers is said in so many words: « Valider ».
+            state = state.evolve(mode=Mode.REVIEW, selected=None)
+            self.say(out, state, "review_submit_explicit", done=self._review_done_label(state))
+            self._show_review(state, out, changed=-1)
+            return state
         if name == "suivant":
             return self._review_choice(state.evolve(mode=Mode.REVIEW), _DONE, out)
         if name == "retour" and state.review_final:
@@ -607,16 +721,27 @@ class Engine:
                 self._show_item_edit(state, out)
                 return state
             if choice_id == f"{_MENU_DELETE}:{state.selected}" and state.selected in state.items:
+                state = state.evolve(mode=Mode.CONFIRM_DELETE)
+                self._show_delete_confirm(state, out)
+                return state
+            if choice_id == _MENU_BACK:
+                return self._back_to_review(state, out)
+            self.say(out, state, "stale_button")
+            self._show_item_menu(state, out)
+            return state
+        if state.mode is Mode.CONFIRM_DELETE:
+            if choice_id == f"{_DELETE_YES}:{state.selected}" and state.selected in state.items:
                 items = dict(state.items)
                 del items[state.selected]
                 out.append(ItemDeleted(state.selected))
                 state = self.withdraw_inapplicable(state.evolve(items=items), out)
                 self.say(out, state, "item_deleted")
                 return self._back_to_review(state, out)
-            if choice_id == _MENU_BACK:
-                return self._back_to_review(state, out)
+            if choice_id == _DELETE_NO:
+                self.say(out, state, "delete_cancelled")
+                return self._back_to_review(state, out, changed=-1)
             self.say(out, state, "stale_button")
-            self._show_item_menu(state, out)
+            self._show_delete_confirm(state, out)
             return state
         if choice_id == _DONE:
             if self._pending_step(state) is not None:  # e.g. after a platform edit meanwhile
@@ -657,8 +782,21 @@ class Engine:
         self._show_review(state, out)
         return state
 
-    def _back_to_review(self, state: SessionState, out: list[Event]) -> SessionState:
-        return self._review(state, out)
+    def _back_to_review(
+        self, state: SessionState, out: list[Event], *, changed: int | None = None
+    ) -> SessionState:
+        return self._review(state, out, changed=changed)
+
+    def _show_delete_confirm(self, state: SessionState, out: list[Event]) -> None:
+        item = state.items.get(state.selected) if state.selected is not None else None
+        if item is None:
+            self._show_review(state.evolve(mode=Mode.REVIEW), out)
+            return
+        self.say(out, state, "delete_confirm", item=item.text, buttons=self._mode_buttons(state))
+
+    def _review_done_label(self, state: SessionState) -> str:
+        key = "review_done_final" if state.review_final else "review_done"
+        return _fold_label(self.catalog.t(state.language, key))
 
     def _show_item_menu(self, state: SessionState, out: list[Event]) -> None:
         item = state.items.get(state.selected) if state.selected is not None else None
@@ -686,7 +824,8 @@ class Engine:
             out.append(ItemRevised(seq, item.revision + 1, text, item.value))
         state = self.withdraw_inapplicable(state.evolve(items=items), out)
         self.say(out, state, "item_updated")
-        return self._back_to_review(state, out)
+        withdrew = any(isinstance(event, ItemWithdrawn) for event in out)
+        return self._back_to_review(state, out, changed=None if withdrew else seq)
 
     def _external_change(
         self, state: SessionState, inp: EditItem | DeleteItem, out: list[Event]
@@ -732,10 +871,24 @@ class Engine:
     def _step_buttons(self, step: Step, state: SessionState) -> tuple[Button, ...]:
         return KINDS.of(step).buttons(self, step, state)
 
-    def ask(self, step: Step, state: SessionState, out: list[Event]) -> None:
+    def ask(
+        self, step: Step, state: SessionState, out: list[Event], *, heading: bool = False
+    ) -> None:
+        """Put ``step`` to the citizen; ``heading``: it opens a new part, whose title comes
+        first."""
         lang = state.language
         t = self.catalog.t
-        parts = [step.prompt.get(lang)]
+        parts: list[str] = []
+        part = self._part_of(step.id)
+        prompt = step.prompt.get(lang)
+        # A part named as its first question ("Avec quels moyens ?") is said once, by the
+        # question.
+        if heading and part is not None and not prompt.startswith(part.get(lang)):
+            parts += [part.get(lang), ""]
+        place = self._place(step, state)
+        if place is not None:
+            parts.append(t(lang, "question_place", number=place[0], total=place[1]))
+        parts.append(prompt)
         if step.help is not None:
             parts.append(step.help.get(lang))
         kind = KINDS.of(step)
@@ -797,3 +950,18 @@ def _by_step(state: SessionState) -> dict[str, list[Item]]:
 
 def _holds(step: Step, values: Mapping[str, Value]) -> bool:
     return step.when is None or step.when.evaluate(values)
+
+
+def _fold_label(label: str) -> str:
+    """A button's label as a sentence names it: without its decorations (« Valider et
+    terminer », not « ✅ Valider et terminer »)."""
+    return label.strip(" ✅✔➡").strip()
+
+
+def _yes_or_no(text: str) -> bool | None:
+    folded = fold(text).strip(" .!")
+    if folded in YES_WORDS:
+        return True
+    if folded in NO_WORDS:
+        return False
+    return None

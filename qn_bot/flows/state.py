@@ -9,8 +9,9 @@ from typing import Any
 
 from qn_bot.errors import StateVersionError
 
-#: 2 added ``shown_at`` and ``resume_step``; version 1 states are upgraded when read.
-STATE_VERSION = 2
+#: 2 added ``shown_at`` and ``resume_step``; 3 added ``pending_text`` and the two confirming
+#: modes. Older states are upgraded when read.
+STATE_VERSION = 3
 
 #: A stored answer value: None for free text, a choice id, choice ids, or a number.
 AnswerValue = None | str | tuple[str, ...] | int | float
@@ -28,6 +29,8 @@ class Mode(enum.StrEnum):
     ITEM_MENU = "item_menu"  # one list item selected: modify / delete / back
     ITEM_EDIT = "item_edit"  # waiting for the new text of the selected item
     LANGUAGE = "language"  # waiting for a language choice
+    CONFIRM_WORD = "confirm_word"  # a list step's `pending_text` is "suivant": move on, or keep it?
+    CONFIRM_DELETE = "confirm_delete"  # delete the selected item? (from its menu in the review)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,8 @@ class SessionState:
     shown_at: datetime | None = None
     # The question a mid-flow review goes back to once an answer edited from it is given.
     resume_step: str | None = None
+    # What a confirming mode asks about (CONFIRM_WORD: the word typed alone on a list step).
+    pending_text: str | None = None
     version: int = STATE_VERSION
 
     def evolve(self, **changes: Any) -> SessionState:
@@ -100,6 +105,7 @@ class SessionState:
             "consent_version": self.consent_version,
             "shown_at": None if self.shown_at is None else self.shown_at.isoformat(),
             "resume_step": self.resume_step,
+            "pending_text": self.pending_text,
         }
 
     @classmethod
@@ -137,6 +143,7 @@ class SessionState:
             consent_version=data["consent_version"],
             shown_at=None if data["shown_at"] is None else datetime.fromisoformat(data["shown_at"]),
             resume_step=data["resume_step"],
+            pending_text=data["pending_text"],
         )
 
 
@@ -152,4 +159,7 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
             if history:
                 data["resume_step"] = history.pop()
                 data["history"] = history
+    if data.get("version") == 2:
+        # Nothing was being confirmed: version 2 had no confirming mode.
+        data = {**data, "version": 3, "pending_text": None}
     return data

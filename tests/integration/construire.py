@@ -37,7 +37,7 @@ ALL_MOYENS = "1, 2, 3, 4, 5"
 VALIDATE = "Valider et terminer"
 
 # Fixed sentences of the French message catalogue the tests wait for.
-CONSENT_QUESTION = "Acceptez-vous ?"
+CONSENT_QUESTION = "Acceptez-vous\u00a0?"
 NOTED = re.compile(r"✓ Noté \((\d+) au total\)")
 THANKS = "Merci pour vos contributions"
 WELCOME_BACK = "Bon retour"

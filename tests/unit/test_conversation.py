@@ -340,3 +340,16 @@ def test_the_machine_imports_nothing_of_the_store() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_start_after_finishing_the_only_open_campaign_offers_the_answers_not_a_loop() -> None:
+    world = World({9: campaign(9, "seul")})
+    for line in ["/start", "mon avis", "#done"]:
+        world.send(line)
+    assert "Completed" in world.text()
+    del world.transcript[:]
+    world.send("/start")
+    said = world.text()
+    assert "/mes_reponses" in said
+    assert "/start" not in said.replace("> /start", "")
+    assert "plus rien" in said

@@ -136,6 +136,7 @@ def test_golden_small_flow_every_kind(small: tuple[Flow, Engine]) -> None:
         "première, corrigée",
         "#item:2",
         "#delete:2",
+        "oui",  # confirmed
         "#done",
         "encore ?",
     ]:
@@ -311,7 +312,8 @@ def test_my_answers_mid_flow_returns_to_current_step(small: tuple[Flow, Engine])
     assert run.state.mode is Mode.REVIEW
     run.send("1")  # the item
     assert run.state.mode is Mode.ITEM_MENU
-    events = run.send("Supprimer")
+    run.send("Supprimer")
+    events = run.send("oui")  # confirmed
     assert ItemDeleted(1) in events
     run.send("Continuer")
     assert run.state.mode is Mode.ASK

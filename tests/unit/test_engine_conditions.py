@@ -92,7 +92,7 @@ def test_ticking_an_option_in_the_review_asks_its_question_before_the_review(
     events = run.send("1, 4, 5")  # economic and organisational means added
     assert run.state.step_id == "moyens_economiques"
     assert run.state.mode is Mode.ASK
-    assert "Des moyens économiques organisationnels : lesquels ?" in said(events)
+    assert "Des moyens économiques organisationnels\u00a0: lesquels\u00a0?" in said(events)
     assert "Voici vos réponses" not in said(events)
     run.send("Nouveaux instruments d'allocation")
     events = run.send("/suivant")
@@ -113,7 +113,7 @@ def test_an_option_ticked_again_is_asked_again(construire: tuple[Flow, Engine]) 
     run.send(f"#item:{seq_of(run.state, 'moyens_types')}")
     events = run.send("1, 4")
     assert run.state.step_id == FINANCING
-    assert "Des modes de financement : lesquels ?" in said(events)
+    assert "Des modes de financement\u00a0: lesquels\u00a0?" in said(events)
     assert not any(isinstance(e, ItemAdded) for e in events)
     run.send("Fonds citoyens")
     run.send("/suivant")

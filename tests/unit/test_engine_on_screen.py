@@ -193,6 +193,7 @@ def test_a_button_of_an_older_item_menu_acts_on_nothing_else(engine: Engine) -> 
     assert "plus valable" in said(events)
     # The menu on screen still works, pressed or typed.
     after, events = engine.resume(state, TextInput("Supprimer"), NOW)
+    after, events = engine.resume(after, TextInput("Oui, supprimer"), NOW)
     assert sorted(after.items) == [1]
 
 

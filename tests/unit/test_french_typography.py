@@ -76,3 +76,20 @@ def test_citizens_read_one_word_for_a_list_item() -> None:
     assert catalog.plural("fr", "count_ideas", 3) == "3 idées"
     assert catalog.plural("en", "count_ideas", 1) == "1 idea"
     assert catalog.plural("en", "count_ideas", 3) == "3 ideas"
+
+
+def test_the_built_in_template_speaks_typographic_french() -> None:
+    """What the built-in flow says in French itself (prompts, sections, parts, help, labels;
+    not the seed's examples, copied verbatim): no-break space before ? ! : ; and ’."""
+    from qn_bot.flows.loader import resolve_flow
+
+    flow = resolve_flow("construire-2030")
+    texts = [flow.title.get("fr")]
+    for step in flow.steps:
+        for text in (step.prompt, step.section, step.part, step.help):
+            if text is not None:
+                texts.append(text.get("fr"))
+        texts += [choice.label.get("fr") for choice in step.choices]
+    for text in texts:
+        assert not re.search(r" [?!:;]", text), text
+        assert not re.search(r"\w'\w", text), text

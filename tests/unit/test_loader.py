@@ -795,14 +795,15 @@ def test_template_texts_exist_in_both_languages(template: Flow) -> None:
 
 
 def test_template_sections_and_parts(template: Flow) -> None:
-    fr = {s.id: s.section.get("fr") for s in template.steps if s.section is not None}
+    # Compared as typed (the template has real typography: test_french_typography checks it).
+    fr = {s.id: _plain(s.section.get("fr")) for s in template.steps if s.section is not None}
     assert fr["pourquoi"] == "Pourquoi tout va changer ?"
     assert fr["meurt"] == "Ce qui meurt"
     assert fr["dysfonctionne"] == "Ce qui ne peut plus fonctionner demain comme aujourd'hui"
     assert fr["nait"] == "Ce qui naît, émerge, et change tout"
     assert fr["horizons"] == "Des horizons souhaitables ?"
     assert fr["acteurs"] == "Avec quels acteurs ?"
-    parts = {s.id: s.part.get("fr") for s in template.steps if s.part is not None}
+    parts = {s.id: _plain(s.part.get("fr")) for s in template.steps if s.part is not None}
     assert parts == {
         "pourquoi": "1 – Pourquoi tout va changer ?",
         "meurt": "Quels seraient les principaux « faits déclencheurs » de la transition ?",
@@ -819,7 +820,7 @@ def test_template_sections_and_parts(template: Flow) -> None:
 
 def test_template_means(template: Flow) -> None:
     means = template.step("moyens_types")
-    assert means.prompt.get("fr") == "Avec quels moyens ?"
+    assert _plain(means.prompt.get("fr")) == "Avec quels moyens ?"
     labels = {c.id: c.label.get("fr") for c in means.choices}
     assert labels == {
         "juridiques": "Des moyens juridiques",
@@ -885,3 +886,7 @@ def test_a_flow_asks_for_consent_once(tmp_path: Path) -> None:
     problem = only_problem(tmp_path, steps(CONSENT_STEP, second, LIST_STEP))
     assert problem.step == "encore"
     assert "only one consent step" in problem.problem
+
+
+def _plain(text: str) -> str:
+    return text.replace("\u00a0", " ").replace("’", "'")

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 _DECORATION_RE = re.compile(r"^[^\w'\"(«]+|[^\w'\")».?!]+$")
 
 
+#: A plain yes or no, as typed to a confirmation, in either language.
+YES_WORDS = frozenset({"oui", "ok", "d'accord", "yes", "yep", "ouais", "o", "y"})
+NO_WORDS = frozenset({"non", "no", "nope", "n"})
+
+
 def fold(text: str) -> str:
     """Case-, accent- and space-insensitive form used to match typed labels."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from qn_bot.domain import Button, ButtonKind
 from qn_bot.flows.events import ConsentGiven, ConsentRefused, ItemDeleted
 from qn_bot.flows.format import StepKind
-from qn_bot.flows.kinds.base import StepKindBase, fold
+from qn_bot.flows.kinds.base import NO_WORDS, YES_WORDS, StepKindBase, fold
 from qn_bot.flows.state import Mode, SessionState, Status
 
 if TYPE_CHECKING:
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 ACCEPT, REFUSE = "accept", "refuse"
 CHOICE_IDS = (ACCEPT, REFUSE)
-_YES_WORDS = frozenset({"oui", "yes", "ok", "d'accord", "j'accepte", "i agree", "accept"})
-_NO_WORDS = frozenset({"non", "no", "refuse", "je refuse", "i refuse"})
+_YES_WORDS = YES_WORDS | {"j'accepte", "i agree", "accept"}
+_NO_WORDS = NO_WORDS | {"refuse", "je refuse", "i refuse"}
 
 
 class ConsentKind(StepKindBase):

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from qn_bot.domain import Button, ButtonKind
 from qn_bot.flows.events import ItemAdded
 from qn_bot.flows.format import StepKind
-from qn_bot.flows.kinds.base import StepKindBase
-from qn_bot.flows.state import Item
-from qn_bot.text import split_items
+from qn_bot.flows.kinds.base import StepKindBase, fold
+from qn_bot.flows.state import Item, Mode
+from qn_bot.text import quote, split_items
 
 if TYPE_CHECKING:
     from qn_bot.flows.engine import Engine
@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from qn_bot.flows.expr import Value
     from qn_bot.flows.format import Step
     from qn_bot.flows.state import SessionState
+
+
+#: Typed alone on a list step, these mean /suivant (in either language: people mix them).
+NEXT_WORDS = frozenset({"suivant", "suite", "fini", "termine", "next", "done", "finished"})
+WORD_NEXT, WORD_KEEP = "word:next", "word:keep"
 
 
 class ListKind(StepKindBase):
@@ -64,6 +69,44 @@ class ListKind(StepKindBase):
         return engine.advance(state, out)
 
     def on_text(
+        self, engine: Engine, step: Step, state: SessionState, text: str, out: list[Event]
+    ) -> SessionState:
+        if fold(text).strip(" .!") in NEXT_WORDS:
+            if state.items_of(step.id):
+                return self.on_next(engine, step, state, out)
+            # Alone, it may be an idea as well as a wish to move on: ask which.
+            state = state.evolve(mode=Mode.CONFIRM_WORD, pending_text=text)
+            self.confirm_word(engine, state, out)
+            return state
+        return self.add(engine, step, state, text, out)
+
+    def confirm_word(self, engine: Engine, state: SessionState, out: list[Event]) -> None:
+        assert state.pending_text is not None
+        t = engine.catalog.t
+        lang = state.language
+        word = quote(state.pending_text)
+        engine.say(
+            out,
+            state,
+            "list_word_confirm",
+            word=word,
+            buttons=(
+                Button(ButtonKind.CHOICE, WORD_NEXT, t(lang, "list_word_next")),
+                Button(ButtonKind.CHOICE, WORD_KEEP, t(lang, "list_word_keep", word=word)),
+            ),
+        )
+
+    def on_confirm(
+        self, engine: Engine, step: Step, state: SessionState, choice_id: str, out: list[Event]
+    ) -> SessionState:
+        """The answer to :meth:`confirm_word` (``choice_id`` is one of its buttons)."""
+        word = state.pending_text
+        state = state.evolve(mode=Mode.ASK, pending_text=None)
+        if choice_id == WORD_KEEP and word is not None:
+            return self.add(engine, step, state, word, out)
+        return self.on_next(engine, step, state, out)
+
+    def add(
         self, engine: Engine, step: Step, state: SessionState, text: str, out: list[Event]
     ) -> SessionState:
         items = split_items(text)
