@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from qn_bot.conversation import MODERATION_PREFIX
 from qn_bot.domain import Button, ButtonKind, OutboundMessage
 from qn_bot.errors import CampaignError
 from qn_bot.flows.stored import campaign_flow
@@ -33,7 +34,7 @@ from qn_bot.text import quote
 HIDE, SHOW = "hide", "show"
 CLI_ACTOR = "cli"
 #: Choice ids of /moderer's buttons: ``mod:hide:123``, ``mod:show:123``.
-CHOICE_PREFIX = "mod:"
+CHOICE_PREFIX = MODERATION_PREFIX
 #: How /moderer quotes an item (the whole text is in the export).
 ITEM_WIDTH = 600
 

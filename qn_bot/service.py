@@ -21,7 +21,7 @@ from qn_bot.apply import BatchedRows, write_flow, write_participant
 from qn_bot.campaigns import campaign_flow
 from qn_bot.clock import Clock, utcnow
 from qn_bot.commands import Command, Route, parse_command, routed
-from qn_bot.config import LimitsConfig, RemindersConfig, TeamConfig
+from qn_bot.config import LimitsConfig, ModerationConfig, RemindersConfig, TeamConfig
 from qn_bot.conversation import (
     Campaign,
     Edited,
@@ -36,6 +36,7 @@ from qn_bot.conversation import (
     Need,
     ParticipantState,
     Received,
+    Report,
     SendMyData,
     Session,
     SetSignature,
@@ -60,6 +61,7 @@ from qn_bot.flows.format import Flow
 from qn_bot.flows.state import SessionState
 from qn_bot.group_commit import GroupCommit
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
+from qn_bot.moderation import flag_on_screen
 from qn_bot.records import CampaignRecord, Conversation, ParticipantRecord
 from qn_bot.redaction import redact
 from qn_bot.repositories import Database, PseudonymFactory, Transaction
@@ -116,6 +118,7 @@ class Service:
         teams: tuple[TeamConfig, ...] = (),
         limits: LimitsConfig | None = None,
         unlimited_platforms: frozenset[str] = frozenset(),
+        moderation: ModerationConfig | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog if catalog is not None else default_catalog()
@@ -126,6 +129,7 @@ class Service:
         self.on_commit = on_commit
         self.reminders = reminders if reminders is not None else RemindersConfig()
         self.teams = teams
+        self.moderation = moderation if moderation is not None else ModerationConfig()
         self._locks = _KeyedLocks()
         self._commits: GroupCommit[Inbound, HandleResult] = GroupCommit(self._handle_batch)
         self.machine = Machine(self.catalog)
@@ -515,6 +519,10 @@ class Service:
                     replies += await self._facilitate(tx, participant.user, language, command, now)
                 case SendMyData():
                     replies.append(await self._my_data(tx, participant))
+                case Report():
+                    replies.append(
+                        self._say(participant, await flag_on_screen(tx, participant, now))
+                    )
                 case SetSignature(signature=signature, taken=taken, done=done):
                     replies.append(
                         done
@@ -727,6 +735,7 @@ class Service:
             reminders=self.reminders,
             teams=self.teams,
             private=private,
+            tell_author=self.moderation.tell_author,
         )
         return await run_facilitator_command(context, command)
 

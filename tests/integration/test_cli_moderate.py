@@ -29,7 +29,9 @@ def test_moderate_hide_show_list_and_the_trail(qn: QnBot) -> None:
     listing = qn.read("moderate", SLUG, "list").stdout
     newest, oldest = _ids(listing)
     assert newest > oldest  # newest first
-    assert f"#{newest}\t" in listing and "Une insulte" in listing and "public\t0 flags" in listing
+    assert f"#{newest}\t" in listing
+    assert "Une insulte" in listing
+    assert "public\t0 flags" in listing
     (elsewhere,) = _ids(qn.read("moderate", "autre", "list").stdout)
 
     hidden = qn.ok("moderate", SLUG, "hide", f"#{newest}")
@@ -37,7 +39,8 @@ def test_moderate_hide_show_list_and_the_trail(qn: QnBot) -> None:
     assert [r["text"] for r in qn.export_json() if not r["hidden"]] == ["Une idée sage"]
     only = qn.read("moderate", SLUG, "list", "--hidden").stdout
     assert _ids(only) == [newest]
-    assert "Une insulte" in only and "hidden" in only
+    assert "Une insulte" in only
+    assert "hidden" in only
     assert re.search(rf"\thide\t#{newest}\tcli$", only, re.MULTILINE), only
 
     # Unknown ids and ids of another campaign: said, and nothing done.
