@@ -102,6 +102,7 @@ class Application:
             reminders=config.reminders,
             teams=config.teams,
             limits=config.limits,
+            moderation=config.moderation,
             unlimited_platforms=frozenset(
                 name for name, a in self.adapters.items() if not a.capabilities.sender_limits
             ),

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 
 from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS
-from qn_bot.domain import Button, ButtonKind, CampaignStatus, OutboundMessage
+from qn_bot.domain import Button, ButtonKind, CampaignStatus, Moderation, OutboundMessage
 from qn_bot.errors import CampaignError
 from qn_bot.flows.format import Flow
 from qn_bot.flows.stored import campaign_flow as campaign_flow  # the service layer's callers
@@ -36,6 +36,7 @@ async def create_campaign(
     opens_at: datetime | None = None,
     closes_at: datetime | None = None,
     min_respondents: int = DEFAULT_MIN_RESPONDENTS,
+    moderation: Moderation = Moderation.POST,
 ) -> CampaignRecord:
     if not SLUG_RE.match(slug):
         raise CampaignError(
@@ -55,7 +56,19 @@ async def create_campaign(
         opens_at=opens_at,
         closes_at=closes_at,
         min_respondents=min_respondents,
+        moderation=moderation,
     )
+
+
+async def set_moderation(tx: Transaction, slug: str, moderation: Moderation) -> CampaignRecord:
+    """Post- or pre-moderation (qn_bot.moderation): what public outputs show changes at once."""
+    campaign = await tx.campaigns.campaign_by_slug(slug)
+    if campaign is None:
+        raise CampaignError(f"no campaign named {slug!r} (see `qn-bot campaign list`)")
+    await tx.campaigns.set_campaign_moderation(campaign.id, moderation)
+    updated = await tx.campaigns.campaign_by_id(campaign.id)
+    assert updated is not None
+    return updated
 
 
 async def set_min_respondents(tx: Transaction, slug: str, minimum: int) -> CampaignRecord:

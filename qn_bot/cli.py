@@ -14,10 +14,11 @@ from pathlib import Path
 
 from qn_bot import __version__
 from qn_bot.cli_digest import cmd_digest_preview, cmd_digest_send, cmd_export_site
+from qn_bot.cli_moderate import add_parser as add_moderate_parser
 from qn_bot.clock import utcnow
 from qn_bot.config import Config, load_config
 from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS
-from qn_bot.domain import CampaignStatus, UserRef
+from qn_bot.domain import CampaignStatus, Moderation, UserRef
 from qn_bot.errors import CampaignError, FlowError, QnBotError
 from qn_bot.exporters import EXPORTERS, export_campaign
 from qn_bot.flows.loader import builtin_flow_paths, load_flow_file, resolve_flow
@@ -67,6 +68,10 @@ _MIN_RESPONDENTS_HELP = (
     "anonymity threshold of this campaign: digests and the site show a section's answers only "
     "when at least N participants gave some, else a count (the team's or the site's own "
     "threshold applies too: the higher one)"
+)
+_MODERATION_HELP = (
+    "post: items are public until a facilitator hides them; pre: only items a facilitator "
+    "approved are public (`qn-bot moderate SLUG show ID`)"
 )
 
 
@@ -169,12 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MIN_RESPONDENTS,
         help=_MIN_RESPONDENTS_HELP + f" (default {DEFAULT_MIN_RESPONDENTS})",
     )
+    p.add_argument(
+        "--moderation",
+        type=Moderation,
+        choices=list(Moderation),
+        help=_MODERATION_HELP + " (default: [moderation] default of the config, post)",
+    )
     p.set_defaults(func=cmd_campaign_create)
     p = csub.add_parser("set", help="change a campaign's settings")
     p.add_argument("slug")
-    p.add_argument(
-        "--min-respondents", type=_positive, metavar="N", required=True, help=_MIN_RESPONDENTS_HELP
-    )
+    p.add_argument("--min-respondents", type=_positive, metavar="N", help=_MIN_RESPONDENTS_HELP)
+    p.add_argument("--moderation", type=Moderation, choices=list(Moderation), help=_MODERATION_HELP)
     p.set_defaults(func=cmd_campaign_set)
     for name, status, helptext in (
         ("open", CampaignStatus.OPEN, "open a campaign to citizens"),
@@ -258,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_facilitator, action=name)
     p = fsub.add_parser("list", help="list facilitators")
     p.set_defaults(func=cmd_facilitator_list)
+    add_moderate_parser(sub)
     _config_after_the_command(parser)
     return parser
 
@@ -359,6 +370,9 @@ async def cmd_campaign_create(args: argparse.Namespace, config: Config) -> int:
             closes_at=args.closes,
             now=utcnow(),
             min_respondents=args.min_respondents,
+            moderation=args.moderation
+            if args.moderation is not None
+            else config.moderation.default,
         )
         print(
             f"created {campaign.slug} ({campaign.status.value}) from flow {flow.id} v{flow.version}"
@@ -369,11 +383,24 @@ async def cmd_campaign_create(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_campaign_set(args: argparse.Namespace, config: Config) -> int:
-    from qn_bot.campaigns import set_min_respondents
+    from qn_bot.campaigns import set_min_respondents, set_moderation
+
+    if args.min_respondents is None and args.moderation is None:
+        print(
+            "error: nothing to set: give --min-respondents N and/or --moderation post|pre",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
 
     async def go(tx: Transaction) -> int:
-        campaign = await set_min_respondents(tx, args.slug, args.min_respondents)
-        print(f"{campaign.slug}\tmin-respondents={campaign.min_respondents}")
+        settings = [args.slug]
+        if args.min_respondents is not None:
+            campaign = await set_min_respondents(tx, args.slug, args.min_respondents)
+            settings.append(f"min-respondents={campaign.min_respondents}")
+        if args.moderation is not None:
+            campaign = await set_moderation(tx, args.slug, args.moderation)
+            settings.append(f"moderation={campaign.moderation.value}")
+        print("\t".join(settings))
         return EXIT_OK
 
     return await _with_tx(config, go)

@@ -75,6 +75,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("mes_donnees", "my_data", _C, _PART, spellings=("mes_données",)),
     CommandSpec("langue", "language", _C, _PART, args=True),
     CommandSpec("signer", "sign", _C, _PART, args=True),
+    CommandSpec("signaler", "report", _C, _PART),
     CommandSpec("campagnes", "campaigns", _F, _FAC),
     CommandSpec("lancer", "launch", _F, _FAC, args=True),
     CommandSpec("cloturer", "close", _F, _FAC, args=True, spellings=("clôturer",)),
@@ -82,6 +83,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("export", "export", _F, _FAC, args=True),
     CommandSpec("relancer", "remind", _F, _FAC, args=True),
     CommandSpec("digest", "digest", _F, _FAC, args=True),
+    CommandSpec("moderer", "moderate", _F, _FAC, args=True, spellings=("modérer",)),
     CommandSpec("facilitateur", "facilitator", _A, _FAC, args=True),
 )
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS
+from qn_bot.domain import Moderation
 from qn_bot.errors import ConfigError
 from qn_bot.ports import declared_sections
 
@@ -152,6 +153,16 @@ class SiteConfig(_Section):
     min_respondents: int = Field(DEFAULT_MIN_RESPONDENTS, ge=1)
 
 
+class ModerationConfig(_Section):
+    """Moderation (qn_bot.moderation). ``default``: how a new campaign is moderated unless
+    ``qn-bot campaign create --moderation`` says otherwise ("post": items are public until
+    hidden; "pre": only approved items are public)."""
+
+    default: Moderation = Moderation.POST
+    # Tell a citizen (once per item, in their language) that an item of theirs was hidden.
+    tell_author: bool = False
+
+
 class OutboxConfig(_Section):
     max_attempts: int = Field(8, ge=1)
     backoff_base_seconds: float = Field(1.0, gt=0)
@@ -222,6 +233,7 @@ class Config(_Section):
     outbox: OutboxConfig = OutboxConfig()
     reminders: RemindersConfig = RemindersConfig()
     site: SiteConfig = SiteConfig()
+    moderation: ModerationConfig = ModerationConfig()
     limits: LimitsConfig = LimitsConfig()
     retention: RetentionConfig = RetentionConfig()
     admins: tuple[str, ...] = ()  # "platform:user_id"

@@ -38,6 +38,13 @@ from qn_bot.identity import Signature, SignatureProblem, parse_signature
 from qn_bot.text import normalize, quote, split_items
 
 CAMPAIGN_PREFIX = "campaign:"
+#: Choice ids of /moderer's « Masquer » / « Garder » (qn_bot.moderation): ``mod:hide:123``.
+MODERATION_PREFIX = "mod:"
+#: What a facilitator types to answer /moderer's card without buttons: its numbers or labels.
+_MODERATION_WORDS = {
+    "1": "hide", "masquer": "hide", "hide": "hide",
+    "2": "show", "garder": "show", "keep": "show",
+}  # fmt: skip
 FORGET_YES, FORGET_NO = "forget_yes", "forget_no"
 _YES_WORDS = frozenset({"1", "oui", "yes"})
 
@@ -65,6 +72,7 @@ class Awaiting(StrEnum):
     NOTHING = "nothing"
     FORGET_CONFIRMATION = "forget"  # stored as the participant's pending_action
     CAMPAIGN_CHOICE = "choose_campaign"
+    MODERATION = "moderate"  # a facilitator's /moderer card waits for « Masquer » / « Garder »
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +265,11 @@ class SendMyData:
 
 
 @dataclass(frozen=True, slots=True)
+class Report:
+    """/signaler: flag the item the citizen is shown (qn_bot.moderation.flag_on_screen)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Erase:
     """/oublier confirmed: everything about the citizen goes."""
 
@@ -277,7 +290,7 @@ class EraseTexts:
     seqs: tuple[int, ...]
 
 
-Effect = Say | FlowChanged | Facilitate | SendMyData | Erase | SetSignature | EraseTexts
+Effect = Say | FlowChanged | Facilitate | SendMyData | Erase | SetSignature | EraseTexts | Report
 
 
 # ---------------------------------------------------------------------- the machine
@@ -363,6 +376,15 @@ class _Decision:
         ):
             # Not an answer to a question that was not on screen yet: asked again.
             return [self.said("not_on_screen"), *self.pending_question()]
+        if msg.kind is Kind.CHOICE and (msg.choice_id or "").startswith(MODERATION_PREFIX):
+            # A /moderer button: it names its item, whatever was asked since.
+            _, act, item = (msg.choice_id or "").split(":", 2)
+            return [Facilitate(Command("moderer", f"{act} {item}", known=True))]
+        if self.state.status is Awaiting.MODERATION and command is None:
+            answer = _MODERATION_WORDS.get(normalize(msg.text).casefold())
+            if answer is not None:
+                return [Facilitate(Command("moderer", answer, known=True))]
+            self.state = self.state.awaiting(Awaiting.NOTHING, self.now)
         if self.state.status is Awaiting.FORGET_CONFIRMATION:
             return self.confirm_forget(msg)
         if self.state.status is Awaiting.CAMPAIGN_CHOICE and command is None:
@@ -398,7 +420,14 @@ class _Decision:
         if not command.known:
             return None
         if routed(name, Route.FACILITATOR):
+            if name == "moderer":
+                # Its card is answered by number or label where there are no buttons.
+                self.state = self.state.awaiting(Awaiting.MODERATION, self.now)
+            elif self.state.status is Awaiting.MODERATION:
+                self.state = self.state.awaiting(Awaiting.NOTHING, self.now)
             return [Facilitate(command)]
+        if name == "signaler":
+            return [Report()]
         if name == "aide":
             facilitator = self.snap.is_facilitator()
             return [
@@ -502,6 +531,8 @@ class _Decision:
             return [Say(self.forget_question())]
         if self.state.status is Awaiting.CAMPAIGN_CHOICE:
             return [Say(self.campaign_question(self.snap.opened()))]
+        if self.state.status is Awaiting.MODERATION:
+            return [Facilitate(Command("moderer", "", known=True))]  # its card again
         return []
 
     def confirm_forget(self, msg: Received) -> list[Effect]:

@@ -19,6 +19,13 @@ class CampaignStatus(enum.StrEnum):
     ARCHIVED = "archived"
 
 
+class Moderation(enum.StrEnum):
+    """When a campaign's items are public (qn_bot.moderation)."""
+
+    POST = "post"  # until a facilitator hides them
+    PRE = "pre"  # once a facilitator approved them
+
+
 @dataclass(frozen=True, slots=True)
 class Address:
     """Where a conversation takes place: a platform and its chat id (Telegram chat, Matrix room)."""

@@ -34,6 +34,7 @@ from qn_bot.templating import templates
 #: The JSON export contract (docs/architecture.md); CSV uses the same columns in the same order.
 FIELDS = (
     "campaign", "participant", "step", "section", "text", "revision", "created_at", "updated_at",
+    "hidden",
 )  # fmt: skip
 
 # A page's labels are the catalogue's ``page_*`` keys: a rendered page is worded by the same
@@ -123,10 +124,12 @@ def _md_heading(text: str) -> str:
     return md_escape(" ".join(_lines(text)), heading=True)
 
 
-def _md_bullet(bullet: Bullet) -> str:
+def _md_bullet(bullet: Bullet, hidden_mark: str) -> str:
     lines = [md_escape(line) for line in _lines(bullet.text)] or [""]
     if bullet.signature is not None:
         lines[-1] = f"{lines[-1]} — {md_escape(bullet.signature)}"
+    if bullet.hidden:
+        lines[-1] = f"{lines[-1]} *{md_escape(hidden_mark)}*"
     first, *rest = lines
     return "\n".join([f"- {first}".rstrip(), *(f"  {line}" for line in rest)])
 
@@ -151,7 +154,8 @@ def render_markdown(s: Synthesis) -> str:
         if section.heading != section.part:
             blocks.append(f"### {_md_heading(section.heading)}")
         if section.bullets:
-            blocks.append("\n".join(_md_bullet(b) for b in section.bullets))
+            hidden = _labels(s.language)["hidden"]
+            blocks.append("\n".join(_md_bullet(b, hidden) for b in section.bullets))
         elif section.withheld:
             blocks.append(f"*{md_escape(withheld_text(s, section))}*")
         else:
@@ -223,6 +227,8 @@ def item_rows(items: list[ItemRecord], flow: Flow, language: str) -> list[dict[s
             "revision": item.revision,
             "created_at": _iso(item.created_at),
             "updated_at": _iso(item.updated_at),
+            # Kept out of public outputs by moderation (qn_bot.moderation).
+            "hidden": item.hidden,
         }
         for item in items
     ]

@@ -18,13 +18,14 @@ from qn_bot.domain import Attachment, CampaignStatus, OutboundMessage, UserRef
 from qn_bot.errors import CampaignError
 from qn_bot.exporters import EXPORTERS, export_campaign
 from qn_bot.i18n import Catalog
+from qn_bot.moderation import HIDE, SHOW, decide, facilitator_actor, item_card, parse_ids
 from qn_bot.participants import (
     campaign_participants,
     completed_between,
     count_participants,
     joined_between,
 )
-from qn_bot.records import CampaignRecord
+from qn_bot.records import CampaignRecord, ParticipantRecord
 from qn_bot.reminders import Relance, remind_campaign_now
 from qn_bot.repositories import Transaction
 from qn_bot.synthesis import step_heading
@@ -50,6 +51,7 @@ class FacilitatorContext:
     reminders: RemindersConfig
     teams: tuple[TeamConfig, ...] = ()
     private: bool = True  # a private chat, not a group or room whose members all read the reply
+    tell_author: bool = False  # [moderation] tell_author: a hidden item's author is told
 
 
 class _Refused(Exception):
@@ -290,6 +292,70 @@ async def _role(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessag
     return [OutboundMessage(t(lang, "fac_revoked", user=quote(str(user)), scope=scope))]
 
 
+_HIDE_WORDS = frozenset({"hide", "masquer"})
+_SHOW_WORDS = frozenset({"show", "garder", "keep"})
+
+
+async def _moderate(ctx: FacilitatorContext, args: list[str]) -> list[OutboundMessage]:
+    """/moderer SLUG: the newest and the flagged items one at a time, « Masquer » / « Garder »;
+    /moderer hide|show [ID] (what the card's buttons and numbers send) decides, then the next."""
+    if not ctx.private:
+        # Unpublished answers, hidden ones too: not for a room.
+        return _say(ctx, "mod_private_only")
+    me = await ctx.tx.participants.participant(ctx.actor)
+    if me is None:
+        return _say(ctx, "mod_usage")
+    key = f"moderation:current:{me.id}"
+    current = await ctx.tx.kv.kv_get(key)
+    words = [a.lower() for a in args]
+    if words and words[0] in _HIDE_WORDS | _SHOW_WORDS:
+        act = HIDE if words[0] in _HIDE_WORDS else SHOW
+        wanted = words[1] if len(words) > 1 else None
+        if wanted is None and isinstance(current, dict):
+            wanted = str(current["item"])
+        item_id = (
+            parse_ids([wanted])[0] if wanted is not None and wanted.lstrip("#").isdigit() else 0
+        )
+        item = (await ctx.tx.moderation.items_by_id([item_id])).get(item_id)
+        if item is None or not await ctx.may(item.campaign_id):
+            return _say(ctx, "mod_unknown_item", id=item_id)
+        campaign = await ctx.tx.campaigns.campaign_by_id(item.campaign_id)
+        assert campaign is not None
+        await decide(
+            ctx.tx,
+            campaign,
+            [item.id],
+            act,
+            facilitator_actor(me.pseudonym),
+            ctx.now,
+            tell_author=ctx.tell_author,
+            catalog=ctx.catalog,
+        )
+        done = _say(ctx, "mod_hidden" if act == HIDE else "mod_kept", id=item.id)
+        return done + await _next_card(ctx, campaign, me, key)
+    if words:
+        return await _next_card(ctx, await _campaign(ctx, args[0]), me, key)
+    if isinstance(current, dict):
+        campaign = await ctx.tx.campaigns.campaign_by_id(int(current["campaign"]))
+        if campaign is not None and await ctx.may(campaign.id):
+            return await _next_card(ctx, campaign, me, key)
+    return _say(ctx, "mod_usage")
+
+
+async def _next_card(
+    ctx: FacilitatorContext, campaign: CampaignRecord, me: ParticipantRecord, key: str
+) -> list[OutboundMessage]:
+    item = await ctx.tx.moderation.next_to_moderate(campaign.id)
+    if item is None:
+        await ctx.tx.kv.kv_delete(key)
+        # Nothing left to answer: a "1" typed next is an answer to the flow again.
+        await ctx.tx.participants.update_participant(me.id, ctx.now, pending_action=None)
+        return _say(ctx, "mod_none_left", slug=campaign.slug)
+    current = {"campaign": campaign.id, "item": item.id}
+    await ctx.tx.kv.kv_set(key, current, ctx.now, subject=str(ctx.actor))
+    return [item_card(ctx.catalog, ctx.language, campaign, item)]
+
+
 Handler = Callable[[FacilitatorContext, list[str]], Awaitable[list[OutboundMessage]]]
 
 #: Each facilitator command of the table (qn_bot.commands) → its handler.
@@ -302,4 +368,5 @@ HANDLERS: dict[str, Handler] = {
     "relancer": _on_campaign("relancer", _remind),
     "digest": _digest,
     "facilitateur": _role,
+    "moderer": _moderate,
 }

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from qn_bot.domain import Address, CampaignStatus, OutboundMessage, UserRef
+from qn_bot.domain import Address, CampaignStatus, Moderation, OutboundMessage, UserRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,7 @@ class CampaignRecord:
     created_at: datetime
     updated_at: datetime
     min_respondents: int = 5  # the campaign's anonymity threshold (qn_bot.disclosure)
+    moderation: Moderation = Moderation.POST  # when its items are public (qn_bot.moderation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ class ItemRecord:
     created_at: datetime
     updated_at: datetime
     signature: str | None = None  # the participant's /signer name, shown beside the text
+    hidden: bool = False  # kept out of public outputs by moderation (facilitator exports only)
 
     @property
     def shown_as(self) -> str:
@@ -140,3 +142,28 @@ class IntervalCounts:
     boundaries: tuple[datetime, ...]
     counts: Mapping[tuple[str, int], int]  # (step, k) → live items; absent when none
     updated_at: datetime | None  # the latest update of a live item
+
+
+@dataclass(frozen=True, slots=True)
+class ModeratedItem:
+    """An item as moderation sees it: its words, where it was given, what was decided."""
+
+    id: int
+    campaign_id: int
+    participant_id: int
+    step_id: str
+    text: str
+    created_at: datetime
+    state: str | None  # "hidden", "shown" (approved), None: undecided
+    flags: int  # how many citizens flagged it
+    public: bool  # what public outputs do with it, given the campaign's moderation mode
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationAct:
+    """One line of the audit trail: who (a pseudonym or "cli"), when, what, which item."""
+
+    item_id: int
+    action: str  # "hide" | "show" | "flag"
+    actor: str
+    at: datetime

@@ -18,13 +18,15 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from qn_bot.domain import Address, CampaignStatus, OutboundMessage, UserRef
+from qn_bot.domain import Address, CampaignStatus, Moderation, OutboundMessage, UserRef
 from qn_bot.identity import Signature
 from qn_bot.records import (
     CampaignRecord,
     Conversation,
     IntervalCounts,
     ItemRecord,
+    ModeratedItem,
+    ModerationAct,
     OutboxRecord,
     ParticipantRecord,
     Participation,
@@ -130,6 +132,7 @@ class Campaigns(Protocol):
         opens_at: datetime | None = ...,
         closes_at: datetime | None = ...,
         min_respondents: int = ...,
+        moderation: Moderation = ...,
     ) -> CampaignRecord: ...
     async def campaign_by_slug(self, slug: str) -> CampaignRecord | None: ...
     async def campaign_by_id(self, campaign_id: int) -> CampaignRecord | None: ...
@@ -138,6 +141,7 @@ class Campaigns(Protocol):
         self, campaign_id: int, status: CampaignStatus, now: datetime
     ) -> None: ...
     async def set_campaign_min_respondents(self, campaign_id: int, minimum: int) -> None: ...
+    async def set_campaign_moderation(self, campaign_id: int, moderation: Moderation) -> None: ...
     async def compare_and_set_status(
         self, campaign_id: int, expected: CampaignStatus, status: CampaignStatus, now: datetime
     ) -> bool: ...
@@ -237,8 +241,16 @@ class Sessions(SessionWrites, Protocol):
     async def items_from_message(
         self, participant_id: int, message_id: str
     ) -> list[tuple[int, int, int]]: ...
-    async def campaign_items(self, campaign_id: int) -> list[ItemRecord]: ...
-    async def campaign_revisions(self, campaign_id: int) -> list[RevisionRecord]: ...
+    async def campaign_items(
+        self, campaign_id: int, *, include_hidden: bool = ...
+    ) -> list[ItemRecord]:
+        """The campaign's live public items; ``include_hidden``: every live item, those that
+        are not public marked ``hidden`` (the facilitator's exports, never a public output)."""
+        ...
+
+    async def campaign_revisions(
+        self, campaign_id: int, *, include_hidden: bool = ...
+    ) -> list[RevisionRecord]: ...
     async def participant_items(self, participant_id: int) -> list[dict[str, Any]]: ...
     async def participant_sessions(self, participant_id: int) -> list[dict[str, Any]]: ...
     async def campaign_stats(
@@ -359,6 +371,37 @@ class DigestReads(Protocol):
         ...
 
 
+class ItemModeration(Protocol):
+    """Which items are public (hidden, approved), citizens' flags, and the audit trail of every
+    act (qn_bot.moderation). Public reads elsewhere filter on it at the query."""
+
+    async def items(
+        self, campaign_id: int, *, hidden_only: bool = ..., limit: int | None = ...
+    ) -> list[ModeratedItem]:
+        """The campaign's live items, newest first (``hidden_only``: those not public)."""
+        ...
+
+    async def items_by_id(self, item_ids: Collection[int]) -> dict[int, ModeratedItem]: ...
+    async def next_to_moderate(self, campaign_id: int) -> ModeratedItem | None:
+        """A flagged item not decided since (most flagged first), else the newest undecided."""
+        ...
+
+    async def decide(
+        self, campaign_id: int, item_ids: Collection[int], act: str, actor: str, now: datetime
+    ) -> None:
+        """``act`` "hide" or "show" (approve) on items of the campaign, logged."""
+        ...
+
+    async def flag(
+        self, campaign_id: int, item_id: int, participant_id: int, actor: str, now: datetime
+    ) -> bool:
+        """False when this citizen had already flagged the item."""
+        ...
+
+    async def acts(self, campaign_id: int, *, limit: int | None = ...) -> list[ModerationAct]: ...
+    async def not_public(self, campaign_id: int) -> set[int]: ...
+
+
 class Transaction(Protocol):
     """One open transaction: its repositories commit together or not at all."""
 
@@ -380,6 +423,8 @@ class Transaction(Protocol):
     def kv(self) -> KeyValues: ...
     @property
     def digest(self) -> DigestReads: ...
+    @property
+    def moderation(self) -> ItemModeration: ...
 
 
 class Database(Protocol):

@@ -21,7 +21,7 @@ from qn_bot.apply import BatchedRows, write_flow, write_participant
 from qn_bot.campaigns import campaign_flow
 from qn_bot.clock import Clock, utcnow
 from qn_bot.commands import Command, parse_command
-from qn_bot.config import LimitsConfig, RemindersConfig, TeamConfig
+from qn_bot.config import LimitsConfig, ModerationConfig, RemindersConfig, TeamConfig
 from qn_bot.conversation import (
     Campaign,
     Edited,
@@ -36,6 +36,7 @@ from qn_bot.conversation import (
     Need,
     ParticipantState,
     Received,
+    Report,
     SendMyData,
     Session,
     SetSignature,
@@ -59,6 +60,7 @@ from qn_bot.flows.format import Flow
 from qn_bot.flows.state import SessionState
 from qn_bot.group_commit import GroupCommit
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
+from qn_bot.moderation import flag_on_screen
 from qn_bot.ports import PrivateChats
 from qn_bot.records import CampaignRecord, Conversation, ParticipantRecord
 from qn_bot.redaction import redact
@@ -132,6 +134,7 @@ class Service:
         limits: LimitsConfig | None = None,
         unlimited_platforms: frozenset[str] = frozenset(),
         private_chats: Mapping[str, PrivateChats] | None = None,
+        moderation: ModerationConfig | None = None,
     ) -> None:
         """``private_chats``: by platform, what opens a private chat for a group /start (the
         running adapters); a platform without one is answered without a link."""
@@ -144,6 +147,7 @@ class Service:
         self.on_commit = on_commit
         self.reminders = reminders if reminders is not None else RemindersConfig()
         self.teams = teams
+        self.moderation = moderation if moderation is not None else ModerationConfig()
         self._locks = _KeyedLocks()
         self._commits: GroupCommit[Inbound, HandleResult] = GroupCommit(self._handle_batch)
         self.machine = Machine(self.catalog)
@@ -554,6 +558,9 @@ class Service:
                     replies += await self._facilitate(tx, participant.user, language, command, now)
                 case SendMyData():
                     replies.append(await self._my_data(tx, participant))
+                case Report():
+                    said = await flag_on_screen(tx, participant, now)
+                    replies.append(OutboundMessage(self.catalog.t(language, said)))
                 case SetSignature(signature=signature, taken=taken, done=done):
                     replies.append(
                         done
@@ -766,6 +773,7 @@ class Service:
             reminders=self.reminders,
             teams=self.teams,
             private=private,
+            tell_author=self.moderation.tell_author,
         )
         return await run_facilitator_command(context, command)
 

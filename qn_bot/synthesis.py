@@ -24,6 +24,7 @@ class Bullet:
     text: str
     # The /signer name of the participant who wrote it (participant text: renderers escape it).
     signature: str | None = None
+    hidden: bool = False  # by moderation: only a facilitator's export shows it, marked
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,5 +141,5 @@ def build_synthesis(
 def _bullets(step: Step, items: Sequence[ItemRecord], language: str) -> tuple[Bullet, ...]:
     kind = KINDS.of(step)
     if kind.free_text:
-        return tuple(Bullet(i.text, i.signature) for i in items)
+        return tuple(Bullet(i.text, i.signature, i.hidden) for i in items)
     return tuple(Bullet(text) for text in kind.summary(step, items, language))

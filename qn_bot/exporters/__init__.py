@@ -39,7 +39,8 @@ async def export_campaign(
     exporter = EXPORTERS.get(fmt)
     flow = campaign_flow(campaign)
     lang = language if language in flow.languages else flow.default_language
-    items = await tx.sessions.campaign_items(campaign.id)
+    # The facilitator's copy: hidden items too, marked (never a public output).
+    items = await tx.sessions.campaign_items(campaign.id, include_hidden=True)
     return await exporter.render(
         ExportSource(tx, campaign, flow, items, lang, now or datetime.now(UTC))
     )

@@ -9,7 +9,10 @@ from qn_bot.exporters.synthesis import full_synthesis
 
 async def _render(source: ExportSource) -> str:
     synthesis = await full_synthesis(source)
-    return render_html(synthesis, await source.tx.sessions.campaign_revisions(source.campaign.id))
+    return render_html(
+        synthesis,
+        await source.tx.sessions.campaign_revisions(source.campaign.id, include_hidden=True),
+    )
 
 
 EXPORTER = Exporter(

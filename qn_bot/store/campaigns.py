@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, insert, or_, select, update
 
-from qn_bot.domain import CampaignStatus
+from qn_bot.domain import CampaignStatus, Moderation
 from qn_bot.errors import CampaignError
 from qn_bot.records import CampaignRecord
 from qn_bot.store import schema as t
@@ -33,6 +33,7 @@ class SqlCampaigns(Repository):
         opens_at: datetime | None = None,
         closes_at: datetime | None = None,
         min_respondents: int = 5,
+        moderation: Moderation = Moderation.POST,
     ) -> CampaignRecord:
         if await self.campaign_by_slug(slug) is not None:
             raise CampaignError(f"a campaign named {slug!r} already exists")
@@ -50,6 +51,7 @@ class SqlCampaigns(Repository):
                 created_at=now,
                 updated_at=now,
                 min_respondents=min_respondents,
+                moderation=moderation.value,
             )
         )
         created = await self.campaign_by_slug(slug)
@@ -89,6 +91,13 @@ class SqlCampaigns(Repository):
             update(t.campaigns)
             .where(t.campaigns.c.id == campaign_id)
             .values(min_respondents=minimum)
+        )
+
+    async def set_campaign_moderation(self, campaign_id: int, moderation: Moderation) -> None:
+        await self.conn.execute(
+            update(t.campaigns)
+            .where(t.campaigns.c.id == campaign_id)
+            .values(moderation=moderation.value)
         )
 
     async def compare_and_set_status(

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from qn_bot.records import IntervalCounts, ItemRecord
 from qn_bot.store import schema as t
+from qn_bot.store.moderation import public_items
 from qn_bot.store.repository import Repository
 from qn_bot.store.rows import item_records, item_select
 
@@ -264,6 +265,7 @@ class SqlDigestReads(Repository):
             items.deleted_at.is_(None),
             items.created_at >= start,
             items.created_at < end,
+            await public_items(self.conn, campaign_id),
         )
         stmt = select(
             items.step_id,
@@ -285,7 +287,7 @@ class SqlDigestReads(Repository):
         latest = (
             select(items.id)
             .where(items.campaign_id == campaign_id, items.step_id == step_id)
-            .where(items.deleted_at.is_(None))
+            .where(items.deleted_at.is_(None), await public_items(self.conn, campaign_id))
             .order_by(items.id.desc())
             .limit(limit)
         )
@@ -302,7 +304,7 @@ class SqlDigestReads(Repository):
         stmt = (
             item_select()
             .where(items.campaign_id == campaign_id, items.step_id.in_(step_ids))
-            .where(items.deleted_at.is_(None))
+            .where(items.deleted_at.is_(None), await public_items(self.conn, campaign_id))
             .order_by(items.created_at, items.id)
         )
         return item_records((await self.conn.execute(stmt)).all())

@@ -28,6 +28,7 @@ from qn_bot.identity import Signature
 from qn_bot.records import ParticipantRecord, Participation
 from qn_bot.repositories import PseudonymFactory
 from qn_bot.store import schema as t
+from qn_bot.store.moderation import public_items
 from qn_bot.store.repository import Repository
 from qn_bot.store.rows import PENDING, free_texts, participant_record, random_pseudonym
 
@@ -53,12 +54,13 @@ def _respondents_of(
     consent_required: bool,
     since: datetime | None,
     until: datetime | None,
+    public: ColumnElement[bool],
 ) -> ColumnElement[int]:
     """The respondents of one step among its first ``window`` live answers, as a scalar
     subquery: a range of ``ix_items_campaign_step_live``, each row looked up for its author
     (see qn_bot.participants.section_respondents for why a window is enough)."""
     i, s = t.items.c, t.sessions.c
-    where = [i.campaign_id == campaign_id, i.step_id == step_id, i.deleted_at.is_(None)]
+    where = [i.campaign_id == campaign_id, i.step_id == step_id, i.deleted_at.is_(None), public]
     if since is not None:
         where.append(i.created_at >= since)
     if until is not None:
@@ -290,10 +292,13 @@ class SqlParticipants(Repository):
         given in [since, until) with ``since`` / ``until``), in one statement for every step."""
         if not windows:
             return {}
+        # Only public items make respondents: a section must not be shown on the strength of
+        # people whose every answer there is hidden (the threshold protects whom it shows).
+        public = await public_items(self.conn, campaign_id)
         columns = [
-            _respondents_of(campaign_id, step_id, window, consent_required, since, until).label(
-                f"s{n}"
-            )
+            _respondents_of(
+                campaign_id, step_id, window, consent_required, since, until, public
+            ).label(f"s{n}")
             for n, (step_id, window) in enumerate(windows.items())
         ]
         row = (await self.conn.execute(select(*columns))).one()

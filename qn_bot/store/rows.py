@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Row, Select, literal_column, select
 
-from qn_bot.domain import Address, CampaignStatus, OutboundMessage, UserRef
+from qn_bot.domain import Address, CampaignStatus, Moderation, OutboundMessage, UserRef
 from qn_bot.records import CampaignRecord, ItemRecord, ParticipantRecord
 from qn_bot.store import schema as t
 
@@ -30,6 +30,7 @@ def random_pseudonym() -> str:
 
 #: The campaign statuses by their stored value (a dict look-up: the batched reads decode many).
 CAMPAIGN_STATUS = {status.value: status for status in CampaignStatus}
+MODERATION = {mode.value: mode for mode in Moderation}
 
 
 def campaign_record(row: Row[Any]) -> CampaignRecord:
@@ -48,6 +49,7 @@ def campaign_record(row: Row[Any]) -> CampaignRecord:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         min_respondents=m["min_respondents"],
+        moderation=MODERATION[m["moderation"]],
     )
 
 

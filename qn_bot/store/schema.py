@@ -87,6 +87,8 @@ campaigns = Table(
     # The campaign's own anonymity threshold: public outputs show a section's answers only when
     # at least this many participants gave some (qn_bot.disclosure).
     Column("min_respondents", Integer, nullable=False, server_default=text("5")),
+    # "post": items are public until hidden; "pre": only approved items are (qn_bot.moderation).
+    Column("moderation", String(8), nullable=False, server_default=text("'post'")),
 )
 
 participants = Table(
@@ -297,4 +299,52 @@ kv = Table(
     # erases it with them, the retention purge after [retention] adapter_state_days.
     Column("subject", String(300), nullable=True),
     Index("ix_kv_subject", "subject"),
+)
+
+# --- moderation (qn_bot.moderation) ---------------------------------------------------------
+
+# A facilitator's last decision on an item: "hidden", or "shown" (approved). No row: undecided
+# (public under post-moderation, not under pre-moderation). Public reads filter on this table,
+# so the items table and the ingestion path stay as they were.
+item_moderation = Table(
+    "item_moderation",
+    metadata,
+    Column("item_id", BigId, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Index("ix_item_moderation_campaign_state", "campaign_id", "state"),
+)
+
+# Citizens' /signaler: one flag per citizen and item, gone with either.
+item_flags = Table(
+    "item_flags",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("item_id", BigId, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
+    Column(
+        "participant_id",
+        Integer,
+        ForeignKey("participants.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("item_id", "participant_id"),
+    Index("ix_item_flags_campaign", "campaign_id", "item_id"),
+)
+
+# Every moderation act (hide, show, flag): who (a pseudonym or "cli", never a platform id),
+# when, what, which item. No foreign key to the item: the trail outlives an erased item, and
+# holds no text of it.
+moderation_log = Table(
+    "moderation_log",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
+    Column("item_id", BigInteger, nullable=False),
+    Column("action", String(8), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_moderation_log_campaign", "campaign_id", "id"),
 )

@@ -4,6 +4,7 @@ revision of them, and the batched read of many conversations at once (group comm
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from qn_bot.domain import Address, UserRef
 from qn_bot.records import Conversation, ItemRecord, RevisionRecord, SessionRecord
 from qn_bot.store import schema as t
+from qn_bot.store.moderation import not_public_ids, public_items
 from qn_bot.store.repository import Repository
 from qn_bot.store.rows import (
     CAMPAIGN_STATUS,
@@ -296,23 +298,36 @@ class SqlSessions(Repository):
         )
         return int(result.scalar_one())
 
-    async def campaign_items(self, campaign_id: int) -> list[ItemRecord]:
-        """The latest revision of every live item, in answer order."""
+    async def campaign_items(
+        self, campaign_id: int, *, include_hidden: bool = False
+    ) -> list[ItemRecord]:
+        """The latest revision of every live public item, in answer order; with
+        ``include_hidden`` (facilitator exports) every live item, those not public marked."""
         items = t.items.c
         stmt = (
             item_select()
             .where(items.campaign_id == campaign_id, items.deleted_at.is_(None))
             .order_by(items.created_at, items.id)
         )
-        return item_records((await self.conn.execute(stmt)).all())
+        if not include_hidden:
+            stmt = stmt.where(await public_items(self.conn, campaign_id))
+            return item_records((await self.conn.execute(stmt)).all())
+        found = item_records((await self.conn.execute(stmt)).all())
+        hidden = await not_public_ids(self.conn, campaign_id)
+        return [replace(i, hidden=True) if i.id in hidden else i for i in found]
 
-    async def campaign_revisions(self, campaign_id: int) -> list[RevisionRecord]:
+    async def campaign_revisions(
+        self, campaign_id: int, *, include_hidden: bool = False
+    ) -> list[RevisionRecord]:
+        """Every revision of the campaign's public items (``include_hidden``: of all)."""
         stmt = (
             select(t.item_revisions)
             .join(t.items, t.items.c.id == t.item_revisions.c.item_id)
             .where(t.items.c.campaign_id == campaign_id)
             .order_by(t.item_revisions.c.created_at, t.item_revisions.c.id)
         )
+        if not include_hidden:
+            stmt = stmt.where(await public_items(self.conn, campaign_id))
         return [
             RevisionRecord(r.item_id, r.revision, r.text, bool(r.deleted), r.created_at)
             for r in (await self.conn.execute(stmt)).all()

@@ -27,6 +27,7 @@ from qn_bot.store.digest_reads import SqlDigestReads
 from qn_bot.store.facilitators import SqlFacilitators
 from qn_bot.store.idempotency import SqlIdempotency
 from qn_bot.store.kv import SqlKeyValues
+from qn_bot.store.moderation import SqlModeration
 from qn_bot.store.outbox import SqlOutbox
 from qn_bot.store.participants import SqlParticipants
 from qn_bot.store.repository import Work
@@ -63,6 +64,7 @@ class Tx(Work):
         self.facilitators = SqlFacilitators(self)
         self.kv = SqlKeyValues(self)
         self.digest = SqlDigestReads(self)
+        self.moderation = SqlModeration(self)
 
 
 def _checkpoint(path: str) -> bool:

@@ -301,3 +301,42 @@ async def test_an_older_sqlite_file_switches_to_incremental_vacuum(tmp_path: Pat
         assert conn.execute("PRAGMA auto_vacuum").fetchone() == (2,)
         assert conn.execute("PRAGMA freelist_count").fetchone() == (0,)
     await upgrade(f"sqlite:///{path}")  # a second run has nothing to do
+
+
+async def test_moderation_upgrades_and_downgrades_on_every_backend(database_url: str) -> None:
+    """0009: existing campaigns are post-moderated, the moderation tables come and go."""
+    await upgrade(database_url, "0008")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(
+                "INSERT INTO campaigns (slug, title, flow_id, flow_version, flow_source, status,"
+                " created_at, updated_at) VALUES ('vieille', 'V', 'f', 1, '', 'open',"
+                " '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+    finally:
+        await engine.dispose()
+    await upgrade(database_url)
+    engine = create_engine(database_url)
+
+    def tables(connection: Connection) -> set[str]:
+        return set(inspect(connection).get_table_names())
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config(database_url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0008")
+
+    moderation = {"item_moderation", "item_flags", "moderation_log"}
+    try:
+        async with engine.connect() as connection:
+            found = await connection.exec_driver_sql("SELECT moderation FROM campaigns")
+            assert found.scalar_one() == "post"
+            assert moderation <= await connection.run_sync(tables)
+        async with engine.begin() as connection:
+            await connection.run_sync(downgrade)
+        async with engine.connect() as connection:
+            assert not moderation & await connection.run_sync(tables)
+    finally:
+        await engine.dispose()
+    await upgrade(database_url)  # and up again

@@ -664,6 +664,7 @@ def test_json_one_object_per_item_with_the_contract_keys(
         "revision",
         "created_at",
         "updated_at",
+        "hidden",  # DESIGN.md §4 "Closing the loop": moderation marks, exports keep
     }
     first = rows[0]
     assert first == {
@@ -675,6 +676,7 @@ def test_json_one_object_per_item_with_the_contract_keys(
         "revision": 1,
         "created_at": "2015-04-10T08:00:00+00:00",
         "updated_at": "2015-04-10T08:00:00+00:00",
+        "hidden": False,
     }
     assert rows[3]["section"] == "Avec quels moyens ?"  # no section: the prompt heads it
     assert json.loads(render_json(items, flow, "en"))[0]["section"] == "Why is everything changing?"
