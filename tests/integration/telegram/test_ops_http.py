@@ -54,7 +54,7 @@ async def test_healthz_and_metrics_of_a_running_bot_under_load(
         tmp_path,
         f"{emulator.url}/bot",
         "messages_per_second = 1000\nchat_messages_per_second = 100\nchat_burst = 100\n"
-        f'\n[limits]\nmessages_per_window = 1000\n\n[http]\nport = {port}\n',
+        f"\n[limits]\nmessages_per_window = 1000\n\n[http]\nport = {port}\n",
     )
     base = f"http://127.0.0.1:{port}"
     async with BotHub(emulator.url, token) as hub, httpx.AsyncClient(timeout=10) as http:
@@ -71,7 +71,7 @@ async def test_healthz_and_metrics_of_a_running_bot_under_load(
                 return healthy.status_code == 200
 
             async with asyncio.timeout(60):
-                while not await is_healthy():
+                while not await is_healthy():  # noqa: ASYNC110 - a server to poll
                     await asyncio.sleep(0.1)
             assert healthy is not None
             assert healthy.json() == {
@@ -86,8 +86,6 @@ async def test_healthz_and_metrics_of_a_running_bot_under_load(
                 scrapes.append((await http.get(f"{base}/metrics")).text)
                 await asyncio.sleep(0.2)
             await load
-            # The last replies are committed and sent (each citizen saw its count)
-            await asyncio.sleep(0)
             text = (await http.get(f"{base}/metrics")).text
         finally:
             assert bot.stop() == 0, bot.output()
@@ -95,15 +93,18 @@ async def test_healthz_and_metrics_of_a_running_bot_under_load(
     assert len(scrapes) >= 2
     # Each citizen: /start, the consent button, ITEMS answers.
     handled = sample(text, "qn_bot_messages_total", platform="telegram", outcome="handled")
-    assert handled is not None and handled >= CITIZENS * (2 + ITEMS)
+    assert handled is not None
+    assert handled >= CITIZENS * (2 + ITEMS)
     assert sample(text, "qn_bot_answer_latency_seconds_count", platform="telegram") == sum(
         sample(text, "qn_bot_messages_total", platform="telegram", outcome=o) or 0
         for o in ("handled", "duplicate", "refused", "failed")
     )
     batches = sample(text, "qn_bot_group_commit_batch_size_count")
-    assert batches is not None and 0 < batches <= handled
+    assert batches is not None
+    assert 0 < batches <= handled
     sent = sample(text, "qn_bot_sends_total", platform="telegram", outcome="sent")
-    assert sent is not None and sent >= CITIZENS * (3 + ITEMS)
+    assert sent is not None
+    assert sent >= CITIZENS * (3 + ITEMS)
     assert sample(text, "qn_bot_outbox_backlog", platform="telegram") is not None
     assert sample(text, "qn_bot_outbox_oldest_pending_seconds", platform="telegram") is not None
     held = [line for line in text.splitlines() if line.startswith("qn_bot_leadership_held{")]
@@ -111,7 +112,9 @@ async def test_healthz_and_metrics_of_a_running_bot_under_load(
     assert (sample(text, "process_resident_memory_bytes") or 0) > 0
     assert (sample(text, "process_cpu_seconds_total") or 0) > 0
     # No id, token or answer text in any series.
-    assert token not in text and "Idée" not in text and str(citizens[0].user["id"]) not in text
+    assert token not in text
+    assert "Idée" not in text
+    assert str(citizens[0].user["id"]) not in text
 
 
 async def test_healthz_says_503_and_why_while_telegram_cannot_be_reached(tmp_path: Path) -> None:
@@ -131,7 +134,7 @@ async def test_healthz_says_503_and_why_while_telegram_cannot_be_reached(tmp_pat
                 return True
 
             async with asyncio.timeout(60):
-                while not await answered():
+                while not await answered():  # noqa: ASYNC110 - a server to poll
                     await asyncio.sleep(0.1)
             assert response is not None
             assert response.status_code == 503
