@@ -137,6 +137,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = db.add_parser("upgrade", help="apply the migrations (run applies them too)")
     p.set_defaults(func=cmd_db_upgrade)
+    p = db.add_parser(
+        "backup",
+        help="copy the SQLite database to PATH, also while the bot runs",
+        description="A consistent copy of the running database through SQLite's online backup "
+        "API; the bot goes on answering meanwhile. PostgreSQL: use pg_dump (see README).",
+    )
+    p.add_argument("path", metavar="PATH", help="the backup file to write (replaced if it exists)")
+    p.set_defaults(func=cmd_db_backup)
+    p = db.add_parser(
+        "restore",
+        help="replace the SQLite database with a backup (the bot must be stopped)",
+        description="Checks the backup, then replaces the database with it. Refused while "
+        "`qn-bot run`, `qn-bot chat` or any other process has the database open. Migrations "
+        "newer than the backup are applied at the next start.",
+    )
+    p.add_argument("path", metavar="PATH", help="a file written by `qn-bot db backup`")
+    p.set_defaults(func=cmd_db_restore)
 
     flow = sub.add_parser("flow", help="check and list flow files").add_subparsers(
         dest="flow_command", required=True
@@ -300,6 +317,22 @@ async def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
 
     await upgrade(config.database.url)
     print("database up to date")
+    return EXIT_OK
+
+
+async def cmd_db_backup(args: argparse.Namespace, config: Config) -> int:
+    from qn_bot.ops.backup import backup
+
+    size = await asyncio.to_thread(backup, config.database.url, Path(args.path))
+    print(f"backup written to {args.path} ({size} bytes)")
+    return EXIT_OK
+
+
+async def cmd_db_restore(args: argparse.Namespace, config: Config) -> int:
+    from qn_bot.ops.backup import restore
+
+    revision = await asyncio.to_thread(restore, config.database.url, Path(args.path))
+    print(f"database restored from {args.path} (schema {revision})")
     return EXIT_OK
 
 
