@@ -155,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="PATH", help="a file written by `qn-bot db backup`")
     p.set_defaults(func=cmd_db_restore)
 
+    p = sub.add_parser(
+        "doctor",
+        help="check the config, the database and every configured platform",
+        description="One line per check (config; database reachable, migrated, writable, free "
+        "disk; Telegram getMe and webhook; Matrix whoami, device and crypto store, rooms; SMTP "
+        "connect and log in, nothing sent), with the fix for each failure. Exit status 0 only "
+        "when every check passed.",
+    )
+    p.set_defaults(func=cmd_doctor)
+
     flow = sub.add_parser("flow", help="check and list flow files").add_subparsers(
         dest="flow_command", required=True
     )
@@ -334,6 +344,15 @@ async def cmd_db_restore(args: argparse.Namespace, config: Config) -> int:
     revision = await asyncio.to_thread(restore, config.database.url, Path(args.path))
     print(f"database restored from {args.path} (schema {revision})")
     return EXIT_OK
+
+
+async def cmd_doctor(args: argparse.Namespace, config: Config) -> int:
+    from qn_bot.ops.doctor import Check, run_checks
+
+    def report(check: Check) -> None:
+        print(check.line(), flush=True)
+
+    return EXIT_OK if await run_checks(config, report) else EXIT_ERROR
 
 
 async def cmd_flow_validate(args: argparse.Namespace, config: Config) -> int:
