@@ -21,6 +21,7 @@ from qn_bot.leadership import Leadership
 from qn_bot.ops.health import Health, outbox_backlog
 from qn_bot.ops.health import check as check_health
 from qn_bot.ops.http import OpsServer
+from qn_bot.ops.logs import CORRELATION, new_correlation
 from qn_bot.ops.metrics import Metrics, ObservedLeadership
 from qn_bot.outbox import OutboxWorker
 from qn_bot.ports import Adapter, AdapterContext, adapter_factories
@@ -142,6 +143,7 @@ class Application:
         # messages queue behind it, in order. It counts once against the flood limit.
         started = time.perf_counter()
         outcome = "failed"
+        correlation = new_correlation()  # on every log line about this message
         verdict = self.service.admit(msg)
 
         def waiting(error: DatabaseUnavailable, delay: float) -> None:
@@ -168,6 +170,7 @@ class Application:
                 log.exception("could not even queue an apology")
         finally:
             self.metrics.record_message(msg.sender.platform, outcome, time.perf_counter() - started)
+            CORRELATION.reset(correlation)
 
     async def health(self) -> Health:
         return await check_health(self.store, self.adapters)

@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="more logs on stderr (-v info, -vv debug)",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("human", "json"),
+        default="human",
+        help="logs on stderr as lines of text (default) or one JSON object a line",
+    )
     parser.add_argument("--version", action="version", version=f"qn-bot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -559,6 +565,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         level = min(level, logging.INFO)
     logging.basicConfig(stream=sys.stderr, level=level, format=LOG_FORMAT)
+    formats = [(handler, handler.formatter) for handler in logging.getLogger().handlers]
+    if args.log_format == "json":
+        from qn_bot.ops.logs import JsonFormatter
+
+        for handler, _ in formats:
+            handler.setFormatter(JsonFormatter())
     if args.verbose < 2:
         # Their INFO lines (every job run, every migration step) drown ours; -vv shows them.
         for noisy in ("apscheduler", "alembic", "aiosqlite", "httpx", "asyncio"):
@@ -585,6 +597,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.umask(umask)
         if restore_logging is not None:
             restore_logging()
+        for handler, formatter in formats:
+            handler.setFormatter(formatter)
 
 
 if __name__ == "__main__":
