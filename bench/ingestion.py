@@ -35,6 +35,7 @@ from qn_bot.campaigns import create_campaign, set_status
 from qn_bot.domain import Address, CampaignStatus, InboundKind, InboundMessage, UserRef
 from qn_bot.flows.loader import resolve_flow
 from qn_bot.heap import freeze_startup_heap
+from qn_bot.ops.metrics import Metrics
 from qn_bot.service import Service
 from qn_bot.store.migrate import upgrade
 from qn_bot.store.sql import Store
@@ -73,7 +74,11 @@ def message(user: str, n: int, text: str) -> InboundMessage:
     )
 
 
-async def ingest(url: str, citizens: int, *, paced: bool = False) -> dict[str, Any]:
+async def ingest(
+    url: str, citizens: int, *, paced: bool = False, metrics: Metrics | None = None
+) -> dict[str, Any]:
+    """``metrics``: counted as `qn-bot run` counts (qn_bot.app.Application.handle), to measure
+    what the instrumentation costs the hot path."""
     await upgrade(url)
     store = Store.from_url(url)
     answers_each = PACED_ANSWERS if paced else ANSWERS_PER_CITIZEN
@@ -85,6 +90,8 @@ async def ingest(url: str, citizens: int, *, paced: bool = False) -> dict[str, A
             await create_campaign(tx, slug="bench", flow=flow, title="Bench", now=now)
             await set_status(tx, "bench", CampaignStatus.OPEN, now)
         service = Service(store)
+        if metrics is not None:
+            service._commits.on_batch = metrics.batch_size.observe
         freeze_startup_heap()  # as `qn-bot run` does once started
         users = [f"u{n}" for n in range(citizens)]
         # Start and consent first (not measured): the measured part is answering.
@@ -97,8 +104,13 @@ async def ingest(url: str, citizens: int, *, paced: bool = False) -> dict[str, A
                 if paced:
                     await asyncio.sleep(rng.expovariate(1 / PACED_MEAN_PAUSE))
                 started = time.perf_counter()
-                await service.handle(message(user, 10 + n, f"idée {n} de {user}"))
-                latencies.append(time.perf_counter() - started)
+                result = await service.handle(message(user, 10 + n, f"idée {n} de {user}"))
+                latency = time.perf_counter() - started
+                latencies.append(latency)
+                if metrics is not None:
+                    metrics.record_message(
+                        "bench", "refused" if result.refused else "handled", latency
+                    )
 
         cpu = time.process_time()
         start = time.perf_counter()
@@ -132,6 +144,9 @@ async def scenarios(url_for: Callable[[str], Awaitable[str]]) -> dict[str, dict[
         out[f"{citizens} citizens, saturated"] = await ingest(
             await url_for(f"s{citizens}"), citizens
         )
+    out[f"{SCENARIOS[-1]} citizens, saturated, with metrics"] = await ingest(
+        await url_for(f"m{SCENARIOS[-1]}"), SCENARIOS[-1], metrics=Metrics()
+    )
     out[f"{PACED_CITIZENS} citizens, paced"] = await ingest(
         await url_for("paced"), PACED_CITIZENS, paced=True
     )

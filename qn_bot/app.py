@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from types import TracebackType
 
 from qn_bot.campaigns import create_campaign, set_status
@@ -17,6 +18,11 @@ from qn_bot.errors import DatabaseUnavailable
 from qn_bot.flows.loader import resolve_flow
 from qn_bot.heap import freeze_startup_heap
 from qn_bot.leadership import Leadership
+from qn_bot.ops.health import Health, outbox_backlog
+from qn_bot.ops.health import check as check_health
+from qn_bot.ops.http import OpsServer
+from qn_bot.ops.logs import CORRELATION, new_correlation
+from qn_bot.ops.metrics import Metrics, ObservedLeadership
 from qn_bot.outbox import OutboxWorker
 from qn_bot.ports import Adapter, AdapterContext, adapter_factories
 from qn_bot.repositories import PseudonymFactory
@@ -76,11 +82,15 @@ class Application:
         *,
         clock: Clock = utcnow,
         pseudonyms: PseudonymFactory = random_pseudonym,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics if metrics is not None else Metrics()
         self.store = Store.from_url(config.database.url)
         # One for all: on PostgreSQL each role held opens its own connection.
-        self.leadership = leadership_for(config.database.url)
+        self.leadership: Leadership = ObservedLeadership(
+            leadership_for(config.database.url), self.metrics
+        )
         if adapters is None:
             adapters = configured_adapters(config, self.store, clock, self.leadership)
         self.adapters = {adapter.platform: adapter for adapter in adapters}
@@ -91,6 +101,7 @@ class Application:
             clock=clock,
             leadership=self.leadership,
             retention=config.retention,
+            metrics=self.metrics,
         )
         self.service = Service(
             self.store,
@@ -108,7 +119,21 @@ class Application:
             ),
             private_chats=self.adapters,
         )
-        self.scheduler = Scheduler(self.store, config, clock=clock, on_queued=self.worker.notify)
+        # Service belongs to the conversation's part of the code: its batches are observed
+        # through GroupCommit's hook rather than a parameter of its own.
+        self.service._commits.on_batch = self.metrics.batch_size.observe
+        self.scheduler = Scheduler(
+            self.store, config, clock=clock, on_queued=self.worker.notify, metrics=self.metrics
+        )
+        self.http: OpsServer | None = None
+        if config.http.port is not None:
+            self.http = OpsServer(
+                listen=config.http.listen,
+                port=config.http.port,
+                metrics=self.metrics,
+                health=self.health,
+                refresh=self.refresh_metrics,
+            )
         self._started: list[Adapter] = []
 
     async def handle(self, msg: InboundMessage) -> None:
@@ -118,9 +143,13 @@ class Application:
         # again, and an adapter only confirms a message once this returns. Only this
         # conversation waits (the adapters handle other chats concurrently); its later
         # messages queue behind it, in order. It counts once against the flood limit.
+        started = time.perf_counter()
+        outcome = "failed"
+        correlation = new_correlation()  # on every log line about this message
         verdict = self.service.admit(msg)
 
         def waiting(error: DatabaseUnavailable, delay: float) -> None:
+            self.metrics.database_errors.labels("inbound").inc()
             log.warning(
                 "a message from %s could not be stored (%s); retrying in %.1f s",
                 msg.sender.platform,
@@ -129,7 +158,10 @@ class Application:
             )
 
         try:
-            await until_available(lambda: self.service.handle(msg, verdict), waiting)
+            result = await until_available(lambda: self.service.handle(msg, verdict), waiting)
+            outcome = (
+                "refused" if result.refused else "duplicate" if result.duplicate else "handled"
+            )
         except Exception:
             # One failing message must never stop an adapter's loop: log it, apologise, go
             # on. Its idempotency key was rolled back, so a redelivery is tried afresh.
@@ -138,8 +170,23 @@ class Application:
                 await self.service.apologise(msg)
             except Exception:
                 log.exception("could not even queue an apology")
+        finally:
+            self.metrics.record_message(msg.sender.platform, outcome, time.perf_counter() - started)
+            CORRELATION.reset(correlation)
+
+    async def health(self) -> Health:
+        return await check_health(self.store, self.adapters)
+
+    async def refresh_metrics(self) -> None:
+        """What a scrape reads from the database: the outbox backlog per platform."""
+        backlog = await outbox_backlog(self.store)
+        for platform in self.adapters:
+            backlog.setdefault(platform, (0, None))
+        self.metrics.observe_backlog(backlog, utcnow())
 
     async def start(self) -> None:
+        if self.http is not None:
+            await self.http.start()
         await self.worker.start()
         await self.scheduler.start()
         for adapter in self.adapters.values():
@@ -157,6 +204,8 @@ class Application:
                 log.exception("adapter %s failed to stop cleanly", adapter.platform)
         await self.scheduler.stop()
         await self.worker.stop()
+        if self.http is not None:
+            await self.http.stop()
         await self.leadership.close()
         await self.store.close()
 

@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="more logs on stderr (-v info, -vv debug)",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("human", "json"),
+        default="human",
+        help="logs on stderr as lines of text (default) or one JSON object a line",
+    )
     parser.add_argument("--version", action="version", version=f"qn-bot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -142,6 +148,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = db.add_parser("upgrade", help="apply the migrations (run applies them too)")
     p.set_defaults(func=cmd_db_upgrade)
+    p = db.add_parser(
+        "backup",
+        help="copy the SQLite database to PATH, also while the bot runs",
+        description="A consistent copy of the running database through SQLite's online backup "
+        "API; the bot goes on answering meanwhile. PostgreSQL: use pg_dump (see README).",
+    )
+    p.add_argument("path", metavar="PATH", help="the backup file to write (replaced if it exists)")
+    p.set_defaults(func=cmd_db_backup)
+    p = db.add_parser(
+        "restore",
+        help="replace the SQLite database with a backup (the bot must be stopped)",
+        description="Checks the backup, then replaces the database with it. Refused while "
+        "`qn-bot run`, `qn-bot chat` or any other process has the database open. Migrations "
+        "newer than the backup are applied at the next start.",
+    )
+    p.add_argument("path", metavar="PATH", help="a file written by `qn-bot db backup`")
+    p.set_defaults(func=cmd_db_restore)
+
+    p = sub.add_parser(
+        "doctor",
+        help="check the config, the database and every configured platform",
+        description="One line per check (config; database reachable, migrated, writable, free "
+        "disk; Telegram getMe and webhook; Matrix whoami, device and crypto store, rooms; SMTP "
+        "connect and log in, nothing sent), with the fix for each failure. Exit status 0 only "
+        "when every check passed.",
+    )
+    p.set_defaults(func=cmd_doctor)
 
     flow = sub.add_parser("flow", help="check and list flow files").add_subparsers(
         dest="flow_command", required=True
@@ -312,6 +345,31 @@ async def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
     await upgrade(config.database.url)
     print("database up to date")
     return EXIT_OK
+
+
+async def cmd_db_backup(args: argparse.Namespace, config: Config) -> int:
+    from qn_bot.ops.backup import backup
+
+    size = await asyncio.to_thread(backup, config.database.url, Path(args.path))
+    print(f"backup written to {args.path} ({size} bytes)")
+    return EXIT_OK
+
+
+async def cmd_db_restore(args: argparse.Namespace, config: Config) -> int:
+    from qn_bot.ops.backup import restore
+
+    revision = await asyncio.to_thread(restore, config.database.url, Path(args.path))
+    print(f"database restored from {args.path} (schema {revision})")
+    return EXIT_OK
+
+
+async def cmd_doctor(args: argparse.Namespace, config: Config) -> int:
+    from qn_bot.ops.doctor import Check, run_checks
+
+    def report(check: Check) -> None:
+        print(check.line(), flush=True)
+
+    return EXIT_OK if await run_checks(config, report) else EXIT_ERROR
 
 
 async def cmd_flow_validate(args: argparse.Namespace, config: Config) -> int:
@@ -534,6 +592,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         level = min(level, logging.INFO)
     logging.basicConfig(stream=sys.stderr, level=level, format=LOG_FORMAT)
+    formats = [(handler, handler.formatter) for handler in logging.getLogger().handlers]
+    if args.log_format == "json":
+        from qn_bot.ops.logs import JsonFormatter
+
+        for handler, _ in formats:
+            handler.setFormatter(JsonFormatter())
     if args.verbose < 2:
         # Their INFO lines (every job run, every migration step) drown ours; -vv shows them.
         for noisy in ("apscheduler", "alembic", "aiosqlite", "httpx", "asyncio"):
@@ -560,6 +624,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.umask(umask)
         if restore_logging is not None:
             restore_logging()
+        for handler, formatter in formats:
+            handler.setFormatter(formatter)
 
 
 if __name__ == "__main__":

@@ -225,6 +225,14 @@ class RetentionConfig(_Section):
         return value
 
 
+class HttpConfig(_Section):
+    """``GET /healthz`` and ``GET /metrics`` (qn_bot.ops.http), served by `qn-bot run` when a
+    port is set. Loopback by default: they are for the operator's monitoring, not the public."""
+
+    listen: str = "127.0.0.1"
+    port: int | None = Field(None, ge=0, le=65535)  # None: no server; 0: any free port
+
+
 class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     telegram: TelegramConfig = TelegramConfig()
@@ -236,6 +244,7 @@ class Config(_Section):
     moderation: ModerationConfig = ModerationConfig()
     limits: LimitsConfig = LimitsConfig()
     retention: RetentionConfig = RetentionConfig()
+    http: HttpConfig = HttpConfig()
     admins: tuple[str, ...] = ()  # "platform:user_id"
     language: Literal["fr", "en"] = "fr"
     flows_dir: Path | None = None  # extra flow files for `flow list` and `campaign create`
@@ -282,6 +291,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "MATRIX_ACCESS_TOKEN": ("matrix", "access_token"),
     "SMTP_PASSWORD": ("smtp", "password"),
     "SMTP_USERNAME": ("smtp", "username"),
+    "HTTP_LISTEN": ("http", "listen"),
+    "HTTP_PORT": ("http", "port"),
 }
 
 

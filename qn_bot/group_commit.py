@@ -55,6 +55,8 @@ class GroupCommit(Generic[T, R]):
         self._max_batch = max_batch
         self._queue: deque[_Request[T, R]] = deque()
         self._leading = False
+        #: Told each batch's size before it runs (metrics); None: nobody is told.
+        self.on_batch: Callable[[int], None] | None = None
 
     async def submit(self, item: T) -> R:
         """Handle ``item`` in the next batch; returns (or raises) once that batch committed."""
@@ -83,6 +85,8 @@ class GroupCommit(Generic[T, R]):
                     batch.append(request)
             if not batch:
                 return
+            if self.on_batch is not None:
+                self.on_batch(len(batch))
             try:
                 outcomes = await self._handler([r.item for r in batch])
             except Exception as exc:

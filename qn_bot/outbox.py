@@ -40,6 +40,7 @@ from qn_bot.errors import (
 )
 from qn_bot.group_commit import GroupCommit
 from qn_bot.leadership import Leadership
+from qn_bot.ops.metrics import Metrics
 from qn_bot.ports import Adapter
 from qn_bot.records import OutboxRecord
 from qn_bot.repositories import Database
@@ -77,6 +78,7 @@ class OutboxWorker:
         batch: int = 200,
         leadership: Leadership | None = None,
         retention: RetentionConfig | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """``leadership`` (several processes on PostgreSQL) lets this worker prove it is alive:
         it holds a lock named after itself, and names itself in its leases; a worker finding
@@ -84,6 +86,7 @@ class OutboxWorker:
         self.store = store
         self.adapters = dict(adapters)
         self.config = config if config is not None else OutboxConfig()
+        self.metrics = metrics
         retention = retention if retention is not None else RetentionConfig()
         # A sent message keeps its content only if the operator asked for it; else it goes in
         # the very update that marks it sent.
@@ -310,6 +313,8 @@ class OutboxWorker:
         waits; the row stays leased to this worker meanwhile, so nobody sends it again."""
 
         def waiting(error: DatabaseUnavailable, delay: float) -> None:
+            if self.metrics is not None:
+                self.metrics.database_errors.labels("outbox").inc()
             log.warning(
                 "outbox: what became of message %s (to a %s chat) cannot be recorded yet (%s); "
                 "retrying in %.1f s",
@@ -446,9 +451,13 @@ class OutboxWorker:
             elif not isinstance(exc, RetryAfter | TransientDeliveryError):
                 # A bug in an adapter must not stop the worker.
                 log.exception("adapter %s failed to send message %s", row.address.platform, row.id)
+            if self.metrics is not None:
+                self.metrics.sends.labels(row.address.platform, _outcome(exc)).inc()
             # Outside the send slot: a database that cannot answer holds up this chat only.
             await self._recorded(row, functools.partial(self._failed, row, exc))
             return False
+        if self.metrics is not None:
+            self.metrics.sends.labels(row.address.platform, "sent").inc()
         return True
 
     async def _failed(self, row: OutboxRecord, exc: Exception) -> None:
@@ -498,3 +507,14 @@ def _within(chats: frozenset[str] | None, limit: frozenset[str] | None) -> froze
     if chats is None:
         return limit
     return chats if limit is None else chats & limit
+
+
+def _outcome(exc: Exception) -> str:
+    """A failed send as the sends counter names it."""
+    if isinstance(exc, RetryAfter):
+        return "rate_limited"  # Telegram's 429, Matrix's M_LIMIT_EXCEEDED
+    if isinstance(exc, RecipientUnreachable):
+        return "unreachable"
+    if isinstance(exc, PermanentDeliveryError):
+        return "failed"
+    return "retry"

@@ -128,6 +128,11 @@ class Adapter(abc.ABC):
         """Set when the adapter ends on its own (the console at end of input), if it can."""
         return None
 
+    def health(self) -> str | None:
+        """Why this connection cannot serve now (``"polling stopped"``), or None while it can.
+        ``GET /healthz`` asks every adapter; say no secret and no user id here."""
+        return None
+
 
 class PrivateChats(Protocol):
     """What the core asks of a platform after deciding a group /start (qn_bot.rooms): every

@@ -70,7 +70,12 @@ def install(redactor: Redactor, fmt: str) -> Callable[[], None]:
     that puts the previous formatters back."""
     saved = [(handler, handler.formatter) for handler in logging.getLogger().handlers]
     for handler, previous in saved:
-        handler.setFormatter(RedactingFormatter(redactor, previous._fmt if previous else fmt))
+        # A formatter of its own kind (qn_bot.ops.logs' JSON) masks field by field.
+        redacting = getattr(previous, "redacting", None)
+        if callable(redacting):
+            handler.setFormatter(redacting(redactor))
+        else:
+            handler.setFormatter(RedactingFormatter(redactor, previous._fmt if previous else fmt))
 
     def restore() -> None:
         for handler, previous in saved:

@@ -27,6 +27,7 @@ from qn_bot.campaigns import apply_schedule
 from qn_bot.clock import Clock, utcnow
 from qn_bot.config import Config, TeamConfig
 from qn_bot.digest.send import catch_up, send_digest
+from qn_bot.ops.metrics import Metrics
 from qn_bot.reminders import send_due_reminders
 from qn_bot.repositories import CompactedDatabase
 from qn_bot.retention import purge
@@ -46,11 +47,13 @@ class Scheduler:
         *,
         clock: Clock = utcnow,
         on_queued: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
         self.on_queued = on_queued
+        self.metrics = metrics
         self._aps: AsyncIOScheduler | None = None
 
     async def start(self) -> None:
@@ -148,11 +151,15 @@ class Scheduler:
 
     async def send_team_digest(self, team: TeamConfig) -> int:
         sent = await send_digest(self.store, self.config, team, self.clock(), late=False)
+        if sent and self.metrics is not None:
+            self.metrics.digests.inc()
         log.info("digest of team %s: %s", team.name, "sent" if sent else "already sent")
         return int(sent)
 
     async def catch_up_digests(self) -> int:
         sent = await catch_up(self.store, self.config, self.clock())
+        if self.metrics is not None:
+            self.metrics.digests.inc(len(sent))
         for key in sent:
             log.info("missed digest %s sent late", key)
         return len(sent)
@@ -163,6 +170,8 @@ class Scheduler:
 
     async def tick_reminders(self) -> int:
         queued = await send_due_reminders(self.store, self.config.reminders, self.clock())
+        if self.metrics is not None:
+            self.metrics.reminders.inc(queued)
         if queued:
             log.info("%d reminder(s) queued", queued)
         return queued

@@ -59,6 +59,8 @@ RECENT_QUESTIONS = 3  # reactions answer any of the bot's last questions with ch
 REACTION_CHOICES = 3  # questions with this many choices or fewer get clickable reactions
 _OFFERS_KEPT = 256  # group /start messages whose direct chat is remembered (open_private_chat)
 CONNECT_WAIT_SECONDS = 10.0
+#: A syncing account hears from its homeserver at least every long-poll timeout (30 s).
+SYNC_SILENCE = 120.0
 #: A process without the sync role hands a Matrix message back for this long (the holder, or
 #: this process once it takes the role over, sends it); rate-limit style, so no attempt is spent.
 NOT_HOLDER_RETRY_SECONDS = 1.0
@@ -509,6 +511,19 @@ class MatrixAdapter(Adapter):
         return matrix_link(room_id)
 
     # ------------------------------------------------------------------ outbound
+
+    def health(self) -> str | None:
+        task = self._task
+        if task is None or task.done():
+            return "matrix sync stopped"
+        if self._lease is None or not self._lease.held:
+            return None  # another process syncs this account; this one stands by
+        if not self._ready.is_set():
+            return "matrix not synced yet (homeserver unreachable or logging in)"
+        received = self._batch_received
+        if received is not None and (self.clock() - received).total_seconds() > SYNC_SILENCE:
+            return "matrix sync silent for over 2 minutes"
+        return None
 
     def reachable_chats(self) -> frozenset[str] | None:
         # Only the process holding the account's sync has its crypto store and can send; the

@@ -216,6 +216,16 @@ class TelegramAdapter(Adapter):
             raise ConfigError(f"[telegram] token refused by Telegram: {exc}") from None
         self._initialized = True
 
+    def health(self) -> str | None:
+        if not self._initialized:
+            return "telegram not reachable yet (getMe failed)"
+        if self.settings.mode == "webhook":
+            return None if self._webhook is not None else "telegram webhook not serving"
+        task = self._poll_task
+        if task is None or task.done():
+            return "telegram polling stopped"
+        return None
+
     def reachable_chats(self) -> frozenset[str] | None:
         # Until Telegram answered once, replies wait in the outbox without spending attempts.
         return None if self._initialized else frozenset()
