@@ -118,10 +118,8 @@ class Application:
                 name for name, a in self.adapters.items() if not a.capabilities.sender_limits
             ),
             private_chats=self.adapters,
+            on_batch=self.metrics.batch_size.observe,
         )
-        # Service belongs to the conversation's part of the code: its batches are observed
-        # through GroupCommit's hook rather than a parameter of its own.
-        self.service._commits.on_batch = self.metrics.batch_size.observe
         self.scheduler = Scheduler(
             self.store, config, clock=clock, on_queued=self.worker.notify, metrics=self.metrics
         )

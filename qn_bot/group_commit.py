@@ -50,13 +50,19 @@ class _Request(Generic[T, R]):
 
 
 class GroupCommit(Generic[T, R]):
-    def __init__(self, handler: BatchHandler[T, R], *, max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        handler: BatchHandler[T, R],
+        *,
+        max_batch: int = 500,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         self._handler = handler
         self._max_batch = max_batch
         self._queue: deque[_Request[T, R]] = deque()
         self._leading = False
         #: Told each batch's size before it runs (metrics); None: nobody is told.
-        self.on_batch: Callable[[int], None] | None = None
+        self.on_batch = on_batch
 
     async def submit(self, item: T) -> R:
         """Handle ``item`` in the next batch; returns (or raises) once that batch committed."""

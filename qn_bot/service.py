@@ -135,9 +135,11 @@ class Service:
         unlimited_platforms: frozenset[str] = frozenset(),
         private_chats: Mapping[str, PrivateChats] | None = None,
         moderation: ModerationConfig | None = None,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         """``private_chats``: by platform, what opens a private chat for a group /start (the
-        running adapters); a platform without one is answered without a link."""
+        running adapters); a platform without one is answered without a link. ``on_batch`` is
+        told each group commit's size (metrics)."""
         self.store = store
         self.catalog = catalog if catalog is not None else default_catalog()
         self.clock = clock
@@ -149,7 +151,9 @@ class Service:
         self.teams = teams
         self.moderation = moderation if moderation is not None else ModerationConfig()
         self._locks = _KeyedLocks()
-        self._commits: GroupCommit[Inbound, HandleResult] = GroupCommit(self._handle_batch)
+        self._commits: GroupCommit[Inbound, HandleResult] = GroupCommit(
+            self._handle_batch, on_batch=on_batch
+        )
         self.machine = Machine(self.catalog)
         self.rooms = Rooms(self.catalog)
         self.private_chats: Mapping[str, PrivateChats] = (
