@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from qn_bot.opinions.clustering import groups
 from qn_bot.opinions.matrix import vote_matrix
@@ -28,6 +29,19 @@ def compute_opinions(
     (stability); ``min_group_size``: the anonymity threshold — a smaller group is not shown,
     and nothing is when fewer participants are counted. Votes on anything but ``statements``
     are ignored: pass the public ones only."""
+    # One native thread: the data is small per step (2-D points, one sparse product), and
+    # OpenMP's worker threads spin for cores other processes hold — k-means took 16 times
+    # longer with them on this shared 2-core machine.
+    with threadpool_limits(limits=1):
+        return _compute(statements, votes, history, min_group_size)
+
+
+def _compute(
+    statements: Sequence[Statement],
+    votes: VoteColumns,
+    history: GroupHistory,
+    min_group_size: int,
+) -> OpinionMap:
     texts = {s.item_id: s.text for s in statements}
     matrix = vote_matrix(list(texts), votes)
     basis, points = project(matrix)

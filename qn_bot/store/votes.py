@@ -3,11 +3,12 @@ repository, and the batched vote write group commit uses."""
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, select
+from sqlalchemy import ColumnElement, Text, and_, case, cast, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from qn_bot.records import Statement, Vote, VoteColumns, VoteCounts
@@ -117,16 +118,30 @@ class SqlVotes(Repository):
         }
 
     async def vote_columns(self, campaign_id: int) -> VoteColumns:
-        # Only the covering index is read; rows come back as plain tuples, turned into columns
-        # at once (no Row object kept per vote).
-        result = await self.conn.execute(
-            select(_v.participant_id, _v.item_id, _v.value).where(_v.campaign_id == campaign_id)
+        # One row per vote costs the driver and SQLAlchemy ~5 µs each (2.5 s for 500,000 on a
+        # loaded machine); the database joins the votes into one text instead, read from the
+        # covering index, and numpy parses it in a few milliseconds.
+        import numpy as np  # the bot's hot path never loads it
+
+        cell = (
+            cast(_v.participant_id, Text)
+            + ","
+            + cast(_v.item_id, Text)
+            + ","
+            + cast(_v.value, Text)
         )
-        rows = result.all()
-        if not rows:
-            return VoteColumns((), (), ())
-        participant_ids, item_ids, values = zip(*rows, strict=True)
-        return VoteColumns(participant_ids, item_ids, values)
+        joined = (
+            func.string_agg(cell, ",")
+            if self.dialect == "postgresql"
+            else func.group_concat(cell, ",")
+        )
+        text = (
+            await self.conn.execute(select(joined).where(_v.campaign_id == campaign_id))
+        ).scalar()
+        if not text:
+            return VoteColumns(array("q"), array("q"), array("q"))
+        triples = np.fromstring(text, dtype=np.int64, sep=",").reshape(-1, 3)
+        return VoteColumns(*(array("q", column.tobytes()) for column in triples.T.copy()))
 
     async def last_groups(self, campaign_id: int) -> dict[int, int]:
         g = t.opinion_groups.c
