@@ -10,12 +10,13 @@ moderation's filter keeps hidden items out.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from qn_bot.errors import CampaignError
 from qn_bot.flows.stored import campaign_flow
 from qn_bot.opinions import GroupHistory, KChoice, OpinionMap, compute_opinions
+from qn_bot.opinions.report import digest_lines
 from qn_bot.records import CampaignRecord
 from qn_bot.repositories import Database, Transaction
 
@@ -48,9 +49,11 @@ async def compute_campaign_opinions(
     *,
     save: bool = True,
     progress: Progress | None = None,
+    min_group_size: int | None = None,
 ) -> OpinionMap:
     """Read the campaign's statements and votes on one snapshot, compute in a thread (the chat
-    never waits for it), then save the groups it found (``save``) for the next computation."""
+    never waits for it), then save the groups it found (``save``) for the next computation.
+    ``min_group_size``: the anonymity threshold, the campaign's unless a stricter one is given."""
     say = progress or (lambda _: None)
     steps = statement_steps(campaign)
     say("reading votes")
@@ -60,7 +63,11 @@ async def compute_campaign_opinions(
         history = await read_history(tx, campaign.id)
     say(f"computing: {len(votes)} votes on {len(statements)} statements")
     result = await asyncio.to_thread(
-        compute_opinions, statements, votes, history, min_group_size=campaign.min_respondents
+        compute_opinions,
+        statements,
+        votes,
+        history,
+        min_group_size=max(campaign.min_respondents, min_group_size or 0),
     )
     if save and result.history != history:
         say("saving groups")
@@ -83,3 +90,24 @@ async def campaign_opinions(
     if campaign is None:
         raise CampaignError(f"no campaign named {slug!r}")
     return campaign, await compute_campaign_opinions(db, campaign, now, progress=progress)
+
+
+async def digest_blocks(
+    db: Database,
+    campaigns: Sequence[CampaignRecord],
+    language: str,
+    now: datetime,
+    minimum: Callable[[CampaignRecord], int],
+) -> dict[str, tuple[str, ...]]:
+    """Per campaign slug, the digest's opinion block (campaigns without votes: none). Nothing
+    is saved: a digest reads the groups, the `opinions` command and the chat's recomputations
+    move them on."""
+    blocks: dict[str, tuple[str, ...]] = {}
+    for campaign in campaigns:
+        result = await compute_campaign_opinions(
+            db, campaign, now, save=False, min_group_size=minimum(campaign)
+        )
+        lines = digest_lines(result, language)
+        if lines:
+            blocks[campaign.slug] = lines
+    return blocks

@@ -387,6 +387,10 @@ class VoteRepository(VoteWrites, Protocol):
         output of votes goes through it."""
         ...
 
+    async def has_votes(self, campaign_id: int) -> bool:
+        """Whether anyone voted in the campaign (outputs skip the opinion map otherwise)."""
+        ...
+
     async def voted_items(self, participant_id: int, campaign_id: int) -> set[int]:
         """The items this citizen voted on in this campaign (never the same card twice)."""
         ...

@@ -83,3 +83,29 @@ def to_markdown(opinions: OpinionMap, title: str, language: str) -> str:
     else:
         lines.append(c.t(language, "opinions_no_consensus"))
     return "\n".join(lines) + "\n"
+
+
+def digest_lines(opinions: OpinionMap, language: str) -> tuple[str, ...]:
+    """The digest's block: how many voters count, each shown group with the statement that sets
+    it apart most, and what brings everyone together (nothing before anyone is counted)."""
+    if opinions.participants_counted == 0:
+        return ()
+    c = default_catalog()
+    lines = [
+        c.t(
+            language,
+            "opinions_digest",
+            counted=c.plural(language, "opinions_voters", opinions.participants_counted),
+            groups=c.plural(language, "opinions_groups", len(opinions.groups)),
+        )
+    ]
+    for group in opinions.groups:
+        size = c.plural(language, "opinions_people", group.size)
+        heading = c.t(language, "opinions_group", name=group_name(group.id), size=size)
+        if group.representative:
+            lines.append(f"{heading}\u00a0: {statement_line(language, group.representative[0])}")
+    for statement in opinions.consensus[:2]:
+        lines.append(
+            c.t(language, "opinions_digest_common", statement=statement_line(language, statement))
+        )
+    return tuple(lines)

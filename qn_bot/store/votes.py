@@ -94,6 +94,12 @@ class SqlVotes(Repository):
         )
         return [Statement(*row) for row in rows]
 
+    async def has_votes(self, campaign_id: int) -> bool:
+        found = await self.conn.execute(
+            select(_v.item_id).where(_v.campaign_id == campaign_id).limit(1)
+        )
+        return found.first() is not None
+
     async def voted_items(self, participant_id: int, campaign_id: int) -> set[int]:
         rows = await self.conn.execute(
             select(_v.item_id).where(

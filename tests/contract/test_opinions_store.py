@@ -9,13 +9,18 @@ import asyncio
 import contextlib
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 
 from sklearn.metrics import adjusted_rand_score
 
 from qn_bot.cli import main
+from qn_bot.config import Config, TeamConfig
+from qn_bot.digest.send import preview_digest
+from qn_bot.domain import CampaignStatus
 from qn_bot.opinion_map import compute_campaign_opinions
 from qn_bot.records import CampaignRecord, Vote
+from qn_bot.site import export_site
 from qn_bot.store.batch import BatchWrites
 from qn_bot.store.sql import Store
 from tests.conftest import T0
@@ -99,3 +104,29 @@ async def test_planted_camps_are_found_through_the_store(store: Store, tmp_path:
             assert 0 <= statement["agree"] <= 1
     assert {s["text"] for s in printed["consensus"]} == texts
     assert "opinions: reading votes" in err.getvalue()
+
+
+async def test_the_digest_and_the_site_show_the_opinion_map(store: Store, tmp_path: Path) -> None:
+    data = planted()
+    campaign, _ = await plant(store, data)
+    async with store.transaction() as tx:
+        await tx.campaigns.set_campaign_status(campaign.id, CampaignStatus.OPEN, T0)
+        other = await make_campaign(tx, "sans-votes", status=CampaignStatus.OPEN)
+    team = TeamConfig(name="equipe", campaigns=(campaign.slug, other.slug))
+    preview = await preview_digest(store, Config(), team, T0 + timedelta(days=7))
+    assert "Carte des opinions\u00a0: 90 votants comptés, 2 groupes." in preview
+    assert "Groupe A (60 personnes)\u00a0: «\u00a0Énoncé" in preview
+    assert preview.count("Ce qui rassemble\u00a0:") == 2
+    assert preview.count("Carte des opinions") == 1  # not for the campaign without votes
+
+    await export_site(store, tmp_path / "site", T0)
+    site = tmp_path / "site"
+    page = (site / f"{campaign.slug}.html").read_text(encoding="utf-8")
+    assert f'<a href="{campaign.slug}-opinions.html">Carte des opinions</a>' in page
+    opinions = (site / f"{campaign.slug}-opinions.html").read_text(encoding="utf-8")
+    assert f'<img src="{campaign.slug}-opinions.png"' in opinions
+    assert "Groupe B (30 personnes)" in opinions
+    assert "P-V" not in opinions  # no pseudonym
+    assert (site / f"{campaign.slug}-opinions.png").read_bytes().startswith(b"\x89PNG")
+    assert not (site / "sans-votes-opinions.html").exists()
+    assert "Carte des opinions" not in (site / "sans-votes.html").read_text(encoding="utf-8")

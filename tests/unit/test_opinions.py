@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
+from qn_bot.opinion_picture import render_opinion_map
 from qn_bot.opinions import GroupHistory, KChoice, compute_opinions, standing
 from qn_bot.opinions.clustering import WINS_TO_CHANGE_K, choose_k
+from qn_bot.opinions.report import to_json, to_markdown
 from qn_bot.records import Statement, Vote, VoteColumns
 
 T = datetime(2026, 1, 15, tzinfo=UTC)
@@ -189,3 +191,25 @@ def test_nothing_to_compute() -> None:
     result = compute_opinions([], VoteColumns((), (), ()), GroupHistory(), min_group_size=5)
     assert (result.participants_counted, result.groups, result.consensus) == (0, (), ())
     assert np.asarray(result.points).shape[0] == 0
+
+
+def test_the_report_in_both_languages_and_the_picture() -> None:
+    data = planted()
+    result = compute_opinions(data.statements, data.votes, GroupHistory(), min_group_size=5)
+    fr = to_markdown(result, "Construire 2030", "fr")
+    assert fr.startswith("# Carte des opinions\u00a0: Construire 2030\n")
+    assert "## Groupe A (60 personnes)" in fr
+    assert "## Ce qui rassemble" in fr
+    assert "«\u00a0Énoncé 40\u00a0» — 91\u00a0% d'accord, 0\u00a0% pas d'accord" in fr
+    en = to_markdown(result, "Building 2030", "en")
+    assert "## Group B (30 people)" in en
+    assert "## Common ground" in en
+    printed = to_json(result)
+    assert list(printed) == ["participants_counted", "groups", "consensus"]
+    assert printed["consensus"][0] == {"text": "Énoncé 40", "agree": 0.911, "disagree": 0.0}
+    png = render_opinion_map(result, "fr")
+    assert png.startswith(b"\x89PNG")
+    assert render_opinion_map(result, "fr") == png  # same map, same bytes
+    empty = compute_opinions([], VoteColumns((), (), ()), GroupHistory(), min_group_size=5)
+    assert render_opinion_map(empty, "en").startswith(b"\x89PNG")
+    assert "No opinion groups yet" in to_markdown(empty, "X", "en")
