@@ -4,9 +4,10 @@ importing SQLAlchemy."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import IntEnum
 from typing import Any
 
 from qn_bot.domain import Address, CampaignStatus, Moderation, OutboundMessage, UserRef
@@ -167,3 +168,51 @@ class ModerationAct:
     action: str  # "hide" | "show" | "flag"
     actor: str
     at: datetime
+
+
+# --- opinions (peer votes, qn_bot.opinions) ---
+
+
+class Vote(IntEnum):
+    """A citizen's vote on a statement, as stored."""
+
+    AGREE = 1
+    DISAGREE = -1
+    PASS = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VoteCounts:
+    """How a statement was voted on."""
+
+    agree: int
+    disagree: int
+    passed: int
+
+    @property
+    def total(self) -> int:
+        return self.agree + self.disagree + self.passed
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A statement citizens vote on: a live item one of them gave."""
+
+    item_id: int
+    participant_id: int  # its author: never shown their own statement as a card
+    step_id: str
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VoteColumns:
+    """Every vote of a campaign as three parallel columns (not one object per vote: the opinion
+    map reads hundreds of thousands at once)."""
+
+    participant_ids: Sequence[int]
+    item_ids: Sequence[int]
+    values: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.values)

@@ -32,6 +32,10 @@ from qn_bot.records import (
     Participation,
     RevisionRecord,
     SessionRecord,
+    Statement,
+    Vote,
+    VoteColumns,
+    VoteCounts,
 )
 
 #: Makes a participant's pseudonym (random: see qn_bot.store.rows.random_pseudonym).
@@ -402,6 +406,57 @@ class ItemModeration(Protocol):
     async def not_public(self, campaign_id: int) -> set[int]: ...
 
 
+class VoteWrites(Protocol):
+    """Recording a citizen's vote on a statement (a transaction's votes repository and group
+    commit's batch both take it)."""
+
+    async def record_vote(
+        self, *, participant_id: int, item_id: int, campaign_id: int, value: Vote, now: datetime
+    ) -> None:
+        """One vote per citizen and item: a second vote replaces the first unless it is older
+        (``now`` earlier than the stored one's), so a replayed event never undoes a change of
+        mind. A redelivered message is caught before, by its key (:class:`MessageClaims`)."""
+        ...
+
+
+class VoteRepository(VoteWrites, Protocol):
+    """Peer votes on statements (issue 15), and the last opinion groups of each campaign."""
+
+    async def public_statements(
+        self, campaign_id: int, step_ids: Collection[str]
+    ) -> list[Statement]:
+        """The statements of a campaign that may be shown and voted on: its live items of the
+        given steps (free-text steps), oldest first. The one read of statements: every public
+        output of votes goes through it."""
+        ...
+
+    async def has_votes(self, campaign_id: int) -> bool:
+        """Whether anyone voted in the campaign (outputs skip the opinion map otherwise)."""
+        ...
+
+    async def voted_items(self, participant_id: int, campaign_id: int) -> set[int]:
+        """The items this citizen voted on in this campaign (never the same card twice)."""
+        ...
+
+    async def vote_counts(self, campaign_id: int) -> dict[int, VoteCounts]:
+        """Per live item of the campaign, its votes."""
+        ...
+
+    async def vote_columns(self, campaign_id: int) -> VoteColumns:
+        """Every vote of the campaign as columns, fast for hundreds of thousands. Raw: votes on
+        items that are no statement (any more) are in it; keep only the ids of
+        :meth:`public_statements`."""
+        ...
+
+    async def last_groups(self, campaign_id: int) -> dict[int, int]:
+        """The last computed groups: participant id -> group id (erased citizens gone)."""
+        ...
+
+    async def save_groups(self, campaign_id: int, groups: Mapping[int, int]) -> None:
+        """Replace the campaign's groups (participant id -> group id)."""
+        ...
+
+
 class Transaction(Protocol):
     """One open transaction: its repositories commit together or not at all."""
 
@@ -425,6 +480,8 @@ class Transaction(Protocol):
     def digest(self) -> DigestReads: ...
     @property
     def moderation(self) -> ItemModeration: ...
+    @property
+    def votes(self) -> VoteRepository: ...
 
 
 class Database(Protocol):

@@ -34,6 +34,7 @@ from qn_bot.domain import CampaignStatus
 from qn_bot.export import render_html
 from qn_bot.flows.stored import campaign_flow
 from qn_bot.i18n import default_catalog
+from qn_bot.opinion_site import link_opinions, write_opinion_page
 from qn_bot.participants import campaign_disclosure, campaign_participants, count_participants
 from qn_bot.records import CampaignRecord
 from qn_bot.repositories import Database
@@ -138,6 +139,9 @@ async def export_site(
             )
             name = page_name(campaign.slug, taken)
             page = _with_navigation(render_html(synthesis, revisions), lab["back"])
+            opinions = await write_opinion_page(store, campaign, out_dir, name, lang, now, minimum)
+            if opinions is not None:
+                page = link_opinions(page, opinions, lang)
             await asyncio.to_thread((out_dir / name).write_text, page, encoding="utf-8")
             links.setdefault(campaign.edition or None, []).append(
                 PageLink(

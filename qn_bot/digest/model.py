@@ -106,6 +106,7 @@ class CampaignDigest:
     sections: tuple[SectionDigest, ...]  # only sections with new items, in flow order
     chart_sections: tuple[str, ...]  # headings of every text section, in flow order
     weeks: tuple[WeekCount, ...]  # oldest first, the period last
+    opinions: tuple[str, ...] = ()  # the opinion map's lines, when citizens vote (issue 15)
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,6 +93,7 @@ def stat_lines(c: CampaignDigest, digest: Digest) -> list[str]:
             participants=plural(digest.language, "participants", c.total_participants),
             items=plural(digest.language, "contributions", c.total_items),
         ),
+        *c.opinions,  # the opinion map's block (qn_bot.opinions.report.digest_lines)
     ]
     return [clean(line) for line in lines]
 

@@ -236,6 +236,7 @@ class TeamData:
     inputs: list[CampaignInput] | list[CampaignFacts]
     syntheses: list[SynthesisSource]
     period: Period | None  # the period ``inputs`` were counted for (facts only)
+    opinions: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # by slug
 
 
 async def load_team_data(
@@ -299,7 +300,7 @@ def render_package(
     """Render for every destination (CPU only: run it in a thread, outside any transaction)."""
     if data.period is not None and data.period != period:
         raise ValueError(f"data counted for {data.period.key}, not {period.key}")
-    digest = team_digest(team, data.inputs, period, now, late=late)
+    digest = with_opinions(team_digest(team, data.inputs, period, now, late=late), data.opinions)
     capped = any(source.capped for source in data.syntheses)
     if capped:
         digest = dataclasses.replace(digest, capped_syntheses=True)
@@ -315,6 +316,7 @@ async def build_package(
 ) -> tuple[DigestPackage, TeamData]:
     async with store.snapshot() as tx:  # seconds of reading must not hold up the answers
         data = await load_team_data(tx, team, period)
+    data = dataclasses.replace(data, opinions=await _opinions(store, team, data, now))
     package = await asyncio.to_thread(render_package, team, data, period, now, late=late)
     return package, data
 
@@ -533,7 +535,32 @@ async def preview_digest(
     period = current_period(team, now) if current else completed_period(team, now)
     async with store.snapshot() as tx:
         data = await load_team_data(tx, team, period, syntheses=False)
-    return render_preview(team_digest(team, data.inputs, period, now))
+    opinions = await _opinions(store, team, data, now)
+    return render_preview(with_opinions(team_digest(team, data.inputs, period, now), opinions))
+
+
+async def _opinions(
+    store: Database, team: TeamConfig, data: TeamData, now: datetime
+) -> dict[str, tuple[str, ...]]:
+    """The opinion map's block of each campaign whose citizens vote (issue 15)."""
+    async with store.snapshot() as tx:
+        campaigns = [d.campaign for d in data.inputs if await tx.votes.has_votes(d.campaign.id)]
+    if not campaigns:
+        return {}
+    from qn_bot.opinion_map import digest_blocks  # numpy, scikit-learn: only when citizens vote
+
+    return await digest_blocks(
+        store, campaigns, team.language, now, lambda c: team_minimum(team, c)
+    )
+
+
+def with_opinions(digest: Digest, opinions: dict[str, tuple[str, ...]]) -> Digest:
+    if not opinions:
+        return digest
+    campaigns = tuple(
+        dataclasses.replace(c, opinions=opinions.get(c.slug, ())) for c in digest.campaigns
+    )
+    return dataclasses.replace(digest, campaigns=campaigns)
 
 
 async def digest_message(

@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, false, insert, literal_column, select, update
 
 from qn_bot.domain import Address, OutboundMessage
+from qn_bot.records import Vote
 from qn_bot.repositories import Transaction
 from qn_bot.store import schema as t
 from qn_bot.store.lean import LeanStatement
 from qn_bot.store.repository import connection_of
 from qn_bot.store.rows import item_row, message_key, outbox_row
+from qn_bot.store.votes import BATCHED_VOTE, vote_row
 
 if TYPE_CHECKING:
-    from qn_bot.repositories import MessageClaims, OutboxWrites, SessionWrites
+    from qn_bot.repositories import MessageClaims, OutboxWrites, SessionWrites, VoteWrites
     from qn_bot.store.sql import Tx
 
 
@@ -38,6 +40,7 @@ class BatchWrites:
     completed: list[dict[str, Any]] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    votes: list[dict[str, Any]] = field(default_factory=list)
 
     async def claim_message(
         self, platform: str, message_id: str, now: datetime, participant_id: int | None = None
@@ -138,6 +141,21 @@ class BatchWrites:
             )
         )
 
+    async def record_vote(
+        self, *, participant_id: int, item_id: int, campaign_id: int, value: Vote, now: datetime
+    ) -> None:
+        """As :meth:`SqlVotes.record_vote`; the rows run one by one in one executemany, so a
+        citizen's two votes on one card in a batch end with the later one."""
+        self.votes.append(
+            vote_row(
+                participant_id=participant_id,
+                item_id=item_id,
+                campaign_id=campaign_id,
+                value=value,
+                now=now,
+            )
+        )
+
     async def flush(self, tx: Transaction) -> None:
         conn = connection_of(tx)
         await _CLAIM.executemany(conn, self.messages)
@@ -148,6 +166,8 @@ class BatchWrites:
         # INSERT … RETURNING in parameter order degrades to one row per statement).
         await _FIRST_REVISION.executemany(conn, self.items)
         await _ENQUEUE.executemany(conn, self.outbox)
+        if self.votes:
+            await BATCHED_VOTE[conn.dialect.name].executemany(conn, self.votes)
 
 
 def _keys(row: dict[str, Any]) -> list[str]:
@@ -204,4 +224,5 @@ if TYPE_CHECKING:
         claims: list[MessageClaims] = [batch, tx.idempotency]
         sessions: list[SessionWrites] = [batch, tx.sessions]
         outbox: list[OutboxWrites] = [batch, tx.outbox]
-        del claims, sessions, outbox
+        votes: list[VoteWrites] = [batch, tx.votes]
+        del claims, sessions, outbox, votes

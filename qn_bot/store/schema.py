@@ -9,12 +9,14 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -347,4 +349,48 @@ moderation_log = Table(
     Column("actor", String(100), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_moderation_log_campaign", "campaign_id", "id"),
+)
+
+# --- opinions (qn_bot.opinions, qn_bot/store/votes.py) ------------------------------------
+
+# Peer votes on statements (the items citizens gave): one row per citizen and item, the latest
+# vote winning. Gone with the voter (/oublier) and with the item (erased); a soft-deleted item's
+# votes stay but every read leaves them out.
+votes = Table(
+    "votes",
+    metadata,
+    Column(
+        "participant_id",
+        Integer,
+        ForeignKey("participants.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("item_id", BigId, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    # The item's campaign, copied: a campaign's votes are one range of the index below, read
+    # without touching the items (500,000 votes in a fraction of a second).
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
+    Column("value", SmallInteger, nullable=False),  # 1 agree, -1 disagree, 0 pass
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("value IN (-1, 0, 1)", name="value"),
+    # Covers the opinion map's read and the counts per statement.
+    Index("ix_votes_campaign", "campaign_id", "item_id", "participant_id", "value"),
+    # An erased item's votes go by cascade: found by the item.
+    Index("ix_votes_item", "item_id"),
+)
+
+# The last computed opinion groups of a campaign: where the next computation starts from (stable
+# groups from one run to the next). One row per counted participant, gone with them.
+opinion_groups = Table(
+    "opinion_groups",
+    metadata,
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), primary_key=True),
+    Column(
+        "participant_id",
+        Integer,
+        ForeignKey("participants.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("group_id", Integer, nullable=False),
+    Index("ix_opinion_groups_participant", "participant_id"),
 )

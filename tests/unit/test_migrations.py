@@ -340,3 +340,34 @@ async def test_moderation_upgrades_and_downgrades_on_every_backend(database_url:
     finally:
         await engine.dispose()
     await upgrade(database_url)  # and up again
+
+
+async def test_votes_upgrade_and_downgrade_on_every_backend(database_url: str) -> None:
+    """0010 adds the votes and the opinion groups, matching the schema; and takes them away."""
+    await upgrade(database_url, "0009")
+    await upgrade(database_url)
+    engine = create_engine(database_url)
+
+    def tables(connection: Connection) -> set[str]:
+        return set(inspect(connection).get_table_names())
+
+    def diff(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config(database_url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0009")
+
+    try:
+        async with engine.connect() as connection:
+            assert {"votes", "opinion_groups"} <= await connection.run_sync(tables)
+            assert await connection.run_sync(diff) == []
+        async with engine.begin() as connection:
+            await connection.run_sync(downgrade)
+        async with engine.connect() as connection:
+            assert not {"votes", "opinion_groups"} & await connection.run_sync(tables)
+    finally:
+        await engine.dispose()
+    await upgrade(database_url)  # and up again
