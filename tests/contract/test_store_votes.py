@@ -179,7 +179,7 @@ async def test_votes_go_with_the_voter_and_with_the_statement(store: Store) -> N
 async def test_groups_are_replaced_whole(store: Store) -> None:
     async with store.transaction() as tx:
         campaign = await make_campaign(tx)
-        people = [await make_participant(tx, str(n), f"P-{n:04d}") for n in range(1200)]
+        people = [await make_participant(tx, str(n), f"P-{n:04d}") for n in range(600)]
         await tx.votes.save_groups(campaign.id, {p.id: p.id % 3 for p in people})
         await tx.votes.save_groups(campaign.id, {p.id: 7 for p in people[:2]})
     async with store.snapshot() as tx:

@@ -139,7 +139,7 @@ def test_the_core_imports_no_platform_library() -> None:
 
 
 #: Build the Store: the wiring and the command line open the database they run on.
-STORE_BUILDERS = ("qn_bot.app", "qn_bot.cli", "qn_bot.cli_digest")
+STORE_BUILDERS = ("qn_bot.app", "qn_bot.cli", "qn_bot.cli_digest", "qn_bot.cli_opinions")
 #: Known exceptions, each with why; a module leaves this list when it stops needing it.
 STORE_IMPORTS_ALLOWED = {
     # The database URL's own syntax, parsed to find the password to mask in logs: no SQL.
