@@ -306,6 +306,10 @@ class Outbox(OutboxWrites, Protocol):
         self, dedupe_keys: Collection[str]
     ) -> dict[str, tuple[str, int, str | None]]: ...
     async def outbox_pending(self, platforms: Sequence[str] | None = ...) -> int: ...
+    async def outbox_backlog(self) -> dict[str, tuple[int, datetime | None]]:
+        """platform → (messages waiting, the oldest one's creation time)."""
+        ...
+
     async def next_outbox_due(
         self, platforms: Reach, *, skip_chats: Collection[Address] = ...
     ) -> datetime | None: ...
@@ -438,8 +442,14 @@ class VoteRepository(VoteWrites, Protocol):
         """The items this citizen voted on in this campaign (never the same card twice)."""
         ...
 
-    async def vote_counts(self, campaign_id: int) -> dict[int, VoteCounts]:
-        """Per live item of the campaign, its votes."""
+    async def participant_votes(self, participant_id: int, campaign_id: int) -> dict[int, Vote]:
+        """This citizen's votes in this campaign, by item id (for where they stand: /bilan)."""
+        ...
+
+    async def vote_counts(
+        self, campaign_id: int, step_ids: Collection[str]
+    ) -> dict[int, VoteCounts]:
+        """Per statement (as :meth:`public_statements` has them) with votes, its votes."""
         ...
 
     async def vote_columns(self, campaign_id: int) -> VoteColumns:

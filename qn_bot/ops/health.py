@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-
-from sqlalchemy import func, select, text
+from datetime import datetime
 
 from qn_bot.ports import Adapter
-from qn_bot.store import schema as t
-from qn_bot.store.sql import Store
+from qn_bot.repositories import Database
 
 #: A database slower than this to answer `SELECT 1` is reported as not answering.
 DATABASE_TIMEOUT = 3.0
@@ -26,12 +23,12 @@ class Health:
         return {"status": "ok" if self.ok else "unavailable", "checks": self.checks}
 
 
-async def database_answers(store: Store, limit: float = DATABASE_TIMEOUT) -> str | None:
+async def database_answers(store: Database, limit: float = DATABASE_TIMEOUT) -> str | None:
     """None when a read answers within ``limit`` seconds; else why not. A read, so that a long write
     elsewhere (a backup, a migration) does not make the bot look dead."""
     try:
         async with asyncio.timeout(limit), store.snapshot() as tx:
-            await tx.conn.execute(text("SELECT 1"))
+            await tx.outbox.outbox_pending(())  # one indexed read: the database answers
     except TimeoutError:
         return f"database did not answer within {limit:g} s"
     except Exception as exc:
@@ -39,7 +36,7 @@ async def database_answers(store: Store, limit: float = DATABASE_TIMEOUT) -> str
     return None
 
 
-async def check(store: Store, adapters: Mapping[str, Adapter]) -> Health:
+async def check(store: Database, adapters: Mapping[str, Adapter]) -> Health:
     checks: dict[str, str] = {}
     problem = await database_answers(store)
     checks["database"] = problem or "ok"
@@ -52,22 +49,7 @@ async def check(store: Store, adapters: Mapping[str, Adapter]) -> Health:
     return Health(all(v == "ok" for v in checks.values()), checks)
 
 
-async def outbox_backlog(store: Store) -> dict[str, tuple[int, datetime | None]]:
+async def outbox_backlog(store: Database) -> dict[str, tuple[int, datetime | None]]:
     """platform → (messages waiting, the oldest one's creation time)."""
-    o = t.outbox.c
-    stmt = (
-        select(o.platform, func.count(), func.min(o.created_at))
-        .where(o.status == "pending")
-        .group_by(o.platform)
-    )
     async with store.snapshot() as tx:
-        rows = (await tx.conn.execute(stmt)).all()
-    return {str(platform): (int(count), _aware(oldest)) for platform, count, oldest in rows}
-
-
-def _aware(value: object) -> datetime | None:
-    # min() keeps the column's type on both dialects; a string is SQLite's raw text, read back.
-    if value is None:
-        return None
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return await tx.outbox.outbox_backlog()

@@ -5,7 +5,7 @@ sent, retried or failed; and what stays of them afterwards."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -289,6 +289,16 @@ class SqlOutbox(Repository):
             stmt = stmt.where(t.outbox.c.platform.in_(list(platforms)))
         return int((await self.conn.execute(stmt)).scalar_one())
 
+    async def outbox_backlog(self) -> dict[str, tuple[int, datetime | None]]:
+        o = t.outbox.c
+        stmt = (
+            select(o.platform, func.count(), func.min(o.created_at))
+            .where(o.status == "pending")
+            .group_by(o.platform)
+        )
+        rows = (await self.conn.execute(stmt)).all()
+        return {str(platform): (int(count), _aware(oldest)) for platform, count, oldest in rows}
+
     async def next_outbox_due(
         self, platforms: Reach, *, skip_chats: Collection[Address] = ()
     ) -> datetime | None:
@@ -361,3 +371,11 @@ class SqlOutbox(Repository):
         )
         result = await self.conn.execute(delete(t.outbox).where(o.id.in_(self._batch(done, limit))))
         return int(result.rowcount)
+
+
+def _aware(value: object) -> datetime | None:
+    # min() keeps the column's type on both dialects; a string is SQLite's raw text, read back.
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

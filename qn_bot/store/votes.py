@@ -113,14 +113,27 @@ class SqlVotes(Repository):
         )
         return {int(item_id) for item_id in rows.scalars()}
 
-    async def vote_counts(self, campaign_id: int) -> dict[int, VoteCounts]:
+    async def participant_votes(self, participant_id: int, campaign_id: int) -> dict[int, Vote]:
+        rows = await self.conn.execute(
+            select(_v.item_id, _v.value).where(
+                _v.participant_id == participant_id, _v.campaign_id == campaign_id
+            )
+        )
+        return {int(item_id): Vote(value) for item_id, value in rows}
+
+    async def vote_counts(
+        self, campaign_id: int, step_ids: Collection[str]
+    ) -> dict[int, VoteCounts]:
         def count(value: int) -> Any:
             return func.sum(case((_v.value == value, 1), else_=0))
 
         rows = await self.conn.execute(
             select(_v.item_id, count(1), count(-1), count(0))
             .join(t.items, _i.id == _v.item_id)
-            .where(_v.campaign_id == campaign_id, _i.deleted_at.is_(None))
+            .where(
+                _v.campaign_id == campaign_id,
+                await public_statements_of(self.conn, campaign_id, step_ids),
+            )
             .group_by(_v.item_id)
         )
         return {

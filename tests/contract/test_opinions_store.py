@@ -19,6 +19,7 @@ from qn_bot.config import Config, TeamConfig
 from qn_bot.digest.send import preview_digest
 from qn_bot.domain import CampaignStatus
 from qn_bot.opinion_map import compute_campaign_opinions
+from qn_bot.opinions import standing
 from qn_bot.records import CampaignRecord, Vote
 from qn_bot.site import export_site
 from qn_bot.store.batch import BatchWrites
@@ -74,6 +75,13 @@ async def test_planted_camps_are_found_through_the_store(store: Store, tmp_path:
     for group in result.groups:
         assert group.representative
         assert {s.text for s in group.representative} <= opposed
+    # where one citizen stands (/bilan): the group of their camp, and the bridges
+    small_camp = next(p for p in people if data.camp_of[p] == 1)
+    async with store.snapshot() as tx:
+        mine = await tx.votes.participant_votes(who[small_camp], campaign.id)
+    here = standing(result, mine)
+    assert here.group_id == found[who[small_camp]]
+    assert {s.text for s in here.bridges} >= texts
     # saved: the next computation starts from these groups and keeps their ids
     async with store.snapshot() as tx:
         assert await tx.votes.last_groups(campaign.id) == found
