@@ -20,9 +20,7 @@ def render_recap(recap: Recap, catalog: Catalog) -> str:
         blocks.append("\n".join([catalog.t(lang, "recap_standing"), *recap.standing]))
     closing = []
     if recap.example is not None:
-        closing.append(
-            catalog.t(lang, "recap_example", text=quote(recap.example.text, IDEA_WIDTH))
-        )
+        closing.append(catalog.t(lang, "recap_example", text=quote(recap.example.text, IDEA_WIDTH)))
     if recap.link is not None:
         closing.append(catalog.t(lang, "recap_link", url=recap.link))
     closing.append(catalog.t(lang, "recap_footer"))
@@ -35,9 +33,7 @@ def _section(section: SectionRecap, catalog: Catalog, lang: str) -> str:
     for idea in section.ideas:
         lines.append(catalog.t(lang, "recap_idea", text=quote(idea.text, IDEA_WIDTH)))
         if idea.theme is not None and idea.others is not None:
-            lines.append(
-                catalog.plural(lang, "recap_theme_others", idea.others, theme=idea.theme)
-            )
+            lines.append(catalog.plural(lang, "recap_theme_others", idea.others, theme=idea.theme))
         elif idea.theme is not None:
             lines.append(catalog.t(lang, "recap_theme", theme=idea.theme))
     if section.withheld:

@@ -73,7 +73,8 @@ def recap_text(participant: int, language: str, minimum: int = 2, **kw: object) 
     return render_recap(recap, default_catalog())
 
 
-GOLDEN_FR = """\
+GOLDEN_FR = (
+    """\
 📬 Votre bilan — Mini 2030
 
 Idées
@@ -90,8 +91,11 @@ Une idée d'une autre personne : « Un tramway jusqu'à la gare » — /signaler
 semble déplacée.
 La synthèse publiée : https://example.org/mini-2030.html
 /mes_reponses pour revoir ou modifier vos réponses, /oublier pour tout effacer.""".replace(
-    " :", "\u00a0:"
-).replace("« ", "«\u00a0").replace(" »", "\u00a0»")
+        " :", "\u00a0:"
+    )
+    .replace("« ", "«\u00a0")
+    .replace(" »", "\u00a0»")
+)
 
 GOLDEN_EN = """\
 📬 Your recap — Mini 2030
@@ -124,10 +128,13 @@ def test_counts_below_the_threshold_are_never_said() -> None:
     text = recap_text(ADA, "fr", minimum=3)
     assert "exprimé une idée proche" not in text
     assert "thème «\u00a0pistes\u00a0»" in text
-    assert "«\u00a0tramway\u00a0» (3\u00a0personnes)" in text.replace(" personnes", "\u00a0personnes")
+    assert "«\u00a0tramway\u00a0» (3\u00a0personnes)" in text.replace(
+        " personnes", "\u00a0personnes"
+    )
     # With 4, no theme of others is named and no one else's idea is quoted.
     text = recap_text(ADA, "fr", minimum=4)
-    assert "tramway" not in text and "Une idée d'une autre personne" not in text
+    assert "tramway" not in text
+    assert "Une idée d'une autre personne" not in text
 
 
 def test_one_other_person_is_singular() -> None:
@@ -144,7 +151,8 @@ def test_hidden_items_of_others_never_appear_and_own_hidden_items_do() -> None:
     for who in (ADA, BOB, DAN):
         for language in ("fr", "en"):
             text = recap_text(who, language, minimum=1)
-            assert "orglub" not in text and "5f1" not in text
+            assert "orglub" not in text
+            assert "5f1" not in text
     own = recap_text(GUS, "fr", minimum=1)
     assert "Zorglub zorglub 5f1a" in own  # theirs, as in /mes_reponses
     assert "5f1b" not in own
