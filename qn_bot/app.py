@@ -119,6 +119,7 @@ class Application:
             ),
             private_chats=self.adapters,
             on_batch=self.metrics.batch_size.observe,
+            site=config.site,
         )
         self.scheduler = Scheduler(
             self.store, config, clock=clock, on_queued=self.worker.notify, metrics=self.metrics

@@ -151,6 +151,16 @@ class SiteConfig(_Section):
     # A section shows its answers only when at least this many participants gave some (each
     # campaign's own threshold applies too: the higher of the two).
     min_respondents: int = Field(DEFAULT_MIN_RESPONDENTS, ge=1)
+    # Where the exported site is published ("https://example.org/synthese/"): recaps link to
+    # a campaign's page there. None: recaps give no link.
+    base_url: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError(f"base_url must start with https:// or http://, not {value!r}")
+        return value
 
 
 class ModerationConfig(_Section):

@@ -270,6 +270,11 @@ class Report:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowRecap:
+    """/bilan: the citizen's recap as of now (qn_bot.recap.send.current_recap)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Erase:
     """/oublier confirmed: everything about the citizen goes."""
 
@@ -290,7 +295,17 @@ class EraseTexts:
     seqs: tuple[int, ...]
 
 
-Effect = Say | FlowChanged | Facilitate | SendMyData | Erase | SetSignature | EraseTexts | Report
+Effect = (
+    Say
+    | FlowChanged
+    | Facilitate
+    | SendMyData
+    | Erase
+    | SetSignature
+    | EraseTexts
+    | Report
+    | ShowRecap
+)
 
 
 # ---------------------------------------------------------------------- the machine
@@ -428,6 +443,8 @@ class _Decision:
             return [Facilitate(command)]
         if name == "signaler":
             return [Report()]
+        if name == "bilan":
+            return [ShowRecap()]
         if name == "aide":
             facilitator = self.snap.is_facilitator()
             return [

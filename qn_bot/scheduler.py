@@ -1,5 +1,5 @@
-"""Scheduled work: campaign opening/closing, reminders, weekly digests and the retention purge
-(APScheduler 3.11).
+"""Scheduled work: campaign opening/closing, reminders, weekly digests, citizens' recaps and the
+retention purge (APScheduler 3.11).
 
 Every team's digest is a cron job at its weekday and local time (DST-safe: the trigger runs in
 the team's IANA time zone).
@@ -28,6 +28,7 @@ from qn_bot.clock import Clock, utcnow
 from qn_bot.config import Config, TeamConfig
 from qn_bot.digest.send import catch_up, send_digest
 from qn_bot.ops.metrics import Metrics
+from qn_bot.recap.send import send_due_waves
 from qn_bot.reminders import send_due_reminders
 from qn_bot.repositories import CompactedDatabase
 from qn_bot.retention import purge
@@ -64,6 +65,17 @@ class Scheduler:
             id="campaigns",
             # At start too: a campaign that fell due while we were down. APScheduler runs on the
             # wall clock; the injected clock only decides what is due.
+            next_run_time=datetime.now(UTC),
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+        aps.add_job(
+            # Each citizen's recap once a wave ends (a team's week once its digest is out, a
+            # campaign's close); at start too: a wave a crash interrupted is finished.
+            self._guarded(self.send_recaps),
+            IntervalTrigger(seconds=CAMPAIGN_CHECK_SECONDS),
+            id="recaps",
             next_run_time=datetime.now(UTC),
             coalesce=True,
             max_instances=1,
@@ -163,6 +175,14 @@ class Scheduler:
         for key in sent:
             log.info("missed digest %s sent late", key)
         return len(sent)
+
+    async def send_recaps(self) -> int:
+        queued = await send_due_waves(self.store, self.config, self.clock())
+        if self.metrics is not None:
+            self.metrics.recaps.inc(queued)
+        if queued:
+            log.info("%d recap(s) queued", queued)
+        return queued
 
     async def purge_old_data(self) -> int:
         await purge(self.store, self.config.retention, self.clock())

@@ -21,7 +21,13 @@ from qn_bot.apply import BatchedRows, write_flow, write_participant
 from qn_bot.campaigns import campaign_flow
 from qn_bot.clock import Clock, utcnow
 from qn_bot.commands import Command, parse_command
-from qn_bot.config import LimitsConfig, ModerationConfig, RemindersConfig, TeamConfig
+from qn_bot.config import (
+    LimitsConfig,
+    ModerationConfig,
+    RemindersConfig,
+    SiteConfig,
+    TeamConfig,
+)
 from qn_bot.conversation import (
     Campaign,
     Edited,
@@ -40,6 +46,7 @@ from qn_bot.conversation import (
     SendMyData,
     Session,
     SetSignature,
+    ShowRecap,
     Snapshot,
 )
 from qn_bot.domain import (
@@ -62,6 +69,7 @@ from qn_bot.group_commit import GroupCommit
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
 from qn_bot.moderation import flag_on_screen
 from qn_bot.ports import PrivateChats
+from qn_bot.recap.send import current_recap
 from qn_bot.records import CampaignRecord, Conversation, ParticipantRecord
 from qn_bot.redaction import redact
 from qn_bot.repositories import Database, PseudonymFactory, Transaction
@@ -136,6 +144,7 @@ class Service:
         private_chats: Mapping[str, PrivateChats] | None = None,
         moderation: ModerationConfig | None = None,
         on_batch: Callable[[int], None] | None = None,
+        site: SiteConfig | None = None,
     ) -> None:
         """``private_chats``: by platform, what opens a private chat for a group /start (the
         running adapters); a platform without one is answered without a link. ``on_batch`` is
@@ -150,6 +159,7 @@ class Service:
         self.reminders = reminders if reminders is not None else RemindersConfig()
         self.teams = teams
         self.moderation = moderation if moderation is not None else ModerationConfig()
+        self.site = site if site is not None else SiteConfig()
         self._locks = _KeyedLocks()
         self._commits: GroupCommit[Inbound, HandleResult] = GroupCommit(
             self._handle_batch, on_batch=on_batch
@@ -565,6 +575,17 @@ class Service:
                 case Report():
                     said = await flag_on_screen(tx, participant, now)
                     replies.append(OutboundMessage(self.catalog.t(language, said)))
+                case ShowRecap():
+                    replies.append(
+                        await current_recap(
+                            tx,
+                            participant,
+                            self.site,
+                            now,
+                            default_language=self.default_language,
+                            catalog=self.catalog,
+                        )
+                    )
                 case SetSignature(signature=signature, taken=taken, done=done):
                     replies.append(
                         done
