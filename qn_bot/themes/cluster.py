@@ -37,7 +37,8 @@ def normalise(vectors: NDArray[np.floating]) -> NDArray[np.float32]:
     v = np.asarray(vectors, dtype=np.float32)
     v = v - v.mean(axis=0, keepdims=True)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return v / np.maximum(norms, 1e-12)
+    unit: NDArray[np.float32] = v / np.maximum(norms, 1e-12)
+    return unit
 
 
 def cluster(

@@ -58,7 +58,7 @@ def quantise(vector: NDArray[np.floating]) -> bytes:
     """A unit vector as int8 bytes (each component of a unit vector lies in [-1, 1])."""
     v = np.asarray(vector, dtype=np.float32)
     v = v / max(float(np.linalg.norm(v)), 1e-12)
-    return np.clip(np.rint(v * _SCALE), -127, 127).astype(np.int8).tobytes()
+    return bytes(np.clip(np.rint(v * _SCALE), -127, 127).astype(np.int8).tobytes())
 
 
 def dequantise(blobs: Sequence[bytes]) -> NDArray[np.float32]:
