@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 #: Above this many vectors the tree is built on a sample (the tree is quadratic in memory).
-SAMPLE = 1500
+SAMPLE = 1000
 #: The most themes a step shows; the silhouette picks how many below it.
 MAX_THEMES = 8
 #: A group with fewer members is no theme: its items stay unthemed.

@@ -100,7 +100,9 @@ async def test_worker_embeds_once_and_themes_group_by_meaning(
     async with store.transaction() as tx:
         await tx.participants.delete_participant(bob.id)
     async with store.snapshot() as tx:
-        assert await count(tx, t.item_vectors) == 4  # Alice's live ones (hidden kept: shown again, it counts)
+        assert (
+            await count(tx, t.item_vectors) == 4
+        )  # Alice's live ones (hidden kept: shown again, it counts)
 
     # `qn-bot themes` (another process's view of the same database): the contract's JSON.
     config = tmp_path / "qn_bot.toml"
@@ -114,9 +116,7 @@ async def test_worker_embeds_once_and_themes_group_by_meaning(
 
     assert await asyncio.to_thread(run) == 0, err.getvalue()
     printed = json.loads(out.getvalue())
-    assert all(
-        set(entry) == {"step", "theme", "keywords", "count", "items"} for entry in printed
-    )
+    assert all(set(entry) == {"step", "theme", "keywords", "count", "items"} for entry in printed)
     seen = [(i["participant"], i["text"]) for entry in printed for i in entry["items"]]
     assert len(seen) == len(set(seen))
     assert all(p == "P-ALICE" for p, _ in seen)
