@@ -57,7 +57,8 @@ async def test_worker_embeds_once_and_themes_group_by_meaning(
         items += await give_items(tx, bob.id, campaign.id, *BIKES[3:], *HOUSING[3:])
     # Nothing embedded yet: no theme by meaning, every answer said to be pending.
     before = await campaign_themes(store, campaign, "fr", loader=lambda: model)
-    assert before[0].method == METHOD_EMBEDDINGS and before[0].pending == 10
+    assert before[0].method == METHOD_EMBEDDINGS
+    assert before[0].pending == 10
     assert before[0].themes == ()
 
     worker = EmbeddingWorker(store, loader=lambda: model)
@@ -67,7 +68,8 @@ async def test_worker_embeds_once_and_themes_group_by_meaning(
         assert await count(tx, t.item_vectors) == 10
 
     (found,) = await campaign_themes(store, campaign, "fr", loader=lambda: model)
-    assert found.method == METHOD_EMBEDDINGS and found.pending == 0
+    assert found.method == METHOD_EMBEDDINGS
+    assert found.pending == 0
     groups = [{i.text for i in theme.items} for theme in found.themes]
     # Paraphrases that share no word meet: each topic has a theme of its own (10 answers
     # are few: an odd one out may pair with another).
@@ -93,7 +95,9 @@ async def test_worker_embeds_once_and_themes_group_by_meaning(
         assert await count(tx, t.item_vectors) == 8  # and the deleted one's in that round
     (after,) = await campaign_themes(store, campaign, "fr", loader=lambda: model)
     texts = {i.text for theme in after.themes for i in theme.items}
-    assert BIKES[1] not in texts and BIKES[2] not in texts and HOUSING[2] not in texts
+    assert BIKES[1] not in texts
+    assert BIKES[2] not in texts
+    assert HOUSING[2] not in texts
     assert all(len(theme.items) == len({id(i) for i in theme.items}) for theme in after.themes)
 
     # The citizen's erasure takes their vectors with their items.
@@ -135,7 +139,8 @@ async def test_without_the_model_themes_are_tfidf_and_say_so(store: Store) -> No
     (failed,) = await campaign_themes(store, campaign, "fr", loader=broken)
     for found in (missing, failed):
         assert found.method == METHOD_TFIDF
-        assert found.themes and found.themes[0].theme == "vélo"
+        assert found.themes
+        assert found.themes[0].theme == "vélo"
         assert found.themes[0].count >= 2
     assert missing.fallback_reason == "model not installed"
     assert failed.fallback_reason == "model failed: RuntimeError"
