@@ -35,6 +35,7 @@ from qn_bot.store.leadership import leadership_for
 from qn_bot.store.migrate import upgrade
 from qn_bot.store.rows import random_pseudonym
 from qn_bot.store.sql import Store
+from qn_bot.themes.worker import EmbeddingWorker
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,8 @@ class Application:
         self.scheduler = Scheduler(
             self.store, config, clock=clock, on_queued=self.worker.notify, metrics=self.metrics
         )
+        # Themes by meaning: items embedded in the background, never on the message path.
+        self.embedding = EmbeddingWorker(self.store)
         self.http: OpsServer | None = None
         if config.http.port is not None:
             self.http = OpsServer(
@@ -188,6 +191,7 @@ class Application:
             await self.http.start()
         await self.worker.start()
         await self.scheduler.start()
+        await self.embedding.start()
         for adapter in self.adapters.values():
             adapter.bind_drain(self.worker.drain)
             await adapter.start(self.handle)
@@ -201,6 +205,7 @@ class Application:
                 await adapter.stop()
             except Exception:
                 log.exception("adapter %s failed to stop cleanly", adapter.platform)
+        await self.embedding.stop()
         await self.scheduler.stop()
         await self.worker.stop()
         if self.http is not None:

@@ -17,6 +17,7 @@ from qn_bot.cli_digest import cmd_digest_preview, cmd_digest_send, cmd_export_si
 from qn_bot.cli_moderate import add_parser as add_moderate_parser
 from qn_bot.cli_opinions import add_parser as add_opinions_parser
 from qn_bot.cli_recap import add_parser as add_recap_parser
+from qn_bot.cli_themes import add_parser as add_themes_parser
 from qn_bot.clock import utcnow
 from qn_bot.config import Config, load_config
 from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS
@@ -294,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_opinions_parser(sub)
     add_recap_parser(sub)
+    add_themes_parser(sub)
 
     fac = sub.add_parser("facilitator", help="grant or revoke the facilitator role")
     fsub = fac.add_subparsers(dest="facilitator_command", required=True)

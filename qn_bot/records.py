@@ -216,3 +216,33 @@ class VoteColumns:
 
     def __len__(self) -> int:
         return len(self.values)
+
+
+# --- themes (qn_bot.themes, qn_bot/store/vectors.py) ---
+
+
+@dataclass(frozen=True, slots=True)
+class ItemToEmbed:
+    item_id: int
+    campaign_id: int
+    step_id: str
+    revision: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemVector:
+    item_id: int
+    campaign_id: int
+    step_id: str
+    revision: int  # the item's revision the text was taken from
+    model: str
+    vector: bytes  # int8 components
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVector:
+    item_id: int
+    participant: str  # the author's pseudonym (never a platform id)
+    text: str
+    vector: bytes | None  # None: not embedded yet

@@ -25,6 +25,8 @@ from qn_bot.records import (
     Conversation,
     IntervalCounts,
     ItemRecord,
+    ItemToEmbed,
+    ItemVector,
     ModeratedItem,
     ModerationAct,
     OutboxRecord,
@@ -33,6 +35,7 @@ from qn_bot.records import (
     RevisionRecord,
     SessionRecord,
     Statement,
+    StoredVector,
     Vote,
     VoteColumns,
     VoteCounts,
@@ -467,6 +470,28 @@ class VoteRepository(VoteWrites, Protocol):
         ...
 
 
+class ItemVectors(Protocol):
+    """Stored sentence embeddings of items (themes by meaning, qn_bot.themes)."""
+
+    async def to_embed(
+        self, campaign_id: int, step_ids: Collection[str], model: str, limit: int
+    ) -> list[ItemToEmbed]:
+        """Live items of these steps without a vector of ``model`` for their current text."""
+        ...
+
+    async def save_vectors(self, vectors: Sequence[ItemVector]) -> None:
+        """Store vectors; one computed from a revision that is no longer the item's is skipped."""
+        ...
+
+    async def drop_deleted_vectors(self) -> int:
+        """Delete the vectors of deleted items; how many."""
+        ...
+
+    async def step_vectors(self, campaign_id: int, step_id: str, model: str) -> list[StoredVector]:
+        """The step's live public items, with their current vector (None: not embedded yet)."""
+        ...
+
+
 class Transaction(Protocol):
     """One open transaction: its repositories commit together or not at all."""
 
@@ -492,6 +517,8 @@ class Transaction(Protocol):
     def moderation(self) -> ItemModeration: ...
     @property
     def votes(self) -> VoteRepository: ...
+    @property
+    def vectors(self) -> ItemVectors: ...
 
 
 class Database(Protocol):

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -393,4 +394,22 @@ opinion_groups = Table(
     ),
     Column("group_id", Integer, nullable=False),
     Index("ix_opinion_groups_participant", "participant_id"),
+)
+
+# --- themes (qn_bot.themes, qn_bot/store/vectors.py) ----------------------------------------
+
+# Each free-text item's sentence embedding, written by the background worker (never on the
+# message path). Derived from the text: gone with the item (cascade), with its text (erasure
+# blanks both) and replaced when the item is edited (``revision`` no longer the item's).
+item_vectors = Table(
+    "item_vectors",
+    metadata,
+    Column("item_id", BigId, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("revision", Integer, nullable=False),  # the item's revision that was embedded
+    Column("model", String(64), nullable=False),
+    Column("vector", LargeBinary, nullable=False),  # int8 components (qn_bot.themes.embedding)
+    # A step's vectors are one range: the themes of 10,000 items read without a scan.
+    Index("ix_item_vectors_campaign_step", "campaign_id", "step_id"),
 )

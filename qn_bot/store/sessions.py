@@ -274,6 +274,8 @@ class SqlSessions(Repository):
             update(t.item_revisions).where(r.item_id.in_(ids)).values(text="", value=None)
         )
         await self.conn.execute(update(t.items).where(i.id.in_(ids)).values(text="", value=None))
+        # The vectors were computed from those words: they go with them.
+        await self.conn.execute(delete(t.item_vectors).where(t.item_vectors.c.item_id.in_(ids)))
         self.work.erased = True
         return min((row.created_at for row in rows), default=None), free_texts(rows)
 

@@ -161,6 +161,7 @@ STORE_BUILDERS = (
     "qn_bot.cli_digest",
     "qn_bot.cli_moderate",
     "qn_bot.cli_opinions",
+    "qn_bot.cli_themes",
     "qn_bot.cli_recap",
     # The operator's tools: a diagnostic probes the database it checks; a backup copies it.
     "qn_bot.ops.backup",

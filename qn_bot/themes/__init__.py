@@ -1,0 +1,11 @@
+"""Themes by meaning (issue 14 §2): each step's answers grouped by what they say, not by the
+words they share.
+
+- :mod:`.embedding` loads the sentence-embedding model that ships inside a Python package and
+  turns texts into vectors (quantised for storage);
+- :mod:`.worker` embeds new and edited items in the background, off the message path;
+- :mod:`.cluster` groups a step's stored vectors, the number of themes chosen from the data;
+- :mod:`.label` names each group with its most telling words;
+- :mod:`.compute` is the one function the CLI, the digest and the site call, with today's TF-IDF
+  themes as the fallback when the model is missing or fails.
+"""
