@@ -692,7 +692,7 @@ async def test_item_edited_through_the_review_is_a_new_revision(
     await alice.say("des vélos")
     await alice.say("des arbres")
     await alice.say("/mes_reponses")
-    await alice.press(alice.button("des vélos"))
+    await alice.press(alice.button("✏️ 1"))
     await alice.press(alice.button("Modifier"))
     clock.advance(minutes=3)
     assert "Modifié" in await alice.say("des vélos partout")
