@@ -63,3 +63,75 @@ async def test_the_cookie_is_secure_when_the_chat_is_served_over_https(
         await citizen.open()
         assert citizen.last is not None
         assert "Secure" in citizen.last.headers["Set-Cookie"]
+
+
+async def test_attacks_are_refused(database_url: str) -> None:
+    """CSRF, a foreign script, a flood from one address, an oversized post, a URL that tries
+    to inject markup: each refused, nothing handled."""
+    config = web_config(database_url, ip_messages_per_window=5, max_request_bytes=2048)
+    async with web_bot(config) as (_, base), Citizen(base) as citizen:
+        page = await citizen.start()
+        composer = page.forms[-2]
+        before = len(page.messages)
+
+        # No CSRF token, or another citizen's: nothing is handled.
+        for forged in ({}, {"csrf": "0" * 40}):
+            fields = {k: v for k, v in composer.fields.items() if k != "csrf"}
+            async with citizen.session.post(
+                base + composer.action,
+                data={**fields, **forged, "text": "forgé"},
+                headers={"Accept": "application/json"},
+            ) as response:
+                assert response.status == 403
+        page = await citizen.open()
+        assert len(page.messages) == before
+        assert "forgé" not in page.html
+
+        # Every answer forbids inline script and style, and framing.
+        assert citizen.last is not None
+        csp = citizen.last.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert citizen.last.headers["X-Content-Type-Options"] == "nosniff"
+
+        # Too large a post: 413, before anything is read.
+        async with citizen.session.post(
+            base + composer.action, data={**composer.fields, "text": "x" * 4096}
+        ) as response:
+            assert response.status == 413
+
+        # Nothing from the URL comes back unescaped.
+        evil = "<script>alert(1)</script>"
+        for path in (f"/c/{evil}", f"/c/construire-2030?lang={evil}&notice={evil}"):
+            async with citizen.session.get(base + path) as response:
+                assert response.status in (200, 404)
+                assert evil not in await response.text()
+                assert "Content-Security-Policy" in response.headers
+
+        # One address posting too fast: 429 once the per-IP bucket is full.
+        statuses = []
+        for n in range(8):
+            async with citizen.session.post(
+                base + composer.action,
+                data={**composer.fields, "client_id": f"flood-{n:04}", "text": f"vite {n}"},
+                headers={"Accept": "application/json"},
+            ) as response:
+                statuses.append(response.status)
+        assert 429 in statuses
+        assert statuses[0] == 200
+
+
+async def test_a_citizen_flooding_is_told_once_by_the_core(database_url: str) -> None:
+    config = Config.model_validate(
+        {
+            "database": {"url": database_url},
+            "web": {"port": 0, "ip_messages_per_window": 0},
+            "limits": {"messages_per_window": 3, "window_seconds": 60},
+        }
+    )
+    async with web_bot(config) as (_, base), Citizen(base) as citizen:
+        page = await citizen.start()
+        for n in range(6):
+            page = await citizen.say(f"réponse {n}")
+        assert sum("doucement" in text.lower() for text in page.bot()) == 1
