@@ -60,12 +60,12 @@ class WebProcess:
     log: Path
 
 
-def start_web_process(directory: Path) -> Iterator[WebProcess]:
+def start_web_process(directory: Path, *, per_ip: int = 100_000) -> Iterator[WebProcess]:
     port = free_port()
     config = directory / "qn_bot_web.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{directory / "web.db"}"\n'
-        f"[web]\nport = {port}\nip_messages_per_window = 100000\n"
+        f"[web]\nport = {port}\nip_messages_per_window = {per_ip}\n"
         "[limits]\nmessages_per_window = 1000\nwindow_seconds = 1.0\n",
         encoding="utf-8",
     )
