@@ -178,7 +178,12 @@ async def cmd_export_site(args: argparse.Namespace, config: Config) -> int:
     language = getattr(args, "language", None) or "fr"
     async with await _store(config) as store:
         await export_site(
-            store, out, utcnow(), language=language, min_respondents=config.site.min_respondents
+            store,
+            out,
+            utcnow(),
+            language=language,
+            min_respondents=config.site.min_respondents,
+            web_base_url=config.web.base_url,
         )
     print(f"wrote {out / 'index.html'}", file=sys.stderr)
     return EXIT_OK

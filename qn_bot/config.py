@@ -235,6 +235,20 @@ class RetentionConfig(_Section):
         return value
 
 
+class WebConfig(_Section):
+    """The web chat (adapters/web): ``GET /c/SLUG`` is a campaign's chat page, served by
+    `qn-bot run` when a port is set. ``base_url`` is where citizens reach it (behind a reverse
+    proxy: "https://example.org"); the cookie is marked Secure only when it is https, and the
+    published site links to the chat only when it is set."""
+
+    listen: str = "127.0.0.1"
+    port: int | None = Field(None, ge=0, le=65535)  # None: no web chat; 0: any free port
+    base_url: str | None = None
+    # Per-IP limit on posts, on top of the per-citizen [limits] (a new cookie is free to get).
+    ip_messages_per_window: int = Field(60, ge=0)  # 0: no limit; same window as [limits]
+    max_request_bytes: int = Field(16_384, ge=1024)  # a form post; larger ones get 413
+
+
 class HttpConfig(_Section):
     """``GET /healthz`` and ``GET /metrics`` (qn_bot.ops.http), served by `qn-bot run` when a
     port is set. Loopback by default: they are for the operator's monitoring, not the public."""
@@ -255,6 +269,7 @@ class Config(_Section):
     limits: LimitsConfig = LimitsConfig()
     retention: RetentionConfig = RetentionConfig()
     http: HttpConfig = HttpConfig()
+    web: WebConfig = WebConfig()
     admins: tuple[str, ...] = ()  # "platform:user_id"
     language: Literal["fr", "en"] = "fr"
     flows_dir: Path | None = None  # extra flow files for `flow list` and `campaign create`
@@ -303,6 +318,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "SMTP_USERNAME": ("smtp", "username"),
     "HTTP_LISTEN": ("http", "listen"),
     "HTTP_PORT": ("http", "port"),
+    "WEB_LISTEN": ("web", "listen"),
+    "WEB_PORT": ("web", "port"),
+    "WEB_BASE_URL": ("web", "base_url"),
 }
 
 

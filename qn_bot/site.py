@@ -53,6 +53,7 @@ class PageLink:
     title: str
     status: str
     updated: str
+    chat: str | None = None  # the web chat of an open campaign ([web] base_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +115,11 @@ async def export_site(
     *,
     language: str = "fr",
     min_respondents: int = DEFAULT_MIN_RESPONDENTS,
+    web_base_url: str | None = None,
 ) -> None:
     """Write ``index.html`` and one page per published campaign into ``out_dir``;
-    ``min_respondents`` is the site's anonymity threshold (``[site]`` in the config)."""
+    ``min_respondents`` is the site's anonymity threshold (``[site]`` in the config);
+    with ``web_base_url`` (``[web] base_url``) an open campaign links to its web chat."""
     lab = default_catalog().table(language, "site_")
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     async with store.transaction() as tx:
@@ -149,6 +152,11 @@ async def export_site(
                     title=campaign.title,
                     status=lab[f"status_{campaign.status.value}"],
                     updated=lab["updated"].format(date=format_date(synthesis.updated_at, language)),
+                    chat=(
+                        f"{web_base_url.rstrip('/')}/c/{campaign.slug}"
+                        if web_base_url is not None and campaign.status is CampaignStatus.OPEN
+                        else None
+                    ),
                 )
             )
             progress.advance(task)

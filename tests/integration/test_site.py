@@ -337,3 +337,21 @@ async def test_the_site_threshold_holds_per_section_and_the_strictest_one_wins(
         assert "MARQUE-acteurs de mixte-3" in text
         assert "MARQUE-meurt" not in text
         assert "2 contributions — moins de 3 participants ont répondu ici" in text
+
+
+@SQLITE_ONLY
+async def test_open_campaigns_link_to_the_web_chat_when_it_has_an_address(
+    tmp_path: Path, database_url: str
+) -> None:
+    await upgrade(database_url)
+    async with Store.from_url(database_url) as store:
+        await fill(store)
+        await export_site(store, tmp_path / "plain", NOW)
+        await export_site(
+            store, tmp_path / "web", NOW, web_base_url="https://participer.example.org/"
+        )
+    assert "Participer" not in (tmp_path / "plain" / "index.html").read_text(encoding="utf-8")
+    index = (tmp_path / "web" / "index.html").read_text(encoding="utf-8")
+    # The open campaign only: a closed one takes no more answers.
+    assert index.count(">Participer<") == 1
+    assert 'href="https://participer.example.org/c/construire-2030"' in index

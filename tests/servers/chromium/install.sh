@@ -1,14 +1,19 @@
 #!/bin/sh
-# Debian's chromium for tests/integration/test_site.py (headless --dump-dom of the static site).
-# Idempotent: does nothing when /usr/bin/chromium exists. Needs root or sudo for apt-get.
+# Debian's chromium and chromium-driver for the browser tests (tests/integration/test_site.py:
+# headless --dump-dom of the static site; tests/integration/web: the web chat driven through
+# Selenium), and axe-core from npm for their accessibility audit. Nothing is downloaded at test
+# time: Selenium is told where chromedriver is. Idempotent. Needs root or sudo for apt-get.
 set -eu
-if [ -x /usr/bin/chromium ]; then
-    exit 0
+HERE=$(dirname "$0")
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+        SUDO="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update
+    $SUDO apt-get install -y chromium chromium-driver
 fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
+if [ ! -f "$HERE/node_modules/axe-core/axe.min.js" ]; then
+    (cd "$HERE" && npm install --no-audit --no-fund --loglevel=error)
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update
-$SUDO apt-get install -y chromium

@@ -1,0 +1,70 @@
+"""The web chat as a platform: citizens ``web:TOKEN`` talk to the bot on ``GET /c/SLUG``.
+
+The bot's messages come through the outbox like on any platform; :meth:`WebAdapter.send` adds
+them to the citizen's transcript (adapters/web/transcript.py), which the page shows and its
+event stream delivers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from qn_bot.config import Config
+from qn_bot.domain import Envelope
+from qn_bot.errors import PermanentDeliveryError
+from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, Platform
+
+from .security import TOKEN_RE
+from .server import WebServer
+from .transcript import PLATFORM
+
+CAPABILITIES = Capabilities(
+    buttons=True,
+    max_text_length=8000,
+    attachments=True,
+    # Writing to our own database, not to a remote service: no pace of the platform's to keep.
+    messages_per_second=10_000.0,
+)
+
+
+class WebAdapter(Adapter):
+    platform = PLATFORM
+    capabilities = CAPABILITIES
+
+    def __init__(self, server: WebServer) -> None:
+        self.server = server
+
+    @property
+    def port(self) -> int | None:
+        return self.server.port
+
+    async def start(self, sink: InboundSink) -> None:
+        await self.server.start(sink)
+
+    def bind_drain(self, drain: Callable[[], Awaitable[None]]) -> None:
+        self.server.drain = drain
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+    async def send(self, envelope: Envelope) -> None:
+        token = envelope.address.chat_id
+        if not TOKEN_RE.fullmatch(token):
+            raise PermanentDeliveryError("not a web citizen's address")
+        await self.server.transcripts.append_bot(token, envelope.message)
+
+
+def build(config: Config, context: AdapterContext) -> Adapter | None:
+    if config.web.port is None:
+        return None
+    server = WebServer(
+        config.web,
+        context,
+        default_language=config.language,
+        window_seconds=config.limits.window_seconds,
+    )
+    return WebAdapter(server)
+
+
+#: The entry point (pyproject.toml, group qn_bot.adapters).
+WebAdapterFactory = Platform(build, capabilities=CAPABILITIES)

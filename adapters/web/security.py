@@ -1,0 +1,110 @@
+"""What keeps the web chat safe on the open web: who the visitor is (a random token in a cookie),
+CSRF tokens bound to it, the headers every answer carries, and per-IP flood limits."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from qn_bot.flood import FloodGate, Verdict
+
+COOKIE = "qn_web"
+COOKIE_DAYS = 180
+#: secrets.token_urlsafe(32): 43 characters of the URL-safe alphabet, nothing else accepted.
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+CLIENT_ID_RE = re.compile(r"[A-Za-z0-9-]{8,64}")
+CODE_RE = re.compile(r"[A-Za-z0-9_-]{32}")
+
+#: No inline script or style anywhere: everything the page runs or wears is served by the bot.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    # A /lien code in a URL must not leak to another site through the Referer header.
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def new_code() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def citizen_token(request: web.Request) -> str | None:
+    value = request.cookies.get(COOKIE)
+    return value if value is not None and TOKEN_RE.fullmatch(value) else None
+
+
+def set_citizen_cookie(response: web.StreamResponse, token: str, *, secure: bool) -> None:
+    # Secure only when the public address is https: a browser drops a Secure cookie sent over
+    # plain http (a test on loopback, a first try without a proxy), and the chat would forget
+    # the citizen at every page.
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=COOKIE_DAYS * 86400,
+        path="/",
+        httponly=True,
+        secure=secure,
+        samesite="Lax",
+    )
+
+
+class Csrf:
+    """Tokens for forms: an HMAC of what the form acts for (the citizen, or a /lien code), under
+    a secret kept in the database, so that they outlive a restart and fit every process."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+
+    def token(self, purpose: str, subject: str) -> str:
+        mac = hmac.new(self.secret, f"{purpose}:{subject}".encode(), hashlib.sha256)
+        return mac.hexdigest()[:40]
+
+    def check(self, purpose: str, subject: str, given: object) -> bool:
+        return isinstance(given, str) and hmac.compare_digest(self.token(purpose, subject), given)
+
+
+class IpGate:
+    """The flood rule (qn_bot.flood) per client address: a new cookie is free to get, an
+    address is not. Behind a reverse proxy every post comes from the proxy: raise the limit."""
+
+    def __init__(self, messages_per_window: int, window_seconds: float) -> None:
+        self.gate = (
+            FloodGate(messages_per_window, window_seconds) if messages_per_window > 0 else None
+        )
+
+    def admit(self, request: web.Request) -> bool:
+        if self.gate is None:
+            return True
+        return self.gate.check(request.remote or "?", time.monotonic()) is Verdict.ACCEPT
+
+
+@web.middleware
+async def security_headers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # 404, 413, 403…: the same headers
+        for name, value in HEADERS.items():
+            exc.headers.setdefault(name, value)
+        raise
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response

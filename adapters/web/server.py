@@ -1,0 +1,428 @@
+"""The web chat's HTTP side (aiohttp): the page, its posts, its event stream, /lien and files.
+
+Without JavaScript every message is a form post answered by a redirect to the page (POST,
+redirect, GET), once the bot's reply is in the transcript or after a short wait. With the page's
+script (static/chat.js) posts are sent with ``Accept: application/json`` and the replies come
+through ``GET /c/SLUG/events`` (Server-Sent Events). Every post names a client id: the
+citizen's message id (``web:TOKEN``'s idempotency key), so a post sent twice is handled once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from qn_bot.config import WebConfig
+from qn_bot.domain import Address, ButtonKind, InboundKind, InboundMessage, UserRef
+from qn_bot.i18n import default_catalog
+from qn_bot.ports import AdapterContext, InboundSink
+
+from .security import (
+    CLIENT_ID_RE,
+    CODE_RE,
+    SLUG_RE,
+    Csrf,
+    IpGate,
+    citizen_token,
+    new_code,
+    new_token,
+    security_headers,
+    set_citizen_cookie,
+)
+from .transcript import BOT, PLATFORM, Entry, Transcripts
+
+HERE = Path(__file__).parent
+LANGUAGES = ("fr", "en")
+#: Typed on the page, answered by the adapter itself: the chat's own device link.
+LINK_COMMANDS = frozenset({"/lien", "/link"})
+LINK_MINUTES = 15
+#: How long a post without JavaScript waits for the bot's reply before showing the page.
+REPLY_WAIT = 5.0
+#: A comment line on an idle event stream, so proxies and browsers keep it open.
+KEEPALIVE = 15.0
+MAX_TEXT = 4000
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,  # every template is HTML: participant text is always escaped
+    trim_blocks=True,
+    lstrip_blocks=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+class WebServer:
+    def __init__(
+        self,
+        config: WebConfig,
+        context: AdapterContext,
+        *,
+        default_language: str,
+        window_seconds: float,
+    ) -> None:
+        self.config = config
+        self.context = context
+        self.default_language = default_language
+        self.transcripts = Transcripts(context.kv, context.clock)
+        self.ip_gate = IpGate(config.ip_messages_per_window, window_seconds)
+        self.secure = (config.base_url or "").startswith("https://")
+        self.catalog = default_catalog()
+        self.csrf = Csrf(b"")
+        self.sink: InboundSink | None = None
+        self.drain: Callable[[], Awaitable[None]] | None = None
+        self.stopping = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self, sink: InboundSink) -> None:
+        self.sink = sink
+        self.csrf = Csrf(await self._secret())
+        app = web.Application(
+            middlewares=[security_headers], client_max_size=self.config.max_request_bytes
+        )
+        app.router.add_get("/c/{slug}", self.page)
+        app.router.add_post("/c/{slug}/send", self.send)
+        app.router.add_get("/c/{slug}/events", self.events)
+        app.router.add_post("/c/{slug}/link", self.link)
+        app.router.add_get("/c/{slug}/j/{code}", self.join_page)
+        app.router.add_post("/c/{slug}/j/{code}", self.join)
+        app.router.add_get("/c/{slug}/files/{entry}/{n}", self.file)
+        app.router.add_get("/static/{name}", self.static)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        port = self.config.port if self.config.port is not None else 0
+        site = web.TCPSite(self._runner, self.config.listen, port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def _secret(self) -> bytes:
+        """The CSRF key, made once and kept in the database: the same for every process and
+        across restarts (a page open before a restart can still post)."""
+        value = await self.context.kv.get("csrf-secret")
+        if not isinstance(value, str):
+            value = uuid.uuid4().hex + uuid.uuid4().hex
+            await self.context.kv.set("csrf-secret", value)
+        return value.encode()
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _slug(self, request: web.Request) -> str:
+        slug = request.match_info["slug"]
+        if not SLUG_RE.fullmatch(slug):
+            raise web.HTTPNotFound()
+        return slug
+
+    def _language(self, request: web.Request, form: Any = None) -> str:
+        asked = form.get("lang") if form is not None else request.query.get("lang")
+        if asked in LANGUAGES:
+            return str(asked)
+        for part in request.headers.get("Accept-Language", "").split(","):
+            code = part.split(";")[0].strip().lower()[:2]
+            if code in LANGUAGES:
+                return code
+        return self.default_language
+
+    def _t(self, language: str) -> Callable[..., str]:
+        def t(key: str, **params: object) -> str:
+            return self.catalog.t(language, key, **params)
+
+        return t
+
+    def _render(self, name: str, **values: Any) -> str:
+        return TEMPLATES.get_template(name).render(**values)
+
+    def _base_url(self, request: web.Request) -> str:
+        if self.config.base_url is not None:
+            return self.config.base_url.rstrip("/")
+        return str(request.url.origin())
+
+    # --- the page ----------------------------------------------------------------------
+
+    async def page(self, request: web.Request) -> web.Response:
+        slug = self._slug(request)
+        language = self._language(request)
+        token = citizen_token(request)
+        fresh = token is None
+        if token is None:
+            token = new_token()
+        entries = [] if fresh else await self.transcripts.entries(token)
+        notice = {"busy": "web_too_many", "expired": "web_expired"}.get(
+            request.query.get("notice", "")
+        )
+        body = self._render(
+            "chat.html.j2",
+            lang=language,
+            t=self._t(language),
+            slug=slug,
+            entries=entries,
+            csrf=self.csrf.token("post", token),
+            new_id=lambda: str(uuid.uuid4()),
+            base=f"/c/{slug}",
+            last_id=entries[-1].id if entries else 0,
+            notice=notice,
+        )
+        response = web.Response(text=body, content_type="text/html", charset="utf-8")
+        response.headers["Cache-Control"] = "no-store"
+        if fresh:
+            set_citizen_cookie(response, token, secure=self.secure)
+        return response
+
+    async def _posted(self, request: web.Request) -> tuple[str, str, Any, bool]:
+        """The slug, the citizen, the form and whether the page's script sent it; raises the
+        refusals: no cookie or a bad CSRF token (403), too many posts from one address (429)."""
+        slug = self._slug(request)
+        wants_json = "application/json" in request.headers.get("Accept", "")
+        form = await request.post()  # over max_request_bytes: 413 from aiohttp
+        token = citizen_token(request)
+        if token is None or not self.csrf.check("post", token, form.get("csrf")):
+            if wants_json:
+                raise web.HTTPForbidden(
+                    text='{"error": "expired"}', content_type="application/json"
+                )
+            raise web.HTTPSeeOther(f"/c/{slug}?notice=expired")
+        if not self.ip_gate.admit(request):
+            if wants_json:
+                raise web.HTTPTooManyRequests(
+                    text='{"error": "busy"}',
+                    content_type="application/json",
+                    headers={"Retry-After": "5"},
+                )
+            raise web.HTTPSeeOther(f"/c/{slug}?notice=busy")
+        return slug, token, form, wants_json
+
+    async def send(self, request: web.Request) -> web.StreamResponse:
+        slug, token, form, wants_json = await self._posted(request)
+        language = self._language(request, form)
+        client_id = form.get("client_id")
+        if not isinstance(client_id, str) or not CLIENT_ID_RE.fullmatch(client_id):
+            client_id = str(uuid.uuid4())
+        inbound, shown = await self._inbound(token, form, client_id, language)
+        if inbound is None:
+            return self._after_post(slug, wants_json)
+        if shown.strip().lower() in LINK_COMMANDS:
+            await self.transcripts.append_citizen(token, shown, client_id)
+            await self._give_link(request, slug, token, language)
+            return self._after_post(slug, wants_json)
+        mine = await self.transcripts.append_citizen(token, shown, client_id)
+        assert self.sink is not None
+        await self.sink(inbound)  # returns once committed; a repeat is handled once
+        if not wants_json and mine is not None:
+            # Without a script the next page is all the citizen sees: wait for the replies
+            # (the outbox sends them once the message is committed).
+            if self.drain is not None:
+                await self.drain()
+            await self.transcripts.wait(token, mine.id, REPLY_WAIT)
+        return self._after_post(slug, wants_json)
+
+    def _after_post(self, slug: str, wants_json: bool) -> web.Response:
+        if wants_json:
+            return web.json_response({"ok": True})
+        raise web.HTTPSeeOther(f"/c/{slug}#composer")
+
+    async def _inbound(
+        self, token: str, form: Any, client_id: str, language: str
+    ) -> tuple[InboundMessage | None, str]:
+        user = UserRef(PLATFORM, token)
+        common: dict[str, Any] = {
+            "sender": user,
+            "address": Address(PLATFORM, token),
+            "message_id": f"{token}:{client_id}",
+            "is_private": True,
+            "language_hint": language,
+            "received_at": self.context.clock(),
+        }
+        choice, command = form.get("choice"), form.get("command")
+        if isinstance(choice, str) and choice:
+            label = await self._label(token, ButtonKind.CHOICE, choice)
+            return InboundMessage(kind=InboundKind.CHOICE, choice_id=choice, **common), label
+        if isinstance(command, str) and command:
+            label = await self._label(token, ButtonKind.COMMAND, command)
+            return InboundMessage(kind=InboundKind.TEXT, text=f"/{command}", **common), label
+        text = form.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return None, ""
+        text = text[:MAX_TEXT].replace("\r\n", "\n")
+        return InboundMessage(kind=InboundKind.TEXT, text=text, **common), text
+
+    async def _label(self, token: str, kind: ButtonKind, value: str) -> str:
+        """What the citizen pressed, as the button said it (the newest message offering it)."""
+        for entry in reversed(await self.transcripts.entries(token)):
+            for k, v, label in entry.buttons:
+                if k == kind.value and v == value:
+                    return label
+        return value if kind is ButtonKind.CHOICE else f"/{value}"
+
+    # --- the event stream ----------------------------------------------------------------
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        slug = self._slug(request)
+        token = citizen_token(request)
+        if token is None:
+            raise web.HTTPForbidden()
+        after = _int(request.headers.get("Last-Event-ID")) or _int(request.query.get("after"))
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+        )
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
+            await response.write(b"retry: 1000\n\n")
+            while not self.stopping.is_set():
+                entries = await self.transcripts.wait(token, after, KEEPALIVE)
+                if not entries:
+                    await response.write(b": keepalive\n\n")
+                    continue
+                chunk = "".join(
+                    f"id: {e.id}\ndata: {json.dumps(self._event(slug, e))}\n\n" for e in entries
+                )
+                await response.write(chunk.encode())
+                after = entries[-1].id
+        return response
+
+    def _event(self, slug: str, entry: Entry) -> dict[str, Any]:
+        return {
+            "id": entry.id,
+            "role": entry.role,
+            "text": entry.text,
+            "buttons": [{"kind": k, "value": v, "label": lbl} for k, v, lbl in entry.buttons],
+            "files": [
+                {"name": f.filename, "url": f"/c/{slug}/files/{entry.id}/{n}"}
+                for n, f in enumerate(entry.files)
+            ],
+            "link": entry.link,
+            "client_id": entry.client_id,
+        }
+
+    # --- another device (/lien) ------------------------------------------------------------
+
+    async def link(self, request: web.Request) -> web.StreamResponse:
+        slug, token, form, wants_json = await self._posted(request)
+        await self._give_link(request, slug, token, self._language(request, form))
+        return self._after_post(slug, wants_json)
+
+    async def _give_link(self, request: web.Request, slug: str, token: str, language: str) -> None:
+        code = new_code()
+        expires = self.context.clock() + timedelta(minutes=LINK_MINUTES)
+        await self.context.kv.set(
+            f"link:{code}",
+            {"token": token, "expires": expires.isoformat()},
+            about=UserRef(PLATFORM, token),
+        )
+        text = self.catalog.t(language, "web_link_message", minutes=LINK_MINUTES)
+        await self.transcripts.append_link(
+            token, text, f"{self._base_url(request)}/c/{slug}/j/{code}"
+        )
+
+    def _code(self, request: web.Request) -> str:
+        code = request.match_info["code"]
+        if not CODE_RE.fullmatch(code):
+            raise web.HTTPNotFound()
+        return code
+
+    async def join_page(self, request: web.Request) -> web.Response:
+        # Only a page with a button: a link preview (a messenger fetching the URL) must not
+        # spend the one-time code.
+        slug, code = self._slug(request), self._code(request)
+        language = self._language(request)
+        body = self._render(
+            "join.html.j2",
+            lang=language,
+            t=self._t(language),
+            slug=slug,
+            action=f"/c/{slug}/j/{code}",
+            csrf=self.csrf.token("join", code),
+            invalid=False,
+        )
+        return web.Response(text=body, content_type="text/html", charset="utf-8")
+
+    async def join(self, request: web.Request) -> web.StreamResponse:
+        slug, code = self._slug(request), self._code(request)
+        form = await request.post()
+        language = self._language(request, form)
+        if not self.csrf.check("join", code, form.get("csrf")):
+            raise web.HTTPForbidden()
+        if not self.ip_gate.admit(request):
+            raise web.HTTPTooManyRequests(headers={"Retry-After": "5"})
+        key = f"link:{code}"
+        value = await self.context.kv.get(key)
+        await self.context.kv.delete(key)  # once, whatever came of it
+        token = value.get("token") if isinstance(value, dict) else None
+        expires = value.get("expires") if isinstance(value, dict) else None
+        if (
+            not isinstance(token, str)
+            or not isinstance(expires, str)
+            or expires < self.context.clock().isoformat()
+        ):
+            body = self._render(
+                "join.html.j2",
+                lang=language,
+                t=self._t(language),
+                slug=slug,
+                action="",
+                csrf="",
+                invalid=True,
+            )
+            return web.Response(status=410, text=body, content_type="text/html", charset="utf-8")
+        response = web.HTTPSeeOther(f"/c/{slug}")
+        set_citizen_cookie(response, token, secure=self.secure)
+        raise response
+
+    # --- files and static assets -----------------------------------------------------------
+
+    async def file(self, request: web.Request) -> web.Response:
+        self._slug(request)
+        token = citizen_token(request)
+        entry_id, n = _int(request.match_info["entry"]), _int(request.match_info["n"])
+        if token is None:
+            raise web.HTTPNotFound()
+        for entry in await self.transcripts.entries(token, entry_id - 1):
+            if entry.id == entry_id and entry.role == BOT and 0 <= n < len(entry.files):
+                attachment = entry.files[n]
+                name = re.sub(r"[^A-Za-z0-9._-]", "_", attachment.filename) or "fichier"
+                return web.Response(
+                    body=attachment.data,
+                    content_type="application/octet-stream",
+                    headers={
+                        "Content-Disposition": f'attachment; filename="{name}"',
+                        "Cache-Control": "no-store",
+                    },
+                )
+        raise web.HTTPNotFound()
+
+    async def static(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        types = {"chat.js": "text/javascript", "chat.css": "text/css"}
+        if name not in types:
+            raise web.HTTPNotFound()
+        return web.Response(
+            body=(HERE / "static" / name).read_bytes(),
+            content_type=types[name],
+            charset="utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value) if value is not None else 0
+    except ValueError:
+        return 0

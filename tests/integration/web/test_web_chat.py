@@ -1,0 +1,137 @@
+"""The web chat without JavaScript (issue 17 item 1): a real bot process's web adapter on
+loopback, a citizen posting forms and reading the pages it is redirected to."""
+
+from __future__ import annotations
+
+import pytest
+from yarl import URL
+
+from qn_bot.config import Config
+from tests.integration.construire import CONSENT_QUESTION, NOTED
+from tests.integration.web.harness import SLUG, Citizen, web_bot, web_config
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_citizen_answers_by_forms_and_a_reload_shows_the_conversation(
+    database_url: str,
+) -> None:
+    config = web_config(database_url)
+    async with web_bot(config) as (_, base), Citizen(base) as citizen:
+        page = await citizen.open()
+        assert citizen.last is not None
+        cookie = citizen.last.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie
+        assert "SameSite=Lax" in cookie
+        assert "Secure" not in cookie  # base_url is not https: a browser would drop it
+        assert 'lang="fr"' in page.html
+        assert page.messages == []
+
+        page = await citizen.start()
+        assert any(CONSENT_QUESTION in text for text in page.bot())
+        assert all(m.role in ("bot", "citizen") for m in page.messages)
+        assert page.citizen() == [f"/start {SLUG}"]
+        consent = next(m for m in page.messages if m.form is not None)
+        assert consent.form is not None
+        assert [name for name, _, _ in consent.form.buttons] == ["choice", "choice"]
+
+        page = await citizen.press("J")  # « J'accepte »
+        assert page.citizen()[-1].startswith("J")
+        page = await citizen.say("Le <b>pouvoir</b> vertical & ses jeux")
+        assert page.citizen()[-1] == "Le <b>pouvoir</b> vertical & ses jeux"
+        assert "<b>pouvoir</b>" not in page.html  # escaped, never markup
+        assert NOTED.search(page.bot()[-1])
+        seen = [(m.role, m.text) for m in page.messages]
+
+        reloaded = await citizen.open()
+        assert [(m.role, m.text) for m in reloaded.messages] == seen
+
+    # Kept in the database, not in the process: a restarted bot shows the same conversation.
+    async with web_bot(config) as (_, base), Citizen(base) as again:
+        again.session.cookie_jar.update_cookies(
+            {"qn_web": citizen.session.cookie_jar.filter_cookies(URL(base))["qn_web"].value}
+        )
+        page = await again.open()
+        assert [(m.role, m.text) for m in page.messages] == seen
+
+
+async def test_the_cookie_is_secure_when_the_chat_is_served_over_https(
+    database_url: str,
+) -> None:
+    config: Config = web_config(database_url, base_url="https://participer.example.org")
+    async with web_bot(config) as (_, base), Citizen(base) as citizen:
+        await citizen.open()
+        assert citizen.last is not None
+        assert "Secure" in citizen.last.headers["Set-Cookie"]
+
+
+async def test_attacks_are_refused(database_url: str) -> None:
+    """CSRF, a foreign script, a flood from one address, an oversized post, a URL that tries
+    to inject markup: each refused, nothing handled."""
+    config = web_config(database_url, ip_messages_per_window=5, max_request_bytes=2048)
+    async with web_bot(config) as (_, base), Citizen(base) as citizen:
+        page = await citizen.start()
+        composer = page.forms[-2]
+        before = len(page.messages)
+
+        # No CSRF token, or another citizen's: nothing is handled.
+        for forged in ({}, {"csrf": "0" * 40}):
+            fields = {k: v for k, v in composer.fields.items() if k != "csrf"}
+            async with citizen.session.post(
+                base + composer.action,
+                data={**fields, **forged, "text": "forgé"},
+                headers={"Accept": "application/json"},
+            ) as response:
+                assert response.status == 403
+        page = await citizen.open()
+        assert len(page.messages) == before
+        assert "forgé" not in page.html
+
+        # Every answer forbids inline script and style, and framing.
+        assert citizen.last is not None
+        csp = citizen.last.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert citizen.last.headers["X-Content-Type-Options"] == "nosniff"
+
+        # Too large a post: 413, before anything is read.
+        async with citizen.session.post(
+            base + composer.action, data={**composer.fields, "text": "x" * 4096}
+        ) as response:
+            assert response.status == 413
+
+        # Nothing from the URL comes back unescaped.
+        evil = "<script>alert(1)</script>"
+        for path in (f"/c/{evil}", f"/c/construire-2030?lang={evil}&notice={evil}"):
+            async with citizen.session.get(base + path) as response:
+                assert response.status in (200, 404)
+                assert evil not in await response.text()
+                assert "Content-Security-Policy" in response.headers
+
+        # One address posting too fast: 429 once the per-IP bucket is full.
+        statuses = []
+        for n in range(8):
+            async with citizen.session.post(
+                base + composer.action,
+                data={**composer.fields, "client_id": f"flood-{n:04}", "text": f"vite {n}"},
+                headers={"Accept": "application/json"},
+            ) as response:
+                statuses.append(response.status)
+        assert 429 in statuses
+        assert statuses[0] == 200
+
+
+async def test_a_citizen_flooding_is_told_once_by_the_core(database_url: str) -> None:
+    config = Config.model_validate(
+        {
+            "database": {"url": database_url},
+            "web": {"port": 0, "ip_messages_per_window": 0},
+            "limits": {"messages_per_window": 3, "window_seconds": 60},
+        }
+    )
+    async with web_bot(config) as (_, base), Citizen(base) as citizen:
+        page = await citizen.start()
+        for n in range(6):
+            page = await citizen.say(f"réponse {n}")
+        assert sum("doucement" in text.lower() for text in page.bot()) == 1
