@@ -70,7 +70,7 @@ async def write_participant(
         values["stopped"] = after.stopped
     if after.active_campaign_id != before.active_campaign_id:
         values["active_campaign_id"] = after.active_campaign_id
-    if (after.status, after.asked_at) != (before.status, before.asked_at):
+    if (after.pending_action, after.asked_at) != (before.pending_action, before.asked_at):
         # The store dates the pending question (pending_since) from now.
         values["pending_action"] = after.pending_action
     if values:

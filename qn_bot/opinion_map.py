@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from qn_bot.cards import STATEMENT_KINDS
 from qn_bot.errors import CampaignError
 from qn_bot.flows.stored import campaign_flow
 from qn_bot.opinions import GroupHistory, KChoice, OpinionMap, compute_opinions
@@ -20,8 +21,6 @@ from qn_bot.opinions.report import digest_lines
 from qn_bot.records import CampaignRecord
 from qn_bot.repositories import Database, Transaction
 
-#: The step kinds whose items are statements (short sentences of the citizens' own).
-STATEMENT_KINDS = frozenset({"list", "text"})
 
 Progress = Callable[[str], None]
 
