@@ -505,9 +505,12 @@ class _Decision:
             self.state = self.state.awaiting(Awaiting.NOTHING, self.now)
             if msg.choice_id == VOTE_MORE_NO or typed in _NO_WORDS:
                 return [self.said("vote_bye")]
-        if self.state.status in (Awaiting.VOTE, Awaiting.VOTE_MORE) and command is not None:
-            if command.name != "signaler":  # flags the card on screen, which stays
-                self.state = self.state.awaiting(Awaiting.NOTHING, self.now)
+        if (
+            self.state.status in (Awaiting.VOTE, Awaiting.VOTE_MORE)
+            and command is not None
+            and command.name != "signaler"  # it flags the card on screen, which stays
+        ):
+            self.state = self.state.awaiting(Awaiting.NOTHING, self.now)
         if self.state.status is Awaiting.FORGET_CONFIRMATION:
             return self.confirm_forget(msg)
         if self.state.status is Awaiting.CAMPAIGN_CHOICE and command is None:

@@ -21,7 +21,6 @@ from qn_bot.opinions.report import digest_lines
 from qn_bot.records import CampaignRecord
 from qn_bot.repositories import Database, Transaction
 
-
 Progress = Callable[[str], None]
 
 
