@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from qn_bot.conversation import FlowChanged, ParticipantState
-from qn_bot.domain import OutboundMessage
+from qn_bot.conversation import CastVote, FlowChanged, ParticipantState
+from qn_bot.domain import OutboundMessage, UserRef
 from qn_bot.flows.events import (
     ConsentGiven,
     ConsentRefused,
@@ -24,7 +24,13 @@ from qn_bot.flows.events import (
     ItemWithdrawn,
     Say,
 )
-from qn_bot.repositories import SessionWrites, Transaction
+from qn_bot.moderation import shown_to_user
+from qn_bot.records import Vote
+from qn_bot.repositories import SessionWrites, Transaction, VoteWrites
+
+
+class BatchedWrites(SessionWrites, VoteWrites, Protocol):
+    """What group commit gathers for one statement per table (qn_bot.store.batch)."""
 
 
 class FlowRows(SessionWrites, Protocol):
@@ -133,6 +139,16 @@ async def write_flow(
     return replies
 
 
+async def write_vote(rows: VoteWrites, participant_id: int, vote: CastVote, now: datetime) -> None:
+    await rows.record_vote(
+        participant_id=participant_id,
+        item_id=vote.item_id,
+        campaign_id=vote.campaign_id,
+        value=vote.value,
+        now=now,
+    )
+
+
 class BatchedRows:
     """:class:`FlowRows` and :class:`ParticipantRows` for group commit: the common writes
     (answers, saved sessions) wait in :class:`BatchWrites` for one statement per table; the rare
@@ -140,7 +156,7 @@ class BatchedRows:
     new session is inserted at once: its id is needed for its items (and its refused
     predecessor deleted before it)."""
 
-    def __init__(self, tx: Transaction, writes: SessionWrites) -> None:
+    def __init__(self, tx: Transaction, writes: BatchedWrites) -> None:
         self.tx = tx
         self.writes = writes
         self._later: list[Callable[[], Awaitable[None]]] = []
@@ -217,6 +233,22 @@ class BatchedRows:
     ) -> None:
         tx = self.tx
         self._later.append(lambda: tx.sessions.record_consent(session_id, flow_version, now))
+
+    async def record_vote(
+        self, *, participant_id: int, item_id: int, campaign_id: int, value: Vote, now: datetime
+    ) -> None:
+        await self.writes.record_vote(
+            participant_id=participant_id,
+            item_id=item_id,
+            campaign_id=campaign_id,
+            value=value,
+            now=now,
+        )
+
+    async def shown(self, participant_id: int, user: UserRef, item_id: int, now: datetime) -> None:
+        """A voting card shown (qn_bot.moderation.shown_to), after the batch's statements."""
+        tx = self.tx
+        self._later.append(lambda: shown_to_user(tx, participant_id, user, item_id, now))
 
     async def update_participant(self, participant_id: int, now: datetime, **values: Any) -> None:
         tx = self.tx

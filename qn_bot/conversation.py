@@ -743,11 +743,8 @@ class _Decision:
         if campaign_id is None:
             self.state = self.state.awaiting(Awaiting.NOTHING, self.now)
             return [self.said("vote_no_campaign")]
-        deck = self.snap.deck(campaign_id)
-        card: Card | None
-        if again:
-            card = deck.on_screen
-        else:
+        card = self.snap.deck(campaign_id).on_screen if again else None
+        if card is None:  # the next one (or the one on screen is no longer public)
             found = self.next_cards(campaign_id)
             card = found[0] if found else None
         if card is None:

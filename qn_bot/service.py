@@ -12,18 +12,23 @@ import asyncio
 import dataclasses
 import json
 import logging
+import random
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from qn_bot.apply import BatchedRows, write_flow, write_participant
+from qn_bot.apply import BatchedRows, write_flow, write_participant, write_vote
 from qn_bot.campaigns import campaign_flow
 from qn_bot.clock import Clock, utcnow
 from qn_bot.commands import Command, parse_command
 from qn_bot.config import LimitsConfig, ModerationConfig, RemindersConfig, TeamConfig
 from qn_bot.conversation import (
+    Awaiting,
     Campaign,
+    CardShown,
+    CastVote,
+    Deck,
     Edited,
     Effect,
     Erase,
@@ -60,7 +65,7 @@ from qn_bot.flows.format import Flow
 from qn_bot.flows.state import SessionState
 from qn_bot.group_commit import GroupCommit
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
-from qn_bot.moderation import flag_on_screen
+from qn_bot.moderation import flag_on_screen, shown_to
 from qn_bot.ports import PrivateChats
 from qn_bot.records import CampaignRecord, Conversation, ParticipantRecord
 from qn_bot.redaction import redact
@@ -82,6 +87,7 @@ from qn_bot.rooms import (
 )
 from qn_bot.store.batch import BatchWrites
 from qn_bot.store.rows import random_pseudonym
+from qn_bot.voting import Decks
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +142,12 @@ class Service:
         private_chats: Mapping[str, PrivateChats] | None = None,
         moderation: ModerationConfig | None = None,
         on_batch: Callable[[int], None] | None = None,
+        cards_random: random.Random | None = None,
     ) -> None:
         """``private_chats``: by platform, what opens a private chat for a group /start (the
         running adapters); a platform without one is answered without a link. ``on_batch`` is
-        told each group commit's size (metrics)."""
+        told each group commit's size (metrics). ``cards_random``: the draw of voting cards
+        (seeded in tests)."""
         self.store = store
         self.catalog = catalog if catalog is not None else default_catalog()
         self.clock = clock
@@ -155,6 +163,7 @@ class Service:
             self._handle_batch, on_batch=on_batch
         )
         self.machine = Machine(self.catalog)
+        self.decks = Decks(cards_random)
         self.rooms = Rooms(self.catalog)
         self.private_chats: Mapping[str, PrivateChats] = (
             private_chats if private_chats is not None else {}
@@ -340,11 +349,19 @@ class Service:
             if at is None or at.reply_to != msg.address or at.unreachable:
                 continue  # someone new, or back in a chat the general path records
             snap = self._batched_snapshot(at)
-            decided = self.machine.decide(snap, _received(inbound, at.reply_to), now)
+            received = _received(inbound, at.reply_to)
+            decided = self.machine.decide(snap, received, now)
+            if isinstance(decided, Missing) and decided.need == Need(decks=decided.need.decks):
+                # Voting cards: read here too, so that votes stay in the batch.
+                decks = await self._decks(tx, at.participant_id, snap, decided.need.decks, now)
+                if decks is None:
+                    continue
+                snap = dataclasses.replace(snap, decks={**snap.decks, **decks})
+                decided = self.machine.decide(snap, received, now)
             if isinstance(decided, Missing):
                 continue
             after, effects = decided
-            if not all(isinstance(effect, Say | FlowChanged) for effect in effects):
+            if not all(isinstance(effect, _BATCHED_EFFECTS) for effect in effects):
                 continue
             await writes.claim_message(msg.sender.platform, msg.message_id, now, at.participant_id)
             if after != snap.participant:
@@ -355,6 +372,10 @@ class Service:
                     replies.append(effect.message)
                 elif isinstance(effect, FlowChanged):
                     replies += await write_flow(rows, at.participant_id, effect, now)
+                elif isinstance(effect, CastVote):
+                    await write_vote(rows, at.participant_id, effect, now)
+                elif isinstance(effect, CardShown):
+                    await rows.shown(at.participant_id, msg.sender, effect.item_id, now)
             for reply in replies:
                 await writes.enqueue(msg.address, reply, now, participant_id=at.participant_id)
             results[n] = HandleResult(replies=replies)
@@ -565,6 +586,10 @@ class Service:
                 case Report():
                     said = await flag_on_screen(tx, participant, now)
                     replies.append(OutboundMessage(self.catalog.t(language, said)))
+                case CastVote():
+                    await write_vote(tx.votes, participant.id, effect, now)
+                case CardShown(item_id=item_id):
+                    await shown_to(tx, participant, item_id, now)
                 case SetSignature(signature=signature, taken=taken, done=done):
                     replies.append(
                         done
@@ -637,6 +662,17 @@ class Service:
             )
         if need.facilitator:
             facilitator = await self.is_facilitator(tx, participant.user)
+        decks = dict(snap.decks)
+        for campaign_id in need.decks - campaigns.keys():
+            campaign = await tx.campaigns.campaign_by_id(campaign_id)
+            campaigns[campaign_id] = campaign
+            if campaign is not None:
+                known(campaign)
+        if need.decks:
+            snap = dataclasses.replace(snap, campaigns=campaigns)
+            loaded = await self._decks(tx, participant.id, snap, need.decks, self.clock())
+            assert loaded is not None  # every campaign was read just above
+            decks.update(loaded)
         return dataclasses.replace(
             snap,
             campaigns=campaigns,
@@ -644,7 +680,31 @@ class Service:
             by_slug=by_slug,
             open_campaigns=open_campaigns,
             facilitator=facilitator,
+            decks=decks,
         )
+
+    async def _decks(
+        self,
+        tx: Transaction,
+        participant_id: int,
+        snap: Snapshot,
+        campaign_ids: frozenset[int],
+        now: datetime,
+    ) -> dict[int, Deck] | None:
+        """The voting cards of these campaigns (None: a campaign the snapshot has not read;
+        a campaign that is no more has none)."""
+        state = snap.participant
+        on_screen = state.card if state.status is Awaiting.VOTE else None
+        decks: dict[int, Deck] = {}
+        for campaign_id in campaign_ids:
+            if campaign_id not in snap.campaigns:
+                return None
+            campaign = self._campaigns.get(campaign_id)
+            if snap.campaigns[campaign_id] is None or campaign is None:
+                decks[campaign_id] = Deck(None, ())
+                continue
+            decks[campaign_id] = await self.decks.deck(tx, participant_id, campaign, on_screen, now)
+        return decks
 
     def _engine_for(self, campaign: Campaign) -> Engine:
         """The machine's campaigns are records this service read (see _load)."""
@@ -791,6 +851,9 @@ class Inbound:
     #: a group /start: where the adapter lets the sender talk privately (Service.handle)
     private_link: str | None = None
 
+
+#: The effects the batched path writes (the others leave the message to the general one).
+_BATCHED_EFFECTS = (Say, FlowChanged, CastVote, CardShown)
 
 #: The kinds the participant machine decides (the others: edits, files, groups… see _dispatch).
 _DECIDED_KINDS = frozenset({InboundKind.TEXT, InboundKind.CHOICE})
