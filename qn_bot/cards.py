@@ -11,7 +11,8 @@ once are not all shown the same card.
 
 from __future__ import annotations
 
-import math
+import bisect
+import itertools
 import random
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ STATEMENT_KINDS = frozenset({"list", "text"})
 _NEW_BOOST = 8.0
 _HALF_LIFE_VOTES = 5.0
 _NO_VOTES = VoteCounts(0, 0, 0)
+#: Draws over every candidate before drawing among the allowed ones only.
+_FAST_TRIES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,72 @@ def priority(counts: VoteCounts, extremity: float = 0.0) -> float:
     return (importance * novelty) ** 2
 
 
+class Ranking:
+    """The candidates' priorities, summed once (a campaign's pool is shared by every voter):
+    a draw then costs a few bisections, not a pass over every statement."""
+
+    __slots__ = ("_authors", "_cumulative", "_items", "_weights")
+
+    def __init__(self, cards: Sequence[Candidate]) -> None:
+        self._items = [card.item_id for card in cards]
+        self._authors = [card.author_id for card in cards]
+        self._weights = [priority(card.counts, card.extremity) for card in cards]
+        self._cumulative = list(itertools.accumulate(self._weights))
+
+    def draw(
+        self, viewer: int, seen: Collection[int], rng: random.Random, *, count: int = 1
+    ) -> list[int]:
+        """Up to ``count`` item ids for ``viewer``, each drawn with chances in proportion to its
+        priority among those left (a weighted draw without replacement): never their own
+        statement, never one in ``seen`` (voted on, or on screen). The same ``rng`` state gives
+        the same cards."""
+        picked: list[int] = []
+        total = self._cumulative[-1] if self._cumulative else 0.0
+        for _ in range(count):
+            found = self._draw_fast(viewer, seen, picked, rng, total)
+            if found is None:
+                found = self._draw_slow(viewer, seen, picked, rng)
+            if found is None:
+                break
+            picked.append(found)
+        return picked
+
+    def _allowed(self, index: int, viewer: int, seen: Collection[int], picked: list[int]) -> bool:
+        item = self._items[index]
+        return self._authors[index] != viewer and item not in seen and item not in picked
+
+    def _draw_fast(
+        self,
+        viewer: int,
+        seen: Collection[int],
+        picked: list[int],
+        rng: random.Random,
+        total: float,
+    ) -> int | None:
+        """A draw over every candidate, again while it falls on one ruled out: right while
+        most are still allowed (a citizen has voted on few of them)."""
+        if total <= 0:
+            return None
+        for _ in range(_FAST_TRIES):
+            index = bisect.bisect_right(self._cumulative, rng.random() * total)
+            index = min(index, len(self._items) - 1)
+            if self._allowed(index, viewer, seen, picked):
+                return self._items[index]
+        return None
+
+    def _draw_slow(
+        self, viewer: int, seen: Collection[int], picked: list[int], rng: random.Random
+    ) -> int | None:
+        """A draw among the allowed ones only (most are ruled out)."""
+        allowed = [n for n in range(len(self._items)) if self._allowed(n, viewer, seen, picked)]
+        weights = [self._weights[n] for n in allowed]
+        if not allowed:
+            return None
+        if sum(weights) <= 0:
+            return self._items[allowed[0]]
+        return self._items[rng.choices(allowed, weights)[0]]
+
+
 def next_cards(
     candidates: Sequence[Candidate],
     viewer: int,
@@ -54,20 +123,8 @@ def next_cards(
     *,
     count: int = 1,
 ) -> list[int]:
-    """Up to ``count`` item ids for ``viewer``, drawn in order of priority (weighted, without
-    replacement): never their own statement, never one in ``seen`` (voted on, or on screen).
-    The same ``rng`` state gives the same cards."""
-    keyed: list[tuple[float, int]] = []
-    for card in candidates:
-        if card.author_id == viewer or card.item_id in seen:
-            continue
-        weight = priority(card.counts, card.extremity)
-        # Efraimidis–Spirakis: the largest u^(1/w) are a weighted sample without replacement
-        # (compared as log(u)/w, which keeps tiny weights apart).
-        key = math.log(1.0 - rng.random()) / weight if weight > 0 else -math.inf
-        keyed.append((key, card.item_id))
-    keyed.sort(key=lambda kv: (-kv[0], kv[1]))
-    return [item for _, item in keyed[:count]]
+    """:meth:`Ranking.draw` over ``candidates``."""
+    return Ranking(candidates).draw(viewer, seen, rng, count=count)
 
 
 def candidates(

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from qn_bot.cards import Candidate, candidates, next_cards
+from qn_bot.cards import Ranking, candidates
 from qn_bot.conversation import Card, Deck
 from qn_bot.opinion_map import statement_steps
 from qn_bot.records import CampaignRecord
@@ -29,7 +29,7 @@ _DECK_CARDS = 2
 @dataclass(frozen=True, slots=True)
 class _Pool:
     loaded_at: datetime
-    candidates: list[Candidate]
+    ranking: Ranking
     texts: Mapping[int, str] = field(default_factory=dict)
 
     def card(self, item_id: int | None) -> Card | None:
@@ -57,7 +57,7 @@ class Decks:
         seen = await tx.votes.voted_items(participant_id, campaign.id)
         if on_screen is not None:
             seen.add(on_screen)
-        picks = next_cards(pool.candidates, participant_id, seen, self.rng, count=_DECK_CARDS)
+        picks = pool.ranking.draw(participant_id, seen, self.rng, count=_DECK_CARDS)
         cards = [pool.card(item) for item in picks]
         return Deck(pool.card(on_screen), tuple(card for card in cards if card is not None))
 
@@ -70,7 +70,7 @@ class Decks:
         counts = await tx.votes.vote_counts(campaign.id, steps)
         pool = _Pool(
             now,
-            candidates([(s.item_id, s.participant_id) for s in statements], counts),
+            Ranking(candidates([(s.item_id, s.participant_id) for s in statements], counts)),
             {s.item_id: s.text for s in statements},
         )
         self._pools[campaign.id] = pool

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from qn_bot.cards import Candidate, next_cards, priority
+from qn_bot.cards import Candidate, Ranking, next_cards, priority
 from qn_bot.records import VoteCounts
 
 
@@ -48,3 +48,15 @@ def test_the_same_random_source_gives_the_same_cards() -> None:
     first = next_cards(cards, 99, (), random.Random(3), count=10)
     assert next_cards(cards, 99, (), random.Random(3), count=10) == first
     assert len(set(first)) == 10
+
+
+def test_when_most_are_seen_the_rest_are_still_drawn_by_priority() -> None:
+    cards = [Candidate(i, author_id=i) for i in range(200)]
+    cards[150] = Candidate(150, 150, VoteCounts(5, 5, 5))  # voted on, a third passed
+    ranking = Ranking(cards)
+    seen = set(range(200)) - {150, 151}
+    rng = random.Random(2)
+    drawn = Counter(ranking.draw(99, seen, rng)[0] for _ in range(1000))
+    assert set(drawn) == {150, 151}
+    assert drawn[151] > 10 * drawn[150]
+    assert sorted(ranking.draw(99, seen, rng, count=5)) == [150, 151]
