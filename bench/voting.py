@@ -11,6 +11,7 @@ number (« 1 », « 2 », « 3 » in turn), as fast as the bot takes them. Targe
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import os
 import random
 import resource
@@ -74,11 +75,17 @@ async def run(url: str) -> dict[str, Any]:
                 await service.handle(message(user, 10 + n, str(1 + n % 3)))
                 latencies.append(time.perf_counter() - started)
 
+        profile = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
+        if profile is not None:
+            profile.enable()
         cpu = time.process_time()
         start = time.perf_counter()
         await asyncio.gather(*(voter(u) for u in voters))
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu
+        if profile is not None:
+            profile.disable()
+            profile.dump_stats(os.environ["BENCH_PROFILE"])
         async with store.transaction() as tx:
             stored = len((await tx.conn.execute(t.votes.select())).all())
     finally:

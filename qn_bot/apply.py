@@ -24,13 +24,17 @@ from qn_bot.flows.events import (
     ItemWithdrawn,
     Say,
 )
-from qn_bot.moderation import shown_to_user
+from qn_bot.moderation import KeyValueWrites, shown_to_user
 from qn_bot.records import Vote
 from qn_bot.repositories import SessionWrites, Transaction, VoteWrites
 
 
-class BatchedWrites(SessionWrites, VoteWrites, Protocol):
+class BatchedWrites(SessionWrites, VoteWrites, KeyValueWrites, Protocol):
     """What group commit gathers for one statement per table (qn_bot.store.batch)."""
+
+    async def update_pending(
+        self, participant_id: int, pending_action: str | None, now: datetime
+    ) -> None: ...
 
 
 class FlowRows(SessionWrites, Protocol):
@@ -246,11 +250,13 @@ class BatchedRows:
         )
 
     async def shown(self, participant_id: int, user: UserRef, item_id: int, now: datetime) -> None:
-        """A voting card shown (qn_bot.moderation.shown_to), after the batch's statements."""
-        tx = self.tx
-        self._later.append(lambda: shown_to_user(tx, participant_id, user, item_id, now))
+        """A voting card shown (qn_bot.moderation.shown_to), in the batch's statements."""
+        await shown_to_user(self.writes, participant_id, user, item_id, now)
 
     async def update_participant(self, participant_id: int, now: datetime, **values: Any) -> None:
+        if values.keys() == {"pending_action"}:  # a voting card after another: batched
+            await self.writes.update_pending(participant_id, values["pending_action"], now)
+            return
         tx = self.tx
         self._later.append(
             lambda: tx.participants.update_participant(participant_id, now, **values)

@@ -24,6 +24,7 @@ from qn_bot.clock import Clock, utcnow
 from qn_bot.commands import Command, parse_command
 from qn_bot.config import LimitsConfig, ModerationConfig, RemindersConfig, TeamConfig
 from qn_bot.conversation import (
+    VOTE_PREFIX,
     Awaiting,
     Campaign,
     CardShown,
@@ -337,6 +338,13 @@ class Service:
         )
         writes = BatchWrites()
         rows = BatchedRows(tx, writes)
+        voters = {
+            conversations[inbounds[n].msg.sender].participant_id
+            for n in plain
+            if inbounds[n].msg.sender in conversations
+            and _may_vote(inbounds[n], conversations[inbounds[n].msg.sender])
+        }
+        voted = await tx.votes.voted_items_of(voters) if voters else {}
         for n in plain:
             inbound = inbounds[n]
             msg = inbound.msg
@@ -353,7 +361,14 @@ class Service:
             decided = self.machine.decide(snap, received, now)
             if isinstance(decided, Missing) and decided.need == Need(decks=decided.need.decks):
                 # Voting cards: read here too, so that votes stay in the batch.
-                decks = await self._decks(tx, at.participant_id, snap, decided.need.decks, now)
+                decks = await self._decks(
+                    tx,
+                    at.participant_id,
+                    snap,
+                    decided.need.decks,
+                    now,
+                    voted=voted if at.participant_id in voters else None,
+                )
                 if decks is None:
                     continue
                 snap = dataclasses.replace(snap, decks={**snap.decks, **decks})
@@ -690,6 +705,8 @@ class Service:
         snap: Snapshot,
         campaign_ids: frozenset[int],
         now: datetime,
+        *,
+        voted: Mapping[tuple[int, int], set[int]] | None = None,
     ) -> dict[int, Deck] | None:
         """The voting cards of these campaigns (None: a campaign the snapshot has not read;
         a campaign that is no more has none)."""
@@ -703,7 +720,14 @@ class Service:
             if snap.campaigns[campaign_id] is None or campaign is None:
                 decks[campaign_id] = Deck(None, ())
                 continue
-            decks[campaign_id] = await self.decks.deck(tx, participant_id, campaign, on_screen, now)
+            decks[campaign_id] = await self.decks.deck(
+                tx,
+                participant_id,
+                campaign,
+                on_screen,
+                now,
+                voted=None if voted is None else voted.get((participant_id, campaign_id), set()),
+            )
         return decks
 
     def _engine_for(self, campaign: Campaign) -> Engine:
@@ -857,6 +881,18 @@ _BATCHED_EFFECTS = (Say, FlowChanged, CastVote, CardShown)
 
 #: The kinds the participant machine decides (the others: edits, files, groups… see _dispatch).
 _DECIDED_KINDS = frozenset({InboundKind.TEXT, InboundKind.CHOICE})
+
+
+def _may_vote(inbound: Inbound, at: Conversation) -> bool:
+    """Whether the message may need the citizen's voting cards (their votes are read for the
+    whole batch at once)."""
+    pending = at.pending_action or ""
+    command = inbound.command
+    return (
+        pending.startswith(Awaiting.VOTE.value)
+        or (command is not None and command.name == "voter")
+        or (inbound.msg.choice_id or "").startswith(VOTE_PREFIX)
+    )
 
 
 def _command_in(msg: InboundMessage) -> Command | None:

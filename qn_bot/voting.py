@@ -52,9 +52,16 @@ class Decks:
         campaign: CampaignRecord,
         on_screen: int | None,
         now: datetime,
+        *,
+        voted: set[int] | None = None,
     ) -> Deck:
+        """``voted``: the citizen's voted items when the caller read them already."""
         pool = await self._pool(tx, campaign, now)
-        seen = await tx.votes.voted_items(participant_id, campaign.id)
+        seen = (
+            set(voted)
+            if voted is not None
+            else await tx.votes.voted_items(participant_id, campaign.id)
+        )
         if on_screen is not None:
             seen.add(on_screen)
         picks = pool.ranking.draw(participant_id, seen, self.rng, count=_DECK_CARDS)
