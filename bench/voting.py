@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from qn_bot.campaigns import create_campaign, set_status
-from qn_bot.flows.loader import resolve_flow
 from qn_bot.domain import Address, CampaignStatus, InboundKind, InboundMessage, UserRef
+from qn_bot.flows.loader import resolve_flow
 from qn_bot.service import Service
 from qn_bot.store import schema as t
 from qn_bot.store.migrate import upgrade
