@@ -1,5 +1,6 @@
 """The chat side of peer voting (issue 15): the cards a citizen may be shown next, read from
-the store for the participant machine (qn_bot.conversation decides, qn_bot.cards ranks).
+the store for the participant machine (qn_bot.conversation decides, qn_bot.cards ranks; how far
+each statement separates the groups comes from the last computed map, when there is one).
 
 The campaign's statements and their vote counts are shared by every voter: read once per
 campaign and kept a moment (``ttl``), so that a vote costs its own few statements, not a read
@@ -15,15 +16,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from qn_bot.cards import Ranking, candidates
+from qn_bot.cards import STATEMENT_KINDS, Ranking, candidates
 from qn_bot.conversation import Card, Deck
-from qn_bot.opinion_map import statement_steps
+from qn_bot.flows.stored import campaign_flow
+from qn_bot.opinion_standing import extremity, load_map
 from qn_bot.records import CampaignRecord
 from qn_bot.repositories import Transaction
 
 #: How many cards a deck holds after the one on screen: the machine takes the first that is
 #: not the card being voted on, and says when none is left.
 _DECK_CARDS = 2
+
+
+def statement_steps(campaign: CampaignRecord) -> list[str]:
+    """The campaign's steps whose items are statements (voted on, mapped)."""
+    return [s.id for s in campaign_flow(campaign).steps if s.kind in STATEMENT_KINDS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +82,10 @@ class Decks:
         steps = statement_steps(campaign)
         statements = await tx.votes.public_statements(campaign.id, steps)
         counts = await tx.votes.vote_counts(campaign.id, steps)
+        far = extremity(await load_map(tx, campaign.id))
         pool = _Pool(
             now,
-            Ranking(candidates([(s.item_id, s.participant_id) for s in statements], counts)),
+            Ranking(candidates([(s.item_id, s.participant_id) for s in statements], counts, far)),
             {s.item_id: s.text for s in statements},
         )
         self._pools[campaign.id] = pool
