@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from qn_bot.conversation import FlowChanged, ParticipantState
-from qn_bot.domain import OutboundMessage
+from qn_bot.conversation import CastVote, FlowChanged, ParticipantState
+from qn_bot.domain import OutboundMessage, UserRef
 from qn_bot.flows.events import (
     ConsentGiven,
     ConsentRefused,
@@ -24,7 +24,17 @@ from qn_bot.flows.events import (
     ItemWithdrawn,
     Say,
 )
-from qn_bot.repositories import SessionWrites, Transaction
+from qn_bot.moderation import KeyValueWrites, shown_to_user
+from qn_bot.records import Vote
+from qn_bot.repositories import SessionWrites, Transaction, VoteWrites
+
+
+class BatchedWrites(SessionWrites, VoteWrites, KeyValueWrites, Protocol):
+    """What group commit gathers for one statement per table (qn_bot.store.batch)."""
+
+    async def update_pending(
+        self, participant_id: int, pending_action: str | None, now: datetime
+    ) -> None: ...
 
 
 class FlowRows(SessionWrites, Protocol):
@@ -70,7 +80,7 @@ async def write_participant(
         values["stopped"] = after.stopped
     if after.active_campaign_id != before.active_campaign_id:
         values["active_campaign_id"] = after.active_campaign_id
-    if (after.status, after.asked_at) != (before.status, before.asked_at):
+    if (after.pending_action, after.asked_at) != (before.pending_action, before.asked_at):
         # The store dates the pending question (pending_since) from now.
         values["pending_action"] = after.pending_action
     if values:
@@ -133,6 +143,16 @@ async def write_flow(
     return replies
 
 
+async def write_vote(rows: VoteWrites, participant_id: int, vote: CastVote, now: datetime) -> None:
+    await rows.record_vote(
+        participant_id=participant_id,
+        item_id=vote.item_id,
+        campaign_id=vote.campaign_id,
+        value=vote.value,
+        now=now,
+    )
+
+
 class BatchedRows:
     """:class:`FlowRows` and :class:`ParticipantRows` for group commit: the common writes
     (answers, saved sessions) wait in :class:`BatchWrites` for one statement per table; the rare
@@ -140,7 +160,7 @@ class BatchedRows:
     new session is inserted at once: its id is needed for its items (and its refused
     predecessor deleted before it)."""
 
-    def __init__(self, tx: Transaction, writes: SessionWrites) -> None:
+    def __init__(self, tx: Transaction, writes: BatchedWrites) -> None:
         self.tx = tx
         self.writes = writes
         self._later: list[Callable[[], Awaitable[None]]] = []
@@ -218,7 +238,25 @@ class BatchedRows:
         tx = self.tx
         self._later.append(lambda: tx.sessions.record_consent(session_id, flow_version, now))
 
+    async def record_vote(
+        self, *, participant_id: int, item_id: int, campaign_id: int, value: Vote, now: datetime
+    ) -> None:
+        await self.writes.record_vote(
+            participant_id=participant_id,
+            item_id=item_id,
+            campaign_id=campaign_id,
+            value=value,
+            now=now,
+        )
+
+    async def shown(self, participant_id: int, user: UserRef, item_id: int, now: datetime) -> None:
+        """A voting card shown (qn_bot.moderation.shown_to), in the batch's statements."""
+        await shown_to_user(self.writes, participant_id, user, item_id, now)
+
     async def update_participant(self, participant_id: int, now: datetime, **values: Any) -> None:
+        if values.keys() == {"pending_action"}:  # a voting card after another: batched
+            await self.writes.update_pending(participant_id, values["pending_action"], now)
+            return
         tx = self.tx
         self._later.append(
             lambda: tx.participants.update_participant(participant_id, now, **values)

@@ -20,6 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from qn_bot.cards import SESSION_CARDS, STATEMENT_KINDS
 from qn_bot.commands import Command, Route, help_text, routed
 from qn_bot.domain import Button, ButtonKind, CampaignStatus, OutboundMessage
 from qn_bot.flows.engine import (
@@ -35,6 +36,7 @@ from qn_bot.flows.events import Event, Say
 from qn_bot.flows.state import SessionState, Status
 from qn_bot.i18n import SUPPORTED_LANGUAGES, Catalog
 from qn_bot.identity import Signature, SignatureProblem, parse_signature
+from qn_bot.records import Vote
 from qn_bot.text import normalize, quote, split_items
 
 CAMPAIGN_PREFIX = "campaign:"
@@ -46,6 +48,20 @@ _MODERATION_WORDS = {
     "2": "show", "garder": "show", "keep": "show",
 }  # fmt: skip
 FORGET_YES, FORGET_NO = "forget_yes", "forget_no"
+#: Choice ids of a voting card's buttons: ``vote:<campaign>:<item>:<agree|disagree|pass>`` —
+#: a press names its card, whatever is on screen since (a late or repeated press).
+VOTE_PREFIX = "vote:"
+VOTE_MORE_YES, VOTE_MORE_NO = "vote_more_yes", "vote_more_no"
+_VOTE_VALUES = {"agree": Vote.AGREE, "disagree": Vote.DISAGREE, "pass": Vote.PASS}
+#: What a citizen types to answer a card without buttons: its numbers or labels.
+_VOTE_WORDS = {
+    "1": Vote.AGREE, "d'accord": Vote.AGREE, "d’accord": Vote.AGREE, "agree": Vote.AGREE,
+    "2": Vote.DISAGREE, "pas d'accord": Vote.DISAGREE, "pas d’accord": Vote.DISAGREE,
+    "disagree": Vote.DISAGREE,
+    "3": Vote.PASS, "passer": Vote.PASS, "pass": Vote.PASS, "skip": Vote.PASS,
+}  # fmt: skip
+_MORE_WORDS = frozenset({"1", "oui", "yes", "encore", "encore 5", "5 more", "more"})
+_NO_WORDS = frozenset({"2", "non", "no", "arrêter", "arrêter là", "stop here"})
 _YES_WORDS = frozenset({"1", "oui", "yes"})
 
 
@@ -73,6 +89,8 @@ class Awaiting(StrEnum):
     FORGET_CONFIRMATION = "forget"  # stored as the participant's pending_action
     CAMPAIGN_CHOICE = "choose_campaign"
     MODERATION = "moderate"  # a facilitator's /moderer card waits for « Masquer » / « Garder »
+    VOTE = "vote"  # a voting card waits for « D'accord » / « Pas d'accord » / « Passer »
+    VOTE_MORE = "vote_more"  # « Encore 5 ? » after a session of cards
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +102,8 @@ class ParticipantState:
     stopped: bool = False
     language: str | None = None
     active_campaign_id: int | None = None
+    card: int | None = None  # Awaiting.VOTE: the item on screen
+    cards_shown: int = 0  # Awaiting.VOTE: cards shown in this session, that one included
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,6 +112,8 @@ class ParticipantState:
             "stopped": self.stopped,
             "language": self.language,
             "active_campaign_id": self.active_campaign_id,
+            "card": self.card,
+            "cards_shown": self.cards_shown,
         }
 
     @classmethod
@@ -103,11 +125,19 @@ class ParticipantState:
             stopped=bool(data["stopped"]),
             language=data["language"],
             active_campaign_id=data["active_campaign_id"],
+            card=data.get("card"),
+            cards_shown=int(data.get("cards_shown", 0)),
         )
 
     @property
     def pending_action(self) -> str | None:
-        return None if self.status is Awaiting.NOTHING else self.status.value
+        """As stored: the status, and for a card on screen which one (``vote:<item>:<shown>``:
+        the participant row needs no column of its own for it)."""
+        if self.status is Awaiting.NOTHING:
+            return None
+        if self.status is Awaiting.VOTE:
+            return f"{self.status.value}:{self.card}:{self.cards_shown}"
+        return self.status.value
 
     @classmethod
     def from_columns(
@@ -119,16 +149,37 @@ class ParticipantState:
         language: str | None,
         active_campaign_id: int | None,
     ) -> ParticipantState:
+        card: int | None = None
+        shown = 0
+        status = Awaiting.NOTHING
+        if pending_action is not None:
+            name, _, rest = pending_action.partition(":")
+            status = Awaiting(name)
+            if status is Awaiting.VOTE:
+                item, _, count = rest.partition(":")
+                card, shown = int(item), int(count)
         return cls(
-            status=Awaiting.NOTHING if pending_action is None else Awaiting(pending_action),
+            status=status,
             asked_at=pending_since,
             stopped=stopped,
             language=language,
             active_campaign_id=active_campaign_id,
+            card=card,
+            cards_shown=shown,
         )
 
     def awaiting(self, status: Awaiting, now: datetime) -> ParticipantState:
-        return replace(self, status=status, asked_at=None if status is Awaiting.NOTHING else now)
+        return replace(
+            self,
+            status=status,
+            asked_at=None if status is Awaiting.NOTHING else now,
+            card=None,
+            cards_shown=0,
+        )
+
+    def showing(self, card: int, shown: int, now: datetime) -> ParticipantState:
+        """A voting card on screen, the ``shown``-th of its session."""
+        return replace(self, status=Awaiting.VOTE, asked_at=now, card=card, cards_shown=shown)
 
 
 # ---------------------------------------------------------------------- what comes in
@@ -177,6 +228,24 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
+class Card:
+    """A statement to vote on: another participant's public item (anonymised: no author)."""
+
+    item_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deck:
+    """What a citizen may vote on next in a campaign: the card on screen (None: none, or no
+    longer public) and the next ones in order of priority (qn_bot.cards), none they voted on
+    or wrote."""
+
+    on_screen: Card | None
+    next: tuple[Card, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Need:
     """What a partial snapshot lacked: the service loads it and decides again."""
 
@@ -185,6 +254,7 @@ class Need:
     slugs: frozenset[str] = frozenset()  # campaign records by slug
     open_campaigns: bool = False  # the open campaigns
     facilitator: bool = False  # whether the citizen is a facilitator
+    decks: frozenset[int] = frozenset()  # voting cards, by campaign id
 
 
 class Missing(Exception):
@@ -207,6 +277,7 @@ class Snapshot:
     by_slug: Mapping[str, int | None] = field(default_factory=dict)  # None: no such campaign
     open_campaigns: tuple[int, ...] | None = None  # None: not loaded
     facilitator: bool | None = None  # None: not loaded
+    decks: Mapping[int, Deck] = field(default_factory=dict)  # campaign id → voting cards
 
     def campaign(self, campaign_id: int) -> Campaign | None:
         if campaign_id not in self.campaigns:
@@ -234,6 +305,11 @@ class Snapshot:
         if self.facilitator is None:
             raise Missing(Need(facilitator=True))
         return self.facilitator
+
+    def deck(self, campaign_id: int) -> Deck:
+        if campaign_id not in self.decks:
+            raise Missing(Need(decks=frozenset({campaign_id})))
+        return self.decks[campaign_id]
 
 
 # ---------------------------------------------------------------------- what goes out
@@ -275,6 +351,23 @@ class ShowRecap:
 
 
 @dataclass(frozen=True, slots=True)
+class CastVote:
+    """A vote on a card: the latest one of a citizen on an item wins (a repeated press writes
+    the same row again: one vote)."""
+
+    campaign_id: int
+    item_id: int
+    value: Vote
+
+
+@dataclass(frozen=True, slots=True)
+class CardShown:
+    """A card is put before the citizen: ``/signaler`` now flags it (qn_bot.moderation)."""
+
+    item_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Erase:
     """/oublier confirmed: everything about the citizen goes."""
 
@@ -305,6 +398,8 @@ Effect = (
     | EraseTexts
     | Report
     | ShowRecap
+    | CastVote
+    | CardShown
 )
 
 
@@ -378,6 +473,9 @@ class _Decision:
 
     def received(self, msg: Received) -> list[Effect]:
         command = msg.command
+        if msg.kind is Kind.CHOICE and (msg.choice_id or "").startswith(VOTE_PREFIX):
+            # A card's button names its card: taken whenever it comes (late, or pressed twice).
+            return self.vote_pressed(msg.choice_id or "")
         if command is None and not msg.same_chat:
             # Another chat of the same person (a second Matrix direct chat): what the bot asked
             # was shown elsewhere, not there. Shown there first; answered from there next.
@@ -399,6 +497,25 @@ class _Decision:
             answer = _MODERATION_WORDS.get(normalize(msg.text).casefold())
             if answer is not None:
                 return [Facilitate(Command("moderer", answer, known=True))]
+            self.state = self.state.awaiting(Awaiting.NOTHING, self.now)
+        if self.state.status is Awaiting.VOTE and command is None and self.state.card is not None:
+            value = _VOTE_WORDS.get(normalize(msg.text).casefold())
+            if value is not None and self.state.active_campaign_id is not None:
+                return self.vote(self.state.active_campaign_id, self.state.card, value)
+            # Anything else leaves the cards: it is meant for the flow.
+            self.state = self.state.awaiting(Awaiting.NOTHING, self.now)
+        if self.state.status is Awaiting.VOTE_MORE and command is None:
+            typed = normalize(msg.text).casefold()
+            if msg.choice_id == VOTE_MORE_YES or typed in _MORE_WORDS:
+                return self.show_card(0)
+            self.state = self.state.awaiting(Awaiting.NOTHING, self.now)
+            if msg.choice_id == VOTE_MORE_NO or typed in _NO_WORDS:
+                return [self.said("vote_bye")]
+        if (
+            self.state.status in (Awaiting.VOTE, Awaiting.VOTE_MORE)
+            and command is not None
+            and command.name != "signaler"  # it flags the card on screen, which stays
+        ):
             self.state = self.state.awaiting(Awaiting.NOTHING, self.now)
         if self.state.status is Awaiting.FORGET_CONFIRMATION:
             return self.confirm_forget(msg)
@@ -445,6 +562,8 @@ class _Decision:
             return [Report()]
         if name == "bilan":
             return [ShowRecap()]
+        if name == "voter":
+            return self.start_voting()
         if name == "aide":
             facilitator = self.snap.is_facilitator()
             return [
@@ -550,6 +669,10 @@ class _Decision:
             return [Say(self.campaign_question(self.snap.opened()))]
         if self.state.status is Awaiting.MODERATION:
             return [Facilitate(Command("moderer", "", known=True))]  # its card again
+        if self.state.status is Awaiting.VOTE:
+            return self.show_card(self.state.cards_shown - 1, again=True)
+        if self.state.status is Awaiting.VOTE_MORE:
+            return [Say(self.more_question())]
         return []
 
     def confirm_forget(self, msg: Received) -> list[Effect]:
@@ -581,6 +704,90 @@ class _Decision:
         if picked is None:
             return self.start("")
         return self.enter(picked)
+
+    # -------------------------------------------------------------- voting cards
+
+    def start_voting(self) -> list[Effect]:
+        if self.state.active_campaign_id is None:
+            return [self.said("vote_no_campaign")]
+        campaign = self.snap.campaign(self.state.active_campaign_id)
+        if campaign is None or campaign.status is CampaignStatus.DRAFT:
+            return [self.said("vote_no_campaign")]
+        return self.show_card(0)
+
+    def vote_pressed(self, choice_id: str) -> list[Effect]:
+        try:
+            _, campaign, item, value = choice_id.split(":", 3)
+            return self.vote(int(campaign), int(item), _VOTE_VALUES[value])
+        except (ValueError, KeyError):
+            return self.on_screen()  # not a card of ours: what is on screen stays
+
+    def vote(self, campaign_id: int, item_id: int, value: Vote) -> list[Effect]:
+        """The vote, then the next card when it answered the card on screen (a late press on
+        an earlier card changes that vote and moves nothing)."""
+        cast = CastVote(campaign_id, item_id, value)
+        on_screen = (
+            self.state.status is Awaiting.VOTE
+            and self.state.card == item_id
+            and self.state.active_campaign_id == campaign_id
+        )
+        if not on_screen:
+            return [cast, self.said("vote_noted")]
+        if self.state.cards_shown >= SESSION_CARDS:
+            if not self.next_cards(campaign_id):
+                return [cast, *self.none_left()]
+            self.state = self.state.awaiting(Awaiting.VOTE_MORE, self.now)
+            return [cast, Say(self.more_question())]
+        return [cast, *self.show_card(self.state.cards_shown)]
+
+    def next_cards(self, campaign_id: int) -> list[Card]:
+        """The cards still to vote on, the one on screen left out (its vote is being cast)."""
+        shown = self.state.card if self.state.status is Awaiting.VOTE else None
+        return [card for card in self.snap.deck(campaign_id).next if card.item_id != shown]
+
+    def show_card(self, shown_before: int, *, again: bool = False) -> list[Effect]:
+        """The next card of the session (or, ``again``, the one on screen)."""
+        campaign_id = self.state.active_campaign_id
+        if campaign_id is None:
+            self.state = self.state.awaiting(Awaiting.NOTHING, self.now)
+            return [self.said("vote_no_campaign")]
+        card = self.snap.deck(campaign_id).on_screen if again else None
+        if card is None:  # the next one (or the one on screen is no longer public)
+            found = self.next_cards(campaign_id)
+            card = found[0] if found else None
+        if card is None:
+            return self.none_left()
+        self.state = self.state.showing(card.item_id, shown_before + 1, self.now)
+        return [
+            Say(self.card_message(campaign_id, card, shown_before + 1)),
+            CardShown(card.item_id),
+        ]
+
+    def none_left(self) -> list[Effect]:
+        self.state = self.state.awaiting(Awaiting.NOTHING, self.now)
+        return [self.said("vote_none_left")]
+
+    def card_message(self, campaign_id: int, card: Card, number: int) -> OutboundMessage:
+        t, lang = self.catalog.t, self.language
+
+        def button(value: str) -> Button:
+            choice = f"{VOTE_PREFIX}{campaign_id}:{card.item_id}:{value}"
+            return Button(ButtonKind.CHOICE, choice, t(lang, f"vote_{value}"))
+
+        return OutboundMessage(
+            t(lang, "vote_card", number=number, total=SESSION_CARDS, text=quote(card.text)),
+            buttons=(button("agree"), button("disagree"), button("pass")),
+        )
+
+    def more_question(self) -> OutboundMessage:
+        t, lang = self.catalog.t, self.language
+        return OutboundMessage(
+            t(lang, "vote_more"),
+            buttons=(
+                Button(ButtonKind.CHOICE, VOTE_MORE_YES, t(lang, VOTE_MORE_YES)),
+                Button(ButtonKind.CHOICE, VOTE_MORE_NO, t(lang, VOTE_MORE_NO)),
+            ),
+        )
 
     # -------------------------------------------------------------- campaigns
 
@@ -695,7 +902,24 @@ class _Decision:
         if campaign.status is not CampaignStatus.OPEN:
             return self.closed_campaign(campaign, session, engine, inp)
         state, events = engine.resume(session.state, inp, self.now, arrived_at=msg.arrived_at)
-        return [FlowChanged(campaign, session.id, state, tuple(events), source=msg.message_id)]
+        effects: list[Effect] = [
+            FlowChanged(campaign, session.id, state, tuple(events), source=msg.message_id)
+        ]
+        if (
+            state.status is Status.COMPLETED
+            and session.state.status is not Status.COMPLETED
+            and any(step.kind in STATEMENT_KINDS for step in engine.flow.steps)
+        ):
+            effects.append(Say(self.vote_offer()))
+        return effects
+
+    def vote_offer(self) -> OutboundMessage:
+        """Said after the closing message: the others' statements wait for a vote."""
+        t, lang = self.catalog.t, self.language
+        return OutboundMessage(
+            t(lang, "vote_offer"),
+            buttons=(Button(ButtonKind.COMMAND, "voter", t(lang, "vote_offer_button")),),
+        )
 
     def closed_campaign(
         self, campaign: Campaign, session: Session, engine: Engine, inp: Input

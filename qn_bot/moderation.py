@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 from qn_bot.conversation import MODERATION_PREFIX
-from qn_bot.domain import Button, ButtonKind, OutboundMessage
+from qn_bot.domain import Button, ButtonKind, OutboundMessage, UserRef
 from qn_bot.errors import CampaignError
 from qn_bot.flows.stored import campaign_flow
 from qn_bot.i18n import Catalog
@@ -119,7 +120,21 @@ def _on_screen_key(participant_id: int) -> str:
 async def shown_to(tx: Transaction, viewer: ParticipantRecord, item_id: int, now: datetime) -> None:
     """Voting cards and recaps call this when they show ``viewer`` an item (someone's words):
     ``/signaler`` then flags that one. Erased with the viewer (/oublier)."""
-    await tx.kv.kv_set(_on_screen_key(viewer.id), {"item": item_id}, now, subject=str(viewer.user))
+    await shown_to_user(tx.kv, viewer.id, viewer.user, item_id, now)
+
+
+class KeyValueWrites(Protocol):
+    async def kv_set(
+        self, key: str, value: Any, now: datetime, *, subject: str | None = None
+    ) -> None: ...
+
+
+async def shown_to_user(
+    kv: KeyValueWrites, participant_id: int, user: UserRef, item_id: int, now: datetime
+) -> None:
+    """:func:`shown_to` where only the participant's id and platform user are at hand, into a
+    transaction's kv or group commit's batch."""
+    await kv.kv_set(_on_screen_key(participant_id), {"item": item_id}, now, subject=str(user))
 
 
 async def flag_on_screen(tx: Transaction, citizen: ParticipantRecord, now: datetime) -> str:

@@ -14,24 +14,18 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from qn_bot.errors import CampaignError
-from qn_bot.flows.stored import campaign_flow
+from qn_bot.opinion_standing import save_map
 from qn_bot.opinions import GroupHistory, KChoice, OpinionMap, compute_opinions
 from qn_bot.opinions.report import digest_lines
 from qn_bot.records import CampaignRecord
 from qn_bot.repositories import Database, Transaction
-
-#: The step kinds whose items are statements (short sentences of the citizens' own).
-STATEMENT_KINDS = frozenset({"list", "text"})
+from qn_bot.voting import statement_steps
 
 Progress = Callable[[str], None]
 
 
 def _kv_key(campaign_id: int) -> str:
     return f"opinions:{campaign_id}:k"
-
-
-def statement_steps(campaign: CampaignRecord) -> list[str]:
-    return [s.id for s in campaign_flow(campaign).steps if s.kind in STATEMENT_KINDS]
 
 
 async def read_history(tx: Transaction, campaign_id: int) -> GroupHistory:
@@ -69,9 +63,11 @@ async def compute_campaign_opinions(
         history,
         min_group_size=max(campaign.min_respondents, min_group_size or 0),
     )
-    if save and result.history != history:
-        say("saving groups")
-        async with db.transaction() as tx:
+    async with db.transaction() as tx:
+        # The last map, for /bilan and the voting cards: they read it, never compute it.
+        await save_map(tx, campaign.id, result, now)
+        if save and result.history != history:
+            say("saving groups")
             await tx.votes.save_groups(campaign.id, result.history.groups)
             k = result.history.k
             await tx.kv.kv_set(

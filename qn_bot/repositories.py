@@ -445,6 +445,13 @@ class VoteRepository(VoteWrites, Protocol):
         """The items this citizen voted on in this campaign (never the same card twice)."""
         ...
 
+    async def voted_items_of(
+        self, participant_ids: Collection[int]
+    ) -> dict[tuple[int, int], set[int]]:
+        """:meth:`voted_items` of many citizens in one read, by (participant, campaign)
+        (group commit reads a batch's voters at once)."""
+        ...
+
     async def participant_votes(self, participant_id: int, campaign_id: int) -> dict[int, Vote]:
         """This citizen's votes in this campaign, by item id (for where they stand: /bilan)."""
         ...

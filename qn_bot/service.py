@@ -12,12 +12,13 @@ import asyncio
 import dataclasses
 import json
 import logging
+import random
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from qn_bot.apply import BatchedRows, write_flow, write_participant
+from qn_bot.apply import BatchedRows, write_flow, write_participant, write_vote
 from qn_bot.campaigns import campaign_flow
 from qn_bot.clock import Clock, utcnow
 from qn_bot.commands import Command, parse_command
@@ -29,7 +30,12 @@ from qn_bot.config import (
     TeamConfig,
 )
 from qn_bot.conversation import (
+    VOTE_PREFIX,
+    Awaiting,
     Campaign,
+    CardShown,
+    CastVote,
+    Deck,
     Edited,
     Effect,
     Erase,
@@ -67,7 +73,7 @@ from qn_bot.flows.format import Flow
 from qn_bot.flows.state import SessionState
 from qn_bot.group_commit import GroupCommit
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
-from qn_bot.moderation import flag_on_screen
+from qn_bot.moderation import flag_on_screen, shown_to
 from qn_bot.ports import PrivateChats
 from qn_bot.recap.send import current_recap
 from qn_bot.records import CampaignRecord, Conversation, ParticipantRecord
@@ -90,6 +96,7 @@ from qn_bot.rooms import (
 )
 from qn_bot.store.batch import BatchWrites
 from qn_bot.store.rows import random_pseudonym
+from qn_bot.voting import Decks
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +152,12 @@ class Service:
         moderation: ModerationConfig | None = None,
         on_batch: Callable[[int], None] | None = None,
         site: SiteConfig | None = None,
+        cards_random: random.Random | None = None,
     ) -> None:
         """``private_chats``: by platform, what opens a private chat for a group /start (the
         running adapters); a platform without one is answered without a link. ``on_batch`` is
-        told each group commit's size (metrics)."""
+        told each group commit's size (metrics). ``cards_random``: the draw of voting cards
+        (seeded in tests)."""
         self.store = store
         self.catalog = catalog if catalog is not None else default_catalog()
         self.clock = clock
@@ -165,6 +174,7 @@ class Service:
             self._handle_batch, on_batch=on_batch
         )
         self.machine = Machine(self.catalog)
+        self.decks = Decks(cards_random)
         self.rooms = Rooms(self.catalog)
         self.private_chats: Mapping[str, PrivateChats] = (
             private_chats if private_chats is not None else {}
@@ -338,6 +348,13 @@ class Service:
         )
         writes = BatchWrites()
         rows = BatchedRows(tx, writes)
+        voters = {
+            conversations[inbounds[n].msg.sender].participant_id
+            for n in plain
+            if inbounds[n].msg.sender in conversations
+            and _may_vote(inbounds[n], conversations[inbounds[n].msg.sender])
+        }
+        voted = await tx.votes.voted_items_of(voters) if voters else {}
         for n in plain:
             inbound = inbounds[n]
             msg = inbound.msg
@@ -350,11 +367,26 @@ class Service:
             if at is None or at.reply_to != msg.address or at.unreachable:
                 continue  # someone new, or back in a chat the general path records
             snap = self._batched_snapshot(at)
-            decided = self.machine.decide(snap, _received(inbound, at.reply_to), now)
+            received = _received(inbound, at.reply_to)
+            decided = self.machine.decide(snap, received, now)
+            if isinstance(decided, Missing) and decided.need == Need(decks=decided.need.decks):
+                # Voting cards: read here too, so that votes stay in the batch.
+                decks = await self._decks(
+                    tx,
+                    at.participant_id,
+                    snap,
+                    decided.need.decks,
+                    now,
+                    voted=voted if at.participant_id in voters else None,
+                )
+                if decks is None:
+                    continue
+                snap = dataclasses.replace(snap, decks={**snap.decks, **decks})
+                decided = self.machine.decide(snap, received, now)
             if isinstance(decided, Missing):
                 continue
             after, effects = decided
-            if not all(isinstance(effect, Say | FlowChanged) for effect in effects):
+            if not all(isinstance(effect, _BATCHED_EFFECTS) for effect in effects):
                 continue
             await writes.claim_message(msg.sender.platform, msg.message_id, now, at.participant_id)
             if after != snap.participant:
@@ -365,6 +397,10 @@ class Service:
                     replies.append(effect.message)
                 elif isinstance(effect, FlowChanged):
                     replies += await write_flow(rows, at.participant_id, effect, now)
+                elif isinstance(effect, CastVote):
+                    await write_vote(rows, at.participant_id, effect, now)
+                elif isinstance(effect, CardShown):
+                    await rows.shown(at.participant_id, msg.sender, effect.item_id, now)
             for reply in replies:
                 await writes.enqueue(msg.address, reply, now, participant_id=at.participant_id)
             results[n] = HandleResult(replies=replies)
@@ -586,6 +622,10 @@ class Service:
                             catalog=self.catalog,
                         )
                     )
+                case CastVote():
+                    await write_vote(tx.votes, participant.id, effect, now)
+                case CardShown(item_id=item_id):
+                    await shown_to(tx, participant, item_id, now)
                 case SetSignature(signature=signature, taken=taken, done=done):
                     replies.append(
                         done
@@ -658,6 +698,17 @@ class Service:
             )
         if need.facilitator:
             facilitator = await self.is_facilitator(tx, participant.user)
+        decks = dict(snap.decks)
+        for campaign_id in need.decks - campaigns.keys():
+            campaign = await tx.campaigns.campaign_by_id(campaign_id)
+            campaigns[campaign_id] = campaign
+            if campaign is not None:
+                known(campaign)
+        if need.decks:
+            snap = dataclasses.replace(snap, campaigns=campaigns)
+            loaded = await self._decks(tx, participant.id, snap, need.decks, self.clock())
+            assert loaded is not None  # every campaign was read just above
+            decks.update(loaded)
         return dataclasses.replace(
             snap,
             campaigns=campaigns,
@@ -665,7 +716,40 @@ class Service:
             by_slug=by_slug,
             open_campaigns=open_campaigns,
             facilitator=facilitator,
+            decks=decks,
         )
+
+    async def _decks(
+        self,
+        tx: Transaction,
+        participant_id: int,
+        snap: Snapshot,
+        campaign_ids: frozenset[int],
+        now: datetime,
+        *,
+        voted: Mapping[tuple[int, int], set[int]] | None = None,
+    ) -> dict[int, Deck] | None:
+        """The voting cards of these campaigns (None: a campaign the snapshot has not read;
+        a campaign that is no more has none)."""
+        state = snap.participant
+        on_screen = state.card if state.status is Awaiting.VOTE else None
+        decks: dict[int, Deck] = {}
+        for campaign_id in campaign_ids:
+            if campaign_id not in snap.campaigns:
+                return None
+            campaign = self._campaigns.get(campaign_id)
+            if snap.campaigns[campaign_id] is None or campaign is None:
+                decks[campaign_id] = Deck(None, ())
+                continue
+            decks[campaign_id] = await self.decks.deck(
+                tx,
+                participant_id,
+                campaign,
+                on_screen,
+                now,
+                voted=None if voted is None else voted.get((participant_id, campaign_id), set()),
+            )
+        return decks
 
     def _engine_for(self, campaign: Campaign) -> Engine:
         """The machine's campaigns are records this service read (see _load)."""
@@ -813,8 +897,23 @@ class Inbound:
     private_link: str | None = None
 
 
+#: The effects the batched path writes (the others leave the message to the general one).
+_BATCHED_EFFECTS = (Say, FlowChanged, CastVote, CardShown)
+
 #: The kinds the participant machine decides (the others: edits, files, groups… see _dispatch).
 _DECIDED_KINDS = frozenset({InboundKind.TEXT, InboundKind.CHOICE})
+
+
+def _may_vote(inbound: Inbound, at: Conversation) -> bool:
+    """Whether the message may need the citizen's voting cards (their votes are read for the
+    whole batch at once)."""
+    pending = at.pending_action or ""
+    command = inbound.command
+    return (
+        pending.startswith(Awaiting.VOTE.value)
+        or (command is not None and command.name == "voter")
+        or (inbound.msg.choice_id or "").startswith(VOTE_PREFIX)
+    )
 
 
 def _command_in(msg: InboundMessage) -> Command | None:

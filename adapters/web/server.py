@@ -166,7 +166,7 @@ class WebServer:
         if token is None:
             token = new_token()
         entries = [] if fresh else await self.transcripts.entries(token)
-        notice = {"busy": "web_too_many", "expired": "web_expired"}.get(
+        notice = {"busy": "web_slow_down", "expired": "web_expired"}.get(
             request.query.get("notice", "")
         )
         body = self._render(

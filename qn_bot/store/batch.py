@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, false, insert, literal_column, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from qn_bot.domain import Address, OutboundMessage
 from qn_bot.records import Vote
@@ -41,6 +42,8 @@ class BatchWrites:
     items: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     votes: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    kv: list[dict[str, Any]] = field(default_factory=list)
 
     async def claim_message(
         self, platform: str, message_id: str, now: datetime, participant_id: int | None = None
@@ -156,6 +159,26 @@ class BatchWrites:
             )
         )
 
+    async def update_pending(
+        self, participant_id: int, pending_action: str | None, now: datetime
+    ) -> None:
+        """As ``update_participant(participant_id, now, pending_action=…)``: the question
+        waiting on the citizen (a voting card on screen changes it at every vote)."""
+        self.pending.append(
+            {
+                "b_id": participant_id,
+                "pending_action": pending_action,
+                "pending_since": None if pending_action is None else now,
+                "updated_at": now,
+            }
+        )
+
+    async def kv_set(
+        self, key: str, value: Any, now: datetime, *, subject: str | None = None
+    ) -> None:
+        """As the kv repository's (one write per key in a batch: one message per citizen)."""
+        self.kv.append({"key": key, "value": value, "updated_at": now, "subject": subject})
+
     async def flush(self, tx: Transaction) -> None:
         conn = connection_of(tx)
         await _CLAIM.executemany(conn, self.messages)
@@ -168,6 +191,9 @@ class BatchWrites:
         await _ENQUEUE.executemany(conn, self.outbox)
         if self.votes:
             await BATCHED_VOTE[conn.dialect.name].executemany(conn, self.votes)
+        await _SET_PENDING.executemany(conn, self.pending)
+        if self.kv:
+            await _KV_SET[conn.dialect.name].executemany(conn, self.kv)
 
 
 def _keys(row: dict[str, Any]) -> list[str]:
@@ -212,6 +238,28 @@ _FIRST_REVISION = LeanStatement(
     ),
     [],
 )
+_SET_PENDING = LeanStatement(
+    update(t.participants).where(t.participants.c.id == bindparam("b_id")),
+    ["pending_action", "pending_since", "updated_at"],
+)
+
+
+def _kv_upsert(dialect: str) -> Any:
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t.kv)
+    return stmt.on_conflict_do_update(
+        index_elements=[t.kv.c.key],
+        set_={
+            "value": stmt.excluded.value,
+            "updated_at": stmt.excluded.updated_at,
+            "subject": stmt.excluded.subject,
+        },
+    )
+
+
+_KV_SET = {
+    dialect: LeanStatement(_kv_upsert(dialect), ["key", "value", "updated_at", "subject"])
+    for dialect in ("sqlite", "postgresql")
+}
 _ENQUEUE = LeanStatement(
     insert(t.outbox), _keys(outbox_row(Address("", ""), OutboundMessage(""), _NOW, None))
 )

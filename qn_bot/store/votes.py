@@ -113,6 +113,21 @@ class SqlVotes(Repository):
         )
         return {int(item_id) for item_id in rows.scalars()}
 
+    async def voted_items_of(
+        self, participant_ids: Collection[int]
+    ) -> dict[tuple[int, int], set[int]]:
+        found: dict[tuple[int, int], set[int]] = {}
+        if not participant_ids:
+            return found
+        rows = await self.conn.execute(
+            select(_v.participant_id, _v.campaign_id, _v.item_id).where(
+                _v.participant_id.in_(list(participant_ids))
+            )
+        )
+        for participant, campaign, item in rows:
+            found.setdefault((int(participant), int(campaign)), set()).add(int(item))
+        return found
+
     async def participant_votes(self, participant_id: int, campaign_id: int) -> dict[int, Vote]:
         rows = await self.conn.execute(
             select(_v.item_id, _v.value).where(

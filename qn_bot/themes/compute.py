@@ -102,7 +102,7 @@ def meaning_themes(step: str, rows: Sequence[StoredVector], language: str) -> St
 
 async def embed_missing(db: Database, campaign: CampaignRecord, embedder: Embedder) -> int:
     """Embed, now, the items the worker has not reached (for a command run by hand)."""
-    from qn_bot.opinion_map import statement_steps
+    from qn_bot.voting import statement_steps
 
     done = 0
     steps = statement_steps(campaign)
@@ -135,7 +135,7 @@ async def campaign_themes(
 ) -> list[StepThemes]:
     """The themes of each free-text step (or of ``steps``). ``embed_now``: embed what the
     background worker has not reached yet first (commands run by hand; never the digest)."""
-    from qn_bot.opinion_map import statement_steps
+    from qn_bot.voting import statement_steps
 
     wanted = list(steps) if steps is not None else statement_steps(campaign)
     reason: str | None = None

@@ -78,7 +78,7 @@ class EmbeddingWorker:
 
     async def round(self, embedder: Embedder) -> int:
         """One batch of one campaign; how many items were embedded (0: nothing to do)."""
-        from qn_bot.opinion_map import statement_steps
+        from qn_bot.voting import statement_steps
 
         async with self._db.transaction() as tx:
             dropped = await tx.vectors.drop_deleted_vectors()

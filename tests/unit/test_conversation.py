@@ -15,6 +15,10 @@ import pytest
 from qn_bot.commands import parse_command
 from qn_bot.conversation import (
     Awaiting,
+    Card,
+    CardShown,
+    CastVote,
+    Deck,
     Edited,
     Effect,
     Erase,
@@ -26,6 +30,7 @@ from qn_bot.conversation import (
     Missing,
     ParticipantState,
     Received,
+    Report,
     SendMyData,
     Session,
     SetSignature,
@@ -37,7 +42,7 @@ from qn_bot.flows.events import ItemDeleted, ItemRevised, Say
 from qn_bot.flows.loader import load_flow_text
 from qn_bot.flows.state import SessionState
 from qn_bot.i18n import default_catalog
-from qn_bot.records import CampaignRecord
+from qn_bot.records import CampaignRecord, Vote
 from tests.transcript import check_golden, render
 from tests.unit.test_engine import SMALL_FLOW
 
@@ -91,6 +96,8 @@ class World:
     transcript: list[str] = field(default_factory=list)
     loads: int = 0
     next_session: int = 100
+    cards: list[Card] = field(default_factory=list)  # others' statements, in priority order
+    votes: dict[int, Vote] = field(default_factory=dict)
 
     def snapshot(self) -> Snapshot:
         """Everything at once (the service loads on demand: see test_missing_*)."""
@@ -106,7 +113,12 @@ class World:
                 c.id for c in self.campaigns.values() if c.status is CampaignStatus.OPEN
             ),
             facilitator=self.facilitator,
+            decks={cid: self.deck() for cid in self.campaigns},
         )
+
+    def deck(self) -> Deck:
+        on_screen = next((c for c in self.cards if c.item_id == self.state.card), None)
+        return Deck(on_screen, tuple(c for c in self.cards if c.item_id not in self.votes)[:2])
 
     def send(self, line: str, now: datetime = NOW, *, arrived: datetime | None = None) -> None:
         # Serialise and reload between steps: the state must survive any restart.
@@ -155,12 +167,20 @@ class World:
                 case Erase():
                     self.erased = True
                     self.transcript.append("  (Erase)")
+                case CastVote(item_id=item, value=value):
+                    self.votes[item] = value
+                    self.transcript.append(f"  (CastVote: {item} {value.name})")
+                case CardShown(item_id=item):
+                    self.transcript.append(f"  (CardShown: {item})")
+                case Report():
+                    self.transcript.append("  (Report)")
 
     def status(self) -> str:
         s = self.state
+        card = f", card={s.card} ({s.cards_shown})" if s.card is not None else ""
         return (
             f"{s.status.value}, stopped={s.stopped}, language={s.language}, "
-            f"campaign={s.active_campaign_id}"
+            f"campaign={s.active_campaign_id}{card}"
         )
 
     def text(self) -> str:
@@ -213,6 +233,74 @@ def test_golden_closed_campaign_keeps_rights() -> None:
     for line in ["encore une", "/mes_reponses", "/inconnue", "/aide", "/langue en", "/stop"]:
         world.send(line)
     check_golden("participant_machine_closed", world.text())
+
+
+def test_golden_voting_cards() -> None:
+    """/voter: cards one at a time, answered by number, label or button (a late press of an
+    earlier card changes its vote and moves nothing), five a session then « Encore 5 ? »,
+    /signaler keeps the card, other text leaves the cards, and the end is said."""
+    world = World({1: campaign(1, "alpha")})
+    world.cards = [Card(100 + n, f"Idée numéro {n}") for n in range(1, 9)]
+    for line in [
+        "/voter",  # in no campaign yet
+        "/start",
+        "oui",
+        "une idée",
+        "/suivant",
+        "3",
+        "/voter",
+        "1",
+        "pas d'accord",
+        "#vote:1:101:pass",  # card 1's button, late: its vote changes, nothing moves
+        "/signaler",
+        "3",
+        "#vote:1:104:agree",  # the card on screen, by its button
+        "2",
+        "#vote_more_yes",
+        "1",
+        "une autre idée",  # not a vote: the cards are left, the flow takes it
+        "/vote",
+        "1",
+        "1",
+    ]:
+        world.send(line)
+    assert world.votes == {
+        101: Vote.PASS,
+        102: Vote.DISAGREE,
+        103: Vote.PASS,
+        104: Vote.AGREE,
+        105: Vote.DISAGREE,
+        106: Vote.AGREE,
+        107: Vote.AGREE,
+        108: Vote.AGREE,
+    }
+    check_golden("participant_machine_voting", world.text())
+
+
+def test_the_card_on_screen_survives_a_restart_in_the_participant_row() -> None:
+    state = ParticipantState().showing(123, 4, NOW)
+    assert state.pending_action == "vote:123:4"
+    back = ParticipantState.from_columns(
+        pending_action=state.pending_action,
+        pending_since=NOW,
+        stopped=False,
+        language=None,
+        active_campaign_id=None,
+    )
+    assert back == state
+
+
+def test_the_closing_message_offers_the_cards() -> None:
+    world = World({1: campaign(1, "alpha")})
+    for line in ["/start", "oui", "une idée", "/suivant", "3", "1", "/suivant", "4"]:
+        world.send(line)
+    assert "/voter" not in world.text()
+    world.send("42")  # then the review: confirmed, the flow is done
+    world.send("#done")
+    closing = world.text().split("> #done")[-1]
+    assert "Vos réponses sont enregistrées" in closing
+    assert "Donnez votre avis sur leurs idées, 5 à la fois\u00a0: /voter" in closing
+    assert "[/voter] 🗳 Voter" in closing
 
 
 # ---------------------------------------------------------------------- decisions
