@@ -71,3 +71,38 @@ def test_group_items_puts_each_item_in_at_most_one_theme() -> None:
     grouped = group_items([(i.item_id, i.text, i.vector) for i in _public()], "fr")
     assert sorted(grouped.of) == [1, 2, 3, 4, 11, 12, 13, 14]
     assert len(grouped.centroids) == len(grouped.labels) == 2
+
+
+async def test_the_embedding_worker_runs_only_while_it_holds_its_role() -> None:
+    import asyncio
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    from qn_bot.leadership import Leadership, Lease
+    from qn_bot.themes.worker import ROLE, EmbeddingWorker
+
+    asked: list[str] = []
+    loaded = asyncio.Event()
+
+    class HeldElsewhere(Leadership):
+        @asynccontextmanager
+        async def hold(self, role: str) -> AsyncIterator[Lease]:
+            asked.append(role)
+            await asyncio.Event().wait()  # another process holds it for good
+            yield Lease(role)
+
+        async def vacant(self, role: str) -> bool:
+            return False
+
+    def loader() -> None:
+        loaded.set()
+
+    worker = EmbeddingWorker(None, loader=loader, leadership=HeldElsewhere())  # type: ignore[arg-type]
+    await worker.start()
+    for _ in range(100):
+        if asked:
+            break
+        await asyncio.sleep(0.01)
+    await worker.stop()
+    assert asked == [ROLE]
+    assert not loaded.is_set()  # not even the model is loaded by a process without the role
