@@ -487,6 +487,12 @@ class ItemVectors(Protocol):
         """Delete the vectors of deleted items; how many."""
         ...
 
+    async def count_vectors(
+        self, campaign_id: int, step_id: str, model: str, since: datetime, until: datetime
+    ) -> int:
+        """How many of the step's live items created in [since, until) are embedded."""
+        ...
+
     async def campaign_vectors(self, campaign_id: int, model: str) -> dict[int, bytes]:
         """Item id → current vector, for the campaign's live items (hidden ones too)."""
         ...

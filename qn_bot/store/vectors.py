@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 
 from qn_bot.records import ItemToEmbed, ItemVector, StoredVector
 from qn_bot.store import schema as t
@@ -77,6 +77,26 @@ class SqlItemVectors(Repository):
         gone = select(_i.id).where(_i.deleted_at.is_not(None))
         result = await self.conn.execute(delete(t.item_vectors).where(_e.item_id.in_(gone)))
         return int(result.rowcount or 0)
+
+    async def count_vectors(
+        self, campaign_id: int, step_id: str, model: str, since: datetime, until: datetime
+    ) -> int:
+        """How many of the step's live items created in [since, until) have a current vector:
+        a digest reads the vectors only when there are enough to group (cheap when none)."""
+        fresh = and_(_e.item_id == _i.id, _e.revision == _i.revision, _e.model == model)
+        stmt = (
+            select(func.count())
+            .select_from(t.item_vectors)
+            .join(t.items, fresh)
+            .where(
+                _e.campaign_id == campaign_id,
+                _e.step_id == step_id,
+                _i.deleted_at.is_(None),
+                _i.created_at >= since,
+                _i.created_at < until,
+            )
+        )
+        return int(await self.conn.scalar(stmt) or 0)
 
     async def campaign_vectors(self, campaign_id: int, model: str) -> dict[int, bytes]:
         """Item id → current vector of ``model``, for every live item of the campaign that has

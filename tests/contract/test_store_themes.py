@@ -166,3 +166,32 @@ async def test_recaps_read_the_stored_vectors_and_group_by_meaning(
     housing = {section.theme_of.get(own[text]) for text in HOUSING}
     # By meaning, every answer has a theme; by shared words most of these would have none.
     assert None not in bikes | housing
+
+
+async def test_the_digest_groups_the_period_by_meaning(store: Store, model: Embedder) -> None:
+    from datetime import timedelta
+
+    from qn_bot.campaigns import campaign_flow
+    from qn_bot.digest.period import Period
+    from qn_bot.digest.queries import period_facts
+    from qn_bot.themes.compute import group_items
+
+    async with store.transaction() as tx:
+        campaign = await make_campaign(tx)
+        alice = await make_participant(tx, "1", "P-ALICE")
+        bob = await make_participant(tx, "2", "P-BOB")
+        await give_items(tx, alice.id, campaign.id, *BIKES[:3], *HOUSING[:3])
+        await give_items(tx, bob.id, campaign.id, *BIKES[3:], *HOUSING[3:])
+    await EmbeddingWorker(store, loader=lambda: model).round(model)
+    start = T0 - timedelta(days=30)
+    period = Period("t", start, T0 + timedelta(days=30), start.date(), T0.date())
+    previous = Period("t", start - timedelta(days=60), start, start.date(), start.date())
+    async with store.snapshot() as tx:
+        facts, _ = await period_facts(
+            tx, campaign, campaign_flow(campaign), period, previous, "fr", cap=3, enough=1
+        )
+        (step,) = [s for s, found in facts.themes.items() if found]
+        rows = await tx.vectors.step_vectors(campaign.id, step, MODEL_NAME)
+    meaning = group_items([(r.item_id, r.text, r.vector) for r in rows], "fr")
+    assert [t.label for t in facts.themes[step]] == list(meaning.labels)
+    assert [t.count for t in facts.themes[step]] == list(meaning.counts)
