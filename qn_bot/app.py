@@ -126,7 +126,7 @@ class Application:
             self.store, config, clock=clock, on_queued=self.worker.notify, metrics=self.metrics
         )
         # Themes by meaning: items embedded in the background, never on the message path.
-        self.embedding = EmbeddingWorker(self.store)
+        self.embedding = EmbeddingWorker(self.store, leadership=self.leadership)
         self.http: OpsServer | None = None
         if config.http.port is not None:
             self.http = OpsServer(

@@ -494,8 +494,27 @@ class ItemVectors(Protocol):
         """Delete the vectors of deleted items; how many."""
         ...
 
-    async def step_vectors(self, campaign_id: int, step_id: str, model: str) -> list[StoredVector]:
-        """The step's live public items, with their current vector (None: not embedded yet)."""
+    async def count_vectors(
+        self, campaign_id: int, step_id: str, model: str, since: datetime, until: datetime
+    ) -> int:
+        """How many of the step's live items created in [since, until) are embedded."""
+        ...
+
+    async def campaign_vectors(self, campaign_id: int, model: str) -> dict[int, bytes]:
+        """Item id → current vector, for the campaign's live items (hidden ones too)."""
+        ...
+
+    async def step_vectors(
+        self,
+        campaign_id: int,
+        step_id: str,
+        model: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[StoredVector]:
+        """The step's live public items, with their current vector (None: not embedded yet),
+        created in [since, until) when given."""
         ...
 
 

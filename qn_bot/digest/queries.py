@@ -202,6 +202,10 @@ async def period_facts(
         for pending in (folding, beside):
             if pending is not None and not pending.done():
                 await asyncio.wait([pending])
+    # Themes by meaning where the period's items are embedded; the fold's TF-IDF themes else.
+    from qn_bot.themes.digest import period_themes
+
+    found_themes = await period_themes(tx, campaign.id, steps, period, language, found_themes)
     facts = CampaignFacts(
         campaign=campaign,
         flow=flow,

@@ -62,10 +62,16 @@ def text_steps(flow: Flow) -> list[Step]:
 
 
 def prepare(
-    campaign: CampaignRecord, flow: Flow, items: Sequence[ItemRecord], minimum: int
+    campaign: CampaignRecord,
+    flow: Flow,
+    items: Sequence[ItemRecord],
+    minimum: int,
+    vectors: Mapping[int, bytes] | None = None,
 ) -> CampaignData:
     """``items``: every live item of the campaign, those not public marked ``hidden`` (as
-    ``campaign_items(include_hidden=True)`` reads them)."""
+    ``campaign_items(include_hidden=True)`` reads them); ``vectors``: their stored embeddings
+    (item id → vector), so themes are by meaning (:mod:`qn_bot.recap.themes`)."""
+    stored = vectors if vectors is not None else {}
     by_step: dict[str, list[ItemRecord]] = {}
     own: dict[int, list[ItemRecord]] = {}
     steps = text_steps(flow)
@@ -80,9 +86,9 @@ def prepare(
         public = [i for i in found if not i.hidden]
         hidden = [i for i in found if i.hidden]
         grouped = item_themes(
-            [ThemeInput(i.id, i.text) for i in public],
+            [ThemeInput(i.id, i.text, stored.get(i.id)) for i in public],
             flow.default_language,
-            placed=[ThemeInput(i.id, i.text) for i in hidden],
+            placed=[ThemeInput(i.id, i.text, stored.get(i.id)) for i in hidden],
         )
         people: list[set[int]] = [set() for _ in grouped.labels]
         examples: list[list[tuple[int, int, str]]] = [[] for _ in grouped.labels]

@@ -50,6 +50,7 @@ from qn_bot.recap.render import render_recap
 from qn_bot.records import CampaignRecord, ParticipantRecord
 from qn_bot.repositories import Database, Transaction
 from qn_bot.synthesis import utc
+from qn_bot.themes.embedding import MODEL_NAME
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,11 @@ async def read_campaign(
 ) -> CampaignData:
     flow = campaign_flow(campaign)
     items = await tx.sessions.campaign_items(campaign.id, include_hidden=True)
-    return await asyncio.to_thread(prepare, campaign, flow, items, recap_minimum(site, campaign))
+    # Stored vectors only: a recap (and /bilan) never waits for the embedding model.
+    vectors = await tx.vectors.campaign_vectors(campaign.id, MODEL_NAME)
+    return await asyncio.to_thread(
+        prepare, campaign, flow, items, recap_minimum(site, campaign), vectors
+    )
 
 
 def recap_message(recap: Recap, catalog: Catalog) -> OutboundMessage:

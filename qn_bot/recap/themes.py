@@ -1,13 +1,16 @@
 """The theme of each item of a section, for recaps: the one function recaps get themes from.
 
-Today it groups by the digest's TF-IDF keyword themes (:mod:`qn_bot.digest.themes`): an item
-falls in the first theme (most contributions first) whose word it holds. Themes by meaning
-(issue 14 §2) replace the body of :func:`item_themes`; its contract stays:
+It groups by meaning from the stored vectors, the same way as the digest, the site and
+``qn-bot themes`` (:func:`qn_bot.themes.compute.group_items`), and falls back to the TF-IDF
+keyword themes when too few items are embedded. Its contract:
 
 - themes are made from ``public`` items only (what a public output may see);
 - ``placed`` items (the citizen's own items that moderation keeps out of public outputs) are
   put in the theme they fit, without shaping or counting towards any theme;
 - every item is in at most one theme; themes come most contributions first.
+
+Only stored vectors are read: nothing here embeds, so ``/bilan`` never waits for the model; an
+item not embedded yet is placed by its theme's words, or in no theme.
 """
 
 from __future__ import annotations
@@ -15,19 +18,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qn_bot.digest.themes import MAX_THEMES, KeyCache, themes, words
+from qn_bot.digest.themes import MAX_THEMES
+from qn_bot.themes.compute import group_items
 
 
 @dataclass(frozen=True, slots=True)
 class ThemeInput:
     item_id: int
     text: str
+    vector: bytes | None = None  # its stored vector (current revision), None: not embedded
 
 
 @dataclass(frozen=True, slots=True)
 class ItemThemes:
     labels: tuple[str, ...]  # most contributions first
     of: dict[int, int]  # item id → index in ``labels``; an item in no theme is absent
+    counts: tuple[int, ...] = ()  # public items per theme
+    keywords: tuple[tuple[str, ...], ...] = ()
+    method: str = ""
+    fallback_reason: str | None = None
 
 
 def item_themes(
@@ -39,14 +48,17 @@ def item_themes(
 ) -> ItemThemes:
     """The themes of one section's ``public`` items and which theme each item (and each
     ``placed`` one) falls in."""
-    found = themes((i.text for i in public), language, limit=limit)
-    keys = KeyCache(language)
-    wanted = [keys[theme.label] for theme in found]
-    of: dict[int, int] = {}
-    for item in (*public, *placed):
-        held = {keys[word] for word in words(item.text)}
-        for index, key in enumerate(wanted):
-            if key is not None and key in held:
-                of[item.item_id] = index
-                break
-    return ItemThemes(tuple(theme.label for theme in found), of)
+    grouped = group_items(
+        [(i.item_id, i.text, i.vector) for i in public],
+        language,
+        placed=[(i.item_id, i.text, i.vector) for i in placed],
+        limit=limit,
+    )
+    return ItemThemes(
+        grouped.labels,
+        grouped.of,
+        grouped.counts,
+        grouped.keywords,
+        grouped.method,
+        grouped.fallback_reason,
+    )

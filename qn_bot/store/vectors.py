@@ -4,8 +4,9 @@ worker still has to embed, its writes, and a step's vectors for the themes."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 
 from qn_bot.records import ItemToEmbed, ItemVector, StoredVector
 from qn_bot.store import schema as t
@@ -77,10 +78,52 @@ class SqlItemVectors(Repository):
         result = await self.conn.execute(delete(t.item_vectors).where(_e.item_id.in_(gone)))
         return int(result.rowcount or 0)
 
-    async def step_vectors(self, campaign_id: int, step_id: str, model: str) -> list[StoredVector]:
-        """The step's live, public items with their current vector of ``model`` (oldest first),
-        and with None where the worker has not embedded them yet."""
+    async def count_vectors(
+        self, campaign_id: int, step_id: str, model: str, since: datetime, until: datetime
+    ) -> int:
+        """How many of the step's live items created in [since, until) have a current vector:
+        a digest reads the vectors only when there are enough to group (cheap when none)."""
         fresh = and_(_e.item_id == _i.id, _e.revision == _i.revision, _e.model == model)
+        stmt = (
+            select(func.count())
+            .select_from(t.item_vectors)
+            .join(t.items, fresh)
+            .where(
+                _e.campaign_id == campaign_id,
+                _e.step_id == step_id,
+                _i.deleted_at.is_(None),
+                _i.created_at >= since,
+                _i.created_at < until,
+            )
+        )
+        return int(await self.conn.scalar(stmt) or 0)
+
+    async def campaign_vectors(self, campaign_id: int, model: str) -> dict[int, bytes]:
+        """Item id → current vector of ``model``, for every live item of the campaign that has
+        one, hidden ones too (a recap places the citizen's own hidden items)."""
+        fresh = and_(_e.item_id == _i.id, _e.revision == _i.revision, _e.model == model)
+        stmt = (
+            select(_i.id, _e.vector)
+            .join(t.item_vectors, fresh)
+            .where(_i.campaign_id == campaign_id, _i.deleted_at.is_(None))
+        )
+        return {r.id: r.vector for r in (await self.conn.execute(stmt)).all()}
+
+    async def step_vectors(
+        self,
+        campaign_id: int,
+        step_id: str,
+        model: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[StoredVector]:
+        """The step's live, public items with their current vector of ``model`` (oldest first),
+        and with None where the worker has not embedded them yet; ``since``/``until``: only
+        the items created in [since, until) (a digest's period)."""
+        fresh = and_(_e.item_id == _i.id, _e.revision == _i.revision, _e.model == model)
+        period = [] if since is None else [_i.created_at >= since]
+        period += [] if until is None else [_i.created_at < until]
         stmt = (
             select(_i.id, t.participants.c.pseudonym, _i.text, _e.vector)
             .join(t.participants, t.participants.c.id == _i.participant_id)
@@ -91,6 +134,7 @@ class SqlItemVectors(Repository):
                 _i.deleted_at.is_(None),
                 _i.text != "",
                 await public_items(self.conn, campaign_id),
+                *period,
             )
             .order_by(_i.id)
         )

@@ -29,13 +29,25 @@ class Clustering:
     labels: NDArray[np.intp]  # per vector, its theme (0…k-1), -1 for none
     centroids: NDArray[np.float32]  # (k, d), unit length: what trends match themes by
     silhouette: float
+    # The common direction removed before grouping: a vector placed later is centred alike.
+    centre: NDArray[np.float32] | None = None
+
+    def nearest(self, vectors: NDArray[np.floating]) -> NDArray[np.intp]:
+        """The theme each of ``vectors`` (not part of the grouping) is closest to."""
+        if not len(self.centroids) or self.centre is None:
+            return np.full(len(vectors), -1, dtype=np.intp)
+        unit = normalise(vectors, self.centre)
+        nearest: NDArray[np.intp] = np.argmax(unit @ self.centroids.T, axis=1).astype(np.intp)
+        return nearest
 
 
-def normalise(vectors: NDArray[np.floating]) -> NDArray[np.float32]:
+def normalise(
+    vectors: NDArray[np.floating], centre: NDArray[np.floating] | None = None
+) -> NDArray[np.float32]:
     """Unit rows after removing the common direction: models such as E5 put every sentence in
     a narrow cone (cosine 0.8 between unrelated ones); centring spreads the cone out."""
     v = np.asarray(vectors, dtype=np.float32)
-    v = v - v.mean(axis=0, keepdims=True)
+    v = v - (v.mean(axis=0, keepdims=True) if centre is None else centre)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     unit: NDArray[np.float32] = v / np.maximum(norms, 1e-12)
     return unit
@@ -56,7 +68,8 @@ def cluster(
     empty = Clustering(np.full(n, -1, dtype=np.intp), np.zeros((0, 0), np.float32), 0.0)
     if n < MIN_VECTORS:
         return empty
-    unit = normalise(vectors)
+    centre = np.asarray(vectors, dtype=np.float32).mean(axis=0, keepdims=True)
+    unit = normalise(vectors, centre)
     rng = np.random.default_rng(seed)
     picked = np.sort(rng.choice(n, sample, replace=False)) if n > sample else np.arange(n)
     part = unit[picked]
@@ -86,4 +99,4 @@ def cluster(
         renumber[keep] = np.arange(int(keep.sum()))
         labels = np.where(labels >= 0, renumber[labels], -1)
         centroids = centroids[keep]
-    return Clustering(labels, centroids.astype(np.float32), score)
+    return Clustering(labels, centroids.astype(np.float32), score, centre)

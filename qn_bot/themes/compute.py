@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qn_bot.digest.themes import letter_runs, theme_key, themes
+from qn_bot.digest.themes import MAX_THEMES, letter_runs, theme_key, themes
 from qn_bot.records import CampaignRecord, ItemVector, StoredVector
 from qn_bot.repositories import Database
+from qn_bot.themes.cluster import MAX_THEMES as MEANING_MAX_THEMES
 from qn_bot.themes.embedding import MODEL_NAME, Embedder, dequantise, load_embedder, quantise
 
 log = logging.getLogger(__name__)
@@ -75,29 +76,192 @@ def keyword_themes(step: str, rows: Sequence[StoredVector], language: str) -> St
     return StepThemes(step, METHOD_TFIDF, out)
 
 
-def meaning_themes(step: str, rows: Sequence[StoredVector], language: str) -> StepThemes:
-    """Themes from stored vectors (CPU-bound: run it in a thread)."""
-    from qn_bot.themes.cluster import cluster
+#: Why a result is on the TF-IDF themes (``fallback_reason``).
+NOT_EMBEDDED = "not embedded yet"
+NO_MEANING_THEME = "no theme by meaning"
+
+Entry = tuple[int, str, bytes | None]  # (item id, text, stored vector or None)
+
+
+@dataclass(frozen=True, slots=True)
+class Grouped:
+    """One section's themes and the theme each item falls in: what recaps, the digest, the site
+    and ``qn-bot themes`` all read (:func:`group_items`)."""
+
+    method: str
+    labels: tuple[str, ...]  # most items first
+    keywords: tuple[tuple[str, ...], ...]
+    of: dict[int, int]  # item id → index in ``labels``; an item in no theme is absent
+    counts: tuple[int, ...]  # public items per theme (placed items never count)
+    centroids: tuple[tuple[float, ...], ...] = ()  # unit, per theme (embeddings only)
+    pending: int = 0  # public items neither embedded nor placed by a theme's words
+    fallback_reason: str | None = None
+    silhouette: float | None = None
+
+
+def _word_keys(language: str) -> Callable[[str], set[str]]:
+    from qn_bot.themes.label import terms
+
+    return lambda text: set(terms(text, language))
+
+
+def _by_words(
+    keys: Callable[[str], set[str]], keywords: Sequence[Sequence[str]], text: str
+) -> int | None:
+    """The first theme one of whose keywords the text holds (the fallback's placement)."""
+    held = keys(text)
+    for index, words in enumerate(keywords):
+        for word in words:
+            wanted = keys(word)
+            if wanted and max(wanted, key=len) in held:
+                return index
+    return None
+
+
+def _tfidf(
+    public: Sequence[Entry], placed: Sequence[Entry], language: str, limit: int, reason: str | None
+) -> Grouped:
+    from qn_bot.digest.themes import KeyCache, words
+
+    found = themes((text for _, text, _ in public), language, limit=limit)
+    cache = KeyCache(language)
+    wanted = [cache[theme.label] for theme in found]
+    of: dict[int, int] = {}
+    for item_id, text, _ in (*public, *placed):
+        held = {cache[word] for word in words(text)}
+        hit = next((n for n, k in enumerate(wanted) if k is not None and k in held), None)
+        if hit is not None:
+            of[item_id] = hit
+    counts = [0] * len(found)
+    for item_id, _, _ in public:
+        if item_id in of:
+            counts[of[item_id]] += 1
+    return Grouped(
+        METHOD_TFIDF,
+        tuple(t.label for t in found),
+        tuple((t.label,) for t in found),
+        of,
+        tuple(counts),
+        fallback_reason=reason,
+    )
+
+
+def group_items(
+    public: Sequence[Entry],
+    language: str,
+    *,
+    placed: Sequence[Entry] = (),
+    limit: int = MAX_THEMES,
+    by_meaning: bool = True,
+    reason: str | None = None,
+) -> Grouped:
+    """Group a section's ``public`` items by meaning from their stored vectors (CPU-bound: run
+    it in a thread for a big step).
+
+    Only embedded public items shape the themes; a public item not embedded yet and every
+    ``placed`` item (a citizen's own item kept out of public outputs) is put in the theme its
+    vector is nearest, or without a vector in the theme whose words it holds, or in none.
+    Placed items never count. Too few vectors (or ``by_meaning`` False, with its ``reason``):
+    the TF-IDF keyword themes, saying why in ``fallback_reason``.
+    """
+    from qn_bot.themes.cluster import MIN_VECTORS, cluster
     from qn_bot.themes.label import label_groups
 
-    embedded = [r for r in rows if r.vector is not None]
-    pending = len(rows) - len(embedded)
-    vectors = dequantise([r.vector for r in embedded if r.vector is not None])
-    result = cluster(vectors)
+    embedded = [e for e in public if e[2] is not None]
+    if not by_meaning:
+        return _tfidf(public, placed, language, limit, reason)
+    if len(embedded) < MIN_VECTORS:
+        return _tfidf(public, placed, language, limit, NOT_EMBEDDED)
+    result = cluster(dequantise([e[2] for e in embedded if e[2] is not None]))
     k = len(result.centroids)
-    groups = [np.flatnonzero(result.labels == g) for g in range(k)]
-    labels = label_groups([[embedded[i].text for i in g] for g in groups], language)
-    out = []
-    for g, members, keywords in zip(range(k), groups, labels, strict=True):
-        items = tuple(ThemeItem(embedded[i].participant, embedded[i].text) for i in members)
-        centroid = tuple(round(float(x), 4) for x in result.centroids[g])
-        # A theme no word stands out in is still a theme: its first answer names it.
-        name = keywords[0] if keywords else items[0].text[:60]
-        out.append(StepTheme(step, name, keywords, items, centroid))
-    out.sort(key=lambda t: (-t.count, t.theme))
-    return StepThemes(
-        step, METHOD_EMBEDDINGS, tuple(out), pending, extra={"silhouette": result.silhouette}
+    if not k:
+        return _tfidf(public, placed, language, limit, NO_MEANING_THEME)
+    members = [np.flatnonzero(result.labels == g) for g in range(k)]
+    words = label_groups([[embedded[i][1] for i in m] for m in members], language)
+    # Most items first; past ``limit`` a group is no theme and its items stay unthemed.
+    order = sorted(range(k), key=lambda g: (-len(members[g]), words[g][:1]))[:limit]
+    rank = {g: n for n, g in enumerate(order)}
+    of: dict[int, int] = {}
+    for g in order:
+        for i in members[g]:
+            of[embedded[i][0]] = rank[g]
+    keywords = tuple(words[g] for g in order)
+    labels = tuple(
+        keywords[n][0] if keywords[n] else embedded[members[g][0]][1][:60]
+        for n, g in enumerate(order)
     )
+    rest = [e for e in placed if e[2] is not None]
+    if rest:
+        near = result.nearest(dequantise([e[2] for e in rest if e[2] is not None]))
+        for (item_id, _, _), g in zip(rest, near, strict=True):
+            if int(g) in rank:
+                of[item_id] = rank[int(g)]
+    keys = _word_keys(language)
+    pending = 0
+    for item_id, text, vector in (*public, *placed):
+        if vector is None:
+            hit = _by_words(keys, keywords, text)
+            if hit is not None:
+                of[item_id] = hit
+            elif any(item_id == p[0] for p in public):
+                pending += 1
+    counts = [0] * len(order)
+    for item_id, _, _ in public:
+        if item_id in of:
+            counts[of[item_id]] += 1
+    centroids = tuple(tuple(round(float(x), 4) for x in result.centroids[g]) for g in order)
+    return Grouped(
+        METHOD_EMBEDDINGS,
+        labels,
+        keywords,
+        of,
+        tuple(counts),
+        centroids,
+        pending,
+        silhouette=result.silhouette,
+    )
+
+
+def step_themes(
+    step: str,
+    rows: Sequence[StoredVector],
+    language: str,
+    *,
+    by_meaning: bool = True,
+    reason: str | None = None,
+    limit: int = MEANING_MAX_THEMES,
+) -> StepThemes:
+    """A step's themes for ``qn-bot themes``, the digest and the site (from :func:`group_items`)."""
+    grouped = group_items(
+        [(r.item_id, r.text, r.vector) for r in rows],
+        language,
+        by_meaning=by_meaning,
+        reason=reason,
+        limit=limit,
+    )
+    members: list[list[ThemeItem]] = [[] for _ in grouped.labels]
+    for r in rows:
+        if r.item_id in grouped.of:
+            members[grouped.of[r.item_id]].append(ThemeItem(r.participant, r.text))
+    out = tuple(
+        StepTheme(
+            step,
+            label,
+            keywords,
+            tuple(m),
+            grouped.centroids[n] if grouped.centroids else None,
+        )
+        for n, (label, keywords, m) in enumerate(
+            zip(grouped.labels, grouped.keywords, members, strict=True)
+        )
+    )
+    extra = {} if grouped.silhouette is None else {"silhouette": grouped.silhouette}
+    return StepThemes(step, grouped.method, out, grouped.pending, grouped.fallback_reason, extra)
+
+
+def meaning_themes(step: str, rows: Sequence[StoredVector], language: str) -> StepThemes:
+    """Themes from stored vectors (CPU-bound: run it in a thread)."""
+    return step_themes(step, rows, language)
 
 
 async def embed_missing(db: Database, campaign: CampaignRecord, embedder: Embedder) -> int:
@@ -160,8 +324,11 @@ async def campaign_themes(
             except Exception as error:
                 log.exception("themes: grouping by meaning failed; TF-IDF themes instead")
                 reason = f"grouping failed: {type(error).__name__}"
-        fallback = await asyncio.to_thread(keyword_themes, step, rows, language)
-        results.append(StepThemes(step, fallback.method, fallback.themes, fallback_reason=reason))
+        results.append(
+            await asyncio.to_thread(
+                step_themes, step, rows, language, by_meaning=False, reason=reason
+            )
+        )
     return results
 
 

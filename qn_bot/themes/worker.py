@@ -1,7 +1,9 @@
 """The background embedding worker: embeds new and edited free-text items in batches, off the
 message path (the chat never waits for it), and forgets the vectors of deleted items.
 
-Started by `qn-bot run` (:class:`qn_bot.app.Application`), one task, cancelled on stop. It polls:
+Started by `qn-bot run` (:class:`qn_bot.app.Application`), one task, cancelled on stop; with
+several processes on one database, only the one holding :data:`ROLE` embeds (a role like the
+Telegram poller's: advisory lock on PostgreSQL, taken over when its holder dies). It polls:
 nothing on the message path tells it about new items, so ingestion does nothing new.
 """
 
@@ -12,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from qn_bot.leadership import Granted, Leadership, Lease, run_exclusively
 from qn_bot.records import ItemVector
 from qn_bot.repositories import Database
 from qn_bot.themes.embedding import Embedder, load_embedder, quantise
@@ -22,6 +25,8 @@ log = logging.getLogger(__name__)
 BATCH = 64
 #: Seconds between rounds when there was nothing to do.
 IDLE = 30.0
+#: Processes sharing a database embed in one of them only: the one holding this role.
+ROLE = "embedding-worker"
 
 
 class EmbeddingWorker:
@@ -32,8 +37,10 @@ class EmbeddingWorker:
         loader: Callable[[], Embedder | None] = load_embedder,
         idle: float = IDLE,
         batch: int = BATCH,
+        leadership: Leadership | None = None,
     ) -> None:
         self._db = db
+        self._leadership = leadership if leadership is not None else Granted()
         self._loader = loader
         self._idle = idle
         self._batch = batch
@@ -56,6 +63,9 @@ class EmbeddingWorker:
                 await task
 
     async def _run(self) -> None:
+        await run_exclusively(self._leadership, ROLE, self._work)
+
+    async def _work(self, lease: Lease) -> None:
         # Loading the model takes a moment and some memory: in a thread, once.
         embedder = await asyncio.to_thread(self._loader)
         if embedder is None:

@@ -16,7 +16,7 @@ import pytest
 from qn_bot.cli import main
 from qn_bot.store import schema as t
 from qn_bot.store.sql import Store
-from qn_bot.themes.compute import METHOD_EMBEDDINGS, METHOD_TFIDF, campaign_themes
+from qn_bot.themes.compute import METHOD_EMBEDDINGS, METHOD_TFIDF, NOT_EMBEDDED, campaign_themes
 from qn_bot.themes.embedding import MODEL_NAME, Embedder, load_embedder
 from qn_bot.themes.worker import EmbeddingWorker
 from tests.conftest import T0
@@ -55,11 +55,9 @@ async def test_worker_embeds_once_and_themes_group_by_meaning(
         bob = await make_participant(tx, "2", "P-BOB")
         items = await give_items(tx, alice.id, campaign.id, *BIKES[:3], *HOUSING[:3])
         items += await give_items(tx, bob.id, campaign.id, *BIKES[3:], *HOUSING[3:])
-    # Nothing embedded yet: no theme by meaning, every answer said to be pending.
+    # Nothing embedded yet: the TF-IDF themes, saying why (themes never embed on a read).
     before = await campaign_themes(store, campaign, "fr", loader=lambda: model)
-    assert before[0].method == METHOD_EMBEDDINGS
-    assert before[0].pending == 10
-    assert before[0].themes == ()
+    assert (before[0].method, before[0].fallback_reason) == (METHOD_TFIDF, NOT_EMBEDDED)
 
     worker = EmbeddingWorker(store, loader=lambda: model)
     assert await worker.round(model) == 10
@@ -145,3 +143,55 @@ async def test_without_the_model_themes_are_tfidf_and_say_so(store: Store) -> No
     assert missing.fallback_reason == "model not installed"
     assert failed.fallback_reason == "model failed: RuntimeError"
     assert MODEL_NAME
+
+
+async def test_recaps_read_the_stored_vectors_and_group_by_meaning(
+    store: Store, model: Embedder
+) -> None:
+    from qn_bot.config import SiteConfig
+    from qn_bot.recap.send import read_campaign
+
+    async with store.transaction() as tx:
+        campaign = await make_campaign(tx)
+        alice = await make_participant(tx, "1", "P-ALICE")
+        bob = await make_participant(tx, "2", "P-BOB")
+        await give_items(tx, alice.id, campaign.id, *BIKES[:3], *HOUSING[:3])
+        await give_items(tx, bob.id, campaign.id, *BIKES[3:], *HOUSING[3:])
+    await EmbeddingWorker(store, loader=lambda: model).round(model)
+    async with store.snapshot() as tx:
+        data = await read_campaign(tx, campaign, SiteConfig())
+    (section,) = [s for s in data.sections if s.themes]
+    own = {i.text: i.id for items in data.own.values() for i in items}
+    bikes = {section.theme_of.get(own[text]) for text in BIKES}
+    housing = {section.theme_of.get(own[text]) for text in HOUSING}
+    # By meaning, every answer has a theme; by shared words most of these would have none.
+    assert None not in bikes | housing
+
+
+async def test_the_digest_groups_the_period_by_meaning(store: Store, model: Embedder) -> None:
+    from datetime import timedelta
+
+    from qn_bot.campaigns import campaign_flow
+    from qn_bot.digest.period import Period
+    from qn_bot.digest.queries import period_facts
+    from qn_bot.themes.compute import group_items
+
+    async with store.transaction() as tx:
+        campaign = await make_campaign(tx)
+        alice = await make_participant(tx, "1", "P-ALICE")
+        bob = await make_participant(tx, "2", "P-BOB")
+        await give_items(tx, alice.id, campaign.id, *BIKES[:3], *HOUSING[:3])
+        await give_items(tx, bob.id, campaign.id, *BIKES[3:], *HOUSING[3:])
+    await EmbeddingWorker(store, loader=lambda: model).round(model)
+    start = T0 - timedelta(days=30)
+    period = Period("t", start, T0 + timedelta(days=30), start.date(), T0.date())
+    previous = Period("t", start - timedelta(days=60), start, start.date(), start.date())
+    async with store.snapshot() as tx:
+        facts, _ = await period_facts(
+            tx, campaign, campaign_flow(campaign), period, previous, "fr", cap=3, enough=1
+        )
+        (step,) = [s for s, found in facts.themes.items() if found]
+        rows = await tx.vectors.step_vectors(campaign.id, step, MODEL_NAME)
+    meaning = group_items([(r.item_id, r.text, r.vector) for r in rows], "fr")
+    assert [t.label for t in facts.themes[step]] == list(meaning.labels)
+    assert [t.count for t in facts.themes[step]] == list(meaning.counts)
