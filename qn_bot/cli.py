@@ -14,6 +14,7 @@ from pathlib import Path
 
 from qn_bot import __version__
 from qn_bot.cli_digest import cmd_digest_preview, cmd_digest_send, cmd_export_site
+from qn_bot.cli_help import document
 from qn_bot.cli_moderate import add_parser as add_moderate_parser
 from qn_bot.cli_opinions import add_parser as add_opinions_parser
 from qn_bot.clock import utcnow
@@ -238,7 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
                 "--no-wait", action="store_true", help="queue the invitations and return at once"
             )
         p.set_defaults(func=cmd_campaign_status, status=status)
-    p = csub.add_parser("list", help="one line per campaign: slug, status, title")
+    p = csub.add_parser("list", help="one line per campaign: slug, status, dates, counts")
+    p.add_argument(
+        "--format",
+        choices=("table", "tsv", "json"),
+        default="table",
+        help="table: for people, in the config's language (default); tsv (with a header line) "
+        "or json: for scripts, statuses as draft | open | closed | archived, ISO dates",
+    )
     p.set_defaults(func=cmd_campaign_list)
 
     p = sub.add_parser(
@@ -306,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_facilitator_list)
     add_moderate_parser(sub)
     _config_after_the_command(parser)
+    document(parser)
     return parser
 
 
@@ -526,10 +535,18 @@ async def _follow_outbox(config: Config, prefix: str, *, stall_hint_seconds: flo
 
 
 async def cmd_campaign_list(args: argparse.Namespace, config: Config) -> int:
+    from qn_bot.campaign_list import campaign_rows, render_json, render_table, render_tsv
+
     async def go(tx: Transaction) -> int:
-        for c in await tx.campaigns.campaigns():
-            edition = f"\t{c.edition}" if c.edition else ""
-            print(f"{c.slug}\t{c.status.value}\t{c.title}{edition}")
+        rows = await campaign_rows(tx)
+        if args.format == "tsv":
+            sys.stdout.write(render_tsv(rows))
+        elif args.format == "json":
+            sys.stdout.write(render_json(rows))
+        elif rows:
+            sys.stdout.write(render_table(rows, config.language, config.reminders.timezone))
+        else:
+            print("no campaign yet: `qn-bot campaign create --help` says how", file=sys.stderr)
         return EXIT_OK
 
     return await _with_tx(config, go)
@@ -556,7 +573,9 @@ async def cmd_facilitator(args: argparse.Namespace, config: Config) -> int:
         if args.campaign:
             campaign = await tx.campaigns.campaign_by_slug(args.campaign)
             if campaign is None:
-                raise CampaignError(f"no campaign named {args.campaign!r}")
+                raise CampaignError(
+                    f"no campaign named {args.campaign!r}", key="no_campaign", slug=args.campaign
+                )
             campaign_id = campaign.id
         if args.action == "add":
             changed = await tx.facilitators.grant_facilitator(user, "cli", utcnow(), campaign_id)

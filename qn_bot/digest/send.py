@@ -143,7 +143,12 @@ def find_team(config: Config, name: str) -> TeamConfig:
         if team.name == name:
             return team
     known = ", ".join(t.name for t in config.teams) or "none configured"
-    raise CampaignError(f"no team named {name!r} in the configuration (teams: {known})")
+    raise CampaignError(
+        f"no team named {name!r} in the configuration (teams: {known})",
+        key="no_team",
+        team=name,
+        teams=known,
+    )
 
 
 # --- reading -------------------------------------------------------------------------------------

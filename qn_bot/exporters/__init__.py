@@ -35,7 +35,7 @@ async def export_campaign(
     """
     campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
-        raise CampaignError(f"no campaign named {slug!r}")
+        raise CampaignError(f"no campaign named {slug!r}", key="no_campaign", slug=slug)
     exporter = EXPORTERS.get(fmt)
     flow = campaign_flow(campaign)
     lang = language if language in flow.languages else flow.default_language

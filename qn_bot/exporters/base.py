@@ -59,7 +59,10 @@ class ExporterRegistry:
         if exporter is None:
             *first, last = self.names()
             raise CampaignError(
-                f"unknown export format {name!r}: expected {', '.join(first)} or {last}"
+                f"unknown export format {name!r}: expected {', '.join(first)} or {last}",
+                key="bad_format",
+                format=name,
+                formats=", ".join(self.names()),
             )
         return exporter
 
