@@ -22,6 +22,7 @@ from qn_bot.config import Config, load_config
 from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS
 from qn_bot.domain import CampaignStatus, Moderation, UserRef
 from qn_bot.errors import CampaignError, FlowError, QnBotError
+from qn_bot.export import CSV_DIALECTS
 from qn_bot.exporters import EXPORTERS, export_campaign
 from qn_bot.flows.loader import builtin_flow_paths, load_flow_file, resolve_flow
 from qn_bot.ports import Adapter
@@ -263,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="; ".join(f"{e.name}: {e.description}" for e in EXPORTERS),
     )
     p.add_argument("--language", choices=("fr", "en"), default=None)
+    p.add_argument(
+        "--csv-dialect",
+        choices=CSV_DIALECTS,
+        default="rfc4180",
+        help="with --format csv: rfc4180 (default: commas, UTF-8) or excel-fr (semicolons and "
+        "a UTF-8 byte order mark: opens as is in a French-locale Excel or LibreOffice)",
+    )
     p.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
     p.set_defaults(func=cmd_export)
 
@@ -554,7 +562,9 @@ async def cmd_campaign_list(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_export(args: argparse.Namespace, config: Config) -> int:
     async def go(tx: Transaction) -> int:
-        text = await export_campaign(tx, args.slug, args.format, args.language, utcnow())
+        text = await export_campaign(
+            tx, args.slug, args.format, args.language, utcnow(), csv_dialect=args.csv_dialect
+        )
         if args.output:
             await asyncio.to_thread(Path(args.output).write_text, text, encoding="utf-8")
             print(f"wrote {args.output}", file=sys.stderr)

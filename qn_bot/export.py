@@ -245,9 +245,21 @@ def _csv_cell(value: object) -> object:
     return value
 
 
-def render_csv(items: list[ItemRecord], flow: Flow, language: str) -> str:
+#: ``rfc4180``: commas, CRLF, UTF-8 without BOM (the default: what tools and scripts read).
+#: ``excel-fr``: what a French-locale Excel or LibreOffice opens by double-click — cells split
+#: at ";" (the locale's list separator, "," being its decimal mark) and a UTF-8 byte order
+#: mark, without which Excel reads the file as Windows-1252.
+CSV_DIALECTS = ("rfc4180", "excel-fr")
+
+
+def render_csv(items: list[ItemRecord], flow: Flow, language: str, dialect: str = "rfc4180") -> str:
+    if dialect not in CSV_DIALECTS:
+        raise ValueError(f"unknown CSV dialect {dialect!r}: {' or '.join(CSV_DIALECTS)}")
+    excel_fr = dialect == "excel-fr"
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FIELDS)
+    if excel_fr:
+        out.write("\ufeff")
+    writer = csv.DictWriter(out, fieldnames=FIELDS, delimiter=";" if excel_fr else ",")
     writer.writeheader()
     for row in item_rows(items, flow, language):
         writer.writerow({k: _csv_cell(v) for k, v in row.items()})

@@ -27,6 +27,8 @@ async def export_campaign(
     fmt: str,
     language: str | None = None,
     now: datetime | None = None,
+    *,
+    csv_dialect: str = "rfc4180",
 ) -> str:
     """Render campaign ``slug`` in format ``fmt``.
 
@@ -42,5 +44,5 @@ async def export_campaign(
     # The facilitator's copy: hidden items too, marked (never a public output).
     items = await tx.sessions.campaign_items(campaign.id, include_hidden=True)
     return await exporter.render(
-        ExportSource(tx, campaign, flow, items, lang, now or datetime.now(UTC))
+        ExportSource(tx, campaign, flow, items, lang, now or datetime.now(UTC), csv_dialect)
     )

@@ -23,6 +23,7 @@ class ExportSource:
     items: list[ItemRecord]  # every live item, in answer order
     language: str  # one of the flow's languages
     now: datetime
+    csv_dialect: str = "rfc4180"  # qn_bot.export.CSV_DIALECTS
 
 
 @dataclass(frozen=True, slots=True)

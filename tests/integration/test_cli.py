@@ -301,6 +301,15 @@ def test_export_to_a_file_in_every_format(qn: QnBot, tmp_path: Path) -> None:
         "'=1+1",
     ]
 
+    # French-locale Excel and LibreOffice: a UTF-8 byte order mark and ";" between cells.
+    excel = tmp_path / "sortie" / "excel.csv"
+    qn.read("export", SLUG, "--format", "csv", "--csv-dialect", "excel-fr", "-o", str(excel))
+    raw = excel.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    assert not paths["csv"].read_bytes().startswith(b"\xef")
+    excel_rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    assert excel_rows == list(csv.reader(io.StringIO(paths["csv"].read_text(encoding="utf-8"))))
+
     items = json.loads(paths["json"].read_text(encoding="utf-8"))
     assert [tuple(item) for item in items] == [FIELDS] * 3
     assert [item["text"] for item in items] == [

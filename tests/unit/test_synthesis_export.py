@@ -840,3 +840,20 @@ async def test_export_unknown_campaign(store: Store) -> None:
         with pytest.raises(CampaignError, match="nope"):
             await export_campaign(tx, "nope", "md", None, NOW)
     await store.close()
+
+
+def test_csv_for_a_french_locale_spreadsheet(flow: Flow) -> None:
+    texts = ["Un; deux", 'Multi\nline, "quoted"', "é à ç"]
+    chosen = [item("pourquoi", t) for t in texts]
+    plain = render_csv(chosen, flow, "fr")
+    assert not plain.startswith("\ufeff")
+    assert plain.splitlines()[0] == ",".join(FIELDS)  # RFC 4180 stays the default
+    assert "\r\n" in plain
+    excel = render_csv(chosen, flow, "fr", dialect="excel-fr")
+    # Excel reads UTF-8 only after a byte order mark; a French locale splits cells at ";".
+    assert excel.startswith("\ufeff")
+    assert excel[1:].splitlines()[0] == ";".join(FIELDS)
+    rows = list(csv.DictReader(io.StringIO(excel[1:]), delimiter=";"))
+    assert [r["text"] for r in rows] == texts
+    with pytest.raises(ValueError, match="excel-fr"):
+        render_csv(chosen, flow, "fr", dialect="tsv")
