@@ -144,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="chat as the citizen console:NAME (default: your login name)",
     )
+    p.add_argument(
+        "--attachments",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="save the files the bot sends (/digest's chart and synthesis, /export) here; their "
+        "paths are printed (default: a new temporary folder only you can read)",
+    )
     p.set_defaults(func=cmd_chat)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(
@@ -285,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("team", help="a [[teams]] name of the config")
     p.add_argument("--current", action="store_true", help="the week so far")
+    p.add_argument(
+        "--chart",
+        metavar="PNG",
+        help="also write the chart the team receives to this file (several campaigns: "
+        "NAME-SLUG.png each)",
+    )
     p.set_defaults(func=cmd_digest_preview)
     p = digest.add_parser(
         "send",
@@ -350,7 +364,7 @@ async def cmd_chat(args: argparse.Namespace, config: Config) -> int:
     # Imported by name: adapters/ is mapped to qn_bot.adapters only once installed.
     console_module = importlib.import_module("qn_bot.adapters.console")
     console: Adapter = console_module.ConsoleAdapter(
-        name, opening=opening, language=config.language
+        name, opening=opening, language=config.language, attachments=args.attachments
     )
     ended = console.ended()
     assert ended is not None
