@@ -126,6 +126,8 @@ def _md_heading(text: str) -> str:
 
 def _md_bullet(bullet: Bullet, hidden_mark: str) -> str:
     lines = [md_escape(line) for line in _lines(bullet.text)] or [""]
+    if bullet.count > 1:
+        lines[-1] = f"{lines[-1]} (×{bullet.count})"
     if bullet.signature is not None:
         lines[-1] = f"{lines[-1]} — {md_escape(bullet.signature)}"
     if bullet.hidden:
@@ -151,7 +153,7 @@ def render_markdown(s: Synthesis) -> str:
         if section.part:
             blocks.append(f"## {_md_heading(section.part)}")
         # A multichoice step often has its prompt as part heading ("Avec quels moyens ?").
-        if section.heading != section.part:
+        if section.shows_heading:
             blocks.append(f"### {_md_heading(section.heading)}")
         if section.bullets:
             hidden = _labels(s.language)["hidden"]
