@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from itertools import chain, compress
+from itertools import chain, compress, pairwise
 
 import snowballstemmer
 from stop_words import get_stop_words
@@ -173,7 +173,7 @@ class ThemeCounter:
         self.language = language
         self._keys = KeyCache(language) if keys is None else keys
         # key → contributions holding it; a pair of neighbouring words' keys as a tuple
-        self._counts: Counter[str | None | tuple[str | None, str | None]] = Counter()
+        self._counts: Counter[str | tuple[str | None, str | None] | None] = Counter()
         self._spellings: Counter[str] = Counter()  # word as written → occurrences
         self._pairs: Counter[tuple[str, str]] = Counter()  # neighbours as written → occurrences
 
@@ -183,12 +183,12 @@ class ThemeCounter:
     def add_many(self, texts: Iterable[str]) -> None:
         found = letter_runs(list(texts))
         self._spellings.update(chain.from_iterable(found))
-        self._pairs.update(chain.from_iterable(zip(w, w[1:]) for w in found))
+        self._pairs.update(chain.from_iterable(pairwise(w) for w in found))
         key = self._keys.__getitem__
         keyed = [list(map(key, words)) for words in found]
         # Each contribution once per word and per pair of neighbours (zip and set stay in C).
         self._counts.update(chain.from_iterable(set(k) for k in keyed))
-        self._counts.update(chain.from_iterable(set(zip(k, k[1:])) for k in keyed))
+        self._counts.update(chain.from_iterable(set(pairwise(k)) for k in keyed))
 
     def theme_counts(self, min_count: int = MIN_THEME_COUNT) -> dict[str, int]:
         """Theme key → contributions, for every theme counted at least ``min_count`` times.
