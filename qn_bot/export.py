@@ -257,11 +257,11 @@ CSV_DIALECTS = ("rfc4180", "excel-fr")
 def render_csv(items: list[ItemRecord], flow: Flow, language: str, dialect: str = "rfc4180") -> str:
     if dialect not in CSV_DIALECTS:
         raise ValueError(f"unknown CSV dialect {dialect!r}: {' or '.join(CSV_DIALECTS)}")
-    excel_fr = dialect == "excel-fr"
+    semicolons = dialect == "excel-fr"
     out = io.StringIO()
-    if excel_fr:
+    if semicolons:
         out.write("\ufeff")
-    writer = csv.DictWriter(out, fieldnames=FIELDS, delimiter=";" if excel_fr else ",")
+    writer = csv.DictWriter(out, fieldnames=FIELDS, delimiter=";" if semicolons else ",")
     writer.writeheader()
     for row in item_rows(items, flow, language):
         writer.writerow({k: _csv_cell(v) for k, v in row.items()})
