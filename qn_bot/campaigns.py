@@ -41,10 +41,12 @@ async def create_campaign(
     if not SLUG_RE.match(slug):
         raise CampaignError(
             f"invalid slug {slug!r}: use lowercase letters, digits and dashes "
-            "(e.g. construire-2030)"
+            "(e.g. construire-2030)",
+            key="bad_slug",
+            slug=slug,
         )
     if opens_at and closes_at and closes_at <= opens_at:
-        raise CampaignError("--closes must come after --opens")
+        raise CampaignError("--closes must come after --opens", key="closes_before_opens")
     return await tx.campaigns.create_campaign(
         slug=slug,
         title=title,
@@ -64,7 +66,9 @@ async def set_moderation(tx: Transaction, slug: str, moderation: Moderation) -> 
     """Post- or pre-moderation (qn_bot.moderation): what public outputs show changes at once."""
     campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
-        raise CampaignError(f"no campaign named {slug!r} (see `qn-bot campaign list`)")
+        raise CampaignError(
+            f"no campaign named {slug!r} (see `qn-bot campaign list`)", key="no_campaign", slug=slug
+        )
     await tx.campaigns.set_campaign_moderation(campaign.id, moderation)
     updated = await tx.campaigns.campaign_by_id(campaign.id)
     assert updated is not None
@@ -74,10 +78,16 @@ async def set_moderation(tx: Transaction, slug: str, moderation: Moderation) -> 
 async def set_min_respondents(tx: Transaction, slug: str, minimum: int) -> CampaignRecord:
     """Change the campaign's own anonymity threshold (public outputs apply the strictest)."""
     if minimum < 1:
-        raise CampaignError(f"the minimum number of respondents must be at least 1, not {minimum}")
+        raise CampaignError(
+            f"the minimum number of respondents must be at least 1, not {minimum}",
+            key="bad_minimum",
+            minimum=minimum,
+        )
     campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
-        raise CampaignError(f"no campaign named {slug!r} (see `qn-bot campaign list`)")
+        raise CampaignError(
+            f"no campaign named {slug!r} (see `qn-bot campaign list`)", key="no_campaign", slug=slug
+        )
     await tx.campaigns.set_campaign_min_respondents(campaign.id, minimum)
     updated = await tx.campaigns.campaign_by_id(campaign.id)
     assert updated is not None
@@ -89,17 +99,26 @@ async def set_status(
 ) -> CampaignRecord:
     campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
-        raise CampaignError(f"no campaign named {slug!r} (see `qn-bot campaign list`)")
+        raise CampaignError(
+            f"no campaign named {slug!r} (see `qn-bot campaign list`)", key="no_campaign", slug=slug
+        )
     if campaign.status is status:
         return campaign
     allowed = TRANSITIONS[status]
     if campaign.status not in allowed:
         raise CampaignError(
             f"campaign {slug!r} is {campaign.status.value}: it cannot become {status.value} "
-            f"(only from {', '.join(sorted(s.value for s in allowed))})"
+            f"(only from {', '.join(sorted(s.value for s in allowed))})",
+            key="transition",
+            slug=slug,
+            status=campaign.status,
+            target=status,
+            allowed=tuple(sorted(allowed, key=lambda s: s.value)),
         )
     if not await tx.campaigns.compare_and_set_status(campaign.id, campaign.status, status, now):
-        raise CampaignError(f"campaign {slug!r} changed meanwhile; try again")
+        raise CampaignError(
+            f"campaign {slug!r} changed meanwhile; try again", key="changed", slug=slug
+        )
     updated = await tx.campaigns.campaign_by_id(campaign.id)
     assert updated is not None
     if status is CampaignStatus.CLOSED:

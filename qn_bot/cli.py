@@ -14,6 +14,7 @@ from pathlib import Path
 
 from qn_bot import __version__
 from qn_bot.cli_digest import cmd_digest_preview, cmd_digest_send, cmd_export_site
+from qn_bot.cli_help import document
 from qn_bot.cli_moderate import add_parser as add_moderate_parser
 from qn_bot.cli_opinions import add_parser as add_opinions_parser
 from qn_bot.cli_recap import add_parser as add_recap_parser
@@ -23,6 +24,7 @@ from qn_bot.config import Config, load_config
 from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS
 from qn_bot.domain import CampaignStatus, Moderation, UserRef
 from qn_bot.errors import CampaignError, FlowError, QnBotError
+from qn_bot.export import CSV_DIALECTS
 from qn_bot.exporters import EXPORTERS, export_campaign
 from qn_bot.flows.loader import builtin_flow_paths, load_flow_file, resolve_flow
 from qn_bot.ports import Adapter
@@ -144,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="chat as the citizen console:NAME (default: your login name)",
     )
+    p.add_argument(
+        "--attachments",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="save the files the bot sends (/digest's chart and synthesis, /export) here; their "
+        "paths are printed (default: a new temporary folder only you can read)",
+    )
     p.set_defaults(func=cmd_chat)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(
@@ -240,7 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
                 "--no-wait", action="store_true", help="queue the invitations and return at once"
             )
         p.set_defaults(func=cmd_campaign_status, status=status)
-    p = csub.add_parser("list", help="one line per campaign: slug, status, title")
+    p = csub.add_parser("list", help="one line per campaign: slug, status, dates, counts")
+    p.add_argument(
+        "--format",
+        choices=("table", "tsv", "json"),
+        default="table",
+        help="table: for people, in the config's language (default); tsv (with a header line) "
+        "or json: for scripts, statuses as draft | open | closed | archived, ISO dates",
+    )
     p.set_defaults(func=cmd_campaign_list)
 
     p = sub.add_parser(
@@ -257,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="; ".join(f"{e.name}: {e.description}" for e in EXPORTERS),
     )
     p.add_argument("--language", choices=("fr", "en"), default=None)
+    p.add_argument(
+        "--csv-dialect",
+        choices=CSV_DIALECTS,
+        default="rfc4180",
+        help="with --format csv: rfc4180 (default: commas, UTF-8) or excel-fr (semicolons and "
+        "a UTF-8 byte order mark: opens as is in a French-locale Excel or LibreOffice)",
+    )
     p.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
     p.set_defaults(func=cmd_export)
 
@@ -271,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("team", help="a [[teams]] name of the config")
     p.add_argument("--current", action="store_true", help="the week so far")
+    p.add_argument(
+        "--chart",
+        metavar="PNG",
+        help="also write the chart the team receives to this file (several campaigns: "
+        "NAME-SLUG.png each)",
+    )
     p.set_defaults(func=cmd_digest_preview)
     p = digest.add_parser(
         "send",
@@ -310,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_facilitator_list)
     add_moderate_parser(sub)
     _config_after_the_command(parser)
+    document(parser)
     return parser
 
 
@@ -337,7 +368,7 @@ async def cmd_chat(args: argparse.Namespace, config: Config) -> int:
     # Imported by name: adapters/ is mapped to qn_bot.adapters only once installed.
     console_module = importlib.import_module("qn_bot.adapters.console")
     console: Adapter = console_module.ConsoleAdapter(
-        name, opening=opening, language=config.language
+        name, opening=opening, language=config.language, attachments=args.attachments
     )
     ended = console.ended()
     assert ended is not None
@@ -530,10 +561,18 @@ async def _follow_outbox(config: Config, prefix: str, *, stall_hint_seconds: flo
 
 
 async def cmd_campaign_list(args: argparse.Namespace, config: Config) -> int:
+    from qn_bot.campaign_list import campaign_rows, render_json, render_table, render_tsv
+
     async def go(tx: Transaction) -> int:
-        for c in await tx.campaigns.campaigns():
-            edition = f"\t{c.edition}" if c.edition else ""
-            print(f"{c.slug}\t{c.status.value}\t{c.title}{edition}")
+        rows = await campaign_rows(tx)
+        if args.format == "tsv":
+            sys.stdout.write(render_tsv(rows))
+        elif args.format == "json":
+            sys.stdout.write(render_json(rows))
+        elif rows:
+            sys.stdout.write(render_table(rows, config.language, config.reminders.timezone))
+        else:
+            print("no campaign yet: `qn-bot campaign create --help` says how", file=sys.stderr)
         return EXIT_OK
 
     return await _with_tx(config, go)
@@ -541,7 +580,9 @@ async def cmd_campaign_list(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_export(args: argparse.Namespace, config: Config) -> int:
     async def go(tx: Transaction) -> int:
-        text = await export_campaign(tx, args.slug, args.format, args.language, utcnow())
+        text = await export_campaign(
+            tx, args.slug, args.format, args.language, utcnow(), csv_dialect=args.csv_dialect
+        )
         if args.output:
             await asyncio.to_thread(Path(args.output).write_text, text, encoding="utf-8")
             print(f"wrote {args.output}", file=sys.stderr)
@@ -560,7 +601,9 @@ async def cmd_facilitator(args: argparse.Namespace, config: Config) -> int:
         if args.campaign:
             campaign = await tx.campaigns.campaign_by_slug(args.campaign)
             if campaign is None:
-                raise CampaignError(f"no campaign named {args.campaign!r}")
+                raise CampaignError(
+                    f"no campaign named {args.campaign!r}", key="no_campaign", slug=args.campaign
+                )
             campaign_id = campaign.id
         if args.action == "add":
             changed = await tx.facilitators.grant_facilitator(user, "cli", utcnow(), campaign_id)

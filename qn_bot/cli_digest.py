@@ -37,6 +37,7 @@ by the running bot.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +49,8 @@ from qn_bot.repositories import Database
 from qn_bot.store.sql import Store
 
 if TYPE_CHECKING:  # the digest modules are imported when a digest command runs
+    from qn_bot.config import TeamConfig
+    from qn_bot.digest.model import Digest
     from qn_bot.digest.send import DeliveryState
 
 EXIT_OK, EXIT_ERROR = 0, 1
@@ -62,15 +65,35 @@ async def _store(config: Config) -> Store:
 
 async def cmd_digest_preview(args: argparse.Namespace, config: Config) -> int:
     """Print the digest of team ``args.team`` (Markdown-ish) on stdout."""
-    from qn_bot.digest.send import find_team, preview_digest
+    from qn_bot.digest.render import render_preview
+    from qn_bot.digest.send import find_team, preview_model
 
     team = find_team(config, args.team)
     async with await _store(config) as store:
-        text = await preview_digest(
+        digest = await preview_model(
             store, config, team, utcnow(), current=bool(getattr(args, "current", False))
         )
-    sys.stdout.write(text)
+    sys.stdout.write(render_preview(digest))
+    chart = getattr(args, "chart", None)
+    if chart:
+        await asyncio.to_thread(_write_charts, digest, team, Path(chart))
     return EXIT_OK
+
+
+def _write_charts(digest: Digest, team: TeamConfig, path: Path) -> None:
+    """Each campaign's chart, as the team receives it: to ``path`` for one campaign, to
+    ``<stem>-<slug><suffix>`` beside it for several."""
+    from qn_bot.digest.chart import render_chart  # matplotlib: only when drawing
+
+    several = len(digest.campaigns) > 1
+    for campaign in digest.campaigns:
+        png = render_chart(campaign, team.language, team.timezone)
+        target = path.with_name(f"{path.stem}-{campaign.slug}{path.suffix}") if several else path
+        if png is None:
+            print(f"{campaign.slug}: nothing to chart, no file written", file=sys.stderr)
+            continue
+        target.write_bytes(png)
+        print(f"chart of {campaign.slug} written to {target}", file=sys.stderr)
 
 
 async def cmd_digest_send(args: argparse.Namespace, config: Config) -> int:

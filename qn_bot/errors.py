@@ -63,7 +63,17 @@ class FlowError(QnBotError):
 
 
 class CampaignError(QnBotError):
-    """A campaign operation is not possible (unknown slug, wrong status transition…)."""
+    """A campaign operation is not possible (unknown slug, wrong status transition…).
+
+    ``str()`` is the English sentence the CLI prints. Facilitators read the same error in chat,
+    in their language: ``key`` names the catalogue entry ``campaign_error_<key>`` and ``params``
+    fill it (qn_bot.facilitation.error_text).
+    """
+
+    def __init__(self, message: str, *, key: str = "other", **params: object) -> None:
+        super().__init__(message)
+        self.key = key
+        self.params = params
 
 
 class DatabaseError(QnBotError):

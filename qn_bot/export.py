@@ -126,6 +126,8 @@ def _md_heading(text: str) -> str:
 
 def _md_bullet(bullet: Bullet, hidden_mark: str) -> str:
     lines = [md_escape(line) for line in _lines(bullet.text)] or [""]
+    if bullet.count > 1:
+        lines[-1] = f"{lines[-1]} (×{bullet.count})"
     if bullet.signature is not None:
         lines[-1] = f"{lines[-1]} — {md_escape(bullet.signature)}"
     if bullet.hidden:
@@ -151,7 +153,7 @@ def render_markdown(s: Synthesis) -> str:
         if section.part:
             blocks.append(f"## {_md_heading(section.part)}")
         # A multichoice step often has its prompt as part heading ("Avec quels moyens ?").
-        if section.heading != section.part:
+        if section.shows_heading:
             blocks.append(f"### {_md_heading(section.heading)}")
         if section.bullets:
             hidden = _labels(s.language)["hidden"]
@@ -245,9 +247,21 @@ def _csv_cell(value: object) -> object:
     return value
 
 
-def render_csv(items: list[ItemRecord], flow: Flow, language: str) -> str:
+#: ``rfc4180``: commas, CRLF, UTF-8 without BOM (the default: what tools and scripts read).
+#: ``excel-fr``: what a French-locale Excel or LibreOffice opens by double-click — cells split
+#: at ";" (the locale's list separator, "," being its decimal mark) and a UTF-8 byte order
+#: mark, without which Excel reads the file as Windows-1252.
+CSV_DIALECTS = ("rfc4180", "excel-fr")
+
+
+def render_csv(items: list[ItemRecord], flow: Flow, language: str, dialect: str = "rfc4180") -> str:
+    if dialect not in CSV_DIALECTS:
+        raise ValueError(f"unknown CSV dialect {dialect!r}: {' or '.join(CSV_DIALECTS)}")
+    semicolons = dialect == "excel-fr"
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FIELDS)
+    if semicolons:
+        out.write("\ufeff")
+    writer = csv.DictWriter(out, fieldnames=FIELDS, delimiter=";" if semicolons else ",")
     writer.writeheader()
     for row in item_rows(items, flow, language):
         writer.writerow({k: _csv_cell(v) for k, v in row.items()})

@@ -65,8 +65,25 @@ async def run_facilitator_command(
     try:
         return await _run(ctx, command)
     except CampaignError as exc:
-        # The error names what was typed (a campaign…): quoted, so kept short.
-        return [OutboundMessage(t(lang, "fac_error", error=quote(str(exc), ERROR_WIDTH)))]
+        return [OutboundMessage(t(lang, "fac_error", error=error_text(ctx.catalog, lang, exc)))]
+
+
+def error_text(catalog: Catalog, language: str, error: CampaignError) -> str:
+    """The error in the facilitator's language (``campaign_error_<key>``), statuses as /campagnes
+    says them."""
+
+    def word(value: object) -> str:
+        if isinstance(value, CampaignStatus):
+            return catalog.t(language, f"fac_status_{value.value}")
+        if isinstance(value, tuple):
+            return catalog.t(language, "campaign_error_or").join(word(v) for v in value)
+        # What was typed (a campaign, an id…) is quoted, so kept short.
+        return quote(str(value), ERROR_WIDTH)
+
+    params = {name: word(value) for name, value in error.params.items()}
+    if error.key == "other":
+        return quote(str(error), ERROR_WIDTH)
+    return catalog.t(language, f"campaign_error_{error.key}", **params)
 
 
 async def _campaign(ctx: FacilitatorContext, slug: str) -> CampaignRecord:
@@ -74,7 +91,7 @@ async def _campaign(ctx: FacilitatorContext, slug: str) -> CampaignRecord:
     # A campaign outside the facilitator's scope is answered as one that does not exist: a
     # different answer would tell them it does.
     if campaign is None or not await ctx.may(campaign.id):
-        raise CampaignError(f"no campaign named {slug!r}")
+        raise CampaignError(f"no campaign named {slug!r}", key="no_campaign", slug=slug)
     return campaign
 
 

@@ -54,7 +54,9 @@ def parse_ids(typed: Sequence[str]) -> list[int]:
     for word in typed:
         digits = word.removeprefix("#")
         if not digits.isdigit():
-            raise CampaignError(f"not an item id: {word!r} (ids look like #123)")
+            raise CampaignError(
+                f"not an item id: {word!r} (ids look like #123)", key="bad_item_id", word=word
+            )
         ids.append(int(digits))
     return ids
 
@@ -82,7 +84,12 @@ async def decide(
     wrong = [i for i in item_ids if i not in found or found[i].campaign_id != campaign.id]
     if wrong:
         listed = ", ".join(f"#{i}" for i in wrong)
-        raise CampaignError(f"no item {listed} in campaign {campaign.slug!r}")
+        raise CampaignError(
+            f"no item {listed} in campaign {campaign.slug!r}",
+            key="no_item",
+            items=listed,
+            slug=campaign.slug,
+        )
     await tx.moderation.decide(campaign.id, item_ids, act, actor, now)
     items = [found[i] for i in dict.fromkeys(item_ids)]
     told = 0

@@ -8,6 +8,8 @@ store (:mod:`qn_bot.participants`), never from the items at hand: the page may h
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,6 +27,7 @@ class Bullet:
     # The /signer name of the participant who wrote it (participant text: renderers escape it).
     signature: str | None = None
     hidden: bool = False  # by moderation: only a facilitator's export shows it, marked
+    count: int = 1  # answers that say the same (same_text); shown as « (×2) »
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,12 @@ class Section:
     bullets: tuple[Bullet, ...]
     count: int = 0  # live answers of the step
     withheld: bool = False  # too few respondents: the count is shown, never the bullets
+
+    @property
+    def shows_heading(self) -> bool:
+        """False when the part heading just above says the same ("1 – Pourquoi… ?" over
+        "Pourquoi… ?"): a title is read once."""
+        return self.part is None or not same_heading(self.part, self.heading)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,5 +150,43 @@ def build_synthesis(
 def _bullets(step: Step, items: Sequence[ItemRecord], language: str) -> tuple[Bullet, ...]:
     kind = KINDS.of(step)
     if kind.free_text:
-        return tuple(Bullet(i.text, i.signature, i.hidden) for i in items)
+        return merge_identical(items)
     return tuple(Bullet(text) for text in kind.summary(step, items, language))
+
+
+def same_text(text: str) -> str:
+    """What two answers share when they say the same thing: case, accents, spaces and
+    punctuation aside (« Les tiers-lieux » = « les Tiers lieux ! »)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(_NOT_WORD.sub(" ", letters).split())
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+#: "1 – ", "2. ", "IV) ": a part's number, left out when comparing it with a section title.
+_PART_NUMBER = re.compile(r"^\s*(?:\d+|[ivxlcdm]+)\s*[-–—.):]\s*", re.IGNORECASE)
+
+
+def same_heading(part: str, heading: str) -> bool:
+    return same_text(_PART_NUMBER.sub("", part)) == same_text(heading)
+
+
+def merge_identical(items: Sequence[ItemRecord]) -> tuple[Bullet, ...]:
+    """One bullet per distinct answer (:func:`same_text`), in the order first given, worded as
+    first given, with the count and every signature of those who gave it. A hidden item is
+    merged only with hidden ones: the mark must stay true."""
+    groups: dict[tuple[str, bool], list[ItemRecord]] = {}
+    for item in items:
+        groups.setdefault((same_text(item.text) or item.text, item.hidden), []).append(item)
+    bullets = []
+    for (_, hidden), same in groups.items():
+        signatures = list(dict.fromkeys(i.signature for i in same if i.signature is not None))
+        bullets.append(
+            Bullet(
+                same[0].text,
+                ", ".join(signatures) if signatures else None,
+                hidden,
+                count=len(same),
+            )
+        )
+    return tuple(bullets)

@@ -16,19 +16,24 @@ import contextlib
 import getpass
 import os
 import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TextIO
 
 from qn_bot.config import Config
-from qn_bot.domain import Address, Envelope, InboundKind, InboundMessage, UserRef
+from qn_bot.domain import Address, Attachment, Envelope, InboundKind, InboundMessage, UserRef
 from qn_bot.i18n import DEFAULT_LANGUAGE, default_catalog
 from qn_bot.offering import offer
 from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, Platform
 
 PLATFORM = "console"
-TEXT_MEDIA_TYPES = ("text/", "application/json")
+#: Attachments also shown in the terminal, when shorter than READABLE_LINES: what reads as text
+#: there (/mes_donnees, a Markdown or CSV export). HTML and pictures are only saved.
+READABLE_MEDIA_TYPES = frozenset({"text/plain", "text/markdown", "text/csv", "application/json"})
+READABLE_LINES = 200
 
 
 CAPABILITIES = Capabilities(
@@ -40,15 +45,58 @@ CAPABILITIES = Capabilities(
 )
 
 
-def render(envelope: Envelope, capabilities: Capabilities = CAPABILITIES) -> str:
+def render(
+    envelope: Envelope,
+    capabilities: Capabilities = CAPABILITIES,
+    save: Callable[[Attachment], Path] | None = None,
+) -> str:
+    """The message as terminal lines; each attachment as the path ``save`` wrote it to (a chart
+    or an HTML synthesis is opened from there, not read as markup in the terminal), followed by
+    its text when it reads as text and is short."""
     message = envelope.message
     lines = [message.text] if message.text else []
     lines += [f"[{n.number}] {n.label}" for n in offer(message, capabilities).numbered]
     for attachment in message.attachments:
-        lines.append(f"📎 {attachment.filename} ({len(attachment.data)} octets / bytes)")
-        if attachment.media_type.startswith(TEXT_MEDIA_TYPES):
-            lines.append(attachment.data.decode("utf-8", errors="replace"))
+        where = save(attachment) if save is not None else attachment.filename
+        lines.append(f"📎 {where} ({len(attachment.data)} octets / bytes)")
+        if attachment.media_type in READABLE_MEDIA_TYPES:
+            text = attachment.data.decode("utf-8", errors="replace")
+            if text.count("\n") < READABLE_LINES:
+                lines.append(text)
     return "\n".join(lines)
+
+
+class AttachmentFolder:
+    """Where the chat's attachments are written: a folder only the user can read (an export
+    holds every answer), made at the first attachment — a fresh temporary one unless given."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self._folder = folder
+        self._ready = False
+
+    def save(self, attachment: Attachment) -> Path:
+        folder = self._prepare()
+        # The name comes from the bot; still, it is only ever a name inside the folder.
+        name = Path(attachment.filename).name or "piece-jointe"
+        stem, suffix = Path(name).stem, Path(name).suffix
+        path, n = folder / name, 1
+        while path.exists():
+            n += 1
+            path = folder / f"{stem}-{n}{suffix}"
+        # O_EXCL: never through a link someone else left in the folder.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(attachment.data)
+        return path
+
+    def _prepare(self) -> Path:
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="qn-bot-chat-"))
+        elif not self._ready:
+            self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._folder.chmod(0o700)
+        self._ready = True
+        return self._folder
 
 
 class ConsoleAdapter(Adapter):
@@ -64,8 +112,10 @@ class ConsoleAdapter(Adapter):
         flush: Callable[[], Awaitable[None]] | None = None,
         opening: str | None = None,
         language: str = DEFAULT_LANGUAGE,
+        attachments: Path | None = None,
     ) -> None:
         self.user = UserRef(PLATFORM, user_name)
+        self.attachments = AttachmentFolder(attachments)
         self.address = Address(PLATFORM, user_name)
         self.stdin = stdin if stdin is not None else sys.stdin
         self.stdout = stdout if stdout is not None else sys.stdout
@@ -152,7 +202,7 @@ class ConsoleAdapter(Adapter):
                 await task
 
     async def send(self, envelope: Envelope) -> None:
-        self._write(render(envelope, self.capabilities))
+        self._write(render(envelope, self.capabilities, self.attachments.save))
 
     def _write(self, text: str) -> None:
         if self._output_closed:

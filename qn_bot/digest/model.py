@@ -107,6 +107,7 @@ class CampaignDigest:
     chart_sections: tuple[str, ...]  # headings of every text section, in flow order
     weeks: tuple[WeekCount, ...]  # oldest first, the period last
     opinions: tuple[str, ...] = ()  # the opinion map's lines, when citizens vote (issue 15)
+    started_at: datetime | None = None  # opened (else created): the chart's first week
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +294,7 @@ def build_campaign_digest(
         sections=tuple(sections),
         chart_sections=tuple(step_heading(s, lang) for s in steps),
         weeks=weeks,
+        started_at=c.opens_at if c.opens_at is not None else c.created_at,
     )
 
 

@@ -19,7 +19,7 @@ from datetime import date
 
 from qn_bot.digest.model import CampaignDigest, Digest, SectionDigest
 from qn_bot.i18n import default_catalog
-from qn_bot.synthesis import format_date
+from qn_bot.synthesis import format_date, same_heading
 from qn_bot.templating import templates
 
 ITEM_CHARS = 200
@@ -145,7 +145,7 @@ def render_text(
             out.append(lab["no_breakdown"].format(minimum=c.min_respondents))
             continue
         for s in c.sections:
-            if s.part and s.part != s.heading:
+            if s.part and not same_heading(s.part, s.heading):
                 out += ["", f"— {one_line(s.part, 300)} —"]
             out += ["", f"{one_line(s.heading, 300)} ({section_count(s, lang)})"]
             if s.withheld:
@@ -195,7 +195,7 @@ def render_preview(digest: Digest) -> str:
             out += ["", lab["no_breakdown"].format(minimum=c.min_respondents)]
             continue
         for s in c.sections:
-            if s.part and s.part != s.heading:
+            if s.part and not same_heading(s.part, s.heading):
                 out += ["", f"### {one_line(s.part, 300)}"]
             out += ["", f"#### {one_line(s.heading, 300)} ({section_count(s, lang)})", ""]
             if s.withheld:
@@ -231,7 +231,9 @@ def render_html(digest: Digest, chart_cids: Mapping[str, str] | None = None) -> 
             for s in c.sections:
                 sections.append(
                     {
-                        "part": clean(s.part) if s.part and s.part != s.heading else None,
+                        "part": clean(s.part)
+                        if s.part and not same_heading(s.part, s.heading)
+                        else None,
                         "heading": clean(s.heading),
                         "count": section_count(s, lang),
                         "bullets": [clean(item).strip() for item in s.items],

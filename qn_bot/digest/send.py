@@ -143,7 +143,12 @@ def find_team(config: Config, name: str) -> TeamConfig:
         if team.name == name:
             return team
     known = ", ".join(t.name for t in config.teams) or "none configured"
-    raise CampaignError(f"no team named {name!r} in the configuration (teams: {known})")
+    raise CampaignError(
+        f"no team named {name!r} in the configuration (teams: {known})",
+        key="no_team",
+        team=name,
+        teams=known,
+    )
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -307,7 +312,8 @@ def render_package(
     syntheses = tuple(synthesis_attachment(s, team.language, now) for s in data.syntheses)
     from qn_bot.digest.chart import render_chart  # matplotlib: ~40 MB, only when drawing
 
-    charts = {c.slug: render_chart(c, team.language, team.timezone) for c in digest.campaigns}
+    drawn = {c.slug: render_chart(c, team.language, team.timezone) for c in digest.campaigns}
+    charts = {slug: png for slug, png in drawn.items() if png is not None}
     return DigestPackage(digest, render_text(digest), charts, syntheses)
 
 
@@ -531,12 +537,20 @@ async def preview_digest(
     store: Database, config: Config, team: TeamConfig, now: datetime, *, current: bool = False
 ) -> str:
     """The digest as the terminal shows it: the last completed week, or the week so far."""
+    return render_preview(await preview_model(store, config, team, now, current=current))
+
+
+async def preview_model(
+    store: Database, config: Config, team: TeamConfig, now: datetime, *, current: bool = False
+) -> Digest:
+    """The digest :func:`preview_digest` shows (its charts drawn with
+    :func:`qn_bot.digest.chart.render_chart`)."""
     del config  # same signature as send_digest; the preview needs nothing from it
     period = current_period(team, now) if current else completed_period(team, now)
     async with store.snapshot() as tx:
         data = await load_team_data(tx, team, period, syntheses=False)
     opinions = await _opinions(store, team, data, now)
-    return render_preview(with_opinions(team_digest(team, data.inputs, period, now), opinions))
+    return with_opinions(team_digest(team, data.inputs, period, now), opinions)
 
 
 async def _opinions(

@@ -1,5 +1,11 @@
 """Themes: the words that come back in a week's contributions, plurals and inflections merged.
 
+Compound words stay whole (« tiers-lieux », typed with or without its hyphen), and two words
+that come back side by side in several contributions are one theme (« services publics »,
+« circuits courts »); a word is then a theme of its own only if it also comes back without its
+pair often enough. Stop words and numbers are never themes, nor are letters glued to a number
+(« 10ème »).
+
 Pure text analysis with light imports only (no database, no configuration): the digest's fold
 process (:mod:`qn_bot.digest.fold`) starts from this module alone.
 """
@@ -13,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from itertools import chain, compress
+from itertools import chain, compress, pairwise
 
 import snowballstemmer
 from stop_words import get_stop_words
@@ -25,12 +31,19 @@ MIN_THEME_COUNT = 2
 #: "territorial" apart, French readers do not.
 THEME_PREFIX = 7
 MIN_WORD_LENGTH = 3
+#: The share of its rarer word's contributions a pair of words must hold to be a phrase.
+PHRASE_SHARE = 0.5
 
-_WORD_RE = re.compile(r"[^\W\d_]+")
+# A run of letters, hyphens joining runs ("tiers-lieux"), never glued to a digit or "_" ("10ème").
+_WORD_RE = re.compile(r"(?<!\w)[^\W\d_]+(?:-[^\W\d_]+)*(?!\w)")
 # For letter_runs: every ASCII byte that is not a letter becomes a space (UTF-8 sequences of
 # other characters only use bytes >= 0x80 and stay as they are); NUL separates texts.
 _TEXT_SEPARATOR = "\x00"
-_ASCII_GAPS = bytes(b if b >= 0x80 or b == 0 or chr(b).isalpha() else ord(" ") for b in range(256))
+# Digits, "-" and "_" stay: a text holding one is split by the regex, which knows their rules.
+_KEPT = frozenset(b"0123456789-_")
+_ASCII_GAPS = bytes(
+    b if b >= 0x80 or b == 0 or chr(b).isalpha() or b in _KEPT else ord(" ") for b in range(256)
+)
 # Common non-ASCII punctuation, none of it a letter: spaced out too, so that answers typed with
 # typographic apostrophes and quotes stay on the fast path.
 _PUNCTUATION = "’‘«»“”…–—"  # ’‘«»“”…–—
@@ -82,7 +95,14 @@ def _stemmer(language: str) -> snowballstemmer.stemmer:
 
 @lru_cache(maxsize=1 << 16)  # a week of answers repeats the same words; stemming is slow
 def theme_key(word: str, language: str) -> str | None:
-    """The matching key of a word, or None for stop words and short words."""
+    """The matching key of a word, or None for stop words and short words.
+
+    A compound ("tiers-lieux") or a pair of words ("tiers lieux") is keyed part by part, the
+    keys joined by a space, so both spellings meet; None when it starts or ends with a stop word
+    ("est-à-dire", "peut-être").
+    """
+    if "-" in word or " " in word:
+        return _compound_key(word, language)
     word = unicodedata.normalize("NFC", word.casefold())
     folded = fold(word)
     if len(folded) < MIN_WORD_LENGTH or folded in _stop_words(language):
@@ -91,13 +111,24 @@ def theme_key(word: str, language: str) -> str | None:
     stem = fold(_stemmer(language).stemWord(word))
     if language == "fr" and stem.endswith("qu"):
         stem = stem[:-2] + "c"  # public / publique, technique / technic…: one word
+    if language == "fr" and stem.endswith("eux"):
+        stem = stem[:-1]  # lieux / lieu, jeux / jeu: Snowball keeps the plural's x
     if len(stem) < MIN_WORD_LENGTH:
         return None
     return stem[:THEME_PREFIX]
 
 
+def _compound_key(word: str, language: str) -> str | None:
+    parts = [p for p in re.split(r"[- ]", word) if p]
+    keys = [theme_key(p, language) for p in parts]
+    if not keys or keys[0] is None or keys[-1] is None:
+        return None
+    return " ".join(k if k is not None else fold(p) for k, p in zip(keys, parts, strict=True))
+
+
 def words(text: str) -> list[str]:
-    """Letter runs: elisions (l’, d’, qu’) and hyphens split words, digits are dropped."""
+    """Letter runs: elisions (l’, d’, qu’) split words, hyphens join them ("tiers-lieux"),
+    digits are dropped with the letters glued to them."""
     return _WORD_RE.findall(unicodedata.normalize("NFC", text))
 
 
@@ -141,8 +172,10 @@ class ThemeCounter:
     def __init__(self, language: str, keys: KeyCache | None = None) -> None:
         self.language = language
         self._keys = KeyCache(language) if keys is None else keys
-        self._counts: Counter[str | None] = Counter()  # key → contributions holding it
+        # key → contributions holding it; a pair of neighbouring words' keys as a tuple
+        self._counts: Counter[str | tuple[str | None, str | None] | None] = Counter()
         self._spellings: Counter[str] = Counter()  # word as written → occurrences
+        self._pairs: Counter[tuple[str, str]] = Counter()  # neighbours as written → occurrences
 
     def add(self, text: str) -> None:
         self.add_many((text,))
@@ -150,17 +183,48 @@ class ThemeCounter:
     def add_many(self, texts: Iterable[str]) -> None:
         found = letter_runs(list(texts))
         self._spellings.update(chain.from_iterable(found))
+        self._pairs.update(chain.from_iterable(pairwise(w) for w in found))
         key = self._keys.__getitem__
-        self._counts.update(chain.from_iterable([set(map(key, words)) for words in found]))
+        keyed = [list(map(key, words)) for words in found]
+        # Each contribution once per word and per pair of neighbours (zip and set stay in C).
+        self._counts.update(chain.from_iterable(set(k) for k in keyed))
+        self._counts.update(chain.from_iterable(set(pairwise(k)) for k in keyed))
+
+    def theme_counts(self, min_count: int = MIN_THEME_COUNT) -> dict[str, int]:
+        """Theme key → contributions, for every theme counted at least ``min_count`` times.
+
+        A pair of neighbouring words is a phrase when it holds at least :data:`PHRASE_SHARE` of
+        the contributions of its rarer word: « circuits courts » is, two common words that
+        happen to meet in a big week are not. A compound ("tiers-lieux") always is; its pairs
+        spelled apart ("tiers lieux") add up with it. A word inside a phrase stays a theme if it
+        comes back without it often enough ("services" beside "services publics").
+        """
+        words: dict[str, int] = {}
+        pairs: list[tuple[str, str, int]] = []
+        for key, count in self._counts.items():
+            if isinstance(key, str):
+                words[key] = count
+            elif isinstance(key, tuple) and key[0] is not None and key[1] is not None:
+                pairs.append((key[0], key[1], count))  # no stop word stands between
+        merged = Counter(words)
+        for first, second, count in pairs:
+            if count >= PHRASE_SHARE * min(words.get(first, 0), words.get(second, 0)):
+                merged[f"{first} {second}"] += count
+        within: dict[str, int] = {}
+        for phrase, count in merged.items():
+            if " " in phrase and count >= min_count:
+                for part in phrase.split(" "):
+                    within[part] = max(within.get(part, 0), count)
+        return {
+            key: count
+            for key, count in merged.items()
+            if count >= min_count and count - within.get(key, 0) >= min_count
+        }
 
     def result(
         self, *, min_count: int = MIN_THEME_COUNT, limit: int = MAX_THEMES
     ) -> tuple[Theme, ...]:
-        counted = [
-            (key, count)
-            for key, count in self._counts.items()
-            if key is not None and count >= min_count
-        ]
+        counted = list(self.theme_counts(min_count).items())
         if len(counted) > limit:
             # Only keys counted at least as often as the last shown one can be shown (ties are
             # broken by label): the written forms of the others are never looked at.
@@ -173,6 +237,12 @@ class ThemeCounter:
         spellings = self._spellings
         for word in compress(spellings, map(wanted.__contains__, map(key_of, spellings))):
             forms[key_of(word)][unicodedata.normalize("NFC", word.casefold())] += spellings[word]
+        if any(" " in key for key in wanted):
+            for (first, second), n in self._pairs.items():
+                one, two = key_of(first), key_of(second)
+                if one is not None and two is not None and f"{one} {two}" in wanted:
+                    written = f"{first} {second}".casefold()
+                    forms[f"{one} {two}"][unicodedata.normalize("NFC", written)] += n
         found = [Theme(_label(forms[key]), count) for key, count in counted]
         found.sort(key=lambda t: (-t.count, fold(t.label), t.label))
         return tuple(found[:limit])

@@ -27,6 +27,8 @@ async def export_campaign(
     fmt: str,
     language: str | None = None,
     now: datetime | None = None,
+    *,
+    csv_dialect: str = "rfc4180",
 ) -> str:
     """Render campaign ``slug`` in format ``fmt``.
 
@@ -35,12 +37,12 @@ async def export_campaign(
     """
     campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
-        raise CampaignError(f"no campaign named {slug!r}")
+        raise CampaignError(f"no campaign named {slug!r}", key="no_campaign", slug=slug)
     exporter = EXPORTERS.get(fmt)
     flow = campaign_flow(campaign)
     lang = language if language in flow.languages else flow.default_language
     # The facilitator's copy: hidden items too, marked (never a public output).
     items = await tx.sessions.campaign_items(campaign.id, include_hidden=True)
     return await exporter.render(
-        ExportSource(tx, campaign, flow, items, lang, now or datetime.now(UTC))
+        ExportSource(tx, campaign, flow, items, lang, now or datetime.now(UTC), csv_dialect)
     )

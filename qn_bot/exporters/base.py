@@ -23,6 +23,7 @@ class ExportSource:
     items: list[ItemRecord]  # every live item, in answer order
     language: str  # one of the flow's languages
     now: datetime
+    csv_dialect: str = "rfc4180"  # qn_bot.export.CSV_DIALECTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,10 @@ class ExporterRegistry:
         if exporter is None:
             *first, last = self.names()
             raise CampaignError(
-                f"unknown export format {name!r}: expected {', '.join(first)} or {last}"
+                f"unknown export format {name!r}: expected {', '.join(first)} or {last}",
+                key="bad_format",
+                format=name,
+                formats=", ".join(self.names()),
             )
         return exporter
 

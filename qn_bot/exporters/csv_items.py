@@ -7,7 +7,7 @@ from qn_bot.exporters.base import Exporter, ExportSource
 
 
 async def _render(source: ExportSource) -> str:
-    return render_csv(source.items, source.flow, source.language)
+    return render_csv(source.items, source.flow, source.language, source.csv_dialect)
 
 
 EXPORTER = Exporter(

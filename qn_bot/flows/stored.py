@@ -34,7 +34,9 @@ def campaign_flow(campaign: StoredFlow) -> Flow:
         return _parse_stored_flow(campaign.slug, campaign.flow_source, campaign.flow_id)
     except FlowError as error:
         raise CampaignError(
-            f"campaign {campaign.slug!r}: its flow cannot be read: {error}"
+            f"campaign {campaign.slug!r}: its flow cannot be read: {error}",
+            key="bad_flow",
+            slug=campaign.slug,
         ) from error
 
 

@@ -36,7 +36,9 @@ class SqlCampaigns(Repository):
         moderation: Moderation = Moderation.POST,
     ) -> CampaignRecord:
         if await self.campaign_by_slug(slug) is not None:
-            raise CampaignError(f"a campaign named {slug!r} already exists")
+            raise CampaignError(
+                f"a campaign named {slug!r} already exists", key="exists", slug=slug
+            )
         await self.conn.execute(
             insert(t.campaigns).values(
                 slug=slug,

@@ -93,8 +93,10 @@ def campaign_record(config: Path, slug: str) -> CampaignRecord:
 
 
 def statuses(qn: QnBot) -> dict[str, str]:
-    lines = qn.read("campaign", "list").stdout.splitlines()
-    return {line.split("\t")[0]: line.split("\t")[1] for line in lines}
+    rows = csv.DictReader(
+        io.StringIO(qn.read("campaign", "list", "--format", "tsv").stdout), delimiter="\t"
+    )
+    return {row["slug"]: row["status"] for row in rows}
 
 
 def assert_error(result: Result, rc: int, *needles: str) -> None:
@@ -126,8 +128,15 @@ def test_campaign_create_open_close_archive_list_round_trip(qn: QnBot, tmp_path:
     assert "draft" in created.stdout
     assert "mini" in created_mini.stdout
 
-    listing = sorted(qn.read("campaign", "list").stdout.splitlines())
-    assert listing == ["mini-1\tdraft\tMini", "ts\tdraft\tThink Small\tThink Small 2016-2017"]
+    listing = qn.read("campaign", "list", "--format", "tsv").stdout.splitlines()
+    assert listing[0].split("\t") == [
+        "slug", "status", "title", "edition", "opens", "closes", "participants", "items"
+    ]  # fmt: skip
+    assert sorted(listing[1:]) == [
+        "mini-1\tdraft\tMini\t\t\t\t0\t0",
+        "ts\tdraft\tThink Small\tThink Small 2016-2017\t2026-12-01T00:00:00+00:00"
+        "\t2027-01-01T08:00:00+00:00\t0\t0",
+    ]
 
     # ISO dates: a date alone is midnight UTC, an offset is honoured.
     ts = campaign_record(qn.config, "ts")
@@ -154,10 +163,36 @@ def test_campaign_create_open_close_archive_list_round_trip(qn: QnBot, tmp_path:
     assert_error(qn.inproc("campaign", "open", "ts"), 1, "error:", "archived")
     assert_error(qn.inproc("campaign", "close", "ts"), 1, "error:", "archived")
     assert qn.read("campaign", "archive", "mini-1").rc == 0  # a draft can be archived directly
-    listing = qn.ok("campaign", "list").stdout.splitlines()
-    assert sorted(line.split("\t")[1] for line in listing) == ["archived", "archived"]
+    assert sorted(statuses(qn).values()) == ["archived", "archived"]
 
     assert_error(qn.inproc("campaign", "open", "nulle-part"), 1, "error:", "nulle-part")
+
+
+def test_campaign_list_reads_as_a_table_and_as_data(qn: QnBot) -> None:
+    qn.ok("chat", "--campaign", SLUG, "--as", "alice", input="1\nUne idée\nUne autre\n")
+    qn.read(
+        "campaign", "create", "brouillon", "--flow", "construire-2030", "--title", "Plus tard",
+        "--edition", "Think Small 2026", "--opens", "2026-12-01", "--closes", "2027-01-15",
+    )  # fmt: skip
+    table = qn.ok("campaign", "list").stdout.splitlines()
+    # A header, then one line per campaign starting with its slug and its status as the chat
+    # says it; dates as people write them; counts of participants (qn_bot.participants) and
+    # items.
+    assert table[0].split()[:2] == ["CAMPAGNE", "STATUT"], table
+    for word in ("ÉDITION", "OUVERTURE", "CLÔTURE", "PARTICIPANTS", "CONTRIBUTIONS", "TITRE"):
+        assert word in table[0]
+    rows = {line.split()[0]: line for line in table[1:]}
+    assert rows[SLUG].split()[1] == "ouverte"
+    assert rows["brouillon"].split()[1] == "brouillon"
+    assert "Think Small 2026" in rows["brouillon"]
+    assert "01/12/2026" in rows["brouillon"]
+    assert "15/01/2027" in rows["brouillon"]
+    assert rows[SLUG].split()[-4:] == ["1", "2", "Construire", "2030"], rows[SLUG]
+    data = {c["slug"]: c for c in qn.read("campaign", "list", "--format", "json").json()}
+    assert data[SLUG]["status"] == "open"
+    assert (data[SLUG]["participants"], data[SLUG]["items"]) == (1, 2)
+    assert data["brouillon"]["opens"] == "2026-12-01T00:00:00+00:00"
+    assert data["brouillon"]["edition"] == "Think Small 2026"
 
 
 def test_campaign_create_refuses_bad_arguments(qn: QnBot, tmp_path: Path) -> None:
@@ -265,6 +300,15 @@ def test_export_to_a_file_in_every_format(qn: QnBot, tmp_path: Path) -> None:
         '<b>gras</b> & "guillemets"',
         "'=1+1",
     ]
+
+    # French-locale Excel and LibreOffice: a UTF-8 byte order mark and ";" between cells.
+    excel = tmp_path / "sortie" / "excel.csv"
+    qn.read("export", SLUG, "--format", "csv", "--csv-dialect", "excel-fr", "-o", str(excel))
+    raw = excel.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    assert not paths["csv"].read_bytes().startswith(b"\xef")
+    excel_rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    assert excel_rows == list(csv.reader(io.StringIO(paths["csv"].read_text(encoding="utf-8"))))
 
     items = json.loads(paths["json"].read_text(encoding="utf-8"))
     assert [tuple(item) for item in items] == [FIELDS] * 3

@@ -29,7 +29,7 @@ def test_every_facilitator_command_is_refused_to_a_citizen(qn: QnBot) -> None:
     assert refusals == len(ATTEMPTS), before.stdout
     assert before.stderr.count("refused for a console user") == len(ATTEMPTS)
     assert "console:eve" not in before.stderr  # logged without the platform id
-    listing = qn.ok("campaign", "list").stdout
+    listing = qn.ok("campaign", "list", "--format", "tsv").stdout
     assert f"{SLUG}\topen" in listing  # not closed
     assert "console:eve" not in qn.ok("facilitator", "list").stdout
     exported = qn.ok("export", SLUG, "--format", "json").json()
@@ -40,4 +40,4 @@ def test_every_facilitator_command_is_refused_to_a_citizen(qn: QnBot) -> None:
     after = qn.ok("chat", "--as", "eve", input=f"/stats {SLUG}\n/cloturer {SLUG}\n")
     assert "réservée" not in after.stdout
     assert f"Campagne {SLUG}\u00a0: 1 participant" in after.stdout
-    assert f"{SLUG}\tclosed" in qn.ok("campaign", "list").stdout
+    assert f"{SLUG}\tclosed" in qn.ok("campaign", "list", "--format", "tsv").stdout

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -494,7 +495,11 @@ async def test_a_crash_while_sending_resends_once_with_the_same_message_id(
 
 
 async def test_cli_preview_and_send(
-    store: Store, db: str, smtp: tuple[Handler, int], capsys: pytest.CaptureFixture[str]
+    store: Store,
+    db: str,
+    smtp: tuple[Handler, int],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     handler, port = smtp
     config = make_config(db, port)
@@ -508,6 +513,12 @@ async def test_cli_preview_and_send(
     for heading in seed_headings(flow):
         assert squash(heading) in squash(out)
     assert handler.messages == []
+    # --chart writes the chart the team will see (one campaign: the file named).
+    chart = tmp_path / "semaine.png"
+    preview = argparse.Namespace(team="equipe-2030", chart=str(chart))
+    assert await cmd_digest_preview(preview, config) == 0
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    assert str(chart) in capsys.readouterr().err
 
     assert await cmd_digest_send(argparse.Namespace(team="equipe-2030"), config) == 0
     out = capsys.readouterr().out

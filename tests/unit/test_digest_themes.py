@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from qn_bot.digest.fold import FoldError, FoldProcess, PeriodFold
-from qn_bot.digest.themes import Theme, ThemeCounter, _label, fold, letter_runs, words
+from qn_bot.digest.themes import Theme, ThemeCounter, _label, fold, letter_runs, themes, words
 
 # Letters of several scripts, combining accents, digits of several kinds, "_", punctuation
 # ASCII and typographic, spaces of several kinds, NUL (the batch separator), a lone surrogate.
@@ -41,16 +41,19 @@ def test_letter_runs_of_plain_french() -> None:
 
 
 def _themes_as_before(counter: ThemeCounter, min_count: int, limit: int) -> tuple[Theme, ...]:
-    """ThemeCounter.result before it skipped the forms of keys that cannot be shown."""
+    """ThemeCounter.result written plainly: every key's forms, every phrase merged."""
     forms: dict[str, Counter[str]] = {}
     for word, n in counter._spellings.items():
         key = counter._keys[word]
         if key is not None:
             forms.setdefault(key, Counter())[unicodedata.normalize("NFC", word.casefold())] += n
+    for (first, second), n in counter._pairs.items():
+        one, two = counter._keys[first], counter._keys[second]
+        if one is not None and two is not None:
+            written = unicodedata.normalize("NFC", f"{first} {second}".casefold())
+            forms.setdefault(f"{one} {two}", Counter())[written] += n
     found = [
-        Theme(_label(forms[key]), count)
-        for key, count in counter._counts.items()
-        if key is not None and count >= min_count
+        Theme(_label(forms[key]), count) for key, count in counter.theme_counts(min_count).items()
     ]
     found.sort(key=lambda t: (-t.count, fold(t.label), t.label))
     return tuple(found[:limit])
@@ -121,3 +124,52 @@ async def test_a_failing_fold_process_is_an_error_not_a_hang() -> None:
             await process.result()
     finally:
         await process.close()
+
+
+# --- phrases, stop words, numbers (issue 13 item 12) --------------------------------------------
+
+
+def labels(texts: list[str], language: str = "fr") -> list[tuple[str, int]]:
+    return [(t.label, t.count) for t in themes(texts, language)]
+
+
+def test_compound_words_stay_whole() -> None:
+    found = labels(["Des tiers-lieux partout", "Les tiers-lieux ruraux", "Un tiers lieu culturel"])
+    # "tiers lieu" typed without the hyphen is the same thing; "tiers" and "lieux" alone are not
+    # themes of their own.
+    assert found == [("tiers-lieux", 3)]
+
+
+def test_recurring_pairs_of_words_are_one_theme() -> None:
+    found = labels(
+        [
+            "Des services publics de proximité",
+            "Les services publics en ligne",
+            "Des circuits courts alimentaires",
+            "circuits courts et producteurs locaux",
+            "Un service de transport",  # "service" also alone: not enough for a theme
+        ]
+    )
+    assert found == [("circuits courts", 2), ("services publics", 2)]
+
+
+def test_a_word_that_also_comes_back_alone_stays_a_theme() -> None:
+    found = labels(
+        ["services publics", "services publics", "des services à domicile", "services mutualisés"]
+    )
+    assert found == [("services", 4), ("services publics", 2)]
+
+
+def test_no_theme_made_of_a_stop_word_or_a_number() -> None:
+    texts = [
+        "En 2030, le 10ème arrondissement",
+        "Au 21e siècle, 2030 sera là",
+        "2030 2030 10ème 21e",
+        "Il faut faire plus, c'est-à-dire peut-être mieux",
+        "c'est-à-dire peut-être",
+    ]
+    found = labels(texts)
+    assert all(not any(c.isdigit() for c in label) for label, _ in found), found
+    assert ("ème", 2) not in found
+    for stop in ("faut", "faire", "plus", "c'est-à-dire", "est-à-dire", "peut-être"):
+        assert all(stop not in label for label, _ in found), found

@@ -283,13 +283,15 @@ def test_headings_use_section_else_prompt(flow: Flow, items: list[ItemRecord]) -
     assert headings["moyens"] == "With which means?"
 
 
-def test_list_bullets_keep_answer_order_and_duplicates(flow: Flow, items: list[ItemRecord]) -> None:
+def test_list_bullets_keep_answer_order_and_count_duplicates(
+    flow: Flow, items: list[ItemRecord]
+) -> None:
     s = synth(flow, items)
-    assert texts(s.sections[0]) == (
-        "Révolution numérique",
-        "Bottom up/ top down",
-        "Révolution numérique",
-    )
+    # The same answer twice is one bullet counted twice (it was two bullets before).
+    assert [(b.text, b.count) for b in s.sections[0].bullets] == [
+        ("Révolution numérique", 2),
+        ("Bottom up/ top down", 1),
+    ]
 
 
 def test_empty_sections_are_kept_without_bullets(flow: Flow, items: list[ItemRecord]) -> None:
@@ -393,9 +395,8 @@ def test_markdown_has_the_seed_shape(flow: Flow, items: list[ItemRecord]) -> Non
     assert "# Construire 2030" in lines
     assert "Dernière mise à jour le 17 avril 2015" in lines
     order = [
-        "## 1 – Pourquoi tout va changer ?",
-        "### Pourquoi tout va changer ?",
-        "- Révolution numérique",
+        "## 1 – Pourquoi tout va changer ?",  # its section's same title is not repeated
+        "- Révolution numérique (×2)",
         "## Quels faits déclencheurs ?",
         "### Ce qui meurt",
         "### Un mot pour finir ?",
@@ -538,7 +539,6 @@ def test_html_headings_in_flow_order(flow: Flow, items: list[ItemRecord]) -> Non
     order = [
         "<h1>Construire 2030</h1>",
         "<h2>1 – Pourquoi tout va changer ?</h2>",
-        "<h3>Pourquoi tout va changer ?</h3>",
         "<h2>Quels faits déclencheurs ?</h2>",
         "<h3>Ce qui meurt</h3>",
         "<h2>Avec quels moyens ?</h2>",
@@ -840,3 +840,81 @@ async def test_export_unknown_campaign(store: Store) -> None:
         with pytest.raises(CampaignError, match="nope"):
             await export_campaign(tx, "nope", "md", None, NOW)
     await store.close()
+
+
+def test_csv_for_a_french_locale_spreadsheet(flow: Flow) -> None:
+    texts = ["Un; deux", 'Multi\nline, "quoted"', "é à ç"]
+    chosen = [item("pourquoi", t) for t in texts]
+    plain = render_csv(chosen, flow, "fr")
+    assert not plain.startswith("\ufeff")
+    assert plain.splitlines()[0] == ",".join(FIELDS)  # RFC 4180 stays the default
+    assert "\r\n" in plain
+    excel = render_csv(chosen, flow, "fr", dialect="excel-fr")
+    # Excel reads UTF-8 only after a byte order mark; a French locale splits cells at ";".
+    assert excel.startswith("\ufeff")
+    assert excel[1:].splitlines()[0] == ";".join(FIELDS)
+    rows = list(csv.DictReader(io.StringIO(excel[1:]), delimiter=";"))
+    assert [r["text"] for r in rows] == texts
+    with pytest.raises(ValueError, match="excel-fr"):
+        render_csv(chosen, flow, "fr", dialect="tsv")
+
+
+# --- what a reader sees once (issue 13 item 11) ------------------------------------------------
+
+
+def test_identical_items_are_shown_once_with_their_count(flow: Flow) -> None:
+    items = [
+        item("pourquoi", "Les tiers-lieux", who="P-A", signature="Marie"),
+        item("pourquoi", "Des circuits courts", who="P-B"),
+        item("pourquoi", "les Tiers lieux !", who="P-C"),
+        item("pourquoi", "  LES TIERS-LIEUX", who="P-D", signature="Marie"),
+        item("pourquoi", "Les tiers lieux à la campagne", who="P-E"),
+        item("pourquoi", "Les tiérs-lieux", who="P-F", signature="Paul"),
+    ]
+    section = synth(flow, items).sections[0]
+    # The first wording stands for all; the order is that of the first occurrences.
+    assert [(b.text, b.count) for b in section.bullets] == [
+        ("Les tiers-lieux", 4),
+        ("Des circuits courts", 1),
+        ("Les tiers lieux à la campagne", 1),
+    ]
+    assert section.bullets[0].signature == "Marie, Paul"
+    assert section.count == 6  # answers, as before
+    s = synth(flow, items)
+    assert "- Les tiers-lieux (×4) — Marie, Paul\n" in render_markdown(s)
+    assert "- Des circuits courts\n" in render_markdown(s)
+    html = render_html(s)
+    assert 'Les tiers-lieux <span class="repeat">(×4)</span>' in html
+
+
+def test_a_part_heading_is_not_repeated_as_the_first_section_title(flow: Flow) -> None:
+    s = synth(flow, [item("pourquoi", "x")])
+    md = render_markdown(s)
+    # "1 – Pourquoi tout va changer ?" (the part) then "Pourquoi tout va changer ?" (the step)
+    # read as the same title twice.
+    assert "## 1 – Pourquoi tout va changer ?" in md
+    assert "### Pourquoi tout va changer" not in md
+    html = render_html(s)
+    assert "<h2>1 – Pourquoi tout va changer ?</h2>" in html
+    assert "<h3>Pourquoi tout va changer ?</h3>" not in html
+    assert "<h3>Ce qui meurt</h3>" in html  # a different title stays
+
+
+def test_the_english_page_is_english_throughout(flow: Flow, items: list[ItemRecord]) -> None:
+    disclosure = Disclosure(3, {"pourquoi": 3, "meurt": 1})
+    s = build_synthesis(
+        campaign(flow), flow, [*items, item("meurt", "x")], "en", NOW, participants=3,
+        disclosure=disclosure,
+    )  # fmt: skip
+    for page in (render_markdown(s), render_html(s, [])):
+        assert "Last updated on 17 April 2015" in page
+        assert "Why is everything changing?" in page
+        for french in (
+            "Dernière",
+            "édition",
+            "Aucune",
+            "participants ont",
+            "générée",
+            "Historique",
+        ):
+            assert french not in page, french

@@ -70,9 +70,7 @@ async def test_roles_closing_notice_and_forgetting_over_matrix(
     assert [row["text"] for row in bot.export_json()] == [f"idée de {bob.user_id}"]
 
 
-async def test_team_digest_reaches_a_matrix_room_with_its_chart(
-    make_bot, make_citizen, database_url
-) -> None:
+async def test_team_digest_reaches_a_matrix_room(make_bot, make_citizen, database_url) -> None:
     alice = await make_citizen("alice")
     bot = make_bot(start=False, database_url=database_url)
     resp = await alice.client.room_create(name="Équipe 2030", invite=[bot.user_id])
@@ -101,10 +99,10 @@ async def test_team_digest_reaches_a_matrix_room_with_its_chart(
     assert digest.formatted_body is not None
     assert "<i>Les territoires</i>" not in digest.formatted_body  # participant markup escaped
     assert alice.user_id not in digest.body  # nobody is named
-    # The chart as an image, the synthesis as an HTML file.
+    # The synthesis as an HTML file. No chart: the campaign began this week, so the last
+    # completed week's chart would be an empty frame (qn_bot.digest.chart draws none).
     await alice.wait_for(
-        lambda: {"m.image", "m.file"} <= {m.msgtype for m in alice.messages(team_room)},
-        within=30,
+        lambda: "m.file" in {m.msgtype for m in alice.messages(team_room)}, within=30
     )
     names = {m.body for m in alice.messages(team_room) if m.msgtype in ("m.image", "m.file")}
-    assert names == {"digest-construire-2030.png", "synthese-construire-2030.html"}
+    assert names == {"synthese-construire-2030.html"}
