@@ -16,7 +16,7 @@ import heapq
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from itertools import chain, compress, pairwise
@@ -159,6 +159,15 @@ def letter_runs(texts: Sequence[str]) -> list[list[str]]:
     for text, pieces in zip(normal, map(str.split, spaced), strict=True):
         found.append(pieces if "".join(pieces).isalpha() else _WORD_RE.findall(text))
     return found
+
+
+def held_keys(words: Sequence[str], key: Callable[[str], str | None]) -> set[str]:
+    """The theme keys a text holds: each word's, and each pair of neighbours' ("pist cyclabl"),
+    so that a phrase theme (« pistes cyclables ») finds the texts it was counted from."""
+    keyed = [key(w) for w in words]
+    held = {k for k in keyed if k is not None}
+    held.update(f"{a} {b}" for a, b in pairwise(keyed) if a is not None and b is not None)
+    return held
 
 
 class ThemeCounter:

@@ -228,9 +228,13 @@ async def send_campaign_wave(
     async with store.snapshot() as tx:
         campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
-        raise CampaignError(f"no campaign named {slug!r} (see `qn-bot campaign list`)")
+        raise CampaignError(
+            f"no campaign named {slug!r} (see `qn-bot campaign list`)", key="no_campaign", slug=slug
+        )
     if campaign.status is CampaignStatus.DRAFT:
-        raise CampaignError(f"campaign {slug!r} is a draft: nobody has answered it yet")
+        raise CampaignError(
+            f"campaign {slug!r} is a draft: nobody has answered it yet", key="draft", slug=slug
+        )
     return await send_wave(store, campaign, wave, config.site, now)
 
 

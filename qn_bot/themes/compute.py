@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qn_bot.digest.themes import MAX_THEMES, letter_runs, theme_key, themes
+from qn_bot.digest.themes import MAX_THEMES, held_keys, letter_runs, theme_key, themes
 from qn_bot.records import CampaignRecord, ItemVector, StoredVector
 from qn_bot.repositories import Database
 from qn_bot.themes.cluster import MAX_THEMES as MEANING_MAX_THEMES
@@ -66,7 +66,7 @@ def keyword_themes(step: str, rows: Sequence[StoredVector], language: str) -> St
     keys = [theme_key(t.label, language) for t in found]
     members: list[list[ThemeItem]] = [[] for _ in found]
     for row, words in zip(rows, letter_runs(texts), strict=True):
-        mine = {theme_key(w, language) for w in words}
+        mine = held_keys(words, lambda w: theme_key(w, language))
         hit = next((n for n, key in enumerate(keys) if key in mine), None)
         if hit is not None:
             members[hit].append(ThemeItem(row.participant, row.text))
@@ -121,14 +121,14 @@ def _by_words(
 def _tfidf(
     public: Sequence[Entry], placed: Sequence[Entry], language: str, limit: int, reason: str | None
 ) -> Grouped:
-    from qn_bot.digest.themes import KeyCache, words
+    from qn_bot.digest.themes import KeyCache, held_keys, words
 
     found = themes((text for _, text, _ in public), language, limit=limit)
     cache = KeyCache(language)
     wanted = [cache[theme.label] for theme in found]
     of: dict[int, int] = {}
     for item_id, text, _ in (*public, *placed):
-        held = {cache[word] for word in words(text)}
+        held = held_keys(words(text), cache.__getitem__)
         hit = next((n for n, k in enumerate(wanted) if k is not None and k in held), None)
         if hit is not None:
             of[item_id] = hit

@@ -36,7 +36,7 @@ ANSWERS = [
     (ADA, "idees", "Un jardin partagé", False),
     (ADA, "mot", "Merci", False),
     (BOB, "idees", "Des pistes cyclables sûres", False),
-    (CLEO, "idees", "Des pistes pour les vélos", False),
+    (CLEO, "idees", "Des pistes cyclables pour les vélos", False),
     (DAN, "idees", "Un tramway jusqu'à la gare", False),
     (EVE, "idees", "Un tramway la nuit", False),
     (FAY, "idees", "Le tramway gratuit", False),
@@ -79,7 +79,7 @@ GOLDEN_FR = (
 
 Idées
 • « Des pistes cyclables partout »
-   → thème « pistes » : 2 autres personnes ont exprimé une idée proche
+   → thème « pistes cyclables » : 2 autres personnes ont exprimé une idée proche
 • « Un jardin partagé »
 Thèmes que vous n'avez pas abordés : « tramway » (3 personnes).
 
@@ -102,7 +102,7 @@ GOLDEN_EN = """\
 
 Ideas
 • “Des pistes cyclables partout”
-   → theme “pistes”: 2 other people expressed a similar idea
+   → theme “pistes cyclables”: 2 other people expressed a similar idea
 • “Un jardin partagé”
 Themes you did not mention: “tramway” (3 people).
 
@@ -127,7 +127,7 @@ def test_counts_below_the_threshold_are_never_said() -> None:
     # "tramway" has 3 people and is still named.
     text = recap_text(ADA, "fr", minimum=3)
     assert "exprimé une idée proche" not in text
-    assert "thème «\u00a0pistes\u00a0»" in text
+    assert "thème «\u00a0pistes cyclables\u00a0»" in text
     assert "«\u00a0tramway\u00a0» (3\u00a0personnes)" in text.replace(
         " personnes", "\u00a0personnes"
     )
@@ -139,7 +139,7 @@ def test_counts_below_the_threshold_are_never_said() -> None:
 
 def test_one_other_person_is_singular() -> None:
     text = recap_text(BOB, "fr", minimum=1)
-    assert "→ thème «\u00a0pistes\u00a0»\u00a0: 2 autres personnes" in text
+    assert "→ thème «\u00a0pistes cyclables\u00a0»\u00a0: 2 autres personnes" in text
     answers = [a for a in ANSWERS if a[0] != CLEO]
     data = prepare(CAMPAIGN, load_flow_text(FLOW, "mini.toml"), items(answers), 1)
     recap = build_recap(data, BOB, "fr")
