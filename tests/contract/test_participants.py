@@ -36,8 +36,9 @@ async def everyone(service: Service) -> None:
     await deleter.join()
     await deleter.say("une idée regrettée")
     await deleter.say("/mes_reponses")
-    await deleter.press(deleter.button("une idée regrettée"))
+    await deleter.press(deleter.button("✏️ 1"))  # the review numbers the answers
     await deleter.press(deleter.button("Supprimer"))
+    await deleter.press(deleter.button("🗑 Oui, supprimer"))  # a delete asks to confirm
 
     eraser = Citizen(service, "eraser")
     await eraser.join()

@@ -14,7 +14,7 @@ from tests.integration.processes import SLUG, TIMEOUT, QnBot
 
 pytestmark = pytest.mark.integration
 
-WELCOME = "Bienvenue !"
+WELCOME = "Bienvenue\u00a0!"
 GOODBYE = "Au revoir\u00a0! Votre place est gardée"
 THANKS_CONSENT = "Merci\u00a0! Commençons."
 
