@@ -44,13 +44,13 @@ from qn_bot.errors import CampaignError
 from qn_bot.flows.stored import campaign_flow
 from qn_bot.i18n import Catalog, default_catalog
 from qn_bot.moderation import shown_to
+from qn_bot.opinion_standing import citizen_standing, render_standing
 from qn_bot.participants import campaign_participants
 from qn_bot.recap.model import CampaignData, Recap, build_recap, prepare
 from qn_bot.recap.render import render_recap
 from qn_bot.records import CampaignRecord, ParticipantRecord
 from qn_bot.repositories import Database, Transaction
 from qn_bot.synthesis import utc
-from qn_bot.themes.embedding import MODEL_NAME
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,10 @@ async def read_campaign(
 ) -> CampaignData:
     flow = campaign_flow(campaign)
     items = await tx.sessions.campaign_items(campaign.id, include_hidden=True)
-    # Stored vectors only: a recap (and /bilan) never waits for the embedding model.
+    # Stored vectors only: a recap (and /bilan) never waits for the embedding model. (Imported
+    # here: the themes bring numpy, which the chat's code does not load until a recap is made.)
+    from qn_bot.themes.embedding import MODEL_NAME
+
     vectors = await tx.vectors.campaign_vectors(campaign.id, MODEL_NAME)
     return await asyncio.to_thread(
         prepare, campaign, flow, items, recap_minimum(site, campaign), vectors
@@ -293,13 +296,33 @@ async def current_recap(
     if campaign is None:
         return OutboundMessage(catalog.t(language, "recap_nothing"))
     data = await read_campaign(tx, campaign, site)
+    language = language_for(participant, data)
     recap = build_recap(
-        data, participant.id, language_for(participant, data), link=synthesis_link(site, campaign)
+        data,
+        participant.id,
+        language,
+        link=synthesis_link(site, campaign),
+        standing=await _standing(tx, participant, campaign, language, catalog),
     )
     if recap is None:
         return OutboundMessage(catalog.t(language, "recap_nothing"))
     await show(tx, participant, recap, now)
     return recap_message(recap, catalog)
+
+
+async def _standing(
+    tx: Transaction,
+    participant: ParticipantRecord,
+    campaign: CampaignRecord,
+    language: str,
+    catalog: Catalog,
+) -> tuple[str, ...]:
+    """A voter's place among the opinion groups, from the last computed map (issue 15); nothing
+    for a citizen who has not voted. Read from the cache: the method never runs here."""
+    if not await tx.votes.participant_votes(participant.id, campaign.id):
+        return ()
+    standing = await citizen_standing(tx, participant.id, campaign.id)
+    return tuple(render_standing(catalog, language, standing).splitlines())
 
 
 async def _recap_campaign(tx: Transaction, participant: ParticipantRecord) -> CampaignRecord | None:

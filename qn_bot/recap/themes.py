@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qn_bot.digest.themes import MAX_THEMES
-from qn_bot.themes.compute import group_items
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +47,9 @@ def item_themes(
 ) -> ItemThemes:
     """The themes of one section's ``public`` items and which theme each item (and each
     ``placed`` one) falls in."""
+    # numpy comes with the grouping: loaded when a recap is made, not with the chat's code.
+    from qn_bot.themes.compute import group_items
+
     grouped = group_items(
         [(i.item_id, i.text, i.vector) for i in public],
         language,

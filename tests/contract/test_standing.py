@@ -7,13 +7,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from qn_bot.config import SiteConfig
 from qn_bot.i18n import default_catalog
 from qn_bot.opinion_map import compute_campaign_opinions
 from qn_bot.opinion_standing import citizen_standing, extremity, load_map, render_standing
 from qn_bot.opinions import standing
+from qn_bot.recap.send import current_recap
 from qn_bot.store.sql import Store
 from tests.conftest import T0
-from tests.contract.test_opinions_store import plant
+from tests.contract.store_helpers import make_participant
+from tests.contract.test_opinions_store import give_items, plant
 from tests.unit.test_opinions import planted
 
 
@@ -66,3 +69,31 @@ def test_the_chat_never_loads_the_method() -> None:
     code = "import sys, qn_bot.service, qn_bot.opinion_standing; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_bilan_tells_a_voter_where_they_stand(store: Store) -> None:
+    """/bilan (the recap) carries the voter's place among the groups, read from the cached map;
+    a citizen who never voted gets no such block."""
+    data = planted()
+    campaign, who = await plant(store, data)
+    await compute_campaign_opinions(store, campaign, T0)
+    voter = who[next(p for p in sorted(data.camp_of) if data.camp_of[p] == 1)]
+    async with store.transaction() as tx:
+        await give_items(tx, voter, campaign.id, "Des jardins partagés dans chaque quartier")
+        author = await make_participant(tx, "author-late", "P-LATE")
+        await give_items(tx, author.id, campaign.id, "Des bancs publics")
+    catalog = default_catalog()
+    async with store.transaction() as tx:
+        participant = await tx.participants.participant_by_id(voter)
+        assert participant is not None
+        mine = await current_recap(
+            tx, participant, SiteConfig(), T0, default_language="fr", catalog=catalog
+        )
+        other = await tx.participants.participant_by_id(author.id)
+        assert other is not None
+        theirs = await current_recap(
+            tx, other, SiteConfig(), T0, default_language="fr", catalog=catalog
+        )
+    assert "Vos votes vous rapprochent du groupe" in mine.text
+    assert "groupes d'opinion" in mine.text
+    assert "groupes d'opinion" not in theirs.text
