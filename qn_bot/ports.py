@@ -51,6 +51,38 @@ class KeyValue(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class TranscriptRow:
+    """One message of a kept conversation: ``id`` rises with every row written, never reused
+    (a page that saw N asks for what comes after N); ``key`` is unique per person (the post's
+    client id, so a post sent twice is kept once)."""
+
+    id: int
+    role: str
+    body: dict[str, Any]
+    key: str
+
+
+class Transcripts(Protocol):
+    """The conversation kept for a platform that shows it itself (the web chat's page), one row
+    per message, about one person: /oublier erases it with them, the retention purge once their
+    newest row is older than ``[retention] adapter_state_days``."""
+
+    async def append(
+        self, about: UserRef, role: str, body: dict[str, Any], key: str
+    ) -> TranscriptRow | None:
+        """Keep one message; returns once committed. None when ``key`` is already kept."""
+        ...
+
+    async def after(self, about: UserRef, after: int = 0) -> list[TranscriptRow]:
+        """Their rows after id ``after``, oldest first."""
+        ...
+
+    async def latest(self, about: UserRef, limit: int) -> list[TranscriptRow]:
+        """Their newest ``limit`` rows, newest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class AdapterContext:
     """What the core lends an adapter: durable state, the clock, and exclusive roles among the
     processes sharing the database (one poller per bot token, one sync per account). Nothing
@@ -59,6 +91,7 @@ class AdapterContext:
     kv: KeyValue
     clock: Clock
     leadership: Leadership = field(default_factory=Granted)
+    transcripts: Transcripts | None = None  # for a platform whose page shows the conversation
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from .security import (
     security_headers,
     set_citizen_cookie,
 )
-from .transcript import BOT, PLATFORM, Entry, Transcripts
+from .transcript import BOT, PLATFORM, Entry, WebTranscripts
 
 HERE = Path(__file__).parent
 LANGUAGES = ("fr", "en")
@@ -73,7 +73,9 @@ class WebServer:
         self.config = config
         self.context = context
         self.default_language = default_language
-        self.transcripts = Transcripts(context.kv, context.clock)
+        if context.transcripts is None:
+            raise ValueError("the web chat needs the core's transcripts (AdapterContext)")
+        self.transcripts = WebTranscripts(context.transcripts)
         self.ip_gate = IpGate(config.ip_messages_per_window, window_seconds)
         self.secure = (config.base_url or "").startswith("https://")
         self.catalog = default_catalog()
@@ -266,7 +268,7 @@ class WebServer:
 
     async def _label(self, token: str, kind: ButtonKind, value: str) -> str:
         """What the citizen pressed, as the button said it (the newest message offering it)."""
-        for entry in reversed(await self.transcripts.entries(token)):
+        for entry in await self.transcripts.latest(token):
             for k, v, label in entry.buttons:
                 if k == kind.value and v == value:
                     return label
@@ -286,8 +288,9 @@ class WebServer:
         await response.prepare(request)
         with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
             await response.write(b"retry: 1000\n\n")
-            while not self.stopping.is_set():
-                entries = await self.transcripts.wait(token, after, KEEPALIVE)
+            async for entries in self.transcripts.follow(token, after, KEEPALIVE):
+                if self.stopping.is_set():
+                    break
                 if not entries:
                     await response.write(b": keepalive\n\n")
                     continue
@@ -295,7 +298,6 @@ class WebServer:
                     f"id: {e.id}\ndata: {json.dumps(self._event(slug, e))}\n\n" for e in entries
                 )
                 await response.write(chunk.encode())
-                after = entries[-1].id
         return response
 
     def _event(self, slug: str, entry: Entry) -> dict[str, Any]:
