@@ -120,6 +120,7 @@ class Application:
                 name for name, a in self.adapters.items() if not a.capabilities.sender_limits
             ),
             private_chats=self.adapters,
+            device_links=self.adapters,
             on_batch=self.metrics.batch_size.observe,
             site=config.site,
         )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel
 
 from qn_bot.clock import Clock
-from qn_bot.domain import Address, Envelope, InboundMessage, UserRef
+from qn_bot.domain import Address, DeviceLink, Envelope, InboundMessage, UserRef
 from qn_bot.leadership import Granted, Leadership
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,15 @@ class Adapter(abc.ABC):
         del user, group, campaign, message_id
         return None
 
+    async def device_link(self, user: UserRef, message_id: str) -> DeviceLink | None:
+        """A one-time link that lets ``user`` go on with their conversation on another device
+        (/lien), or None when this platform needs none (a messenger's account follows its
+        owner to every device). Asked by the core before the command's transaction; asked again
+        for the same ``message_id`` (the core handles a message again when the database could
+        not take it), it may give a new link: only the one shown works."""
+        del user, message_id
+        return None
+
     def reachable_chats(self) -> frozenset[str] | None:
         """The chats this connection can deliver to; None means every chat of the platform.
 
@@ -165,6 +174,13 @@ class Adapter(abc.ABC):
         """Why this connection cannot serve now (``"polling stopped"``), or None while it can.
         ``GET /healthz`` asks every adapter; say no secret and no user id here."""
         return None
+
+
+class DeviceLinks(Protocol):
+    """What the core asks of a platform for /lien: every :class:`Adapter` is one
+    (:meth:`Adapter.device_link`)."""
+
+    async def device_link(self, user: UserRef, message_id: str) -> DeviceLink | None: ...
 
 
 class PrivateChats(Protocol):

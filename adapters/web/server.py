@@ -23,7 +23,14 @@ import jinja2
 from aiohttp import web
 
 from qn_bot.config import WebConfig
-from qn_bot.domain import Address, ButtonKind, InboundKind, InboundMessage, UserRef
+from qn_bot.domain import (
+    Address,
+    ButtonKind,
+    DeviceLink,
+    InboundKind,
+    InboundMessage,
+    UserRef,
+)
 from qn_bot.i18n import default_catalog
 from qn_bot.ports import AdapterContext, InboundSink
 
@@ -43,9 +50,9 @@ from .transcript import BOT, PLATFORM, Entry, WebTranscripts
 
 HERE = Path(__file__).parent
 LANGUAGES = ("fr", "en")
-#: Typed on the page, answered by the adapter itself: the chat's own device link.
-LINK_COMMANDS = frozenset({"/lien", "/link"})
 LINK_MINUTES = 15
+#: A /lien link, as the core's message shows it on its last line: the page shows it as a link.
+JOIN_LINK_RE = re.compile(r"https?://\S+/c/[a-z0-9][a-z0-9_-]{0,63}/j/[A-Za-z0-9_-]{32}")
 #: How long a post without JavaScript waits for the bot's reply before showing the page.
 REPLY_WAIT = 5.0
 #: A comment line on an idle event stream, so proxies and browsers keep it open.
@@ -83,6 +90,9 @@ class WebServer:
         self.sink: InboundSink | None = None
         self.drain: Callable[[], Awaitable[None]] | None = None
         self.stopping = asyncio.Event()
+        #: The posts being handled, by citizen: their page's slug and address, for the core's
+        #: /lien (device_link), which asks while the post waits on the sink.
+        self._posting: dict[str, tuple[str, str]] = {}
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -97,7 +107,6 @@ class WebServer:
         app.router.add_get("/c/{slug}", self.page)
         app.router.add_post("/c/{slug}/send", self.send)
         app.router.add_get("/c/{slug}/events", self.events)
-        app.router.add_post("/c/{slug}/link", self.link)
         app.router.add_get("/c/{slug}/j/{code}", self.join_page)
         app.router.add_post("/c/{slug}/j/{code}", self.join)
         app.router.add_get("/c/{slug}/files/{entry}/{n}", self.file)
@@ -168,9 +177,7 @@ class WebServer:
         if token is None:
             token = new_token()
         entries = [] if fresh else await self.transcripts.entries(token)
-        notice = {"busy": "web_too_many", "expired": "web_expired"}.get(
-            request.query.get("notice", "")
-        )
+        notice = {"busy": "web_busy", "expired": "web_expired"}.get(request.query.get("notice", ""))
         body = self._render(
             "chat.html.j2",
             lang=language,
@@ -221,13 +228,13 @@ class WebServer:
         inbound, shown = await self._inbound(token, form, client_id, language)
         if inbound is None:
             return self._after_post(slug, wants_json)
-        if shown.strip().lower() in LINK_COMMANDS:
-            await self.transcripts.append_citizen(token, shown, client_id)
-            await self._give_link(request, slug, token, language)
-            return self._after_post(slug, wants_json)
         mine = await self.transcripts.append_citizen(token, shown, client_id)
         assert self.sink is not None
-        await self.sink(inbound)  # returns once committed; a repeat is handled once
+        self._posting[token] = (slug, self._base_url(request))
+        try:
+            await self.sink(inbound)  # returns once committed; a repeat is handled once
+        finally:
+            self._posting.pop(token, None)
         if not wants_json and mine is not None:
             # Without a script the next page is all the citizen sees: wait for the replies
             # (the outbox sends them once the message is committed).
@@ -316,23 +323,21 @@ class WebServer:
 
     # --- another device (/lien) ------------------------------------------------------------
 
-    async def link(self, request: web.Request) -> web.StreamResponse:
-        slug, token, form, wants_json = await self._posted(request)
-        await self._give_link(request, slug, token, self._language(request, form))
-        return self._after_post(slug, wants_json)
-
-    async def _give_link(self, request: web.Request, slug: str, token: str, language: str) -> None:
+    async def device_link(self, user_id: str) -> DeviceLink | None:
+        """The core's /lien, asked while the citizen's post is handled: a one-time link to
+        their conversation on the page they wrote from."""
+        posting = self._posting.get(user_id)
+        if posting is None:  # not from a post of this process (handled again later)
+            return None
+        slug, base_url = posting
         code = new_code()
         expires = self.context.clock() + timedelta(minutes=LINK_MINUTES)
         await self.context.kv.set(
             f"link:{code}",
-            {"token": token, "expires": expires.isoformat()},
-            about=UserRef(PLATFORM, token),
+            {"token": user_id, "expires": expires.isoformat()},
+            about=UserRef(PLATFORM, user_id),
         )
-        text = self.catalog.t(language, "web_link_message", minutes=LINK_MINUTES)
-        await self.transcripts.append_link(
-            token, text, f"{self._base_url(request)}/c/{slug}/j/{code}"
-        )
+        return DeviceLink(f"{base_url}/c/{slug}/j/{code}", LINK_MINUTES)
 
     def _code(self, request: web.Request) -> str:
         code = request.match_info["code"]

@@ -12,6 +12,7 @@ rows, so a page that reconnects asking "after N" gets what came after, no more, 
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -117,23 +118,28 @@ class WebTranscripts:
         """The newest ``limit`` entries, newest first."""
         return [Entry.from_row(r) for r in await self.rows.latest(_about(user_id), limit)]
 
-    async def append_bot(self, user_id: str, message: OutboundMessage) -> Entry:
+    async def append_bot(
+        self, user_id: str, message: OutboundMessage, *, link_in: re.Pattern[str] | None = None
+    ) -> Entry:
+        """``link_in``: a last line of the text that is such a URL is shown as a link."""
+        text, link = message.text, None
+        head, _, last = text.rpartition("\n")
+        if link_in is not None and head and link_in.fullmatch(last.strip()):
+            text, link = head, last.strip()
         entry = await self._append(
             user_id,
             Entry(
                 0,
                 BOT,
-                message.text,
+                text,
                 buttons=tuple((b.kind.value, b.value, b.label) for b in message.buttons),
                 files=message.attachments,
+                link=link,
             ),
             key=f"b:{uuid.uuid4().hex}",
         )
         assert entry is not None  # a fresh key is never a repeat
         return entry
-
-    async def append_link(self, user_id: str, text: str, link: str) -> None:
-        await self._append(user_id, Entry(0, BOT, text, link=link), key=f"b:{uuid.uuid4().hex}")
 
     async def append_citizen(self, user_id: str, text: str, client_id: str) -> Entry | None:
         """The citizen's message as shown; None when this ``client_id`` was already taken."""

@@ -209,7 +209,7 @@
   document.addEventListener("submit", function (event) {
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.action.endsWith("/send")) {
-      return; // /lien and language links go through the server as pages
+      return; // language links go through the server as pages
     }
     event.preventDefault();
     post(form, event.submitter);

@@ -135,3 +135,28 @@ async def test_a_citizen_flooding_is_told_once_by_the_core(database_url: str) ->
         for n in range(6):
             page = await citizen.say(f"réponse {n}")
         assert sum("doucement" in text.lower() for text in page.bot()) == 1
+
+
+async def test_lien_is_the_core_command_and_its_link_opens_the_conversation_once(
+    database_url: str,
+) -> None:
+    """/lien typed (or its button) goes to the core like any command: the reply, queued by
+    the core and sent through the outbox, shows the web adapter's one-time link."""
+    config = web_config(database_url)
+    async with web_bot(config) as (_, base), Citizen(base) as phone, Citizen(base) as laptop:
+        await phone.start()
+        await phone.press("J")
+        await phone.say("Depuis le téléphone")
+        page = await phone.say("/lien")
+        assert page.citizen()[-1] == "/lien"
+        (link,) = page.messages[-1].links
+        assert link.startswith(f"{base}/c/{SLUG}/j/")
+        assert "autre appareil" in page.bot()[-1]
+        page = await phone.post(page.forms[-1], {"command": "lien"})  # its button
+        assert page.messages[-1].links[0] != link
+
+        join = await laptop.open(link.removeprefix(base))
+        page = await laptop.post(join.forms[0])
+        assert "Depuis le téléphone" in page.citizen()
+        again = await laptop.session.post(base + join.forms[0].action, data=join.forms[0].fields)
+        assert again.status == 410  # once only
