@@ -75,6 +75,7 @@ class _Listener:
 
     arrived: list[Entry] = field(default_factory=list)
     woken: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: bool = False  # a page's stream, closed for a newer one (the cap)
 
     def take(self, after: int) -> list[Entry]:
         fresh = sorted((e for e in self.arrived if e.id > after), key=lambda e: e.id)
@@ -89,9 +90,7 @@ class WebTranscripts:
     def __init__(self, rows: Transcripts) -> None:
         self.rows = rows
         self._listeners: dict[str, set[_Listener]] = {}
-
-    def streams(self, user_id: str) -> int:
-        return len(self._listeners.get(user_id, ()))
+        self._streams: dict[str, list[_Listener]] = {}  # pages' streams, oldest first
 
     @contextmanager
     def _listen(self, user_id: str) -> Iterator[_Listener]:
@@ -105,6 +104,22 @@ class WebTranscripts:
                 mine.discard(listener)
                 if not mine:
                     del self._listeners[user_id]
+
+    @contextmanager
+    def _stream(self, user_id: str, listener: _Listener, cap: int) -> Iterator[None]:
+        streams = self._streams.setdefault(user_id, [])
+        streams.append(listener)
+        while cap and len(streams) > cap:
+            oldest = streams.pop(0)
+            oldest.closed = True
+            oldest.woken.set()
+        try:
+            yield
+        finally:
+            if listener in streams:
+                streams.remove(listener)
+            if not streams and self._streams.get(user_id) is streams:
+                del self._streams[user_id]
 
     def _publish(self, user_id: str, entry: Entry) -> None:
         for listener in self._listeners.get(user_id, ()):
@@ -165,10 +180,15 @@ class WebTranscripts:
                 return []
             return listener.take(after)
 
-    async def follow(self, user_id: str, after: int, idle: float) -> AsyncIterator[list[Entry]]:
+    async def follow(
+        self, user_id: str, after: int, idle: float, *, cap: int = 0
+    ) -> AsyncIterator[list[Entry] | None]:
         """What comes after ``after``, batch by batch: first what the database holds, then
-        each new entry as it is written; an empty batch after ``idle`` seconds of nothing."""
-        with self._listen(user_id) as listener:
+        each new entry as it is written; an empty batch after ``idle`` seconds of nothing.
+        With ``cap``, a citizen's streams beyond it close, the oldest first: a None, then
+        the end. The oldest, not the newest: a page reloaded opens its stream before its
+        server notices the old one is gone, and must not be refused."""
+        with self._listen(user_id) as listener, self._stream(user_id, listener, cap):
             # Listening before reading: what is written during the read is not missed, and
             # what is in both is dropped by its id.
             backlog = await self.entries(user_id, after)
@@ -181,6 +201,9 @@ class WebTranscripts:
                 except TimeoutError:
                     yield []
                     continue
+                if listener.closed:
+                    yield None
+                    return
                 fresh = listener.take(after)
                 if fresh:
                     after = fresh[-1].id
