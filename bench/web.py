@@ -28,6 +28,8 @@ from tests.integration.web.browser import start_web_process
 SLUG = "construire-2030"
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 TARGET_P99_MS = 100.0
+#: A reply later than this is counted as late (and that citizen stops answering).
+REPLY_TIMEOUT = 60.0
 
 
 class WebCitizen:
@@ -67,7 +69,7 @@ class WebCitizen:
     async def reply(self, needle: str) -> float:
         """When the next bot message containing ``needle`` arrived."""
         while True:
-            at, event = await asyncio.wait_for(self.replies.get(), 60)
+            at, event = await asyncio.wait_for(self.replies.get(), REPLY_TIMEOUT)
             if needle in event["text"]:
                 return at
 
@@ -93,13 +95,21 @@ async def run(citizens: int, answers_each: int) -> dict[str, Any]:
             await asyncio.gather(*(p.reply("?") for p in people))
             rng = random.Random(citizens)
             latencies: list[float] = []
+            late = 0
 
             async def answer(person: WebCitizen) -> None:
+                nonlocal late
                 for n in range(answers_each):
                     await asyncio.sleep(rng.expovariate(1 / PACED_MEAN_PAUSE))
                     started = time.perf_counter()
                     await person.post(f"idée {n} de {person.n}")
-                    latencies.append(await person.reply(f"({n + 1} au total)") - started)
+                    try:
+                        latencies.append(await person.reply(f"({n + 1} au total)") - started)
+                    except TimeoutError:
+                        # Counted, not fatal: an overloaded run still gives its figures.
+                        late += 1
+                        latencies.append(REPLY_TIMEOUT)
+                        return
 
             start = time.perf_counter()
             await asyncio.gather(*(answer(p) for p in people))
@@ -116,6 +126,7 @@ async def run(citizens: int, answers_each: int) -> dict[str, Any]:
         "load": f"paced, mean pause {PACED_MEAN_PAUSE} s",
         "answers": answers,
         "items_stored": stored,
+        "replies_later_than_60_s": late,
         "answers_per_s": round(answers / elapsed, 1),
         "p50_ms": round(quantiles[49] * 1000, 1),
         "p99_ms": round(quantiles[98] * 1000, 1),
@@ -129,5 +140,7 @@ async def main() -> dict[str, Any]:
     figures = {f"sqlite, {citizens} web citizens, paced": result}
     return {
         **figures,
-        "passed": result["items_stored"] == result["answers"] and result["p99_ms"] <= TARGET_P99_MS,
+        "passed": result["items_stored"] == result["answers"]
+        and result["replies_later_than_60_s"] == 0
+        and result["p99_ms"] <= TARGET_P99_MS,
     }

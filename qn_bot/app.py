@@ -35,6 +35,7 @@ from qn_bot.store.leadership import leadership_for
 from qn_bot.store.migrate import upgrade
 from qn_bot.store.rows import random_pseudonym
 from qn_bot.store.sql import Store
+from qn_bot.store.transcripts import StoreTranscripts
 from qn_bot.themes.worker import EmbeddingWorker
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class Application:
                 name for name, a in self.adapters.items() if not a.capabilities.sender_limits
             ),
             private_chats=self.adapters,
+            device_links=self.adapters,
             on_batch=self.metrics.batch_size.observe,
             site=config.site,
         )
@@ -234,9 +236,14 @@ def configured_adapters(
     if leadership is None:
         leadership = leadership_for(store.engine.url)
 
+    transcripts = StoreTranscripts(store, clock)  # one writer for all: one group commit
+
     def context(name: str) -> AdapterContext:
         return AdapterContext(
-            kv=StoreKeyValue(store, clock, f"adapter:{name}"), clock=clock, leadership=leadership
+            kv=StoreKeyValue(store, clock, f"adapter:{name}"),
+            clock=clock,
+            leadership=leadership,
+            transcripts=transcripts,
         )
 
     adapters = [

@@ -78,6 +78,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("signaler", "report", _C, _PART),
     CommandSpec("bilan", "recap", _C, _PART),
     CommandSpec("voter", "vote", _C, _PART),
+    CommandSpec("lien", "link", _C, _PART),
     CommandSpec("campagnes", "campaigns", _F, _FAC),
     CommandSpec("lancer", "launch", _F, _FAC, args=True),
     CommandSpec("cloturer", "close", _F, _FAC, args=True, spellings=("clôturer",)),

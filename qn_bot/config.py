@@ -247,6 +247,9 @@ class WebConfig(_Section):
     # Per-IP limit on posts, on top of the per-citizen [limits] (a new cookie is free to get).
     ip_messages_per_window: int = Field(60, ge=0)  # 0: no limit; same window as [limits]
     max_request_bytes: int = Field(16_384, ge=1024)  # a form post; larger ones get 413
+    # Event streams one citizen may hold open (pages, tabs, devices); a newer one closes the
+    # oldest, which is told so and stops reconnecting.
+    streams_per_citizen: int = Field(4, ge=1)
 
 
 class HttpConfig(_Section):

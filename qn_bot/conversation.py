@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from qn_bot.cards import SESSION_CARDS, STATEMENT_KINDS
 from qn_bot.commands import Command, Route, help_text, routed
-from qn_bot.domain import Button, ButtonKind, CampaignStatus, OutboundMessage
+from qn_bot.domain import Button, ButtonKind, CampaignStatus, DeviceLink, OutboundMessage
 from qn_bot.flows.engine import (
     ChoiceInput,
     CommandInput,
@@ -201,6 +201,8 @@ class Received:
     arrived_at: datetime | None = None
     message_id: str | None = None  # kept with the items it gives
     same_chat: bool = True  # written from the chat the bot last asked its question in
+    #: /lien: the link the platform made before the transaction, None when it makes none
+    device_link: DeviceLink | None = None
 
     def flow_input(self) -> Input:
         if self.command is not None:
@@ -521,6 +523,11 @@ class _Decision:
             return self.confirm_forget(msg)
         if self.state.status is Awaiting.CAMPAIGN_CHOICE and command is None:
             return self.choose_campaign(msg)
+        if command is not None and command.known and command.name == "lien":
+            link = msg.device_link
+            if link is None:
+                return [self.said("device_link_none")]
+            return [self.said("device_link", url=link.url, minutes=link.minutes)]
         if command is not None:
             handled = self.command(command)
             if handled is not None:

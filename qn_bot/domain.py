@@ -125,6 +125,15 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceLink:
+    """What /lien shows: a link that carries the conversation to another device, and for how
+    many minutes it works (once). Made by the platform's adapter (qn_bot.ports.DeviceLinks)."""
+
+    url: str
+    minutes: int
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """What the bot says. ``text`` is plain text: adapters escape it for their markup."""
 

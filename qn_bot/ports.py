@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel
 
 from qn_bot.clock import Clock
-from qn_bot.domain import Address, Envelope, InboundMessage, UserRef
+from qn_bot.domain import Address, DeviceLink, Envelope, InboundMessage, UserRef
 from qn_bot.leadership import Granted, Leadership
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,38 @@ class KeyValue(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class TranscriptRow:
+    """One message of a kept conversation: ``id`` rises with every row written, never reused
+    (a page that saw N asks for what comes after N); ``key`` is unique per person (the post's
+    client id, so a post sent twice is kept once)."""
+
+    id: int
+    role: str
+    body: dict[str, Any]
+    key: str
+
+
+class Transcripts(Protocol):
+    """The conversation kept for a platform that shows it itself (the web chat's page), one row
+    per message, about one person: /oublier erases it with them, the retention purge once their
+    newest row is older than ``[retention] adapter_state_days``."""
+
+    async def append(
+        self, about: UserRef, role: str, body: dict[str, Any], key: str
+    ) -> TranscriptRow | None:
+        """Keep one message; returns once committed. None when ``key`` is already kept."""
+        ...
+
+    async def after(self, about: UserRef, after: int = 0) -> list[TranscriptRow]:
+        """Their rows after id ``after``, oldest first."""
+        ...
+
+    async def latest(self, about: UserRef, limit: int) -> list[TranscriptRow]:
+        """Their newest ``limit`` rows, newest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class AdapterContext:
     """What the core lends an adapter: durable state, the clock, and exclusive roles among the
     processes sharing the database (one poller per bot token, one sync per account). Nothing
@@ -59,6 +91,7 @@ class AdapterContext:
     kv: KeyValue
     clock: Clock
     leadership: Leadership = field(default_factory=Granted)
+    transcripts: Transcripts | None = None  # for a platform whose page shows the conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +146,15 @@ class Adapter(abc.ABC):
         del user, group, campaign, message_id
         return None
 
+    async def device_link(self, user: UserRef, message_id: str) -> DeviceLink | None:
+        """A one-time link that lets ``user`` go on with their conversation on another device
+        (/lien), or None when this platform needs none (a messenger's account follows its
+        owner to every device). Asked by the core before the command's transaction; asked again
+        for the same ``message_id`` (the core handles a message again when the database could
+        not take it), it may give a new link: only the one shown works."""
+        del user, message_id
+        return None
+
     def reachable_chats(self) -> frozenset[str] | None:
         """The chats this connection can deliver to; None means every chat of the platform.
 
@@ -132,6 +174,13 @@ class Adapter(abc.ABC):
         """Why this connection cannot serve now (``"polling stopped"``), or None while it can.
         ``GET /healthz`` asks every adapter; say no secret and no user id here."""
         return None
+
+
+class DeviceLinks(Protocol):
+    """What the core asks of a platform for /lien: every :class:`Adapter` is one
+    (:meth:`Adapter.device_link`)."""
+
+    async def device_link(self, user: UserRef, message_id: str) -> DeviceLink | None: ...
 
 
 class PrivateChats(Protocol):

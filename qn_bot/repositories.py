@@ -347,6 +347,12 @@ class KeyValues(Protocol):
     async def purge_adapter_state(self, before: datetime) -> int: ...
 
 
+class TranscriptRows(Protocol):
+    """The kept conversations (qn_bot.ports.Transcripts), as the retention purge sees them."""
+
+    async def purge_transcripts(self, before: datetime) -> int: ...
+
+
 class PeriodItems(Protocol):
     """A period's new live items of one campaign, ready to stream (again, on the same
     snapshot, if a reader failed half-way)."""
@@ -537,6 +543,8 @@ class Transaction(Protocol):
     def facilitators(self) -> Facilitators: ...
     @property
     def kv(self) -> KeyValues: ...
+    @property
+    def transcripts(self) -> TranscriptRows: ...
     @property
     def digest(self) -> DigestReads: ...
     @property

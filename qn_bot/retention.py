@@ -56,6 +56,9 @@ async def purge(store: CompactedDatabase, retention: RetentionConfig, now: datet
     )
     async with store.transaction() as tx:
         state = await tx.kv.purge_adapter_state(now - timedelta(days=retention.adapter_state_days))
+        state += await tx.transcripts.purge_transcripts(
+            now - timedelta(days=retention.adapter_state_days)
+        )
     pages = 0
     if payloads or rows or keys or state:
         pages = await store.release_free_pages()

@@ -59,6 +59,7 @@ from qn_bot.domain import (
     Address,
     Attachment,
     CampaignStatus,
+    DeviceLink,
     InboundKind,
     InboundMessage,
     OutboundMessage,
@@ -74,7 +75,7 @@ from qn_bot.flows.state import SessionState
 from qn_bot.group_commit import GroupCommit
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
 from qn_bot.moderation import flag_on_screen, shown_to
-from qn_bot.ports import PrivateChats
+from qn_bot.ports import DeviceLinks, PrivateChats
 from qn_bot.recap.send import current_recap
 from qn_bot.records import CampaignRecord, Conversation, ParticipantRecord
 from qn_bot.redaction import redact
@@ -149,15 +150,16 @@ class Service:
         limits: LimitsConfig | None = None,
         unlimited_platforms: frozenset[str] = frozenset(),
         private_chats: Mapping[str, PrivateChats] | None = None,
+        device_links: Mapping[str, DeviceLinks] | None = None,
         moderation: ModerationConfig | None = None,
         on_batch: Callable[[int], None] | None = None,
         site: SiteConfig | None = None,
         cards_random: random.Random | None = None,
     ) -> None:
         """``private_chats``: by platform, what opens a private chat for a group /start (the
-        running adapters); a platform without one is answered without a link. ``on_batch`` is
-        told each group commit's size (metrics). ``cards_random``: the draw of voting cards
-        (seeded in tests)."""
+        running adapters); a platform without one is answered without a link; ``device_links``
+        likewise for /lien. ``on_batch`` is told each group commit's size (metrics).
+        ``cards_random``: the draw of voting cards (seeded in tests)."""
         self.store = store
         self.catalog = catalog if catalog is not None else default_catalog()
         self.clock = clock
@@ -178,6 +180,9 @@ class Service:
         self.rooms = Rooms(self.catalog)
         self.private_chats: Mapping[str, PrivateChats] = (
             private_chats if private_chats is not None else {}
+        )
+        self.device_links: Mapping[str, DeviceLinks] = (
+            device_links if device_links is not None else {}
         )
         self._engines: dict[tuple[int, int], Engine] = {}
         #: campaign records read so far (a campaign's title and flow never change): the
@@ -218,6 +223,9 @@ class Service:
             # take its time, and may deliver the citizen's first private message meanwhile.
             link = await self._open_private_chat(msg, campaign)
             inbound = dataclasses.replace(inbound, private_link=link)
+        elif _wants_device_link(inbound):
+            # Like the private chat: the platform makes it outside any transaction.
+            inbound = dataclasses.replace(inbound, device_link=await self._device_link(msg))
 
         async def run() -> HandleResult:
             result = await self._commits.submit(inbound)
@@ -238,6 +246,16 @@ class Service:
         except Exception:
             # The group is still told to write privately, without a link.
             log.exception("could not open a private %s chat", msg.sender.platform)
+            return None
+
+    async def _device_link(self, msg: InboundMessage) -> DeviceLink | None:
+        links = self.device_links.get(msg.sender.platform)
+        if links is None:
+            return None
+        try:
+            return await links.device_link(msg.sender, msg.message_id)
+        except Exception:
+            log.exception("could not make a %s device link", msg.sender.platform)
             return None
 
     def _limited(self, msg: InboundMessage) -> bool:
@@ -895,6 +913,8 @@ class Inbound:
     command: Command | None
     #: a group /start: where the adapter lets the sender talk privately (Service.handle)
     private_link: str | None = None
+    #: /lien: the link the platform made for another device (Service.handle)
+    device_link: DeviceLink | None = None
 
 
 #: The effects the batched path writes (the others leave the message to the general one).
@@ -913,6 +933,13 @@ def _may_vote(inbound: Inbound, at: Conversation) -> bool:
         pending.startswith(Awaiting.VOTE.value)
         or (command is not None and command.name == "voter")
         or (inbound.msg.choice_id or "").startswith(VOTE_PREFIX)
+    )
+
+
+def _wants_device_link(inbound: Inbound) -> bool:
+    command = inbound.command
+    return (
+        inbound.msg.is_private and command is not None and command.known and command.name == "lien"
     )
 
 
@@ -944,4 +971,5 @@ def _received(inbound: Inbound, reply_to: Address) -> Received:
         arrived_at=msg.received_at,
         message_id=msg.message_id,
         same_chat=reply_to == msg.address,
+        device_link=inbound.device_link,
     )

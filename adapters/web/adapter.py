@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from qn_bot.config import Config
-from qn_bot.domain import Envelope
+from qn_bot.domain import DeviceLink, Envelope, UserRef
 from qn_bot.errors import PermanentDeliveryError
 from qn_bot.ports import Adapter, AdapterContext, Capabilities, InboundSink, Platform
 
-from .security import TOKEN_RE
-from .server import WebServer
+from .security import CITIZEN_ID_RE
+from .server import JOIN_LINK_RE, WebServer
 from .transcript import PLATFORM
 
 CAPABILITIES = Capabilities(
@@ -48,10 +48,14 @@ class WebAdapter(Adapter):
         await self.server.stop()
 
     async def send(self, envelope: Envelope) -> None:
-        token = envelope.address.chat_id
-        if not TOKEN_RE.fullmatch(token):
+        user_id = envelope.address.chat_id
+        if not CITIZEN_ID_RE.fullmatch(user_id):
             raise PermanentDeliveryError("not a web citizen's address")
-        await self.server.transcripts.append_bot(token, envelope.message)
+        await self.server.transcripts.append_bot(user_id, envelope.message, link_in=JOIN_LINK_RE)
+
+    async def device_link(self, user: UserRef, message_id: str) -> DeviceLink | None:
+        del message_id
+        return await self.server.device_link(user.user_id)
 
 
 def build(config: Config, context: AdapterContext) -> Adapter | None:

@@ -3,6 +3,7 @@ CSRF tokens bound to it, the headers every answer carries, and per-IP flood limi
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -37,8 +38,46 @@ HEADERS = {
 }
 
 
+#: The citizen's id (``web:ID``): the SHA-256 of their cookie, in hex.
+CITIZEN_ID_RE = re.compile(r"[0-9a-f]{64}")
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def citizen_id(token: str) -> str:
+    """Who the cookie's holder is, as the database knows them. A hash, never the token: whoever
+    reads the database (a backup, a dump) learns no cookie to act as anyone with. No key
+    needed: the token is 256 random bits, no guess finds one from its hash."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def link_key(code: str) -> str:
+    """Where a /lien code's record is kept: its hash, so the database holds no usable code."""
+    return hashlib.sha256(f"lien:{code}".encode()).hexdigest()
+
+
+def _pad(code: str) -> bytes:
+    return hashlib.sha256(f"seal:{code}".encode()).digest()
+
+
+def seal(token: str, code: str) -> str:
+    """The cookie under the /lien code (one-time pad from the code, which only the link
+    holds): the other device gets the same cookie, the database keeps nothing it could use."""
+    raw = base64.urlsafe_b64decode(token + "=")
+    return bytes(a ^ b for a, b in zip(raw, _pad(code), strict=True)).hex()
+
+
+def unseal(sealed: str, code: str) -> str | None:
+    try:
+        raw = bytes.fromhex(sealed)
+    except ValueError:
+        return None
+    if len(raw) != 32:
+        return None
+    token = base64.urlsafe_b64encode(bytes(a ^ b for a, b in zip(raw, _pad(code), strict=True)))
+    return token.decode().rstrip("=")
 
 
 def new_code() -> str:

@@ -23,7 +23,14 @@ import jinja2
 from aiohttp import web
 
 from qn_bot.config import WebConfig
-from qn_bot.domain import Address, ButtonKind, InboundKind, InboundMessage, UserRef
+from qn_bot.domain import (
+    Address,
+    ButtonKind,
+    DeviceLink,
+    InboundKind,
+    InboundMessage,
+    UserRef,
+)
 from qn_bot.i18n import default_catalog
 from qn_bot.ports import AdapterContext, InboundSink
 
@@ -33,19 +40,23 @@ from .security import (
     SLUG_RE,
     Csrf,
     IpGate,
+    citizen_id,
     citizen_token,
+    link_key,
     new_code,
     new_token,
+    seal,
     security_headers,
     set_citizen_cookie,
+    unseal,
 )
-from .transcript import BOT, PLATFORM, Entry, Transcripts
+from .transcript import BOT, PLATFORM, Entry, WebTranscripts
 
 HERE = Path(__file__).parent
 LANGUAGES = ("fr", "en")
-#: Typed on the page, answered by the adapter itself: the chat's own device link.
-LINK_COMMANDS = frozenset({"/lien", "/link"})
 LINK_MINUTES = 15
+#: A /lien link, as the core's message shows it on its last line: the page shows it as a link.
+JOIN_LINK_RE = re.compile(r"https?://\S+/c/[a-z0-9][a-z0-9_-]{0,63}/j/[A-Za-z0-9_-]{32}")
 #: How long a post without JavaScript waits for the bot's reply before showing the page.
 REPLY_WAIT = 5.0
 #: A comment line on an idle event stream, so proxies and browsers keep it open.
@@ -73,7 +84,9 @@ class WebServer:
         self.config = config
         self.context = context
         self.default_language = default_language
-        self.transcripts = Transcripts(context.kv, context.clock)
+        if context.transcripts is None:
+            raise ValueError("the web chat needs the core's transcripts (AdapterContext)")
+        self.transcripts = WebTranscripts(context.transcripts)
         self.ip_gate = IpGate(config.ip_messages_per_window, window_seconds)
         self.secure = (config.base_url or "").startswith("https://")
         self.catalog = default_catalog()
@@ -81,6 +94,9 @@ class WebServer:
         self.sink: InboundSink | None = None
         self.drain: Callable[[], Awaitable[None]] | None = None
         self.stopping = asyncio.Event()
+        #: The posts being handled, by citizen: their page's slug and address, for the core's
+        #: /lien (device_link), which asks while the post waits on the sink.
+        self._posting: dict[str, tuple[str, str, str]] = {}  # slug, base URL, cookie
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -95,7 +111,6 @@ class WebServer:
         app.router.add_get("/c/{slug}", self.page)
         app.router.add_post("/c/{slug}/send", self.send)
         app.router.add_get("/c/{slug}/events", self.events)
-        app.router.add_post("/c/{slug}/link", self.link)
         app.router.add_get("/c/{slug}/j/{code}", self.join_page)
         app.router.add_post("/c/{slug}/j/{code}", self.join)
         app.router.add_get("/c/{slug}/files/{entry}/{n}", self.file)
@@ -165,10 +180,8 @@ class WebServer:
         fresh = token is None
         if token is None:
             token = new_token()
-        entries = [] if fresh else await self.transcripts.entries(token)
-        notice = {"busy": "web_slow_down", "expired": "web_expired"}.get(
-            request.query.get("notice", "")
-        )
+        entries = [] if fresh else await self.transcripts.entries(citizen_id(token))
+        notice = {"busy": "web_busy", "expired": "web_expired"}.get(request.query.get("notice", ""))
         body = self._render(
             "chat.html.j2",
             lang=language,
@@ -212,26 +225,27 @@ class WebServer:
 
     async def send(self, request: web.Request) -> web.StreamResponse:
         slug, token, form, wants_json = await self._posted(request)
+        user = citizen_id(token)
         language = self._language(request, form)
         client_id = form.get("client_id")
         if not isinstance(client_id, str) or not CLIENT_ID_RE.fullmatch(client_id):
             client_id = str(uuid.uuid4())
-        inbound, shown = await self._inbound(token, form, client_id, language)
+        inbound, shown = await self._inbound(user, form, client_id, language)
         if inbound is None:
             return self._after_post(slug, wants_json)
-        if shown.strip().lower() in LINK_COMMANDS:
-            await self.transcripts.append_citizen(token, shown, client_id)
-            await self._give_link(request, slug, token, language)
-            return self._after_post(slug, wants_json)
-        mine = await self.transcripts.append_citizen(token, shown, client_id)
+        mine = await self.transcripts.append_citizen(user, shown, client_id)
         assert self.sink is not None
-        await self.sink(inbound)  # returns once committed; a repeat is handled once
+        self._posting[user] = (slug, self._base_url(request), token)
+        try:
+            await self.sink(inbound)  # returns once committed; a repeat is handled once
+        finally:
+            self._posting.pop(user, None)
         if not wants_json and mine is not None:
             # Without a script the next page is all the citizen sees: wait for the replies
             # (the outbox sends them once the message is committed).
             if self.drain is not None:
                 await self.drain()
-            await self.transcripts.wait(token, mine.id, REPLY_WAIT)
+            await self.transcripts.wait(user, mine.id, REPLY_WAIT)
         return self._after_post(slug, wants_json)
 
     def _after_post(self, slug: str, wants_json: bool) -> web.Response:
@@ -240,23 +254,22 @@ class WebServer:
         raise web.HTTPSeeOther(f"/c/{slug}#composer")
 
     async def _inbound(
-        self, token: str, form: Any, client_id: str, language: str
+        self, user_id: str, form: Any, client_id: str, language: str
     ) -> tuple[InboundMessage | None, str]:
-        user = UserRef(PLATFORM, token)
         common: dict[str, Any] = {
-            "sender": user,
-            "address": Address(PLATFORM, token),
-            "message_id": f"{token}:{client_id}",
+            "sender": UserRef(PLATFORM, user_id),
+            "address": Address(PLATFORM, user_id),
+            "message_id": f"{user_id}:{client_id}",
             "is_private": True,
             "language_hint": language,
             "received_at": self.context.clock(),
         }
         choice, command = form.get("choice"), form.get("command")
         if isinstance(choice, str) and choice:
-            label = await self._label(token, ButtonKind.CHOICE, choice)
+            label = await self._label(user_id, ButtonKind.CHOICE, choice)
             return InboundMessage(kind=InboundKind.CHOICE, choice_id=choice, **common), label
         if isinstance(command, str) and command:
-            label = await self._label(token, ButtonKind.COMMAND, command)
+            label = await self._label(user_id, ButtonKind.COMMAND, command)
             return InboundMessage(kind=InboundKind.TEXT, text=f"/{command}", **common), label
         text = form.get("text")
         if not isinstance(text, str) or not text.strip():
@@ -264,9 +277,9 @@ class WebServer:
         text = text[:MAX_TEXT].replace("\r\n", "\n")
         return InboundMessage(kind=InboundKind.TEXT, text=text, **common), text
 
-    async def _label(self, token: str, kind: ButtonKind, value: str) -> str:
+    async def _label(self, user_id: str, kind: ButtonKind, value: str) -> str:
         """What the citizen pressed, as the button said it (the newest message offering it)."""
-        for entry in reversed(await self.transcripts.entries(token)):
+        for entry in await self.transcripts.latest(user_id):
             for k, v, label in entry.buttons:
                 if k == kind.value and v == value:
                     return label
@@ -279,6 +292,7 @@ class WebServer:
         token = citizen_token(request)
         if token is None:
             raise web.HTTPForbidden()
+        user = citizen_id(token)
         after = _int(request.headers.get("Last-Event-ID")) or _int(request.query.get("after"))
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
@@ -286,8 +300,15 @@ class WebServer:
         await response.prepare(request)
         with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
             await response.write(b"retry: 1000\n\n")
-            while not self.stopping.is_set():
-                entries = await self.transcripts.wait(token, after, KEEPALIVE)
+            streams = self.transcripts.follow(
+                user, after, KEEPALIVE, cap=self.config.streams_per_citizen
+            )
+            async for entries in streams:
+                if self.stopping.is_set():
+                    break
+                if entries is None:  # a newer page of the same citizen took this one's place
+                    await response.write(b"event: closed\ndata: {}\n\n")
+                    break
                 if not entries:
                     await response.write(b": keepalive\n\n")
                     continue
@@ -295,7 +316,6 @@ class WebServer:
                     f"id: {e.id}\ndata: {json.dumps(self._event(slug, e))}\n\n" for e in entries
                 )
                 await response.write(chunk.encode())
-                after = entries[-1].id
         return response
 
     def _event(self, slug: str, entry: Entry) -> dict[str, Any]:
@@ -314,23 +334,21 @@ class WebServer:
 
     # --- another device (/lien) ------------------------------------------------------------
 
-    async def link(self, request: web.Request) -> web.StreamResponse:
-        slug, token, form, wants_json = await self._posted(request)
-        await self._give_link(request, slug, token, self._language(request, form))
-        return self._after_post(slug, wants_json)
-
-    async def _give_link(self, request: web.Request, slug: str, token: str, language: str) -> None:
+    async def device_link(self, user_id: str) -> DeviceLink | None:
+        """The core's /lien, asked while the citizen's post is handled: a one-time link to
+        their conversation on the page they wrote from."""
+        posting = self._posting.get(user_id)
+        if posting is None:  # not from a post of this process (handled again later)
+            return None
+        slug, base_url, token = posting
         code = new_code()
         expires = self.context.clock() + timedelta(minutes=LINK_MINUTES)
         await self.context.kv.set(
-            f"link:{code}",
-            {"token": token, "expires": expires.isoformat()},
-            about=UserRef(PLATFORM, token),
+            f"link:{link_key(code)}",
+            {"sealed": seal(token, code), "slug": slug, "expires": expires.isoformat()},
+            about=UserRef(PLATFORM, user_id),
         )
-        text = self.catalog.t(language, "web_link_message", minutes=LINK_MINUTES)
-        await self.transcripts.append_link(
-            token, text, f"{self._base_url(request)}/c/{slug}/j/{code}"
-        )
+        return DeviceLink(f"{base_url}/c/{slug}/j/{code}", LINK_MINUTES)
 
     def _code(self, request: web.Request) -> str:
         code = request.match_info["code"]
@@ -362,10 +380,11 @@ class WebServer:
             raise web.HTTPForbidden()
         if not self.ip_gate.admit(request):
             raise web.HTTPTooManyRequests(headers={"Retry-After": "5"})
-        key = f"link:{code}"
+        key = f"link:{link_key(code)}"
         value = await self.context.kv.get(key)
         await self.context.kv.delete(key)  # once, whatever came of it
-        token = value.get("token") if isinstance(value, dict) else None
+        sealed = value.get("sealed") if isinstance(value, dict) else None
+        token = unseal(sealed, code) if isinstance(sealed, str) else None
         expires = value.get("expires") if isinstance(value, dict) else None
         if (
             not isinstance(token, str)
@@ -394,7 +413,7 @@ class WebServer:
         entry_id, n = _int(request.match_info["entry"]), _int(request.match_info["n"])
         if token is None:
             raise web.HTTPNotFound()
-        for entry in await self.transcripts.entries(token, entry_id - 1):
+        for entry in await self.transcripts.entries(citizen_id(token), entry_id - 1):
             if entry.id == entry_id and entry.role == BOT and 0 <= n < len(entry.files):
                 attachment = entry.files[n]
                 name = re.sub(r"[^A-Za-z0-9._-]", "_", attachment.filename) or "fichier"

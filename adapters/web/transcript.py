@@ -1,30 +1,32 @@
 """What a web citizen's page shows: every message of their conversation, both ways, kept in the
-database (the adapter's key-value state) so that a reload, a restart or another device shows it
-again.
+database (the core's transcripts port, one row per message) so that a reload, a restart or
+another device shows it again; and the pages listening for more, woken in memory.
 
-One record per citizen, ``t:TOKEN``, about ``web:TOKEN``: /oublier erases it with them and the
-retention purge takes it once untouched for ``[retention] adapter_state_days``. Entry ids rise
-with the clock (milliseconds) rather than counting from 1: after an erasure the next message
-still has a larger id than any a page saw, so a page that reconnects asking "after N" gets it.
+Rows are written through the port's group commit: many citizens' messages in one transaction.
+A page's event stream reads the database once, when it opens (everything after the id it last
+saw), then takes each new entry from memory as it is written: nothing is read again per
+message. Entry ids come from the database and are never reused, even after /oublier erased the
+rows, so a page that reconnects asking "after N" gets what came after, no more, no less.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from qn_bot.clock import Clock
 from qn_bot.domain import Attachment, OutboundMessage, UserRef
-from qn_bot.ports import KeyValue
+from qn_bot.ports import TranscriptRow, Transcripts
 
 PLATFORM = "web"
 BOT = "bot"
 CITIZEN = "citizen"
-#: Client ids remembered per citizen to drop a post sent twice (a retry after a network cut).
-CLIENT_IDS_KEPT = 200
+#: The newest messages searched for the label of a pressed button.
+LABEL_LOOKBACK = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +37,10 @@ class Entry:
     buttons: tuple[tuple[str, str, str], ...] = ()  # (kind, value, label)
     files: tuple[Attachment, ...] = ()
     link: str | None = None  # a URL to show as a link after the text (/lien)
-    client_id: str | None = None
+    client_id: str | None = None  # the citizen's post's id, shown to the page
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "role": self.role, "text": self.text}
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text}
         if self.buttons:
             out["buttons"] = [list(b) for b in self.buttons]
         if self.files:
@@ -48,15 +50,14 @@ class Entry:
             ]
         if self.link is not None:
             out["link"] = self.link
-        if self.client_id is not None:
-            out["client_id"] = self.client_id
         return out
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Entry:
+    def from_row(cls, row: TranscriptRow) -> Entry:
+        data = row.body
         return cls(
-            id=int(data["id"]),
-            role=str(data["role"]),
+            id=row.id,
+            role=row.role,
             text=str(data["text"]),
             buttons=tuple((str(k), str(v), str(lbl)) for k, v, lbl in data.get("buttons", ())),
             files=tuple(
@@ -64,107 +65,150 @@ class Entry:
                 for f in data.get("files", ())
             ),
             link=data.get("link"),
-            client_id=data.get("client_id"),
+            client_id=row.key if row.role == CITIZEN else None,
         )
 
 
-@dataclass(slots=True)
-class _Watch:
-    """Pages listening to one citizen (Server-Sent Events), and the lock on their record."""
+@dataclass(slots=True, eq=False)  # by identity: a set holds them
+class _Listener:
+    """One page waiting for a citizen's next messages."""
 
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    users: int = 0
+    arrived: list[Entry] = field(default_factory=list)
+    woken: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: bool = False  # a page's stream, closed for a newer one (the cap)
+
+    def take(self, after: int) -> list[Entry]:
+        fresh = sorted((e for e in self.arrived if e.id > after), key=lambda e: e.id)
+        self.arrived.clear()
+        self.woken.clear()
+        return fresh
 
 
-class Transcripts:
-    """Read and append a citizen's conversation; wake the pages that wait for more."""
+class WebTranscripts:
+    """Read and append a citizen's conversation; hand new entries to the pages that wait."""
 
-    def __init__(self, kv: KeyValue, clock: Clock) -> None:
-        self.kv = kv
-        self.clock = clock
-        self._watches: dict[str, _Watch] = {}
+    def __init__(self, rows: Transcripts) -> None:
+        self.rows = rows
+        self._listeners: dict[str, set[_Listener]] = {}
+        self._streams: dict[str, list[_Listener]] = {}  # pages' streams, oldest first
 
-    @asynccontextmanager
-    async def _watch(self, token: str) -> AsyncIterator[_Watch]:
-        watch = self._watches.get(token)
-        if watch is None:
-            watch = self._watches[token] = _Watch()
-        watch.users += 1
+    @contextmanager
+    def _listen(self, user_id: str) -> Iterator[_Listener]:
+        listener = _Listener()
+        self._listeners.setdefault(user_id, set()).add(listener)
         try:
-            yield watch
+            yield listener
         finally:
-            watch.users -= 1
-            if watch.users == 0:
-                del self._watches[token]
+            mine = self._listeners.get(user_id)
+            if mine is not None:
+                mine.discard(listener)
+                if not mine:
+                    del self._listeners[user_id]
 
-    async def entries(self, token: str, after: int = 0) -> list[Entry]:
-        record = await self.kv.get(_key(token))
-        if not isinstance(record, dict):
-            return []
-        return [e for e in map(Entry.from_json, record.get("entries", ())) if e.id > after]
+    @contextmanager
+    def _stream(self, user_id: str, listener: _Listener, cap: int) -> Iterator[None]:
+        streams = self._streams.setdefault(user_id, [])
+        streams.append(listener)
+        while cap and len(streams) > cap:
+            oldest = streams.pop(0)
+            oldest.closed = True
+            oldest.woken.set()
+        try:
+            yield
+        finally:
+            if listener in streams:
+                streams.remove(listener)
+            if not streams and self._streams.get(user_id) is streams:
+                del self._streams[user_id]
 
-    async def append_bot(self, token: str, message: OutboundMessage) -> Entry:
+    def _publish(self, user_id: str, entry: Entry) -> None:
+        for listener in self._listeners.get(user_id, ()):
+            listener.arrived.append(entry)
+            listener.woken.set()
+
+    async def entries(self, user_id: str, after: int = 0) -> list[Entry]:
+        return [Entry.from_row(r) for r in await self.rows.after(_about(user_id), after)]
+
+    async def latest(self, user_id: str, limit: int = LABEL_LOOKBACK) -> list[Entry]:
+        """The newest ``limit`` entries, newest first."""
+        return [Entry.from_row(r) for r in await self.rows.latest(_about(user_id), limit)]
+
+    async def append_bot(
+        self, user_id: str, message: OutboundMessage, *, link_in: re.Pattern[str] | None = None
+    ) -> Entry:
+        """``link_in``: a last line of the text that is such a URL is shown as a link."""
+        text, link = message.text, None
+        head, _, last = text.rpartition("\n")
+        if link_in is not None and head and link_in.fullmatch(last.strip()):
+            text, link = head, last.strip()
         entry = await self._append(
-            token,
-            role=BOT,
-            text=message.text,
-            buttons=tuple((b.kind.value, b.value, b.label) for b in message.buttons),
-            files=message.attachments,
+            user_id,
+            Entry(
+                0,
+                BOT,
+                text,
+                buttons=tuple((b.kind.value, b.value, b.label) for b in message.buttons),
+                files=message.attachments,
+                link=link,
+            ),
+            key=f"b:{uuid.uuid4().hex}",
         )
-        assert entry is not None  # only a citizen's post can be a repeat
+        assert entry is not None  # a fresh key is never a repeat
         return entry
 
-    async def append_link(self, token: str, text: str, link: str) -> None:
-        await self._append(token, role=BOT, text=text, link=link)
-
-    async def append_citizen(self, token: str, text: str, client_id: str) -> Entry | None:
+    async def append_citizen(self, user_id: str, text: str, client_id: str) -> Entry | None:
         """The citizen's message as shown; None when this ``client_id`` was already taken."""
-        return await self._append(token, role=CITIZEN, text=text, client_id=client_id)
+        return await self._append(user_id, Entry(0, CITIZEN, text), key=client_id)
 
-    async def _append(
-        self,
-        token: str,
-        *,
-        role: str,
-        text: str,
-        buttons: tuple[tuple[str, str, str], ...] = (),
-        files: tuple[Attachment, ...] = (),
-        link: str | None = None,
-        client_id: str | None = None,
-    ) -> Entry | None:
-        async with self._watch(token) as watch, watch.lock:
-            # Read afresh, never from memory: an erasure (/oublier) happens in the core's own
-            # transaction, and what this process remembered must not bring it back.
-            record = await self.kv.get(_key(token))
-            if not isinstance(record, dict):
-                record = {"entries": [], "clients": []}
-            if client_id is not None and client_id in record["clients"]:
-                return None
-            last = record["entries"][-1]["id"] if record["entries"] else 0
-            now_ms = int(self.clock().timestamp() * 1000)
-            entry = Entry(max(last + 1, now_ms), role, text, buttons, files, link, client_id)
-            record["entries"].append(entry.to_json())
-            if client_id is not None:
-                record["clients"] = [*record["clients"][-(CLIENT_IDS_KEPT - 1) :], client_id]
-            await self.kv.set(_key(token), record, about=UserRef(PLATFORM, token))
-            watch.changed.set()
-            watch.changed = asyncio.Event()
-            return entry
+    async def _append(self, user_id: str, entry: Entry, *, key: str) -> Entry | None:
+        row = await self.rows.append(_about(user_id), entry.role, entry.body(), key)
+        if row is None:
+            return None
+        kept = Entry.from_row(row)
+        self._publish(user_id, kept)
+        return kept
 
-    async def wait(self, token: str, after: int, within: float) -> list[Entry]:
+    async def wait(self, user_id: str, after: int, within: float) -> list[Entry]:
         """Entries after ``after``, waiting up to ``within`` seconds for one to come."""
-        async with self._watch(token) as watch:
-            changed = watch.changed
-            entries = await self.entries(token, after)
+        with self._listen(user_id) as listener:
+            entries = await self.entries(user_id, after)
             if entries:
                 return entries
             try:
-                await asyncio.wait_for(changed.wait(), within)
+                await asyncio.wait_for(listener.woken.wait(), within)
             except TimeoutError:
                 return []
-            return await self.entries(token, after)
+            return listener.take(after)
+
+    async def follow(
+        self, user_id: str, after: int, idle: float, *, cap: int = 0
+    ) -> AsyncIterator[list[Entry] | None]:
+        """What comes after ``after``, batch by batch: first what the database holds, then
+        each new entry as it is written; an empty batch after ``idle`` seconds of nothing.
+        With ``cap``, a citizen's streams beyond it close, the oldest first: a None, then
+        the end. The oldest, not the newest: a page reloaded opens its stream before its
+        server notices the old one is gone, and must not be refused."""
+        with self._listen(user_id) as listener, self._stream(user_id, listener, cap):
+            # Listening before reading: what is written during the read is not missed, and
+            # what is in both is dropped by its id.
+            backlog = await self.entries(user_id, after)
+            if backlog:
+                after = backlog[-1].id
+                yield backlog
+            while True:
+                try:
+                    await asyncio.wait_for(listener.woken.wait(), idle)
+                except TimeoutError:
+                    yield []
+                    continue
+                if listener.closed:
+                    yield None
+                    return
+                fresh = listener.take(after)
+                if fresh:
+                    after = fresh[-1].id
+                    yield fresh
 
 
-def _key(token: str) -> str:
-    return f"t:{token}"
+def _about(user_id: str) -> UserRef:
+    return UserRef(PLATFORM, user_id)

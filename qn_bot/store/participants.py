@@ -244,6 +244,9 @@ class SqlParticipants(Repository):
         await self.conn.execute(
             delete(t.kv).where(t.kv.c.subject.in_([str(person.user), str(chat)]))
         )
+        await self.conn.execute(
+            delete(t.transcripts).where(t.transcripts.c.subject == str(person.user))
+        )
         f = t.facilitators.c
         await self.conn.execute(
             delete(t.facilitators).where(

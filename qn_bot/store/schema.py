@@ -304,6 +304,25 @@ kv = Table(
     Index("ix_kv_subject", "subject"),
 )
 
+# The conversation as a platform that shows it itself keeps it (the web chat's page): one row per
+# message, appended, read by citizen after an id. ``subject`` is whom it is about, as in kv:
+# /oublier erases it with them, the retention purge once their newest row is older than
+# [retention] adapter_state_days. AUTOINCREMENT on SQLite: an id is never given twice, so a
+# page that saw id N before an erasure still gets what comes after.
+transcripts = Table(
+    "transcripts",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("subject", String(300), nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("body", JSONType, nullable=False),  # text, buttons, files, link
+    Column("client_id", String(64), nullable=True),  # the citizen's post, to drop a repeat
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_transcripts_subject_id", "subject", "id"),
+    Index("ux_transcripts_subject_client", "subject", "client_id", unique=True),
+    sqlite_autoincrement=True,
+)
+
 # --- moderation (qn_bot.moderation) ---------------------------------------------------------
 
 # A facilitator's last decision on an item: "hidden", or "shown" (approved). No row: undecided

@@ -32,6 +32,7 @@ from qn_bot.store.outbox import SqlOutbox
 from qn_bot.store.participants import SqlParticipants
 from qn_bot.store.repository import Work
 from qn_bot.store.sessions import SqlSessions
+from qn_bot.store.transcripts import SqlTranscripts
 from qn_bot.store.vectors import SqlItemVectors
 from qn_bot.store.votes import SqlVotes
 from qn_bot.store.writer_queue import WriterQueue
@@ -65,6 +66,7 @@ class Tx(Work):
         self.outbox = SqlOutbox(self)
         self.facilitators = SqlFacilitators(self)
         self.kv = SqlKeyValues(self)
+        self.transcripts = SqlTranscripts(self)
         self.digest = SqlDigestReads(self)
         self.moderation = SqlModeration(self)
         self.votes = SqlVotes(self)

@@ -371,3 +371,28 @@ async def test_votes_upgrade_and_downgrade_on_every_backend(database_url: str) -
     finally:
         await engine.dispose()
     await upgrade(database_url)  # and up again
+
+
+async def test_transcripts_upgrade_and_downgrade_on_every_backend(database_url: str) -> None:
+    """0012 adds the web chat's transcripts table; down to 0011 takes it away; and up again."""
+    await upgrade(database_url)
+    engine = create_engine(database_url)
+
+    def tables(connection: Connection) -> set[str]:
+        return set(inspect(connection).get_table_names())
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config(database_url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0011")
+
+    try:
+        async with engine.connect() as connection:
+            assert "transcripts" in await connection.run_sync(tables)
+        async with engine.begin() as connection:
+            await connection.run_sync(downgrade)
+        async with engine.connect() as connection:
+            assert "transcripts" not in await connection.run_sync(tables)
+    finally:
+        await engine.dispose()
+    await upgrade(database_url)  # and up again

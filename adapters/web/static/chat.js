@@ -132,6 +132,14 @@
     stream.onmessage = function (event) {
       show(JSON.parse(event.data));
     };
+    stream.addEventListener("closed", function () {
+      // Open in too many pages: the server closed this one, the oldest. No reconnecting, or
+      // it would close another; a reload takes the conversation back here.
+      stream.onerror = null;
+      stream.close();
+      stream = null;
+      status.textContent = main.dataset.closed;
+    });
     stream.onerror = function () {
       // Reconnect ourselves, from the last id shown: the browser gives up on some errors.
       stream.close();
@@ -209,7 +217,7 @@
   document.addEventListener("submit", function (event) {
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.action.endsWith("/send")) {
-      return; // /lien and language links go through the server as pages
+      return; // language links go through the server as pages
     }
     event.preventDefault();
     post(form, event.submitter);

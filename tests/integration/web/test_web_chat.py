@@ -3,10 +3,15 @@ loopback, a citizen posting forms and reading the pages it is redirected to."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+
 import pytest
 from yarl import URL
 
 from qn_bot.config import Config
+from qn_bot.store.sql import Store
+from tests.contract.test_erasure import everything
 from tests.integration.construire import CONSENT_QUESTION, NOTED
 from tests.integration.web.harness import SLUG, Citizen, web_bot, web_config
 
@@ -135,3 +140,65 @@ async def test_a_citizen_flooding_is_told_once_by_the_core(database_url: str) ->
         for n in range(6):
             page = await citizen.say(f"réponse {n}")
         assert sum("doucement" in text.lower() for text in page.bot()) == 1
+
+
+async def test_lien_is_the_core_command_and_its_link_opens_the_conversation_once(
+    database_url: str,
+) -> None:
+    """/lien typed (or its button) goes to the core like any command: the reply, queued by
+    the core and sent through the outbox, shows the web adapter's one-time link."""
+    config = web_config(database_url)
+    async with web_bot(config) as (_, base), Citizen(base) as phone, Citizen(base) as laptop:
+        await phone.start()
+        await phone.press("J")
+        await phone.say("Depuis le téléphone")
+        page = await phone.say("/lien")
+        assert page.citizen()[-1] == "/lien"
+        (link,) = page.messages[-1].links
+        assert link.startswith(f"{base}/c/{SLUG}/j/")
+        assert "autre appareil" in page.bot()[-1]
+        page = await phone.post(page.forms[-1], {"command": "lien"})  # its button
+        assert page.messages[-1].links[0] != link
+
+        join = await laptop.open(link.removeprefix(base))
+        page = await laptop.post(join.forms[0])
+        assert "Depuis le téléphone" in page.citizen()
+        again = await laptop.session.post(base + join.forms[0].action, data=join.forms[0].fields)
+        assert again.status == 410  # once only
+
+
+async def test_the_database_holds_no_cookie_value(database_url: str) -> None:
+    """The citizen is ``web:`` a hash of their cookie, and a /lien record holds the cookie
+    sealed under the link's code: whoever reads the database (a backup) finds no cookie."""
+    config = web_config(database_url)
+    async with web_bot(config) as (_, base), Citizen(base) as citizen:
+        await citizen.start()
+        await citizen.press("J")
+        await citizen.say("Une idée à garder")
+        page = await citizen.say("/lien")
+        assert page.messages[-1].links
+        token = citizen.session.cookie_jar.filter_cookies(URL(base))["qn_web"].value
+    async with Store.from_url(database_url) as store:
+        dump = await everything(store)
+    assert "Une idée à garder" in dump
+    assert f"web:{hashlib.sha256(token.encode()).hexdigest()}" in dump
+    assert token not in dump
+
+
+async def test_a_citizens_event_streams_are_capped_the_oldest_closed(database_url: str) -> None:
+    """A page open once too often closes the oldest stream, which is told so (its script
+    stops reconnecting): a reload is never refused, and no citizen holds unbounded streams."""
+    config = web_config(database_url, streams_per_citizen=2)
+    async with web_bot(config) as (_, base), Citizen(base) as citizen:
+        await citizen.open()
+        url = f"{base}/c/{SLUG}/events"
+        first = await citizen.session.get(url)
+        second = await citizen.session.get(url)
+        assert (first.status, second.status) == (200, 200)
+        assert await first.content.readline() == b"retry: 1000\n"
+        third = await citizen.session.get(url)
+        assert third.status == 200
+        rest = await asyncio.wait_for(first.content.read(), 30)  # ends: closed by the server
+        assert b"event: closed" in rest
+        for response in (second, third):
+            response.close()
