@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from qn_bot.digest.period import Period
@@ -78,6 +78,7 @@ class SectionDigest:
     more: int  # how many new items were left out
     themes: tuple[Theme, ...]
     withheld: bool = False  # too few respondents in this section: its count only
+    themes_fallback: str | None = None  # why ``themes`` are keywords, not by meaning
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,8 @@ class CampaignFacts:
     newest: Mapping[str, tuple[str, ...]]  # text step → newest texts of the period, newest first
     themes: Mapping[str, tuple[Theme, ...]]  # text step → its themes in the period
     weeks: tuple[Mapping[str, int], ...]  # per chart period: new items per step
+    # Text step → why its themes are the TF-IDF keywords (qn_bot.themes.digest.period_themes).
+    themes_fallback: Mapping[str, str] = field(default_factory=dict)
 
 
 def _in(period: Period, instant: datetime | None) -> bool:
@@ -265,6 +268,7 @@ def build_campaign_digest(
                 more=count - len(shown) if detail else 0,
                 themes=data.themes.get(step.id, ()) if detail else (),
                 withheld=breakdown and not detail,
+                themes_fallback=data.themes_fallback.get(step.id) if detail else None,
             )
         )
         pending_part = None

@@ -102,7 +102,13 @@ def themes_text(section: SectionDigest, language: str) -> str | None:
     if not section.themes:
         return None
     listed = ", ".join(f"{t.label} ({t.count})" for t in section.themes)
-    return labels(language)["themes"].format(themes=clean(listed))
+    text = labels(language)["themes"].format(themes=clean(listed))
+    if section.themes_fallback is None:
+        return text
+    from qn_bot.themes.compute import NOT_EMBEDDED
+
+    pending = section.themes_fallback == NOT_EMBEDDED
+    return f"{text} {labels(language)['themes_fallback_pending' if pending else 'themes_fallback']}"
 
 
 def section_count(section: SectionDigest, language: str) -> str:

@@ -11,7 +11,7 @@ from qn_bot.digest.period import Period
 from qn_bot.digest.themes import MAX_THEMES, Theme
 from qn_bot.repositories import Transaction
 from qn_bot.themes.cluster import MIN_VECTORS
-from qn_bot.themes.compute import METHOD_EMBEDDINGS, group_items
+from qn_bot.themes.compute import METHOD_EMBEDDINGS, NO_MEANING_THEME, NOT_EMBEDDED, group_items
 from qn_bot.themes.embedding import MODEL_NAME
 
 
@@ -22,14 +22,18 @@ async def period_themes(
     period: Period,
     language: str,
     fallback: Mapping[str, tuple[Theme, ...]],
-) -> dict[str, tuple[Theme, ...]]:
-    """Each text step's themes in ``period``: by meaning, or ``fallback``'s (TF-IDF)."""
+) -> tuple[dict[str, tuple[Theme, ...]], dict[str, str]]:
+    """Each text step's themes in ``period``: by meaning, or ``fallback``'s (TF-IDF); and, per
+    step whose shown themes are ``fallback``'s, why (``Grouped.fallback_reason``)."""
     out = dict(fallback)
+    reasons: dict[str, str] = {}
     for step in steps:
         embedded = await tx.vectors.count_vectors(
             campaign_id, step, MODEL_NAME, period.start, period.end
         )
         if embedded < MIN_VECTORS:
+            if fallback.get(step):
+                reasons[step] = NOT_EMBEDDED
             continue
         rows = await tx.vectors.step_vectors(
             campaign_id, step, MODEL_NAME, since=period.start, until=period.end
@@ -42,4 +46,6 @@ async def period_themes(
                 Theme(label, count)
                 for label, count in zip(grouped.labels, grouped.counts, strict=True)
             )
-    return out
+        elif fallback.get(step):
+            reasons[step] = grouped.fallback_reason or NO_MEANING_THEME
+    return out, reasons
