@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qn_bot.flows.format import Flow
 from qn_bot.flows.kinds import KINDS
@@ -30,6 +30,9 @@ from qn_bot.synthesis import (
     utc,
 )
 from qn_bot.templating import templates
+
+if TYPE_CHECKING:  # the themes import numpy: the chat path reads no theme
+    from qn_bot.themes.public import SectionThemes
 
 #: The JSON export contract (docs/architecture.md); CSV uses the same columns in the same order.
 FIELDS = (
@@ -187,7 +190,40 @@ def revision_history(revisions: list[RevisionRecord]) -> list[HistoryDay]:
     return [HistoryDay(d, *days[d]) for d in sorted(days, reverse=True)]
 
 
-def render_html(s: Synthesis, revisions: list[RevisionRecord] | None = None) -> str:
+def theme_lines(language: str, found: Mapping[str, SectionThemes]) -> dict[str, dict[str, object]]:
+    """The words a page shows for each section's themes (:mod:`qn_bot.themes.public`)."""
+    from qn_bot.themes.compute import NOT_EMBEDDED
+
+    lab = _labels(language)
+    out: dict[str, dict[str, object]] = {}
+    for step_id, section in found.items():
+        note = None
+        if section.fallback_reason is not None:
+            pending = section.fallback_reason == NOT_EMBEDDED
+            note = lab["themes_fallback_pending" if pending else "themes_fallback"]
+        out[step_id] = {
+            "themes": [
+                {
+                    "label": t.label,
+                    "count": _plural(language, "contributions", t.count),
+                    "people": _plural(language, "themes_people", t.people),
+                }
+                for t in section.themes
+            ],
+            "withheld": (
+                _plural(language, "themes_withheld", section.withheld) if section.withheld else None
+            ),
+            "note": note,
+        }
+    return out
+
+
+def render_html(
+    s: Synthesis,
+    revisions: list[RevisionRecord] | None = None,
+    themes: Mapping[str, SectionThemes] | None = None,
+) -> str:
+    """``themes``: each section's public themes (the site), shown above its bullets."""
     history = None
     if revisions is not None:
         history = [
@@ -203,7 +239,12 @@ def render_html(s: Synthesis, revisions: list[RevisionRecord] | None = None) -> 
     withheld = {x.step_id: withheld_text(s, x) for x in s.sections if x.withheld}
     template = templates().get_template("synthesis.html.j2")
     return template.render(
-        s=s, page=_page(s), labels=_labels(s.language), history=history, withheld=withheld
+        s=s,
+        page=_page(s),
+        labels=_labels(s.language),
+        history=history,
+        withheld=withheld,
+        themes=theme_lines(s.language, themes or {}),
     )
 
 

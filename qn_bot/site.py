@@ -24,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from markupsafe import escape
 from rich.console import Console
@@ -38,6 +39,9 @@ from qn_bot.opinion_site import link_opinions, write_opinion_page
 from qn_bot.participants import campaign_disclosure, campaign_participants, count_participants
 from qn_bot.records import CampaignRecord
 from qn_bot.repositories import Database
+
+if TYPE_CHECKING:
+    from qn_bot.themes.compute import Loader
 from qn_bot.synthesis import build_synthesis, format_date, utc
 from qn_bot.templating import templates
 
@@ -116,10 +120,29 @@ async def export_site(
     language: str = "fr",
     min_respondents: int = DEFAULT_MIN_RESPONDENTS,
     web_base_url: str | None = None,
+    loader: Loader | None = None,
 ) -> None:
     """Write ``index.html`` and one page per published campaign into ``out_dir``;
     ``min_respondents`` is the site's anonymity threshold (``[site]`` in the config);
-    with ``web_base_url`` (``[web] base_url``) an open campaign links to its web chat."""
+    with ``web_base_url`` (``[web] base_url``) an open campaign links to its web chat.
+    Each section shows its themes (:func:`qn_bot.themes.compute.campaign_themes`; ``loader``
+    gives the embedding model, loaded once for the whole site), small ones withheld."""
+    from qn_bot.themes.compute import campaign_themes
+    from qn_bot.themes.embedding import Embedder, load_embedder
+    from qn_bot.themes.public import public_themes
+
+    failure: Exception | None = None
+    embedder: Embedder | None = None
+    try:
+        embedder = await asyncio.to_thread(loader or load_embedder)
+    except Exception as error:  # campaign_themes says so and falls back to keywords
+        failure = error
+
+    def loaded() -> Embedder | None:
+        if failure is not None:
+            raise failure
+        return embedder
+
     lab = default_catalog().table(language, "site_")
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     async with store.transaction() as tx:
@@ -140,8 +163,10 @@ async def export_site(
             synthesis = build_synthesis(
                 campaign, flow, items, lang, now, participants=people, disclosure=disclosure
             )
+            found = await campaign_themes(store, campaign, lang, loader=loaded)
+            shown = public_themes(found, disclosure)
             name = page_name(campaign.slug, taken)
-            page = _with_navigation(render_html(synthesis, revisions), lab["back"])
+            page = _with_navigation(render_html(synthesis, revisions, shown), lab["back"])
             opinions = await write_opinion_page(store, campaign, out_dir, name, lang, now, minimum)
             if opinions is not None:
                 page = link_opinions(page, opinions, lang)

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from qn_bot.digest.period import Period
+
+if TYPE_CHECKING:  # numpy: the in-memory digest needs none
+    from qn_bot.themes.trends import Trend
 from qn_bot.digest.themes import (
     MAX_THEMES,
     MIN_THEME_COUNT,
@@ -78,6 +82,8 @@ class SectionDigest:
     more: int  # how many new items were left out
     themes: tuple[Theme, ...]
     withheld: bool = False  # too few respondents in this section: its count only
+    themes_fallback: str | None = None  # why ``themes`` are keywords, not by meaning
+    trends: tuple[Trend, ...] = ()  # against the previous period (qn_bot.themes.trends)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +158,9 @@ class CampaignFacts:
     newest: Mapping[str, tuple[str, ...]]  # text step → newest texts of the period, newest first
     themes: Mapping[str, tuple[Theme, ...]]  # text step → its themes in the period
     weeks: tuple[Mapping[str, int], ...]  # per chart period: new items per step
+    # Text step → why its themes are the TF-IDF keywords (qn_bot.themes.digest.period_themes).
+    themes_fallback: Mapping[str, str] = field(default_factory=dict)
+    trends: Mapping[str, tuple[Trend, ...]] = field(default_factory=dict)  # text step → trends
 
 
 def _in(period: Period, instant: datetime | None) -> bool:
@@ -266,6 +275,8 @@ def build_campaign_digest(
                 more=count - len(shown) if detail else 0,
                 themes=data.themes.get(step.id, ()) if detail else (),
                 withheld=breakdown and not detail,
+                themes_fallback=data.themes_fallback.get(step.id) if detail else None,
+                trends=data.trends.get(step.id, ()) if detail else (),
             )
         )
         pending_part = None

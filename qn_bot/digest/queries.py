@@ -205,7 +205,9 @@ async def period_facts(
     # Themes by meaning where the period's items are embedded; the fold's TF-IDF themes else.
     from qn_bot.themes.digest import period_themes
 
-    found_themes = await period_themes(tx, campaign.id, steps, period, language, found_themes)
+    found_themes, fallbacks, found_trends = await period_themes(
+        tx, campaign.id, steps, period, language, found_themes, previous
+    )
     facts = CampaignFacts(
         campaign=campaign,
         flow=flow,
@@ -218,6 +220,8 @@ async def period_facts(
         enough=enough,
         newest=newest,
         themes=found_themes,
+        themes_fallback=fallbacks,
+        trends=found_trends,
         weeks=tuple(counts.per_step(week) for week in chart_periods),
     )
     return facts, counts

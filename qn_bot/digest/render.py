@@ -102,7 +102,36 @@ def themes_text(section: SectionDigest, language: str) -> str | None:
     if not section.themes:
         return None
     listed = ", ".join(f"{t.label} ({t.count})" for t in section.themes)
-    return labels(language)["themes"].format(themes=clean(listed))
+    text = labels(language)["themes"].format(themes=clean(listed))
+    if section.themes_fallback is None:
+        return text
+    from qn_bot.themes.compute import NOT_EMBEDDED
+
+    pending = section.themes_fallback == NOT_EMBEDDED
+    return f"{text} {labels(language)['themes_fallback_pending' if pending else 'themes_fallback']}"
+
+
+def trend_lines(section: SectionDigest, language: str) -> list[str]:
+    """« 📈 Mobilité douce 12 → 21 »: the section's new, rising and fading themes."""
+    from qn_bot.themes.trends import FADING, NEW, RISING
+
+    lab = labels(language)
+    out = []
+    for t in section.trends:
+        mark = {NEW: "🆕", RISING: "📈", FADING: "📉"}.get(t.kind, "🔀")
+        line = (
+            f"{mark} {clean(t.label)} {t.after}"
+            if t.kind == NEW
+            else (f"{mark} {clean(t.label)} {t.before} → {t.after}")
+        )
+        if t.merged_from:
+            line += " " + lab["trend_merged"].format(themes=clean(", ".join(t.merged_from)))
+        if t.split_from is not None:
+            line += " " + lab["trend_split"].format(theme=clean(t.split_from))
+        out.append(line)
+    if out:
+        out.insert(0, lab["trends"])
+    return out
 
 
 def section_count(section: SectionDigest, language: str) -> str:
@@ -159,6 +188,7 @@ def render_text(
             themes = themes_text(s, lang)
             if themes:
                 out.append("  " + themes)
+            out += ["  " + line for line in trend_lines(s, lang)]
     out += ["", lab["attached_capped" if digest.capped_syntheses else "attached"]]
     return "\n".join(out)
 
@@ -207,6 +237,9 @@ def render_preview(digest: Digest) -> str:
             themes = themes_text(s, lang)
             if themes:
                 out += ["", f"*{themes}*"]
+            trends = trend_lines(s, lang)
+            if trends:
+                out += ["", *trends]
     out += ["", "---", lab["footer"].format(date=_date(digest.generated_at.date(), lang))]
     return "\n".join(out) + "\n"
 

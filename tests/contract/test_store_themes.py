@@ -172,20 +172,36 @@ async def test_the_digest_groups_the_period_by_meaning(store: Store, model: Embe
     from datetime import timedelta
 
     from qn_bot.campaigns import campaign_flow
+    from qn_bot.digest.model import build_campaign_digest
     from qn_bot.digest.period import Period
     from qn_bot.digest.queries import period_facts
+    from qn_bot.digest.render import themes_text
     from qn_bot.themes.compute import group_items
 
     async with store.transaction() as tx:
-        campaign = await make_campaign(tx)
+        campaign = await make_campaign(tx, min_respondents=1)
         alice = await make_participant(tx, "1", "P-ALICE")
         bob = await make_participant(tx, "2", "P-BOB")
         await give_items(tx, alice.id, campaign.id, *BIKES[:3], *HOUSING[:3])
         await give_items(tx, bob.id, campaign.id, *BIKES[3:], *HOUSING[3:])
-    await EmbeddingWorker(store, loader=lambda: model).round(model)
     start = T0 - timedelta(days=30)
     period = Period("t", start, T0 + timedelta(days=30), start.date(), T0.date())
     previous = Period("t", start - timedelta(days=60), start, start.date(), start.date())
+    # Nothing embedded yet: the keyword themes, and the digest says so.
+    async with store.snapshot() as tx:
+        before, _ = await period_facts(
+            tx, campaign, campaign_flow(campaign), period, previous, "fr", cap=3, enough=1
+        )
+    assert before.themes_fallback == {"idees": NOT_EMBEDDED}
+    digest = build_campaign_digest(before, period, previous, "fr", min_respondents=1)
+    (section,) = digest.sections
+    said = themes_text(section, "fr")
+    assert said is not None
+    assert said.endswith(
+        "(thèmes par mots-clés\u00a0: contributions pas encore regroupées par sens)"
+    )
+
+    await EmbeddingWorker(store, loader=lambda: model).round(model)
     async with store.snapshot() as tx:
         facts, _ = await period_facts(
             tx, campaign, campaign_flow(campaign), period, previous, "fr", cap=3, enough=1
@@ -195,3 +211,6 @@ async def test_the_digest_groups_the_period_by_meaning(store: Store, model: Embe
     meaning = group_items([(r.item_id, r.text, r.vector) for r in rows], "fr")
     assert [t.label for t in facts.themes[step]] == list(meaning.labels)
     assert [t.count for t in facts.themes[step]] == list(meaning.counts)
+    assert facts.themes_fallback == {}
+    (section,) = build_campaign_digest(facts, period, previous, "fr", min_respondents=1).sections
+    assert "mots-clés" not in (themes_text(section, "fr") or "")
