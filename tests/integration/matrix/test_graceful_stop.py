@@ -42,7 +42,11 @@ async def test_sigterm_mid_flow_then_restart_loses_and_repeats_nothing(
     assert code == 0, bot.log()
     assert took < STOP_WITHIN, f"stopped in {took:.1f} s"
     assert "Traceback" not in bot.log(), bot.log()
-    assert [r["text"] for r in bot.export_json()] == before  # not the one sent while stopping
+    # What it took is handled; a /sync cut short leaves its events to the next process; what
+    # was written once the stop began is not taken.
+    taken = [r["text"] for r in bot.export_json()]
+    assert taken == before[: len(taken)], taken
+    assert len(taken) >= 1
 
     bot.start()
     await alice.expect(room, "Noté (4 au total)", within=30)
