@@ -62,9 +62,13 @@ test-servers: $(TELEGRAM_EMULATOR)/node_modules/.installed $(SYNAPSE_VENV)/.inst
 	sh tests/servers/chromium/install.sh
 
 # The storage contract tests run on SQLite and on a throwaway PostgreSQL cluster; the 25 slowest
-# tests are listed at the end, so a run that grows shows where.
+# tests are listed at the end, so a run that grows shows where. Most of the suite waits (on
+# processes, servers, paced sends): a few workers (pytest-xdist) overlap the waits on two
+# cores. Each worker starts its own Synapse and emulator on free ports and makes its own
+# databases and tmp dirs; worksteal keeps the long tests from piling up on one worker.
+TEST_WORKERS ?= 3
 test: lint typecheck test-servers
-	tests/servers/postgres/with-postgres.sh $(BIN)/pytest -q --durations=25
+	tests/servers/postgres/with-postgres.sh $(BIN)/pytest -q --durations=25 -n $(TEST_WORKERS) --dist worksteal
 
 bench: install-test test-servers
 	tests/servers/postgres/with-postgres.sh $(BIN)/python -m bench

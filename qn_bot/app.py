@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import threading
 import time
 from types import TracebackType
 
@@ -39,6 +41,15 @@ from qn_bot.store.transcripts import StoreTranscripts
 from qn_bot.themes.worker import EmbeddingWorker
 
 log = logging.getLogger(__name__)
+
+#: A graceful stop (SIGTERM, SIGINT) is over within this many seconds: taking no more updates
+#: and handling those in hand (Telegram's dispatcher gives them 5 s), sending what is due
+#: (DRAIN_ON_STOP), the outbox's sends in flight (WORKER_GRACE), closing. Each step is bounded
+#: (about 17 s in all); past this the process exits anyway (status 1). Under systemd's
+#: TimeoutStopSec=30 (deploy/qn-bot.service).
+STOP_WITHIN = 25.0
+DRAIN_ON_STOP = 5.0
+WORKER_GRACE = 5.0
 
 DEFAULT_CAMPAIGN = ("construire-2030", "construire-2030", "Construire 2030", None)
 
@@ -200,16 +211,29 @@ class Application:
             self._started.append(adapter)
             log.info("adapter %s started", adapter.platform)
 
+    async def stop_receiving(self) -> None:
+        """The first half of a stop: no more inbound messages (those in hand are handled and
+        committed) and no more scheduled jobs; the adapters can still send."""
+        for adapter in reversed(self._started):
+            try:
+                await adapter.stop_receiving()
+            except Exception:
+                log.exception("adapter %s failed to stop receiving cleanly", adapter.platform)
+        await self.scheduler.stop()
+        await self.embedding.stop()
+
     async def stop(self) -> None:
+        await self.stop_receiving()
+        # Before the adapters close their connections: the sends in flight finish (a send
+        # to a closed connection failed and counted as an attempt) and the worker hands back
+        # what it claimed and did not send.
+        await self.worker.stop(grace=WORKER_GRACE)
         while self._started:
             adapter = self._started.pop()
             try:
                 await adapter.stop()
             except Exception:
                 log.exception("adapter %s failed to stop cleanly", adapter.platform)
-        await self.embedding.stop()
-        await self.scheduler.stop()
-        await self.worker.stop()
         if self.http is not None:
             await self.http.stop()
         await self.leadership.close()
@@ -266,12 +290,15 @@ async def run_forever(config: Config) -> None:
 
 
 async def _serve(config: Config) -> None:
-    await prepare_database(config)
+    # First of all: a SIGTERM while migrating is a stop once that is done, not a kill.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    await prepare_database(config)
+    if stop.is_set():
+        return
     async with Application(config) as app:
         freeze_startup_heap()
         waiters = [asyncio.create_task(stop.wait())]
@@ -283,4 +310,24 @@ async def _serve(config: Config) -> None:
         _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
-        await app.worker.drain(within=5)
+        if stop.is_set():
+            log.info("stopping: no more updates taken, finishing what is in hand")
+            _exit_if_stuck(STOP_WITHIN)
+        await app.stop_receiving()
+        # Replies to what was just handled go out now rather than after the restart.
+        await app.worker.drain(within=DRAIN_ON_STOP)
+    log.info("stopped")
+
+
+def _exit_if_stuck(within: float) -> None:
+    """A bound the operator can rely on, whatever a step waits for (a database that hangs):
+    a thread, since the event loop itself may be what is stuck."""
+
+    def stuck() -> None:
+        log.critical("could not stop within %.0f s: exiting anyway", within)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(within, stuck)
+    timer.daemon = True
+    timer.start()

@@ -205,9 +205,25 @@ class OutboxWorker:
                 await task
         finally:
             self._stop_requested.clear()
+            await self._release_own_leases()
             alive, self._alive, self._owner = self._alive, None, None
             if alive is not None:
                 await alive.aclose()
+
+    async def _release_own_leases(self) -> None:
+        """Hand back what this worker claimed and did not send (a send cut short after the
+        grace is among them: at least once): the next worker, in this process or another,
+        takes it at once instead of after the lease."""
+        if self._owner is None:
+            return
+        try:
+            async with self.store.transaction() as tx:
+                released = await tx.outbox.outbox_release_owner(self._owner)
+        except Exception as exc:  # the leases then run out on their own (LEASE)
+            log.warning("outbox: could not hand back this worker's leases (%s)", exc)
+            return
+        if released:
+            log.info("outbox: handed back %d claimed messages not sent", released)
 
     async def __aenter__(self) -> OutboxWorker:
         await self.start()
@@ -285,7 +301,9 @@ class OutboxWorker:
                 # A commit notified before the ack is visible to the ack's claim of this chat's
                 # next message; one notified after it may have queued one the claim missed.
                 notified = self._notifications
-                next_row = await self._ack(_Ack(next_row, delivered, claim_next=True))
+                # Stopping: the chat's next message stays in the database, unclaimed.
+                claim_next = not self._stop_requested.is_set()
+                next_row = await self._ack(_Ack(next_row, delivered, claim_next=claim_next))
             # Also after a failed send: its retry is due soon, and the loop's idle delay was
             # computed while this chat was in flight (left out).
             wake = (

@@ -127,6 +127,12 @@ class Adapter(abc.ABC):
     async def stop(self) -> None:
         """Stop receiving, finish or cancel every background task, close connections."""
 
+    async def stop_receiving(self) -> None:  # noqa: B027 - optional hook
+        """Take no more inbound messages; let those in hand finish (the core commits each)
+        and leave the rest for the platform to deliver again. Sending still works until
+        :meth:`stop`, so the outbox can finish what it claimed (a graceful stop, SIGTERM).
+        Idempotent; ``stop()`` does it too."""
+
     @abc.abstractmethod
     async def send(self, envelope: Envelope) -> None:
         """Deliver one message, or raise a :class:`qn_bot.errors.DeliveryError` subclass."""

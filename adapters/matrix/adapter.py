@@ -64,6 +64,8 @@ SYNC_SILENCE = 120.0
 #: A process without the sync role hands a Matrix message back for this long (the holder, or
 #: this process once it takes the role over, sends it); rate-limit style, so no attempt is spent.
 NOT_HOLDER_RETRY_SECONDS = 1.0
+#: A graceful stop lets the sync response in hand be handled for this long (qn_bot.app).
+STOP_RECEIVING_SECONDS = 5.0
 MEGOLM = "m.megolm.v1.aes-sha2"
 
 
@@ -110,6 +112,9 @@ class MatrixAdapter(Adapter):
         # room → its last questions with choices: [{"event_id", "choices"}], newest first
         self._choices: dict[str, list[dict[str, Any]]] = {}
         self._txn_prefix = ""
+        # False once stopping: the holder keeps its client and lease to send, syncs no more.
+        self._receiving = True
+        self._parked = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -150,6 +155,20 @@ class MatrixAdapter(Adapter):
             with contextlib.suppress(Exception):
                 await self.client.close()
 
+    async def stop_receiving(self) -> None:
+        self._receiving = False
+        sync = self._sync
+        if sync is not None:
+            sync.stop()
+        if self._lease is not None:  # the holder: let the batch in hand be handled
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._parked.wait(), STOP_RECEIVING_SECONDS)
+
+    async def _park(self) -> None:
+        """Stopping: hold the role and the client for the outbox's last sends, sync no more."""
+        self._parked.set()
+        await asyncio.Future()  # until stop() cancels the task
+
     def ended(self) -> asyncio.Event:
         return self._ended
 
@@ -165,6 +184,8 @@ class MatrixAdapter(Adapter):
         while True:
             if not await self._connect():
                 return
+            if not self._receiving:
+                await self._park()
             try:
                 await restarting(self._sync_anew)
             except LoggedOut as exc:

@@ -49,13 +49,31 @@ class SyncLoop:
         self.handler = handler
         self.synced = asyncio.Event()  # set after the first handled response
         self.failures = 0
+        self._stopping = asyncio.Event()
+        self._polling: asyncio.Future[SyncResponse] | None = None
+
+    def stop(self) -> None:
+        """End :meth:`run` after the response being handled, if any (its token is saved); a
+        /sync still waiting is cut short: its events come again to the next process."""
+        self._stopping.set()
+        if self._polling is not None:
+            self._polling.cancel()
 
     async def run(self) -> None:
         token: str | None = await self.kv.get(TOKEN_KEY)
         fresh = token is None
         first = True
-        while True:
-            resp = await self._patient_sync(token, first)
+        while not self._stopping.is_set():
+            self._polling = asyncio.ensure_future(self._patient_sync(token, first))
+            try:
+                resp = await self._polling
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if self._stopping.is_set() and (task is None or not task.cancelling()):
+                    return  # stop() cut the /sync short, nobody cancelled run()
+                raise
+            finally:
+                self._polling = None
             if self.failures:
                 log.info("matrix: homeserver reachable again after %d failures", self.failures)
             self.failures = 0

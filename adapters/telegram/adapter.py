@@ -292,12 +292,15 @@ class TelegramAdapter(Adapter):
             allowed_updates=list(ALLOWED_UPDATES),
         )
 
-    async def stop(self) -> None:
+    async def stop_receiving(self) -> None:
         connecting, self._connect_task = self._connect_task, None
         if connecting is not None:
             connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await connecting
+        # Polling ends between two getUpdates (one cut short is asked again by the next
+        # process: its updates were not confirmed); the updates in hand are handled, and the
+        # journal keeps the offset for the next holder.
         task, self._poll_task = self._poll_task, None
         if task is not None:
             task.cancel()
@@ -307,6 +310,9 @@ class TelegramAdapter(Adapter):
             await self._webhook.stop()
             self._webhook = None
         await self.dispatcher.close()
+
+    async def stop(self) -> None:
+        await self.stop_receiving()
         for background in list(self._background):
             background.cancel()
         if self._background:

@@ -9,8 +9,10 @@ connection that logs in and quits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 import aiohttp
 import aiosmtplib
 from alembic.script import ScriptDirectory
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from qn_bot.clock import utcnow
@@ -258,6 +261,13 @@ async def _matrix(config: Config) -> list[Check]:
                     )
                 ]
             _, rooms = await _get_json(http, f"{api}/joined_rooms", headers=headers)
+            password = (
+                await _matrix_password(
+                    http, api, headers, str(who.get("user_id")), settings.password
+                )
+                if settings.password is not None
+                else None
+            )
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         return [
             failed(
@@ -267,22 +277,88 @@ async def _matrix(config: Config) -> list[Check]:
             )
         ]
     results = [passed("matrix", f"whoami: {who.get('user_id')} (device {who.get('device_id')})")]
+    if password is not None:
+        results.append(password)
     device = str(who.get("device_id") or device or "")
-    crypto = Path(settings.store_path) / f"{who.get('user_id')}_{device}.db"
-    if crypto.is_file():
-        results.append(passed("matrix crypto store", f"{crypto} matches the device"))
-    else:
-        results.append(
-            failed(
-                "matrix crypto store",
-                f"no crypto store for device {device} in {settings.store_path}",
-                "restore [matrix] store_path from the backup taken with the database; without "
-                "it the bot comes back as a new device",
-            )
-        )
+    results.append(_crypto_store(Path(settings.store_path), str(who.get("user_id")), device))
     joined = rooms.get("joined_rooms", []) if isinstance(rooms, dict) else []
     results.append(passed("matrix rooms", f"{len(joined)} room(s) joined"))
     return results
+
+
+def _crypto_store(directory: Path, user_id: str, device: str) -> Check:
+    """The device the crypto store holds keys for is the one the homeserver knows the bot as.
+    The store is matrix-nio's SQLite file ``<user>_<device>.db``: its accounts table names the
+    device, read here with plain sqlite3 (no platform library in the core)."""
+    fix = (
+        "restore [matrix] store_path from the backup taken with the database; without it "
+        "the bot comes back as a new device"
+    )
+    path = directory / f"{user_id}_{device}.db"
+    if path.is_file():
+        held = _store_devices(path, user_id)
+        if device in held:
+            return passed("matrix crypto store", f"{path} holds the keys of device {device}")
+        return failed(
+            "matrix crypto store",
+            f"{path} holds no keys of device {device}"
+            + (f" (it holds device {', '.join(sorted(held))}'s)" if held else ""),
+            fix,
+        )
+    others = sorted(
+        held
+        for other in directory.glob(f"{user_id}_*.db")
+        for held in _store_devices(other, user_id)
+    )
+    where = f"only device {', '.join(others)}'s" if others else "none"
+    return failed(
+        "matrix crypto store",
+        f"no crypto store for device {device} in {directory} ({where})",
+        fix,
+    )
+
+
+def _store_devices(path: Path, user_id: str) -> set[str]:
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT device_id FROM accounts WHERE user_id = ?", (user_id,))
+            return {str(device) for (device,) in rows}
+    except sqlite3.Error:
+        return set()
+
+
+async def _matrix_password(
+    http: aiohttp.ClientSession,
+    api: str,
+    headers: dict[str, str],
+    user_id: str,
+    password: SecretStr,
+) -> Check:
+    """Whether the homeserver takes the password the bot logs in with once its token is
+    revoked. Asked through user-interactive auth on a request that changes nothing (delete no
+    device): a login would make a device, and one on the bot's own device would revoke the
+    running bot's token."""
+    url = f"{api}/delete_devices"
+    async with http.post(url, headers=headers, json={"devices": []}) as response:
+        flows = await response.json(content_type=None)
+    if response.status == 200:  # a server that asks no password to delete no device
+        return passed("matrix password", "not checked: the homeserver did not ask for it")
+    auth = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": user_id},
+        "password": password.get_secret_value(),
+        "session": flows.get("session"),
+    }
+    async with http.post(url, headers=headers, json={"devices": [], "auth": auth}) as response:
+        answer = await response.json(content_type=None)
+    if response.status == 200:
+        return passed("matrix password", "accepted by the homeserver")
+    return failed(
+        "matrix password",
+        f"refused by the homeserver ({answer.get('errcode', response.status)})",
+        "set QN_BOT_MATRIX_PASSWORD to the bot account's password (needed to log in again "
+        "when the access token is revoked)",
+    )
 
 
 async def _smtp(config: Config) -> list[Check]:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from qn_bot.app import STOP_WITHIN
 from qn_bot.store.sql import Store
 from tests.integration.processes import clean_env, qn_bot_command
 
@@ -115,7 +116,7 @@ class BotProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=STOP_WITHIN + 5)  # a graceful stop is bounded by it
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -63,7 +63,9 @@ class Synapse:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> None:
+    # Generous: under `make test`'s workers each starts its own Synapse, on two busy cores
+    # (the wait ends as soon as /health answers).
+    def start(self, timeout: float = 120) -> None:
         assert self.proc is None or self.proc.poll() is not None
         log = self.log.open("ab")
         self.proc = subprocess.Popen(

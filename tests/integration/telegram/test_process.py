@@ -14,6 +14,7 @@ import pytest
 from qn_bot.adapters.telegram.receiving import JOURNAL_KEY, Poller
 from telegram import Bot
 
+from qn_bot.app import STOP_WITHIN
 from tests.integration.construire import CONSENT_QUESTION, NOTED, prompt
 from tests.integration.processes import SLUG, QnBot, clean_env, qn_bot_command
 from tests.integration.telegram.conftest import running_bot, telegram_config
@@ -49,7 +50,7 @@ class BotProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                return self.proc.wait(15)
+                return self.proc.wait(STOP_WITHIN + 5)  # a graceful stop's bound
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -24,7 +24,7 @@ trap cleanup EXIT
 as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
 # fsync off: a test cluster need not survive a power cut, and it makes the suite faster.
 as_owner "$bindir/pg_ctl" -D "$dir/data" -w -l "$dir/log" \
-  -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+  -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
   start >/dev/null
 
 export QN_BOT_TEST_POSTGRES_URL="postgresql+asyncpg://postgres@127.0.0.1:$port/postgres"
