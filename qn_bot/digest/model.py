@@ -175,6 +175,10 @@ def _completions(people: Sequence[Participation], period: Period) -> int:
     return completed_between(people, period.start, period.end)
 
 
+#: qn_bot.themes.compute.NOT_EMBEDDED (not imported: the themes bring numpy).
+_NOT_EMBEDDED = "not embedded yet"
+
+
 def text_steps(flow: Flow) -> list[Step]:
     return [step for step in flow.steps if KINDS.of(step).free_text]
 
@@ -224,6 +228,9 @@ def campaign_facts(
         enough=enough,
         newest=newest,
         themes=found,
+        # This path groups by words only (it reads no vectors): said as the counted path says it
+        # when nothing is embedded, so both render the same digest.
+        themes_fallback={step_id: _NOT_EMBEDDED for step_id in steps if found.get(step_id)},
         weeks=tuple(weeks),
     )
 
