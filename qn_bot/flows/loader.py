@@ -258,8 +258,9 @@ class Checker:
     def link_side(
         self, raw: object, kinds: Mapping[str, str], where: str
     ) -> tuple[str, ...] | None:
-        ids = raw if isinstance(raw, list) else [raw]
-        if not ids or not all(isinstance(i, str) for i in ids):
+        listed = raw if isinstance(raw, list) else [raw]
+        ids = [i for i in listed if isinstance(i, str)]
+        if not ids or len(ids) != len(listed):
             self.problem(None, f"{where}: a side is a step id or a list of step ids")
             return None
         ok = True
@@ -274,7 +275,7 @@ class Checker:
                     f"{where}: step {step_id!r} is a {kind} step; links take text or list steps",
                 )
                 ok = False
-        return tuple(str(i) for i in ids) if ok else None
+        return tuple(ids) if ok else None
 
     def check_languages(self, value: object, present: bool) -> tuple[str, ...] | None:
         if not present:
