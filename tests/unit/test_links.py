@@ -7,7 +7,7 @@ import pytest
 
 from qn_bot.flows.format import Link
 from qn_bot.themes.compute import METHOD_TFIDF, StepTheme, StepThemes, ThemeItem
-from qn_bot.themes.links import link_grid, section_links, strong_pairs
+from qn_bot.themes.links import SectionLink, link_grid, section_links, strong_pairs
 
 
 def planted() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
@@ -88,3 +88,40 @@ def test_a_side_whose_section_is_not_shown_gives_no_link() -> None:
     links = [Link(("meurt",), ("nait",))]
     assert section_links(found, links, minimum=1, shows=lambda s: s != "nait") == ()
     assert len(section_links(found, links, minimum=1)) == 1
+
+
+def test_the_sentence_says_the_pair_and_its_people_in_both_languages() -> None:
+    from qn_bot.flows.loader import resolve_flow
+    from qn_bot.themes.links_text import heading, link_lines
+
+    flow = resolve_flow("construire-2030")
+    dying, born = planted()
+    found = section_links(
+        [step("meurt", {}), step("nait", {})], flow.links[:1], minimum=5
+    )  # no themes: no link
+    assert found == ()
+    link = SectionLink(flow.links[0], link_grid(dying, born, minimum=5))
+    assert link_lines(link, "fr")[1] == (
+        "Ceux qui voient mourir «\u00a0voiture\u00a0» voient surtout naître «\u00a0vélo\u00a0» "
+        "(6 personnes)"
+    )
+    assert link_lines(link, "en")[0] == (
+        "Those who see “papier” dying mostly see “numérique” being born (6 people)"
+    )
+    assert (
+        heading(flow, link, "fr") == "Liens entre «\u00a0Ce qui meurt\u00a0» et "
+        "«\u00a0Ce qui naît, émerge, et change tout\u00a0»"
+    )
+    generic = SectionLink(Link(("meurt",), ("nait",)), link.grid)
+    assert link_lines(generic, "en")[0].startswith("Those who mention “papier” mostly mention")
+
+
+def test_the_heatmap_is_a_phone_wide_png_and_nothing_when_every_cell_is_withheld() -> None:
+    from qn_bot.themes.heatmap import render_heatmap
+
+    dying, born = planted()
+    png = render_heatmap(link_grid(dying, born, minimum=5), "Moyens", "Acteurs", "fr")
+    assert png is not None
+    assert png.startswith(b"\x89PNG")
+    assert int.from_bytes(png[16:20], "big") == 720  # 360 points at twice the pixels
+    assert render_heatmap(link_grid(dying, born, minimum=7), "Moyens", "Acteurs", "fr") is None
