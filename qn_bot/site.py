@@ -129,6 +129,8 @@ async def export_site(
     gives the embedding model, loaded once for the whole site), small ones withheld."""
     from qn_bot.themes.compute import campaign_themes
     from qn_bot.themes.embedding import Embedder, load_embedder
+    from qn_bot.themes.links import section_links
+    from qn_bot.themes.links_site import with_links, write_links
     from qn_bot.themes.public import public_themes
 
     failure: Exception | None = None
@@ -167,6 +169,9 @@ async def export_site(
             shown = public_themes(found, disclosure)
             name = page_name(campaign.slug, taken)
             page = _with_navigation(render_html(synthesis, revisions, shown), lab["back"])
+            found_links = section_links(found, flow.links, minimum, disclosure.shows)
+            block = await write_links(out_dir, name, found_links, flow, lang)
+            page = with_links(page, block)
             opinions = await write_opinion_page(store, campaign, out_dir, name, lang, now, minimum)
             if opinions is not None:
                 page = link_opinions(page, opinions, lang)

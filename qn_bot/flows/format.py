@@ -73,6 +73,18 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """Two sides of a flow the method relates (``links`` in a flow file): the theme pairs the
+    same citizens give on both sides are shown together. A side is one text or list step, or
+    several read as one section (the means, spread over several steps)."""
+
+    left: tuple[str, ...]
+    right: tuple[str, ...]
+    # How to say a strong pair, with {left} and {right}; a generic sentence when absent.
+    sentence: Localized | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Flow:
     id: str
     version: int
@@ -80,6 +92,7 @@ class Flow:
     title: Localized
     steps: tuple[Step, ...]
     description: Localized | None = None
+    links: tuple[Link, ...] = ()
     source: str = ""  # the TOML text, kept so a campaign can snapshot exactly what it ran
 
     @property

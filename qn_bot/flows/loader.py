@@ -15,10 +15,10 @@ from types import MappingProxyType
 
 from qn_bot.errors import FlowError, FlowProblem
 from qn_bot.flows import expr
-from qn_bot.flows.format import Choice, Flow, Localized, Step, StepKind
+from qn_bot.flows.format import Choice, Flow, Link, Localized, Step, StepKind
 from qn_bot.flows.kinds import KINDS, StepKindBase
 
-TOP_LEVEL_KEYS = ("id", "version", "languages", "title", "description", "steps")
+TOP_LEVEL_KEYS = ("id", "version", "languages", "title", "description", "steps", "links")
 STEP_KEYS = (
     "id",
     "kind",
@@ -201,6 +201,7 @@ class Checker:
             else None
         )
         steps = self.steps(data["steps"]) if "steps" in data else None
+        links = self.links(data["links"], steps) if "links" in data and steps else ()
 
         if self.problems:
             return None
@@ -216,8 +217,65 @@ class Checker:
             title=title,
             steps=steps,
             description=description,
+            links=links,
             source=source,
         )
+
+    def links(self, value: object, steps: tuple[Step, ...]) -> tuple[Link, ...]:
+        """``links = [["meurt", "nait"], [["moyens_a", "moyens_b"], "acteurs"]]``: pairs of
+        sides, each a text or list step or a list of them, and an optional sentence table with
+        {left} and {right}."""
+        hint = 'links must be a list of pairs, like [["meurt", "nait"]]'
+        if not isinstance(value, list):
+            self.problem(None, hint)
+            return ()
+        kinds = {s.id: s.kind for s in steps}
+        out: list[Link] = []
+        for position, raw in enumerate(value, start=1):
+            where = f"links #{position}"
+            if not isinstance(raw, list) or len(raw) not in (2, 3):
+                self.problem(None, f"{where}: a link is a pair of sides, then an optional sentence")
+                continue
+            sides = [self.link_side(raw[0], kinds, where), self.link_side(raw[1], kinds, where)]
+            sentence = self.localized(raw[2], None, f"{where} sentence") if len(raw) == 3 else None
+            if sentence is not None:
+                for language, text in sentence.values.items():
+                    for field_name in ("{left}", "{right}"):
+                        if field_name not in text:
+                            self.problem(
+                                None, f"{where}: the {language} sentence lacks {field_name}"
+                            )
+            left, right = sides
+            if left is None or right is None:
+                continue
+            if set(left) & set(right):
+                both = _listing(sorted(set(left) & set(right)))
+                self.problem(None, f"{where}: {both} cannot be on both sides")
+                continue
+            out.append(Link(left, right, sentence))
+        return tuple(out)
+
+    def link_side(
+        self, raw: object, kinds: Mapping[str, str], where: str
+    ) -> tuple[str, ...] | None:
+        listed = raw if isinstance(raw, list) else [raw]
+        ids = [i for i in listed if isinstance(i, str)]
+        if not ids or len(ids) != len(listed):
+            self.problem(None, f"{where}: a side is a step id or a list of step ids")
+            return None
+        ok = True
+        for step_id in ids:
+            kind = kinds.get(step_id)
+            if kind is None:
+                self.problem(None, f"{where}: unknown step {step_id!r}")
+                ok = False
+            elif kind not in (StepKind.TEXT, StepKind.LIST):
+                self.problem(
+                    None,
+                    f"{where}: step {step_id!r} is a {kind} step; links take text or list steps",
+                )
+                ok = False
+        return tuple(ids) if ok else None
 
     def check_languages(self, value: object, present: bool) -> tuple[str, ...] | None:
         if not present:

@@ -216,7 +216,8 @@ def test_unknown_top_level_key_lists_the_allowed_ones(tmp_path: Path) -> None:
     problem = only_problem(tmp_path, steps(LIST_STEP) + '\n[extra]\nname = "x"\n')
     assert problem.step is None
     assert problem.problem == (
-        "unknown key 'extra'; allowed keys: id, version, languages, title, description, steps"
+        "unknown key 'extra'; allowed keys: "
+        "id, version, languages, title, description, steps, links"
     )
 
 
