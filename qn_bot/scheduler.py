@@ -158,7 +158,9 @@ class Scheduler:
         async with self.store.transaction() as tx:
             changed = await apply_schedule(tx, self.clock())
         for slug, status in changed:
-            log.info("campaign %s is now %s (scheduled)", slug, status.value)
+            log.info(
+                "campaign %s is now %s (scheduled)", slug, status.value, extra={"campaign": slug}
+            )
         return len(changed)
 
     async def send_team_digest(self, team: TeamConfig) -> int:

@@ -220,6 +220,7 @@ async def send_wave(
         queued,
         already,
         skipped,
+        extra={"campaign": campaign.slug},
     )
     return WaveResult(queued, already, skipped)
 

@@ -119,6 +119,11 @@ class EmbeddingWorker:
                     ]
                 )
             self.embedded += len(todo)
-            log.info("embedding worker: embedded %d items of %s", len(todo), campaign.slug)
+            log.info(
+                "embedding worker: embedded %d items of %s",
+                len(todo),
+                campaign.slug,
+                extra={"campaign": campaign.slug},
+            )
             return len(todo)
         return 0
