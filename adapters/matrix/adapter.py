@@ -413,7 +413,7 @@ class MatrixAdapter(Adapter):
         for entry in recent:
             if entry.get("event_id") == parsed.target_event_id:
                 choices = entry.get("choices") or []
-                return str(choices[index]) if index < len(choices) else None
+                return str(choices[index]) if index < len(choices) and choices[index] else None
         return None  # not one of the bot's recent questions
 
     async def _recent_choices(self, room_id: str) -> list[dict[str, Any]]:
@@ -571,15 +571,20 @@ class MatrixAdapter(Adapter):
             if part.choice_ids:
                 await self._remember_choices(room_id, event_id, part.choice_ids)
                 if len(part.choice_ids) <= REACTION_CHOICES:
-                    await self._offer_reactions(room_id, event_id, len(part.choice_ids), base)
+                    await self._offer_reactions(room_id, event_id, part.choice_ids, base)
         encrypted = bool(client.rooms[room_id].encrypted) if room_id in client.rooms else False
         for index, attachment in enumerate(message.attachments):
             content = await upload_attachment(client, attachment, encrypted)
             await send_event(client, room_id, content, f"{base}-a{index}")
 
-    async def _offer_reactions(self, room_id: str, event_id: str, count: int, base: str) -> None:
-        """Put 1️⃣ 2️⃣ … under a short question: the citizen answers with one click."""
-        for index in range(count):
+    async def _offer_reactions(
+        self, room_id: str, event_id: str, choice_ids: tuple[str, ...], base: str
+    ) -> None:
+        """Put 1️⃣ 2️⃣ … under a short question: the citizen answers with one click (only the
+        numbers this message offers)."""
+        for index, choice_id in enumerate(choice_ids):
+            if not choice_id:
+                continue
             content = {
                 "m.relates_to": {
                     "rel_type": "m.annotation",

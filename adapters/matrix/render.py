@@ -7,11 +7,12 @@ every piece of it is escaped before it goes into ``formatted_body``.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from qn_bot.domain import OutboundMessage
-from qn_bot.offering import offer
+from qn_bot.offering import Numbered, offer
 from qn_bot.ports import Capabilities
 from qn_bot.textsplit import split_text
 
@@ -29,7 +30,9 @@ CAPABILITIES = Capabilities(
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """One ``m.notice`` event; ``choice_ids`` are the choices it numbers (reaction targets)."""
+    """One ``m.notice`` event; ``choice_ids`` are the choices it numbers (reaction targets), by
+    number: ``choice_ids[n - 1]`` is answered by typing n or reacting with the n-th keycap, ""
+    where the number is not offered here (a review's answers, listed in its text)."""
 
     body: str
     formatted_body: str
@@ -77,7 +80,15 @@ def render(
     if numbered:
         lines = "\n".join(f"{n.number}. {n.label}" for n in numbered)
         body = f"{last}\n\n{lines}" if last else lines
-        items = "".join(f"<li>{html.escape(n.label)}</li>" for n in numbered)
+        # value="n": a review prints only some of its numbers (its answers are in the text).
+        items = "".join(f'<li value="{n.number}">{html.escape(n.label)}</li>' for n in numbered)
         formatted = f"{formatted}<ol>{items}</ol>" if last else f"<ol>{items}</ol>"
-    rendered.append(Rendered(body, formatted, tuple(n.value for n in numbered)))
+    rendered.append(Rendered(body, formatted, _by_number(numbered)))
     return [r for r in rendered if r.body]
+
+
+def _by_number(numbered: Sequence[Numbered]) -> tuple[str, ...]:
+    ids = [""] * max((n.number for n in numbered), default=0)
+    for n in numbered:
+        ids[n.number - 1] = n.value
+    return tuple(ids)

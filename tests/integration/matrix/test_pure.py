@@ -26,6 +26,23 @@ from qn_bot.errors import (
 pytestmark = pytest.mark.integration
 
 
+def test_a_review_keeps_its_numbers_in_html_and_reactions() -> None:
+    """The review lists the answers in its text (1., 2.) and prints only « Valider » below, as
+    3.: the HTML list says 3, and the 3️⃣ reaction — not 1️⃣ — answers it."""
+    message = OutboundMessage(
+        "Voici vos réponses :\n1. des vélos\n2. des arbres",
+        buttons=(
+            Button(ButtonKind.CHOICE, "item:1", "✏️ 1"),
+            Button(ButtonKind.CHOICE, "item:2", "✏️ 2"),
+            Button(ButtonKind.CHOICE, "done", "✅ Valider"),
+        ),
+    )
+    [event] = render(message)
+    assert event.body.endswith("3. ✅ Valider")
+    assert '<li value="3">✅ Valider</li>' in event.formatted_body
+    assert event.choice_ids == ("", "", "done")  # by number: 3️⃣ is "done", 1️⃣ and 2️⃣ nothing
+
+
 def test_render_escapes_and_numbers_choices() -> None:
     message = OutboundMessage(
         "Vous avez écrit : <i>x</i> & y\nAcceptez-vous ?",
@@ -39,7 +56,7 @@ def test_render_escapes_and_numbers_choices() -> None:
     assert event.body.endswith("1. J'accepte <vraiment>\n2. Je refuse")
     assert "Suivant" not in event.body
     assert "&lt;i&gt;x&lt;/i&gt; &amp; y<br/>Acceptez-vous ?" in event.formatted_body
-    assert "<li>J&#x27;accepte &lt;vraiment&gt;</li>" in event.formatted_body
+    assert '<li value="1">J&#x27;accepte &lt;vraiment&gt;</li>' in event.formatted_body
     assert event.choice_ids == ("accept", "refuse")
     assert event.content()["msgtype"] == "m.notice"
 
