@@ -96,8 +96,12 @@ class Application:
         clock: Clock = utcnow,
         pseudonyms: PseudonymFactory = random_pseudonym,
         metrics: Metrics | None = None,
+        embed: bool = True,
     ) -> None:
+        """``embed``: run the embedding worker (themes by meaning). `qn-bot run` does; a console
+        chat does not (it would load the model in every terminal, beside the running bot)."""
         self.config = config
+        self._embed = embed
         self.metrics = metrics if metrics is not None else Metrics()
         self.store = Store.from_url(config.database.url)
         # One for all: on PostgreSQL each role held opens its own connection.
@@ -204,7 +208,8 @@ class Application:
             await self.http.start()
         await self.worker.start()
         await self.scheduler.start()
-        await self.embedding.start()
+        if self._embed:
+            await self.embedding.start()
         for adapter in self.adapters.values():
             adapter.bind_drain(self.worker.drain)
             await adapter.start(self.handle)

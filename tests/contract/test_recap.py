@@ -45,7 +45,7 @@ async def answers(service: Service, store: Store, campaign: CampaignRecord) -> d
     said = {
         "ada": ["Des pistes cyclables partout", "Un jardin partagé"],
         "bob": ["Des pistes cyclables sûres"],
-        "cleo": ["Des pistes pour les vélos"],
+        "cleo": ["Des pistes cyclables pour les vélos"],
         "dan": ["Un tramway jusqu'à la gare"],
         "eve": [SECRET, "Zorglub encore"],
     }
@@ -83,7 +83,10 @@ async def test_a_wave_gives_each_citizen_their_recap_once_in_their_language(
     ada = sent["chat-ada"]
     assert ada.startswith("📬 Votre bilan — Mini 2030")
     assert "«\u00a0Des pistes cyclables partout\u00a0»" in ada
-    assert "thème «\u00a0pistes\u00a0»\u00a0: 2 autres personnes ont exprimé une idée proche" in ada
+    assert (
+        "thème «\u00a0pistes cyclables\u00a0»\u00a0: 2 autres personnes ont exprimé une idée proche"
+        in ada
+    )
     assert "https://example.org/synthese/mini-2030.html" in ada
     assert "/oublier" in ada
     assert sent["chat-bob"].startswith("📬 Your recap — Mini 2030")
@@ -178,7 +181,7 @@ async def test_bilan_shows_the_recap_now_and_signaler_flags_the_idea_it_quotes(
     citizens = await answers(service, store, campaign)
     text = await citizens["cleo"].say("/bilan")
     assert text.startswith("📬 Votre bilan — Mini 2030")
-    assert "«\u00a0Des pistes pour les vélos\u00a0»" in text
+    assert "«\u00a0Des pistes cyclables pour les vélos\u00a0»" in text
     assert "orglub" not in text
     quoted = "Une idée d'une autre personne"
     assert quoted not in text  # nobody else's theme reaches the threshold but her own

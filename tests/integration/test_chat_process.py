@@ -88,7 +88,9 @@ def test_whole_flow_through_stdin_then_export_and_campaign_list(qn: QnBot) -> No
     # Logs never go to stdout; nothing crashed.
     assert "Traceback" not in result.stderr, result.stderr
 
-    exported, listed = qn.parallel(("export", SLUG, "--format", "json"), ("campaign", "list"))
+    exported, listed = qn.parallel(
+        ("export", SLUG, "--format", "json"), ("campaign", "list", "--format", "tsv")
+    )
     rows = exported.json()
     for step in LIST_STEPS:
         assert items_of(rows, step) == WHOLE_FLOW[step], step
@@ -103,7 +105,7 @@ def test_whole_flow_through_stdin_then_export_and_campaign_list(qn: QnBot) -> No
     assert all(row["campaign"] == SLUG and row["revision"] == 1 for row in rows)
     assert "alice" not in exported.stdout
 
-    listing = listed.stdout.splitlines()
+    listing = listed.stdout.splitlines()[1:]  # after the header line
     assert [line.split("\t")[:2] for line in listing] == [[SLUG, "open"]]
 
 

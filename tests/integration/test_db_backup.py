@@ -76,9 +76,9 @@ def test_backup_under_write_load_restores_to_a_consistent_copy(qn: QnBot, tmp_pa
     assert restored.rc == 0, restored
     assert "database restored" in restored.stdout
     assert count(database, "SELECT count(*) FROM load") == rows
-    listed = qn("campaign", "list")
+    listed = qn("campaign", "list", "--format", "tsv")
     assert listed.rc == 0, listed
-    assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == ["autre"]
+    assert [line.split("\t")[0] for line in listed.stdout.splitlines()[1:]] == ["autre"]
 
 
 def test_restore_refuses_a_database_in_use(qn: QnBot, tmp_path: Path) -> None:

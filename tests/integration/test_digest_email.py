@@ -45,7 +45,7 @@ from qn_bot.outbox import OutboxWorker
 from qn_bot.service import Service
 from qn_bot.store import schema as t
 from qn_bot.store.sql import Store
-from qn_bot.synthesis import step_heading
+from qn_bot.synthesis import same_heading, step_heading
 from tests.contract.test_service import Citizen
 from tests.integration.processes import QnBot
 
@@ -233,7 +233,10 @@ async def fill_with_seed(store: Store, at: datetime) -> Flow:
 def seed_headings(flow: Flow) -> list[str]:
     headings: list[str] = []
     for step in flow.steps:
-        if step.part is not None:
+        # A part that says what its first section says is shown once, as the section's title.
+        if step.part is not None and not same_heading(
+            step.part.get("fr"), step_heading(step, "fr")
+        ):
             headings.append(step.part.get("fr"))
         if step.kind is StepKind.LIST:
             headings.append(step_heading(step, "fr"))

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 IDEAS = {
     "alice": "Des pistes cyclables partout",
     "bob": "Des pistes cyclables sûres",
-    "carl": "Des pistes pour les vélos",
+    "carl": "Des pistes cyclables pour les vélos",
 }
 
 
@@ -50,7 +50,8 @@ def test_bilan_in_the_console_and_recap_send_once(qn: QnBot) -> None:
     recap = out[out.index("📬 Votre bilan — C 2030") :]
     assert "«\u00a0Des pistes cyclables partout\u00a0»" in recap
     assert (
-        "thème «\u00a0pistes\u00a0»\u00a0: 2 autres personnes ont exprimé une idée proche" in recap
+        "thème «\u00a0pistes cyclables\u00a0»\u00a0: 2 autres personnes ont exprimé une idée proche"
+        in recap
     )
     assert f"https://example.org/s/{SLUG}.html" in recap
     assert "/oublier" in recap

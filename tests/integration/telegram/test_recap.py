@@ -19,7 +19,11 @@ from tests.integration.telegram.harness import Emulator
 pytestmark = pytest.mark.integration
 
 SITE = SiteConfig(min_respondents=2, base_url="https://example.org/synthese")
-IDEAS = ("Des pistes cyclables partout", "Des pistes cyclables sûres", "Des pistes pour les vélos")
+IDEAS = (
+    "Des pistes cyclables partout",
+    "Des pistes cyclables sûres",
+    "Des pistes cyclables pour les vélos",
+)
 
 
 @pytest.fixture
