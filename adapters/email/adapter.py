@@ -61,6 +61,14 @@ def smtp_error(smtp: SmtpConfig, exc: BaseException) -> DeliveryError:
     return TransientDeliveryError(message)
 
 
+_CANNOT_SERVE = (
+    OSError,
+    aiosmtplib.SMTPConnectError,
+    aiosmtplib.SMTPTimeoutError,
+    aiosmtplib.SMTPServerDisconnected,
+    aiosmtplib.SMTPAuthenticationError,
+)
+
 CAPABILITIES = Capabilities(
     buttons=False, max_text_length=10_000_000, attachments=True, messages_per_second=5.0
 )
@@ -82,6 +90,9 @@ class EmailAdapter(Adapter):
         self.smtp = smtp
         self.timeout = timeout
         self._reach = None if reach is None else frozenset(reach)
+        #: Why the server could not be reached at the last attempt (None: it could, or no
+        #: attempt yet). Digests are when this adapter talks to the server: /healthz says it then.
+        self._unreachable: str | None = None
 
     async def start(self, sink: InboundSink) -> None:
         del sink  # nothing to receive
@@ -91,6 +102,9 @@ class EmailAdapter(Adapter):
 
     def reachable_chats(self) -> frozenset[str] | None:
         return self._reach
+
+    def health(self) -> str | None:
+        return self._unreachable
 
     async def send(self, envelope: Envelope) -> None:
         recipient = envelope.address.chat_id
@@ -114,7 +128,13 @@ class EmailAdapter(Adapter):
                 timeout=self.timeout,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise smtp_error(self.smtp, exc) from None
+            error = smtp_error(self.smtp, exc)
+            # A refused recipient or message says the server answered; no connection, a
+            # timeout, a dropped connection or a refused login says it cannot serve.
+            if isinstance(exc, _CANNOT_SERVE):
+                self._unreachable = str(error)
+            raise error from None
+        self._unreachable = None
         log.info("e-mail %s sent through %s:%s", envelope.outbox_id, self.smtp.host, self.smtp.port)
 
     def _plain(self, envelope: Envelope) -> EmailMessage:

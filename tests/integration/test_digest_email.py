@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from qn_bot.app import Application
 from qn_bot.cli_digest import cmd_digest_preview, cmd_digest_send
-from qn_bot.config import Config
+from qn_bot.config import Config, SmtpConfig
 from qn_bot.digest.period import completed_period
 from qn_bot.digest.send import (
     catch_up,
@@ -36,8 +36,8 @@ from qn_bot.digest.send import (
     preview_digest,
     send_digest,
 )
-from qn_bot.domain import Address, CampaignStatus, OutboundMessage, UserRef
-from qn_bot.errors import CampaignError
+from qn_bot.domain import Address, CampaignStatus, Envelope, OutboundMessage, UserRef
+from qn_bot.errors import CampaignError, TransientDeliveryError
 from qn_bot.exporters import export_campaign
 from qn_bot.flows.format import Flow, StepKind
 from qn_bot.flows.loader import resolve_flow
@@ -709,3 +709,27 @@ async def test_a_lone_respondent_is_in_no_public_output(
     )
     async with store.transaction() as tx:  # the data controller's copy keeps everything
         assert LONE in await export_campaign(tx, "construire-2030", "md")
+
+
+async def test_healthz_says_smtp_is_unreachable_until_a_send_goes_through() -> None:
+    """/healthz asks every adapter: the e-mail adapter answers from its last attempt (digests are
+    when it talks to the server), so a server down when a digest is due shows, and clears once
+    a send goes through."""
+    port = free_port()
+    adapter = EmailAdapter(SmtpConfig(host="127.0.0.1", port=port), timeout=5)
+    envelope = Envelope(1, Address("mailto", "equipe@example.org"), OutboundMessage("Bonjour"))
+    assert adapter.health() is None  # nothing tried yet
+    with pytest.raises(TransientDeliveryError):
+        await adapter.send(envelope)
+    reason = adapter.health()
+    assert reason is not None
+    assert f"127.0.0.1:{port}" in reason
+    handler = Handler()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        await adapter.send(envelope)
+    finally:
+        controller.stop()
+    assert adapter.health() is None
+    assert len(handler.messages) == 1
