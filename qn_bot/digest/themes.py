@@ -192,12 +192,24 @@ class ThemeCounter:
     def add_many(self, texts: Iterable[str]) -> None:
         found = letter_runs(list(texts))
         self._spellings.update(chain.from_iterable(found))
-        self._pairs.update(chain.from_iterable(pairwise(w) for w in found))
         key = self._keys.__getitem__
         keyed = [list(map(key, words)) for words in found]
-        # Each contribution once per word and per pair of neighbours (zip and set stay in C).
+        # Each contribution once per word (set and Counter stay in C) and once per pair of
+        # neighbours; a pair with a stop word (a None key) is never a phrase, so it is neither
+        # counted nor kept as written — most pairs of a French sentence hold one.
         self._counts.update(chain.from_iterable(set(k) for k in keyed))
-        self._counts.update(chain.from_iterable(set(pairwise(k)) for k in keyed))
+        pairs: list[set[tuple[str, str]]] = []
+        written: list[tuple[str, str]] = []
+        for words, keys in zip(found, keyed, strict=True):
+            held: set[tuple[str, str]] = set()
+            for n in range(len(keys) - 1):
+                first, second = keys[n], keys[n + 1]
+                if first is not None and second is not None:
+                    held.add((first, second))
+                    written.append((words[n], words[n + 1]))
+            pairs.append(held)
+        self._counts.update(chain.from_iterable(pairs))
+        self._pairs.update(written)
 
     def theme_counts(self, min_count: int = MIN_THEME_COUNT) -> dict[str, int]:
         """Theme key → contributions, for every theme counted at least ``min_count`` times.
