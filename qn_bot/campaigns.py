@@ -66,9 +66,7 @@ async def set_moderation(tx: Transaction, slug: str, moderation: Moderation) -> 
     """Post- or pre-moderation (qn_bot.moderation): what public outputs show changes at once."""
     campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
-        raise CampaignError(
-            f"no campaign named {slug!r} (see `qn-bot campaign list`)", key="no_campaign", slug=slug
-        )
+        raise CampaignError.no_campaign(slug)
     await tx.campaigns.set_campaign_moderation(campaign.id, moderation)
     updated = await tx.campaigns.campaign_by_id(campaign.id)
     assert updated is not None
@@ -85,9 +83,7 @@ async def set_min_respondents(tx: Transaction, slug: str, minimum: int) -> Campa
         )
     campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
-        raise CampaignError(
-            f"no campaign named {slug!r} (see `qn-bot campaign list`)", key="no_campaign", slug=slug
-        )
+        raise CampaignError.no_campaign(slug)
     await tx.campaigns.set_campaign_min_respondents(campaign.id, minimum)
     updated = await tx.campaigns.campaign_by_id(campaign.id)
     assert updated is not None
@@ -99,9 +95,7 @@ async def set_status(
 ) -> CampaignRecord:
     campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
-        raise CampaignError(
-            f"no campaign named {slug!r} (see `qn-bot campaign list`)", key="no_campaign", slug=slug
-        )
+        raise CampaignError.no_campaign(slug)
     if campaign.status is status:
         return campaign
     allowed = TRANSITIONS[status]

@@ -601,9 +601,7 @@ async def cmd_facilitator(args: argparse.Namespace, config: Config) -> int:
         if args.campaign:
             campaign = await tx.campaigns.campaign_by_slug(args.campaign)
             if campaign is None:
-                raise CampaignError(
-                    f"no campaign named {args.campaign!r}", key="no_campaign", slug=args.campaign
-                )
+                raise CampaignError.no_campaign(args.campaign)
             campaign_id = campaign.id
         if args.action == "add":
             changed = await tx.facilitators.grant_facilitator(user, "cli", utcnow(), campaign_id)

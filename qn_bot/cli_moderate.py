@@ -83,9 +83,7 @@ def _line(campaign: CampaignRecord, item: ModeratedItem) -> str:
 async def _campaign(tx: Transaction, slug: str) -> CampaignRecord:
     campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
-        raise CampaignError(
-            f"no campaign named {slug!r} (see `qn-bot campaign list`)", key="no_campaign", slug=slug
-        )
+        raise CampaignError.no_campaign(slug)
     return campaign
 
 

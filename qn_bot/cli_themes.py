@@ -63,11 +63,7 @@ async def cmd_themes(args: argparse.Namespace, config: Config) -> int:
         async with store.snapshot() as tx:
             campaign = await tx.campaigns.campaign_by_slug(args.slug)
         if campaign is None:
-            raise CampaignError(
-                f"no campaign named {args.slug!r} (see `qn-bot campaign list`)",
-                key="no_campaign",
-                slug=args.slug,
-            )
+            raise CampaignError.no_campaign(args.slug)
         found = await campaign_themes(store, campaign, language, steps=args.step, embed_now=True)
     for s in found:
         if s.fallback_reason:

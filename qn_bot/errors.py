@@ -75,6 +75,14 @@ class CampaignError(QnBotError):
         self.key = key
         self.params = params
 
+    @classmethod
+    def no_campaign(cls, slug: str) -> CampaignError:
+        """No campaign has this slug (or, to a facilitator, none they may see: the same answer,
+        so that it tells them nothing)."""
+        return cls(
+            f"no campaign named {slug!r} (see `qn-bot campaign list`)", key="no_campaign", slug=slug
+        )
+
 
 class DatabaseError(QnBotError):
     """The database cannot be used; the message says why and what to do (no secret in it)."""

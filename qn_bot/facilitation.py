@@ -91,7 +91,7 @@ async def _campaign(ctx: FacilitatorContext, slug: str) -> CampaignRecord:
     # A campaign outside the facilitator's scope is answered as one that does not exist: a
     # different answer would tell them it does.
     if campaign is None or not await ctx.may(campaign.id):
-        raise CampaignError(f"no campaign named {slug!r}", key="no_campaign", slug=slug)
+        raise CampaignError.no_campaign(slug)
     return campaign
 
 

@@ -84,7 +84,7 @@ async def campaign_opinions(
     async with db.snapshot() as tx:
         campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
-        raise CampaignError(f"no campaign named {slug!r}", key="no_campaign", slug=slug)
+        raise CampaignError.no_campaign(slug)
     return campaign, await compute_campaign_opinions(db, campaign, now, progress=progress)
 
 

@@ -37,7 +37,7 @@ async def export_campaign(
     """
     campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
-        raise CampaignError(f"no campaign named {slug!r}", key="no_campaign", slug=slug)
+        raise CampaignError.no_campaign(slug)
     exporter = EXPORTERS.get(fmt)
     flow = campaign_flow(campaign)
     lang = language if language in flow.languages else flow.default_language

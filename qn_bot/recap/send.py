@@ -232,9 +232,7 @@ async def send_campaign_wave(
     async with store.snapshot() as tx:
         campaign = await tx.campaigns.campaign_by_slug(slug)
     if campaign is None:
-        raise CampaignError(
-            f"no campaign named {slug!r} (see `qn-bot campaign list`)", key="no_campaign", slug=slug
-        )
+        raise CampaignError.no_campaign(slug)
     if campaign.status is CampaignStatus.DRAFT:
         raise CampaignError(
             f"campaign {slug!r} is a draft: nobody has answered it yet", key="draft", slug=slug

@@ -20,11 +20,13 @@ PACKAGE = Path(qn_bot.__file__).parent
 def _raised() -> list[tuple[str, int, str | None, set[str]]]:
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
+        errors = path == PACKAGE / "errors.py"
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
-                and node.func.id == "CampaignError"
+                # CampaignError(...), and cls(...) in its own constructors (errors.py)
+                and (node.func.id == "CampaignError" or (errors and node.func.id == "cls"))
             ):
                 keywords = {k.arg: k.value for k in node.keywords if k.arg}
                 key = keywords.pop("key", None)
