@@ -60,6 +60,7 @@ postgres:
 
 test-servers: $(TELEGRAM_EMULATOR)/node_modules/.installed $(SYNAPSE_VENV)/.installed postgres
 	sh tests/servers/chromium/install.sh
+	sh tests/servers/systemd/install.sh
 
 # The storage contract tests run on SQLite and on a throwaway PostgreSQL cluster; the 25 slowest
 # tests are listed at the end, so a run that grows shows where. Most of the suite waits (on

@@ -664,7 +664,7 @@ def test_json_one_object_per_item_with_the_contract_keys(
         "revision",
         "created_at",
         "updated_at",
-        "hidden",  # DESIGN.md §4 "Closing the loop": moderation marks, exports keep
+        "hidden",  # README "Closing the loop": moderation marks, exports keep
     }
     first = rows[0]
     assert first == {
