@@ -22,7 +22,6 @@ from qn_bot.records import VoteCounts
 #: How many cards a voting session shows before « Encore 5 ? ».
 SESSION_CARDS = 5
 #: The step kinds whose items are statements (short sentences of the citizens' own).
-STATEMENT_KINDS = frozenset({"list", "text"})
 _NEW_BOOST = 8.0
 _HALF_LIFE_VOTES = 5.0
 _NO_VOTES = VoteCounts(0, 0, 0)

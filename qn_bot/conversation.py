@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from qn_bot.cards import SESSION_CARDS, STATEMENT_KINDS
+from qn_bot.cards import SESSION_CARDS
 from qn_bot.commands import Command, Route, help_text, routed
 from qn_bot.domain import Button, ButtonKind, CampaignStatus, DeviceLink, OutboundMessage
 from qn_bot.flows.engine import (
@@ -33,6 +33,7 @@ from qn_bot.flows.engine import (
     TextInput,
 )
 from qn_bot.flows.events import Event, Say
+from qn_bot.flows.kinds import KINDS
 from qn_bot.flows.state import SessionState, Status
 from qn_bot.i18n import SUPPORTED_LANGUAGES, Catalog
 from qn_bot.identity import Signature, SignatureProblem, parse_signature
@@ -915,7 +916,7 @@ class _Decision:
         if (
             state.status is Status.COMPLETED
             and session.state.status is not Status.COMPLETED
-            and any(step.kind in STATEMENT_KINDS for step in engine.flow.steps)
+            and KINDS.free_text_steps(engine.flow)
         ):
             effects.append(Say(self.vote_offer()))
         return effects

@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from qn_bot.cards import STATEMENT_KINDS, Ranking, candidates
+from qn_bot.cards import Ranking, candidates
 from qn_bot.conversation import Card, Deck
+from qn_bot.flows.kinds import KINDS
 from qn_bot.flows.stored import campaign_flow
 from qn_bot.opinion_standing import extremity, load_map
 from qn_bot.records import CampaignRecord
@@ -30,7 +31,7 @@ _DECK_CARDS = 2
 
 def statement_steps(campaign: CampaignRecord) -> list[str]:
     """The campaign's steps whose items are statements (voted on, mapped)."""
-    return [s.id for s in campaign_flow(campaign).steps if s.kind in STATEMENT_KINDS]
+    return [s.id for s in KINDS.free_text_steps(campaign_flow(campaign))]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from qn_bot.digest.model import text_steps
 from qn_bot.digest.queries import StepCounts
 from qn_bot.disclosure import Disclosure
 from qn_bot.domain import Attachment
@@ -76,7 +75,7 @@ async def load_synthesis_source(
         revisions = await tx.sessions.campaign_revisions(campaign.id)
         return SynthesisSource(campaign, flow, items, revisions, None, participants, disclosure)
     chosen = []
-    texts = {step.id for step in text_steps(flow)}
+    texts = {step.id for step in KINDS.free_text_steps(flow)}
     for step_id in texts:
         if disclosure.shows(step_id):  # a withheld section needs its count only
             chosen += await tx.digest.latest_items(campaign.id, step_id, SECTION_CAP)

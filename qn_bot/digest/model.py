@@ -32,7 +32,7 @@ from qn_bot.digest.themes import (
     words,
 )
 from qn_bot.disclosure import DEFAULT_MIN_RESPONDENTS, strictest
-from qn_bot.flows.format import Flow, Step
+from qn_bot.flows.format import Flow
 from qn_bot.flows.kinds import KINDS
 from qn_bot.participants import (
     Participation,
@@ -179,10 +179,6 @@ def _completions(people: Sequence[Participation], period: Period) -> int:
 _NOT_EMBEDDED = "not embedded yet"
 
 
-def text_steps(flow: Flow) -> list[Step]:
-    return [step for step in flow.steps if KINDS.of(step).free_text]
-
-
 def campaign_facts(
     data: CampaignInput,
     period: Period,
@@ -199,7 +195,7 @@ def campaign_facts(
     by_step: dict[str, list[ItemRecord]] = {}
     for item in new:
         by_step.setdefault(item.step_id, []).append(item)
-    steps = [step.id for step in text_steps(data.flow)]
+    steps = [step.id for step in KINDS.free_text_steps(data.flow)]
     newest = {}
     found = {}
     people = {p.participant for p in data.sessions}
@@ -288,7 +284,7 @@ def build_campaign_digest(
         )
         pending_part = None
 
-    steps = text_steps(flow)
+    steps = KINDS.free_text_steps(flow)
     weeks = tuple(
         WeekCount(week.start, week.end, tuple(counts.get(step.id, 0) for step in steps))
         for week, counts in zip(chart_periods, data.weeks, strict=True)

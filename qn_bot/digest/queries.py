@@ -29,9 +29,10 @@ from datetime import datetime
 from typing import Any
 
 from qn_bot.digest.fold import FoldError, FoldProcess, FoldResult, PeriodFold
-from qn_bot.digest.model import CampaignFacts, text_steps
+from qn_bot.digest.model import CampaignFacts
 from qn_bot.digest.period import Period
 from qn_bot.flows.format import Flow
+from qn_bot.flows.kinds import KINDS
 from qn_bot.participants import (
     Participation,
     asks_consent,
@@ -144,7 +145,7 @@ async def period_facts(
     """
     items = await tx.digest.period_items(campaign.id, period.start, period.end)
     bounds = _boundaries([period, previous, *chart_periods])
-    steps = [step.id for step in text_steps(flow)]
+    steps = [step.id for step in KINDS.free_text_steps(flow)]
     fold_here = PeriodFold(steps, language, cap)
     process = (
         await _fold_process(steps, language, cap)
@@ -177,7 +178,7 @@ async def period_facts(
         step_respondents = await section_respondents(
             tx,
             campaign.id,
-            text_steps(flow),
+            KINDS.free_text_steps(flow),
             enough=enough,
             consent_required=asks_consent(flow),
             since=period.start,

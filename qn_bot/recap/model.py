@@ -57,10 +57,6 @@ class CampaignData:
         return bool(self.own.get(participant_id))
 
 
-def text_steps(flow: Flow) -> list[Step]:
-    return [step for step in flow.steps if KINDS.of(step).free_text]
-
-
 def prepare(
     campaign: CampaignRecord,
     flow: Flow,
@@ -74,7 +70,7 @@ def prepare(
     stored = vectors if vectors is not None else {}
     by_step: dict[str, list[ItemRecord]] = {}
     own: dict[int, list[ItemRecord]] = {}
-    steps = text_steps(flow)
+    steps = KINDS.free_text_steps(flow)
     wanted = {step.id for step in steps}
     for item in items:
         if item.step_id in wanted and item.text:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from qn_bot.flows.format import Step
+from qn_bot.flows.format import Flow, Step
 from qn_bot.flows.kinds.base import Answer, StepKindBase, fold
 from qn_bot.flows.kinds.choice import ChoiceKind
 from qn_bot.flows.kinds.consent import ConsentKind
@@ -51,6 +51,11 @@ class KindRegistry:
 
     def names(self) -> tuple[str, ...]:
         return tuple(self._kinds)
+
+    def free_text_steps(self, flow: Flow) -> list[Step]:
+        """The flow's steps whose answers are citizens' own words (list, text, and any plug-in
+        kind that says so): what digests, themes, recaps and voting cards read."""
+        return [step for step in flow.steps if self.of(step).free_text]
 
 
 KINDS = KindRegistry()
