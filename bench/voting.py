@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.ingestion import ingest
+from bench.ingestion import ingest, message
 from qn_bot.campaigns import create_campaign, set_status
-from qn_bot.domain import Address, CampaignStatus, InboundKind, InboundMessage, UserRef
+from qn_bot.domain import CampaignStatus
 from qn_bot.flows.loader import resolve_flow
 from qn_bot.service import Service
 from qn_bot.store import schema as t
@@ -37,16 +37,6 @@ AUTHORS = 200
 STATEMENTS_EACH = 3
 CARDS = 5
 TARGET_VOTES_PER_S = 5000
-
-
-def message(user: str, n: int, text: str) -> InboundMessage:
-    return InboundMessage(
-        sender=UserRef("bench", user),
-        address=Address("bench", user),
-        message_id=f"{user}:{n}",
-        kind=InboundKind.TEXT,
-        text=text,
-    )
 
 
 async def run(url: str) -> dict[str, Any]:
