@@ -30,6 +30,7 @@ from qn_bot.synthesis import (
     utc,
 )
 from qn_bot.templating import templates
+from qn_bot.themes import NOT_EMBEDDED
 
 if TYPE_CHECKING:  # the themes import numpy: the chat path reads no theme
     from qn_bot.themes.public import SectionThemes
@@ -192,8 +193,6 @@ def revision_history(revisions: list[RevisionRecord]) -> list[HistoryDay]:
 
 def theme_lines(language: str, found: Mapping[str, SectionThemes]) -> dict[str, dict[str, object]]:
     """The words a page shows for each section's themes (:mod:`qn_bot.themes.public`)."""
-    from qn_bot.themes.compute import NOT_EMBEDDED
-
     lab = _labels(language)
     out: dict[str, dict[str, object]] = {}
     for step_id, section in found.items():

@@ -42,6 +42,7 @@ from qn_bot.participants import (
 )
 from qn_bot.records import CampaignRecord, ItemRecord
 from qn_bot.synthesis import step_heading, utc
+from qn_bot.themes import NOT_EMBEDDED
 
 #: How many new items a section lists before "… et N autres".
 DEFAULT_CAP = 5
@@ -175,10 +176,6 @@ def _completions(people: Sequence[Participation], period: Period) -> int:
     return completed_between(people, period.start, period.end)
 
 
-#: qn_bot.themes.compute.NOT_EMBEDDED (not imported: the themes bring numpy).
-_NOT_EMBEDDED = "not embedded yet"
-
-
 def campaign_facts(
     data: CampaignInput,
     period: Period,
@@ -226,7 +223,7 @@ def campaign_facts(
         themes=found,
         # This path groups by words only (it reads no vectors): said as the counted path says it
         # when nothing is embedded, so both render the same digest.
-        themes_fallback={step_id: _NOT_EMBEDDED for step_id in steps if found.get(step_id)},
+        themes_fallback={step_id: NOT_EMBEDDED for step_id in steps if found.get(step_id)},
         weeks=tuple(weeks),
     )
 

@@ -21,6 +21,7 @@ from qn_bot.digest.model import CampaignDigest, Digest, SectionDigest
 from qn_bot.i18n import default_catalog
 from qn_bot.synthesis import format_date, same_heading
 from qn_bot.templating import templates
+from qn_bot.themes import NOT_EMBEDDED
 
 ITEM_CHARS = 200
 
@@ -105,8 +106,6 @@ def themes_text(section: SectionDigest, language: str) -> str | None:
     text = labels(language)["themes"].format(themes=clean(listed))
     if section.themes_fallback is None:
         return text
-    from qn_bot.themes.compute import NOT_EMBEDDED
-
     pending = section.themes_fallback == NOT_EMBEDDED
     return f"{text} {labels(language)['themes_fallback_pending' if pending else 'themes_fallback']}"
 

@@ -9,3 +9,7 @@ words they share.
 - :mod:`.compute` is the one function the CLI, the digest and the site call, with today's TF-IDF
   themes as the fallback when the model is missing or fails.
 """
+
+#: Why a result is on the TF-IDF themes (``fallback_reason``): too few of its items have vectors
+#: yet. Here, not in :mod:`.compute`, so that the digest's model can say it without numpy.
+NOT_EMBEDDED = "not embedded yet"

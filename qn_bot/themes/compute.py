@@ -17,6 +17,7 @@ import numpy as np
 from qn_bot.digest.themes import MAX_THEMES, held_keys, letter_runs, theme_key, themes
 from qn_bot.records import CampaignRecord, ItemVector, StoredVector
 from qn_bot.repositories import Database
+from qn_bot.themes import NOT_EMBEDDED as NOT_EMBEDDED  # callers import it from here too
 from qn_bot.themes.cluster import MAX_THEMES as MEANING_MAX_THEMES
 from qn_bot.themes.embedding import MODEL_NAME, Embedder, dequantise, load_embedder, quantise
 
@@ -77,7 +78,6 @@ def keyword_themes(step: str, rows: Sequence[StoredVector], language: str) -> St
 
 
 #: Why a result is on the TF-IDF themes (``fallback_reason``).
-NOT_EMBEDDED = "not embedded yet"
 NO_MEANING_THEME = "no theme by meaning"
 
 Entry = tuple[int, str, bytes | None]  # (item id, text, stored vector or None)

@@ -480,10 +480,3 @@ def test_french_feminine_and_plural_adjectives_meet() -> None:
     found = themes(["services publics", "action publique", "politiques publiques"], "fr")
     assert [(t.label, t.count) for t in found] == [("publics", 3)]
     assert themes(["Nouvelles méthodes", "nouvelles fonctions"], "fr") == ()
-
-
-def test_the_in_memory_digest_says_its_themes_are_keywords_as_the_counted_one_does() -> None:
-    from qn_bot.digest import model
-    from qn_bot.themes.compute import NOT_EMBEDDED
-
-    assert model._NOT_EMBEDDED == NOT_EMBEDDED
