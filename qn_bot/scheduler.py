@@ -13,6 +13,7 @@ same work twice.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -145,6 +146,11 @@ class Scheduler:
         async def run() -> None:
             try:
                 queued = await job()
+            except asyncio.CancelledError:
+                # The process is stopping: every job claims its work first, so what this run
+                # did not finish is taken up at the next start — not an error to report.
+                log.info("scheduled job %s stopped mid-run", name)
+                return
             except Exception:
                 log.exception("scheduled job %s failed", name)
                 return
