@@ -633,6 +633,13 @@ async def cmd_facilitator_list(args: argparse.Namespace, config: Config) -> int:
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+async def _dumping_stacks(command: Awaitable[int]) -> int:
+    from qn_bot.ops.stacks import dump_on_signal
+
+    with dump_on_signal(asyncio.get_running_loop()):
+        return await command
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -659,7 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         restore_logging = install_redaction(redact, LOG_FORMAT)
         # Before anything is created: the database, its -wal and -shm, exports, the site.
         umask = os.umask(config.umask)
-        return int(asyncio.run(args.func(args, config)))
+        return int(asyncio.run(_dumping_stacks(args.func(args, config))))
     except (QnBotError, ValueError) as exc:
         # What the user must fix or wait for, said in one line each: no traceback.
         print(redact(f"error: {exc}"), file=sys.stderr)

@@ -58,6 +58,9 @@ def clean_env() -> dict[str, str]:
     """The test's environment without any QN_BOT_* setting that could pick another database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QN_BOT_")}
     env.setdefault("PYTHONIOENCODING", "utf-8")
+    # A process that hangs is aborted by the tests (see QnBot.__call__): its threads' stacks
+    # then go to stderr, for the report.
+    env.setdefault("PYTHONFAULTHANDLER", "1")
     return env
 
 
@@ -76,6 +79,21 @@ class Result:
             f"qn-bot {' '.join(self.args)} → rc {self.rc}\n"
             f"--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
         )
+
+
+def _abort_telling_why(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    """Stop a process that hangs, with what it waited for on its stderr: SIGUSR1 logs its
+    asyncio tasks (qn_bot.ops.stacks), then SIGABRT has the fault handler print every thread
+    (even with the event loop itself stuck)."""
+    proc.send_signal(signal.SIGUSR1)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=2)
+    proc.send_signal(signal.SIGABRT)
+    return proc.communicate(timeout=30)
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
 
 
 class ChatProcess:
@@ -194,8 +212,13 @@ class ChatProcess:
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self.proc.send_signal(signal.SIGUSR1)  # see _abort_telling_why
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=2)
+            self.proc.send_signal(signal.SIGABRT)
             self.proc.wait()
+            for reader in self._readers:
+                reader.join(timeout=5)
             raise AssertionError(f"qn-bot chat did not exit on EOF\n{self._describe()}") from None
         for reader in self._readers:
             reader.join(timeout=5)
@@ -230,21 +253,38 @@ class QnBot:
         return [*qn_bot_command(), "--config", str(self.config), *args]
 
     def __call__(self, *args: str, input: str | None = None, timeout: float = 60) -> Result:
-        proc = subprocess.run(
+        return self.finish(self.start(*args), input=input, timeout=timeout)
+
+    def start(self, *args: str) -> tuple[tuple[str, ...], subprocess.Popen[bytes]]:
+        """A process left running; :meth:`finish` feeds it and waits for it."""
+        proc = subprocess.Popen(
             self.argv(*args),
             cwd=self.workdir,
             env=self.env,
-            input=None if input is None else input.encode("utf-8"),
-            capture_output=True,
-            timeout=timeout,
-            check=False,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
-        return Result(
-            tuple(args),
-            proc.returncode,
-            proc.stdout.decode("utf-8", errors="replace"),
-            proc.stderr.decode("utf-8", errors="replace"),
-        )
+        return tuple(args), proc
+
+    def finish(
+        self,
+        started: tuple[tuple[str, ...], subprocess.Popen[bytes]],
+        *,
+        input: str | None = None,
+        timeout: float = 60,
+    ) -> Result:
+        args, proc = started
+        data = None if input is None else input.encode("utf-8")
+        try:
+            out, err = proc.communicate(data, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            out, err = _abort_telling_why(proc)
+            raise AssertionError(
+                f"still running after {timeout} s, aborted\n"
+                + str(Result(args, -1, _text(out), _text(err)))
+            ) from None
+        return Result(args, proc.returncode, _text(out), _text(err))
 
     def parallel(self, *commands: Sequence[str], timeout: float = 60) -> list[Result]:
         """Run several read-only commands at once and insist that each exits with 0."""
@@ -253,34 +293,19 @@ class QnBot:
             assert result.rc == 0, str(result)
         return results
 
-    def parallel_any(self, *commands: Sequence[str], timeout: float = 60) -> list[Result]:
-        """Run several read-only commands at once (each start costs most of a second)."""
-        procs = [
-            (
-                tuple(args),
-                subprocess.Popen(
-                    self.argv(*args),
-                    cwd=self.workdir,
-                    env=self.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                ),
-            )
-            for args in commands
+    def parallel_any(
+        self,
+        *commands: Sequence[str],
+        inputs: Sequence[str | None] | None = None,
+        timeout: float = 60,
+    ) -> list[Result]:
+        """Run several commands at once (each start costs most of a second)."""
+        started = [self.start(*args) for args in commands]
+        feeds = inputs if inputs is not None else [None] * len(started)
+        return [
+            self.finish(one, input=feed, timeout=timeout)
+            for one, feed in zip(started, feeds, strict=True)
         ]
-        results = []
-        for args, proc in procs:
-            out, err = proc.communicate(timeout=timeout)
-            results.append(
-                Result(
-                    args,
-                    proc.returncode,
-                    out.decode("utf-8", errors="replace"),
-                    err.decode("utf-8", errors="replace"),
-                )
-            )
-        return results
 
     def exports(self, slug: str = SLUG) -> dict[str, str]:
         """The four exports of ``slug``, by format."""

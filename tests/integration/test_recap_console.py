@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from tests.integration.processes import SLUG, QnBot
@@ -28,21 +26,13 @@ def test_bilan_in_the_console_and_recap_send_once(qn: QnBot) -> None:
     qn.read("campaign", "set", SLUG, "--min-respondents", "2")
     qn.read("campaign", "open", SLUG)
     # Bob and Carl answer at once (each process start costs seconds on a busy machine)…
-    others = [
-        subprocess.Popen(
-            qn.argv("chat", "--campaign", SLUG, "--as", who),
-            cwd=qn.workdir,
-            env=qn.env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        for who in ("bob", "carl")
-    ]
-    for proc, who in zip(others, ("bob", "carl"), strict=True):
-        proc.communicate(f"1\n{IDEAS[who]}\n", timeout=120)
-        assert proc.returncode == 0
+    chats = qn.parallel_any(
+        *(("chat", "--campaign", SLUG, "--as", who) for who in ("bob", "carl")),
+        inputs=[f"1\n{IDEAS[who]}\n" for who in ("bob", "carl")],
+        timeout=120,
+    )
+    for chat in chats:
+        assert chat.rc == 0, str(chat)
     # … then Alice gives her idea and asks for her recap.
     out = qn.ok(
         "chat", "--campaign", SLUG, "--as", "alice", input=f"1\n{IDEAS['alice']}\n/bilan\n"
