@@ -29,7 +29,7 @@ from qn_bot.outbox import OutboxWorker
 from qn_bot.ports import Adapter, AdapterContext, adapter_factories
 from qn_bot.repositories import PseudonymFactory
 from qn_bot.retrying import until_available
-from qn_bot.scheduler import Scheduler
+from qn_bot.scheduler import ALL_JOBS, CAMPAIGN_JOBS, Scheduler
 from qn_bot.service import Service
 from qn_bot.store.instance import single_process
 from qn_bot.store.kv import StoreKeyValue
@@ -96,12 +96,14 @@ class Application:
         clock: Clock = utcnow,
         pseudonyms: PseudonymFactory = random_pseudonym,
         metrics: Metrics | None = None,
-        embed: bool = True,
+        terminal: bool = False,
     ) -> None:
-        """``embed``: run the embedding worker (themes by meaning). `qn-bot run` does; a console
-        chat does not (it would load the model in every terminal, beside the running bot)."""
+        """``terminal``: one citizen's `qn-bot chat`, beside the running bot. It runs neither the
+        embedding worker (the model would load in every terminal and delay other citizens'
+        replies) nor the service's scheduled jobs (recap waves, digests, reminders, the purge):
+        only the campaigns' opening and closing, which decide what the citizen is asked."""
         self.config = config
-        self._embed = embed
+        self._embed = not terminal
         self.metrics = metrics if metrics is not None else Metrics()
         self.store = Store.from_url(config.database.url)
         # One for all: on PostgreSQL each role held opens its own connection.
@@ -140,7 +142,12 @@ class Application:
             site=config.site,
         )
         self.scheduler = Scheduler(
-            self.store, config, clock=clock, on_queued=self.worker.notify, metrics=self.metrics
+            self.store,
+            config,
+            clock=clock,
+            on_queued=self.worker.notify,
+            metrics=self.metrics,
+            jobs=CAMPAIGN_JOBS if terminal else ALL_JOBS,
         )
         # Themes by meaning: items embedded in the background, never on the message path.
         self.embedding = EmbeddingWorker(self.store, leadership=self.leadership)

@@ -372,7 +372,7 @@ async def cmd_chat(args: argparse.Namespace, config: Config) -> int:
     )
     ended = console.ended()
     assert ended is not None
-    async with Application(config, [console], embed=False):
+    async with Application(config, [console], terminal=True):
         await ended.wait()
     return EXIT_OK
 

@@ -37,6 +37,10 @@ from qn_bot.retention import purge
 log = logging.getLogger(__name__)
 
 CAMPAIGN_CHECK_SECONDS = 30.0
+#: Every job; a terminal chat runs only CAMPAIGN_JOBS (see :class:`Scheduler`).
+ALL_JOBS = frozenset({"campaigns", "recaps", "reminders", "digests", "retention"})
+#: What a citizen's terminal needs: campaigns open and close on time, so it asks what is open.
+CAMPAIGN_JOBS = frozenset({"campaigns"})
 
 
 class Scheduler:
@@ -50,86 +54,107 @@ class Scheduler:
         clock: Clock = utcnow,
         on_queued: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
+        jobs: frozenset[str] = ALL_JOBS,
     ) -> None:
+        """``jobs``: which of :data:`ALL_JOBS` run here. `qn-bot run` runs them all; `qn-bot chat`
+        is one citizen's terminal beside the running bot and runs only the campaigns' schedule —
+        recap waves, digests and reminders belong to the service (a terminal would also make
+        every chat's start pay for a wave's themes)."""
+        unknown = jobs - ALL_JOBS
+        if unknown:
+            raise ValueError(f"unknown scheduled jobs: {sorted(unknown)}")
+        self.jobs = jobs
         self.store = store
         self.config = config
         self.clock = clock
         self.on_queued = on_queued
         self.metrics = metrics
         self._aps: AsyncIOScheduler | None = None
+        self._running: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         aps = AsyncIOScheduler(timezone=UTC)
-        aps.add_job(
-            self._guarded(self.tick_campaigns),
-            IntervalTrigger(seconds=CAMPAIGN_CHECK_SECONDS),
-            id="campaigns",
-            # At start too: a campaign that fell due while we were down. APScheduler runs on the
-            # wall clock; the injected clock only decides what is due.
-            next_run_time=datetime.now(UTC),
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-        )
-        aps.add_job(
-            # Each citizen's recap once a wave ends (a team's week once its digest is out, a
-            # campaign's close); at start too: a wave a crash interrupted is finished.
-            self._guarded(self.send_recaps),
-            IntervalTrigger(seconds=CAMPAIGN_CHECK_SECONDS),
-            id="recaps",
-            next_run_time=datetime.now(UTC),
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-        )
-        aps.add_job(
-            self._guarded(self.tick_reminders),
-            IntervalTrigger(seconds=self.config.reminders.check_every_seconds),
-            id="reminders",
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-        )
-        for team in self.config.teams:
+
+        def every(
+            name: str, job: Callable[[], Awaitable[int]], seconds: float, *, at_start: bool
+        ) -> None:
             aps.add_job(
-                self._guarded(functools.partial(self.send_team_digest, team)),
-                CronTrigger(
-                    day_of_week=team.weekday[:3],
-                    hour=team.time.hour,
-                    minute=team.time.minute,
-                    timezone=ZoneInfo(team.timezone),
-                ),
-                id=f"digest:{team.name}",
+                self._guarded(job),
+                IntervalTrigger(seconds=seconds),
+                id=name,
+                # APScheduler runs on the wall clock; the injected clock only decides what is due.
+                next_run_time=datetime.now(UTC) if at_start else None,
                 coalesce=True,
                 max_instances=1,
                 misfire_grace_time=None,
             )
-        aps.add_job(
-            self._guarded(self.purge_old_data),
+
+        if "campaigns" in self.jobs:
+            # At start too: a campaign that fell due while we were down.
+            every("campaigns", self.tick_campaigns, CAMPAIGN_CHECK_SECONDS, at_start=True)
+        if "recaps" in self.jobs:
+            # Each citizen's recap once a wave ends (a team's week once its digest is out, a
+            # campaign's close); at start too: a wave a crash interrupted is finished.
+            every("recaps", self.send_recaps, CAMPAIGN_CHECK_SECONDS, at_start=True)
+        if "reminders" in self.jobs:
+            every(
+                "reminders",
+                self.tick_reminders,
+                self.config.reminders.check_every_seconds,
+                at_start=False,
+            )
+        if "retention" in self.jobs:
             # Not at start: an adapter replays what it received before a restart first, and
             # the keys that recognise those messages must still be there (a bot down longer
             # than the keys' retention would otherwise lose them to the first purge).
-            IntervalTrigger(minutes=self.config.retention.purge_every_minutes),
-            id="retention",
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-        )
-        if self.config.teams:
-            # A digest missed while the bot was down goes out once now, marked late.
-            aps.add_job(
-                self._guarded(self.catch_up_digests),
-                id="digest-catch-up",
-                next_run_time=datetime.now(UTC),
-                misfire_grace_time=None,
+            every(
+                "retention",
+                self.purge_old_data,
+                self.config.retention.purge_every_minutes * 60.0,
+                at_start=False,
             )
+        if "digests" in self.jobs:
+            for team in self.config.teams:
+                aps.add_job(
+                    self._guarded(functools.partial(self.send_team_digest, team)),
+                    CronTrigger(
+                        day_of_week=team.weekday[:3],
+                        hour=team.time.hour,
+                        minute=team.time.minute,
+                        timezone=ZoneInfo(team.timezone),
+                    ),
+                    id=f"digest:{team.name}",
+                    coalesce=True,
+                    max_instances=1,
+                    misfire_grace_time=None,
+                )
+            if self.config.teams:
+                # A digest missed while the bot was down goes out once now, marked late.
+                aps.add_job(
+                    self._guarded(self.catch_up_digests),
+                    id="digest-catch-up",
+                    next_run_time=datetime.now(UTC),
+                    misfire_grace_time=None,
+                )
         aps.start()
         self._aps = aps
 
+    def job_ids(self) -> list[str]:
+        return sorted(job.id for job in self._aps.get_jobs()) if self._aps is not None else []
+
     async def stop(self) -> None:
+        """No job runs once this returns. APScheduler's own shutdown only asks the runs in
+        progress to cancel; they are awaited here, so that each ends its transaction before the
+        store closes — a run cut short after that kept its SQLite connection (and the thread
+        aiosqlite gives it) open, and the process never exited."""
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None
+        running = [task for task in self._running if not task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
 
     async def __aenter__(self) -> Scheduler:
         await self.start()
@@ -144,6 +169,9 @@ class Scheduler:
         name = getattr(job, "__name__", None) or repr(job)
 
         async def run() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
             try:
                 queued = await job()
             except asyncio.CancelledError:
@@ -154,6 +182,9 @@ class Scheduler:
             except Exception:
                 log.exception("scheduled job %s failed", name)
                 return
+            finally:
+                if task is not None:
+                    self._running.discard(task)
             if queued and self.on_queued is not None:
                 self.on_queued()
 

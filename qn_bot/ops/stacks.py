@@ -2,7 +2,8 @@
 
 A process that seems stuck (a chat that does not answer, a stop that does not end) is read
 best from the inside: every asyncio task with the chain of coroutines it awaits, then every
-thread's stack. Reading costs nothing until the signal comes, and the process goes on.
+thread's stack. Reading costs nothing until the signal comes, and the process goes on. Once the
+command has returned, the same signal prints every thread (what an exit would wait for).
 """
 
 from __future__ import annotations
@@ -60,3 +61,7 @@ def dump_on_signal(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
         yield
     finally:
         loop.remove_signal_handler(SIGNAL)
+        # The command is done; a process that still does not exit waits for a thread (one
+        # not daemonic, a connection not closed): from now on the signal prints every thread.
+        with contextlib.suppress(OSError, ValueError, RuntimeError, AttributeError):
+            faulthandler.register(SIGNAL, all_threads=True)

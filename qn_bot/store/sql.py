@@ -212,6 +212,11 @@ class Store:
             # What the series would still have done, once: the last words of an erasure.
             with contextlib.suppress(Exception):
                 await self.checkpoint()
+        in_use = getattr(self.engine.pool, "checkedout", lambda: 0)()
+        if in_use:
+            # A task still inside a transaction: its connection outlives the pool (on SQLite,
+            # with the thread aiosqlite gives it, which keeps the process from exiting).
+            log.warning("closing the database with %d connection(s) still in use", in_use)
         await self.engine.dispose()
 
     async def __aenter__(self) -> Store:

@@ -48,3 +48,18 @@ def test_bilan_in_the_console_and_recap_send_once(qn: QnBot) -> None:
     assert "3 queued, 0 already sent" in qn.read("recap", "send", SLUG).stdout
     assert "0 queued, 3 already sent" in qn.read("recap", "send", SLUG).stdout
     assert "3 queued" in qn.read("recap", "send", SLUG, "--wave", "again").stdout
+
+
+def test_a_terminal_chat_leaves_the_services_jobs_to_the_service(qn: QnBot) -> None:
+    """`qn-bot chat` is one citizen's terminal, beside the running bot: it sends no recap wave
+    (nor digest, reminder or purge) — the service does, once (DESIGN: `run` = adapters +
+    scheduler + outbox worker)."""
+    qn.read("campaign", "create", SLUG, "--flow", "construire-2030", "--title", "C 2030")
+    qn.read("campaign", "open", SLUG)
+    qn.ok("chat", "--campaign", SLUG, "--as", "gus", input=f"1\n{IDEAS['bob']}\n")
+    qn.read("campaign", "close", SLUG)  # the "closed" wave is due from now on
+    out = qn.ok("chat", "--as", "gus", input="/mes_reponses\n").stdout
+    assert "📬" not in out, out
+    assert "1 queued, 0 already sent" in qn.read("recap", "send", SLUG, "--wave", "closed").stdout
+    # Queued for Gus, it is shown at his next chat.
+    assert "📬 Votre bilan — C 2030" in qn.ok("chat", "--as", "gus", input="").stdout
