@@ -32,8 +32,8 @@ run: install
 	$(BIN)/qn-bot run
 
 lint: install-test
-	$(BIN)/ruff check qn_bot adapters migrations tests bench
-	$(BIN)/ruff format --check qn_bot adapters migrations tests bench
+	$(BIN)/ruff check qn_bot adapters migrations tests bench docs
+	$(BIN)/ruff format --check qn_bot adapters migrations tests bench docs
 
 typecheck: install-test
 	$(BIN)/mypy qn_bot adapters
