@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -151,7 +152,10 @@ def test_a_second_device_through_lien(page: ChatPage, server: WebProcess) -> Non
     page.driver.delete_all_cookies()
     page.driver.get(link)
     page.driver.find_element(By.CSS_SELECTOR, "main form button").click()
-    assert "déjà servi" in page.driver.find_element(By.TAG_NAME, "main").text
+    # The click only starts the navigation: wait for the answer page, not the link's own.
+    WebDriverWait(
+        page.driver, WAIT, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException]
+    ).until(lambda d: "déjà servi" in d.find_element(By.TAG_NAME, "main").text)
 
 
 def test_oublier_erases_the_conversation(page: ChatPage) -> None:
