@@ -279,7 +279,7 @@ async def test_close_by_facilitator_notifies_and_relancer_respects_stop(
             await service.handle(message(user, text))
     await service.handle(message("ben", "/stop"))
     reminded = await service.handle(message("admin", "/relancer fermee"))
-    assert "1 rappel" in reminded.replies[0].text
+    assert reminded.replies[0].text.startswith("1 relance part maintenant.")
     closed = await service.handle(message("admin", "/cloturer fermee"))
     assert "clôturée" in closed.replies[0].text
     assert len([t for t in await outbox_texts(store, "ana") if "maintenant close" in t]) == 1
