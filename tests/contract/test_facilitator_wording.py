@@ -41,7 +41,7 @@ async def test_stats_shows_section_titles_in_flow_order_with_real_plurals(
         await say(service, "ana", text)
     stats = await say(service, "admin", "/stats ordre")
     lines = stats.splitlines()
-    assert lines[0].startswith("Campagne ordre\u00a0: 1 participant (1 aujourd'hui"), stats
+    assert lines[0].startswith("Campagne ordre\u00a0: 1 participant (1 aujourd’hui"), stats
     assert "0 parcours terminé." in lines[0], stats
     flow = resolve_flow("construire-2030")
     assert lines[1:] == [
