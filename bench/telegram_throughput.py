@@ -147,7 +147,7 @@ async def echo(config: Any) -> None:
         elif msg.text.startswith("/start"):
             out = Out(
                 CONSENT_QUESTION,
-                buttons=(Button(ButtonKind.CHOICE, "accept", "J'accepte"),),
+                buttons=(Button(ButtonKind.CHOICE, "accept", "J’accepte"),),
             )
         elif msg.text == "/suivant":
             steps[chat] = steps.get(chat, 0) + 1
@@ -284,7 +284,7 @@ async def scenario(scenario: Scenario, root: Path) -> dict[str, Any]:
 
             async def warm_up(citizen: Citizen) -> None:
                 await citizen.send(f"/start {SLUG}", CONSENT_QUESTION, within=120)
-                await citizen.press("J'accepte")
+                await citizen.press("J’accepte")
                 await citizen.expect(prompt("pourquoi"), within=120)
 
             await asyncio.gather(*(warm_up(c) for c in citizens))

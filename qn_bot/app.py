@@ -205,10 +205,11 @@ class Application:
 
     async def refresh_metrics(self) -> None:
         """What a scrape reads from the database: the outbox backlog per platform."""
-        backlog = await outbox_backlog(self.store)
+        now = utcnow()
+        backlog = await outbox_backlog(self.store, now)
         for platform in self.adapters:
             backlog.setdefault(platform, (0, None))
-        self.metrics.observe_backlog(backlog, utcnow())
+        self.metrics.observe_backlog(backlog, now)
 
     async def start(self) -> None:
         if self.http is not None:

@@ -128,12 +128,31 @@ def _md_heading(text: str) -> str:
     return md_escape(" ".join(_lines(text)), heading=True)
 
 
-def _md_bullet(bullet: Bullet, hidden_mark: str) -> str:
+def partly_signed(bullet: Bullet, language: str) -> tuple[str, str] | None:
+    """For merged answers only some of which are signed, what comes before and after the names:
+    « (×3, dont une signée » … « ) ». « (×3) — Marie » would credit Marie with all three. None
+    when every one is signed (« (×2) — Marie, Paul »), or none, or the answer is one."""
+    if bullet.signature is None or not 0 < bullet.signed < bullet.count:
+        return None
+    marker = "\x00"
+    worded = default_catalog().plural(
+        language, "page_repeat_signed", bullet.signed, times=bullet.count, names=marker
+    )
+    before, after = worded.split(marker)
+    return before, after
+
+
+def _md_bullet(bullet: Bullet, hidden_mark: str, language: str) -> str:
     lines = [md_escape(line) for line in _lines(bullet.text)] or [""]
-    if bullet.count > 1:
-        lines[-1] = f"{lines[-1]} (×{bullet.count})"
-    if bullet.signature is not None:
-        lines[-1] = f"{lines[-1]} — {md_escape(bullet.signature)}"
+    partly = partly_signed(bullet, language)
+    if partly is not None:
+        before, after = partly
+        lines[-1] = f"{lines[-1]} {before}{md_escape(bullet.signature or '')}{after}"
+    else:
+        if bullet.count > 1:
+            lines[-1] = f"{lines[-1]} (×{bullet.count})"
+        if bullet.signature is not None:
+            lines[-1] = f"{lines[-1]} — {md_escape(bullet.signature)}"
     if bullet.hidden:
         lines[-1] = f"{lines[-1]} *{md_escape(hidden_mark)}*"
     first, *rest = lines
@@ -161,7 +180,7 @@ def render_markdown(s: Synthesis) -> str:
             blocks.append(f"### {_md_heading(section.heading)}")
         if section.bullets:
             hidden = _labels(s.language)["hidden"]
-            blocks.append("\n".join(_md_bullet(b, hidden) for b in section.bullets))
+            blocks.append("\n".join(_md_bullet(b, hidden, s.language) for b in section.bullets))
         elif section.withheld:
             blocks.append(f"*{md_escape(withheld_text(s, section))}*")
         else:
@@ -241,6 +260,7 @@ def render_html(
         s=s,
         page=_page(s),
         labels=_labels(s.language),
+        partly_signed=lambda bullet: partly_signed(bullet, s.language),
         history=history,
         withheld=withheld,
         themes=theme_lines(s.language, themes or {}),

@@ -168,30 +168,44 @@ async def _remind(
     ctx: FacilitatorContext, campaign: CampaignRecord, args: list[str]
 ) -> list[OutboundMessage]:
     del args
+    if campaign.status is not CampaignStatus.OPEN:
+        # Its reminders would be cancelled unsent (qn_bot.store.outbox): say so instead.
+        status = _status_word(ctx, campaign.status)
+        return _say(ctx, "fac_relance_not_open", slug=campaign.slug, status=status)
     done = await remind_campaign_now(ctx.tx, campaign.id, campaign.title, ctx.reminders, ctx.now)
-    return [OutboundMessage(" ".join(_relance_sentences(ctx, done)))]
+    return [OutboundMessage(" ".join(await _relance_sentences(ctx, done)))]
 
 
-def _relance_sentences(ctx: FacilitatorContext, done: Relance) -> list[str]:
+async def _relance_sentences(ctx: FacilitatorContext, done: Relance) -> list[str]:
     plural, lang = ctx.catalog.plural, ctx.language
-    sentences = [plural(lang, "fac_reminded", done.queued)]
+    sentences = []
+    if done.queued:
+        sentences.append(plural(lang, "fac_relance_now", done.queued))
+    if done.deferred:
+        zone = await _facilitator_zone(ctx)
+        for at, count in done.deferred:
+            sentences.append(plural(lang, "fac_relance_later", count, when=_at(ctx, at, zone)))
     if done.already:
-        sentences.append(plural(lang, "fac_remind_already", done.already))
-    if done.quiet and done.quiet_until is not None:
-        sentences.append(
-            plural(lang, "fac_remind_quiet", done.quiet, when=_when(ctx, done.quiet_until))
-        )
-    sentences.append(ctx.catalog.t(lang, "fac_remind_stopped"))
-    return sentences
+        sentences.append(plural(lang, "fac_relance_already", done.already))
+    if done.stopped:
+        sentences.append(plural(lang, "fac_relance_stopped", done.stopped))
+    return sentences or [ctx.catalog.t(lang, "fac_relance_nobody")]
 
 
-def _when(ctx: FacilitatorContext, instant: datetime) -> str:
-    """``instant`` as the facilitator reads it: a time today or tomorrow, in the bot's zone."""
-    zone = ZoneInfo(ctx.reminders.timezone)
+async def _facilitator_zone(ctx: FacilitatorContext) -> ZoneInfo:
+    """The facilitator's own time zone if known, else the one of the bot's reminders."""
+    me = await ctx.tx.participants.participant(ctx.actor)
+    if me is not None and me.timezone is not None:
+        return ZoneInfo(me.timezone)
+    return ZoneInfo(ctx.reminders.timezone)
+
+
+def _at(ctx: FacilitatorContext, instant: datetime, zone: ZoneInfo) -> str:
+    """``instant`` as the facilitator reads it: « à 9 h 00 » today, « demain à 9 h 00 »."""
     local, today = instant.astimezone(zone), ctx.now.astimezone(zone).date()
     t, lang = ctx.catalog.t, ctx.language
     clock = t(lang, "time_of_day", hour=local.hour, minute=f"{local.minute:02d}")
-    return t(lang, "fac_when_today" if local.date() == today else "fac_when_tomorrow", time=clock)
+    return t(lang, "fac_at_today" if local.date() == today else "fac_at_tomorrow", time=clock)
 
 
 async def _stats_command(

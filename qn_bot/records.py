@@ -49,6 +49,18 @@ class ParticipantRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class IdleSession:
+    """An unfinished session, as reminders read it."""
+
+    participant: ParticipantRecord
+    session_id: int
+    campaign_id: int
+    sent: int  # reminders since the citizen last wrote
+    last_input: datetime | None  # None: the citizen has not written since the session began
+    last_reminded: datetime | None  # when the last reminder went, or will go
+
+
+@dataclass(frozen=True, slots=True)
 class Conversation:
     """Where a citizen stands: the little group commit's batched path reads about them.
 

@@ -1,13 +1,22 @@
 """Reminders for citizens who started a flow and went quiet.
 
 At most ``len(delays_hours)`` reminders per pause, each after its delay since the citizen's last
-message, never during the quiet hours of the citizen's time zone, never after /stop. Every
-reminder is counted with a compare-and-set and queued with a dedupe key in one transaction, so
-two scheduler processes never send the same reminder.
+message, never during the quiet hours of the citizen's time zone, never after /stop. /relancer
+reminds every mid-flow citizen of a campaign at once; for those in their quiet hours the
+reminder is queued now and goes when they end (a deferred outbox row, qn_bot.store.outbox).
+
+Exactly once: every reminder, the scheduler's or /relancer's, is counted on its session with a
+compare-and-set and queued with a dedupe key naming the session, the pause and the reminder's
+number, in one transaction; two processes, or /relancer and the scheduler's pass, never queue
+the same reminder twice. And two reminders to one citizen are an hour apart at least
+(``SPACING``), whoever asked for them: a reminder still waiting for the end of the quiet hours
+counts from the time it will go. A reminder tells the outbox which session it is about, and is
+not sent if that session is finished, its citizen said /stop or its campaign closed meanwhile.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -15,7 +24,7 @@ from zoneinfo import ZoneInfo
 from qn_bot.config import RemindersConfig
 from qn_bot.domain import OutboundMessage
 from qn_bot.i18n import Catalog, default_catalog
-from qn_bot.records import ParticipantRecord
+from qn_bot.records import IdleSession
 from qn_bot.repositories import Database, Transaction
 
 #: Idle sessions read, reminded and committed at a time.
@@ -48,21 +57,43 @@ def reminder_due(last_input: datetime, sent: int, delays_hours: tuple[float, ...
     return last_input + timedelta(hours=delays_hours[sent])
 
 
+#: The least time between two reminders to one citizen.
+SPACING = timedelta(hours=1)
+
+
+def recently_reminded(session: IdleSession, now: datetime) -> bool:
+    """Reminded less than ``SPACING`` ago, or a reminder still waits to go."""
+    return session.last_reminded is not None and session.last_reminded > now - SPACING
+
+
+def reminder_key(session: IdleSession) -> str:
+    """The dedupe key of the session's next reminder: its number since the citizen last wrote."""
+    pause = "-" if session.last_input is None else f"{session.last_input:%Y%m%d%H%M%S%f}"
+    return f"reminder:{session.session_id}:{pause}:{session.sent}"
+
+
 async def queue_reminder(
     tx: Transaction,
-    participant: ParticipantRecord,
+    session: IdleSession,
     campaign_title: str,
     now: datetime,
-    dedupe_key: str,
+    at: datetime,
     catalog: Catalog,
 ) -> bool:
+    """Count and queue the session's next reminder, to go at ``at`` (deferred if later than
+    ``now``); False when another process or command counted it first."""
+    if not await tx.audiences.count_reminder(session.session_id, session.sent, at):
+        return False
+    participant = session.participant
     language = participant.language if participant.language else catalog.languages[0]
     row = await tx.outbox.enqueue(
         participant.reply_to,
         OutboundMessage(catalog.t(language, "reminder", title=campaign_title)),
         now,
         participant_id=participant.id,
-        dedupe_key=dedupe_key,
+        dedupe_key=reminder_key(session),
+        not_before=at if at > now else None,
+        mid_flow_session=session.session_id,
     )
     return row is not None
 
@@ -94,61 +125,74 @@ async def send_due_reminders(
             candidates = await tx.audiences.reminder_candidates(
                 now, first, len(config.delays_hours), after_session_id=after, limit=page
             )
-            for participant, session_id, campaign_id, sent, last_input in candidates:
-                if reminder_due(last_input, sent, config.delays_hours) > now:
+            for session in candidates:
+                last_input = session.last_input
+                if last_input is None:
+                    continue  # never idle by the candidates' own rule; typed Optional
+                if reminder_due(last_input, session.sent, config.delays_hours) > now:
                     continue
-                zone = participant.timezone if participant.timezone else config.timezone
-                if in_quiet_hours(now, zone, config.quiet_start, config.quiet_end):
+                if recently_reminded(session, now):
+                    continue  # picked up again once the last reminder is an hour old
+                if in_quiet_hours(
+                    now, _zone(session, config), config.quiet_start, config.quiet_end
+                ):
                     continue  # picked up again by the first check after the quiet hours
-                if not await tx.audiences.count_reminder(session_id, sent):
-                    continue
-                if campaign_id not in titles:
-                    campaign = await tx.campaigns.campaign_by_id(campaign_id)
-                    titles[campaign_id] = campaign.title if campaign else ""
-                key = f"reminder:{session_id}:{last_input:%Y%m%d%H%M%S%f}:{sent}"
+                if session.campaign_id not in titles:
+                    campaign = await tx.campaigns.campaign_by_id(session.campaign_id)
+                    titles[session.campaign_id] = campaign.title if campaign else ""
                 queued += await queue_reminder(
-                    tx, participant, titles[campaign_id], now, key, catalog
+                    tx, session, titles[session.campaign_id], now, now, catalog
                 )
         if len(candidates) < page:
             return queued
-        after = candidates[-1][1]
+        after = candidates[-1].session_id
+
+
+def _zone(session: IdleSession, config: RemindersConfig) -> str:
+    timezone = session.participant.timezone
+    return timezone if timezone is not None else config.timezone
 
 
 @dataclass(frozen=True, slots=True)
 class Relance:
-    """What /relancer did, for the facilitator's answer. Citizens who said /stop are not among
-    the mid-flow citizens it reads, so they are not counted here."""
+    """What /relancer did, for the facilitator's answer."""
 
-    queued: int = 0
-    already: int = 0  # reminded by a /relancer earlier in the same hour: not twice
-    quiet: int = 0  # in their quiet hours: not reminded now
-    quiet_until: datetime | None = None  # when the last of them leaves their quiet hours
+    queued: int = 0  # going now
+    deferred: tuple[tuple[datetime, int], ...] = ()  # (when, how many): held for quiet hours
+    already: int = 0  # reminded less than SPACING ago, or a reminder still waits: not twice
+    stopped: int = 0  # said /stop: never reminded
 
 
 async def remind_campaign_now(
     tx: Transaction, campaign_id: int, title: str, config: RemindersConfig, now: datetime
 ) -> Relance:
-    """/relancer: one reminder now to each mid-flow citizen, quiet hours and /stop respected."""
+    """/relancer: one reminder to each mid-flow citizen of the campaign, now, or when their
+    quiet hours end; none to those who said /stop."""
     catalog = default_catalog()
-    queued = already = quiet = 0
-    quiet_until: datetime | None = None
+    queued = already = 0
+    deferred: Counter[datetime] = Counter()
     after = 0
     while True:
         # Pages: 100,000 citizens mid-flow are never all in memory at once. One transaction
         # still (the facilitator's command is answered once every reminder is queued).
-        page = await tx.audiences.mid_flow(campaign_id, after_participant_id=after, limit=PAGE)
-        for participant in page:
-            zone = participant.timezone if participant.timezone else config.timezone
-            if in_quiet_hours(now, zone, config.quiet_start, config.quiet_end):
-                quiet += 1
-                ends = quiet_hours_end(now, zone, config.quiet_end)
-                quiet_until = ends if quiet_until is None else max(quiet_until, ends)
-                continue
-            key = f"relance:{campaign_id}:{participant.id}:{now:%Y%m%d%H}"
-            if await queue_reminder(tx, participant, title, now, key, catalog):
-                queued += 1
-            else:
+        page = await tx.audiences.unfinished_sessions(
+            campaign_id, after_session_id=after, limit=PAGE
+        )
+        for session in page:
+            if recently_reminded(session, now):
                 already += 1
+                continue
+            zone = _zone(session, config)
+            quiet = in_quiet_hours(now, zone, config.quiet_start, config.quiet_end)
+            at = quiet_hours_end(now, zone, config.quiet_end) if quiet else now
+            if not await queue_reminder(tx, session, title, now, at, catalog):
+                already += 1
+            elif at > now:
+                deferred[at] += 1
+            else:
+                queued += 1
         if len(page) < PAGE:
-            return Relance(queued, already, quiet, quiet_until)
-        after = page[-1].id
+            break
+        after = page[-1].session_id
+    stopped = await tx.audiences.stopped_mid_flow(campaign_id)
+    return Relance(queued, tuple(sorted(deferred.items())), already, stopped)

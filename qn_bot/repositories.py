@@ -23,6 +23,7 @@ from qn_bot.identity import Signature
 from qn_bot.records import (
     CampaignRecord,
     Conversation,
+    IdleSession,
     IntervalCounts,
     ItemRecord,
     ItemToEmbed,
@@ -107,8 +108,13 @@ class OutboxWrites(Protocol):
         participant_id: int | None = ...,
         dedupe_key: str | None = ...,
         forget_after_send: bool = ...,
+        not_before: datetime | None = ...,
+        mid_flow_session: int | None = ...,
     ) -> object:
-        """Queue a message. What it returns is the writer's (see :meth:`Outbox.enqueue`)."""
+        """Queue a message. What it returns is the writer's (see :meth:`Outbox.enqueue`).
+        ``not_before``: a message deferred until then (outside its chat's order meanwhile);
+        ``mid_flow_session``: a reminder about that session, cancelled instead of sent once the
+        session is finished, its citizen said /stop or its campaign closed."""
         ...
 
 
@@ -204,9 +210,6 @@ class Participants(Protocol):
 class Audiences(Protocol):
     """Whom reminders and campaign-wide messages go to."""
 
-    async def mid_flow(
-        self, campaign_id: int, *, after_participant_id: int = ..., limit: int | None = ...
-    ) -> list[ParticipantRecord]: ...
     async def reminder_candidates(
         self,
         now: datetime,
@@ -215,8 +218,12 @@ class Audiences(Protocol):
         *,
         after_session_id: int = ...,
         limit: int | None = ...,
-    ) -> list[tuple[ParticipantRecord, int, int, int, datetime]]: ...
-    async def count_reminder(self, session_id: int, sent_before: int) -> bool: ...
+    ) -> list[IdleSession]: ...
+    async def unfinished_sessions(
+        self, campaign_id: int, *, after_session_id: int = ..., limit: int | None = ...
+    ) -> list[IdleSession]: ...
+    async def stopped_mid_flow(self, campaign_id: int) -> int: ...
+    async def count_reminder(self, session_id: int, sent_before: int, at: datetime) -> bool: ...
     async def enqueue_to_audience(
         self,
         audience: Audience,
@@ -278,6 +285,8 @@ class Outbox(OutboxWrites, Protocol):
         participant_id: int | None = ...,
         dedupe_key: str | None = ...,
         forget_after_send: bool = ...,
+        not_before: datetime | None = ...,
+        mid_flow_session: int | None = ...,
     ) -> int | None: ...
     async def claim_outbox(
         self,
@@ -309,8 +318,9 @@ class Outbox(OutboxWrites, Protocol):
         self, dedupe_keys: Collection[str]
     ) -> dict[str, tuple[str, int, str | None]]: ...
     async def outbox_pending(self, platforms: Sequence[str] | None = ...) -> int: ...
-    async def outbox_backlog(self) -> dict[str, tuple[int, datetime | None]]:
-        """platform → (messages waiting, the oldest one's creation time)."""
+    async def outbox_backlog(self, now: datetime) -> dict[str, tuple[int, datetime | None]]:
+        """platform → (messages waiting, since when the oldest one waits); a message deferred
+        until after ``now`` is not waiting yet."""
         ...
 
     async def next_outbox_due(

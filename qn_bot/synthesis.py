@@ -28,6 +28,7 @@ class Bullet:
     signature: str | None = None
     hidden: bool = False  # by moderation: only a facilitator's export shows it, marked
     count: int = 1  # answers that say the same (same_text); shown as « (×2) »
+    signed: int = 0  # how many of them carry a signature: « (×3, dont une signée Marie) »
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +174,8 @@ def same_heading(part: str, heading: str) -> bool:
 
 def merge_identical(items: Sequence[ItemRecord]) -> tuple[Bullet, ...]:
     """One bullet per distinct answer (:func:`same_text`), in the order first given, worded as
-    first given, with the count and every signature of those who gave it. A hidden item is
-    merged only with hidden ones: the mark must stay true."""
+    first given, with the count, every signature of those who gave it and how many of them
+    signed. A hidden item is merged only with hidden ones: the mark must stay true."""
     groups: dict[tuple[str, bool], list[ItemRecord]] = {}
     for item in items:
         groups.setdefault((same_text(item.text) or item.text, item.hidden), []).append(item)
@@ -187,6 +188,7 @@ def merge_identical(items: Sequence[ItemRecord]) -> tuple[Bullet, ...]:
                 ", ".join(signatures) if signatures else None,
                 hidden,
                 count=len(same),
+                signed=sum(1 for i in same if i.signature is not None),
             )
         )
     return tuple(bullets)

@@ -49,7 +49,7 @@ async def check(store: Database, adapters: Mapping[str, Adapter]) -> Health:
     return Health(all(v == "ok" for v in checks.values()), checks)
 
 
-async def outbox_backlog(store: Database) -> dict[str, tuple[int, datetime | None]]:
-    """platform → (messages waiting, the oldest one's creation time)."""
+async def outbox_backlog(store: Database, now: datetime) -> dict[str, tuple[int, datetime | None]]:
+    """platform → (messages waiting, since when the oldest one waits)."""
     async with store.snapshot() as tx:
-        return await tx.outbox.outbox_backlog()
+        return await tx.outbox.outbox_backlog(now)

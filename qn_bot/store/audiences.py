@@ -3,43 +3,65 @@ queued in one statement per language."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import String, cast, literal, or_, select, update
+from sqlalchemy import Row, Select, String, cast, func, literal, or_, select, update
 
 from qn_bot.domain import CampaignStatus, OutboundMessage
-from qn_bot.records import ParticipantRecord
+from qn_bot.records import IdleSession
 from qn_bot.repositories import Audience
 from qn_bot.store import schema as t
 from qn_bot.store.repository import Repository
 from qn_bot.store.rows import participant_record
 
 
+def still_mid_flow(session_ids: Collection[int]) -> Select[tuple[int]]:
+    """The ids among ``session_ids`` of the sessions a reminder is still worth sending about:
+    unfinished, in an open campaign, of a citizen who has not said /stop (the outbox checks a
+    reminder against it when handing it out)."""
+    s, p, c = t.sessions.c, t.participants.c, t.campaigns.c
+    return (
+        select(s.id)
+        .join(t.participants, p.id == s.participant_id)
+        .join(t.campaigns, c.id == s.campaign_id)
+        .where(
+            s.id.in_(list(session_ids)),
+            s.status == "active",
+            p.stopped.is_(False),
+            c.status == CampaignStatus.OPEN.value,
+        )
+    )
+
+
+def _idle_session(row: Row[Any]) -> IdleSession:
+    return IdleSession(
+        participant=participant_record(row),
+        session_id=row.session_id,
+        campaign_id=row.campaign_id,
+        sent=row.reminders_sent,
+        last_input=row.last_input_at,
+        last_reminded=row.last_reminded_at,
+    )
+
+
+def _idle_columns() -> list[Any]:
+    s = t.sessions.c
+    return [
+        t.participants,
+        s.id.label("session_id"),
+        s.campaign_id,
+        s.reminders_sent,
+        s.last_input_at,
+        s.last_reminded_at,
+    ]
+
+
 class SqlAudiences(Repository):
     """Who is reminded and who receives a campaign-wide message."""
 
     __slots__ = ()
-
-    async def mid_flow(
-        self, campaign_id: int, *, after_participant_id: int = 0, limit: int | None = None
-    ) -> list[ParticipantRecord]:
-        """Citizens with an unfinished session in this campaign who still accept messages, by
-        id: ``after_participant_id`` and ``limit`` read them one page at a time."""
-        stmt = (
-            select(t.participants)
-            .join(t.sessions, t.sessions.c.participant_id == t.participants.c.id)
-            .where(
-                t.sessions.c.campaign_id == campaign_id,
-                t.sessions.c.status == "active",
-                t.participants.c.stopped.is_(False),
-                t.participants.c.unreachable.is_(False),
-                t.participants.c.id > after_participant_id,
-            )
-            .order_by(t.participants.c.id)
-            .limit(limit)
-        )
-        return [participant_record(r) for r in (await self.conn.execute(stmt)).all()]
 
     async def reminder_candidates(
         self,
@@ -49,18 +71,12 @@ class SqlAudiences(Repository):
         *,
         after_session_id: int = 0,
         limit: int | None = None,
-    ) -> list[tuple[ParticipantRecord, int, int, int, datetime]]:
-        """(participant, session id, campaign id, reminders sent, last input) of idle sessions,
-        by session id: ``after_session_id`` and ``limit`` read them one page at a time."""
+    ) -> list[IdleSession]:
+        """Sessions idle for ``first_delay`` at least and reminded fewer than ``max_reminders``
+        times, by session id: ``after_session_id`` and ``limit`` read them one page at a time."""
         s = t.sessions.c
         stmt = (
-            select(
-                t.participants,
-                s.id.label("session_id"),
-                s.campaign_id,
-                s.reminders_sent,
-                s.last_input_at,
-            )
+            select(*_idle_columns())
             .join(t.sessions, s.participant_id == t.participants.c.id)
             .join(t.campaigns, t.campaigns.c.id == s.campaign_id)
             .where(
@@ -77,24 +93,46 @@ class SqlAudiences(Repository):
             .order_by(s.id)
             .limit(limit)
         )
-        rows = (await self.conn.execute(stmt)).all()
-        return [
-            (
-                participant_record(r),
-                r.session_id,
-                r.campaign_id,
-                r.reminders_sent,
-                t.UTCDateTime().process_result_value(r.last_input_at, self.conn.dialect) or now,
-            )
-            for r in rows
-        ]
+        return [_idle_session(r) for r in (await self.conn.execute(stmt)).all()]
 
-    async def count_reminder(self, session_id: int, sent_before: int) -> bool:
-        """Count one more reminder, only if nobody counted it meanwhile."""
+    async def unfinished_sessions(
+        self, campaign_id: int, *, after_session_id: int = 0, limit: int | None = None
+    ) -> list[IdleSession]:
+        """The campaign's unfinished sessions whose citizen still accepts messages, by session
+        id: ``after_session_id`` and ``limit`` read them one page at a time."""
+        s, p = t.sessions.c, t.participants.c
+        stmt = (
+            select(*_idle_columns())
+            .join(t.sessions, s.participant_id == p.id)
+            .where(
+                s.campaign_id == campaign_id,
+                s.status == "active",
+                p.stopped.is_(False),
+                p.unreachable.is_(False),
+                s.id > after_session_id,
+            )
+            .order_by(s.id)
+            .limit(limit)
+        )
+        return [_idle_session(r) for r in (await self.conn.execute(stmt)).all()]
+
+    async def stopped_mid_flow(self, campaign_id: int) -> int:
+        """How many citizens said /stop with a session of this campaign unfinished."""
+        s, p = t.sessions.c, t.participants.c
+        stmt = (
+            select(func.count())
+            .select_from(t.sessions)
+            .join(t.participants, s.participant_id == p.id)
+            .where(s.campaign_id == campaign_id, s.status == "active", p.stopped.is_(True))
+        )
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def count_reminder(self, session_id: int, sent_before: int, at: datetime) -> bool:
+        """Count one more reminder, going at ``at``, only if nobody counted it meanwhile."""
         result = await self.conn.execute(
             update(t.sessions)
             .where(t.sessions.c.id == session_id, t.sessions.c.reminders_sent == sent_before)
-            .values(reminders_sent=sent_before + 1)
+            .values(reminders_sent=sent_before + 1, last_reminded_at=at)
         )
         return bool(result.rowcount == 1)
 

@@ -129,6 +129,8 @@ class BatchWrites:
         participant_id: int | None = None,
         dedupe_key: str | None = None,
         forget_after_send: bool = False,
+        not_before: datetime | None = None,
+        mid_flow_session: int | None = None,
     ) -> None:
         """Queue a message; its id is not known before the flush. A ``dedupe_key`` already
         queued fails the flush (a multi-row INSERT has no per-row ON CONFLICT here): the caller
@@ -141,6 +143,8 @@ class BatchWrites:
                 participant_id,
                 dedupe_key,
                 forget_after_send=forget_after_send,
+                not_before=not_before,
+                mid_flow_session=mid_flow_session,
             )
         )
 

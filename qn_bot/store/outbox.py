@@ -1,6 +1,23 @@
 """The transactional outbox: messages queued with the state that caused them, leased to a
 worker chat by chat (each chat's head only, so a chat's messages go in order), then marked
-sent, retried or failed; and what stays of them afterwards."""
+sent, retried, failed or cancelled; and what stays of them afterwards.
+
+Deferred messages. A message may be queued with a "not before" time: a reminder that falls in
+the citizen's quiet hours is queued at once and goes when they end. It stands outside its
+chat's order: a chat's head is its oldest message that is not deferred, and only a chat with
+nothing else waiting hands out its oldest deferred message, once that is due. A head blocks the
+rest of its chat, so a reminder held for ten hours at the head would hold back every reply to a
+citizen who writes meanwhile; and a reminder answers nothing, so nothing needs to come after
+it. Once handed out, a deferred message is in flight like any other: no later message of its
+chat is handed out before it was sent (never two messages of one chat at once, whatever the
+number of workers).
+
+A reminder names the session it is about (``mid_flow_session``) and is checked when it is
+handed out: one whose session is finished, whose citizen said /stop or whose campaign is no
+longer open is cancelled instead of sent. Checked at send time, not cancelled by each event
+that makes it pointless: every way a session ends (an answer in a batch of the group commit, a
+closing by the scheduler or the command line) is covered in one place.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +47,7 @@ from qn_bot.domain import Address, OutboundMessage
 from qn_bot.records import OutboxRecord
 from qn_bot.repositories import Reach
 from qn_bot.store import schema as t
+from qn_bot.store.audiences import still_mid_flow
 from qn_bot.store.repository import Repository
 from qn_bot.store.rows import PENDING, by_platform, outbox_row
 
@@ -49,7 +67,9 @@ def _reachable(reach: Reach) -> ColumnElement[bool]:
 def _chat_heads(
     platforms: Reach, chat: Address | None, skip_chats: Collection[Address]
 ) -> Subquery:
-    """The id of each reachable chat's oldest pending message (its head), as a subquery."""
+    """Each reachable chat's head, as a subquery: ``id``, its oldest pending message that is
+    not deferred, else its oldest deferred one (see the module's docstring); ``first``, its
+    oldest pending message (the head but where a deferred message waits before it)."""
     o = t.outbox
     pending = [PENDING, _reachable(platforms)]
     if chat is not None:
@@ -61,11 +81,31 @@ def _chat_heads(
         # objects to build and to hash at every claim.
         skipped: BindParameter[str] = bindparam(f"skip_{n}", chat_ids, expanding=True)
         pending.append(~and_(o.c.platform == platform, o.c.chat_id.in_(skipped)))
+    in_order = func.min(case((o.c.not_before.is_(None), o.c.id)))
     return (
-        select(func.min(o.c.id).label("id"))
+        select(
+            func.coalesce(in_order, func.min(o.c.id)).label("id"), func.min(o.c.id).label("first")
+        )
         .where(*pending)
         .group_by(o.c.platform, o.c.chat_id)
         .subquery()
+    )
+
+
+def _earlier_lease_end() -> ColumnElement[Any]:
+    """When the last lease on a pending message of the outer row's chat, queued before it, runs
+    out (NULL: none): only a deferred message, handed out while its chat had nothing else
+    waiting, can hold one, and the chat waits for it (see the module's docstring)."""
+    o, earlier = t.outbox, t.outbox.alias("earlier")
+    return (
+        select(func.max(earlier.c.locked_until))
+        .where(
+            earlier.c.status == literal_column("'pending'"),
+            earlier.c.platform == o.c.platform,
+            earlier.c.chat_id == o.c.chat_id,
+            earlier.c.id < o.c.id,
+        )
+        .scalar_subquery()
     )
 
 
@@ -83,12 +123,23 @@ class SqlOutbox(Repository):
         participant_id: int | None = None,
         dedupe_key: str | None = None,
         forget_after_send: bool = False,
+        not_before: datetime | None = None,
+        mid_flow_session: int | None = None,
     ) -> int | None:
         """Queue a message; None when ``dedupe_key`` was already queued (exactly-once sends).
         ``forget_after_send``: the recipient erased themselves; once sent, the row loses its
-        chat id too."""
+        chat id too. ``not_before``: deferred until then, outside its chat's order meanwhile.
+        ``mid_flow_session``: a reminder about that session, cancelled once it is pointless
+        (see the module's docstring)."""
         values = outbox_row(
-            address, message, now, participant_id, dedupe_key, forget_after_send=forget_after_send
+            address,
+            message,
+            now,
+            participant_id,
+            dedupe_key,
+            forget_after_send=forget_after_send,
+            not_before=not_before,
+            mid_flow_session=mid_flow_session,
         )
         if dedupe_key is None:
             result = await self.conn.execute(
@@ -120,30 +171,49 @@ class SqlOutbox(Repository):
         Only a chat's head is handed out, so one chat's messages are always sent in order.
         ``chat`` restricts the claim to one chat; ``skip_chats`` leaves out chats this worker is
         already sending to; ``owner`` names the worker in the lease (see
-        :meth:`outbox_lease_owners`).
+        :meth:`outbox_lease_owners`). A reminder that became pointless is cancelled here, and
+        its chat's next message is looked for in its place.
         """
         o = t.outbox
-        heads = _chat_heads(platforms, chat, skip_chats)
-        stmt = (
-            select(o.c.id, o.c.platform, o.c.chat_id, o.c.payload, o.c.attempts, o.c.participant_id)
-            .where(
-                o.c.id.in_(select(heads.c.id)),
-                o.c.next_attempt_at <= now,
-                or_(o.c.locked_until.is_(None), o.c.locked_until < now),
+        claimed: list[Any] = []  # rows of the select below
+        while len(claimed) < limit:
+            heads = _chat_heads(platforms, chat, skip_chats)
+            lease_end = _earlier_lease_end()
+            stmt = (
+                select(
+                    o.c.id,
+                    o.c.platform,
+                    o.c.chat_id,
+                    o.c.payload,
+                    o.c.attempts,
+                    o.c.participant_id,
+                    o.c.mid_flow_session_id,
+                )
+                .where(
+                    o.c.id.in_(select(heads.c.id)),
+                    o.c.next_attempt_at <= now,
+                    or_(o.c.locked_until.is_(None), o.c.locked_until < now),
+                    or_(lease_end.is_(None), lease_end < now),
+                )
+                .order_by(o.c.id)
+                .limit(limit - len(claimed))
             )
-            .order_by(o.c.id)
-            .limit(limit)
-        )
-        if self.dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True, of=o)
-        rows = (await self.conn.execute(stmt)).all()
-        if not rows:
-            return []
-        await self.conn.execute(
-            update(o)
-            .where(o.c.id.in_([r.id for r in rows]))
-            .values(locked_until=now + lease, locked_by=owner)
-        )
+            if self.dialect == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True, of=o)
+            rows = (await self.conn.execute(stmt)).all()
+            if not rows:
+                break
+            pointless = await self._cancel_pointless(rows)
+            kept = [r for r in rows if r.id not in pointless]
+            if kept:
+                await self.conn.execute(
+                    update(o)
+                    .where(o.c.id.in_([r.id for r in kept]))
+                    .values(locked_until=now + lease, locked_by=owner)
+                )
+            claimed += kept
+            if not pointless:
+                break
         return [
             OutboxRecord(
                 id=r.id,
@@ -152,8 +222,33 @@ class SqlOutbox(Repository):
                 attempts=r.attempts,
                 participant_id=r.participant_id,
             )
-            for r in rows
+            for r in claimed
         ]
+
+    async def _cancel_pointless(self, rows: Sequence[Any]) -> set[int]:
+        """Cancel the reminders of ``rows`` that became pointless; returns their ids."""
+        sessions = {r.mid_flow_session_id for r in rows if r.mid_flow_session_id is not None}
+        if not sessions:
+            return set()
+        live = set((await self.conn.execute(still_mid_flow(sessions))).scalars())
+        pointless = {
+            r.id
+            for r in rows
+            if r.mid_flow_session_id is not None and r.mid_flow_session_id not in live
+        }
+        if pointless:
+            await self.conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.id.in_(list(pointless)))
+                .values(
+                    status="cancelled",
+                    payload=null(),
+                    locked_until=None,
+                    last_error="pointless: the session ended, the citizen said /stop or the "
+                    "campaign closed",
+                )
+            )
+        return pointless
 
     async def outbox_sent(
         self, outbox_ids: int | Collection[int], now: datetime, *, keep_payload: bool = False
@@ -289,11 +384,13 @@ class SqlOutbox(Repository):
             stmt = stmt.where(t.outbox.c.platform.in_(list(platforms)))
         return int((await self.conn.execute(stmt)).scalar_one())
 
-    async def outbox_backlog(self) -> dict[str, tuple[int, datetime | None]]:
+    async def outbox_backlog(self, now: datetime) -> dict[str, tuple[int, datetime | None]]:
+        """A deferred message waits only from its "not before" time on: reminders held through
+        the night are no backlog."""
         o = t.outbox.c
         stmt = (
-            select(o.platform, func.count(), func.min(o.created_at))
-            .where(o.status == "pending")
+            select(o.platform, func.count(), func.min(func.coalesce(o.not_before, o.created_at)))
+            .where(o.status == "pending", or_(o.not_before.is_(None), o.not_before <= now))
             .group_by(o.platform)
         )
         rows = (await self.conn.execute(stmt)).all()
@@ -305,13 +402,18 @@ class SqlOutbox(Repository):
         """When :meth:`claim_outbox` (with the same ``skip_chats``) will next find something:
         the earliest a chat's head is due and not leased. A chat's later messages wait for
         its head; counting them, or heads leased to a sending worker, made an idle worker poll
-        every 10 ms while a paced backlog waited."""
+        every 10 ms while a paced backlog waited. A head that waits for a deferred message of
+        its chat in flight is free when that message's lease runs out."""
         o = t.outbox
         heads = _chat_heads(platforms, None, skip_chats)
-        free_at = case(
+        lease_end = _earlier_lease_end()
+        own = case(
             (o.c.locked_until > o.c.next_attempt_at, o.c.locked_until), else_=o.c.next_attempt_at
         )
-        stmt = select(func.min(free_at)).where(o.c.id.in_(select(heads.c.id)))
+        # A chat's first message has nothing before it: the look for an earlier lease, one
+        # index search per chat, is left out for all but the few heads a deferred one precedes.
+        free_at = case((heads.c.first == heads.c.id, own), (lease_end > own, lease_end), else_=own)
+        stmt = select(func.min(free_at)).select_from(heads.join(o, o.c.id == heads.c.id))
         value = (await self.conn.execute(stmt)).scalar_one()
         return t.UTCDateTime().process_result_value(value, self.conn.dialect)
 
@@ -363,7 +465,7 @@ class SqlOutbox(Repository):
         with a dedupe key stay (they make a send exactly-once)."""
         o = t.outbox.c
         done = select(o.id).where(
-            o.status.in_(["sent", "failed"]),
+            o.status.in_(["sent", "failed", "cancelled"]),
             o.next_attempt_at < before,
             # Not "dedupe_key IS NULL": without statistics SQLite then picks the dedupe keys'
             # index (NULL for most rows) and walks the whole history instead of ix_outbox_due.

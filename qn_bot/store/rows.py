@@ -170,8 +170,10 @@ def outbox_row(
     dedupe_key: str | None = None,
     *,
     forget_after_send: bool = False,
+    not_before: datetime | None = None,
+    mid_flow_session: int | None = None,
 ) -> dict[str, Any]:
-    """A message to send as a row of ``outbox``, due now."""
+    """A message to send as a row of ``outbox``, due now, or deferred until ``not_before``."""
     return {
         "forget_after_send": forget_after_send,
         "platform": address.platform,
@@ -180,7 +182,9 @@ def outbox_row(
         "payload": message.to_json(),
         "status": "pending",
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": now if not_before is None else max(now, not_before),
         "created_at": now,
         "dedupe_key": dedupe_key,
+        "not_before": not_before,
+        "mid_flow_session_id": mid_flow_session,
     }

@@ -141,6 +141,9 @@ sessions = Table(
     # Reminders: when the citizen last wrote, and how many reminders followed.
     Column("last_input_at", UTCDateTime, nullable=True),
     Column("reminders_sent", Integer, nullable=False, default=0),
+    # When the last reminder went, or will go once the citizen's quiet hours end: /relancer and
+    # the scheduler's pass leave an hour between two reminders (qn_bot.reminders).
+    Column("last_reminded_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("participant_id", "campaign_id"),
@@ -226,7 +229,7 @@ outbox = Table(
     ),
     # None once purged: a message sent (or given up) keeps no content (qn_bot.retention).
     Column("payload", JSONType, nullable=True),
-    Column("status", String(16), nullable=False),  # pending | sent | failed
+    Column("status", String(16), nullable=False),  # pending | sent | failed | cancelled
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("locked_until", UTCDateTime, nullable=True),
@@ -239,14 +242,22 @@ outbox = Table(
     # A message to someone who erased themselves (the goodbye of /oublier): once sent, its chat
     # id goes too.
     Column("forget_after_send", Boolean, nullable=False, server_default=false()),
+    # A deferred message (a reminder held until the citizen's quiet hours end): not sent
+    # before this instant, and outside its chat's order meanwhile (qn_bot.store.outbox).
+    Column("not_before", UTCDateTime, nullable=True),
+    # The session a reminder is about: it goes only while that session is unfinished, its
+    # citizen has not said /stop and its campaign is open; otherwise it is cancelled.
+    Column("mid_flow_session_id", Integer, nullable=True),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     # Only what waits: the claim's search for each chat's head never walks the sent history.
     # Queries write the status as a literal (store.sql.PENDING) for planners to use it.
+    # not_before is in it so that the search reads the index alone.
     Index(
         "ix_outbox_pending_heads",
         "platform",
         "chat_id",
         "id",
+        "not_before",
         sqlite_where=text("status = 'pending'"),
         postgresql_where=text("status = 'pending'"),
     ),

@@ -41,7 +41,7 @@ async def test_stats_shows_section_titles_in_flow_order_with_real_plurals(
         await say(service, "ana", text)
     stats = await say(service, "admin", "/stats ordre")
     lines = stats.splitlines()
-    assert lines[0].startswith("Campagne ordre\u00a0: 1 participant (1 aujourd'hui"), stats
+    assert lines[0].startswith("Campagne ordre\u00a0: 1 participant (1 aujourd’hui"), stats
     assert "0 parcours terminé." in lines[0], stats
     flow = resolve_flow("construire-2030")
     assert lines[1:] == [
@@ -52,24 +52,42 @@ async def test_stats_shows_section_titles_in_flow_order_with_real_plurals(
     assert "(s)" not in stats
 
 
-async def test_relancer_says_who_waits_for_the_end_of_quiet_hours(
+async def test_relancer_says_what_goes_now_what_waits_and_until_when(
     store: Store, clock: FixedClock, service: Service
 ) -> None:
-    await new_campaign(store, clock, "calme")
-    for user in ("ana", "ben", "cat"):
-        for text in ("/start calme", "1"):
-            await say(service, user, text)
-    await say(service, "cat", "/stop")
-    by_day = await say(service, "admin", "/relancer calme")
-    assert by_day.startswith("2 rappels en file d'envoi."), by_day
-    assert "/stop" in by_day
-    assert "calmes" not in by_day
-    again = await say(service, "admin", "/relancer calme")
-    assert again.startswith("0 rappel en file d'envoi."), again
-    assert "2 personnes avaient déjà reçu un rappel dans l'heure" in again, again
+    async def start(*users: str) -> None:
+        for user in users:
+            for text in ("/start calme", "1"):
+                await say(service, user, text)
 
+    await new_campaign(store, clock, "calme")
+    await start("ana", "ben", "cat", "dan")
+    await say(service, "cat", "/stop")
+    await say(service, "dan", "/stop")
+    assert await say(service, "admin", "/relancer calme") == (
+        "2 relances partent maintenant. 2 personnes ont demandé /stop\u00a0: aucune relance."
+    )
     clock.advance(hours=11)  # 22:00 in Paris: quiet hours until 9:00
-    at_night = await say(service, "admin", "/relancer calme")
-    assert at_night.startswith("0 rappel en file d'envoi."), at_night
-    assert "2 personnes sont dans leurs heures calmes" in at_night, at_night
-    assert "demain à 9\u00a0h\u00a000" in at_night, at_night
+    await start("eve")
+    assert await say(service, "admin", "/relancer calme") == (
+        "3 relances partiront demain à 9\u00a0h\u00a000 (heures calmes). "
+        "2 personnes ont demandé /stop\u00a0: aucune relance."
+    )
+    await say(service, "admin", "/langue en")
+    clock.advance(hours=3)  # 1:00 in Paris
+    await start("fay")
+    assert await say(service, "admin", "/relancer calme") == (
+        "1 reminder will go at 9:00 (quiet hours). "
+        "3 people already have a reminder waiting or got one less than an hour ago: "
+        "no second one. "
+        "2 people asked for /stop: no reminder."
+    )
+
+
+async def test_relancer_without_anyone_mid_flow_says_so(
+    store: Store, clock: FixedClock, service: Service
+) -> None:
+    await new_campaign(store, clock, "vide")
+    assert await say(service, "admin", "/relancer vide") == (
+        "Personne n’a de parcours en cours dans cette campagne\u00a0: aucune relance."
+    )

@@ -262,7 +262,7 @@ async def test_facilitator_roles_granted_by_admin_in_chat(
     assert "Campagne une" in ok.replies[0].text
     # Outside his scope, a campaign reads as one that does not exist.
     other = await service.handle(message("bob", "/stats deux"))
-    assert "aucune campagne ne s'appelle «\u00a0deux\u00a0»" in other.replies[0].text
+    assert "aucune campagne ne s’appelle «\u00a0deux\u00a0»" in other.replies[0].text
     role = await service.handle(message("bob", "/facilitateur ajouter test:eve"))
     assert "administrateurs" in role.replies[0].text
     await service.handle(message("admin", "/facilitateur retirer test:bob une"))
@@ -279,7 +279,7 @@ async def test_close_by_facilitator_notifies_and_relancer_respects_stop(
             await service.handle(message(user, text))
     await service.handle(message("ben", "/stop"))
     reminded = await service.handle(message("admin", "/relancer fermee"))
-    assert "1 rappel" in reminded.replies[0].text
+    assert reminded.replies[0].text.startswith("1 relance part maintenant.")
     closed = await service.handle(message("admin", "/cloturer fermee"))
     assert "clôturée" in closed.replies[0].text
     assert len([t for t in await outbox_texts(store, "ana") if "maintenant close" in t]) == 1

@@ -61,7 +61,7 @@ async def test_signaler_flags_the_item_on_screen_and_moderer_decides_by_button(
     told = [
         r
         for r in await outbox_rows(store, t.outbox.c.chat_id == ada.address.chat_id)
-        if "masquée par l'équipe d'animation" in r.payload["text"]
+        if "masquée par l’équipe d’animation" in r.payload["text"]
     ]
     assert len(told) == 1
     assert "Une idée déplacée" in await ada.say("/mes_reponses")

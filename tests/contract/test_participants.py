@@ -88,7 +88,7 @@ async def test_stats_digest_exports_and_site_count_the_same_participants(
 
     stats = await boss.say(f"/stats {SLUG}")
     assert count_in(r"(\d+) participant", stats) == 4
-    assert count_in(r"\((\d+) aujourd'hui", stats) == 4
+    assert count_in(r"\((\d+) aujourd’hui", stats) == 4
     assert count_in(r"(\d+) cette semaine", stats) == 4
     assert count_in(r"(\d+) parcours", stats) == 1
 

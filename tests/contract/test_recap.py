@@ -183,7 +183,7 @@ async def test_bilan_shows_the_recap_now_and_signaler_flags_the_idea_it_quotes(
     assert text.startswith("📬 Votre bilan — Mini 2030")
     assert "«\u00a0Des pistes cyclables pour les vélos\u00a0»" in text
     assert "orglub" not in text
-    quoted = "Une idée d'une autre personne"
+    quoted = "Une idée d’une autre personne"
     assert quoted not in text  # nobody else's theme reaches the threshold but her own
     assert "/forget" in await citizens["bob"].say("/recap")
     nobody = Citizen(service, "zoe")

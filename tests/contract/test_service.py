@@ -578,7 +578,7 @@ async def test_forget_can_be_cancelled(
     await alice.join()
     await alice.say("je reste")
     await alice.say("/oublier")
-    assert "Rien n'a été effacé" in await alice.press("forget_no")
+    assert "Rien n’a été effacé" in await alice.press("forget_no")
     assert await item_texts(store) == ["je reste"]
     (p,) = await rows(store, t.participants)
     assert p.pending_action is None

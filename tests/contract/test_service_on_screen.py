@@ -33,7 +33,7 @@ from tests.contract.test_service import (
     snapshot,
 )
 
-NOT_ON_SCREEN = "avant que la question ne s'affiche"
+NOT_ON_SCREEN = "avant que la question ne s’affiche"
 CONSENT = "D'accord ?"
 IDEAS = "Vos idées ?"
 

@@ -67,7 +67,7 @@ async def test_site_page_shows_public_themes_only(
     people = [int(n) for n in re.findall(r"· (\d+) personnes", page)]
     assert people
     assert min(people) >= 4
-    assert "1 autre thème, porté par trop peu de personnes, n'est pas montré." in page
+    assert "1 autre thème, porté par trop peu de personnes, n’est pas montré." in page
     assert "loyer" not in page.split("</div>")[0]
     assert "Zorglub" not in page
     assert "7 contributions" not in page  # the hidden item counts nowhere
@@ -81,4 +81,4 @@ async def test_site_without_the_model_says_keywords(store: Store, tmp_path: Path
             await give_items(tx, person.id, campaign.id, text + " et le vélo")
     await export_site(store, tmp_path / "site", T0, min_respondents=3, loader=lambda: None)
     page = html.unescape((tmp_path / "site" / f"{campaign.slug}.html").read_text(encoding="utf-8"))
-    assert "Thèmes par mots-clés\u00a0: le regroupement par sens n'est pas disponible." in page
+    assert "Thèmes par mots-clés\u00a0: le regroupement par sens n’est pas disponible." in page

@@ -95,5 +95,5 @@ async def test_bilan_tells_a_voter_where_they_stand(store: Store) -> None:
             tx, other, SiteConfig(), T0, default_language="fr", catalog=catalog
         )
     assert "Vos votes vous rapprochent du groupe" in mine.text
-    assert "groupes d'opinion" in mine.text
-    assert "groupes d'opinion" not in theirs.text
+    assert "groupes d’opinion" in mine.text
+    assert "groupes d’opinion" not in theirs.text

@@ -53,17 +53,23 @@ async def test_invitees_and_mid_flow_citizens_each_queued_once_in_their_language
     assert sorted(message.text for _, message in queued) == ["bonjour", "bonjour", "hello"]
 
 
-async def test_mid_flow_citizens_are_read_a_page_at_a_time(store: Store) -> None:
+async def test_unfinished_sessions_are_read_a_page_at_a_time(store: Store) -> None:
     async with store.transaction() as tx:
         campaign = await make_campaign(tx)
         people = [await make_participant(tx, f"p{n}", f"P-{n}") for n in range(5)]
         for someone in people:
             await _join(tx, someone, campaign, "active")
         await _join(tx, await make_participant(tx, "done", "P-done"), campaign, "completed")
+        stopped = await make_participant(tx, "stop", "P-stop")
+        await _join(tx, stopped, campaign, "active")
+        await tx.participants.update_participant(stopped.id, T0, stopped=True)
     pages: list[list[int]] = []
     after = 0
     async with store.snapshot() as tx:
-        while page := await tx.audiences.mid_flow(campaign.id, after_participant_id=after, limit=2):
-            pages.append([p.id for p in page])
-            after = page[-1].id
+        while page := await tx.audiences.unfinished_sessions(
+            campaign.id, after_session_id=after, limit=2
+        ):
+            pages.append([s.participant.id for s in page])
+            after = page[-1].session_id
+        assert await tx.audiences.stopped_mid_flow(campaign.id) == 1
     assert pages == [[p.id for p in people[n : n + 2]] for n in (0, 2, 4)]

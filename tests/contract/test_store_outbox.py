@@ -160,3 +160,70 @@ async def test_claim_outbox_only_hands_out_chats_the_worker_can_reach(store: Sto
         assert await tx.outbox.next_outbox_due({"console": frozenset({"carol"})}) is None
         assert await tx.outbox.next_outbox_due({"console": frozenset({"alice"})}) == T0
     assert sorted(r.id for r in claimed) == sorted([for_bob, for_bot])
+
+
+async def test_a_deferred_message_waits_outside_its_chats_order(store: Store) -> None:
+    """A reminder held until the quiet hours end holds back none of its chat's messages; once
+    due, it goes when its chat has nothing else waiting."""
+    lease = timedelta(seconds=60)
+    chat = Address(PLATFORM, "citizen")
+    morning = T0 + timedelta(hours=10)
+    async with store.transaction() as tx:
+        reminder = await tx.outbox.enqueue(chat, say("reminder"), T0, not_before=morning)
+        reply = await tx.outbox.enqueue(chat, say("reply"), T0)
+    async with store.transaction() as tx:
+        claimed = await tx.outbox.claim_outbox(T0, limit=10, lease=lease, platforms=[PLATFORM])
+        assert [r.id for r in claimed] == [reply]
+        await tx.outbox.outbox_sent([r.id for r in claimed], T0)
+        assert await tx.outbox.next_outbox_due([PLATFORM]) == morning
+        assert (
+            await tx.outbox.claim_outbox(
+                morning - timedelta(seconds=1), limit=10, lease=lease, platforms=[PLATFORM]
+            )
+            == []
+        )
+        # Due, behind a message queued meanwhile: that one first.
+        later = await tx.outbox.enqueue(chat, say("later reply"), morning)
+    async with store.transaction() as tx:
+        claimed = await tx.outbox.claim_outbox(morning, limit=10, lease=lease, platforms=[PLATFORM])
+        assert [r.id for r in claimed] == [later]
+        await tx.outbox.outbox_sent([r.id for r in claimed], morning)
+    async with store.transaction() as tx:
+        claimed = await tx.outbox.claim_outbox(morning, limit=10, lease=lease, platforms=[PLATFORM])
+    assert [(r.id, r.message.text) for r in claimed] == [(reminder, "reminder")]
+
+
+async def test_a_deferred_message_in_flight_holds_back_its_chats_next_one(store: Store) -> None:
+    """Never two messages of one chat at once, even on two workers: a reply queued while its
+    chat's deferred reminder is being sent waits for it."""
+    lease = timedelta(seconds=60)
+    chat = Address(PLATFORM, "citizen")
+    async with store.transaction() as tx:
+        reminder = await tx.outbox.enqueue(chat, say("reminder"), T0, not_before=T0)
+    async with store.transaction() as tx:
+        claimed = await tx.outbox.claim_outbox(T0, limit=10, lease=lease, platforms=[PLATFORM])
+        assert [r.id for r in claimed] == [reminder]
+        reply = await tx.outbox.enqueue(chat, say("reply"), T0)
+    soon = T0 + timedelta(seconds=1)
+    async with store.transaction() as tx:
+        assert await tx.outbox.claim_outbox(soon, limit=10, lease=lease, platforms=[PLATFORM]) == []
+        assert await tx.outbox.next_outbox_due([PLATFORM]) == T0 + lease
+        assert reminder is not None
+        await tx.outbox.outbox_sent(reminder, soon)
+    async with store.transaction() as tx:
+        claimed = await tx.outbox.claim_outbox(soon, limit=10, lease=lease, platforms=[PLATFORM])
+    assert [r.id for r in claimed] == [reply]
+
+
+async def test_the_backlog_counts_a_deferred_message_from_its_time_on(store: Store) -> None:
+    """Reminders held through the night are no backlog (nor an old one) for the operator."""
+    morning = T0 + timedelta(hours=10)
+    async with store.transaction() as tx:
+        await tx.outbox.enqueue(Address(PLATFORM, "a"), say("reminder"), T0, not_before=morning)
+        assert await tx.outbox.outbox_backlog(T0) == {}
+        await tx.outbox.enqueue(Address(PLATFORM, "b"), say("reply"), morning)
+        assert await tx.outbox.outbox_backlog(morning - timedelta(seconds=1)) == {
+            PLATFORM: (1, morning)
+        }
+        assert await tx.outbox.outbox_backlog(morning) == {PLATFORM: (2, morning)}
+        assert await tx.outbox.outbox_pending() == 2

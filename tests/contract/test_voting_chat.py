@@ -61,7 +61,7 @@ async def test_cards_votes_once_latest_wins_flag_and_the_end(
     assert "Merci" in await bob.say("/signaler")
     async with store.transaction() as tx:
         assert await count(tx, t.item_flags) == 1
-    assert "Il n'y a plus de proposition" in await bob.say("3")  # the third and last
+    assert "Il n’y a plus de proposition" in await bob.say("3")  # the third and last
     cast = await votes(store)
     assert len(cast) == 3
     assert "Une idée de Bob" not in cast
@@ -76,4 +76,4 @@ async def test_cards_votes_once_latest_wins_flag_and_the_end(
     changed = await votes(store)
     assert len(changed) == 3
     assert sorted(changed.values()) == [-1, -1, 0]
-    assert "Il n'y a plus de proposition" in await bob.say("/voter")
+    assert "Il n’y a plus de proposition" in await bob.say("/voter")

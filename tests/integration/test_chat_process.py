@@ -74,7 +74,7 @@ def test_whole_flow_through_stdin_then_export_and_campaign_list(qn: QnBot) -> No
     # The intro and the consent come at once, then every question in the flow's order.
     assert out.startswith("Bienvenue"), str(result)
     assert CONSENT_QUESTION in out
-    assert "[1] J'accepte" in out
+    assert "[1] J’accepte" in out
     position = out.index(CONSENT_QUESTION)
     for step in ["pourquoi", "meurt", "dysfonctionne", "nait", "horizons", "moyens_types"]:
         position = out.index(prompt(step), position)
@@ -167,7 +167,7 @@ def test_sigkill_mid_flow_then_restart_resumes_the_same_step_with_nothing_lost(
 
 # ---------------------------------------------------------------------------------- bad input
 
-NOTHING_STORED = re.compile(r"[Rr]ien n'a été enregistré")
+NOTHING_STORED = re.compile(r"[Rr]ien n’a été enregistré")
 
 # (what is typed, what the answer must say)
 REFUSED: list[tuple[str, re.Pattern[str]]] = [

@@ -85,7 +85,7 @@ def test_a_message_goes_through_a_platform_from_another_package(
     try:
         deadline = time.monotonic() + TIMEOUT
         # The welcome and the consent question, with its two choices as the echo writes them.
-        while "J'accepte" not in (transcript.read_text("utf-8") if transcript.exists() else ""):
+        while "J’accepte" not in (transcript.read_text("utf-8") if transcript.exists() else ""):
             assert bot.poll() is None, bot.communicate()
             assert time.monotonic() < deadline, "no answer through the echo platform"
             time.sleep(0.1)

@@ -66,7 +66,7 @@ def test_every_seed_bullet_typed_in_chat_is_under_its_own_section_in_the_md_expo
     out = result.stdout
     # Each bullet was acknowledged, none refused; the flow reached its end.
     assert out.count("✓ Noté (") == len(bullets), str(result)
-    assert "Rien n'a été enregistré" not in out
+    assert "Rien n’a été enregistré" not in out
     for step in LIST_STEPS:
         assert prompt(step) in out
     assert THANKS in out

@@ -240,7 +240,7 @@ async def test_cli_command_writes_the_site(tmp_path: Path, database_url: str) ->
     out = tmp_path / "out"
     assert await cmd_export_site(argparse.Namespace(dir=str(out)), config) == 0
     index = parse(out / "index.html")
-    assert "Aucune campagne publiée pour l'instant." in index.text
+    assert "Aucune campagne publiée pour l’instant." in index.text
 
 
 # --- the anonymity threshold ----------------------------------------------------------------------

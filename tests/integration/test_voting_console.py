@@ -28,7 +28,7 @@ def test_voter_by_numbers_in_the_console(qn: QnBot) -> None:
     assert "[1] D'accord\n[2] Pas d'accord\n[3] Passer" in session
     assert "L'idée de Bob" not in session  # never his own
     assert "Merci\u00a0! Encore 5\u00a0?\n[1] Encore 5\n[2] Arrêter là" in session
-    assert "L'équipe d'animation va regarder cette idée" in session
+    assert "L’équipe d’animation va regarder cette idée" in session
     assert "vous les avez toutes vues" in session
     rows = {r["text"] for r in qn.export_json()}
     assert "L'idée de Bob" in rows

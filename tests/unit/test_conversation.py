@@ -313,7 +313,7 @@ def test_a_pending_question_answered_before_it_was_asked_is_asked_again() -> Non
     assert world.state.asked_at == NOW
     world.send("1", NOW + SECOND, arrived=NOW - SECOND)
     assert world.state.status is Awaiting.CAMPAIGN_CHOICE
-    assert "avant que la question ne s'affiche" in world.text()
+    assert "avant que la question ne s’affiche" in world.text()
     world.send("1", NOW + 2 * SECOND, arrived=NOW + SECOND)
     assert (world.state.status, world.state.active_campaign_id) == (Awaiting.NOTHING, 1)
 
@@ -348,7 +348,7 @@ def test_aide_shows_the_facilitator_commands_to_facilitators_only() -> None:
     assert "/campagnes" not in world.text()
     world.facilitator = True
     world.send("/aide")
-    assert "Commandes d'animation" in world.text()
+    assert "Commandes d’animation" in world.text()
     assert "/campagnes — " in world.text()
 
 

@@ -214,7 +214,7 @@ def test_refusal_stores_nothing_and_ends_politely(small: tuple[Flow, Engine]) ->
     assert not any(isinstance(e, ItemAdded) for e in run.events)
     assert run.state.status is Status.REFUSED
     assert run.state.items == {}
-    assert "rien n'a été enregistré" in texts(events)
+    assert "rien n’a été enregistré" in texts(events)
     later = run.send("une idée")
     assert not any(isinstance(e, ItemAdded) for e in later)
 

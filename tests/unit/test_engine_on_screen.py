@@ -22,7 +22,7 @@ from tests.transcript import NOW
 from tests.unit.test_engine import SMALL_FLOW
 
 SECOND = timedelta(seconds=1)
-NOT_ON_SCREEN = "avant que la question ne s'affiche"
+NOT_ON_SCREEN = "avant que la question ne s’affiche"
 
 
 @pytest.fixture

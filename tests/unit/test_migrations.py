@@ -396,3 +396,69 @@ async def test_transcripts_upgrade_and_downgrade_on_every_backend(database_url: 
     finally:
         await engine.dispose()
     await upgrade(database_url)  # and up again
+
+
+async def test_deferred_reminders_upgrade_and_downgrade_on_every_backend(database_url: str) -> None:
+    """0013 adds "not before" and the reminder's session to outbox rows, the last reminder's
+    time to sessions, and the column to the pending heads' index; down to 0012 takes them
+    away, keeping the rows, their ids and the partial indexes; and up again."""
+    await upgrade(database_url, "0012")
+    engine = create_engine(database_url)
+    now = "2026-01-01 00:00:00"
+    try:
+        async with engine.begin() as connection:
+            for n in (1, 2):
+                await connection.exec_driver_sql(
+                    "INSERT INTO outbox (platform, chat_id, payload, status, attempts,"
+                    f" next_attempt_at, created_at) VALUES ('test', 'c{n}', '{{}}', 'pending', 0,"
+                    f" '{now}', '{now}')"
+                )
+            await connection.exec_driver_sql("DELETE FROM outbox WHERE chat_id = 'c2'")
+    finally:
+        await engine.dispose()
+    await upgrade(database_url)
+    engine = create_engine(database_url)
+
+    def shape(connection: Connection) -> dict[str, object]:
+        inspector = inspect(connection)
+        heads = [
+            i for i in inspector.get_indexes("outbox") if i["name"] == "ix_outbox_pending_heads"
+        ]
+        return {
+            "outbox": {str(c["name"]) for c in inspector.get_columns("outbox")},
+            "sessions": {str(c["name"]) for c in inspector.get_columns("sessions")},
+            "heads": [list(i["column_names"]) for i in heads],
+            "indexes": {str(i["name"]) for i in inspector.get_indexes("outbox")},
+        }
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config(database_url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0012")
+
+    try:
+        async with engine.connect() as connection:
+            up = await connection.run_sync(shape)
+        assert {"not_before", "mid_flow_session_id"} <= up["outbox"]  # type: ignore[operator]
+        assert "last_reminded_at" in up["sessions"]  # type: ignore[operator]
+        assert up["heads"] == [["platform", "chat_id", "id", "not_before"]]
+        async with engine.begin() as connection:
+            await connection.run_sync(downgrade)
+        async with engine.connect() as connection:
+            down = await connection.run_sync(shape)
+            ids = (await connection.exec_driver_sql("SELECT id FROM outbox")).scalars().all()
+        assert not {"not_before", "mid_flow_session_id"} & down["outbox"]  # type: ignore[operator]
+        assert "last_reminded_at" not in down["sessions"]  # type: ignore[operator]
+        assert down["heads"] == [["platform", "chat_id", "id"]]
+        assert {"ix_outbox_pending_heads", "ix_outbox_kept_payloads"} <= down["indexes"]  # type: ignore[operator]
+        assert list(ids) == [1]
+    finally:
+        await engine.dispose()
+    await upgrade(database_url)  # and up again
+    store = Store.from_url(database_url)
+    try:
+        async with store.transaction() as tx:
+            fresh = await tx.outbox.enqueue(Address("test", "c3"), OutboundMessage("x"), T0)
+    finally:
+        await store.close()
+    assert fresh == 3  # an id used before the downgrade never comes back

@@ -200,7 +200,7 @@ def test_the_report_in_both_languages_and_the_picture() -> None:
     assert fr.startswith("# Carte des opinions\u00a0: Construire 2030\n")
     assert "## Groupe A (60 personnes)" in fr
     assert "## Ce qui rassemble" in fr
-    assert "«\u00a0Énoncé 40\u00a0» — 91\u00a0% d'accord, 0\u00a0% pas d'accord" in fr
+    assert "«\u00a0Énoncé 40\u00a0» — 91\u00a0% d’accord, 0\u00a0% pas d’accord" in fr
     en = to_markdown(result, "Building 2030", "en")
     assert "## Group B (30 people)" in en
     assert "## Common ground" in en

@@ -81,13 +81,13 @@ Idées
 • « Des pistes cyclables partout »
    → thème « pistes cyclables » : 2 autres personnes ont exprimé une idée proche
 • « Un jardin partagé »
-Thèmes que vous n'avez pas abordés : « tramway » (3 personnes).
+Thèmes que vous n’avez pas abordés : « tramway » (3 personnes).
 
 Le mot de la fin
 • « Merci »
    (Trop peu de personnes ont répondu ici pour en dégager des thèmes.)
 
-Une idée d'une autre personne : « Un tramway jusqu'à la gare » — /signaler si elle vous \
+Une idée d’une autre personne : « Un tramway jusqu'à la gare » — /signaler si elle vous \
 semble déplacée.
 La synthèse publiée : https://example.org/mini-2030.html
 /mes_reponses pour revoir ou modifier vos réponses, /oublier pour tout effacer.""".replace(
@@ -134,7 +134,7 @@ def test_counts_below_the_threshold_are_never_said() -> None:
     # With 4, no theme of others is named and no one else's idea is quoted.
     text = recap_text(ADA, "fr", minimum=4)
     assert "tramway" not in text
-    assert "Une idée d'une autre personne" not in text
+    assert "Une idée d’une autre personne" not in text
 
 
 def test_one_other_person_is_singular() -> None:
@@ -165,7 +165,7 @@ def test_no_idea_no_recap() -> None:
 
 def test_standing_is_rendered_when_given() -> None:
     text = recap_text(ADA, "fr", standing=("Vous êtes proche du groupe A.",))
-    assert "Votre place parmi les groupes d'opinion\u00a0:\nVous êtes proche du groupe A." in text
+    assert "Votre place parmi les groupes d’opinion\u00a0:\nVous êtes proche du groupe A." in text
 
 
 def test_each_item_falls_in_at_most_one_theme_made_of_public_items_only() -> None:

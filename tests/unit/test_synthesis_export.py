@@ -879,12 +879,42 @@ def test_identical_items_are_shown_once_with_their_count(flow: Flow) -> None:
         ("Les tiers lieux à la campagne", 1),
     ]
     assert section.bullets[0].signature == "Marie, Paul"
+    assert section.bullets[0].signed == 3  # of 4: one of them is unsigned
     assert section.count == 6  # answers, as before
     s = synth(flow, items)
-    assert "- Les tiers-lieux (×4) — Marie, Paul\n" in render_markdown(s)
+    assert "- Les tiers-lieux (×4, dont 3 signées Marie, Paul)\n" in render_markdown(s)
     assert "- Des circuits courts\n" in render_markdown(s)
     html = render_html(s)
-    assert 'Les tiers-lieux <span class="repeat">(×4)</span>' in html
+    assert (
+        'Les tiers-lieux <span class="repeat">(×4, dont 3 signées '
+        '<bdi class="signature">Marie, Paul</bdi>)</span>'
+    ) in html
+
+
+def test_merged_answers_say_how_many_of_them_are_signed(flow: Flow) -> None:
+    """« (×3) — Marie » read as if Marie had written all three: say what is true."""
+    items = [
+        item("pourquoi", "Des arbres", who="P-A", signature="Marie*"),
+        item("pourquoi", "des arbres", who="P-B"),
+        item("pourquoi", "Des arbres !", who="P-C"),
+        item("pourquoi", "Du vélo", who="P-D", signature="Paul"),
+        item("pourquoi", "du vélo", who="P-E", signature="Léa"),
+        item("pourquoi", "Un parc", who="P-F", signature="Ana"),
+    ]
+    french = render_markdown(synth(flow, items))
+    assert "- Des arbres (×3, dont une signée Marie\\*)\n" in french
+    assert "- Du vélo (×2) — Paul, Léa\n" in french  # every one of them signed
+    assert "- Un parc — Ana\n" in french
+    english = synth(flow, items, language="en")
+    assert "- Des arbres (×3, one signed by Marie\\*)\n" in render_markdown(english)
+    html = render_html(english)
+    assert (
+        'Des arbres <span class="repeat">(×3, one signed by '
+        '<bdi class="signature">Marie*</bdi>)</span>'
+    ) in html
+    assert '<span class="repeat">(×2)</span> <span class="signature">— <bdi>Paul, Léa</bdi>' in html
+    two = [*items, item("pourquoi", "des ARBRES", who="P-G", signature="Zoé")]
+    assert "- Des arbres (×4, dont 2 signées Marie\\*, Zoé)\n" in render_markdown(synth(flow, two))
 
 
 def test_a_part_heading_is_not_repeated_as_the_first_section_title(flow: Flow) -> None:

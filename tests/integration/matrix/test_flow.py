@@ -20,8 +20,8 @@ async def test_whole_flow_unencrypted_dm(make_bot, make_citizen, database_url) -
     started = time.monotonic()
 
     consent = await alice.say(room, *CONSENT)
-    assert "1. J'accepte" in consent.body
-    assert '<ol><li value="1">J&#x27;accepte</li>' in (consent.formatted_body or "")
+    assert "1. J’accepte" in consent.body
+    assert '<ol><li value="1">J’accepte</li>' in (consent.formatted_body or "")
     # The bot offers 1️⃣ 2️⃣ under the question; the citizen's 1️⃣ picks the first choice.
     await alice.wait_for(lambda: (bot.user_id, consent.event_id, "2️⃣") in alice.reactions, within=10)
     await alice.send_content(

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 async def at_first_question(citizen: Citizen, within: float = 10.0) -> None:
     await citizen.send(f"/start {SLUG}", CONSENT_QUESTION, within=within)
-    await citizen.press("J'accepte")
+    await citizen.press("J’accepte")
     await citizen.expect(prompt("pourquoi"), within=within)
 
 

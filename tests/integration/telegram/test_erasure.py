@@ -78,7 +78,7 @@ async def test_forget_leaves_no_trace_while_the_bot_runs(
         citizen = Named(hub, CITIZEN_ID, CITIZEN_ID)
         facilitator = Citizen(hub, FACILITATOR_ID, FACILITATOR_ID)
         await citizen.send(f"/start {SLUG}", CONSENT_QUESTION)
-        await citizen.press("J'accepte")
+        await citizen.press("J’accepte")
         await citizen.expect(prompt("pourquoi"))
         await citizen.send(MARKER, "(1 au total)")
         await citizen.send("Une idée plus banale", "(2 au total)")

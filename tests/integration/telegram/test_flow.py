@@ -49,7 +49,7 @@ async def play_whole_flow(alice: Citizen, *, typed: bool) -> None:
     if typed:
         await alice.send("J'accepte", prompt("pourquoi"))
     else:
-        await alice.press("J'accepte")
+        await alice.press("J’accepte")
         await alice.expect(prompt("pourquoi"))
     labels = choice_labels("moyens_types")
     for step in LIST_STEPS:
@@ -149,7 +149,7 @@ async def test_english_speaker_gets_english_and_bare_start_lists_open_campaigns(
 async def test_my_data_comes_as_a_json_document(bot: RunningBot) -> None:
     alice = bot.hub.citizen()
     await alice.send(f"/start {SLUG}", CONSENT_QUESTION)
-    await alice.press("J'accepte")
+    await alice.press("J’accepte")
     await alice.expect(prompt("pourquoi"))
     await alice.say("/mes_donnees")
     await bot.hub.wait(lambda: any(m.document for m in alice.history))

@@ -63,7 +63,7 @@ async def test_sigterm_under_load_loses_nothing_and_sends_nothing_twice(
 
             async def consent(citizen: Citizen) -> None:
                 await citizen.send(f"/start {SLUG}", CONSENT_QUESTION, within=30)
-                await citizen.press("J'accepte")
+                await citizen.press("J’accepte")
                 await citizen.expect(prompt("pourquoi"), within=15)
 
             await asyncio.gather(*(consent(c) for c in citizens))

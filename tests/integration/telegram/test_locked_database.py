@@ -75,7 +75,7 @@ async def test_an_answer_that_met_a_locked_database_is_stored_and_answered_once(
         alice, bob = bot.hub.citizen(), bot.hub.citizen()
         for citizen in (alice, bob):
             await citizen.send(f"/start {SLUG}", CONSENT_QUESTION)
-            await citizen.press("J'accepte")
+            await citizen.press("J’accepte")
             await citizen.expect(prompt("pourquoi"))
 
         other = sqlite3.connect(db, isolation_level=None, timeout=30, check_same_thread=False)
@@ -122,7 +122,7 @@ async def test_a_reply_sent_while_the_database_got_locked_is_recorded_and_the_ch
     async with running_bot(config) as bot:
         alice = bot.hub.citizen()
         await alice.send(f"/start {SLUG}", CONSENT_QUESTION)
-        await alice.press("J'accepte")
+        await alice.press("J’accepte")
         await alice.expect(prompt("pourquoi"))
         await alice.settle()
         assert all(status == "sent" for status, _ in outbox_rows(db, alice))

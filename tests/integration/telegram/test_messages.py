@@ -20,7 +20,7 @@ UNSUPPORTED = "Je ne lis que du texte"
 
 async def at_first_question(citizen: Citizen) -> None:
     await citizen.send(f"/start {SLUG}", CONSENT_QUESTION)
-    await citizen.press("J'accepte")
+    await citizen.press("J’accepte")
     await citizen.expect(prompt("pourquoi"))
 
 

@@ -19,7 +19,7 @@ from tests.integration.telegram.conftest import RunningBot
 
 pytestmark = pytest.mark.integration
 
-NOT_ON_SCREEN = "avant que la question ne s'affiche"
+NOT_ON_SCREEN = "avant que la question ne s’affiche"
 
 
 async def consents(bot: RunningBot) -> list[int | None]:
@@ -34,7 +34,7 @@ async def test_start_and_oui_sent_together_give_no_consent(bot: RunningBot) -> N
     again = await bob.expect(NOT_ON_SCREEN, CONSENT_QUESTION)
     said = "\n".join(m.plain for m in [*first, *again])
     assert prompt("pourquoi") not in said
-    assert [b.labels for b in again if b.labels] == [["J'accepte", "Je refuse"]]
+    assert [b.labels for b in again if b.labels] == [["J’accepte", "Je refuse"]]
     assert await bob.settle(0.5) == []
     assert await consents(bot) == [None]
 
@@ -60,7 +60,7 @@ async def test_a_button_pressed_after_the_question_appeared_still_answers(
     """Button presses carry no date: the bot stamps them when it receives them."""
     alice = bot.hub.citizen()
     await alice.send(f"/start {SLUG}", CONSENT_QUESTION)
-    await alice.press("J'accepte")
+    await alice.press("J’accepte")
     await alice.expect(prompt("pourquoi"))
     assert await consents(bot) == [1]
 

@@ -54,7 +54,7 @@ async def test_a_second_run_on_one_sqlite_file_exits_at_once(
             # The first one is untouched: it answers, once.
             alice = hub.citizen()
             await alice.send(f"/start {SLUG}", CONSENT_QUESTION, within=30)
-            await alice.press("J'accepte")
+            await alice.press("J’accepte")
             await alice.expect(prompt("pourquoi"))
             await alice.send("Une seule réponse", "(1 au total)", within=15)
             await alice.settle(1.0)
@@ -100,7 +100,7 @@ async def test_telegram_unreachable_at_start_is_retried_and_the_token_never_logg
             await alice.send(f"/start {SLUG}", CONSENT_QUESTION, within=60)
             # The backoff is capped: the bot answers within seconds of Telegram coming back.
             assert time.monotonic() - started < 20
-            await alice.press("J'accepte")
+            await alice.press("J’accepte")
             await alice.expect(prompt("pourquoi"))
         assert bot.stop() == 0, bot.output()
     finally:

@@ -39,7 +39,7 @@ def sample(text: str, name: str, **labels: str) -> float | None:
 
 async def answer(citizen: Citizen, n: int) -> None:
     await citizen.send(f"/start {SLUG}", CONSENT_QUESTION, within=60)
-    await citizen.press("J'accepte")
+    await citizen.press("J’accepte")
     await citizen.expect(prompt("pourquoi"), within=60)
     for i in range(1, ITEMS + 1):
         await citizen.send(f"Idée {i} du citoyen {n}", f"({i} au total)", within=60)

@@ -81,7 +81,7 @@ async def test_sigkill_mid_flow_then_restart_loses_and_duplicates_nothing(
         try:
             alice = hub.citizen()
             await alice.send(f"/start {SLUG}", CONSENT_QUESTION, within=30)
-            await alice.press("J'accepte")
+            await alice.press("J’accepte")
             await alice.expect(prompt("pourquoi"))
             # A burst of answers; the bot dies while it is still working through them (its
             # replies are paced at about one a second in this chat).
@@ -204,7 +204,7 @@ async def test_webhook_mode_with_a_secret_token(
         assert state["calls"].get("getUpdates", 0) == 0
         alice = bot.hub.citizen()
         await alice.send(f"/start {SLUG}", CONSENT_QUESTION)
-        await alice.press("J'accepte")
+        await alice.press("J’accepte")
         await alice.expect(prompt("pourquoi"))
         await alice.send("Révolution numérique", "(1 au total)")
         await alice.press("Suivant")

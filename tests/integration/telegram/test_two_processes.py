@@ -103,7 +103,7 @@ def item(citizen: int, n: int) -> str:
 async def take_part(number: int, citizen: Citizen, acks: list[int], within: float) -> None:
     """Consent, then ITEMS answers one after the other (each waits for its acknowledgement)."""
     await citizen.send(f"/start {SLUG}", CONSENT_QUESTION, within=within)
-    await citizen.press("J'accepte")
+    await citizen.press("J’accepte")
     await citizen.expect(prompt("pourquoi"), within=within)
     for n in range(1, ITEMS + 1):
         await citizen.send(item(number, n), f"({n} au total)", within=within)

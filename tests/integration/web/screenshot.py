@@ -29,7 +29,7 @@ def main(target: Path = DEFAULT) -> None:
             page.act()
             driver.find_element(By.CSS_SELECTOR, "#start button").click()
             page.expect(CONSENT_QUESTION)
-            page.press("J'accepte", prompt("pourquoi"))
+            page.press("J’accepte", prompt("pourquoi"))
             page.send("Révolution numérique", "(1 au total)")
             page.send("Le climat qui change", "(2 au total)")
             page.press("Suivant", prompt("meurt"))

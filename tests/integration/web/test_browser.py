@@ -76,7 +76,7 @@ def start(page: ChatPage) -> None:
     page.act()
     page.driver.find_element(By.CSS_SELECTOR, "#start button").click()
     page.expect(CONSENT_QUESTION)
-    page.press("J'accepte", prompt("pourquoi"))
+    page.press("J’accepte", prompt("pourquoi"))
 
 
 def test_whole_construire_2030_flow_with_buttons_without_reloading(page: ChatPage) -> None:
