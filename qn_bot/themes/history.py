@@ -24,7 +24,7 @@ from qn_bot.digest.themes import MAX_THEMES
 from qn_bot.records import StoredVector
 from qn_bot.themes.compute import METHOD_EMBEDDINGS, group_items
 from qn_bot.themes.embedding import dequantise
-from qn_bot.themes.label import label_key, terms
+from qn_bot.themes.label import label_groups, label_key, terms
 from qn_bot.themes.trends import WeekTheme, match
 
 #: Items kept per theme as the label's holders, one per citizen: enough for the label to
@@ -76,7 +76,9 @@ def _centroid(vectors: np.ndarray) -> tuple[float, ...]:
     return tuple(round(float(x), 4) for x in unit)
 
 
-def _holders(texts: Sequence[tuple[int, str, str]], label: str, language: str) -> tuple[int, ...]:
+def label_holders(
+    texts: Sequence[tuple[int, str, str]], label: str, language: str
+) -> tuple[int, ...]:
     """(item id, author, text) → the first item of each author whose words hold the label."""
     key = label_key(label, language) if label else None
     if key is None:
@@ -118,11 +120,44 @@ def group_week(
                 count,
                 tuple(sorted({r.participant for r in mine})),
                 _centroid(dequantise(embedded)),
-                _holders([(r.item_id, r.participant, r.text) for r in mine], label, language),
+                label_holders([(r.item_id, r.participant, r.text) for r in mine], label, language),
             )
         )
     complete = all(r.vector is not None for r in rows)
     return WeekGroup(start, end, tuple(themes), complete)
+
+
+def relabel_week(
+    rows: Sequence[StoredVector], centroids: Sequence[bytes], language: str
+) -> list[tuple[str, tuple[int, ...]]]:
+    """A kept week's labels made again from its live items (``rows``, the week's public items
+    now): each embedded item joins the nearest kept centroid, each theme is named again by
+    words several of its citizens used. Per theme: (label, holders); ("", ()) for none."""
+    embedded = [r for r in rows if r.vector is not None]
+    if not embedded or not centroids:
+        return [("", ())] * len(centroids)
+    centres = dequantise(list(centroids))
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+    vectors = dequantise([r.vector for r in embedded if r.vector is not None])
+    nearest = np.argmax(vectors @ centres.T, axis=1)
+    members: list[list[StoredVector]] = [[] for _ in centroids]
+    for row, theme in zip(embedded, nearest, strict=True):
+        members[int(theme)].append(row)
+    words = label_groups(
+        [[r.text for r in m] for m in members],
+        language,
+        authors=[[r.participant for r in m] for m in members],
+    )
+    out = []
+    for found, mine in zip(words, members, strict=True):
+        label = found[0] if found else ""
+        out.append(
+            (
+                label,
+                label_holders([(r.item_id, r.participant, r.text) for r in mine], label, language),
+            )
+        )
+    return out
 
 
 def as_week(themes: Sequence[HistoryTheme]) -> list[WeekTheme]:
