@@ -279,3 +279,4 @@ class StoredTheme:
     count: int
     people: int
     centroid: bytes
+    stale: bool = False  # its label was blanked when its citizens' words went: make it again

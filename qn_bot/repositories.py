@@ -564,6 +564,11 @@ class ThemeHistory(Protocol):
         """Replace a kept theme's label and the items whose words make it."""
         ...
 
+    async def drop_stale_labels(self, people: int) -> int:
+        """Blank (and mark stale) every kept label that fewer than ``people`` citizens' live,
+        unchanged items still hold; how many."""
+        ...
+
 
 class Transaction(Protocol):
     """One open transaction: its repositories commit together or not at all."""

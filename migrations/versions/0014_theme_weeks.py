@@ -41,6 +41,7 @@ def upgrade() -> None:
             "parents", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
         ),
         sa.Column("label", sa.String(length=200), nullable=False),
+        sa.Column("stale", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("items", sa.Integer(), nullable=False),
         sa.Column("people", sa.Integer(), nullable=False),
         sa.Column("centroid", sa.LargeBinary(), nullable=False),

@@ -451,6 +451,8 @@ theme_weeks = Table(
     Column("origin_id", BigInteger, nullable=True),
     Column("parents", JSONType, nullable=False),
     Column("label", String(200), nullable=False),  # "" when no word is several citizens'
+    # Its words lost their citizens (erasure, deletion): blanked, to be made again when read.
+    Column("stale", Boolean, nullable=False, server_default=false()),
     Column("items", Integer, nullable=False),
     Column("people", Integer, nullable=False),
     Column("centroid", LargeBinary, nullable=False),  # int8, like item_vectors

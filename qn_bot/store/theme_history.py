@@ -33,6 +33,7 @@ def _stored(row: Any) -> StoredTheme:
         count=row.items,
         people=row.people,
         centroid=row.centroid,
+        stale=row.stale,
     )
 
 
@@ -138,6 +139,31 @@ class SqlThemeHistory(Repository):
         return out
 
     async def relabel(self, theme_id: int, label: str, holders: Sequence[int]) -> None:
-        await self.conn.execute(update(t.theme_weeks).where(_w.id == theme_id).values(label=label))
+        await self.conn.execute(
+            update(t.theme_weeks).where(_w.id == theme_id).values(label=label, stale=False)
+        )
         await self.conn.execute(delete(t.theme_label_items).where(_h.theme_id == theme_id))
         await self._hold(theme_id, holders)
+
+    async def drop_stale_labels(self, people: int) -> int:
+        """What the embedding worker runs each round, beside forgetting deleted items' vectors:
+        a label is derived from citizens' words and goes soon after they do, read or not."""
+        still = (
+            select(func.count(_i.participant_id.distinct()))
+            .select_from(t.theme_label_items)
+            .join(
+                t.items,
+                and_(
+                    _i.id == _h.item_id,
+                    _i.revision == _h.revision,
+                    _i.deleted_at.is_(None),
+                    _i.text != "",
+                ),
+            )
+            .where(_h.theme_id == _w.id)
+            .scalar_subquery()
+        )
+        result = await self.conn.execute(
+            update(t.theme_weeks).where(_w.label != "", still < people).values(label="", stale=True)
+        )
+        return int(result.rowcount or 0)

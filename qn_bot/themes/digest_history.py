@@ -124,7 +124,9 @@ async def _read(
         for period in periods:
             week = _Week(period, by_week.get((step, period.start, period.end), []))
             if week.kept:
-                stale = [s for s in week.kept if s.label and people[s.id] < LABEL_PEOPLE]
+                stale = [
+                    s for s in week.kept if s.stale or (s.label and people[s.id] < LABEL_PEOPLE)
+                ]
                 if stale:
                     rows = await _rows(tx, campaign, step, period)
                     labels = await asyncio.to_thread(

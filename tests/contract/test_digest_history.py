@@ -22,7 +22,8 @@ from qn_bot.digest.send import build_package
 from qn_bot.records import CampaignRecord, ItemVector
 from qn_bot.store import schema as t
 from qn_bot.store.sql import Store
-from qn_bot.themes.embedding import DIMENSIONS, MODEL_NAME, quantise
+from qn_bot.themes.embedding import DIMENSIONS, MODEL_NAME, load_embedder, quantise
+from qn_bot.themes.worker import EmbeddingWorker
 from tests.contract.store_helpers import make_campaign, make_participant
 
 SLUG = "mini-2030"
@@ -169,8 +170,17 @@ async def test_a_kept_label_goes_when_a_citizen_who_wrote_it_is_erased(store: St
 
     async with store.transaction() as tx:
         await tx.participants.delete_participant(people[0])  # /oublier
+    # Soon after, without any digest, the embedding worker's round forgets the stored label
+    # (everything is embedded: the model is loaded, not run)…
+    model = load_embedder()
+    assert model is not None
+    assert await EmbeddingWorker(store, loader=lambda: model).round(model) == 0
+    assert [label for _, label, _, _ in await kept(store)] == ["parc", "", "parc", "école"]
     package, _ = await build_package(store, TEAM, third, NOW, late=False)
-    # Read again, the label was made again from the week's live items: no word of theirs,
+    # … and read again, the label was made again from the week's live items: no word of theirs,
     # nor one citizen's word alone.
     assert [label for _, label, _, _ in await kept(store)] == ["parc", "", "parc", "école"]
     assert "tandem" not in render_text(package.digest)
+    async with store.snapshot() as tx:
+        stale = (await tx.conn.execute(select(t.theme_weeks.c.stale))).scalars().all()
+    assert not any(stale)  # made again (unnamed), not to be made again at each read

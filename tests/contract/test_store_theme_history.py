@@ -104,9 +104,19 @@ async def test_a_label_counts_only_its_items_still_live_public_and_unchanged(sto
     assert await label_people() == 1
     async with store.snapshot() as tx:  # the erased citizen's item went with them
         assert await count(tx, t.theme_label_items) == 5
+    # The embedding worker's round forgets a label once erasure leaves it one citizen's word.
+    # A hidden item still counts there: hiding is a matter of public outputs, checked when read.
+    async with store.transaction() as tx:
+        assert await tx.theme_history.drop_stale_labels(2) == 0
+        await tx.participants.delete_participant(people[4].id)
+    async with store.transaction() as tx:
+        assert await tx.theme_history.drop_stale_labels(2) == 1
+        assert await tx.theme_history.drop_stale_labels(2) == 0
+        (found,) = await tx.theme_history.kept_weeks(campaign.id, ["idees"], MODEL, *WEEK)
+        assert (found.label, found.stale) == ("", True)
     async with store.transaction() as tx:
         await tx.theme_history.relabel(theme.id, "bus", [items[2], items[5]])
     async with store.snapshot() as tx:
         (found,) = await tx.theme_history.kept_weeks(campaign.id, ["idees"], MODEL, *WEEK)
-        assert found.label == "bus"
+        assert (found.label, found.stale) == ("bus", False)
         assert await tx.theme_history.label_people([theme.id, 999]) == {theme.id: 2, 999: 0}
