@@ -87,7 +87,9 @@ def label_holders(
     for item_id, author, text in sorted(texts):
         if author not in chosen and key in terms(text, language):
             chosen[author] = item_id
-    return tuple(sorted(chosen.values()))[:HOLDERS]
+            if len(chosen) == HOLDERS:
+                break  # the label is frequent: a big theme is not read to its end
+    return tuple(sorted(chosen.values()))
 
 
 def group_week(

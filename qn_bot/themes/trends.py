@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: Measured on the real model (docs/themes.md): centroids of one topic's answers in two weeks
-#: of a few answers each are 0.59–0.83 alike, of two neighbouring topics (cycling, public
-#: transport) at most 0.53, of unrelated ones 0.2–0.35.
+#: of three to five answers each are 0.59–0.83 alike, of two neighbouring topics (cycling,
+#: public transport) at most 0.53, of unrelated ones 0.2–0.35.
 SAME = 0.6
 MIN_NEW = 5
 MIN_COUNT = 5
