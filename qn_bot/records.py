@@ -258,3 +258,37 @@ class StoredVector:
     participant: str  # the author's pseudonym (never a platform id)
     text: str
     vector: bytes | None  # None: not embedded yet
+
+
+# --- kept weekly themes (qn_bot.themes.history, qn_bot/store/theme_history.py) ---
+
+
+@dataclass(frozen=True, slots=True)
+class KeptTheme:
+    """One theme of a week, to keep."""
+
+    label: str  # words several citizens used; "" for none
+    count: int  # items
+    people: int  # distinct citizens
+    centroid: bytes  # int8, in the model's space
+    holders: tuple[int, ...]  # items whose words make the label, one per citizen
+    identity: int | None  # the theme it goes on as; None: a new theme, its own row names it
+    parents: tuple[int, ...]  # identities of the previous week's themes it matched
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTheme:
+    """One kept theme of a week."""
+
+    id: int
+    step_id: str
+    start: datetime
+    end: datetime
+    rank: int
+    identity: int
+    parents: tuple[int, ...]
+    label: str
+    count: int
+    people: int
+    centroid: bytes
+    stale: bool = False  # its label was blanked when its citizens' words went: make it again

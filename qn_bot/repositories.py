@@ -28,6 +28,7 @@ from qn_bot.records import (
     ItemRecord,
     ItemToEmbed,
     ItemVector,
+    KeptTheme,
     ModeratedItem,
     ModerationAct,
     OutboxRecord,
@@ -36,6 +37,7 @@ from qn_bot.records import (
     RevisionRecord,
     SessionRecord,
     Statement,
+    StoredTheme,
     StoredVector,
     Vote,
     VoteColumns,
@@ -534,6 +536,50 @@ class ItemVectors(Protocol):
         ...
 
 
+class ThemeHistory(Protocol):
+    """Each completed week's themes of a step, kept with their identity (issue 14 §4)."""
+
+    async def kept_weeks(
+        self,
+        campaign_id: int,
+        step_ids: Collection[str],
+        model: str,
+        since: datetime,
+        until: datetime,
+    ) -> list[StoredTheme]:
+        """The kept themes of the weeks within [since, until] of these steps and ``model``,
+        by step, week and rank."""
+        ...
+
+    async def keep_week(
+        self,
+        campaign_id: int,
+        step_id: str,
+        model: str,
+        start: datetime,
+        end: datetime,
+        themes: Sequence[KeptTheme],
+        now: datetime,
+    ) -> list[StoredTheme] | None:
+        """Keep a week's themes (most items first); None, and nothing written, when that week
+        was kept already (by another process)."""
+        ...
+
+    async def label_people(self, theme_ids: Collection[int]) -> dict[int, int]:
+        """Per kept theme, the distinct citizens among its label's items that are still live,
+        public and unchanged (0 when none is)."""
+        ...
+
+    async def relabel(self, theme_id: int, label: str, holders: Sequence[int]) -> None:
+        """Replace a kept theme's label and the items whose words make it."""
+        ...
+
+    async def drop_stale_labels(self, people: int) -> int:
+        """Blank (and mark stale) every kept label that fewer than ``people`` citizens' live,
+        unchanged items still hold; how many."""
+        ...
+
+
 class Transaction(Protocol):
     """One open transaction: its repositories commit together or not at all."""
 
@@ -563,6 +609,8 @@ class Transaction(Protocol):
     def votes(self) -> VoteRepository: ...
     @property
     def vectors(self) -> ItemVectors: ...
+    @property
+    def theme_history(self) -> ThemeHistory: ...
 
 
 class Database(Protocol):

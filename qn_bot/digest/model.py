@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from qn_bot.digest.period import Period
 
 if TYPE_CHECKING:  # numpy: the in-memory digest needs none
+    from qn_bot.themes.history import WeekGroup
     from qn_bot.themes.trends import Trend
 from qn_bot.digest.themes import (
     MAX_THEMES,
@@ -88,6 +89,22 @@ class SectionDigest:
 
 
 @dataclass(frozen=True, slots=True)
+class ThemeLines:
+    """A section's top themes over the chart's weeks (qn_bot.themes.history.top_series)."""
+
+    heading: str
+    themes: tuple[tuple[str, tuple[int, ...]], ...]  # (label, items per chart week)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkBlock:
+    """One link between sections in words (qn_bot.themes.links_text), over the period."""
+
+    heading: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class WeekCount:
     start: datetime
     end: datetime
@@ -115,6 +132,8 @@ class CampaignDigest:
     weeks: tuple[WeekCount, ...]  # oldest first, the period last
     opinions: tuple[str, ...] = ()  # the opinion map's lines, when citizens vote (issue 15)
     started_at: datetime | None = None  # opened (else created): the chart's first week
+    theme_lines: tuple[ThemeLines, ...] = ()  # per shown section with kept weeks
+    links: tuple[LinkBlock, ...] = ()  # links between shown sections, over the period
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +181,12 @@ class CampaignFacts:
     # Text step → why its themes are the TF-IDF keywords (qn_bot.themes.digest.period_themes).
     themes_fallback: Mapping[str, str] = field(default_factory=dict)
     trends: Mapping[str, tuple[Trend, ...]] = field(default_factory=dict)  # text step → trends
+    # Text step → the period grouped by meaning (qn_bot.themes.digest.period_themes): what the
+    # trends, the chart's lines and the links are made from (qn_bot.themes.digest_history).
+    week_groups: Mapping[str, WeekGroup] = field(default_factory=dict)
+    # Text step → its top themes over the chart's weeks: (label, items per chart week).
+    theme_lines: Mapping[str, tuple[tuple[str, tuple[int, ...]], ...]] = field(default_factory=dict)
+    links: tuple[LinkBlock, ...] = ()  # between sections shown in the period
 
 
 def _in(period: Period, instant: datetime | None) -> bool:
@@ -281,6 +306,11 @@ def build_campaign_digest(
         )
         pending_part = None
 
+    theme_lines = tuple(
+        ThemeLines(section.heading, data.theme_lines[section.step_id])
+        for section in sections
+        if not section.withheld and data.theme_lines.get(section.step_id)
+    )
     steps = KINDS.free_text_steps(flow)
     weeks = tuple(
         WeekCount(week.start, week.end, tuple(counts.get(step.id, 0) for step in steps))
@@ -306,6 +336,8 @@ def build_campaign_digest(
         chart_sections=tuple(step_heading(s, lang) for s in steps),
         weeks=weeks,
         started_at=c.opens_at if c.opens_at is not None else c.created_at,
+        theme_lines=theme_lines if breakdown else (),
+        links=data.links if breakdown else (),
     )
 
 

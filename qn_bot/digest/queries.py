@@ -206,8 +206,8 @@ async def period_facts(
     # Themes by meaning where the period's items are embedded; the fold's TF-IDF themes else.
     from qn_bot.themes.digest import period_themes
 
-    found_themes, fallbacks, found_trends = await period_themes(
-        tx, campaign.id, steps, period, language, found_themes, previous
+    found_themes, fallbacks, groups = await period_themes(
+        tx, campaign.id, steps, period, language, found_themes
     )
     facts = CampaignFacts(
         campaign=campaign,
@@ -222,7 +222,7 @@ async def period_facts(
         newest=newest,
         themes=found_themes,
         themes_fallback=fallbacks,
-        trends=found_trends,
+        week_groups=groups,
         weeks=tuple(counts.per_step(week) for week in chart_periods),
     )
     return facts, counts

@@ -133,6 +133,16 @@ def trend_lines(section: SectionDigest, language: str) -> list[str]:
     return out
 
 
+def link_lines(c: CampaignDigest) -> list[str]:
+    """The links between sections over the period, a block per link: its heading, then its
+    sentences (« Ceux qui voient mourir X voient surtout naître Y (9 personnes) »), already in
+    the digest's language."""
+    out = []
+    for link in c.links:
+        out += ["", clean(link.heading), *(f"  • {clean(line)}" for line in link.lines)]
+    return out
+
+
 def section_count(section: SectionDigest, language: str) -> str:
     return plural(language, "section_count", section.new_count)
 
@@ -188,6 +198,7 @@ def render_text(
             if themes:
                 out.append("  " + themes)
             out += ["  " + line for line in trend_lines(s, lang)]
+        out += link_lines(c)
     out += ["", lab["attached_capped" if digest.capped_syntheses else "attached"]]
     return "\n".join(out)
 
@@ -239,6 +250,9 @@ def render_preview(digest: Digest) -> str:
             trends = trend_lines(s, lang)
             if trends:
                 out += ["", *trends]
+        for link in c.links:
+            out += ["", f"### {one_line(link.heading, 300)}", ""]
+            out += [f"- {one_line(line, 10_000)}" for line in link.lines]
     out += ["", "---", lab["footer"].format(date=_date(digest.generated_at.date(), lang))]
     return "\n".join(out) + "\n"
 
@@ -246,11 +260,17 @@ def render_preview(digest: Digest) -> str:
 # --- HTML e-mail ---------------------------------------------------------------------------------
 
 
-def render_html(digest: Digest, chart_cids: Mapping[str, str] | None = None) -> str:
-    """The e-mail body; ``chart_cids`` maps a campaign slug to the Content-ID of its chart."""
+def render_html(
+    digest: Digest,
+    chart_cids: Mapping[str, str] | None = None,
+    theme_cids: Mapping[str, str] | None = None,
+) -> str:
+    """The e-mail body; ``chart_cids`` maps a campaign slug to the Content-ID of its chart,
+    ``theme_cids`` to that of its themes' chart (:mod:`qn_bot.digest.theme_chart`)."""
     lab = labels(digest.language)
     lang = digest.language
     cids = chart_cids or {}
+    themed = theme_cids or {}
     campaigns = []
     for c in digest.campaigns:
         message = None
@@ -271,6 +291,7 @@ def render_html(digest: Digest, chart_cids: Mapping[str, str] | None = None) -> 
                         "bullets": [clean(item).strip() for item in s.items],
                         "more": more_text(s.more, lang) if s.more else None,
                         "themes": themes_text(s, lang),
+                        "trends": trend_lines(s, lang),
                         "withheld": withheld_text(c, lang) if s.withheld else None,
                     }
                 )
@@ -279,8 +300,13 @@ def render_html(digest: Digest, chart_cids: Mapping[str, str] | None = None) -> 
                 "title": clean(campaign_title(c, lang)),
                 "stats": stat_lines(c, digest),
                 "cid": cids.get(c.slug),
+                "theme_cid": themed.get(c.slug),
                 "message": message,
                 "sections": sections,
+                "links": [
+                    {"heading": clean(link.heading), "lines": [clean(x) for x in link.lines]}
+                    for link in c.links
+                ],
             }
         )
     return (

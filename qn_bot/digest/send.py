@@ -197,10 +197,15 @@ class DigestPackage:
     chat_text: str  # all of it: the e-mail's text part; a chat gets what fits one message
     charts: dict[str, bytes]  # campaign slug → PNG
     syntheses: tuple[Attachment, ...]
+    # Campaign slug → PNG of its sections' top themes over the weeks (qn_bot.digest.theme_chart).
+    theme_charts: dict[str, bytes] = dataclasses.field(default_factory=dict)
 
     def chart_attachments(self) -> tuple[Attachment, ...]:
         return tuple(
             Attachment(f"digest-{slug}.png", "image/png", png) for slug, png in self.charts.items()
+        ) + tuple(
+            Attachment(f"themes-{slug}.png", "image/png", png)
+            for slug, png in self.theme_charts.items()
         )
 
     def chat_message(self, platform: str | None = None) -> OutboundMessage:
@@ -311,10 +316,32 @@ def render_package(
         digest = dataclasses.replace(digest, capped_syntheses=True)
     syntheses = tuple(synthesis_attachment(s, team.language, now) for s in data.syntheses)
     from qn_bot.digest.chart import render_chart  # matplotlib: ~40 MB, only when drawing
+    from qn_bot.digest.theme_chart import render_theme_chart
 
     drawn = {c.slug: render_chart(c, team.language, team.timezone) for c in digest.campaigns}
     charts = {slug: png for slug, png in drawn.items() if png is not None}
-    return DigestPackage(digest, render_text(digest), charts, syntheses)
+    themed = {
+        c.slug: render_theme_chart(c, team.language, team.timezone)
+        for c in digest.campaigns
+        if c.theme_lines
+    }
+    theme_charts = {slug: png for slug, png in themed.items() if png is not None}
+    return DigestPackage(digest, render_text(digest), charts, syntheses, theme_charts)
+
+
+async def with_theme_history(
+    store: Database, team: TeamConfig, data: TeamData, period: Period, now: datetime
+) -> TeamData:
+    """The facts with their themes across the weeks and their links between sections (the
+    kept weeks read, the missing ones kept: :mod:`qn_bot.themes.digest_history`)."""
+    facts = [d for d in data.inputs if isinstance(d, CampaignFacts)]
+    if data.period is None or not facts:
+        return data  # read as records: small campaigns without vectors
+    from qn_bot.themes.digest_history import with_history
+
+    periods = recent_periods(team, period, CHART_WEEKS)
+    inputs = [await with_history(store, f, periods, team.language, now) for f in facts]
+    return dataclasses.replace(data, inputs=inputs)
 
 
 async def build_package(
@@ -322,6 +349,7 @@ async def build_package(
 ) -> tuple[DigestPackage, TeamData]:
     async with store.snapshot() as tx:  # seconds of reading must not hold up the answers
         data = await load_team_data(tx, team, period)
+    data = await with_theme_history(store, team, data, period, now)
     data = dataclasses.replace(data, opinions=await _opinions(store, team, data, now))
     package = await asyncio.to_thread(render_package, team, data, period, now, late=late)
     return package, data
@@ -415,7 +443,8 @@ def email_messages(
     any transaction). Its Message-ID depends on ``key`` and the address only."""
     digest = package.digest
     cids = {slug: chart_cid(slug, key) for slug in package.charts}
-    html = render_html(digest, cids)
+    theme_cids = {slug: chart_cid(f"themes-{slug}", key) for slug in package.theme_charts}
+    html = render_html(digest, cids, theme_cids)
     title = subject(digest)
     messages = {}
     for address in addresses:
@@ -425,7 +454,8 @@ def email_messages(
             subject=title,
             text=package.chat_text,
             html=html,
-            charts={cids[slug]: png for slug, png in package.charts.items()},
+            charts={cids[slug]: png for slug, png in package.charts.items()}
+            | {theme_cids[slug]: png for slug, png in package.theme_charts.items()},
             attachments=package.syntheses,
             key=key,
             now=now,
@@ -549,6 +579,7 @@ async def preview_model(
     period = current_period(team, now) if current else completed_period(team, now)
     async with store.snapshot() as tx:
         data = await load_team_data(tx, team, period, syntheses=False)
+    data = await with_theme_history(store, team, data, period, now)
     opinions = await _opinions(store, team, data, now)
     return with_opinions(team_digest(team, data.inputs, period, now), opinions)
 

@@ -443,3 +443,43 @@ item_vectors = Table(
     # A step's vectors are one range: the themes of 10,000 items read without a scan.
     Index("ix_item_vectors_campaign_step", "campaign_id", "step_id"),
 )
+
+# Each completed week's themes of a step, kept (issue 14 §4): a theme's identity across the
+# campaign's weeks (``origin_id``: the row of its first week, NULL on that row itself), where it
+# comes from (``parents``: identities of the previous week's themes it matched — two for a
+# merge; a split's parts share one), its label, counts and centroid. No citizen's text: the
+# label is words several citizens used, checked against ``theme_label_items`` when read.
+theme_weeks = Table(
+    "theme_weeks",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("model", String(64), nullable=False),  # the vectors' model: its space
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("rank", SmallInteger, nullable=False),  # 0: the theme with the most items
+    Column("origin_id", BigInteger, nullable=True),
+    Column("parents", JSONType, nullable=False),
+    Column("label", String(200), nullable=False),  # "" when no word is several citizens'
+    # Its words lost their citizens (erasure, deletion): blanked, to be made again when read.
+    Column("stale", Boolean, nullable=False, server_default=false()),
+    Column("items", Integer, nullable=False),
+    Column("people", Integer, nullable=False),
+    Column("centroid", LargeBinary, nullable=False),  # int8, like item_vectors
+    Column("made_at", UTCDateTime, nullable=False),
+    # One week of a step is kept once, even by two processes at once (the loser reads it).
+    UniqueConstraint("campaign_id", "step_id", "period_start", "period_end", "rank"),
+)
+
+# The items whose words make a kept label, one per citizen, at the revision that held them:
+# erased (cascade), deleted, edited, blanked or hidden, they no longer count, and a label with
+# fewer than two left is made again from the week's live items before it is shown.
+theme_label_items = Table(
+    "theme_label_items",
+    metadata,
+    Column("theme_id", BigId, ForeignKey("theme_weeks.id", ondelete="CASCADE"), primary_key=True),
+    Column("item_id", BigId, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("revision", Integer, nullable=False),
+    Index("ix_theme_label_items_item", "item_id"),
+)

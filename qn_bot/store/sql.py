@@ -32,6 +32,7 @@ from qn_bot.store.outbox import SqlOutbox
 from qn_bot.store.participants import SqlParticipants
 from qn_bot.store.repository import Work
 from qn_bot.store.sessions import SqlSessions
+from qn_bot.store.theme_history import SqlThemeHistory
 from qn_bot.store.transcripts import SqlTranscripts
 from qn_bot.store.vectors import SqlItemVectors
 from qn_bot.store.votes import SqlVotes
@@ -71,6 +72,7 @@ class Tx(Work):
         self.moderation = SqlModeration(self)
         self.votes = SqlVotes(self)
         self.vectors = SqlItemVectors(self)
+        self.theme_history = SqlThemeHistory(self)
 
 
 def _checkpoint(path: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -154,9 +154,14 @@ def group_items(
     limit: int = MAX_THEMES,
     by_meaning: bool = True,
     reason: str | None = None,
+    authors: Mapping[int, str] | None = None,
 ) -> Grouped:
     """Group a section's ``public`` items by meaning from their stored vectors (CPU-bound: run
     it in a thread for a big step).
+
+    ``authors`` (item id → its author): a theme is named only by words several citizens used
+    (:func:`qn_bot.themes.label.label_groups`), and is left unnamed ("") rather than named
+    after one citizen's sentence.
 
     Only embedded public items shape the themes; a public item not embedded yet and every
     ``placed`` item (a citizen's own item kept out of public outputs) is put in the theme its
@@ -177,7 +182,13 @@ def group_items(
     if not k:
         return _tfidf(public, placed, language, limit, NO_MEANING_THEME)
     members = [np.flatnonzero(result.labels == g) for g in range(k)]
-    words = label_groups([[embedded[i][1] for i in m] for m in members], language)
+    words = label_groups(
+        [[embedded[i][1] for i in m] for m in members],
+        language,
+        authors=None
+        if authors is None
+        else [[authors[embedded[i][0]] for i in m] for m in members],
+    )
     # Most items first; past ``limit`` a group is no theme and its items stay unthemed.
     order = sorted(range(k), key=lambda g: (-len(members[g]), words[g][:1]))[:limit]
     rank = {g: n for n, g in enumerate(order)}
@@ -187,7 +198,11 @@ def group_items(
             of[embedded[i][0]] = rank[g]
     keywords = tuple(words[g] for g in order)
     labels = tuple(
-        keywords[n][0] if keywords[n] else embedded[members[g][0]][1][:60]
+        keywords[n][0]
+        if keywords[n]
+        else ""
+        if authors is not None
+        else embedded[members[g][0]][1][:60]
         for n, g in enumerate(order)
     )
     rest = [e for e in placed if e[2] is not None]

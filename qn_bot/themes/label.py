@@ -5,6 +5,10 @@ Terms are words folded as the TF-IDF themes fold them (plurals and inflections m
 words and numbers never a term) and pairs of neighbouring words; a hyphenated compound
 ("tiers-lieux", "vélo-cargo") stays one word. A pair that explains its theme as well as its
 words alone is shown instead of them ("pistes cyclables", not "pistes" and "cyclables").
+
+Given each text's author, a term must come from :data:`LABEL_PEOPLE` citizens or more: a label
+kept for weeks (:mod:`qn_bot.themes.history`) then never holds words only one citizen used,
+and nothing falls back to a citizen's own sentence.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from qn_bot.digest.themes import fold, theme_key
 
 #: Keywords shown per theme.
 KEYWORDS = 3
+#: Distinct citizens a term needs, when the authors are known, to name a theme.
+LABEL_PEOPLE = 2
 # Letter runs joined by hyphens: a compound word is one token; digits are never part of one.
 _TOKEN = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 
@@ -46,9 +52,16 @@ def terms(text: str, language: str) -> dict[str, str]:
 
 
 def label_groups(
-    groups: Sequence[Sequence[str]], language: str, *, keywords: int = KEYWORDS
+    groups: Sequence[Sequence[str]],
+    language: str,
+    *,
+    keywords: int = KEYWORDS,
+    authors: Sequence[Sequence[str]] | None = None,
 ) -> list[tuple[str, ...]]:
-    """Per group of texts, its keywords, most telling first (empty when none stands out)."""
+    """Per group of texts, its keywords, most telling first (empty when none stands out).
+
+    ``authors`` (each text's author, group by group): a term counts citizens, not texts, and
+    needs :data:`LABEL_PEOPLE` of them."""
     per_text = [[terms(text, language) for text in group] for group in groups]
     total = sum(len(g) for g in groups)
     df: Counter[str] = Counter()
@@ -59,14 +72,18 @@ def label_groups(
             for key, form in found.items():
                 forms.setdefault(key, Counter())[form] += 1
     labels = []
-    for group in per_text:
+    for number, group in enumerate(per_text):
         inside: Counter[str] = Counter()
         for found in group:
             inside.update(found.keys())
         size = max(len(group), 1)
+        people = None if authors is None else _people(group, authors[number])
         scored = []
         for key, n in inside.items():
-            if n < 2 and size > 2:
+            if people is not None:
+                if people[key] < LABEL_PEOPLE:
+                    continue  # one citizen's word: it would point at them
+            elif n < 2 and size > 2:
                 continue  # a word one answer used says nothing about the theme
             # Pairs count a little more: at equal spread, the phrase says more than its words.
             weight = 1.25 if " " in key else 1.0
@@ -81,6 +98,21 @@ def label_groups(
                 break
         labels.append(tuple(_display(forms[key]) for key in chosen))
     return labels
+
+
+def _people(group: Sequence[dict[str, str]], authors: Sequence[str]) -> Counter[str]:
+    """Term → how many distinct authors used it."""
+    held: dict[str, set[str]] = {}
+    for found, author in zip(group, authors, strict=True):
+        for key in found:
+            held.setdefault(key, set()).add(author)
+    return Counter({key: len(who) for key, who in held.items()})
+
+
+def label_key(label: str, language: str) -> str | None:
+    """The term a label stands for (a pair's key over its words'); None for no term."""
+    found = terms(label, language)
+    return max(found, key=len) if found else None
 
 
 def _display(forms: Counter[str]) -> str:

@@ -115,13 +115,35 @@ def section_links(
     (:meth:`qn_bot.disclosure.Disclosure.shows`) or without themes is left out of its side; a
     link with an empty side is left out."""
     by_step = {s.step: s for s in found}
+    return step_links({s: _side(by_step, [s]) for s in by_step}, links, minimum, shows)
+
+
+def step_links(
+    themes_of: Mapping[str, Mapping[str, Collection[str]]],
+    links: Sequence[Link],
+    minimum: int,
+    shows: Callable[[str], bool] = lambda step: True,
+) -> tuple[SectionLink, ...]:
+    """:func:`section_links` from each step's citizen → the themes of their items there (the
+    digest's period, where only who gave which theme is known)."""
     out = []
     for link in links:
-        left = [s for s in link.left if s in by_step and shows(s)]
-        right = [s for s in link.right if s in by_step and shows(s)]
+        left = [s for s in link.left if s in themes_of and shows(s)]
+        right = [s for s in link.right if s in themes_of and shows(s)]
         if not left or not right:
             continue
-        grid = link_grid(_side(by_step, left), _side(by_step, right), minimum)
+        grid = link_grid(_merged(themes_of, left), _merged(themes_of, right), minimum)
         if grid.rows and grid.columns:
             out.append(SectionLink(link, grid))
     return tuple(out)
+
+
+def _merged(
+    themes_of: Mapping[str, Mapping[str, Collection[str]]], steps: Sequence[str]
+) -> dict[str, set[str]]:
+    """Several steps read as one side: each citizen's themes over all of them."""
+    out: dict[str, set[str]] = {}
+    for step in steps:
+        for person, found in themes_of[step].items():
+            out.setdefault(person, set()).update(found)
+    return out

@@ -18,6 +18,7 @@ from qn_bot.leadership import Granted, Leadership, Lease, run_exclusively
 from qn_bot.records import ItemVector
 from qn_bot.repositories import Database
 from qn_bot.themes.embedding import Embedder, load_embedder, quantise
+from qn_bot.themes.label import LABEL_PEOPLE
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +93,13 @@ class EmbeddingWorker:
 
         async with self._db.transaction() as tx:
             dropped = await tx.vectors.drop_deleted_vectors()
+            # Kept weekly labels go with their citizens' words too (made again when read).
+            blanked = await tx.theme_history.drop_stale_labels(LABEL_PEOPLE)
             campaigns = await tx.campaigns.campaigns()
         if dropped:
             log.info("embedding worker: forgot %d vectors of deleted items", dropped)
+        if blanked:
+            log.info("embedding worker: forgot %d theme labels of erased words", blanked)
         for campaign in campaigns:
             steps = statement_steps(campaign)
             if not steps:

@@ -733,3 +733,120 @@ async def test_healthz_says_smtp_is_unreachable_until_a_send_goes_through() -> N
         controller.stop()
     assert adapter.health() is None
     assert len(handler.messages) == 1
+
+
+# --- themes across weeks and links between sections (issue 14 §4, §5) ---------------------------
+
+CARS = ("la voiture en ville", "une voiture par foyer", "voiture individuelle")
+SHOPS = ("les petits commerces", "commerces de quartier", "commerces du centre")
+BIKES = ("le vélo partout", "un vélo cargo", "vélo électrique")
+ONLINE = ("achats en ligne", "commandes en ligne", "services en ligne")
+HOUSING = ("des logements", "logements sociaux", "logements partagés")
+
+
+def planted(axis: int, seed: int) -> bytes:
+    """A vector of one planted topic (one direction, a little noise): no model runs here."""
+    import numpy as np
+
+    from qn_bot.themes.embedding import DIMENSIONS, quantise
+
+    rng = np.random.default_rng(seed)
+    v = np.zeros(DIMENSIONS, dtype=np.float32)
+    v[axis] = 1.0
+    return quantise(v + rng.normal(0, 0.03, DIMENSIONS).astype(np.float32))
+
+
+async def fill_with_topics(store: Store, period_start: datetime, previous_start: datetime) -> None:
+    """Construire 2030 over two weeks, embedded: the week before, six citizens see cycling
+    born and six housing; the week, six see cars die and cycling born, six shops die and
+    buying online born."""
+    from qn_bot.records import ItemVector
+    from qn_bot.themes.embedding import MODEL_NAME
+
+    flow = seed_flow()
+    topics = {0: BIKES, 1: ONLINE, 2: HOUSING, 3: CARS, 4: SHOPS}
+    plans = [(previous_start, {"nait": 0}), (previous_start, {"nait": 2})] * 6
+    plans += [(period_start, {"meurt": 3, "nait": 0}), (period_start, {"meurt": 4, "nait": 1})] * 6
+    async with store.transaction() as tx:
+        c = await tx.campaigns.create_campaign(
+            slug="construire-2030",
+            title="Construire 2030",
+            flow_id=flow.id,
+            flow_version=flow.version,
+            flow_source=flow.source,
+            now=previous_start - timedelta(days=30),
+            status=CampaignStatus.OPEN,
+            min_respondents=3,
+        )
+        for n, (at, said) in enumerate(plans):
+            p = await tx.participants.create_participant(
+                UserRef("telegram", f"{SECRET_ID}{n}"),
+                Address("telegram", f"{SECRET_ID}{n}"),
+                at,
+                language="fr",
+            )
+            session = await tx.sessions.save_session(
+                p.id, c.id, {}, at, status="completed", step_id=None
+            )
+            await tx.sessions.record_consent(session, flow.version, at)
+            for seq, (step, axis) in enumerate(said.items(), start=1):
+                await tx.sessions.add_item(
+                    session_id=session,
+                    campaign_id=c.id,
+                    participant_id=p.id,
+                    seq=seq,
+                    step_id=step,
+                    text=topics[axis][n % 3],
+                    value=None,
+                    now=at + timedelta(hours=1),
+                )
+            rows = (
+                await tx.conn.execute(
+                    select(t.items.c.id, t.items.c.step_id, t.items.c.seq).where(
+                        t.items.c.session_id == session
+                    )
+                )
+            ).all()
+            axes = list(said.values())
+            await tx.vectors.save_vectors(
+                [
+                    ItemVector(r.id, c.id, r.step_id, 1, MODEL_NAME, planted(axes[r.seq - 1], n))
+                    for r in rows
+                ]
+            )
+
+
+async def test_themes_over_the_weeks_and_links_reach_the_email(
+    store: Store, db: str, smtp: tuple[Handler, int]
+) -> None:
+    handler, port = smtp
+    config = make_config(db, port)
+    team = config.teams[0]
+    period = completed_period(team, NOW)
+    await fill_with_topics(store, period.start, period.previous(team).start)
+
+    assert await send_digest(store, config, team, NOW, late=False)
+    await deliver(store, config)
+    (msg,) = handler.messages
+    plain, html_part = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert plain is not None
+    assert html_part is not None
+    text, html = plain.get_content(), html_part.get_content()
+    # Since the week before, by meaning: buying online is new, housing faded.
+    link = "Ceux qui voient mourir « voiture » voient surtout naître « vélo » (6 personnes)"
+    for part in (squash(text), parse(html).text):
+        assert "🆕 ligne 6" in part
+        assert "📉 logements 6 → 0" in part
+        assert link in part
+    # Two pictures inline: the week's contributions and the themes over the weeks.
+    images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    cids = [f"cid:{p['Content-ID'].strip('<>')}" for p in images]
+    assert len(images) == 2
+    assert [a.get("src") for tag, a in parse(html).tags if tag == "img"] == cids
+    for part in (text, html):
+        assert SECRET_ID not in part
+    # The chats get the themes chart too.
+    rows = await outbox_rows(store)
+    chat = next(r for r in rows if r.platform == "matrix")
+    names = [a.filename for a in OutboundMessage.from_json(chat.payload).attachments]
+    assert names[:2] == ["digest-construire-2030.png", "themes-construire-2030.png"]

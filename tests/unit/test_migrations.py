@@ -462,3 +462,36 @@ async def test_deferred_reminders_upgrade_and_downgrade_on_every_backend(databas
     finally:
         await store.close()
     assert fresh == 3  # an id used before the downgrade never comes back
+
+
+async def test_theme_weeks_upgrade_and_downgrade_on_every_backend(database_url: str) -> None:
+    """0014 adds the kept weekly themes and their labels' items, matching the schema; down to
+    0013 takes them away; and up again."""
+    await upgrade(database_url, "0012")
+    await upgrade(database_url)
+    engine = create_engine(database_url)
+    kept = {"theme_weeks", "theme_label_items"}
+
+    def tables(connection: Connection) -> set[str]:
+        return set(inspect(connection).get_table_names())
+
+    def diff(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config(database_url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0013")
+
+    try:
+        async with engine.connect() as connection:
+            assert kept <= await connection.run_sync(tables)
+            assert await connection.run_sync(diff) == []
+        async with engine.begin() as connection:
+            await connection.run_sync(downgrade)
+        async with engine.connect() as connection:
+            assert not kept & await connection.run_sync(tables)
+    finally:
+        await engine.dispose()
+    await upgrade(database_url)  # and up again

@@ -7,10 +7,14 @@ import math
 from qn_bot.themes.trends import FADING, NEW, RISING, STEADY, Trend, WeekTheme, trends
 
 
-def at(degrees: float) -> tuple[float, float]:
-    """A unit centroid in the plane: themes 10° apart are the same, 90° apart are not."""
+def at(degrees: float) -> tuple[float, float, float]:
+    """A unit centroid in a plane: themes 10° apart are the same, 90° apart are not."""
     r = math.radians(degrees)
-    return (math.cos(r), math.sin(r))
+    return (math.cos(r), math.sin(r), 0.0)
+
+
+#: Off the plane: unrelated to every theme in it.
+ELSEWHERE = (0.0, 0.0, 1.0)
 
 
 def w(label: str, count: int, degrees: float) -> WeekTheme:
@@ -23,7 +27,7 @@ def test_identity_kept_by_centroid_and_small_changes_are_no_trend() -> None:
         w("Mobilité douce", 21, 5),  # the same theme, relabelled: 12 → 21
         w("loyers", 10, 88),  # 9 → 10: steady, not a trend
         w("bruit", 2, 180),  # 1 → 2: not a trend
-        w("écoles", 6, 135),  # new
+        WeekTheme("écoles", 6, ELSEWHERE),  # new
     ]
     assert trends(previous, current) == [
         Trend(NEW, "écoles", 0, 6),
