@@ -347,12 +347,16 @@ class QnBot:
         assert result.rc == 0, str(result)
         return result
 
-    def chat(self, *args: str, wait_intro: bool = True) -> ChatProcess:
-        """Start `qn-bot chat ARGS`; by default wait until its opening messages are printed."""
+    def chat(
+        self, *args: str, wait_intro: bool = True, intro: str | re.Pattern[str] | None = None
+    ) -> ChatProcess:
+        """Start `qn-bot chat ARGS`; by default wait until its opening messages are printed —
+        until ``intro`` is among them when given (on a busy machine the opening's messages can
+        come further apart than the quiet pause that otherwise ends the wait)."""
         chat = ChatProcess(self.argv("chat", *args), self.workdir, self.env)
         self._chats.append(chat)
         if wait_intro:
-            chat.wait_answer()
+            chat.wait_answer(intro)
         return chat
 
     def export_json(self, slug: str = SLUG) -> list[dict[str, Any]]:

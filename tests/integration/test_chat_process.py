@@ -121,7 +121,7 @@ MEURT = [
 def test_sigkill_mid_flow_then_restart_resumes_the_same_step_with_nothing_lost(
     qn: QnBot,
 ) -> None:
-    chat = qn.chat(*ALICE)
+    chat = qn.chat(*ALICE, intro=CONSENT_QUESTION)
     accept_consent(chat)
     chat.send("Révolution numérique", noted(1))
     chat.send("/suivant", prompt("meurt"))
@@ -132,7 +132,7 @@ def test_sigkill_mid_flow_then_restart_resumes_the_same_step_with_nothing_lost(
     chat.kill()
     assert chat.proc.returncode == -9
 
-    again = qn.chat(*ALICE)
+    again = qn.chat(*ALICE, intro=prompt("meurt"))
     opening = again.transcript[-1]
     assert prompt("meurt") in opening, opening
     assert CONSENT_QUESTION not in opening, "consent asked again after a restart"
@@ -206,7 +206,7 @@ def visible(text: str) -> str:
 
 
 def test_bad_input_gets_a_clear_reply_and_loses_nothing(qn: QnBot) -> None:
-    chat = qn.chat(*ALICE)
+    chat = qn.chat(*ALICE, intro=CONSENT_QUESTION)
     accept_consent(chat)
     for text, reply in REFUSED:
         answer = chat.send(text, NOTHING_STORED)
@@ -256,12 +256,12 @@ ALICE_ITEMS = ["Le secret d'Alice numéro un", "Le secret d'Alice numéro deux"]
 
 
 def test_bob_sees_none_of_alice_and_forget_erases_only_alice(qn: QnBot) -> None:
-    alice = qn.chat(*ALICE)
+    alice = qn.chat(*ALICE, intro=CONSENT_QUESTION)
     accept_consent(alice)
     for count, item in enumerate(ALICE_ITEMS, start=1):
         alice.send(item, noted(count))
 
-    bob = qn.chat("--campaign", SLUG, "--as", "bob")
+    bob = qn.chat("--campaign", SLUG, "--as", "bob", intro=CONSENT_QUESTION)
     assert CONSENT_QUESTION in bob.transcript[-1], "bob is a new participant"
     accept_consent(bob)
     mine = bob.send("/mes_reponses", "[1] Continuer")
@@ -298,14 +298,14 @@ def test_bob_sees_none_of_alice_and_forget_erases_only_alice(qn: QnBot) -> None:
 
 
 def test_restart_without_campaign_resumes_the_question(qn: QnBot) -> None:
-    chat = qn.chat(*ALICE)
+    chat = qn.chat(*ALICE, intro=CONSENT_QUESTION)
     accept_consent(chat)
     chat.send("/suivant", prompt("meurt"))
     chat.send("/suivant", prompt("dysfonctionne"))
     chat.send("Les temps longs de décision", noted(1))
     assert chat.close() == 0  # EOF: the session ends, its state stays saved
 
-    again = qn.chat("--as", "alice")
+    again = qn.chat("--as", "alice", intro=prompt("dysfonctionne"))
     opening = again.transcript[-1]
     assert prompt("dysfonctionne") in opening, opening
     assert CONSENT_QUESTION not in opening

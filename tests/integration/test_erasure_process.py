@@ -76,7 +76,7 @@ def test_forget_leaves_nothing_in_the_database_files(
 ) -> None:
     qn = QnBot(tmp_path, qn_config)
     try:
-        citizen = qn.chat("--campaign", SLUG, "--as", CITIZEN)
+        citizen = qn.chat("--campaign", SLUG, "--as", CITIZEN, intro=CONSENT_QUESTION)
         assert CONSENT_QUESTION in citizen.transcript[-1]
         citizen.send("1", prompt("pourquoi"))
         citizen.send(MARKER, "Noté (1 au total)")
