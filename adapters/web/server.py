@@ -104,6 +104,7 @@ class WebServer:
 
     async def start(self, sink: InboundSink) -> None:
         self.sink = sink
+        self.transcripts.start()
         self.csrf = Csrf(await self._secret())
         app = web.Application(
             middlewares=[security_headers], client_max_size=self.config.max_request_bytes
