@@ -87,7 +87,7 @@ class WebServer:
         if context.transcripts is None:
             raise ValueError("the web chat needs the core's transcripts (AdapterContext)")
         self.transcripts = WebTranscripts(context.transcripts)
-        self.ip_gate = IpGate(config.ip_messages_per_window, window_seconds)
+        self.ip_gate = IpGate(config.ip_messages_per_window, window_seconds, config.trusted_proxies)
         self.secure = (config.base_url or "").startswith("https://")
         self.catalog = default_catalog()
         self.csrf = Csrf(b"")
