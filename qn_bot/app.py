@@ -143,6 +143,7 @@ class Application:
             device_links=self.adapters,
             on_batch=self.metrics.batch_size.observe,
             site=config.site,
+            on_kept=self.transcripts.kept,
         )
         self.scheduler = Scheduler(
             self.store, config, clock=clock, on_queued=self.worker.notify, metrics=self.metrics

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,10 +190,6 @@ class WebTranscripts:
         entry = bot_entry(message, link_in=link_in)
         return await self._append(user_id, entry, key=key or f"b:{uuid.uuid4().hex}")
 
-    async def append_citizen(self, user_id: str, text: str, client_id: str) -> Entry | None:
-        """The citizen's message as shown; None when this ``client_id`` was already taken."""
-        return await self._append(user_id, Entry(0, CITIZEN, text), key=client_id)
-
     async def _append(self, user_id: str, entry: Entry, *, key: str) -> Entry | None:
         # The pages hear of it through the port's watch, like of the rows the outbox keeps.
         row = await self.rows.append(_about(user_id), entry.role, entry.body(), key)
@@ -210,18 +206,27 @@ class WebTranscripts:
             fresh = sorted([*read, *(e for e in fresh if e.id not in known)], key=lambda e: e.id)
         return fresh
 
-    async def wait(self, user_id: str, after: int, within: float) -> list[Entry]:
-        """Entries after ``after``, waiting up to ``within`` seconds for one to come."""
-        with self._listen(user_id) as listener:
-            entries = await self.entries(user_id, after)
-            if entries:
-                return entries
-            listener.seen = after
-            try:
-                await asyncio.wait_for(listener.woken.wait(), within)
-            except TimeoutError:
-                return []
-            return await self._caught_up(user_id, listener, after)
+    async def answered(self, user_id: str, handled: Awaitable[None], within: float) -> None:
+        """Await ``handled`` (the citizen's message handled), then up to ``within`` seconds
+        for the bot's next message to be kept."""
+        loop = asyncio.get_running_loop()
+        with self._listen(user_id) as listener:  # before: a reply kept meanwhile is heard
+            await handled
+            deadline = loop.time() + within
+            while all(e.role != BOT for e in listener.arrived):
+                if listener.missed:  # kept by another process: is the newest the bot's?
+                    listener.missed = 0
+                    newest = await self.latest(user_id, 1)
+                    if newest and newest[0].role == BOT:
+                        return
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return
+                listener.woken.clear()
+                try:
+                    await asyncio.wait_for(listener.woken.wait(), remaining)
+                except TimeoutError:
+                    return
 
     async def follow(
         self, user_id: str, after: int, idle: float, *, cap: int = 0

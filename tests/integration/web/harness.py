@@ -20,12 +20,12 @@ SLUG = "construire-2030"
 FAST_LIMITS = {"messages_per_window": 1000, "window_seconds": 1.0}
 
 
-def web_config(database_url: str, **web: Any) -> Config:
+def web_config(database_url: str, *, limits: dict[str, Any] | None = None, **web: Any) -> Config:
     return Config.model_validate(
         {
             "database": {"url": database_url},
             "web": {"port": 0, "ip_messages_per_window": 100_000, **web},
-            "limits": FAST_LIMITS,
+            "limits": FAST_LIMITS if limits is None else limits,
         }
     )
 
