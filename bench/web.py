@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import re
 import sqlite3
@@ -111,9 +112,12 @@ async def run(citizens: int, answers_each: int) -> dict[str, Any]:
                         latencies.append(REPLY_TIMEOUT)
                         return
 
+            load = os.getloadavg()[0]
+            cpu = _cpu_seconds(running.process.pid)
             start = time.perf_counter()
             await asyncio.gather(*(answer(p) for p in people))
             elapsed = time.perf_counter() - start
+            cpu = _cpu_seconds(running.process.pid) - cpu
             await asyncio.gather(*(p.close() for p in people))
         finally:
             server.close()
@@ -128,10 +132,22 @@ async def run(citizens: int, answers_each: int) -> dict[str, Any]:
         "items_stored": stored,
         "replies_later_than_60_s": late,
         "answers_per_s": round(answers / elapsed, 1),
+        "server_cpu_ms_per_answer": round(cpu / answers * 1000, 2),
+        "load_average": f"{load:.1f} → {os.getloadavg()[0]:.1f}",
         "p50_ms": round(quantiles[49] * 1000, 1),
+        "p95_ms": round(quantiles[94] * 1000, 1),
         "p99_ms": round(quantiles[98] * 1000, 1),
         "max_ms": round(max(latencies) * 1000, 1),
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of the bot's process so far (Linux; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def main() -> dict[str, Any]:

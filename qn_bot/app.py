@@ -110,8 +110,12 @@ class Application:
         self.leadership: Leadership = ObservedLeadership(
             leadership_for(config.database.url), self.metrics
         )
+        # One for all: one group commit, and the outbox tells the pages of what it kept.
+        self.transcripts = StoreTranscripts(self.store, clock)
         if adapters is None:
-            adapters = configured_adapters(config, self.store, clock, self.leadership)
+            adapters = configured_adapters(
+                config, self.store, clock, self.leadership, self.transcripts
+            )
         self.adapters = {adapter.platform: adapter for adapter in adapters}
         self.worker = OutboxWorker(
             self.store,
@@ -121,6 +125,7 @@ class Application:
             leadership=self.leadership,
             retention=config.retention,
             metrics=self.metrics,
+            on_kept=self.transcripts.kept,
         )
         self.service = Service(
             self.store,
@@ -140,6 +145,7 @@ class Application:
             device_links=self.adapters,
             on_batch=self.metrics.batch_size.observe,
             site=config.site,
+            on_kept=self.transcripts.kept,
         )
         self.scheduler = Scheduler(
             self.store,
@@ -249,6 +255,7 @@ class Application:
                 log.exception("adapter %s failed to stop cleanly", adapter.platform)
         if self.http is not None:
             await self.http.stop()
+        await self.transcripts.close()
         await self.leadership.close()
         await self.store.close()
 
@@ -266,14 +273,18 @@ class Application:
 
 
 def configured_adapters(
-    config: Config, store: Store, clock: Clock = utcnow, leadership: Leadership | None = None
+    config: Config,
+    store: Store,
+    clock: Clock = utcnow,
+    leadership: Leadership | None = None,
+    transcripts: StoreTranscripts | None = None,
 ) -> list[Adapter]:
     """Every adapter whose platform is configured; the console when there is none."""
     factories = adapter_factories()
     if leadership is None:
         leadership = leadership_for(store.engine.url)
-
-    transcripts = StoreTranscripts(store, clock)  # one writer for all: one group commit
+    if transcripts is None:
+        transcripts = StoreTranscripts(store, clock)  # one writer for all: one group commit
 
     def context(name: str) -> AdapterContext:
         return AdapterContext(

@@ -10,6 +10,7 @@ model validates it, as strictly as the built-in sections.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import re
 import tomllib
@@ -250,6 +251,20 @@ class WebConfig(_Section):
     # Event streams one citizen may hold open (pages, tabs, devices); a newer one closes the
     # oldest, which is told so and stops reconnecting.
     streams_per_citizen: int = Field(4, ge=1)
+    # Reverse proxies in front of the chat (CIDRs, "127.0.0.1/32", "10.0.0.0/8"): only a post
+    # coming from one of them has its X-Forwarded-For believed, for the per-IP limit. Empty:
+    # the header is ignored (anyone can write it), the limit counts the connection's address.
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or network (CIDR): {cidr!r}") from None
+        return value
 
 
 class HttpConfig(_Section):

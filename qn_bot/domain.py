@@ -103,6 +103,19 @@ class InboundMessage:
     # timestamp): it answers only a question on screen by then. None: unknown, taken as the
     # moment it is handled (the console reads a line only once the last answer is printed).
     received_at: datetime | None = None
+    # A platform that keeps the conversation (the web chat's page): the message as it shows it,
+    # kept with the message, in the transaction that handles it (not when it is refused).
+    kept: KeptMessage | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # its body is a dict: compared by identity
+class KeptMessage:
+    """A citizen's message as a transcript row (qn_bot.ports.Transcripts): role, the body the
+    platform reads back, and its key, unique per person (a post sent twice is kept once)."""
+
+    role: str
+    body: dict[str, Any]
+    key: str
 
 
 class ButtonKind(enum.StrEnum):

@@ -24,13 +24,13 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiolimiter import AsyncLimiter
 
 from qn_bot.clock import utcnow
 from qn_bot.config import OutboxConfig, RetentionConfig
-from qn_bot.domain import Address, Envelope
+from qn_bot.domain import Address, Envelope, UserRef
 from qn_bot.errors import (
     DatabaseUnavailable,
     PermanentDeliveryError,
@@ -41,7 +41,7 @@ from qn_bot.errors import (
 from qn_bot.group_commit import GroupCommit
 from qn_bot.leadership import Leadership
 from qn_bot.ops.metrics import Metrics
-from qn_bot.ports import Adapter
+from qn_bot.ports import BOT_ROLE, Adapter, TranscriptNews, TranscriptRow, TranscriptWatcher
 from qn_bot.records import OutboxRecord
 from qn_bot.repositories import Database
 from qn_bot.retrying import FIRST_WAIT, MAX_WAIT, until_available
@@ -54,6 +54,8 @@ LEASE = timedelta(seconds=60)
 RECOVER_SECONDS = 2.0  # how often a worker looks for leases held by workers that died
 IDLE_POLL_SECONDS = 1.0  # another process may have queued rows: look again this often
 MIN_POLL_SECONDS = 0.01
+#: Messages kept in one transaction for the platforms whose messages are transcript rows.
+KEEP_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +81,12 @@ class OutboxWorker:
         leadership: Leadership | None = None,
         retention: RetentionConfig | None = None,
         metrics: Metrics | None = None,
+        on_kept: TranscriptWatcher | None = None,
     ) -> None:
-        """``leadership`` (several processes on PostgreSQL) lets this worker prove it is alive:
+        """``on_kept``: told of the transcript rows this worker kept (a platform whose
+        capabilities say ``transcript``), once committed.
+
+        ``leadership`` (several processes on PostgreSQL) lets this worker prove it is alive:
         it holds a lock named after itself, and names itself in its leases; a worker finding
         leases whose owner's lock is free releases them at once instead of after ``LEASE``."""
         self.store = store
@@ -93,6 +99,12 @@ class OutboxWorker:
         self._keep_sent = retention.sent_payload_hours > 0
         self.clock = clock
         self.batch = batch
+        # Platforms whose messages are rows of our own database (the web chat): delivered by
+        # writing them, many chats in one transaction, with no lease, send or ack (_keep).
+        self._kept = frozenset(
+            name for name, adapter in self.adapters.items() if adapter.capabilities.transcript
+        )
+        self.on_kept = on_kept
         self._wake = asyncio.Event()
         self._notifications = 0  # notify() calls so far
         self._task: asyncio.Task[None] | None = None
@@ -101,7 +113,11 @@ class OutboxWorker:
         # Chats claimed and not yet sent: enough for the platforms' pace over ~2 s (Telegram:
         # 60) — what waits longer stays in the database, where it costs nothing — and never
         # fewer than can be sent at once.
-        pace = sum(adapter.capabilities.messages_per_second for adapter in adapters.values())
+        pace = sum(
+            adapter.capabilities.messages_per_second
+            for name, adapter in self.adapters.items()
+            if name not in self._kept
+        )
         self._max_in_flight = min(
             4 * self.config.concurrency, max(self.config.concurrency, math.ceil(2 * pace))
         )
@@ -132,7 +148,7 @@ class OutboxWorker:
     def _reach(self) -> dict[str, frozenset[str] | None]:
         """Asked at every pass: what an adapter can reach may change (a Matrix process that is
         not the account's sync holder reaches no one until it takes the role over)."""
-        reach = self._adapters_reach()
+        reach = {n: c for n, c in self._adapters_reach().items() if n not in self._kept}
         if self._released is None:
             return reach
         return {name: _within(chats, self._released.get(name)) for name, chats in reach.items()}
@@ -250,17 +266,21 @@ class OutboxWorker:
                 try:
                     await self._release_dead_leases_on_sqlite()
                     await self._recover_dead_leases()
+                    kept = await self._keep()
+                    reach = self._reach()
                     self._claiming = True
                     try:
-                        async with self.store.transaction() as tx:
-                            rows = await tx.outbox.claim_outbox(
-                                self.clock(),
-                                limit=room,
-                                lease=LEASE,
-                                platforms=self._reach(),
-                                skip_chats=list(chats),
-                                owner=self._owner,
-                            )
+                        rows: list[OutboxRecord] = []
+                        if reach:
+                            async with self.store.transaction() as tx:
+                                rows = await tx.outbox.claim_outbox(
+                                    self.clock(),
+                                    limit=room,
+                                    lease=LEASE,
+                                    platforms=reach,
+                                    skip_chats=list(chats),
+                                    owner=self._owner,
+                                )
                         for row in rows:
                             chats[row.address] = asyncio.create_task(
                                 self._chat(row, chats), name=f"outbox-chat-{row.id}"
@@ -269,10 +289,11 @@ class OutboxWorker:
                         self._claiming = False
                     if len(rows) == room:
                         delay = 0.0
-                    elif rows:
+                    elif rows or kept:
                         # Busy: a chat task that ends wakes this loop when there may be
-                        # something to claim (see _chat); the pass that then claims nothing
-                        # looks for rows due later.
+                        # something to claim (see _chat), and so does a commit that queued
+                        # messages (notify); the pass that then finds nothing looks for rows
+                        # due later.
                         delay = IDLE_POLL_SECONDS
                     else:
                         delay = await self._idle_delay(skip_chats=list(chats))
@@ -391,27 +412,88 @@ class OutboxWorker:
 
     async def _idle_delay(self, *, skip_chats: list[Address]) -> float:
         # A read: the snapshot leaves the writer to the answers.
+        reach = {**self._reach(), **dict.fromkeys(self._kept)}
         async with self.store.snapshot() as tx:
-            due = await tx.outbox.next_outbox_due(self._reach(), skip_chats=skip_chats)
+            due = await tx.outbox.next_outbox_due(reach, skip_chats=skip_chats)
         if due is None:
             return IDLE_POLL_SECONDS
         return max(0.0, min(IDLE_POLL_SECONDS, (due - self.clock()).total_seconds()))
 
     # ------------------------------------------------------------------ sending
 
+    async def _keep(self) -> int:
+        """Deliver what is due for the platforms whose messages are transcript rows: the rows
+        written, the messages marked sent, in one transaction for every chat (exactly once:
+        both commit or neither); then the watchers are told. Returns how many were taken."""
+        taken = 0
+        while self._kept:
+            now = self.clock()
+            news: list[TranscriptNews] = []
+            # Urgent on SQLite: small, and the citizens' pages wait for it.
+            async with self.store.transaction(urgent=True) as tx:
+                rows = await tx.outbox.outbox_take_due(now, platforms=self._kept, limit=KEEP_BATCH)
+                kept: list[tuple[OutboxRecord, dict[str, Any]]] = []
+                for row in rows:
+                    address = row.address
+                    try:
+                        body = self.adapters[address.platform].transcript_body(
+                            address.chat_id, row.message
+                        )
+                    except Exception as exc:
+                        log.error("message %s cannot be kept: %s", row.id, exc)
+                        await tx.outbox.outbox_failed(
+                            row.id, str(exc), keep_payload=self._keep_sent
+                        )
+                        continue
+                    kept.append(
+                        (
+                            row,
+                            {
+                                "subject": str(UserRef(address.platform, address.chat_id)),
+                                "role": BOT_ROLE,
+                                "body": body,
+                                # A message kept twice would be kept once: the outbox's id.
+                                "client_id": f"o:{row.id}",
+                                "created_at": now,
+                            },
+                        )
+                    )
+                ids = await tx.transcripts.append_many([values for _, values in kept])
+                await tx.outbox.outbox_sent(
+                    [row.id for row, _ in kept], now, keep_payload=self._keep_sent
+                )
+            for row, values in kept:
+                given = ids.get((values["subject"], values["client_id"]))
+                if given is not None:
+                    person = UserRef(row.address.platform, row.address.chat_id)
+                    kept_row = TranscriptRow(given, BOT_ROLE, values["body"], values["client_id"])
+                    news.append(TranscriptNews(person, given, (kept_row,)))
+                if self.metrics is not None:
+                    self.metrics.sends.labels(row.address.platform, "sent").inc()
+            if news and self.on_kept is not None:
+                self.on_kept(news)
+            taken += len(rows)
+            if len(rows) < KEEP_BATCH:
+                break
+        return taken
+
     async def run_once(self) -> int:
         """Send the head message of every chat that has one due; returns how many were tried."""
         await self._release_dead_leases_on_sqlite()
+        kept = await self._keep()
+        reach = self._reach()
+        if not reach:
+            return kept
         now = self.clock()
         async with self.store.transaction() as tx:
             rows = await tx.outbox.claim_outbox(
-                now, limit=self.batch, lease=LEASE, platforms=self._reach(), owner=self._owner
+                now, limit=self.batch, lease=LEASE, platforms=reach, owner=self._owner
             )
         if rows:
             delivered = await asyncio.gather(*(self._send(row) for row in rows))
             sent = [row for row, ok in zip(rows, delivered, strict=True) if ok]
             await asyncio.gather(*(self._ack(_Ack(r, True, claim_next=False)) for r in sent))
-        return len(rows)
+        return kept + len(rows)
 
     async def drain(self, *, within: float = 30.0) -> None:
         """Send until nothing is due (the console and tests wait for replies this way),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel
 
 from qn_bot.clock import Clock
-from qn_bot.domain import Address, DeviceLink, Envelope, InboundMessage, UserRef
+from qn_bot.domain import (
+    Address,
+    DeviceLink,
+    Envelope,
+    InboundMessage,
+    OutboundMessage,
+    UserRef,
+)
 from qn_bot.leadership import Granted, Leadership
 
 log = logging.getLogger(__name__)
@@ -62,10 +69,35 @@ class TranscriptRow:
     key: str
 
 
+#: The role of the transcript rows that keep the bot's own messages.
+BOT_ROLE = "bot"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptNews:
+    """Rows kept about one person, told after their commit. ``rows`` are the rows themselves
+    when this process wrote them; empty when another process did (several `qn-bot run` on one
+    PostgreSQL): read what comes after the last id you saw, up to ``last_id``. ``about`` None:
+    news of other processes may have been missed (their connection came back), everyone reads
+    what they have not seen."""
+
+    about: UserRef | None
+    last_id: int
+    rows: tuple[TranscriptRow, ...] = ()
+
+
+#: Told of rows kept (see :meth:`Transcripts.watch`); runs in the event loop, must not block.
+TranscriptWatcher = Callable[[Sequence[TranscriptNews]], None]
+
+
 class Transcripts(Protocol):
     """The conversation kept for a platform that shows it itself (the web chat's page), one row
     per message, about one person: /oublier erases it with them, the retention purge once their
-    newest row is older than ``[retention] adapter_state_days``."""
+    newest row is older than ``[retention] adapter_state_days``.
+
+    A platform whose capabilities say ``transcript`` has its outgoing messages kept here by
+    the outbox itself (:meth:`Adapter.transcript_body`); what the person sends, the adapter
+    keeps with :meth:`append`."""
 
     async def append(
         self, about: UserRef, role: str, body: dict[str, Any], key: str
@@ -79,6 +111,11 @@ class Transcripts(Protocol):
 
     async def latest(self, about: UserRef, limit: int) -> list[TranscriptRow]:
         """Their newest ``limit`` rows, newest first."""
+        ...
+
+    def watch(self, watcher: TranscriptWatcher) -> None:
+        """Tell ``watcher`` of every row kept from now on, by this process or another one on
+        the same database, once committed."""
         ...
 
 
@@ -109,6 +146,12 @@ class Capabilities:
     # Per-citizen flood limits ([limits]) apply to its senders. Not to a local terminal: one
     # trusted person at the keyboard, whose scripted input may come as fast as a pipe allows.
     sender_limits: bool = True
+    # Its messages are rows of the conversation kept in our own database (Transcripts): the
+    # outbox delivers them by writing those rows (Adapter.transcript_body) together with its
+    # own bookkeeping, many chats in one transaction, instead of calling send(). Sending
+    # there is a database write: a claim, a send and an acknowledgement per message were
+    # three transactions where one does.
+    transcript: bool = False
 
 
 class Adapter(abc.ABC):
@@ -136,6 +179,13 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     async def send(self, envelope: Envelope) -> None:
         """Deliver one message, or raise a :class:`qn_bot.errors.DeliveryError` subclass."""
+
+    def transcript_body(self, chat_id: str, message: OutboundMessage) -> dict[str, Any]:
+        """A platform with ``capabilities.transcript``: the transcript row's body that keeps
+        ``message`` in the private chat ``chat_id`` (pure: no I/O, called inside the outbox's
+        transaction); raise :class:`qn_bot.errors.PermanentDeliveryError` for a chat that
+        cannot be one of this platform's."""
+        raise NotImplementedError(f"{self.platform} keeps no transcript")
 
     async def open_private_chat(
         self, user: UserRef, group: Address, campaign: str, message_id: str

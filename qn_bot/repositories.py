@@ -301,6 +301,13 @@ class Outbox(OutboxWrites, Protocol):
         skip_chats: Collection[Address] = ...,
         owner: str | None = ...,
     ) -> list[OutboxRecord]: ...
+    async def outbox_take_due(
+        self, now: datetime, *, platforms: Collection[str], limit: int
+    ) -> list[OutboxRecord]:
+        """Due, unleased messages of every chat of ``platforms``, each chat's unbroken run
+        from its head, for delivery within this transaction (no lease)."""
+        ...
+
     async def outbox_sent(
         self, outbox_ids: int | Collection[int], now: datetime, *, keep_payload: bool = ...
     ) -> None: ...
@@ -360,7 +367,13 @@ class KeyValues(Protocol):
 
 
 class TranscriptRows(Protocol):
-    """The kept conversations (qn_bot.ports.Transcripts), as the retention purge sees them."""
+    """The kept conversations (qn_bot.ports.Transcripts), as the outbox keeps a platform's
+    messages and the retention purge sees them."""
+
+    async def append_many(self, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+        """Insert rows (subject, role, body, client_id, created_at); the ids given, by
+        (subject, client_id); a (subject, client_id) already kept is skipped."""
+        ...
 
     async def purge_transcripts(self, before: datetime) -> int: ...
 

@@ -9,6 +9,7 @@ long it takes; only that piece of work waits, the rest of the bot goes on.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -33,6 +34,19 @@ async def until_available(attempt: Callable[[], Awaitable[T]], waiting: Waiting)
     """``attempt()`` again until it no longer raises :class:`DatabaseUnavailable`. Any other
     error, and cancellation, ends it at once. ``attempt`` must be safe to run again after a
     failure (a rolled-back transaction is)."""
+    # Nearly every call succeeds at once: setting tenacity up for each of them cost about a
+    # twentieth of the web chat's CPU per message (profiled). It takes over at the first
+    # failure, with the same waits (FIRST_WAIT, then doubling up to MAX_WAIT).
+    try:
+        return await attempt()
+    except DatabaseUnavailable as error:
+        waiting(error, FIRST_WAIT)
+    await asyncio.sleep(FIRST_WAIT)
+    return await _with_backoff(attempt, waiting)
+
+
+async def _with_backoff(attempt: Callable[[], Awaitable[T]], waiting: Waiting) -> T:
+    """What :func:`until_available` does after a first failure and its wait."""
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -42,7 +56,7 @@ async def until_available(attempt: Callable[[], Awaitable[T]], waiting: Waiting)
 
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(DatabaseUnavailable),
-        wait=wait_exponential(multiplier=FIRST_WAIT, max=MAX_WAIT),
+        wait=wait_exponential(multiplier=2 * FIRST_WAIT, max=MAX_WAIT),
         before_sleep=before_sleep,
         reraise=True,
     )

@@ -75,7 +75,13 @@ from qn_bot.flows.state import SessionState
 from qn_bot.group_commit import GroupCommit
 from qn_bot.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, Catalog, default_catalog
 from qn_bot.moderation import flag_on_screen, shown_to
-from qn_bot.ports import DeviceLinks, PrivateChats
+from qn_bot.ports import (
+    DeviceLinks,
+    PrivateChats,
+    TranscriptNews,
+    TranscriptRow,
+    TranscriptWatcher,
+)
 from qn_bot.recap.send import current_recap
 from qn_bot.records import CampaignRecord, Conversation, ParticipantRecord
 from qn_bot.redaction import redact
@@ -155,11 +161,13 @@ class Service:
         on_batch: Callable[[int], None] | None = None,
         site: SiteConfig | None = None,
         cards_random: random.Random | None = None,
+        on_kept: TranscriptWatcher | None = None,
     ) -> None:
         """``private_chats``: by platform, what opens a private chat for a group /start (the
         running adapters); a platform without one is answered without a link; ``device_links``
         likewise for /lien. ``on_batch`` is told each group commit's size (metrics).
-        ``cards_random``: the draw of voting cards (seeded in tests)."""
+        ``cards_random``: the draw of voting cards (seeded in tests). ``on_kept`` is told of
+        the citizens' messages kept as transcript rows (InboundMessage.kept), once committed."""
         self.store = store
         self.catalog = catalog if catalog is not None else default_catalog()
         self.clock = clock
@@ -167,6 +175,7 @@ class Service:
         self.admins = frozenset(admins)
         self.default_language = default_language
         self.on_commit = on_commit
+        self.on_kept = on_kept
         self.reminders = reminders if reminders is not None else RemindersConfig()
         self.teams = teams
         self.moderation = moderation if moderation is not None else ModerationConfig()
@@ -311,7 +320,10 @@ class Service:
         transaction each, so that one bad message costs the others nothing but time."""
         try:
             async with self.store.transaction() as tx:
-                return list(await self._in_batch(tx, msgs))
+                handled = await self._in_batch(tx, msgs)
+                news = await _keep(tx, msgs, handled, self.clock())
+            self._kept(news)
+            return list(handled)
         except DatabaseUnavailable as exc:
             # No message's fault: one by one, each would wait out the same lock or outage.
             return [exc] * len(msgs)
@@ -325,10 +337,17 @@ class Service:
         for msg in msgs:
             try:
                 async with self.store.transaction() as tx:
-                    results.append(await self._handle_in(tx, msg, self.clock()))
+                    result = await self._handle_in(tx, msg, self.clock())
+                    news = await _keep(tx, [msg], [result], self.clock())
+                self._kept(news)
+                results.append(result)
             except Exception as exc:
                 results.append(exc)
         return results
+
+    def _kept(self, news: list[TranscriptNews]) -> None:
+        if news and self.on_kept is not None:
+            self.on_kept(news)
 
     async def _in_batch(self, tx: Transaction, inbounds: Sequence[Inbound]) -> list[HandleResult]:
         results: list[HandleResult | None] = [None] * len(inbounds)
@@ -973,3 +992,35 @@ def _received(inbound: Inbound, reply_to: Address) -> Received:
         same_chat=reply_to == msg.address,
         device_link=inbound.device_link,
     )
+
+
+async def _keep(
+    tx: Transaction, inbounds: Sequence[Inbound], results: Sequence[HandleResult], now: datetime
+) -> list[TranscriptNews]:
+    """The transcript rows of the messages handled (not the repeats), in their transaction:
+    one statement for the batch, and what to tell the watchers once it committed."""
+    kept = [
+        (inbound.msg.sender, inbound.msg.kept)
+        for inbound, result in zip(inbounds, results, strict=True)
+        if inbound.msg.kept is not None and not result.duplicate
+    ]
+    if not kept:
+        return []
+    rows = [
+        {
+            "subject": str(sender),
+            "role": message.role,
+            "body": message.body,
+            "client_id": message.key,
+            "created_at": now,
+        }
+        for sender, message in kept
+    ]
+    ids = await tx.transcripts.append_many(rows)
+    news = []
+    for sender, message in kept:
+        given = ids.get((str(sender), message.key))
+        if given is not None:
+            row = TranscriptRow(given, message.role, message.body, message.key)
+            news.append(TranscriptNews(sender, given, (row,)))
+    return news

@@ -6,10 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -121,17 +122,52 @@ class Csrf:
 
 class IpGate:
     """The flood rule (qn_bot.flood) per client address: a new cookie is free to get, an
-    address is not. Behind a reverse proxy every post comes from the proxy: raise the limit."""
+    address is not. Behind a reverse proxy every post comes from the proxy: name it in
+    ``trusted_proxies`` and the address it read the post from (X-Forwarded-For) is counted."""
 
-    def __init__(self, messages_per_window: int, window_seconds: float) -> None:
+    def __init__(
+        self,
+        messages_per_window: int,
+        window_seconds: float,
+        trusted_proxies: Sequence[str] = (),
+    ) -> None:
         self.gate = (
             FloodGate(messages_per_window, window_seconds) if messages_per_window > 0 else None
         )
+        self.proxies = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in trusted_proxies)
 
     def admit(self, request: web.Request) -> bool:
         if self.gate is None:
             return True
-        return self.gate.check(request.remote or "?", time.monotonic()) is Verdict.ACCEPT
+        return self.gate.check(self.client(request), time.monotonic()) is Verdict.ACCEPT
+
+    def client(self, request: web.Request) -> str:
+        """Who sent the post, as far as can be told: the connection's address, unless it is a
+        trusted proxy; then X-Forwarded-For read from the right (each proxy appends what it
+        saw), past the trusted proxies: the first address no trusted proxy vouches for. The
+        left of the header is the client's to write, never believed past that point."""
+        peer = request.remote or "?"
+        if not self.proxies or not self._trusted(peer):
+            return peer
+        hops = [
+            hop.strip()
+            for header in request.headers.getall("X-Forwarded-For", ())
+            for hop in header.split(",")
+            if hop.strip()
+        ]
+        for hop in reversed(hops):
+            if not self._trusted(hop):
+                return hop
+        return hops[0] if hops else peer  # only proxies: the farthest one
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in network for network in self.proxies)
 
 
 @web.middleware

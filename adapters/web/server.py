@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import re
 import uuid
@@ -29,6 +30,7 @@ from qn_bot.domain import (
     DeviceLink,
     InboundKind,
     InboundMessage,
+    KeptMessage,
     UserRef,
 )
 from qn_bot.i18n import default_catalog
@@ -50,7 +52,7 @@ from .security import (
     set_citizen_cookie,
     unseal,
 )
-from .transcript import BOT, PLATFORM, Entry, WebTranscripts
+from .transcript import BOT, CITIZEN, PLATFORM, Entry, WebTranscripts
 
 HERE = Path(__file__).parent
 LANGUAGES = ("fr", "en")
@@ -87,7 +89,7 @@ class WebServer:
         if context.transcripts is None:
             raise ValueError("the web chat needs the core's transcripts (AdapterContext)")
         self.transcripts = WebTranscripts(context.transcripts)
-        self.ip_gate = IpGate(config.ip_messages_per_window, window_seconds)
+        self.ip_gate = IpGate(config.ip_messages_per_window, window_seconds, config.trusted_proxies)
         self.secure = (config.base_url or "").startswith("https://")
         self.catalog = default_catalog()
         self.csrf = Csrf(b"")
@@ -104,6 +106,7 @@ class WebServer:
 
     async def start(self, sink: InboundSink) -> None:
         self.sink = sink
+        self.transcripts.start()
         self.csrf = Csrf(await self._secret())
         app = web.Application(
             middlewares=[security_headers], client_max_size=self.config.max_request_bytes
@@ -233,19 +236,27 @@ class WebServer:
         inbound, shown = await self._inbound(user, form, client_id, language)
         if inbound is None:
             return self._after_post(slug, wants_json)
-        mine = await self.transcripts.append_citizen(user, shown, client_id)
-        assert self.sink is not None
+        # The message as the page shows it is kept by the core with the message itself, in the
+        # transaction that handles it (a repeat, or a message refused, is not kept again).
+        kept = KeptMessage(CITIZEN, Entry(0, CITIZEN, shown).body(), client_id)
+        inbound = dataclasses.replace(inbound, kept=kept)
+        sink = self.sink
+        assert sink is not None
+
+        async def handled() -> None:
+            await sink(inbound)  # returns once committed; a repeat is handled once
+            if not wants_json and self.drain is not None:
+                await self.drain()  # the outbox keeps the replies now, not at its next pass
+
         self._posting[user] = (slug, self._base_url(request), token)
         try:
-            await self.sink(inbound)  # returns once committed; a repeat is handled once
+            if wants_json:
+                await handled()
+            else:
+                # Without a script the next page is all the citizen sees: wait for the reply.
+                await self.transcripts.answered(user, handled(), REPLY_WAIT)
         finally:
             self._posting.pop(user, None)
-        if not wants_json and mine is not None:
-            # Without a script the next page is all the citizen sees: wait for the replies
-            # (the outbox sends them once the message is committed).
-            if self.drain is not None:
-                await self.drain()
-            await self.transcripts.wait(user, mine.id, REPLY_WAIT)
         return self._after_post(slug, wants_json)
 
     def _after_post(self, slug: str, wants_json: bool) -> web.Response:

@@ -1,12 +1,15 @@
 """What a web citizen's page shows: every message of their conversation, both ways, kept in the
 database (the core's transcripts port, one row per message) so that a reload, a restart or
-another device shows it again; and the pages listening for more, woken in memory.
+another device shows it again; and the pages listening for more.
 
-Rows are written through the port's group commit: many citizens' messages in one transaction.
-A page's event stream reads the database once, when it opens (everything after the id it last
-saw), then takes each new entry from memory as it is written: nothing is read again per
-message. Entry ids come from the database and are never reused, even after /oublier erased the
-rows, so a page that reconnects asking "after N" gets what came after, no more, no less.
+The citizen's messages are written through the port's group commit, the bot's by the outbox
+itself (the platform's capabilities say ``transcript``): many citizens' messages in one
+transaction either way. A page's event stream reads the database once, when it opens
+(everything after the id it last saw), then takes each new entry from memory as this process
+keeps it: nothing is read again per message. Only what another process kept (several
+`qn-bot run` on one PostgreSQL) is read, told by the port's watch. Entry ids come from the
+database and are never reused, even after /oublier erased the rows, so a page that reconnects
+asking "after N" gets what came after, no more, no less.
 """
 
 from __future__ import annotations
@@ -14,16 +17,16 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from qn_bot.domain import Attachment, OutboundMessage, UserRef
-from qn_bot.ports import TranscriptRow, Transcripts
+from qn_bot.ports import BOT_ROLE, TranscriptNews, TranscriptRow, Transcripts
 
 PLATFORM = "web"
-BOT = "bot"
+BOT = BOT_ROLE
 CITIZEN = "citizen"
 #: The newest messages searched for the label of a pressed button.
 LABEL_LOOKBACK = 20
@@ -69,6 +72,23 @@ class Entry:
         )
 
 
+def bot_entry(message: OutboundMessage, *, link_in: re.Pattern[str] | None = None) -> Entry:
+    """The bot's ``message`` as the page shows it (id 0: not kept yet). ``link_in``: a last
+    line of the text that is such a URL is shown as a link."""
+    text, link = message.text, None
+    head, _, last = text.rpartition("\n")
+    if link_in is not None and head and link_in.fullmatch(last.strip()):
+        text, link = head, last.strip()
+    return Entry(
+        0,
+        BOT,
+        text,
+        buttons=tuple((b.kind.value, b.value, b.label) for b in message.buttons),
+        files=message.attachments,
+        link=link,
+    )
+
+
 @dataclass(slots=True, eq=False)  # by identity: a set holds them
 class _Listener:
     """One page waiting for a citizen's next messages."""
@@ -76,6 +96,9 @@ class _Listener:
     arrived: list[Entry] = field(default_factory=list)
     woken: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False  # a page's stream, closed for a newer one (the cap)
+    seen: int = 0  # the newest id the page has
+    # Another process kept rows up to this id: they are read from the database.
+    missed: int = 0
 
     def take(self, after: int) -> list[Entry]:
         fresh = sorted((e for e in self.arrived if e.id > after), key=lambda e: e.id)
@@ -91,6 +114,33 @@ class WebTranscripts:
         self.rows = rows
         self._listeners: dict[str, set[_Listener]] = {}
         self._streams: dict[str, list[_Listener]] = {}  # pages' streams, oldest first
+        self._watching = False
+
+    def start(self) -> None:
+        """Hear of the rows kept from now on (in the event loop: the port may start listening
+        to the database)."""
+        if not self._watching:
+            self._watching = True
+            self.rows.watch(self._news)
+
+    def _news(self, news: Sequence[TranscriptNews]) -> None:
+        for item in news:
+            if item.about is None:  # another process's news may have been lost: read
+                for listeners in self._listeners.values():
+                    for listener in listeners:
+                        listener.missed = max(listener.missed, listener.seen + 1)
+                        listener.woken.set()
+                continue
+            if item.about.platform != PLATFORM:
+                continue
+            for listener in self._listeners.get(item.about.user_id, ()):
+                if item.rows:
+                    listener.arrived.extend(Entry.from_row(row) for row in item.rows)
+                elif item.last_id > listener.seen:
+                    listener.missed = max(listener.missed, item.last_id)
+                else:
+                    continue  # already had it (this process's own rows, told again)
+                listener.woken.set()
 
     @contextmanager
     def _listen(self, user_id: str) -> Iterator[_Listener]:
@@ -121,11 +171,6 @@ class WebTranscripts:
             if not streams and self._streams.get(user_id) is streams:
                 del self._streams[user_id]
 
-    def _publish(self, user_id: str, entry: Entry) -> None:
-        for listener in self._listeners.get(user_id, ()):
-            listener.arrived.append(entry)
-            listener.woken.set()
-
     async def entries(self, user_id: str, after: int = 0) -> list[Entry]:
         return [Entry.from_row(r) for r in await self.rows.after(_about(user_id), after)]
 
@@ -134,51 +179,54 @@ class WebTranscripts:
         return [Entry.from_row(r) for r in await self.rows.latest(_about(user_id), limit)]
 
     async def append_bot(
-        self, user_id: str, message: OutboundMessage, *, link_in: re.Pattern[str] | None = None
-    ) -> Entry:
-        """``link_in``: a last line of the text that is such a URL is shown as a link."""
-        text, link = message.text, None
-        head, _, last = text.rpartition("\n")
-        if link_in is not None and head and link_in.fullmatch(last.strip()):
-            text, link = head, last.strip()
-        entry = await self._append(
-            user_id,
-            Entry(
-                0,
-                BOT,
-                text,
-                buttons=tuple((b.kind.value, b.value, b.label) for b in message.buttons),
-                files=message.attachments,
-                link=link,
-            ),
-            key=f"b:{uuid.uuid4().hex}",
-        )
-        assert entry is not None  # a fresh key is never a repeat
-        return entry
-
-    async def append_citizen(self, user_id: str, text: str, client_id: str) -> Entry | None:
-        """The citizen's message as shown; None when this ``client_id`` was already taken."""
-        return await self._append(user_id, Entry(0, CITIZEN, text), key=client_id)
+        self,
+        user_id: str,
+        message: OutboundMessage,
+        *,
+        key: str | None = None,
+        link_in: re.Pattern[str] | None = None,
+    ) -> Entry | None:
+        """``key``: the message's own (kept once); None when it was already kept."""
+        entry = bot_entry(message, link_in=link_in)
+        return await self._append(user_id, entry, key=key or f"b:{uuid.uuid4().hex}")
 
     async def _append(self, user_id: str, entry: Entry, *, key: str) -> Entry | None:
+        # The pages hear of it through the port's watch, like of the rows the outbox keeps.
         row = await self.rows.append(_about(user_id), entry.role, entry.body(), key)
-        if row is None:
-            return None
-        kept = Entry.from_row(row)
-        self._publish(user_id, kept)
-        return kept
+        return None if row is None else Entry.from_row(row)
 
-    async def wait(self, user_id: str, after: int, within: float) -> list[Entry]:
-        """Entries after ``after``, waiting up to ``within`` seconds for one to come."""
-        with self._listen(user_id) as listener:
-            entries = await self.entries(user_id, after)
-            if entries:
-                return entries
-            try:
-                await asyncio.wait_for(listener.woken.wait(), within)
-            except TimeoutError:
-                return []
-            return listener.take(after)
+    async def _caught_up(self, user_id: str, listener: _Listener, after: int) -> list[Entry]:
+        """What woke ``listener``, after ``after``: from memory, and from the database when
+        another process kept some."""
+        fresh = listener.take(after)
+        if listener.missed > after:
+            listener.missed = 0
+            read = await self.entries(user_id, after)
+            known = {e.id for e in read}
+            fresh = sorted([*read, *(e for e in fresh if e.id not in known)], key=lambda e: e.id)
+        return fresh
+
+    async def answered(self, user_id: str, handled: Awaitable[None], within: float) -> None:
+        """Await ``handled`` (the citizen's message handled), then up to ``within`` seconds
+        for the bot's next message to be kept."""
+        loop = asyncio.get_running_loop()
+        with self._listen(user_id) as listener:  # before: a reply kept meanwhile is heard
+            await handled
+            deadline = loop.time() + within
+            while all(e.role != BOT for e in listener.arrived):
+                if listener.missed:  # kept by another process: is the newest the bot's?
+                    listener.missed = 0
+                    newest = await self.latest(user_id, 1)
+                    if newest and newest[0].role == BOT:
+                        return
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return
+                listener.woken.clear()
+                try:
+                    await asyncio.wait_for(listener.woken.wait(), remaining)
+                except TimeoutError:
+                    return
 
     async def follow(
         self, user_id: str, after: int, idle: float, *, cap: int = 0
@@ -193,8 +241,9 @@ class WebTranscripts:
             # what is in both is dropped by its id.
             backlog = await self.entries(user_id, after)
             if backlog:
-                after = backlog[-1].id
+                after = listener.seen = backlog[-1].id
                 yield backlog
+            listener.seen = after
             while True:
                 try:
                     await asyncio.wait_for(listener.woken.wait(), idle)
@@ -204,9 +253,9 @@ class WebTranscripts:
                 if listener.closed:
                     yield None
                     return
-                fresh = listener.take(after)
+                fresh = await self._caught_up(user_id, listener, after)
                 if fresh:
-                    after = fresh[-1].id
+                    after = listener.seen = fresh[-1].id
                     yield fresh
 
 

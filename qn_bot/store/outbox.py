@@ -250,6 +250,80 @@ class SqlOutbox(Repository):
             )
         return pointless
 
+    async def outbox_take_due(
+        self, now: datetime, *, platforms: Collection[str], limit: int
+    ) -> list[OutboxRecord]:
+        """For a worker that delivers within this very transaction (a platform whose messages
+        are rows of our own database): the pending messages that are due and not leased, of
+        every chat at once, oldest first, up to ``limit``. No lease: the caller marks them
+        sent (or failed) before it commits. A chat gives only the unbroken run from its head:
+        nothing past a message that is not due, leased, or being taken by another worker, so
+        its messages are still kept in order."""
+        o = t.outbox
+        if not platforms:
+            return []
+        stmt = (
+            select(
+                o.c.id,
+                o.c.platform,
+                o.c.chat_id,
+                o.c.payload,
+                o.c.attempts,
+                o.c.participant_id,
+                o.c.mid_flow_session_id,
+            )
+            .where(
+                PENDING,
+                o.c.platform.in_(list(platforms)),
+                o.c.next_attempt_at <= now,
+                or_(o.c.locked_until.is_(None), o.c.locked_until < now),
+            )
+            .order_by(o.c.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            # Another worker's rows are skipped, not waited for; the check below then stops
+            # their chats at the gap.
+            stmt = stmt.with_for_update(skip_locked=True, of=o)
+        rows = (await self.conn.execute(stmt)).all()
+        if not rows:
+            return []
+        # Every pending message of those chats up to the newest taken, as they stand (a read
+        # waits for no lock): a chat's run ends at the first one not taken above.
+        taken = {r.id for r in rows}
+        gaps: dict[tuple[str, str], int] = {}
+        for n, (platform, chat_ids) in enumerate(
+            by_platform({(r.platform, r.chat_id) for r in rows})
+        ):
+            chats: BindParameter[str] = bindparam(f"chats_{n}", chat_ids, expanding=True)
+            before = (
+                select(o.c.chat_id, func.min(o.c.id))
+                .where(
+                    PENDING,
+                    o.c.platform == platform,
+                    o.c.chat_id.in_(chats),
+                    o.c.id <= max(taken),
+                    o.c.id.not_in(bindparam(f"taken_{n}", sorted(taken), expanding=True)),
+                    # A deferred message waits outside its chat's order (see the module).
+                    or_(o.c.not_before.is_(None), o.c.not_before <= now),
+                )
+                .group_by(o.c.chat_id)
+            )
+            for chat_id, first in (await self.conn.execute(before)).all():
+                gaps[(platform, str(chat_id))] = int(first)
+        pointless = await self._cancel_pointless(rows)
+        return [
+            OutboxRecord(
+                id=r.id,
+                address=Address(r.platform, r.chat_id),
+                message=OutboundMessage.from_json(r.payload),
+                attempts=r.attempts,
+                participant_id=r.participant_id,
+            )
+            for r in rows
+            if r.id < gaps.get((r.platform, r.chat_id), r.id + 1) and r.id not in pointless
+        ]
+
     async def outbox_sent(
         self, outbox_ids: int | Collection[int], now: datetime, *, keep_payload: bool = False
     ) -> None:

@@ -4,19 +4,24 @@ row per message; and the port adapters write it through, by group commit."""
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from qn_bot.clock import Clock
 from qn_bot.domain import UserRef
-from qn_bot.ports import TranscriptRow
+from qn_bot.ports import TranscriptNews, TranscriptRow, TranscriptWatcher
 from qn_bot.store import schema as t
 from qn_bot.store.repository import Repository
+from qn_bot.store.transcript_notices import CHANNEL, TranscriptNotices, is_postgresql
 
 if TYPE_CHECKING:  # the store makes the repositories: importing it here would be a loop
     from qn_bot.store.sql import Store
+
+log = logging.getLogger(__name__)
 
 
 class SqlTranscripts(Repository):
@@ -37,7 +42,18 @@ class SqlTranscripts(Repository):
             .returning(c.id, c.subject, c.client_id)
         )
         result = await self.conn.execute(stmt)
-        return {(str(r.subject), str(r.client_id)): int(r.id) for r in result}
+        ids = {(str(r.subject), str(r.client_id)): int(r.id) for r in result}
+        if ids and self.dialect == "postgresql":
+            # Delivered at commit, to every process listening (adapters/web's event streams
+            # may be open on another `qn-bot run` than the one that wrote).
+            newest: dict[str, int] = {}
+            for (subject, _), row_id in ids.items():
+                newest[subject] = max(row_id, newest.get(subject, 0))
+            await self.conn.execute(
+                text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[])) AS p"),
+                {"channel": CHANNEL, "payloads": [f"{n} {s}" for s, n in newest.items()]},
+            )
+        return ids
 
     async def after(self, subject: str, after: int, limit: int | None = None) -> list[Any]:
         c = t.transcripts.c
@@ -67,6 +83,11 @@ class SqlTranscripts(Repository):
         return int(result.rowcount)
 
 
+def _person(subject: str) -> UserRef:
+    platform, _, user_id = subject.partition(":")
+    return UserRef(platform, user_id)
+
+
 def _row(row: Any) -> TranscriptRow:
     return TranscriptRow(int(row.id), str(row.role), dict(row.body), str(row.client_id))
 
@@ -74,13 +95,46 @@ def _row(row: Any) -> TranscriptRow:
 class StoreTranscripts:
     """:class:`~qn_bot.ports.Transcripts` on the store. Appends wait for their commit, and the
     appends of every citizen made while one commit runs go together in the next: one
-    transaction and one statement for many messages, whatever the load."""
+    transaction and one statement for many messages, whatever the load. Watchers hear of every
+    row kept: this process's own rows in memory, other processes' through PostgreSQL's
+    notifications (store/transcript_notices.py)."""
 
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
         self._pending: list[tuple[dict[str, Any], asyncio.Future[int | None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._watchers: list[TranscriptWatcher] = []
+        self._notices: TranscriptNotices | None = None
+
+    def watch(self, watcher: TranscriptWatcher) -> None:
+        self._watchers.append(watcher)
+        url = self.store.engine.url.render_as_string(hide_password=False)
+        if self._notices is None and is_postgresql(url):
+            self._notices = TranscriptNotices(url, self._heard, self._gap)
+            self._notices.start()
+
+    async def close(self) -> None:
+        notices, self._notices = self._notices, None
+        if notices is not None:
+            await notices.close()
+
+    def kept(self, news: Sequence[TranscriptNews]) -> None:
+        """Rows this process kept, once committed: told to the watchers."""
+        if not news:
+            return
+        for watcher in self._watchers:
+            try:
+                watcher(news)
+            except Exception:  # one broken watcher must not keep the rows from the others
+                log.exception("a transcript watcher failed")
+
+    def _heard(self, subject: str, newest: int) -> None:
+        self.kept([TranscriptNews(_person(subject), newest)])
+
+    def _gap(self) -> None:
+        """Notifications may have been missed: every watcher reads what it has not seen."""
+        self.kept([TranscriptNews(None, 0)])
 
     async def append(
         self, about: UserRef, role: str, body: dict[str, Any], key: str
@@ -111,11 +165,16 @@ class StoreTranscripts:
                     if not done.done():
                         done.set_exception(error)
                 continue
+            news: list[TranscriptNews] = []
             for row, done in batch:
                 # A key twice in one batch: the first gets the row, the repeat None.
                 given = ids.pop((row["subject"], row["client_id"]), None)
+                if given is not None:
+                    kept = TranscriptRow(given, row["role"], row["body"], row["client_id"])
+                    news.append(TranscriptNews(_person(row["subject"]), given, (kept,)))
                 if not done.done():
                     done.set_result(given)
+            self.kept(news)
 
     async def after(self, about: UserRef, after: int = 0) -> list[TranscriptRow]:
         async with self.store.snapshot() as tx:  # a read: it waits for no writer

@@ -227,3 +227,19 @@ async def test_the_backlog_counts_a_deferred_message_from_its_time_on(store: Sto
         }
         assert await tx.outbox.outbox_backlog(morning) == {PLATFORM: (2, morning)}
         assert await tx.outbox.outbox_pending() == 2
+
+
+async def test_a_deferred_message_holds_back_nothing_a_kept_platform_takes(store: Store) -> None:
+    """The web chat's worker takes due messages of every chat at once (outbox_take_due): a
+    reminder deferred past the quiet hours must not stop its chat's replies there either."""
+    chat = Address(PLATFORM, "citizen")
+    morning = T0 + timedelta(hours=10)
+    async with store.transaction() as tx:
+        reminder = await tx.outbox.enqueue(chat, say("reminder"), T0, not_before=morning)
+        reply = await tx.outbox.enqueue(chat, say("reply"), T0)
+        taken = await tx.outbox.outbox_take_due(T0, platforms=[PLATFORM], limit=10)
+        assert [r.id for r in taken] == [reply]
+        await tx.outbox.outbox_sent([reply], T0)
+    async with store.transaction() as tx:
+        taken = await tx.outbox.outbox_take_due(morning, platforms=[PLATFORM], limit=10)
+    assert [r.id for r in taken] == [reminder]

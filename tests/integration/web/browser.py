@@ -60,11 +60,15 @@ class WebProcess:
     log: Path
 
 
-def start_web_process(directory: Path, *, per_ip: int = 100_000) -> Iterator[WebProcess]:
+def start_web_process(
+    directory: Path, *, per_ip: int = 100_000, database_url: str | None = None
+) -> Iterator[WebProcess]:
+    """``database_url``: the SQLite file web.db in ``directory`` when not given."""
     port = free_port()
     config = directory / "qn_bot_web.toml"
+    url = database_url if database_url is not None else f"sqlite:///{directory / 'web.db'}"
     config.write_text(
-        f'[database]\nurl = "sqlite:///{directory / "web.db"}"\n'
+        f'[database]\nurl = "{url}"\n'
         f"[web]\nport = {port}\nip_messages_per_window = {per_ip}\n"
         "[limits]\nmessages_per_window = 1000\nwindow_seconds = 1.0\n",
         encoding="utf-8",

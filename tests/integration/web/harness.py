@@ -20,7 +20,7 @@ SLUG = "construire-2030"
 FAST_LIMITS = {"messages_per_window": 1000, "window_seconds": 1.0}
 
 
-def web_config(database_url: str, limits: dict[str, Any] | None = None, **web: Any) -> Config:
+def web_config(database_url: str, *, limits: dict[str, Any] | None = None, **web: Any) -> Config:
     return Config.model_validate(
         {
             "database": {"url": database_url},

@@ -13,6 +13,7 @@ from qn_bot.config import Config
 from qn_bot.store.sql import Store
 from tests.contract.test_erasure import everything
 from tests.integration.construire import CONSENT_QUESTION, NOTED
+from tests.integration.processes import SQLITE_ONLY
 from tests.integration.web.harness import SLUG, Citizen, web_bot, web_config
 
 pytestmark = pytest.mark.integration
@@ -209,3 +210,46 @@ async def test_a_citizens_event_streams_are_capped_the_oldest_closed(database_ur
         assert b"event: closed" in rest
         for response in (second, third):
             response.close()
+
+
+async def _statuses(database_url: str, proxies: list[str], forwarded: list[str]) -> list[int]:
+    """What posts from loopback get, each claiming X-Forwarded-For: ``forwarded[n]``, with
+    two posts per address allowed in a long window."""
+    config = Config.model_validate(
+        {
+            "database": {"url": database_url},
+            "web": {"port": 0, "ip_messages_per_window": 2, "trusted_proxies": proxies},
+            "limits": {"messages_per_window": 1000, "window_seconds": 600},
+        }
+    )
+    statuses = []
+    async with web_bot(config) as (_, base), Citizen(base) as citizen:
+        composer = (await citizen.open()).form("/send")
+        for n, claimed in enumerate(forwarded):
+            async with citizen.session.post(
+                base + composer.action,
+                data={**composer.fields, "client_id": f"proxied-{n:04}", "text": f"idée {n}"},
+                headers={"Accept": "application/json", "X-Forwarded-For": claimed},
+            ) as response:
+                statuses.append(response.status)
+    return statuses
+
+
+@SQLITE_ONLY
+async def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(database_url: str) -> None:
+    """Behind a proxy on loopback, each citizen's address is counted on its own; the left of
+    the header, which the client writes, changes nothing."""
+    a, b = "203.0.113.1", "203.0.113.2"
+    assert await _statuses(
+        database_url, ["127.0.0.0/8", "::1/128"], [a, a, f"198.51.100.9, {a}", b, b]
+    ) == [200, 200, 429, 200, 200]
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("proxies", [[], ["10.0.0.0/8"]], ids=["none", "elsewhere"])
+async def test_x_forwarded_for_from_anyone_else_is_ignored(
+    database_url: str, proxies: list[str]
+) -> None:
+    """Without a trusted proxy in front, a client claiming other addresses is still one."""
+    statuses = await _statuses(database_url, proxies, ["203.0.113.1", "203.0.113.2", "203.0.113.3"])
+    assert statuses == [200, 200, 429]
