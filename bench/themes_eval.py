@@ -24,7 +24,8 @@ from qn_bot.themes.cluster import cluster
 
 def keyword_themes(texts: list[str]) -> list[int]:
     """Today's themes: each text joins the first of the step's top keywords it holds."""
-    found = themes(texts, "fr", limit=MAX_THEMES)
+    # Each labelled answer is a citizen of its own.
+    found = themes(texts, "fr", authors=range(len(texts)), limit=MAX_THEMES)
     keys = [theme_key(t.label, "fr") for t in found]
     out = []
     for words in letter_runs(texts):

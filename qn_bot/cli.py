@@ -298,8 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--chart",
         metavar="PNG",
-        help="also write the chart the team receives to this file (several campaigns: "
-        "NAME-SLUG.png each)",
+        help="also write the charts the team receives: the weekly one to this file, the themes "
+        "over the weeks to NAME-themes.png beside it (several campaigns: NAME-SLUG.png and "
+        "NAME-SLUG-themes.png each)",
     )
     p.set_defaults(func=cmd_digest_preview)
     p = digest.add_parser(

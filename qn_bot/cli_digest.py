@@ -81,19 +81,27 @@ async def cmd_digest_preview(args: argparse.Namespace, config: Config) -> int:
 
 
 def _write_charts(digest: Digest, team: TeamConfig, path: Path) -> None:
-    """Each campaign's chart, as the team receives it: to ``path`` for one campaign, to
-    ``<stem>-<slug><suffix>`` beside it for several."""
+    """Each campaign's charts, as the team receives them: the weekly one to ``path`` and its
+    themes over the weeks to ``<stem>-themes<suffix>`` beside it, for one campaign; for several,
+    ``<stem>-<slug><suffix>`` and ``<stem>-<slug>-themes<suffix>``."""
     from qn_bot.digest.chart import render_chart  # matplotlib: only when drawing
+    from qn_bot.digest.theme_chart import render_theme_chart
 
     several = len(digest.campaigns) > 1
+    suffix = path.suffix or ".png"
     for campaign in digest.campaigns:
-        png = render_chart(campaign, team.language, team.timezone)
-        target = path.with_name(f"{path.stem}-{campaign.slug}{path.suffix}") if several else path
-        if png is None:
-            print(f"{campaign.slug}: nothing to chart, no file written", file=sys.stderr)
-            continue
-        target.write_bytes(png)
-        print(f"chart of {campaign.slug} written to {target}", file=sys.stderr)
+        stem = f"{path.stem}-{campaign.slug}" if several else path.stem
+        charts = (
+            ("chart", path.with_name(stem + suffix) if several else path, render_chart),
+            ("themes chart", path.with_name(f"{stem}-themes{suffix}"), render_theme_chart),
+        )
+        for name, target, render in charts:
+            png = render(campaign, team.language, team.timezone)
+            if png is None:
+                print(f"{campaign.slug}: no {name} to draw, no file written", file=sys.stderr)
+                continue
+            target.write_bytes(png)
+            print(f"{name} of {campaign.slug} written to {target}", file=sys.stderr)
 
 
 async def cmd_digest_send(args: argparse.Namespace, config: Config) -> int:

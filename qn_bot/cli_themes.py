@@ -23,7 +23,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description="Groups each free-text step's live, public answers by meaning (a "
         "sentence-embedding model shipped with qn-bot); items the background worker has not "
         "embedded yet are embedded first. Without the model: today's keyword themes, and the "
-        "output says so.",
+        "output says so. A theme is named only by a word at least two citizens used; a group "
+        "of close answers without one is never named: counted as « Autres idées proches » in "
+        'md, "theme": "" with no keywords in json.',
     )
     p.add_argument("slug")
     p.add_argument("--step", action="append", help="only this step (repeatable)")
@@ -33,9 +35,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=cmd_themes)
 
 
-def to_markdown(found: Sequence[object], title: str) -> str:
+def to_markdown(found: Sequence[object], title: str, language: str = "fr") -> str:
+    """Each step's named themes, then the groups that no word of several citizens names,
+    counted together and never named."""
+    from qn_bot.i18n import default_catalog
     from qn_bot.themes.compute import METHOD_TFIDF, StepThemes
 
+    unnamed = default_catalog().t(language, "page_themes_unnamed")
     lines = [f"# {title}", ""]
     for s in found:
         assert isinstance(s, StepThemes)
@@ -45,7 +51,11 @@ def to_markdown(found: Sequence[object], title: str) -> str:
         if s.pending:
             lines.append(f"_{s.pending} answers not embedded yet, left out._")
         for t in s.themes:
-            lines.append(f"- **{t.theme}** ({t.count}) — {', '.join(t.keywords)}")
+            if t.theme:
+                lines.append(f"- **{t.theme}** ({t.count}) — {', '.join(t.keywords)}")
+        others = sum(t.count for t in s.themes if not t.theme)
+        if others:
+            lines.append(f"- _{unnamed}_ ({others})")
         if not s.themes:
             lines.append("- (no theme)")
         lines.append("")
@@ -71,7 +81,7 @@ async def cmd_themes(args: argparse.Namespace, config: Config) -> int:
     if args.format == "json":
         text = json.dumps(to_json(found), ensure_ascii=False, indent=2)
     else:
-        text = to_markdown(found, campaign.title)
+        text = to_markdown(found, campaign.title, language)
     if args.output:
         await asyncio.to_thread(Path(args.output).write_text, text + "\n", encoding="utf-8")
     else:

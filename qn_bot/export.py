@@ -222,11 +222,12 @@ def theme_lines(language: str, found: Mapping[str, SectionThemes]) -> dict[str, 
         out[step_id] = {
             "themes": [
                 {
-                    "label": t.label,
+                    "label": t.label or lab["themes_unnamed"],
+                    "unnamed": not t.label,
                     "count": _plural(language, "contributions", t.count),
                     "people": _plural(language, "themes_people", t.people),
                 }
-                for t in section.themes
+                for t in (*section.themes, *((section.others,) if section.others else ()))
             ],
             "withheld": (
                 _plural(language, "themes_withheld", section.withheld) if section.withheld else None

@@ -56,7 +56,7 @@ class PeriodFold:
             if counter is None:
                 continue  # a choice or number answer: counted, no text to show
             step_rows = list(group)
-            counter.add_many(map(_TEXT, step_rows))
+            counter.add_many(map(_TEXT, step_rows), map(_AUTHOR, step_rows))
             latest = heapq.nlargest(self.cap, map(_ENTRY, step_rows))
             heap = self.heaps[step_id]
             for entry in latest:

@@ -229,7 +229,9 @@ def campaign_facts(
             step_respondents[step_id] = min(len(authors), enough)
         latest = sorted(step_items, key=lambda i: (utc(i.created_at), i.id), reverse=True)
         newest[step_id] = tuple(i.text for i in latest[:cap])
-        found[step_id] = themes((i.text for i in step_items), language)
+        found[step_id] = themes(
+            [i.text for i in step_items], language, authors=[i.participant_id for i in step_items]
+        )
     weeks = []
     for week in chart_periods:
         counts: Counter[str] = Counter(i.step_id for i in data.items if _in(week, i.created_at))

@@ -102,7 +102,11 @@ def stat_lines(c: CampaignDigest, digest: Digest) -> list[str]:
 def themes_text(section: SectionDigest, language: str) -> str | None:
     if not section.themes:
         return None
-    listed = ", ".join(f"{t.label} ({t.count})" for t in section.themes)
+    unnamed = labels(language)["themes_unnamed"]
+    listed = ", ".join(
+        f"{t.label} ({t.count})" if t.label else unnamed.format(count=t.count)
+        for t in section.themes
+    )
     text = labels(language)["themes"].format(themes=clean(listed))
     if section.themes_fallback is None:
         return text

@@ -1,5 +1,9 @@
 """Themes: the words that come back in a week's contributions, plurals and inflections merged.
 
+A word names a theme only when at least :data:`LABEL_PEOPLE` distinct citizens used it
+(:class:`Voices`): a word one citizen repeated would point at them. Every theme name of every
+output keeps to that rule, by meaning (:mod:`qn_bot.themes.label`) or by keywords (here).
+
 Compound words stay whole (« tiers-lieux », typed with or without its hyphen), and two words
 that come back side by side in several contributions are one theme (« services publics »,
 « circuits courts »); a word is then a theme of its own only if it also comes back without its
@@ -16,7 +20,8 @@ import heapq
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from itertools import chain, compress, pairwise
@@ -33,6 +38,8 @@ THEME_PREFIX = 7
 MIN_WORD_LENGTH = 3
 #: The share of its rarer word's contributions a pair of words must hold to be a phrase.
 PHRASE_SHARE = 0.5
+#: Distinct citizens a word (or phrase) needs before it names a theme, in every output.
+LABEL_PEOPLE = 2
 
 # A run of letters, hyphens joining runs ("tiers-lieux"), never glued to a digit or "_" ("10ème").
 _WORD_RE = re.compile(r"(?<!\w)[^\W\d_]+(?:-[^\W\d_]+)*(?!\w)")
@@ -71,7 +78,9 @@ _EXTRA_STOP_WORDS = {
 
 @dataclass(frozen=True, slots=True)
 class Theme:
-    label: str  # the commonest written form, accents kept: "territoire"
+    # The commonest written form, accents kept: "territoire"; "" (by meaning only, listed last)
+    # for the groups of close ideas that no word of several citizens names, counted together.
+    label: str
     count: int  # in how many contributions it appears
 
 
@@ -170,6 +179,63 @@ def held_keys(words: Sequence[str], key: Callable[[str], str | None]) -> set[str
     return held
 
 
+class Voices:
+    """Which terms at least :data:`LABEL_PEOPLE` distinct citizens used: the one naming rule of
+    themes, fed text by text (a digest's big week streams through it).
+
+    A term keeps only its first author until someone else uses it; from then on it costs one
+    set lookup per text that holds it. Terms are any hashable keys (a word's, a pair's).
+    """
+
+    __slots__ = ("_first", "_more", "_shared")
+
+    def __init__(self) -> None:
+        self._first: dict[Hashable, Hashable] = {}
+        self._more: dict[Hashable, set[Hashable]] = {}  # past two authors, were it ever needed
+        self._shared: set[Hashable] = {None}  # None: a stop word's key, never a term
+
+    def add(self, terms: AbstractSet[Hashable], author: Hashable) -> None:
+        """One text's (or one author's texts') terms, as a set: ``set - set`` looks up the
+        text's few terms, never the many shared ones."""
+        first = self._first
+        for term in terms - self._shared:
+            if first.setdefault(term, author) != author:
+                self._another(term, author)
+
+    def add_many(self, texts: Iterable[AbstractSet[Hashable]], authors: Iterable[Hashable]) -> None:
+        """:meth:`add`, inlined for a batch (a big week's fold): each text's terms and its
+        author. Most texts hold only terms already shared (0.2 new terms a text in a week of
+        170,000): one subset test each."""
+        first, shared, another = self._first, self._shared, self._another
+        for terms, author in zip(texts, authors, strict=True):
+            if terms <= shared:
+                continue
+            for term in terms - shared:
+                if first.setdefault(term, author) != author:
+                    another(term, author)
+
+    def _another(self, term: Hashable, author: Hashable) -> None:
+        heard = self._more.setdefault(term, {self._first[term]})
+        heard.add(author)
+        if len(heard) >= LABEL_PEOPLE:
+            self._shared.add(term)
+            del self._first[term], self._more[term]
+
+    def shared(self, *terms: Hashable) -> bool:
+        """Whether these terms (spellings of one, such as a compound and its words apart) were
+        used by :data:`LABEL_PEOPLE` distinct citizens between them."""
+        heard: set[Hashable] = set()
+        for term in terms:
+            if term is None:
+                continue
+            if term in self._shared:
+                return True
+            if term in self._first:
+                heard.add(self._first[term])
+                heard.update(self._more.get(term, ()))
+        return len(heard) >= LABEL_PEOPLE
+
+
 class ThemeCounter:
     """Counts themes over texts fed in batches, so a week of contributions can be streamed.
 
@@ -185,11 +251,13 @@ class ThemeCounter:
         self._counts: Counter[str | tuple[str | None, str | None] | None] = Counter()
         self._spellings: Counter[str] = Counter()  # word as written → occurrences
         self._pairs: Counter[tuple[str, str]] = Counter()  # neighbours as written → occurrences
+        self.voices = Voices()  # which keys several citizens used: only those name a theme
 
-    def add(self, text: str) -> None:
-        self.add_many((text,))
+    def add(self, text: str, author: Hashable) -> None:
+        self.add_many((text,), (author,))
 
-    def add_many(self, texts: Iterable[str]) -> None:
+    def add_many(self, texts: Iterable[str], authors: Iterable[Hashable]) -> None:
+        """Count ``texts``, each written by its author in ``authors``."""
         found = letter_runs(list(texts))
         self._spellings.update(chain.from_iterable(found))
         key = self._keys.__getitem__
@@ -197,19 +265,23 @@ class ThemeCounter:
         # Each contribution once per word (set and Counter stay in C) and once per pair of
         # neighbours; a pair with a stop word (a None key) is never a phrase, so it is neither
         # counted nor kept as written — most pairs of a French sentence hold one.
-        self._counts.update(chain.from_iterable(set(k) for k in keyed))
+        held = [set(k) for k in keyed]
+        self._counts.update(chain.from_iterable(held))
         pairs: list[set[tuple[str, str]]] = []
         written: list[tuple[str, str]] = []
         for words, keys in zip(found, keyed, strict=True):
-            held: set[tuple[str, str]] = set()
+            mine: set[tuple[str, str]] = set()
             for n in range(len(keys) - 1):
                 first, second = keys[n], keys[n + 1]
                 if first is not None and second is not None:
-                    held.add((first, second))
+                    mine.add((first, second))
                     written.append((words[n], words[n + 1]))
-            pairs.append(held)
+            pairs.append(mine)
         self._counts.update(chain.from_iterable(pairs))
         self._pairs.update(written)
+        by = list(authors)
+        self.voices.add_many(held, by)
+        self.voices.add_many(pairs, by)
 
     def theme_counts(self, min_count: int = MIN_THEME_COUNT) -> dict[str, int]:
         """Theme key → contributions, for every theme counted at least ``min_count`` times.
@@ -218,7 +290,9 @@ class ThemeCounter:
         the contributions of its rarer word: « circuits courts » is, two common words that
         happen to meet in a big week are not. A compound ("tiers-lieux") always is; its pairs
         spelled apart ("tiers lieux") add up with it. A word inside a phrase stays a theme if it
-        comes back without it often enough ("services" beside "services publics").
+        comes back without it often enough ("services" beside "services publics"). A word or a
+        phrase fewer than :data:`LABEL_PEOPLE` citizens used is no theme, however often they
+        wrote it.
         """
         words: dict[str, int] = {}
         pairs: list[tuple[str, str, int]] = []
@@ -228,18 +302,26 @@ class ThemeCounter:
             elif isinstance(key, tuple) and key[0] is not None and key[1] is not None:
                 pairs.append((key[0], key[1], count))  # no stop word stands between
         merged = Counter(words)
+        spelled: dict[str, tuple[str, str]] = {}  # a phrase → its words apart, counted with it
         for first, second, count in pairs:
             if count >= PHRASE_SHARE * min(words.get(first, 0), words.get(second, 0)):
-                merged[f"{first} {second}"] += count
+                phrase = f"{first} {second}"
+                merged[phrase] += count
+                spelled[phrase] = (first, second)
+        voices = self.voices
+
+        def heard(key: str) -> bool:
+            pair = spelled.get(key)
+            return voices.shared(key) if pair is None else voices.shared(key, pair)
+
+        named = {key: count for key, count in merged.items() if count >= min_count and heard(key)}
         within: dict[str, int] = {}
-        for phrase, count in merged.items():
-            if " " in phrase and count >= min_count:
+        for phrase, count in named.items():
+            if " " in phrase:
                 for part in phrase.split(" "):
                     within[part] = max(within.get(part, 0), count)
         return {
-            key: count
-            for key, count in merged.items()
-            if count >= min_count and count - within.get(key, 0) >= min_count
+            key: count for key, count in named.items() if count - within.get(key, 0) >= min_count
         }
 
     def result(
@@ -285,17 +367,18 @@ def themes(
     texts: Iterable[str],
     language: str,
     *,
+    authors: Iterable[Hashable],
     min_count: int = MIN_THEME_COUNT,
     limit: int = MAX_THEMES,
 ) -> tuple[Theme, ...]:
-    """Words that come back in several contributions, plurals and inflections merged.
+    """Words that come back in several contributions of :data:`LABEL_PEOPLE` citizens or more
+    (``authors``: each text's), plurals and inflections merged.
 
     A theme counts contributions, not words: one answer repeating "territoire" counts once.
     Sorted by count, then alphabetically (accent-insensitive) for a stable order.
     """
     counter = ThemeCounter(language)
-    for text in texts:
-        counter.add(text)
+    counter.add_many(texts, authors)
     return counter.result(min_count=min_count, limit=limit)
 
 

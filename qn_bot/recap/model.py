@@ -8,6 +8,9 @@ follows the anonymity rule of :mod:`qn_bot.disclosure`:
   nothing derived from others (no theme, no count);
 - « N autres personnes ont exprimé une idée proche » appears only when N reaches the threshold;
 - a theme the citizen did not mention is named only when that many people did;
+- a theme is named only by a word several citizens used (:mod:`qn_bot.recap.themes`): an idea
+  in a group without one says how many others said something close, never a name, and such a
+  group is no theme "not mentioned";
 - themes and counts come from public items only (moderation's filter); the citizen's own items
   are theirs to see, hidden or not, as in /mes_reponses.
 """
@@ -29,7 +32,7 @@ MISSED_THEMES = 3
 
 @dataclass(frozen=True, slots=True)
 class ThemeGroup:
-    label: str
+    label: str  # "" for close ideas that no word of several citizens names
     people: frozenset[int]  # participants with a public item in this theme
     #: the earliest public items of its first two authors: (item id, participant id, text)
     examples: tuple[tuple[int, int, str], ...]
@@ -84,6 +87,7 @@ def prepare(
         grouped = item_themes(
             [ThemeInput(i.id, i.text, stored.get(i.id)) for i in public],
             flow.default_language,
+            authors={i.id: i.participant_id for i in public},
             placed=[ThemeInput(i.id, i.text, stored.get(i.id)) for i in hidden],
         )
         people: list[set[int]] = [set() for _ in grouped.labels]
@@ -112,8 +116,8 @@ def prepare(
 @dataclass(frozen=True, slots=True)
 class OwnIdea:
     text: str
-    theme: str | None  # None: in no theme, or the section shows none
-    others: int | None  # other people in that theme; None below the threshold
+    theme: str | None  # None: in no theme or an unnamed one, or the section shows none
+    others: int | None  # other people in that theme (named or not); None below the threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,14 +180,14 @@ def build_recap(
             theme = section.themes[index]
             others = len(theme.people - {participant_id})
             shown = others if others >= data.minimum else None
-            ideas.append(OwnIdea(item.text, theme.label, shown))
+            ideas.append(OwnIdea(item.text, theme.label or None, shown))
         missed = []
         if section.disclosed:
             ranked = sorted(
                 (
                     (index, theme)
                     for index, theme in enumerate(section.themes)
-                    if index not in mentioned and len(theme.people) >= data.minimum
+                    if index not in mentioned and theme.label and len(theme.people) >= data.minimum
                 ),
                 key=lambda pair: (-len(pair[1].people), pair[0]),
             )

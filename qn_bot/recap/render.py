@@ -36,6 +36,8 @@ def _section(section: SectionRecap, catalog: Catalog, lang: str) -> str:
             lines.append(catalog.plural(lang, "recap_theme_others", idea.others, theme=idea.theme))
         elif idea.theme is not None:
             lines.append(catalog.t(lang, "recap_theme", theme=idea.theme))
+        elif idea.others is not None:  # close ideas that no shared word names
+            lines.append(catalog.plural(lang, "recap_unnamed_others", idea.others))
     if section.withheld:
         lines.append(catalog.t(lang, "recap_withheld"))
     if section.missed:

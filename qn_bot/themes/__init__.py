@@ -5,7 +5,8 @@ words they share.
   turns texts into vectors (quantised for storage);
 - :mod:`.worker` embeds new and edited items in the background, off the message path;
 - :mod:`.cluster` groups a step's stored vectors, the number of themes chosen from the data;
-- :mod:`.label` names each group with its most telling words;
+- :mod:`.label` names each group with its most telling words of several citizens (none: the
+  group is counted, never named — the rule every output keeps);
 - :mod:`.compute` is the one function the CLI, the digest and the site call, with today's TF-IDF
   themes as the fallback when the model is missing or fails.
 """

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from qn_bot.digest.themes import MAX_THEMES, held_keys, letter_runs, theme_key, themes
+from qn_bot.digest.themes import MAX_THEMES, themes
 from qn_bot.records import CampaignRecord, ItemVector, StoredVector
 from qn_bot.repositories import Database
 from qn_bot.themes import NOT_EMBEDDED as NOT_EMBEDDED  # callers import it from here too
@@ -36,7 +36,9 @@ class ThemeItem:
 @dataclass(frozen=True, slots=True)
 class StepTheme:
     step: str
-    theme: str  # the label: its most telling word or phrase
+    # The label: its most telling word or phrase of several citizens'; "" for a group of close
+    # ideas without one (counted, never named).
+    theme: str
     keywords: tuple[str, ...]
     items: tuple[ThemeItem, ...]
     # Unit centroid (embeddings only): what matches a theme from one week to the next.
@@ -60,23 +62,6 @@ class StepThemes:
 Loader = Callable[[], Embedder | None]
 
 
-def keyword_themes(step: str, rows: Sequence[StoredVector], language: str) -> StepThemes:
-    """Today's TF-IDF themes, each item in the first of them whose word it holds."""
-    texts = [r.text for r in rows]
-    found = themes(texts, language)
-    keys = [theme_key(t.label, language) for t in found]
-    members: list[list[ThemeItem]] = [[] for _ in found]
-    for row, words in zip(rows, letter_runs(texts), strict=True):
-        mine = held_keys(words, lambda w: theme_key(w, language))
-        hit = next((n for n, key in enumerate(keys) if key in mine), None)
-        if hit is not None:
-            members[hit].append(ThemeItem(row.participant, row.text))
-    out = tuple(
-        StepTheme(step, t.label, (t.label,), tuple(m)) for t, m in zip(found, members, strict=True)
-    )
-    return StepThemes(step, METHOD_TFIDF, out)
-
-
 #: Why a result is on the TF-IDF themes (``fallback_reason``).
 NO_MEANING_THEME = "no theme by meaning"
 
@@ -89,7 +74,7 @@ class Grouped:
     and ``qn-bot themes`` all read (:func:`group_items`)."""
 
     method: str
-    labels: tuple[str, ...]  # most items first
+    labels: tuple[str, ...]  # most items first; "" for a group no word of several citizens names
     keywords: tuple[tuple[str, ...], ...]
     of: dict[int, int]  # item id → index in ``labels``; an item in no theme is absent
     counts: tuple[int, ...]  # public items per theme (placed items never count)
@@ -119,11 +104,21 @@ def _by_words(
 
 
 def _tfidf(
-    public: Sequence[Entry], placed: Sequence[Entry], language: str, limit: int, reason: str | None
+    public: Sequence[Entry],
+    placed: Sequence[Entry],
+    language: str,
+    limit: int,
+    reason: str | None,
+    authors: Mapping[int, Hashable],
 ) -> Grouped:
     from qn_bot.digest.themes import KeyCache, held_keys, words
 
-    found = themes((text for _, text, _ in public), language, limit=limit)
+    found = themes(
+        [text for _, text, _ in public],
+        language,
+        authors=[authors[item_id] for item_id, _, _ in public],
+        limit=limit,
+    )
     cache = KeyCache(language)
     wanted = [cache[theme.label] for theme in found]
     of: dict[int, int] = {}
@@ -150,18 +145,19 @@ def group_items(
     public: Sequence[Entry],
     language: str,
     *,
+    authors: Mapping[int, Hashable],
     placed: Sequence[Entry] = (),
     limit: int = MAX_THEMES,
     by_meaning: bool = True,
     reason: str | None = None,
-    authors: Mapping[int, str] | None = None,
 ) -> Grouped:
     """Group a section's ``public`` items by meaning from their stored vectors (CPU-bound: run
     it in a thread for a big step).
 
-    ``authors`` (item id → its author): a theme is named only by words several citizens used
-    (:func:`qn_bot.themes.label.label_groups`), and is left unnamed ("") rather than named
-    after one citizen's sentence.
+    ``authors`` (each public item's id → its author): a theme is named only by words
+    :data:`~qn_bot.digest.themes.LABEL_PEOPLE` citizens used
+    (:func:`qn_bot.themes.label.label_groups`; the keyword themes count citizens alike), and is
+    left unnamed ("") rather than named after one citizen's sentence or repeated word.
 
     Only embedded public items shape the themes; a public item not embedded yet and every
     ``placed`` item (a citizen's own item kept out of public outputs) is put in the theme its
@@ -174,20 +170,18 @@ def group_items(
 
     embedded = [e for e in public if e[2] is not None]
     if not by_meaning:
-        return _tfidf(public, placed, language, limit, reason)
+        return _tfidf(public, placed, language, limit, reason, authors)
     if len(embedded) < MIN_VECTORS:
-        return _tfidf(public, placed, language, limit, NOT_EMBEDDED)
+        return _tfidf(public, placed, language, limit, NOT_EMBEDDED, authors)
     result = cluster(dequantise([e[2] for e in embedded if e[2] is not None]))
     k = len(result.centroids)
     if not k:
-        return _tfidf(public, placed, language, limit, NO_MEANING_THEME)
+        return _tfidf(public, placed, language, limit, NO_MEANING_THEME, authors)
     members = [np.flatnonzero(result.labels == g) for g in range(k)]
     words = label_groups(
         [[embedded[i][1] for i in m] for m in members],
         language,
-        authors=None
-        if authors is None
-        else [[authors[embedded[i][0]] for i in m] for m in members],
+        authors=[[authors[embedded[i][0]] for i in m] for m in members],
     )
     # Most items first; past ``limit`` a group is no theme and its items stay unthemed.
     order = sorted(range(k), key=lambda g: (-len(members[g]), words[g][:1]))[:limit]
@@ -197,14 +191,7 @@ def group_items(
         for i in members[g]:
             of[embedded[i][0]] = rank[g]
     keywords = tuple(words[g] for g in order)
-    labels = tuple(
-        keywords[n][0]
-        if keywords[n]
-        else ""
-        if authors is not None
-        else embedded[members[g][0]][1][:60]
-        for n, g in enumerate(order)
-    )
+    labels = tuple(found[0] if found else "" for found in keywords)
     rest = [e for e in placed if e[2] is not None]
     if rest:
         near = result.nearest(dequantise([e[2] for e in rest if e[2] is not None]))
@@ -250,6 +237,7 @@ def step_themes(
     grouped = group_items(
         [(r.item_id, r.text, r.vector) for r in rows],
         language,
+        authors={r.item_id: r.participant for r in rows},
         by_meaning=by_meaning,
         reason=reason,
         limit=limit,
@@ -348,7 +336,8 @@ async def campaign_themes(
 
 
 def to_json(found: Sequence[StepThemes]) -> list[dict[str, object]]:
-    """DESIGN §4's contract: a list of {step, theme, keywords, count, items}."""
+    """DESIGN §4's contract: a list of {step, theme, keywords, count, items}; a group of close
+    ideas that no word of several citizens names has ``"theme": ""`` and no keywords."""
     return [
         {
             "step": t.step,

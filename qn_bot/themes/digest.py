@@ -52,7 +52,9 @@ async def period_themes(
                 reasons[step] = NOT_EMBEDDED if public < MIN_VECTORS else NO_MEANING_THEME
             continue
         groups[step] = grouped
-        # An unnamed theme (no word several citizens used) is counted in the kept week, not
-        # listed: its name would be one citizen's sentence.
-        out[step] = tuple(Theme(g.label, g.count) for g in grouped.themes if g.label)
+        # Groups that no word of several citizens names are counted together, last, never
+        # named (« autres idées proches »): a name would be one citizen's sentence.
+        unnamed = sum(g.count for g in grouped.themes if not g.label)
+        named = tuple(Theme(g.label, g.count) for g in grouped.themes if g.label)
+        out[step] = (*named, Theme("", unnamed)) if unnamed else named
     return out, reasons, groups

@@ -6,9 +6,10 @@ words and numbers never a term) and pairs of neighbouring words; a hyphenated co
 ("tiers-lieux", "vélo-cargo") stays one word. A pair that explains its theme as well as its
 words alone is shown instead of them ("pistes cyclables", not "pistes" and "cyclables").
 
-Given each text's author, a term must come from :data:`LABEL_PEOPLE` citizens or more: a label
-kept for weeks (:mod:`qn_bot.themes.history`) then never holds words only one citizen used,
-and nothing falls back to a citizen's own sentence.
+A term must come from :data:`LABEL_PEOPLE` citizens or more (each text's author is given;
+:class:`~qn_bot.digest.themes.Voices`, the rule the keyword themes keep too): a label never holds
+words only one citizen used, however often they wrote them, and a group without such a word has
+no label — it is never named after a citizen's own sentence.
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from itertools import pairwise
 
-from qn_bot.digest.themes import fold, theme_key
+from qn_bot.digest.themes import LABEL_PEOPLE as LABEL_PEOPLE  # the rule's, imported from here too
+from qn_bot.digest.themes import Voices, fold, theme_key
 
 #: Keywords shown per theme.
 KEYWORDS = 3
-#: Distinct citizens a term needs, when the authors are known, to name a theme.
-LABEL_PEOPLE = 2
 # Letter runs joined by hyphens: a compound word is one token; digits are never part of one.
 _TOKEN = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 
@@ -55,13 +55,11 @@ def label_groups(
     groups: Sequence[Sequence[str]],
     language: str,
     *,
+    authors: Sequence[Sequence[Hashable]],
     keywords: int = KEYWORDS,
-    authors: Sequence[Sequence[str]] | None = None,
 ) -> list[tuple[str, ...]]:
-    """Per group of texts, its keywords, most telling first (empty when none stands out).
-
-    ``authors`` (each text's author, group by group): a term counts citizens, not texts, and
-    needs :data:`LABEL_PEOPLE` of them."""
+    """Per group of texts, its keywords, most telling first (empty when no term of it was used
+    by :data:`LABEL_PEOPLE` citizens). ``authors``: each text's author, group by group."""
     per_text = [[terms(text, language) for text in group] for group in groups]
     total = sum(len(g) for g in groups)
     df: Counter[str] = Counter()
@@ -77,14 +75,13 @@ def label_groups(
         for found in group:
             inside.update(found.keys())
         size = max(len(group), 1)
-        people = None if authors is None else _people(group, authors[number])
+        voices = Voices()
+        for found, author in zip(group, authors[number], strict=True):
+            voices.add(set(found), author)
         scored = []
         for key, n in inside.items():
-            if people is not None:
-                if people[key] < LABEL_PEOPLE:
-                    continue  # one citizen's word: it would point at them
-            elif n < 2 and size > 2:
-                continue  # a word one answer used says nothing about the theme
+            if not voices.shared(key):
+                continue  # one citizen's word, however often written: it would point at them
             # Pairs count a little more: at equal spread, the phrase says more than its words.
             weight = 1.25 if " " in key else 1.0
             scored.append((weight * n / size * math.log(1 + total / df[key]), key))
@@ -98,15 +95,6 @@ def label_groups(
                 break
         labels.append(tuple(_display(forms[key]) for key in chosen))
     return labels
-
-
-def _people(group: Sequence[dict[str, str]], authors: Sequence[str]) -> Counter[str]:
-    """Term → how many distinct authors used it."""
-    held: dict[str, set[str]] = {}
-    for found, author in zip(group, authors, strict=True):
-        for key in found:
-            held.setdefault(key, set()).add(author)
-    return Counter({key: len(who) for key, who in held.items()})
 
 
 def label_key(label: str, language: str) -> str | None:

@@ -97,9 +97,13 @@ def strong_pairs(grid: LinkGrid, limit: int = 3) -> list[LinkCell]:
 
 
 def _side(found: Mapping[str, StepThemes], steps: Sequence[str]) -> dict[str, set[str]]:
+    """Citizen → the named themes of their items (a group no shared word names is in no link:
+    its row would need a name)."""
     out: dict[str, set[str]] = {}
     for step in steps:
         for theme in found[step].themes:
+            if not theme.theme:
+                continue
             for item in theme.items:
                 out.setdefault(item.participant, set()).add(theme.theme)
     return out

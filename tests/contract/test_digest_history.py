@@ -8,14 +8,18 @@ tested is the keeping, not the model (tests/contract/test_digest_trends.py runs 
 
 from __future__ import annotations
 
+import argparse
 import itertools
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
+import pytest
 from sqlalchemy import delete, select
 
-from qn_bot.config import TeamConfig
+from qn_bot.cli_digest import cmd_digest_preview
+from qn_bot.config import Config, TeamConfig
 from qn_bot.digest.period import Period, completed_period
 from qn_bot.digest.render import render_text, trend_lines
 from qn_bot.digest.send import build_package
@@ -184,3 +188,44 @@ async def test_a_kept_label_goes_when_a_citizen_who_wrote_it_is_erased(store: St
     async with store.snapshot() as tx:
         stale = (await tx.conn.execute(select(t.theme_weeks.c.stale))).scalars().all()
     assert not any(stale)  # made again (unnamed), not to be made again at each read
+
+
+async def test_preview_chart_writes_the_themes_chart_beside_the_weekly_one(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`qn-bot digest preview TEAM --chart FILE`: the weekly chart to FILE, the themes over the
+    weeks to FILE's stem + ``-themes.png``, as the team receives them."""
+    async with store.transaction() as tx:
+        await make_campaign(tx, SLUG, min_respondents=2)
+    campaign = await _campaign(store)
+    last = completed_period(TEAM, datetime.now(UTC))
+    before = last.previous(TEAM)
+    await answer(store, campaign, before.start + timedelta(hours=1), (0, BIKES, 6), (3, PARKS, 6))
+    await answer(store, campaign, last.start + timedelta(hours=1), (0, BIKES, 9), (1, SCHOOLS, 6))
+    url = store.engine.url.render_as_string(hide_password=False)
+    config = Config.model_validate({"database": {"url": url}, "teams": [TEAM.model_dump()]})
+    chart = tmp_path / "semaine.png"
+    preview = argparse.Namespace(team=TEAM.name, chart=str(chart))
+    assert await cmd_digest_preview(preview, config) == 0
+    err = capsys.readouterr().err
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    themes = tmp_path / "semaine-themes.png"
+    assert themes.read_bytes().startswith(b"\x89PNG")
+    assert str(themes) in err
+    assert themes.read_bytes() != chart.read_bytes()
+    # The help says where it goes.
+    help_text = " ".join(_preview_parser().format_help().split())
+    assert "-themes.png" in help_text
+
+
+async def _campaign(store: Store) -> CampaignRecord:
+    async with store.snapshot() as tx:
+        found = await tx.campaigns.campaign_by_slug(SLUG)
+    assert found is not None
+    return found
+
+
+def _preview_parser() -> argparse.ArgumentParser:
+    from tests.unit.test_cli_help import _commands
+
+    return next(p for path, p in _commands() if path == ["digest", "preview"])

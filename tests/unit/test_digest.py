@@ -14,6 +14,7 @@ from qn_bot.digest.model import (
     CampaignInput,
     Digest,
     SessionFact,
+    Theme,
     build_digest,
     fold,
     theme_key,
@@ -183,15 +184,20 @@ def test_due_periods_sends_one_missed_digest_only() -> None:
 # --- themes ---------------------------------------------------------------------------------------
 
 
+def each_own(texts: list[str]) -> tuple[Theme, ...]:
+    """The themes of texts each written by a citizen of their own."""
+    return themes(texts, "fr", authors=range(len(texts)))
+
+
 def test_plurals_and_inflections_are_one_theme() -> None:
-    found = themes(
-        ["Les Territoires bougent", "le territoire avance", "Collectivités territoriales"], "fr"
+    found = each_own(
+        ["Les Territoires bougent", "le territoire avance", "Collectivités territoriales"]
     )
     assert [(t.label, t.count) for t in found] == [("territoire", 3)]
 
 
 def test_accents_are_folded_for_matching_but_shown() -> None:
-    found = themes(["le numérique", "Numerique partout", "NUMÉRIQUES !", "l’Évolution"], "fr")
+    found = each_own(["le numérique", "Numerique partout", "NUMÉRIQUES !", "l’Évolution"])
     assert [(t.label, t.count) for t in found] == [("numérique", 3)]
     assert theme_key("Évolutions", "fr") == theme_key("evolution", "fr")
     assert fold("Œuvre Été") == "oeuvre ete"
@@ -199,19 +205,38 @@ def test_accents_are_folded_for_matching_but_shown() -> None:
 
 def test_stop_words_and_single_mentions_are_not_themes() -> None:
     texts = ["Pour les uns et pour les autres", "avec eux, pour elles, dans leurs choses", "plus"]
-    assert themes(texts, "fr") == ()
+    assert each_own(texts) == ()
     assert theme_key("parce", "fr") is None
     assert theme_key("l", "fr") is None
-    assert themes(["une seule fois : solidarité"], "fr") == ()
+    assert each_own(["une seule fois : solidarité"]) == ()
 
 
 def test_a_theme_counts_contributions_not_words() -> None:
-    found = themes(["réseau réseaux réseau", "un réseau"], "fr")
+    found = each_own(["réseau réseaux réseau", "un réseau"])
     assert [(t.label, t.count) for t in found] == [("réseau", 2)]
 
 
+def test_a_word_or_phrase_one_citizen_repeated_is_no_theme() -> None:
+    texts = ["le zorglub quantique", "encore du zorglub quantique", "un vélo", "plus de vélo"]
+    found = themes(texts, "fr", authors=["zoe", "zoe", "ann", "bob"])
+    assert [(t.label, t.count) for t in found] == [("vélo", 2)]
+    # Two citizens: the same words are a theme, the phrase first.
+    found = themes(texts, "fr", authors=["zoe", "ann", "ann", "bob"])
+    assert [t.label for t in found] == ["vélo", "zorglub quantique"]
+    # A compound one citizen wrote and another spelled apart: two citizens, one theme.
+    found = themes(["des tiers-lieux", "un tiers lieu"], "fr", authors=["zoe", "ann"])
+    assert [(t.label, t.count) for t in found] == [("tiers lieu", 2)]
+    # A phrase one citizen repeated hides none of its words that others used alone.
+    found = themes(
+        ["services publics", "services publics", "les services", "des services"],
+        "fr",
+        authors=["zoe", "zoe", "ann", "bob"],
+    )
+    assert [(t.label, t.count) for t in found] == [("services", 4)]
+
+
 def test_elisions_split_words() -> None:
-    found = themes(["l’horizontalité des jeux", "d'horizontalité"], "fr")
+    found = each_own(["l’horizontalité des jeux", "d'horizontalité"])
     assert [t.label for t in found] == ["horizontalité"]
 
 
@@ -477,6 +502,6 @@ def test_chart_text_is_never_read_as_mathtext() -> None:
 
 
 def test_french_feminine_and_plural_adjectives_meet() -> None:
-    found = themes(["services publics", "action publique", "politiques publiques"], "fr")
+    found = each_own(["services publics", "action publique", "politiques publiques"])
     assert [(t.label, t.count) for t in found] == [("publics", 3)]
-    assert themes(["Nouvelles méthodes", "nouvelles fonctions"], "fr") == ()
+    assert each_own(["Nouvelles méthodes", "nouvelles fonctions"]) == ()

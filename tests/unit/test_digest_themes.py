@@ -79,7 +79,8 @@ def test_themes_with_many_ties_as_before(limit: int) -> None:
         "énergies",
     ]
     counter = ThemeCounter("fr")
-    counter.add_many(" ".join(rng.choices(vocabulary, k=4)) for _ in range(60))
+    texts = [" ".join(rng.choices(vocabulary, k=4)) for _ in range(60)]
+    counter.add_many(texts, [rng.randrange(20) for _ in texts])
     for min_count in (1, 2, 30):
         expected = _themes_as_before(counter, min_count, limit)
         assert counter.result(min_count=min_count, limit=limit) == expected
@@ -130,7 +131,7 @@ async def test_a_failing_fold_process_is_an_error_not_a_hang() -> None:
 
 
 def labels(texts: list[str], language: str = "fr") -> list[tuple[str, int]]:
-    return [(t.label, t.count) for t in themes(texts, language)]
+    return [(t.label, t.count) for t in themes(texts, language, authors=range(len(texts)))]
 
 
 def test_compound_words_stay_whole() -> None:
@@ -173,3 +174,27 @@ def test_no_theme_made_of_a_stop_word_or_a_number() -> None:
     assert ("ème", 2) not in found
     for stop in ("faut", "faire", "plus", "c'est-à-dire", "est-à-dire", "peut-être"):
         assert all(stop not in label for label, _ in found), found
+
+
+def test_voices_count_distinct_citizens_up_to_the_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qn_bot.digest import themes as rule
+
+    voices = rule.Voices()
+    voices.add({"velo", None}, "ann")
+    voices.add({"velo"}, "ann")
+    assert not voices.shared("velo")  # one citizen, however often
+    voices.add_many([{"velo", "zorg"}, {("pist", "cyclabl")}], ["bob", "cyd"])
+    assert voices.shared("velo")
+    assert not voices.shared("zorg")
+    assert not voices.shared(None)  # a stop word is no term
+    # Spellings of one term count together: a compound one citizen wrote, its words apart
+    # another.
+    voices.add({"tier lieu"}, "dan")
+    assert voices.shared("tier lieu", ("pist", "cyclabl")) is True  # cyd and dan
+    monkeypatch.setattr(rule, "LABEL_PEOPLE", 3)
+    three = rule.Voices()
+    for author in ("ann", "bob", "bob"):
+        three.add({"velo"}, author)
+    assert not three.shared("velo")
+    three.add({"velo"}, "cyd")
+    assert three.shared("velo")

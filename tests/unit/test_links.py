@@ -125,3 +125,14 @@ def test_the_heatmap_is_a_phone_wide_png_and_nothing_when_every_cell_is_withheld
     assert png.startswith(b"\x89PNG")
     assert int.from_bytes(png[16:20], "big") == 720  # 360 points at twice the pixels
     assert render_heatmap(link_grid(dying, born, minimum=7), "Moyens", "Acteurs", "fr") is None
+
+
+def test_a_group_no_shared_word_names_is_in_no_link() -> None:
+    people = ["p1", "p2", "p3"]
+    found = [
+        step("meurt", {"": people, "papier": ["p4", "p5"]}),
+        step("nait", {"vélo": [*people, "p4", "p5"]}),
+    ]
+    (link,) = section_links(found, [Link(("meurt",), ("nait",))], minimum=1)
+    assert link.grid.rows == ("papier",)
+    assert link.grid.people == 2  # p1-p3's only theme there has no name: no row, no cell

@@ -38,3 +38,20 @@ def test_a_withheld_section_shows_no_theme_and_keywords_say_why() -> None:
     ]
     shown = public_themes(found, Disclosure(2, {"idees": 2, "freins": 1}))
     assert shown == {"idees": SectionThemes((ShownTheme("vélo", 2, 2),), 0, NOT_EMBEDDED)}
+
+
+def test_groups_no_shared_word_names_are_counted_together_never_named() -> None:
+    found = StepThemes(
+        "idees",
+        METHOD_EMBEDDINGS,
+        (
+            theme("vélo", "a", "b", "c"),
+            theme("", "d", "e", "f", "d"),  # close ideas, no word two of them used
+            theme("", "g", "h", "d"),
+            theme("", "i", "j"),  # two people: withheld, like any small group
+        ),
+    )
+    shown = public_themes([found], Disclosure(3, {"idees": 3}))
+    assert shown == {
+        "idees": SectionThemes((ShownTheme("vélo", 3, 3),), 1, None, ShownTheme("", 7, 5))
+    }

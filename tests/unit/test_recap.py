@@ -172,7 +172,50 @@ def test_each_item_falls_in_at_most_one_theme_made_of_public_items_only() -> Non
     found = item_themes(
         [ThemeInput(1, "pistes cyclables"), ThemeInput(2, "pistes vélo"), ThemeInput(3, "bus")],
         "fr",
+        authors={1: "ann", 2: "bob", 3: "cyd"},
         placed=[ThemeInput(4, "zorglub pistes"), ThemeInput(5, "zorglub zorglub")],
     )
     assert found.labels == ("pistes",)
     assert found.of == {1: 0, 2: 0, 4: 0}
+
+
+def test_close_ideas_no_shared_word_names_are_counted_never_named() -> None:
+    """Three citizens' ideas close in meaning, no word in common: each of them reads how many
+    others said something close, nobody reads a name (it would be one citizen's sentence), and
+    the group is no theme "not mentioned" (whose quoted idea would be one of theirs)."""
+    import numpy as np
+
+    from qn_bot.themes.embedding import DIMENSIONS, quantise
+
+    answers = [
+        (ADA, "idees", "la voiture en ville", False),
+        (BOB, "idees", "une voiture de trop", False),
+        (CLEO, "idees", "moins de voiture", False),
+        (DAN, "idees", "Le zorglub quantique de tante Berthe", False),
+        (EVE, "idees", "des marmottes fluorescentes", False),
+        (FAY, "idees", "un tapis volant", False),
+    ]
+    found = items(answers)
+    rng = np.random.default_rng(1)
+    vectors = {}
+    for item in found:
+        v = np.zeros(DIMENSIONS, dtype=np.float32)
+        v[0 if "voiture" in item.text else 1] = 1.0
+        vectors[item.id] = quantise(v + rng.normal(0, 0.03, DIMENSIONS).astype(np.float32))
+    data = prepare(CAMPAIGN, load_flow_text(FLOW, "mini.toml"), found, 2, vectors)
+    for who, language, line in (
+        (EVE, "fr", "   → 2 autres personnes ont exprimé une idée proche"),
+        (EVE, "en", "   → 2 other people expressed a similar idea"),
+    ):
+        recap = build_recap(data, who, language)
+        assert recap is not None
+        text = render_recap(recap, default_catalog())
+        assert line in text.splitlines()
+        assert "zorglub" not in text.casefold()
+        assert "tapis" not in text
+    recap = build_recap(data, ADA, "fr")
+    assert recap is not None
+    text = render_recap(recap, default_catalog())
+    assert "thème «\u00a0voiture\u00a0»\u00a0: 2 autres personnes" in text
+    for word in ("zorglub", "marmottes", "tapis", "Thèmes que vous n’avez pas abordés"):
+        assert word not in text

@@ -76,12 +76,15 @@ def test_the_top_themes_over_the_weeks_by_identity_with_their_latest_label() -> 
 
 def test_a_label_is_made_of_words_several_citizens_used() -> None:
     group = ["zorglub et vélo", "zorglub encore et vélo", "un vélo cargo"]
-    assert label_groups([group], "fr")[0][0] == "vélo"
-    # Without authors "zorglub" (twice) could name it; with them, only one citizen said it.
+    # "zorglub" twice, but one citizen's: only "vélo", said by two, names the group.
     labels = label_groups([group], "fr", authors=[["ann", "ann", "bob"]])[0]
     assert "zorglub" not in labels
     assert labels[0] == "vélo"
     assert label_groups([["zorglub", "zorglub bis"]], "fr", authors=[["ann", "ann"]]) == [()]
+    # However small the group, a word two citizens share names it.
+    assert label_groups([["zorglub", "zorglub bis"]], "fr", authors=[["ann", "bob"]]) == [
+        ("zorglub",)
+    ]
 
 
 def _near(axis: int, seed: int) -> bytes:

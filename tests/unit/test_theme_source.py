@@ -38,24 +38,34 @@ def _public() -> list[ThemeInput]:
     return out
 
 
+def _authors() -> dict[int, str]:
+    """Each idea by a citizen of its own."""
+    return {i.item_id: f"P-{i.item_id}" for i in _public()}
+
+
 def test_recap_themes_group_by_meaning_from_stored_vectors() -> None:
-    found = item_themes(_public(), "fr")
+    found = item_themes(_public(), "fr", authors=_authors())
     assert found.method == METHOD_EMBEDDINGS
     assert len({found.of[n] for n in (1, 2, 3, 4)}) == 1
     assert found.of[1] != found.of[11]
 
 
 def test_a_hidden_own_item_is_placed_by_its_vector_without_counting() -> None:
-    found = item_themes(_public(), "fr", placed=[ThemeInput(99, "zorglub", _near(1, 99))])
+    found = item_themes(
+        _public(), "fr", authors=_authors(), placed=[ThemeInput(99, "zorglub", _near(1, 99))]
+    )
     assert found.of[99] == found.of[11]
     assert found.counts[found.of[11]] == 4
 
 
 def test_an_item_not_embedded_yet_is_placed_by_the_theme_words_or_left_ungrouped() -> None:
-    first = item_themes(_public(), "fr")
+    first = item_themes(_public(), "fr", authors=_authors())
     word = first.keywords[first.of[1]][0]
     found = item_themes(
-        _public(), "fr", placed=[ThemeInput(98, f"encore {word}"), ThemeInput(97, "zorglub")]
+        _public(),
+        "fr",
+        authors=_authors(),
+        placed=[ThemeInput(98, f"encore {word}"), ThemeInput(97, "zorglub")],
     )
     assert found.of[98] == first.of[1]
     assert 97 not in found.of
@@ -63,12 +73,14 @@ def test_an_item_not_embedded_yet_is_placed_by_the_theme_words_or_left_ungrouped
 
 def test_too_few_vectors_fall_back_to_tfidf_and_say_why() -> None:
     plain = [ThemeInput(n, f"pistes cyclables {n}") for n in range(1, 8)]
-    found = item_themes(plain, "fr")
+    found = item_themes(plain, "fr", authors={i.item_id: i.item_id for i in plain})
     assert (found.method, found.fallback_reason) == (METHOD_TFIDF, "not embedded yet")
 
 
 def test_group_items_puts_each_item_in_at_most_one_theme() -> None:
-    grouped = group_items([(i.item_id, i.text, i.vector) for i in _public()], "fr")
+    grouped = group_items(
+        [(i.item_id, i.text, i.vector) for i in _public()], "fr", authors=_authors()
+    )
     assert sorted(grouped.of) == [1, 2, 3, 4, 11, 12, 13, 14]
     assert len(grouped.centroids) == len(grouped.labels) == 2
 
