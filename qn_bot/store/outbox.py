@@ -92,6 +92,28 @@ def _chat_heads(
     )
 
 
+#: What a worker needs of a row to send it (and to cancel a pointless reminder).
+_SENDABLE = (
+    t.outbox.c.id,
+    t.outbox.c.platform,
+    t.outbox.c.chat_id,
+    t.outbox.c.payload,
+    t.outbox.c.attempts,
+    t.outbox.c.participant_id,
+    t.outbox.c.mid_flow_session_id,
+)
+
+
+def _record(r: Any) -> OutboxRecord:
+    return OutboxRecord(
+        id=r.id,
+        address=Address(r.platform, r.chat_id),
+        message=OutboundMessage.from_json(r.payload),
+        attempts=r.attempts,
+        participant_id=r.participant_id,
+    )
+
+
 def _earlier_lease_end() -> ColumnElement[Any]:
     """When the last lease on a pending message of the outer row's chat, queued before it, runs
     out (NULL: none): only a deferred message, handed out while its chat had nothing else
@@ -180,15 +202,7 @@ class SqlOutbox(Repository):
             heads = _chat_heads(platforms, chat, skip_chats)
             lease_end = _earlier_lease_end()
             stmt = (
-                select(
-                    o.c.id,
-                    o.c.platform,
-                    o.c.chat_id,
-                    o.c.payload,
-                    o.c.attempts,
-                    o.c.participant_id,
-                    o.c.mid_flow_session_id,
-                )
+                select(*_SENDABLE)
                 .where(
                     o.c.id.in_(select(heads.c.id)),
                     o.c.next_attempt_at <= now,
@@ -214,16 +228,7 @@ class SqlOutbox(Repository):
             claimed += kept
             if not pointless:
                 break
-        return [
-            OutboxRecord(
-                id=r.id,
-                address=Address(r.platform, r.chat_id),
-                message=OutboundMessage.from_json(r.payload),
-                attempts=r.attempts,
-                participant_id=r.participant_id,
-            )
-            for r in claimed
-        ]
+        return [_record(r) for r in claimed]
 
     async def _cancel_pointless(self, rows: Sequence[Any]) -> set[int]:
         """Cancel the reminders of ``rows`` that became pointless; returns their ids."""
@@ -263,15 +268,7 @@ class SqlOutbox(Repository):
         if not platforms:
             return []
         stmt = (
-            select(
-                o.c.id,
-                o.c.platform,
-                o.c.chat_id,
-                o.c.payload,
-                o.c.attempts,
-                o.c.participant_id,
-                o.c.mid_flow_session_id,
-            )
+            select(*_SENDABLE)
             .where(
                 PENDING,
                 o.c.platform.in_(list(platforms)),
@@ -313,13 +310,7 @@ class SqlOutbox(Repository):
                 gaps[(platform, str(chat_id))] = int(first)
         pointless = await self._cancel_pointless(rows)
         return [
-            OutboxRecord(
-                id=r.id,
-                address=Address(r.platform, r.chat_id),
-                message=OutboundMessage.from_json(r.payload),
-                attempts=r.attempts,
-                participant_id=r.participant_id,
-            )
+            _record(r)
             for r in rows
             if r.id < gaps.get((r.platform, r.chat_id), r.id + 1) and r.id not in pointless
         ]
